@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The bridge benchmark: load generator -> client gateway -> provider gateway -> sample provider,
+# against an nginx two-hop mutual-TLS proxy chain in front of the same provider, in the same run
+# on the same machine. Prints requests/s and p50/p99 latency for both, and the ratio.
+#
+#   bash benches/bridge.sh            # 10 s per body size
+#   DURATION=30 CONNECTIONS=64 bash benches/bridge.sh
+#
+# Körpü runs with everything on: signing and verification both ways, stapled-OCSP checks, and
+# durable (fsync'ed, group-committed) recording at both gateways.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-10}"
+CONNECTIONS="${CONNECTIONS:-32}"
+
+command -v wrk >/dev/null && command -v nginx >/dev/null || {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq wrk nginx >/dev/null
+}
+cargo build --release -q -p korpu
+KORPU="$PWD/target/release/korpu"
+
+WORK="$(mktemp -d)"
+cleanup() {
+  [ -n "${DEMO_PID:-}" ] && kill "$DEMO_PID" 2>/dev/null || true
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+KORPU_LOG=warn "$KORPU" demo --dir "$WORK/demo" >"$WORK/demo.out" 2>"$WORK/demo.err" &
+DEMO_PID=$!
+for _ in $(seq 1 60); do [ -f "$WORK/demo/demo.json" ] && break; sleep 0.5; done
+[ -f "$WORK/demo/demo.json" ] || { cat "$WORK/demo.err"; echo "korpu demo did not start" >&2; exit 1; }
+
+jq_() { python3 -c "import json,sys; d=json.load(open('$WORK/demo/demo.json')); print($1)"; }
+CLIENT_GW="$(jq_ "d['gateways']['benefits']['client']")"
+PROVIDER_SYSTEM="$(jq_ "d['gateways']['population']['system']")"
+CERTS="$WORK/demo/central/certs"
+GWS="$WORK/demo/gateways"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HOP1="$(free_port)"; HOP2="$(free_port)"
+
+# nginx: hop 1 (plain HTTP in, mutual TLS 1.3 out) -> hop 2 (mutual TLS 1.3 in) -> provider.
+# Its certificates come from the demo's own platform PKI (P-256, same CA chain), so both chains
+# do the same TLS work. Hop 2 gets a gateway certificate for "localhost", because nginx checks
+# upstream names against DNS names only.
+ADMIN=("$KORPU" central --config "$WORK/demo/central/central.toml")
+"${ADMIN[@]}" gateway add AZ/GOV/1400001/bench --address "localhost:$HOP2" >/dev/null
+"$KORPU" gateway keys --dir "$WORK/hop2" --gateway AZ/GOV/1400001/bench >/dev/null
+"${ADMIN[@]}" cert issue --kind gateway-tls --owner AZ/GOV/1400001/bench \
+  --csr "$WORK/hop2/tls.csr.pem" --out "$WORK/hop2/tls.pem" >/dev/null
+cat "$CERTS/root.pem" "$CERTS/issuing.pem" >"$WORK/ca.pem"
+cat "$WORK/hop2/tls.pem" "$CERTS/issuing.pem" >"$WORK/hop2-chain.pem"
+cat >"$WORK/nginx.conf" <<CONF
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_max_body_size 100m;
+  client_body_buffer_size 128k;
+  upstream hop2 { server 127.0.0.1:$HOP2; keepalive 64; }
+  upstream provider { server ${PROVIDER_SYSTEM#http://}; keepalive 64; }
+  server {
+    listen 127.0.0.1:$HOP1;
+    location / {
+      proxy_pass https://hop2;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_ssl_protocols TLSv1.3;
+      proxy_ssl_certificate $GWS/benefits/tls.pem;
+      proxy_ssl_certificate_key $GWS/benefits/tls.p8;
+      proxy_ssl_trusted_certificate $WORK/ca.pem;
+      proxy_ssl_verify on;
+      proxy_ssl_name localhost;
+      proxy_ssl_session_reuse on;
+    }
+  }
+  server {
+    listen 127.0.0.1:$HOP2 ssl;
+    ssl_protocols TLSv1.3;
+    ssl_certificate $WORK/hop2-chain.pem;
+    ssl_certificate_key $WORK/hop2/tls.p8;
+    ssl_client_certificate $WORK/ca.pem;
+    ssl_verify_client on;
+    location / {
+      proxy_pass http://provider;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
+sleep 0.5
+
+# Sanity: both chains answer the same echo request.
+curl -sf -X POST "$CLIENT_GW/r1/AZ/GOV/1400001/population/echo" -H 'X-Road-Client: AZ/GOV/1400003/benefits' -d x >/dev/null \
+  || { echo "the Körpü chain does not answer" >&2; exit 1; }
+curl -sf -X POST "http://127.0.0.1:$HOP1/echo" -d x >/dev/null || { cat "$WORK/nginx-error.log"; echo "the nginx chain does not answer" >&2; exit 1; }
+
+run() { # name url body_bytes -> "rps p50_ms p99_ms"
+  local lua="$WORK/post.lua"
+  cat >"$lua" <<LUA
+wrk.method = "POST"
+wrk.body = string.rep("a", $3)
+wrk.headers["Content-Type"] = "application/octet-stream"
+wrk.headers["X-Road-Client"] = "AZ/GOV/1400003/benefits"
+LUA
+  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$lua" "$2" >"$WORK/$1.txt"
+  python3 - "$WORK/$1.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(label):
+    m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % label, t, re.M)
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+if errs: print("warning: %s non-2xx responses" % errs.group(1), file=sys.stderr)
+print("%.0f %.2f %.2f" % (rps, ms("50%"), ms("99%")))
+PY
+}
+
+printf '\n%-8s %-8s %12s %10s %10s\n' body chain "requests/s" "p50 ms" "p99 ms"
+for size in 1024 65536; do
+  read -r k_rps k_p50 k_p99 < <(run "korpu-$size" "$CLIENT_GW/r1/AZ/GOV/1400001/population/echo" "$size")
+  read -r n_rps n_p50 n_p99 < <(run "nginx-$size" "http://127.0.0.1:$HOP1/echo" "$size")
+  label="$((size / 1024)) KiB"
+  printf '%-8s %-8s %12s %10s %10s\n' "$label" korpu "$k_rps" "$k_p50" "$k_p99"
+  printf '%-8s %-8s %12s %10s %10s\n' "$label" nginx "$n_rps" "$n_p50" "$n_p99"
+  python3 -c "print('%-8s ratio korpu/nginx requests/s: %.2f' % ('$label', $k_rps / $n_rps))"
+done

@@ -1,0 +1,258 @@
+//! The central registry's configuration file (TOML), with every key overridable by an
+//! environment variable `KORPU_CENTRAL_<KEY>` (e.g. `KORPU_CENTRAL_DATABASE_URL`).
+//!
+//! `korpu central serve --print-config` prints the effective value of every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+const ENV_PREFIX: &str = "KORPU_CENTRAL_";
+
+/// Configuration of `korpu central`. Every field has a default; a file need name only what
+/// differs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CentralConfig {
+    /// The X-Road instance this registry serves, e.g. `AZ`. Default `AZ`.
+    pub instance: String,
+    /// Holds `keys/`, `certs/`, `anchor.json`, `admin-token` and the SQLite database.
+    /// Default `korpu-central` (relative to the working directory).
+    pub data_dir: PathBuf,
+    /// `postgres://…` to keep the registry in PostgreSQL; empty (the default) for SQLite in
+    /// `data_dir/registry.db`.
+    pub database_url: String,
+    /// Address of the management API (HTTPS, administrator token required).
+    /// Default `127.0.0.1:4400`.
+    pub management_listen: SocketAddr,
+    /// Address of the public endpoints (plain HTTP; everything served is signed):
+    /// `/conf`, `/anchor`, `/ocsp`, `/tsa`, `/health`. Default `127.0.0.1:4401`.
+    pub public_listen: SocketAddr,
+    /// The base URL by which gateways reach the public endpoints, written into the global
+    /// configuration and into certificates (OCSP URL). Empty (the default) means
+    /// `http://{public_listen}`.
+    pub public_url: String,
+    /// Extra DNS names or IP addresses for the management API's TLS certificate, used when the
+    /// PKI is created by `korpu central init`. `localhost` and `127.0.0.1` are always included.
+    pub tls_names: Vec<String>,
+    /// Lifetime of each signed global configuration, in seconds. Default 600.
+    pub conf_validity_secs: u64,
+    /// How often the configuration is re-signed (and changes published), in seconds; must be
+    /// well below `conf_validity_secs`. Default 60.
+    pub conf_refresh_secs: u64,
+    /// Validity of issued member and gateway certificates, in days. Default 365.
+    pub leaf_cert_validity_days: u64,
+    /// How long an OCSP response may be cached (its nextUpdate), in seconds. Default 3600.
+    pub ocsp_validity_secs: u64,
+    /// The RFC 3161 policy OID of the time-stamping authority.
+    pub tsa_policy: String,
+    /// Largest accepted request body on either listener, in bytes. Default 4 MiB.
+    pub max_body_bytes: usize,
+    /// Time limit for handling one request, in seconds. Default 30.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for CentralConfig {
+    fn default() -> Self {
+        Self {
+            instance: "AZ".into(),
+            data_dir: PathBuf::from("korpu-central"),
+            database_url: String::new(),
+            management_listen: "127.0.0.1:4400".parse().expect("valid address"),
+            public_listen: "127.0.0.1:4401".parse().expect("valid address"),
+            public_url: String::new(),
+            tls_names: Vec::new(),
+            conf_validity_secs: 600,
+            conf_refresh_secs: 60,
+            leaf_cert_validity_days: 365,
+            ocsp_validity_secs: 3600,
+            tsa_policy: crate::pki::DEFAULT_TSA_POLICY.into(),
+            max_body_bytes: 4 << 20,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl CentralConfig {
+    /// Reads `path` (if given) over the defaults, then applies `KORPU_CENTRAL_*` variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let (text, origin) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?,
+                p.display().to_string(),
+            ),
+            None => (String::new(), "defaults".to_owned()),
+        };
+        Self::from_toml_with_env(&text, &origin, std::env::vars())
+    }
+
+    /// Parses TOML text, then applies overrides from `env` (name, value) pairs.
+    pub fn from_toml_with_env(
+        text: &str,
+        origin: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let parsed: CentralConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut table = toml::Value::try_from(&parsed).expect("a configuration always serialises");
+        let keys = table
+            .as_table()
+            .map(|t| t.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if !keys.contains(&key) {
+                return Err(ConfigError::Invalid {
+                    origin: name,
+                    message: format!("no such setting; known: {}", keys.join(", ")),
+                });
+            }
+            // A value that parses as TOML (a number, a list) is taken as such; anything else
+            // is a string, so `KORPU_CENTRAL_DATA_DIR=/srv/x` needs no quotes.
+            let v = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value));
+            table
+                .as_table_mut()
+                .expect("a configuration is a table")
+                .insert(key, v);
+        }
+        let config: CentralConfig =
+            table
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    origin: format!("{origin} with {ENV_PREFIX}* overrides"),
+                    message: e.to_string(),
+                })?;
+        config.check(origin)?;
+        Ok(config)
+    }
+
+    fn check(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            message,
+        };
+        korpu_id::InstanceId::new(&self.instance).map_err(|e| bad(format!("instance: {e}")))?;
+        if self.conf_refresh_secs == 0 || self.conf_refresh_secs * 2 > self.conf_validity_secs {
+            return Err(bad(format!(
+                "conf_refresh_secs ({}) must be at least 1 and at most half of conf_validity_secs ({}), \
+                 so gateways always get a fresh configuration before theirs expires",
+                self.conf_refresh_secs, self.conf_validity_secs
+            )));
+        }
+        if self.max_body_bytes == 0 || self.request_timeout_secs == 0 {
+            return Err(bad(
+                "max_body_bytes and request_timeout_secs must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a configuration always serialises")
+    }
+
+    /// The database URL actually used.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite:{}", self.data_dir.join("registry.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The public base URL actually used.
+    pub fn effective_public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.public_listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// Where the administrator token written by `init` is kept.
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.data_dir.join("admin-token")
+    }
+
+    /// Where the configuration anchor is written.
+    pub fn anchor_path(&self) -> PathBuf {
+        self.data_dir.join("anchor.json")
+    }
+
+    /// The root CA certificate, which clients of the management API trust.
+    pub fn root_cert_path(&self) -> PathBuf {
+        self.data_dir.join("certs").join("root.pem")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_print() {
+        let c = CentralConfig::from_toml_with_env("", "test", std::iter::empty()).unwrap();
+        assert_eq!(c, CentralConfig::default());
+        assert!(c.to_toml().contains("conf_validity_secs = 600"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = [
+            (
+                "KORPU_CENTRAL_DATABASE_URL".to_string(),
+                "postgres://x/y".to_string(),
+            ),
+            (
+                "KORPU_CENTRAL_CONF_REFRESH_SECS".to_string(),
+                "30".to_string(),
+            ),
+            ("OTHER".to_string(), "ignored".to_string()),
+        ];
+        let c =
+            CentralConfig::from_toml_with_env("instance = \"EE\"", "f", env.into_iter()).unwrap();
+        assert_eq!(c.instance, "EE");
+        assert_eq!(c.database_url, "postgres://x/y");
+        assert_eq!(c.conf_refresh_secs, 30);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err =
+            CentralConfig::from_toml_with_env("instanse = \"EE\"", "f.toml", std::iter::empty())
+                .unwrap_err();
+        assert!(err.to_string().contains("instanse"), "{err}");
+        let env = [("KORPU_CENTRAL_NOPE".to_string(), "1".to_string())];
+        let err = CentralConfig::from_toml_with_env("", "f", env.into_iter()).unwrap_err();
+        assert!(err.to_string().contains("KORPU_CENTRAL_NOPE"), "{err}");
+        let err =
+            CentralConfig::from_toml_with_env("conf_refresh_secs = 500", "f", std::iter::empty())
+                .unwrap_err();
+        assert!(err.to_string().contains("half"), "{err}");
+    }
+}

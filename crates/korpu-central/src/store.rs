@@ -1,0 +1,596 @@
+//! Persistence of the registry: SQLite (WAL) by default, PostgreSQL given a `postgres://` URL.
+//!
+//! One set of queries serves both through sqlx's `Any` driver; only the DDL differs (column
+//! types). Identifiers are stored in their canonical text form, which `korpu-id` round-trips,
+//! so a row never needs re-validation when read back beyond parsing.
+//!
+//! This module does not validate requests (the registry does) and knows nothing of HTTP.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::error::RegistryError;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool to the registry database, with the schema in place.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const SCHEMA_COMMON: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS member_classes (
+        code TEXT PRIMARY KEY, description TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS members (
+        id TEXT PRIMARY KEY, class TEXT NOT NULL REFERENCES member_classes(code),
+        name TEXT NOT NULL, created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS subsystems (
+        id TEXT PRIMARY KEY, member_id TEXT NOT NULL REFERENCES members(id),
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gateways (
+        id TEXT PRIMARY KEY, member_id TEXT NOT NULL REFERENCES members(id),
+        address TEXT NOT NULL, created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gateway_clients (
+        gateway_id TEXT NOT NULL REFERENCES gateways(id), client_id TEXT NOT NULL,
+        PRIMARY KEY (gateway_id, client_id))",
+    "CREATE TABLE IF NOT EXISTS services (
+        id TEXT PRIMARY KEY, subsystem_id TEXT NOT NULL REFERENCES subsystems(id),
+        version TEXT, title TEXT NOT NULL, openapi TEXT, subject_in TEXT, subject_name TEXT,
+        purpose_required BIGINT NOT NULL, created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS access_rights (
+        client_id TEXT NOT NULL, service_id TEXT NOT NULL REFERENCES services(id),
+        created_at BIGINT NOT NULL, PRIMARY KEY (client_id, service_id))",
+    "CREATE TABLE IF NOT EXISTS admin_tokens (
+        token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS conf_versions (
+        version BIGINT PRIMARY KEY, content_sha256 TEXT NOT NULL, issued_at BIGINT NOT NULL)",
+];
+
+const SCHEMA_CERTS_SQLITE: &str = "CREATE TABLE IF NOT EXISTS certificates (
+    serial TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, subject TEXT NOT NULL,
+    not_before BIGINT NOT NULL, not_after BIGINT NOT NULL, der BLOB NOT NULL,
+    revoked_at BIGINT, revocation_reason TEXT, created_at BIGINT NOT NULL)";
+const SCHEMA_CERTS_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS certificates (
+    serial TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, subject TEXT NOT NULL,
+    not_before BIGINT NOT NULL, not_after BIGINT NOT NULL, der BYTEA NOT NULL,
+    revoked_at BIGINT, revocation_reason TEXT, created_at BIGINT NOT NULL)";
+
+/// A stored certificate.
+#[derive(Debug, Clone)]
+pub struct CertRow {
+    pub serial: String,
+    pub kind: String,
+    pub owner: String,
+    pub subject: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub der: Vec<u8>,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: Option<String>,
+}
+
+/// A stored service.
+#[derive(Debug, Clone)]
+pub struct ServiceRow {
+    pub id: String,
+    pub subsystem_id: String,
+    pub version: Option<String>,
+    pub title: String,
+    pub openapi: Option<String>,
+    pub subject_in: Option<String>,
+    pub subject_name: Option<String>,
+    pub purpose_required: bool,
+}
+
+fn store_err(e: sqlx::Error) -> RegistryError {
+    RegistryError::Store(e.to_string())
+}
+
+/// Whether an error is a unique or primary key violation (a duplicate).
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            // SQLite: extended code 1555/2067 ("UNIQUE constraint failed"); PostgreSQL: 23505.
+            db.code()
+                .is_some_and(|c| c == "23505" || c == "1555" || c == "2067")
+                || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url`: `sqlite:PATH` or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Self, RegistryError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(RegistryError::Store(format!(
+                "database URL {url:?} is neither sqlite:PATH nor postgres://…"
+            )));
+        };
+        let url = if backend == Backend::Sqlite && !url.contains('?') && url != "sqlite::memory:" {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Writers wait for each other instead of failing with SQLITE_BUSY, and
+                        // foreign keys hold (SQLite leaves them off per connection by default).
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|e| RegistryError::Store(format!("cannot open database {url:?}: {e}")))?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<(), RegistryError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&self.pool)
+                .await
+                .map_err(store_err)?;
+        }
+        for ddl in SCHEMA_COMMON {
+            sqlx::query(ddl)
+                .execute(&self.pool)
+                .await
+                .map_err(store_err)?;
+        }
+        let certs = match self.backend {
+            Backend::Sqlite => SCHEMA_CERTS_SQLITE,
+            Backend::Postgres => SCHEMA_CERTS_POSTGRES,
+        };
+        sqlx::query(certs)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Runs an insert; a duplicate key becomes [`RegistryError::Duplicate`].
+    async fn insert<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        what: &'static str,
+        id: &str,
+    ) -> Result<(), RegistryError> {
+        q.execute(&self.pool).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                RegistryError::Duplicate {
+                    what,
+                    id: id.to_owned(),
+                }
+            } else {
+                store_err(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn exists(&self, sql: &str, id: &str) -> Result<bool, RegistryError> {
+        Ok(sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?
+            .is_some())
+    }
+
+    // --- member classes -----------------------------------------------------------------
+
+    pub async fn insert_member_class(&self, code: &str, desc: &str) -> Result<(), RegistryError> {
+        let q = sqlx::query("INSERT INTO member_classes (code, description) VALUES ($1, $2)")
+            .bind(code)
+            .bind(desc);
+        self.insert(q, "member class", code).await
+    }
+
+    pub async fn member_class_exists(&self, code: &str) -> Result<bool, RegistryError> {
+        self.exists("SELECT 1 FROM member_classes WHERE code = $1", code)
+            .await
+    }
+
+    pub async fn member_classes(&self) -> Result<Vec<(String, String)>, RegistryError> {
+        let rows = sqlx::query("SELECT code, description FROM member_classes ORDER BY code")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter()
+            .map(|r| Ok((get(r, "code")?, get(r, "description")?)))
+            .collect()
+    }
+
+    // --- members and subsystems -----------------------------------------------------------
+
+    pub async fn insert_member(
+        &self,
+        id: &str,
+        class: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<(), RegistryError> {
+        let q = sqlx::query(
+            "INSERT INTO members (id, class, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(class)
+        .bind(name)
+        .bind(now);
+        self.insert(q, "member", id).await
+    }
+
+    pub async fn member_exists(&self, id: &str) -> Result<bool, RegistryError> {
+        self.exists("SELECT 1 FROM members WHERE id = $1", id).await
+    }
+
+    /// Members as (id, name), ordered by id.
+    pub async fn members(&self) -> Result<Vec<(String, String)>, RegistryError> {
+        let rows = sqlx::query("SELECT id, name FROM members ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter()
+            .map(|r| Ok((get(r, "id")?, get(r, "name")?)))
+            .collect()
+    }
+
+    pub async fn insert_subsystem(
+        &self,
+        id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> Result<(), RegistryError> {
+        let q =
+            sqlx::query("INSERT INTO subsystems (id, member_id, created_at) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(member_id)
+                .bind(now);
+        self.insert(q, "subsystem", id).await
+    }
+
+    pub async fn subsystem_exists(&self, id: &str) -> Result<bool, RegistryError> {
+        self.exists("SELECT 1 FROM subsystems WHERE id = $1", id)
+            .await
+    }
+
+    /// Subsystems as (id, member id), ordered by id.
+    pub async fn subsystems(&self) -> Result<Vec<(String, String)>, RegistryError> {
+        let rows = sqlx::query("SELECT id, member_id FROM subsystems ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter()
+            .map(|r| Ok((get(r, "id")?, get(r, "member_id")?)))
+            .collect()
+    }
+
+    // --- gateways -------------------------------------------------------------------------
+
+    pub async fn insert_gateway(
+        &self,
+        id: &str,
+        member_id: &str,
+        address: &str,
+        now: i64,
+    ) -> Result<(), RegistryError> {
+        let q = sqlx::query(
+            "INSERT INTO gateways (id, member_id, address, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(member_id)
+        .bind(address)
+        .bind(now);
+        self.insert(q, "gateway", id).await
+    }
+
+    pub async fn gateway_exists(&self, id: &str) -> Result<bool, RegistryError> {
+        self.exists("SELECT 1 FROM gateways WHERE id = $1", id)
+            .await
+    }
+
+    /// Gateways as (id, address), ordered by id.
+    pub async fn gateways(&self) -> Result<Vec<(String, String)>, RegistryError> {
+        let rows = sqlx::query("SELECT id, address FROM gateways ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter()
+            .map(|r| Ok((get(r, "id")?, get(r, "address")?)))
+            .collect()
+    }
+
+    pub async fn insert_gateway_client(
+        &self,
+        gateway_id: &str,
+        client_id: &str,
+    ) -> Result<(), RegistryError> {
+        let q = sqlx::query("INSERT INTO gateway_clients (gateway_id, client_id) VALUES ($1, $2)")
+            .bind(gateway_id)
+            .bind(client_id);
+        self.insert(
+            q,
+            "gateway client",
+            &format!("{gateway_id} serving {client_id}"),
+        )
+        .await
+    }
+
+    /// (gateway id, client id) pairs, ordered.
+    pub async fn gateway_clients(&self) -> Result<Vec<(String, String)>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT gateway_id, client_id FROM gateway_clients ORDER BY gateway_id, client_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter()
+            .map(|r| Ok((get(r, "gateway_id")?, get(r, "client_id")?)))
+            .collect()
+    }
+
+    // --- services and access rights -----------------------------------------------------
+
+    pub async fn insert_service(&self, s: &ServiceRow, now: i64) -> Result<(), RegistryError> {
+        let q = sqlx::query(
+            "INSERT INTO services (id, subsystem_id, version, title, openapi, subject_in,
+             subject_name, purpose_required, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&s.id)
+        .bind(&s.subsystem_id)
+        .bind(s.version.clone())
+        .bind(&s.title)
+        .bind(s.openapi.clone())
+        .bind(s.subject_in.clone())
+        .bind(s.subject_name.clone())
+        .bind(i64::from(s.purpose_required))
+        .bind(now);
+        self.insert(q, "service", &s.id).await
+    }
+
+    pub async fn service_exists(&self, id: &str) -> Result<bool, RegistryError> {
+        self.exists("SELECT 1 FROM services WHERE id = $1", id)
+            .await
+    }
+
+    pub async fn services(&self) -> Result<Vec<ServiceRow>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT id, subsystem_id, version, title, openapi, subject_in, subject_name,
+             purpose_required FROM services ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ServiceRow {
+                    id: get(r, "id")?,
+                    subsystem_id: get(r, "subsystem_id")?,
+                    version: get(r, "version")?,
+                    title: get(r, "title")?,
+                    openapi: get(r, "openapi")?,
+                    subject_in: get(r, "subject_in")?,
+                    subject_name: get(r, "subject_name")?,
+                    purpose_required: get::<i64>(r, "purpose_required")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn insert_access_right(
+        &self,
+        client_id: &str,
+        service_id: &str,
+        now: i64,
+    ) -> Result<(), RegistryError> {
+        let q = sqlx::query(
+            "INSERT INTO access_rights (client_id, service_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(client_id)
+        .bind(service_id)
+        .bind(now);
+        self.insert(q, "access right", &format!("{client_id} to {service_id}"))
+            .await
+    }
+
+    /// Removes an access right; returns whether it existed.
+    pub async fn delete_access_right(
+        &self,
+        client_id: &str,
+        service_id: &str,
+    ) -> Result<bool, RegistryError> {
+        let r = sqlx::query("DELETE FROM access_rights WHERE client_id = $1 AND service_id = $2")
+            .bind(client_id)
+            .bind(service_id)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// (client id, service id) pairs, ordered.
+    pub async fn access_rights(&self) -> Result<Vec<(String, String)>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT client_id, service_id FROM access_rights ORDER BY service_id, client_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter()
+            .map(|r| Ok((get(r, "client_id")?, get(r, "service_id")?)))
+            .collect()
+    }
+
+    // --- certificates -----------------------------------------------------------------
+
+    pub async fn insert_certificate(&self, c: &CertRow, now: i64) -> Result<(), RegistryError> {
+        let q = sqlx::query(
+            "INSERT INTO certificates (serial, kind, owner, subject, not_before, not_after, der,
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&c.serial)
+        .bind(&c.kind)
+        .bind(&c.owner)
+        .bind(&c.subject)
+        .bind(c.not_before)
+        .bind(c.not_after)
+        .bind(c.der.clone())
+        .bind(now);
+        self.insert(q, "certificate", &c.serial).await
+    }
+
+    pub async fn certificate(&self, serial: &str) -> Result<Option<CertRow>, RegistryError> {
+        let row = sqlx::query(
+            "SELECT serial, kind, owner, subject, not_before, not_after, der, revoked_at,
+             revocation_reason FROM certificates WHERE serial = $1",
+        )
+        .bind(serial)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?;
+        row.as_ref().map(cert_row).transpose()
+    }
+
+    pub async fn certificates(&self) -> Result<Vec<CertRow>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT serial, kind, owner, subject, not_before, not_after, der, revoked_at,
+             revocation_reason FROM certificates ORDER BY created_at, serial",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter().map(cert_row).collect()
+    }
+
+    /// Marks a certificate revoked unless it already is; returns whether this call revoked it.
+    pub async fn revoke_certificate(
+        &self,
+        serial: &str,
+        at: i64,
+        reason: &str,
+    ) -> Result<bool, RegistryError> {
+        let r = sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2
+             WHERE serial = $3 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(serial)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    // --- administrators -----------------------------------------------------------------
+
+    pub async fn insert_admin_token(
+        &self,
+        token_sha256: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<(), RegistryError> {
+        let q = sqlx::query(
+            "INSERT INTO admin_tokens (token_sha256, name, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(token_sha256)
+        .bind(name)
+        .bind(now);
+        self.insert(q, "admin token", name).await
+    }
+
+    /// The administrator's name for a token hash, if the token is known.
+    pub async fn admin_for_token(
+        &self,
+        token_sha256: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let row = sqlx::query("SELECT name FROM admin_tokens WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        row.as_ref().map(|r| get(r, "name")).transpose()
+    }
+
+    // --- configuration versions -----------------------------------------------------------
+
+    /// The newest published version as (version, content hash), if any.
+    pub async fn latest_conf_version(&self) -> Result<Option<(i64, String)>, RegistryError> {
+        let row = sqlx::query(
+            "SELECT version, content_sha256 FROM conf_versions ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?;
+        row.as_ref()
+            .map(|r| Ok((get(r, "version")?, get(r, "content_sha256")?)))
+            .transpose()
+    }
+
+    pub async fn insert_conf_version(
+        &self,
+        version: i64,
+        content_sha256: &str,
+        now: i64,
+    ) -> Result<(), RegistryError> {
+        let q = sqlx::query(
+            "INSERT INTO conf_versions (version, content_sha256, issued_at) VALUES ($1, $2, $3)",
+        )
+        .bind(version)
+        .bind(content_sha256)
+        .bind(now);
+        self.insert(q, "configuration version", &version.to_string())
+            .await
+    }
+}
+
+fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, RegistryError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(col).map_err(store_err)
+}
+
+fn cert_row(r: &AnyRow) -> Result<CertRow, RegistryError> {
+    Ok(CertRow {
+        serial: get(r, "serial")?,
+        kind: get(r, "kind")?,
+        owner: get(r, "owner")?,
+        subject: get(r, "subject")?,
+        not_before: get(r, "not_before")?,
+        not_after: get(r, "not_after")?,
+        der: get(r, "der")?,
+        revoked_at: get(r, "revoked_at")?,
+        revocation_reason: get(r, "revocation_reason")?,
+    })
+}

@@ -1,0 +1,599 @@
+//! The registry through its management API (driven without sockets), on SQLite and on real
+//! PostgreSQL. Every test runs once per backend, each in a database of its own.
+//!
+//! PostgreSQL is found at `KORPU_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). A server that does not answer fails the
+//! tests: they never skip.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use korpu_central::pki::CentralPki;
+use korpu_central::registry::RegistrySettings;
+use korpu_central::store::Store;
+use korpu_central::Registry;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tower::ServiceExt;
+
+const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A registry with its own database and PKI, and an administrator token.
+struct Fixture {
+    router: Router,
+    token: String,
+    _dir: tempfile::TempDir,
+    pg_db: Option<String>,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("KORPU_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_PG.to_owned())
+}
+
+async fn create_pg_database() -> (String, String) {
+    let admin = pg_admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL at {admin} does not answer ({e}); the registry tests need it")
+        });
+    let name = format!("korpu_test_{}", hex::encode(rand_bytes()));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("CREATE DATABASE");
+    let (base, _) = admin.rsplit_once('/').expect("a database URL has a path");
+    (format!("{base}/{name}"), name)
+}
+
+fn rand_bytes() -> [u8; 8] {
+    let mut b = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    b
+}
+
+impl Fixture {
+    async fn new(postgres: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pg_db) = if postgres {
+            let (url, name) = create_pg_database().await;
+            (url, Some(name))
+        } else {
+            (
+                format!("sqlite:{}", dir.path().join("registry.db").display()),
+                None,
+            )
+        };
+        let store = Store::open(&url).await.expect("open store");
+        let pki = CentralPki::create(
+            dir.path(),
+            "AZ",
+            &["127.0.0.1".into()],
+            "http://127.0.0.1:9/ocsp",
+        )
+        .expect("create PKI");
+        let registry = Registry {
+            store,
+            pki,
+            settings: RegistrySettings {
+                instance: "AZ".parse().unwrap(),
+                leaf_cert_validity: Duration::from_secs(86_400),
+                conf_validity: Duration::from_secs(600),
+                public_url: "http://127.0.0.1:9".into(),
+            },
+        };
+        for (code, desc) in korpu_central::DEFAULT_MEMBER_CLASSES {
+            registry
+                .add_member_class(&korpu_central::registry::NewMemberClass {
+                    code: (*code).into(),
+                    description: (*desc).into(),
+                })
+                .await
+                .unwrap();
+        }
+        let token = registry.create_admin_token("test").await.unwrap();
+        let router = korpu_central::server::test_router(registry).await.unwrap();
+        Fixture {
+            router,
+            token,
+            _dir: dir,
+            pg_db,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => Body::from(v.to_string()),
+            None => Body::empty(),
+        };
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn admin(&self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(method, path, Some(&self.token.clone()), Some(body))
+            .await
+    }
+
+    async fn ok(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.admin("POST", path, body.clone()).await;
+        assert!(status.is_success(), "POST {path} {body} -> {status} {v}");
+        v
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, v) = self
+            .call("GET", path, Some(&self.token.clone()), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "GET {path} -> {v}");
+        v
+    }
+
+    /// Everything the registry would publish, for before/after comparisons.
+    async fn snapshot(&self) -> Value {
+        json!({
+            "members": self.get("/api/v1/members").await,
+            "gateways": self.get("/api/v1/gateways").await,
+            "services": self.get("/api/v1/services").await,
+            "access": self.get("/api/v1/access-rights").await,
+            "certs": self.get("/api/v1/certificates").await,
+            "classes": self.get("/api/v1/member-classes").await,
+            "version": self.get("/api/v1/conf").await["version"],
+        })
+    }
+
+    async fn finish(self) {
+        if let Some(db) = self.pg_db {
+            drop(self.router);
+            let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Registers one agency with a gateway and a service.
+    async fn agency(&self, code: &str, sub: &str, service: &str) {
+        self.ok(
+            "/api/v1/members",
+            json!({"member": format!("AZ/GOV/{code}"), "name": format!("Agency {code}")}),
+        )
+        .await;
+        self.ok(
+            "/api/v1/subsystems",
+            json!({"subsystem": format!("AZ/GOV/{code}/{sub}")}),
+        )
+        .await;
+        self.ok(
+            "/api/v1/gateways",
+            json!({"gateway": format!("AZ/GOV/{code}/gw1"), "address": "127.0.0.1:5500"}),
+        )
+        .await;
+        self.ok(
+            "/api/v1/gateway-clients",
+            json!({"gateway": format!("AZ/GOV/{code}/gw1"), "client": format!("AZ/GOV/{code}/{sub}")}),
+        )
+        .await;
+        self.ok(
+            "/api/v1/services",
+            json!({"service": format!("AZ/GOV/{code}/{sub}/{service}"), "title": "A service",
+                   "version": "v1", "data_subject": {"in": "path", "name": "pin"}, "purpose_required": true}),
+        )
+        .await;
+    }
+}
+
+fn csr_pem(cn: &str) -> String {
+    let key = korpu_pki::key::SigningKey::generate();
+    korpu_pki::csr::to_pem(&korpu_pki::csr::create(&key, cn).unwrap())
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(super::Fixture::new(false).await).await; })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name(super::Fixture::new(true).await).await; })*
+        }
+    };
+}
+
+on_both_backends!(
+    an_instance_is_set_up_and_published,
+    bad_input_is_refused_with_field_and_rule_and_changes_nothing,
+    certificates_are_issued_for_registered_owners_and_revoked,
+    access_rights_are_granted_and_revoked,
+);
+
+async fn an_instance_is_set_up_and_published(f: Fixture) {
+    let v0 = f.get("/api/v1/conf").await["version"].as_u64().unwrap();
+    f.agency("1400001", "population", "persons").await;
+    f.agency("1400003", "benefits", "apply").await;
+    let granted = f
+        .ok(
+            "/api/v1/access-rights",
+            json!({"client": "AZ/GOV/1400003/benefits", "service": "AZ/GOV/1400001/population/persons"}),
+        )
+        .await;
+    assert!(granted["conf_version"].as_u64().unwrap() > v0);
+
+    let members = f.get("/api/v1/members").await;
+    assert_eq!(members.as_array().unwrap().len(), 2);
+    assert_eq!(members[0]["id"], "AZ/GOV/1400001");
+    assert_eq!(members[0]["subsystems"], json!(["population"]));
+    let services = f.get("/api/v1/services").await;
+    assert_eq!(services[0]["id"], "AZ/GOV/1400001/population/persons");
+    assert_eq!(
+        services[0]["data_subject"],
+        json!({"in": "path", "name": "pin"})
+    );
+    let gateways = f.get("/api/v1/gateways").await;
+    assert_eq!(gateways[0]["clients"], json!(["AZ/GOV/1400001/population"]));
+
+    // The same content republished keeps its version; a change bumps it.
+    let a = f.ok("/api/v1/conf/publish", json!({})).await["version"]
+        .as_u64()
+        .unwrap();
+    let b = f.ok("/api/v1/conf/publish", json!({})).await["version"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(a, b);
+    f.ok(
+        "/api/v1/member-classes",
+        json!({"code": "EDU", "description": "Universities"}),
+    )
+    .await;
+    let c = f.get("/api/v1/conf").await["version"].as_u64().unwrap();
+    assert_eq!(c, a + 1);
+    f.finish().await;
+}
+
+/// (method, path, token, body, expected status, expected field, expected rule)
+type BadCase = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Value,
+    StatusCode,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+async fn bad_input_is_refused_with_field_and_rule_and_changes_nothing(f: Fixture) {
+    f.agency("1400001", "population", "persons").await;
+    let before = f.snapshot().await;
+
+    // (method, path, token, body, status, field, rule)
+    let bad_token = "korpu_0000";
+    let cases: Vec<BadCase> = vec![
+        (
+            "POST",
+            "/api/v1/members",
+            None,
+            json!({"member": "AZ/GOV/2", "name": "X"}),
+            StatusCode::UNAUTHORIZED,
+            None,
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/members",
+            Some(bad_token),
+            json!({"member": "AZ/GOV/2", "name": "X"}),
+            StatusCode::UNAUTHORIZED,
+            None,
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/members",
+            None,
+            Value::Null,
+            StatusCode::UNAUTHORIZED,
+            None,
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/members",
+            Some("ok"),
+            json!({"member": "AZ/GOV/12 34", "name": "X"}),
+            StatusCode::BAD_REQUEST,
+            Some("member"),
+            Some("allowed_characters"),
+        ),
+        (
+            "POST",
+            "/api/v1/members",
+            Some("ok"),
+            json!({"member": "AZ/GOV", "name": "X"}),
+            StatusCode::BAD_REQUEST,
+            Some("member"),
+            Some("identifier_parts"),
+        ),
+        (
+            "POST",
+            "/api/v1/members",
+            Some("ok"),
+            json!({"member": "AZ/GOV/1400001", "name": "Again"}),
+            StatusCode::CONFLICT,
+            None,
+            Some("unique"),
+        ),
+        (
+            "POST",
+            "/api/v1/members",
+            Some("ok"),
+            json!({"member": "AZ/XYZ/1", "name": "X"}),
+            StatusCode::BAD_REQUEST,
+            Some("member"),
+            Some("known_member_class"),
+        ),
+        (
+            "POST",
+            "/api/v1/members",
+            Some("ok"),
+            json!({"member": "EE/GOV/1", "name": "X"}),
+            StatusCode::BAD_REQUEST,
+            Some("member"),
+            Some("instance"),
+        ),
+        (
+            "POST",
+            "/api/v1/members",
+            Some("ok"),
+            json!({"member": "AZ/GOV/2"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+            Some("required"),
+        ),
+        (
+            "POST",
+            "/api/v1/members",
+            Some("ok"),
+            json!({"member": "AZ/GOV/2", "name": "  "}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+            Some("non_empty"),
+        ),
+        (
+            "POST",
+            "/api/v1/member-classes",
+            Some("ok"),
+            json!({"code": "GOV"}),
+            StatusCode::CONFLICT,
+            None,
+            Some("unique"),
+        ),
+        (
+            "POST",
+            "/api/v1/subsystems",
+            Some("ok"),
+            json!({"subsystem": "AZ/GOV/9999/x"}),
+            StatusCode::BAD_REQUEST,
+            Some("subsystem"),
+            Some("registered"),
+        ),
+        (
+            "POST",
+            "/api/v1/gateways",
+            Some("ok"),
+            json!({"gateway": "AZ/GOV/1400001/gw2", "address": "no port"}),
+            StatusCode::BAD_REQUEST,
+            Some("address"),
+            Some("host_port"),
+        ),
+        (
+            "POST",
+            "/api/v1/gateway-clients",
+            Some("ok"),
+            json!({"gateway": "AZ/GOV/1400001/gw1", "client": "AZ/GOV/1400001/nosuch"}),
+            StatusCode::BAD_REQUEST,
+            Some("client"),
+            Some("registered"),
+        ),
+        (
+            "POST",
+            "/api/v1/services",
+            Some("ok"),
+            json!({"service": "AZ/GOV/1400001/population/p2", "title": "T", "data_subject": {"in": "header", "name": "bad name"}}),
+            StatusCode::BAD_REQUEST,
+            Some("data_subject"),
+            Some("parameter_name"),
+        ),
+        (
+            "POST",
+            "/api/v1/access-rights",
+            Some("ok"),
+            json!({"client": "AZ/GOV/1400001/population", "service": "AZ/GOV/1400001/population/nosuch"}),
+            StatusCode::BAD_REQUEST,
+            Some("service"),
+            Some("registered"),
+        ),
+        (
+            "POST",
+            "/api/v1/certificates",
+            Some("ok"),
+            json!({"kind": "signing", "owner": "AZ/GOV/7777777", "csr": csr_pem("AZ/GOV/7777777")}),
+            StatusCode::BAD_REQUEST,
+            Some("owner"),
+            Some("registered"),
+        ),
+        (
+            "POST",
+            "/api/v1/certificates",
+            Some("ok"),
+            json!({"kind": "gateway_tls", "owner": "AZ/GOV/1400001/gw9", "csr": csr_pem("x")}),
+            StatusCode::BAD_REQUEST,
+            Some("owner"),
+            Some("registered"),
+        ),
+        (
+            "POST",
+            "/api/v1/certificates",
+            Some("ok"),
+            json!({"kind": "signing", "owner": "AZ/GOV/1400001", "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}),
+            StatusCode::BAD_REQUEST,
+            Some("csr"),
+            Some("pkcs10"),
+        ),
+        (
+            "POST",
+            "/api/v1/certificates/revoke",
+            Some("ok"),
+            json!({"serial": "abcdef"}),
+            StatusCode::NOT_FOUND,
+            None,
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/certificates/revoke",
+            Some("ok"),
+            json!({"serial": "zz"}),
+            StatusCode::BAD_REQUEST,
+            Some("serial"),
+            Some("hex"),
+        ),
+        (
+            "DELETE",
+            "/api/v1/access-rights",
+            Some("ok"),
+            json!({"client": "AZ/GOV/1400001/population", "service": "AZ/GOV/1400001/population/persons"}),
+            StatusCode::NOT_FOUND,
+            None,
+            None,
+        ),
+    ];
+    for (method, path, token, body, status, field, rule) in cases {
+        let token = match token {
+            Some("ok") => Some(f.token.clone()),
+            other => other.map(str::to_owned),
+        };
+        let body = (!body.is_null()).then_some(body);
+        let (got, v) = f.call(method, path, token.as_deref(), body.clone()).await;
+        let ctx = format!("{method} {path} {body:?} -> {got} {v}");
+        assert_eq!(got, status, "{ctx}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{ctx}"
+        );
+        assert_eq!(v["error"]["field"].as_str(), field, "{ctx}");
+        assert_eq!(v["error"]["rule"].as_str(), rule, "{ctx}");
+    }
+    // Not JSON at all.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/members")
+        .header("authorization", format!("Bearer {}", f.token))
+        .body(Body::from("{not json"))
+        .unwrap();
+    let resp = f.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let v: Value = serde_json::from_slice(
+        &axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["error"]["rule"], "json");
+
+    assert_eq!(
+        f.snapshot().await,
+        before,
+        "a refused request changed the registry"
+    );
+    f.finish().await;
+}
+
+async fn certificates_are_issued_for_registered_owners_and_revoked(f: Fixture) {
+    f.agency("1400001", "population", "persons").await;
+    // The CSR claims another identity; the certificate names the registered owner regardless.
+    let issued = f
+        .ok(
+            "/api/v1/certificates",
+            json!({"kind": "gateway_tls", "owner": "AZ/GOV/1400001/gw1", "csr": csr_pem("AZ/GOV/6666666/evil")}),
+        )
+        .await;
+    let cert =
+        korpu_pki::cert::Certificate::from_pem(issued["certificate"].as_str().unwrap()).unwrap();
+    assert_eq!(cert.common_name().as_deref(), Some("AZ/GOV/1400001/gw1"));
+    let chain = issued["chain"].as_array().unwrap();
+    let issuing = korpu_pki::cert::Certificate::from_pem(chain[0].as_str().unwrap()).unwrap();
+    cert.verify_issued_by(&issuing).unwrap();
+    let pin = cert.sha256_fingerprint_hex();
+    assert_eq!(
+        f.get("/api/v1/gateways").await[0]["tls_cert_sha256"],
+        json!([pin])
+    );
+
+    let serial = issued["serial"].as_str().unwrap();
+    assert_eq!(serial, cert.serial_hex());
+    f.ok(
+        "/api/v1/certificates/revoke",
+        json!({"serial": serial, "reason": "key_compromise"}),
+    )
+    .await;
+    let certs = f.get("/api/v1/certificates").await;
+    assert_eq!(certs[0]["revocation_reason"], "key_compromise");
+    assert!(certs[0]["revoked_at"].is_string());
+    // A revoked TLS certificate is no longer pinned in the configuration.
+    assert_eq!(
+        f.get("/api/v1/gateways").await[0]["tls_cert_sha256"],
+        json!([])
+    );
+    let (status, v) = f
+        .admin(
+            "POST",
+            "/api/v1/certificates/revoke",
+            json!({"serial": serial, "reason": "no such reason"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    f.finish().await;
+}
+
+async fn access_rights_are_granted_and_revoked(f: Fixture) {
+    f.agency("1400001", "population", "persons").await;
+    f.agency("1400002", "tax", "income").await;
+    let right =
+        json!({"client": "AZ/GOV/1400002/tax", "service": "AZ/GOV/1400001/population/persons"});
+    f.ok("/api/v1/access-rights", right.clone()).await;
+    let (status, _) = f
+        .admin("POST", "/api/v1/access-rights", right.clone())
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(f.get("/api/v1/access-rights").await, json!([right]));
+    let (status, v) = f
+        .admin("DELETE", "/api/v1/access-rights", right.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(f.get("/api/v1/access-rights").await, json!([]));
+    f.finish().await;
+}

@@ -1,0 +1,181 @@
+//! Bodies that pass through a gateway are received in full before they are forwarded, because
+//! a gateway must verify a signature over the whole body before it hands anything on. To keep
+//! memory bounded whatever the size, a body is held in memory up to a configured size and
+//! spooled to an unlinked temporary file beyond it, while its SHA-512 is computed on the way.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use sha2::{Digest, Sha512};
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// A fully received body.
+pub struct Spooled {
+    pub len: u64,
+    pub sha512: [u8; 64],
+    data: Data,
+}
+
+enum Data {
+    Memory(Bytes),
+    File(std::fs::File),
+}
+
+/// Why a body could not be received.
+#[derive(Debug)]
+pub enum SpoolError {
+    TooLarge { limit: u64 },
+    Io(String),
+}
+
+impl Spooled {
+    pub fn empty() -> Self {
+        Self::from_bytes(Bytes::new())
+    }
+
+    pub fn from_bytes(b: Bytes) -> Self {
+        Self {
+            len: b.len() as u64,
+            sha512: Sha512::digest(&b).into(),
+            data: Data::Memory(b),
+        }
+    }
+
+    /// Receives `body`, refusing more than `limit` bytes.
+    pub async fn receive(
+        mut body: Incoming,
+        limit: u64,
+        memory: usize,
+    ) -> Result<Self, SpoolError> {
+        let mut hasher = Sha512::new();
+        let mut buf = BytesMut::new();
+        let mut file: Option<std::fs::File> = None;
+        let mut len: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| SpoolError::Io(format!("receiving the body failed: {e}")))?;
+            let Ok(chunk) = frame.into_data() else {
+                continue;
+            };
+            len += chunk.len() as u64;
+            if len > limit {
+                return Err(SpoolError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            match &mut file {
+                Some(f) => f
+                    .write_all(&chunk)
+                    .map_err(|e| SpoolError::Io(e.to_string()))?,
+                None if buf.len() + chunk.len() > memory => {
+                    let mut f = tempfile::tempfile()
+                        .map_err(|e| SpoolError::Io(format!("cannot spool a large body: {e}")))?;
+                    f.write_all(&buf)
+                        .and_then(|_| f.write_all(&chunk))
+                        .map_err(|e| SpoolError::Io(e.to_string()))?;
+                    buf.clear();
+                    file = Some(f);
+                }
+                None => buf.extend_from_slice(&chunk),
+            }
+        }
+        let data = match file {
+            Some(mut f) => {
+                f.seek(SeekFrom::Start(0))
+                    .map_err(|e| SpoolError::Io(e.to_string()))?;
+                Data::File(f)
+            }
+            None => Data::Memory(buf.freeze()),
+        };
+        Ok(Self {
+            len,
+            sha512: hasher.finalize().into(),
+            data,
+        })
+    }
+
+    /// The body, to send on.
+    pub fn into_body(self) -> OutBody {
+        match self.data {
+            Data::Memory(b) => OutBody::Memory(Some(b)),
+            Data::File(f) => OutBody::File {
+                file: tokio::fs::File::from_std(f),
+                remaining: self.len,
+            },
+        }
+    }
+}
+
+/// A body being sent: from memory, or streamed from the spool file in 64 KiB reads.
+pub enum OutBody {
+    Memory(Option<Bytes>),
+    File {
+        file: tokio::fs::File,
+        remaining: u64,
+    },
+}
+
+impl OutBody {
+    pub fn full(b: impl Into<Bytes>) -> Self {
+        OutBody::Memory(Some(b.into()))
+    }
+}
+
+impl Body for OutBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.get_mut() {
+            OutBody::Memory(b) => Poll::Ready(
+                b.take()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| Ok(Frame::data(b))),
+            ),
+            OutBody::File { file, remaining } => {
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                let want = (*remaining).min(64 * 1024) as usize;
+                let mut chunk = vec![0u8; want];
+                let mut rb = ReadBuf::new(&mut chunk);
+                match Pin::new(file).poll_read(cx, &mut rb) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+                    Poll::Ready(Ok(())) => {
+                        let n = rb.filled().len();
+                        if n == 0 {
+                            return Poll::Ready(Some(Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "the spool file is shorter than the body",
+                            ))));
+                        }
+                        *remaining -= n as u64;
+                        chunk.truncate(n);
+                        Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            OutBody::Memory(b) => b.as_ref().is_none_or(|b| b.is_empty()),
+            OutBody::File { remaining, .. } => *remaining == 0,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            OutBody::Memory(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            OutBody::File { remaining, .. } => SizeHint::with_exact(*remaining),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The gateway's configuration file (TOML), every key overridable by `KORPU_GATEWAY_<KEY>`.
+//! `korpu gateway serve --print-config` prints the effective values.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+const ENV_PREFIX: &str = "KORPU_GATEWAY_";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// This gateway's identifier, INSTANCE/CLASS/MEMBER/GATEWAY. Required.
+    pub gateway: String,
+    /// The configuration anchor file from the central registry. Default `anchor.json`.
+    pub anchor: PathBuf,
+    /// Holds the keys (`sign.p8`, `sign.pem`, `tls.p8`, `tls.pem`), the last good global
+    /// configuration and the exchange record. Default `korpu-gateway`.
+    pub data_dir: PathBuf,
+    /// Where local information systems connect (HTTP, X-Road REST). Default `127.0.0.1:8080`.
+    pub client_listen: SocketAddr,
+    /// Where other gateways connect (HTTP/2 over mutual TLS 1.3). Default `0.0.0.0:5500`.
+    pub server_listen: SocketAddr,
+    /// Networks (CIDR) from which information systems may use the plain-HTTP client side.
+    /// Default loopback only.
+    pub client_networks: Vec<String>,
+    /// Where information systems connect over TLS with a client certificate (PR-REST §4.7),
+    /// e.g. `0.0.0.0:8443`. Unset (the default): no TLS client side.
+    pub client_tls_listen: Option<SocketAddr>,
+    /// Client subsystems that must connect over TLS: client id → SHA-256 (hex) of each
+    /// certificate its information systems may present (self-signed is fine: the pin is the
+    /// trust). A client listed here is refused on the plain-HTTP side.
+    pub client_certificates: BTreeMap<String, Vec<String>>,
+    /// Services this gateway provides: service id → the information system's base URL
+    /// (`http://…`), to which the request's path and query are appended.
+    pub services: BTreeMap<String, String>,
+    /// How often the global configuration is downloaded, in seconds. Default 30.
+    pub conf_refresh_secs: u64,
+    /// How often this gateway renews the OCSP responses for its own certificates, which it
+    /// staples to every message, in seconds. Default 60.
+    pub ocsp_refresh_secs: u64,
+    /// The oldest OCSP response (by its thisUpdate) a gateway accepts from a peer, in seconds.
+    /// Default 600.
+    pub ocsp_max_age_secs: u64,
+    /// Largest request or response body, in bytes. Default 1 GiB.
+    pub max_body_bytes: u64,
+    /// Bodies up to this size are held in memory; larger ones are spooled to a temporary file,
+    /// so memory stays bounded whatever the body size. Default 1 MiB.
+    pub memory_spool_bytes: usize,
+    /// Connecting to another gateway, in seconds. Default 5.
+    pub connect_timeout_secs: u64,
+    /// Waiting for the provider's information system to answer, in seconds. Default 60.
+    pub provider_timeout_secs: u64,
+    /// Most exchanges handled at once; more wait. Default 1024.
+    pub max_concurrent_exchanges: usize,
+    /// HTTP/2 connections kept to each other gateway, used in turn. Default 4.
+    pub peer_connections: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            gateway: String::new(),
+            anchor: PathBuf::from("anchor.json"),
+            data_dir: PathBuf::from("korpu-gateway"),
+            client_listen: "127.0.0.1:8080".parse().expect("valid"),
+            server_listen: "0.0.0.0:5500".parse().expect("valid"),
+            client_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            client_tls_listen: None,
+            client_certificates: BTreeMap::new(),
+            services: BTreeMap::new(),
+            conf_refresh_secs: 30,
+            ocsp_refresh_secs: 60,
+            ocsp_max_age_secs: 600,
+            max_body_bytes: 1 << 30,
+            memory_spool_bytes: 1 << 20,
+            connect_timeout_secs: 5,
+            provider_timeout_secs: 60,
+            max_concurrent_exchanges: 1024,
+            peer_connections: 4,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    pub origin: String,
+    pub message: String,
+}
+
+impl GatewayConfig {
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let (text, origin) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    origin: p.display().to_string(),
+                    message: e.to_string(),
+                })?,
+                p.display().to_string(),
+            ),
+            None => (String::new(), "defaults".into()),
+        };
+        Self::from_toml_with_env(&text, &origin, std::env::vars())
+    }
+
+    pub fn from_toml_with_env(
+        text: &str,
+        origin: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let bad = |message: String| ConfigError {
+            origin: origin.to_owned(),
+            message,
+        };
+        let parsed: GatewayConfig = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let mut table = toml::Value::try_from(&parsed).expect("a configuration serialises");
+        let keys: Vec<String> = table
+            .as_table()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if !keys.contains(&key) {
+                return Err(ConfigError {
+                    origin: name,
+                    message: format!("no such setting; known: {}", keys.join(", ")),
+                });
+            }
+            let v = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value));
+            table.as_table_mut().expect("a table").insert(key, v);
+        }
+        let config: GatewayConfig = table
+            .try_into()
+            .map_err(|e: toml::de::Error| bad(format!("with {ENV_PREFIX}* overrides: {e}")))?;
+        config
+            .gateway
+            .parse::<korpu_id::GatewayId>()
+            .map_err(|e| bad(format!("gateway: {e}")))?;
+        for n in &config.client_networks {
+            parse_cidr(n).map_err(|e| bad(format!("client_networks: {e}")))?;
+        }
+        for (client, pins) in &config.client_certificates {
+            client
+                .parse::<korpu_id::ClientId>()
+                .map_err(|e| bad(format!("client_certificates: {client:?}: {e}")))?;
+            if let Some(p) = pins
+                .iter()
+                .find(|p| p.len() != 64 || !p.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return Err(bad(format!(
+                    "client_certificates: {client}: {p:?} is not a hex SHA-256"
+                )));
+            }
+        }
+        for (service, url) in &config.services {
+            service
+                .parse::<korpu_id::ServiceId>()
+                .map_err(|e| bad(format!("services: {service:?}: {e}")))?;
+            if !url.starts_with("http://") {
+                return Err(bad(format!(
+                    "services: {service}: {url:?} must be an http:// URL"
+                )));
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a configuration serialises")
+    }
+}
+
+/// An IP network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    let (a, p) = s.split_once('/').unwrap_or((s, ""));
+    let addr: IpAddr = a
+        .parse()
+        .map_err(|_| format!("{s:?} is not ADDRESS/PREFIX"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = if p.is_empty() {
+        max
+    } else {
+        p.parse::<u8>().map_err(|_| format!("{s:?}: bad prefix"))?
+    };
+    if prefix > max {
+        return Err(format!("{s:?}: prefix longer than {max}"));
+    }
+    Ok(Cidr { addr, prefix })
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_match() {
+        let n = parse_cidr("10.1.0.0/16").unwrap();
+        assert!(n.contains("10.1.200.3".parse().unwrap()));
+        assert!(!n.contains("10.2.0.1".parse().unwrap()));
+        assert!(parse_cidr("127.0.0.0/8")
+            .unwrap()
+            .contains("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(parse_cidr("::1/128")
+            .unwrap()
+            .contains("::1".parse().unwrap()));
+        assert!(parse_cidr("1.2.3.4/33").is_err());
+    }
+
+    #[test]
+    fn a_gateway_id_is_required_and_services_are_checked() {
+        assert!(GatewayConfig::from_toml_with_env("", "t", std::iter::empty()).is_err());
+        let ok = "gateway = \"AZ/GOV/1/gw1\"\n[services]\n\"AZ/GOV/1/pop/persons\" = \"http://127.0.0.1:9000\"\n";
+        let c = GatewayConfig::from_toml_with_env(ok, "t", std::iter::empty()).unwrap();
+        assert_eq!(c.services.len(), 1);
+        let bad = "gateway = \"AZ/GOV/1/gw1\"\n[services]\n\"AZ/GOV/1/pop\" = \"http://x\"\n";
+        assert!(GatewayConfig::from_toml_with_env(bad, "t", std::iter::empty()).is_err());
+        let env = [(
+            "KORPU_GATEWAY_MAX_BODY_BYTES".to_string(),
+            "1024".to_string(),
+        )];
+        let c = GatewayConfig::from_toml_with_env(ok, "t", env.into_iter()).unwrap();
+        assert_eq!(c.max_body_bytes, 1024);
+    }
+}

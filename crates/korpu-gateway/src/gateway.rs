@@ -1,0 +1,1471 @@
+//! The gateway's state and its two request flows.
+//!
+//! **Client side** (local information systems, PR-REST over HTTP): parse and check the request,
+//! check access early from the global configuration, receive the body, sign, send to a provider
+//! gateway over HTTP/2 + mutual TLS, verify the signed response, record, answer.
+//!
+//! **Server side** (other gateways): identify the calling gateway by its pinned certificate and
+//! stapled OCSP response, verify the request's signature, enforce access rights, call the
+//! provider's information system, sign the response, record, answer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use korpu_conf::{Anchor, GatewayInfo, GlobalConf, SubjectLocation, Timestamp};
+use korpu_id::{ClientId, GatewayId, ServiceId};
+use korpu_pki::cert::Certificate;
+use korpu_pki::key::SigningKey;
+use korpu_pki::ocsp::CertStatus;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::body::{OutBody, SpoolError, Spooled};
+use crate::config::{Cidr, GatewayConfig};
+use crate::metrics::Metrics;
+use crate::protocol::{self as p, kind, XRoadError, XRoadHeaders};
+use crate::record::{ExchangeRecord, Recorder};
+use crate::tls::{self, OwnTls};
+
+/// A verified global configuration with what is derived from it.
+pub struct Loaded {
+    pub conf: GlobalConf,
+    pub roots: Vec<Certificate>,
+    pub issuing: Vec<Certificate>,
+    pub server_tls: Arc<rustls::ServerConfig>,
+    /// The TLS client side's configuration, when `client_tls_listen` is set.
+    pub client_side_tls: Option<Arc<rustls::ServerConfig>>,
+    own_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Signing certificates already chained to this configuration's roots, by their base64
+    /// DER as sent. Peers send the same certificate with every message; checking its chain
+    /// once per configuration instead of once per message is most of a gateway's CPU saving.
+    signers: Mutex<HashMap<String, Certificate>>,
+    /// Verified stapled OCSP responses: (response base64, certificate SHA-256) → (status,
+    /// thisUpdate). A peer staples the same response until it renews it; the age limit is
+    /// still checked on every message.
+    staples: Mutex<HashMap<(String, String), (CertStatus, SystemTime)>>,
+}
+
+/// The HPACK dynamic table each side of a gateway connection offers. Every message carries
+/// the sender's signing certificate and two OCSP responses (about 2.5 KB, the same each
+/// time); a table that holds them turns them into a few bytes after the first message.
+pub const HPACK_TABLE_BYTES: u32 = 64 * 1024;
+
+/// Beyond this many entries a verification cache starts over (a peer sending ever-new
+/// certificates or responses must not grow memory without bound).
+const CACHE_LIMIT: usize = 10_000;
+
+fn cache_insert<K: std::hash::Hash + Eq, V>(m: &Mutex<HashMap<K, V>>, k: K, v: V) {
+    let mut m = m.lock().expect("lock");
+    if m.len() >= CACHE_LIMIT {
+        m.clear();
+    }
+    m.insert(k, v);
+}
+
+impl Loaded {
+    fn issuer_of(&self, cert: &Certificate) -> Option<&Certificate> {
+        self.issuing
+            .iter()
+            .find(|i| cert.verify_issued_by(i).is_ok())
+    }
+}
+
+#[derive(Default, Clone)]
+struct Staples {
+    tls: Option<Bytes>,
+    sign: Option<Bytes>,
+}
+
+struct Peer {
+    sender: hyper::client::conn::http2::SendRequest<OutBody>,
+    cert: Certificate,
+}
+
+/// One gateway.
+pub struct Gateway {
+    pub cfg: GatewayConfig,
+    pub id: GatewayId,
+    anchor: Anchor,
+    sign_key: SigningKey,
+    sign_cert: Certificate,
+    tls_key: SigningKey,
+    tls_cert: Certificate,
+    loaded: RwLock<Option<Arc<Loaded>>>,
+    conf_error: Mutex<Option<String>>,
+    staples: RwLock<Staples>,
+    peers: tokio::sync::Mutex<HashMap<String, Arc<Peer>>>,
+    peer_turn: std::sync::atomic::AtomicUsize,
+    provider_http: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        OutBody,
+    >,
+    recorder: Box<dyn Recorder>,
+    pub metrics: Metrics,
+    limiter: Semaphore,
+    networks: Vec<Cidr>,
+    backends: HashMap<ServiceId, String>,
+    http_conf: reqwest::Client,
+}
+
+/// Why a gateway could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn err_response(e: &XRoadError, message_id: &str) -> Response<OutBody> {
+    let mut r = Response::new(OutBody::full(e.body(message_id)));
+    *r.status_mut() = hyper::StatusCode::from_u16(e.status()).expect("400 or 500");
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=utf-8"),
+    );
+    p::set(h, p::H_ERROR, e.kind);
+    p::set(h, p::H_ID, message_id);
+    r
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl Gateway {
+    /// Loads keys and certificates, the anchor and any saved configuration.
+    pub fn new(cfg: GatewayConfig, recorder: Box<dyn Recorder>) -> Result<Arc<Self>, StartError> {
+        let err = |what: &str, e: &dyn std::fmt::Display| StartError(format!("{what}: {e}"));
+        let id: GatewayId = cfg.gateway.parse().map_err(|e| err("gateway", &e))?;
+        let anchor_bytes = std::fs::read(&cfg.anchor)
+            .map_err(|e| err(&format!("reading anchor {}", cfg.anchor.display()), &e))?;
+        let anchor = Anchor::from_json(&anchor_bytes).map_err(|e| err("anchor", &e))?;
+        let load_cert = |name: &str| {
+            let path = cfg.data_dir.join(name);
+            let pem = std::fs::read_to_string(&path)
+                .map_err(|e| err(&format!("reading {}", path.display()), &e))?;
+            Certificate::from_pem(&pem).map_err(|e| err(&path.display().to_string(), &e))
+        };
+        let load_key = |name: &str| {
+            korpu_pki::key::read_private_key(&cfg.data_dir.join(name))
+                .map_err(|e| StartError(e.to_string()))
+        };
+        let sign_key = load_key("sign.p8")?;
+        let sign_cert = load_cert("sign.pem")?;
+        let tls_key = load_key("tls.p8")?;
+        let tls_cert = load_cert("tls.pem")?;
+        if sign_cert.public_key_der() != sign_key.public_key_der()
+            || tls_cert.public_key_der() != tls_key.public_key_der()
+        {
+            return Err(StartError("a certificate in the data directory does not belong to its key (sign.pem/sign.p8 or tls.pem/tls.p8)".into()));
+        }
+        if sign_cert.common_name().as_deref() != Some(&id.member.to_string()) {
+            return Err(StartError(format!(
+                "sign.pem is not a signing certificate of member {}",
+                id.member
+            )));
+        }
+        let networks = cfg
+            .client_networks
+            .iter()
+            .map(|n| crate::config::parse_cidr(n).map_err(StartError))
+            .collect::<Result<_, _>>()?;
+        let backends = cfg
+            .services
+            .iter()
+            .map(|(s, u)| {
+                Ok((
+                    s.parse::<ServiceId>().map_err(|e| err("services", &e))?,
+                    u.trim_end_matches('/').to_owned(),
+                ))
+            })
+            .collect::<Result<_, StartError>>()?;
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(cfg.connect_timeout_secs)));
+        connector.set_nodelay(true);
+        let provider_http =
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+        let http_conf = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| err("HTTP client", &e))?;
+        let limiter = Semaphore::new(cfg.max_concurrent_exchanges);
+        let gw = Arc::new(Self {
+            id,
+            anchor,
+            sign_key,
+            sign_cert,
+            tls_key,
+            tls_cert,
+            loaded: RwLock::new(None),
+            conf_error: Mutex::new(None),
+            staples: RwLock::new(Staples::default()),
+            peers: tokio::sync::Mutex::new(HashMap::new()),
+            peer_turn: std::sync::atomic::AtomicUsize::new(0),
+            provider_http,
+            recorder,
+            metrics: Metrics::default(),
+            limiter,
+            networks,
+            backends,
+            http_conf,
+            cfg,
+        });
+        // The last good configuration survives restarts, so a gateway can serve while the
+        // central registry is unreachable (until the document expires).
+        if let Ok(saved) = std::fs::read(gw.saved_conf_path()) {
+            if let Err(e) = gw.accept_conf(&saved, false) {
+                tracing::warn!(error = %e, "the saved global configuration is not usable");
+            }
+        }
+        Ok(gw)
+    }
+
+    fn saved_conf_path(&self) -> std::path::PathBuf {
+        self.cfg.data_dir.join("globalconf.json")
+    }
+
+    pub fn loaded(&self) -> Option<Arc<Loaded>> {
+        self.loaded.read().expect("lock").clone()
+    }
+
+    fn own_tls(&self, loaded_issuing: &[Certificate]) -> Result<OwnTls, String> {
+        let issuer = loaded_issuing
+            .iter()
+            .find(|i| self.tls_cert.verify_issued_by(i).is_ok())
+            .ok_or("our TLS certificate was not issued by any issuing CA of the configuration")?;
+        Ok(OwnTls {
+            chain: vec![
+                self.tls_cert.der().to_vec().into(),
+                issuer.der().to_vec().into(),
+            ],
+            key: self.tls_key.clone(),
+        })
+    }
+
+    /// Verifies a signed configuration and, if it is good and not older than the current
+    /// one, makes it current (and saves it when `save`).
+    pub fn accept_conf(&self, signed: &[u8], save: bool) -> Result<u64, String> {
+        // Expiry is checked when routing, not here, so that an expired saved copy still loads
+        // and the gateway can say precisely why it refuses to route.
+        let conf =
+            korpu_conf::verify(signed, &self.anchor, Timestamp::now()).or_else(|e| match e {
+                korpu_conf::ConfError::Expired { .. } if !save => korpu_conf::verify(
+                    signed,
+                    &self.anchor,
+                    Timestamp::from_unix(Timestamp::now().unix().saturating_sub(365 * 86_400)),
+                )
+                .map_err(|e| e.to_string())
+                .or(Err(e.to_string())),
+                e => Err(e.to_string()),
+            })?;
+        if let Some(cur) = self.loaded() {
+            if conf.version < cur.conf.version {
+                return Err(format!(
+                    "refusing version {} of the global configuration: version {} is already in use (a rollback?)",
+                    conf.version, cur.conf.version
+                ));
+            }
+        }
+        let parse_all = |pems: &[String]| {
+            pems.iter()
+                .map(|p| Certificate::from_pem(p).map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let roots = parse_all(&conf.pki.root_certs)?;
+        let issuing = parse_all(&conf.pki.issuing_certs)?;
+        let own = self.own_tls(&issuing)?;
+        let server_tls = Arc::new(tls::server_config(&own, &roots)?);
+        let client_side_tls = match self.cfg.client_tls_listen {
+            Some(_) => Some(Arc::new(tls::information_system_config(&own)?)),
+            None => None,
+        };
+        let version = conf.version;
+        let loaded = Loaded {
+            conf,
+            roots,
+            issuing,
+            server_tls,
+            client_side_tls,
+            own_chain: own.chain,
+            signers: Mutex::new(HashMap::new()),
+            staples: Mutex::new(HashMap::new()),
+        };
+        *self.loaded.write().expect("lock") = Some(Arc::new(loaded));
+        *self.conf_error.lock().expect("lock") = None;
+        if save {
+            let tmp = self.saved_conf_path().with_extension("tmp");
+            std::fs::write(&tmp, signed)
+                .and_then(|_| std::fs::rename(&tmp, self.saved_conf_path()))
+                .map_err(|e| format!("saving the configuration: {e}"))?;
+        }
+        Ok(version)
+    }
+
+    /// Downloads the configuration from the anchor's URL; keeps the last good one on failure.
+    pub async fn refresh_conf(&self) -> Result<u64, String> {
+        let result = async {
+            let resp = self
+                .http_conf
+                .get(&self.anchor.conf_url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| format!("downloading {}: {e}", self.anchor.conf_url))?;
+            let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+            self.accept_conf(&bytes, true)
+        }
+        .await;
+        if let Err(e) = &result {
+            // An alert: the gateway keeps its last good configuration, but an operator must
+            // know that a new one was refused (tampering, rollback, or the registry down).
+            tracing::error!(alert = true, error = %e, "global configuration refresh failed; keeping the last good one");
+            *self.conf_error.lock().expect("lock") = Some(e.clone());
+            self.metrics.inc_error("ConfRefreshFailed");
+        }
+        result
+    }
+
+    /// Fetches fresh OCSP responses for our own certificates, to staple to our messages.
+    pub async fn refresh_staples(&self) -> Result<(), String> {
+        let loaded = self.loaded().ok_or("no global configuration yet")?;
+        let url = loaded.conf.central.ocsp_url.clone();
+        let mut out = Staples::default();
+        for (cert, slot) in [(&self.tls_cert, 0), (&self.sign_cert, 1)] {
+            let issuer = loaded
+                .issuer_of(cert)
+                .ok_or("our certificate has no issuer in the configuration")?;
+            let (req, nonce) =
+                korpu_pki::ocsp::build_request(cert, issuer).map_err(|e| e.to_string())?;
+            let resp = self
+                .http_conf
+                .post(&url)
+                .header("content-type", "application/ocsp-request")
+                .body(req)
+                .send()
+                .await
+                .map_err(|e| format!("asking the OCSP responder {url}: {e}"))?
+                .bytes()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = korpu_pki::ocsp::verify_response(
+                &resp,
+                cert,
+                issuer,
+                Some(&nonce),
+                SystemTime::now(),
+            )
+            .map_err(|e| format!("the OCSP response about our certificate is not valid: {e}"))?;
+            if status != CertStatus::Good {
+                tracing::error!(alert = true, serial = %cert.serial_hex(), ?status, "our own certificate is not good: peers will refuse our messages");
+            }
+            if slot == 0 {
+                out.tls = Some(resp);
+            } else {
+                out.sign = Some(resp);
+            }
+        }
+        *self.staples.write().expect("lock") = out;
+        Ok(())
+    }
+
+    /// Checks a peer's stapled OCSP response about `cert`.
+    fn check_staple(
+        &self,
+        loaded: &Loaded,
+        cert: &Certificate,
+        staple: Option<&str>,
+        what: &str,
+    ) -> Result<(), String> {
+        let staple = staple
+            .ok_or_else(|| format!("no OCSP response was stapled for the {what} certificate"))?;
+        let key = (staple.to_owned(), cert.sha256_fingerprint_hex());
+        let cached = loaded.staples.lock().expect("lock").get(&key).cloned();
+        let now = SystemTime::now();
+        let (status, this_update) = match cached {
+            Some(v) => v,
+            None => {
+                let der = B64.decode(staple).map_err(|_| {
+                    format!("the stapled OCSP response for the {what} certificate is not base64")
+                })?;
+                let issuer = loaded.issuer_of(cert).ok_or_else(|| {
+                    format!(
+                        "the {what} certificate was not issued by a CA of the global configuration"
+                    )
+                })?;
+                let v = korpu_pki::ocsp::verify_response_dated(&der, cert, issuer, None, now)
+                    .map_err(|e| format!("the stapled OCSP response for the {what} certificate is not valid: {e}"))?;
+                cache_insert(&loaded.staples, key, v);
+                v
+            }
+        };
+        if now.duration_since(this_update).unwrap_or_default()
+            > Duration::from_secs(self.cfg.ocsp_max_age_secs)
+        {
+            return Err(format!(
+                "the stapled OCSP response for the {what} certificate is older than {} s",
+                self.cfg.ocsp_max_age_secs
+            ));
+        }
+        match status {
+            CertStatus::Good => Ok(()),
+            CertStatus::Revoked { .. } => Err(format!(
+                "the {what} certificate (serial {}) is revoked",
+                cert.serial_hex()
+            )),
+            CertStatus::Unknown => Err(format!(
+                "the OCSP responder does not know the {what} certificate"
+            )),
+        }
+    }
+
+    /// Checks a signing certificate sent with a message: chains to the platform, names
+    /// `member`, is not revoked.
+    fn check_signer(
+        &self,
+        loaded: &Loaded,
+        signer_b64: Option<&str>,
+        staple: Option<&str>,
+        member: &korpu_id::MemberId,
+    ) -> Result<Certificate, String> {
+        let signer_b64 = signer_b64.ok_or("the message carries no signing certificate")?;
+        let cached = loaded
+            .signers
+            .lock()
+            .expect("lock")
+            .get(signer_b64)
+            .cloned();
+        let now = SystemTime::now();
+        let cert = match cached {
+            Some(c) if c.check_validity(now).is_ok() => c,
+            _ => {
+                let der = B64
+                    .decode(signer_b64)
+                    .map_err(|_| "the signing certificate is not base64")?;
+                let cert = Certificate::from_der(&der)
+                    .map_err(|e| format!("the signing certificate does not parse: {e}"))?;
+                korpu_pki::cert::verify_chain(&cert, &loaded.issuing, &loaded.roots, now).map_err(
+                    |e| format!("the signing certificate does not chain to the platform: {e}"),
+                )?;
+                cache_insert(&loaded.signers, signer_b64.to_owned(), cert.clone());
+                cert
+            }
+        };
+        if cert.common_name().as_deref() != Some(&member.to_string()) {
+            return Err(format!(
+                "the message is signed by {:?}, not by member {member}",
+                cert.common_name().unwrap_or_default()
+            ));
+        }
+        self.check_staple(loaded, &cert, staple, "signing")?;
+        Ok(cert)
+    }
+
+    fn current_conf(&self, outdated_kind: &'static str) -> Result<Arc<Loaded>, XRoadError> {
+        let loaded = self.loaded().ok_or_else(|| {
+            XRoadError::new(
+                outdated_kind,
+                "this gateway has no valid global configuration yet",
+            )
+        })?;
+        let now = Timestamp::now();
+        if now >= loaded.conf.expires_at {
+            let why = self
+                .conf_error
+                .lock()
+                .expect("lock")
+                .clone()
+                .unwrap_or_else(|| "no refresh has succeeded since".into());
+            return Err(XRoadError::new(
+                outdated_kind,
+                format!(
+                    "the global configuration (version {}) expired at {}, so this gateway refuses to route; last refresh: {why}",
+                    loaded.conf.version, loaded.conf.expires_at
+                ),
+            ));
+        }
+        Ok(loaded)
+    }
+
+    fn staple_headers(&self, h: &mut HeaderMap) {
+        let s = self.staples.read().expect("lock").clone();
+        if let Some(t) = s.tls {
+            p::set(h, p::H_TLS_OCSP, &B64.encode(t));
+        }
+        if let Some(t) = s.sign {
+            p::set(h, p::H_SIGNER_OCSP, &B64.encode(t));
+        }
+        p::set(h, p::H_SIGNER, &B64.encode(self.sign_cert.der()));
+    }
+
+    // ----- client side --------------------------------------------------------------------
+
+    /// Handles a request from a local information system.
+    /// `client_cert` is the SHA-256 of the certificate an information system presented on the
+    /// TLS client side, `None` on the plain-HTTP side.
+    pub async fn handle_client(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+        client_cert: Option<String>,
+    ) -> Response<OutBody> {
+        let started = Instant::now();
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        // Plain HTTP is authenticated by network; TLS by the pinned certificate, below.
+        if client_cert.is_none() && !self.networks.iter().any(|n| n.contains(remote.ip())) {
+            let e = XRoadError::new(
+                kind::UNKNOWN_CLIENT,
+                format!("{} is not in this gateway's client_networks", remote.ip()),
+            );
+            self.metrics.inc_error(e.kind);
+            return err_response(&e, "");
+        }
+        match path.split('?').next().unwrap_or("") {
+            "/metrics" => return Response::new(OutBody::full(self.metrics.render())),
+            "/health" => return self.health(),
+            "/listClients" => return self.list_clients(),
+            _ => {}
+        }
+        let _permit = self.limiter.acquire().await;
+        let mut message_id = String::new();
+        let result = self
+            .client_exchange(req, &path, &mut message_id, client_cert.as_deref())
+            .await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok((resp, rec)) => {
+                self.metrics
+                    .observe("client", resp.status().as_u16(), elapsed);
+                tracing::info!(message_id = %rec.message_id, client = %rec.client, service = %rec.service, role = "client",
+                    status = resp.status().as_u16(), ms = elapsed.as_millis() as u64, error = rec.error.as_deref().unwrap_or(""), "exchange");
+                resp
+            }
+            Err(e) => {
+                self.metrics.inc_error(e.kind);
+                self.metrics.observe("client", e.status(), elapsed);
+                tracing::warn!(message_id = %message_id, error_type = e.kind, error = %e.message, role = "client", "exchange refused");
+                err_response(&e, &message_id)
+            }
+        }
+    }
+
+    async fn client_exchange(
+        &self,
+        req: Request<Incoming>,
+        path: &str,
+        message_id: &mut String,
+        client_cert: Option<&str>,
+    ) -> Result<(Response<OutBody>, ExchangeRecord), XRoadError> {
+        let t0 = Instant::now();
+        let target = p::parse_target(path)?;
+        let xh = p::parse_headers(req.headers(), p::new_message_id)?;
+        *message_id = xh.message_id.clone();
+        if let Some(s) = &xh.service_header {
+            if s != &target.service {
+                return Err(XRoadError::new(
+                    kind::BAD_REQUEST,
+                    format!(
+                        "X-Road-Service {s} disagrees with the service in the path, {}",
+                        target.service
+                    ),
+                ));
+            }
+        }
+        // PR-REST §4.7: a subsystem with registered certificates must use them.
+        let registered = self.cfg.client_certificates.get(&xh.client.to_string());
+        match (registered, client_cert) {
+            (Some(pins), Some(fp)) if pins.iter().any(|p| p.eq_ignore_ascii_case(fp)) => {}
+            (Some(_), None) => {
+                return Err(XRoadError::new(
+                    kind::UNKNOWN_CLIENT,
+                    format!(
+                        "{} must connect over TLS with its registered certificate",
+                        xh.client
+                    ),
+                ))
+            }
+            (_, Some(fp)) => {
+                return Err(XRoadError::new(
+                    kind::UNKNOWN_CLIENT,
+                    format!(
+                        "the TLS client certificate (SHA-256 {fp}) is not registered for {}",
+                        xh.client
+                    ),
+                ))
+            }
+            (None, None) => {}
+        }
+        let loaded = self.current_conf(kind::OUTDATED_CONF)?;
+        let conf = &loaded.conf;
+        if !conf.gateways_serving(&xh.client).any(|g| g.id == self.id) {
+            return Err(XRoadError::new(kind::UNKNOWN_CLIENT, format!("{} is not a client of gateway {}: register it with `korpu central gateway add-client`", xh.client, self.id)));
+        }
+        if conf.service(&target.service).is_none() {
+            if let Some(resp) = self.metaservice(conf, &target, &xh) {
+                let rec = self.local_record(&xh, &target.service);
+                return Ok((resp?, rec));
+            }
+            return Err(XRoadError::new(
+                kind::UNKNOWN_SERVICE,
+                format!(
+                    "service {} is not in the global configuration",
+                    target.service
+                ),
+            ));
+        }
+        let service = conf.service(&target.service).expect("checked above");
+        // Checked early here to spare the network; the provider's gateway decides.
+        authorise(conf, &xh, service, kind::ACCESS_DENIED)?;
+        let provider_client = ClientId::Subsystem(target.service.subsystem.clone());
+        let mut gateways: Vec<&GatewayInfo> = conf.gateways_serving(&provider_client).collect();
+        if let Some(want) = &xh.security_server {
+            gateways.retain(|g| &g.id == want);
+            if gateways.is_empty() {
+                return Err(XRoadError::new(
+                    kind::BAD_REQUEST,
+                    format!("X-Road-Security-Server {want} does not serve {provider_client}"),
+                ));
+            }
+        }
+        if gateways.is_empty() {
+            return Err(XRoadError::new(
+                kind::UNKNOWN_SERVICE,
+                format!("no gateway serves {provider_client}"),
+            ));
+        }
+        let method = req.method().clone();
+        let in_headers = req.headers().clone();
+        let content_type = header(&in_headers, "content-type").map(str::to_owned);
+        let body = self
+            .receive(
+                req.into_body(),
+                "request",
+                kind::TOO_LARGE,
+                kind::BAD_REQUEST,
+            )
+            .await?;
+        self.metrics.add_bytes("request", body.len);
+        let signed = p::SignedRequest {
+            method: method.as_str(),
+            service: &target.service,
+            path: &target.path,
+            query: target.query.as_deref(),
+            headers: &xh,
+            content_type: content_type.as_deref(),
+            body_sha512: &body.sha512,
+        };
+        let digest = signed.digest_hex();
+        let request_hash = signed.request_hash();
+        let signature = B64.encode(self.sign_key.sign(&signed.signing_input()));
+        tracing::debug!(phase = "signed", us = t0.elapsed().as_micros() as u64);
+
+        let mut out_headers = p::passthrough_headers(&in_headers);
+        p::strip_xroad_response_headers(&mut out_headers);
+        for (n, v) in [
+            (p::H_CLIENT, Some(xh.client.to_string())),
+            (p::H_SERVICE, Some(target.service.to_string())),
+            (p::H_ID, Some(xh.message_id.clone())),
+            (p::H_USER, xh.user_id.clone()),
+            (p::H_ISSUE, xh.issue.clone()),
+            (p::H_PURPOSE, xh.purpose.clone()),
+            (p::H_REPRESENTED, xh.represented_party.clone()),
+            (p::H_SIG, Some(signature.clone())),
+            (p::H_REQUEST_DIGEST, Some(digest.clone())),
+        ] {
+            if let Some(v) = v {
+                p::set(&mut out_headers, n, &v);
+            }
+        }
+        self.staple_headers(&mut out_headers);
+
+        // Try the provider's gateways in order until one answers (X-Road's failover).
+        let mut body = Some(body);
+        let mut last_err = None;
+        let mut answered = None;
+        for gw in &gateways {
+            let peer = match self.peer(&loaded, gw).await {
+                Ok(p) => p,
+                Err(e) => {
+                    last_err = Some(e);
+                    continue;
+                }
+            };
+            let mut rb = Request::builder()
+                .method(method.clone())
+                .uri(format!("https://{}{}", gw.address, path));
+            *rb.headers_mut().expect("builder") = out_headers.clone();
+            let Some(b) = body.take() else { break };
+            let out = rb
+                .body(b.into_body())
+                .map_err(|e| XRoadError::new(kind::BAD_REQUEST, e.to_string()))?;
+            let mut sender = peer.sender.clone();
+            let wait =
+                Duration::from_secs(self.cfg.provider_timeout_secs + self.cfg.connect_timeout_secs);
+            match tokio::time::timeout(wait, sender.send_request(out)).await {
+                Ok(Ok(resp)) => {
+                    answered = Some((resp, peer, (*gw).clone()));
+                    break;
+                }
+                Ok(Err(e)) => {
+                    self.peers
+                        .lock()
+                        .await
+                        .retain(|_, p| !Arc::ptr_eq(p, &peer));
+                    last_err = Some(XRoadError::new(
+                        kind::CP_NETWORK,
+                        format!("gateway {} at {} failed: {e}", gw.id, gw.address),
+                    ));
+                    break; // the body is consumed; no retry
+                }
+                Err(_) => {
+                    last_err = Some(XRoadError::new(
+                        kind::CP_NETWORK,
+                        format!(
+                            "gateway {} did not answer within {} s",
+                            gw.id,
+                            wait.as_secs()
+                        ),
+                    ));
+                    break;
+                }
+            }
+        }
+        let Some((resp, peer, gw)) = answered else {
+            return Err(last_err.unwrap_or_else(|| {
+                XRoadError::new(kind::CP_NETWORK, "no provider gateway could be reached")
+            }));
+        };
+
+        tracing::debug!(
+            phase = "provider answered",
+            us = t0.elapsed().as_micros() as u64
+        );
+        // The provider gateway's answer: check who sent it and that it is intact.
+        let (parts, rbody) = resp.into_parts();
+        self.check_staple(
+            &loaded,
+            &peer.cert,
+            header(&parts.headers, p::H_TLS_OCSP),
+            "provider gateway TLS",
+        )
+        .map_err(|e| XRoadError::new(kind::CP_SSL, e))?;
+        let rbody = self
+            .receive(rbody, "response", kind::CP_INTERNAL, kind::CP_NETWORK)
+            .await?;
+        self.metrics.add_bytes("response", rbody.len);
+        let status = parts.status.as_u16();
+        let rct = header(&parts.headers, "content-type");
+        let provider_member = &gw.id.member;
+        let signer = self
+            .check_signer(
+                &loaded,
+                header(&parts.headers, p::H_SIGNER),
+                header(&parts.headers, p::H_SIGNER_OCSP),
+                provider_member,
+            )
+            .map_err(|e| {
+                XRoadError::new(
+                    kind::CP_SIGNATURE,
+                    format!("the response from {}: {e}", gw.id),
+                )
+            })?;
+        let rinput = p::response_signing_input(&digest, status, rct, &rbody.sha512);
+        let rsig = header(&parts.headers, p::H_SIG).unwrap_or("").to_owned();
+        let rsig_der = B64.decode(&rsig).unwrap_or_default();
+        signer.verify_signature(&rinput, &rsig_der).map_err(|_| {
+            XRoadError::new(
+                kind::CP_SIGNATURE,
+                format!(
+                    "the response from {} does not match its signature: it was altered in transit",
+                    gw.id
+                ),
+            )
+        })?;
+        let error_type = header(&parts.headers, p::H_ERROR).map(str::to_owned);
+        if error_type.is_none()
+            && header(&parts.headers, p::H_REQUEST_HASH) != Some(request_hash.as_str())
+        {
+            return Err(XRoadError::new(
+                kind::CP_SIGNATURE,
+                "the response's X-Road-Request-Hash does not match the request",
+            ));
+        }
+
+        tracing::debug!(
+            phase = "response verified",
+            us = t0.elapsed().as_micros() as u64
+        );
+        let rec = ExchangeRecord {
+            message_id: xh.message_id.clone(),
+            time_unix_ms: now_ms(),
+            client: xh.client.to_string(),
+            service: target.service.to_string(),
+            gateway: self.id.to_string(),
+            role: "client".into(),
+            user_id: xh.user_id.clone(),
+            data_subject: None,
+            purpose: xh.purpose.clone(),
+            request_digest: digest,
+            response_digest: Some(hex::encode(Sha256::digest(&rinput))),
+            response_status: Some(status),
+            request_signature: signature,
+            request_signer_cert_sha256: self.sign_cert.sha256_fingerprint_hex(),
+            response_signature: Some(rsig),
+            response_signer_cert_sha256: Some(signer.sha256_fingerprint_hex()),
+            error: error_type.clone(),
+        };
+        self.recorder
+            .record(rec.clone())
+            .await
+            .map_err(|e| XRoadError::new(kind::CP_DATABASE, e))?;
+        tracing::debug!(phase = "recorded", us = t0.elapsed().as_micros() as u64);
+
+        let mut out = Response::new(rbody.into_body());
+        *out.status_mut() = parts.status;
+        let mut h = p::passthrough_headers(&parts.headers);
+        p::strip_xroad_response_headers(&mut h);
+        p::set(&mut h, p::H_ID, &xh.message_id);
+        p::set(&mut h, p::H_CLIENT, &xh.client.to_string());
+        p::set(&mut h, p::H_SERVICE, &target.service.to_string());
+        if let Some(t) = &error_type {
+            p::set(&mut h, p::H_ERROR, t);
+        } else {
+            p::set(&mut h, p::H_REQUEST_HASH, &request_hash);
+        }
+        *out.headers_mut() = h;
+        Ok((out, rec))
+    }
+
+    /// Receives a request or response body under the configured limits; `too_large` and
+    /// `broken` are the error types for this side of the exchange.
+    async fn receive(
+        &self,
+        body: Incoming,
+        what: &str,
+        too_large: &'static str,
+        broken: &'static str,
+    ) -> Result<Spooled, XRoadError> {
+        Spooled::receive(body, self.cfg.max_body_bytes, self.cfg.memory_spool_bytes)
+            .await
+            .map_err(|e| match e {
+                SpoolError::TooLarge { limit } => XRoadError::new(
+                    too_large,
+                    format!("the {what} body is larger than {limit} bytes (max_body_bytes)"),
+                ),
+                SpoolError::Io(m) => {
+                    XRoadError::new(broken, format!("receiving the {what} failed: {m}"))
+                }
+            })
+    }
+
+    /// A connection to a provider gateway (HTTP/2 over mutual TLS), reused while it lives.
+    async fn peer(&self, loaded: &Loaded, gw: &GatewayInfo) -> Result<Arc<Peer>, XRoadError> {
+        // A few connections per peer, used in turn: one HTTP/2 connection is driven by one task
+        // on each side, which would put every exchange's TLS and framing work on one core.
+        let slot = self
+            .peer_turn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.cfg.peer_connections.max(1);
+        let key = format!(
+            "{}|{}|{}|{slot}",
+            gw.id,
+            gw.address,
+            gw.tls_cert_sha256.join(",")
+        );
+        let mut peers = self.peers.lock().await;
+        if let Some(p) = peers.get(&key) {
+            if !p.sender.is_closed() {
+                return Ok(p.clone());
+            }
+        }
+        let fail = |m: String| XRoadError::new(kind::CP_NETWORK, m);
+        let own = OwnTls {
+            chain: loaded.own_chain.clone(),
+            key: self.tls_key.clone(),
+        };
+        let cfg = tls::client_config(&own, &loaded.roots, gw.tls_cert_sha256.clone())
+            .map_err(|e| XRoadError::new(kind::CP_INTERNAL, e))?;
+        let host = gw
+            .address
+            .rsplit_once(':')
+            .map_or(gw.address.as_str(), |(h, _)| h)
+            .trim_matches(['[', ']']);
+        let server_name =
+            rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| {
+                fail(format!(
+                    "gateway {} has an unusable address {}",
+                    gw.id, gw.address
+                ))
+            })?;
+        let connect = tokio::net::TcpStream::connect(&gw.address);
+        let tcp = tokio::time::timeout(Duration::from_secs(self.cfg.connect_timeout_secs), connect)
+            .await
+            .map_err(|_| {
+                fail(format!(
+                    "connecting to gateway {} at {} timed out",
+                    gw.id, gw.address
+                ))
+            })?
+            .map_err(|e| {
+                fail(format!(
+                    "cannot connect to gateway {} at {}: {e}",
+                    gw.id, gw.address
+                ))
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| {
+                XRoadError::new(
+                    kind::CP_SSL,
+                    format!("TLS with gateway {} failed: {e}", gw.id),
+                )
+            })?;
+        let cert_der = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or_else(|| {
+                XRoadError::new(
+                    kind::CP_SSL,
+                    "the provider gateway presented no certificate",
+                )
+            })?;
+        let cert = Certificate::from_der(cert_der.as_ref())
+            .map_err(|e| XRoadError::new(kind::CP_SSL, e.to_string()))?;
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .adaptive_window(true)
+            .header_table_size(HPACK_TABLE_BYTES)
+            .handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| fail(format!("HTTP/2 with gateway {} failed: {e}", gw.id)))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "gateway connection closed");
+            }
+        });
+        let peer = Arc::new(Peer { sender, cert });
+        peers.insert(key, peer.clone());
+        Ok(peer)
+    }
+
+    fn local_record(&self, xh: &XRoadHeaders, service: &ServiceId) -> ExchangeRecord {
+        ExchangeRecord {
+            message_id: xh.message_id.clone(),
+            time_unix_ms: now_ms(),
+            client: xh.client.to_string(),
+            service: service.to_string(),
+            gateway: self.id.to_string(),
+            role: "client".into(),
+            user_id: xh.user_id.clone(),
+            data_subject: None,
+            purpose: xh.purpose.clone(),
+            request_digest: String::new(),
+            response_digest: None,
+            response_status: Some(200),
+            request_signature: String::new(),
+            request_signer_cert_sha256: String::new(),
+            response_signature: None,
+            response_signer_cert_sha256: None,
+            error: None,
+        }
+    }
+
+    // ----- server side --------------------------------------------------------------------
+
+    /// Handles a request from another gateway whose TLS certificate is `peer_cert`.
+    pub async fn handle_peer(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer_cert: Arc<Certificate>,
+    ) -> Response<OutBody> {
+        let started = Instant::now();
+        let _permit = self.limiter.acquire().await;
+        let message_id = header(req.headers(), p::H_ID).unwrap_or("").to_owned();
+        let claimed_digest = header(req.headers(), p::H_REQUEST_DIGEST)
+            .unwrap_or("")
+            .to_owned();
+        let result = self.provider_exchange(req, &peer_cert).await;
+        let elapsed = started.elapsed();
+        let (resp, rec) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.inc_error(e.kind);
+                tracing::warn!(%message_id, error_type = e.kind, error = %e.message, role = "provider", "exchange refused");
+                // Errors are signed too, so the caller's gateway can tell a real refusal from
+                // one forged in transit.
+                let mut r = err_response(&e, &message_id);
+                let body = e.body(&message_id);
+                let sha: [u8; 64] = sha2::Sha512::digest(&body).into();
+                let input = p::response_signing_input(
+                    &claimed_digest,
+                    e.status(),
+                    Some("application/json;charset=utf-8"),
+                    &sha,
+                );
+                p::set(
+                    r.headers_mut(),
+                    p::H_SIG,
+                    &B64.encode(self.sign_key.sign(&input)),
+                );
+                self.staple_headers(r.headers_mut());
+                self.metrics.observe("provider", e.status(), elapsed);
+                return r;
+            }
+        };
+        self.metrics
+            .observe("provider", resp.status().as_u16(), elapsed);
+        tracing::info!(message_id = %rec.message_id, client = %rec.client, service = %rec.service, role = "provider",
+            status = resp.status().as_u16(), ms = elapsed.as_millis() as u64, subject_present = rec.data_subject.is_some(), "exchange");
+        resp
+    }
+
+    async fn provider_exchange(
+        &self,
+        req: Request<Incoming>,
+        peer_cert: &Certificate,
+    ) -> Result<(Response<OutBody>, ExchangeRecord), XRoadError> {
+        let t0 = Instant::now();
+        let loaded = self.current_conf(kind::SP_OUTDATED_CONF)?;
+        let conf = &loaded.conf;
+        let fingerprint = peer_cert.sha256_fingerprint_hex();
+        let peer_gw = conf
+            .gateways
+            .iter()
+            .find(|g| g.tls_cert_sha256.contains(&fingerprint))
+            .ok_or_else(|| XRoadError::new(kind::SP_SSL, format!("the calling gateway's certificate (SHA-256 {fingerprint}) is not pinned for any gateway in the global configuration")))?;
+        self.check_staple(
+            &loaded,
+            peer_cert,
+            header(req.headers(), p::H_TLS_OCSP),
+            "calling gateway TLS",
+        )
+        .map_err(|e| XRoadError::new(kind::SP_SSL, e))?;
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        let target =
+            p::parse_target(&path).map_err(|e| XRoadError::new(kind::SP_BAD_REQUEST, e.message))?;
+        let xh = p::parse_headers(req.headers(), String::new)
+            .map_err(|e| XRoadError::new(kind::SP_BAD_REQUEST, e.message))?;
+        if !conf
+            .gateways_serving(&xh.client)
+            .any(|g| g.id == peer_gw.id)
+        {
+            return Err(XRoadError::new(
+                kind::SP_ACCESS_DENIED,
+                format!("gateway {} does not serve client {}", peer_gw.id, xh.client),
+            ));
+        }
+        let method = req.method().clone();
+        let in_headers = req.headers().clone();
+        let content_type = header(&in_headers, "content-type").map(str::to_owned);
+        let body = self
+            .receive(
+                req.into_body(),
+                "request",
+                kind::TOO_LARGE,
+                kind::SP_BAD_REQUEST,
+            )
+            .await?;
+        let body_sha512 = body.sha512;
+        let signed = p::SignedRequest {
+            method: method.as_str(),
+            service: &target.service,
+            path: &target.path,
+            query: target.query.as_deref(),
+            headers: &xh,
+            content_type: content_type.as_deref(),
+            body_sha512: &body_sha512,
+        };
+        let signer = self
+            .check_signer(
+                &loaded,
+                header(&in_headers, p::H_SIGNER),
+                header(&in_headers, p::H_SIGNER_OCSP),
+                xh.client.member(),
+            )
+            .map_err(|e| XRoadError::new(kind::SP_SIGNATURE, e))?;
+        let signature = header(&in_headers, p::H_SIG).unwrap_or("").to_owned();
+        signer
+            .verify_signature(
+                &signed.signing_input(),
+                &B64.decode(&signature).unwrap_or_default(),
+            )
+            .map_err(|_| {
+                XRoadError::new(
+                    kind::SP_SIGNATURE,
+                    "the request does not match its signature: it was altered in transit",
+                )
+            })?;
+        let digest = signed.digest_hex();
+        tracing::debug!(
+            phase = "request verified",
+            us = t0.elapsed().as_micros() as u64
+        );
+        let service = conf
+            .service(&target.service)
+            .filter(|_| {
+                conf.gateways_serving(&ClientId::Subsystem(target.service.subsystem.clone()))
+                    .any(|g| g.id == self.id)
+            })
+            .ok_or_else(|| {
+                XRoadError::new(
+                    kind::SP_UNKNOWN_SERVICE,
+                    format!(
+                        "service {} is not provided through gateway {}",
+                        target.service, self.id
+                    ),
+                )
+            })?;
+        let backend = self.backends.get(&target.service).ok_or_else(|| {
+            XRoadError::new(
+                kind::SP_UNKNOWN_SERVICE,
+                format!(
+                    "service {} has no information system configured on gateway {}",
+                    target.service, self.id
+                ),
+            )
+        })?;
+        authorise(conf, &xh, service, kind::SP_ACCESS_DENIED)?;
+        let data_subject = service
+            .data_subject
+            .as_ref()
+            .and_then(|loc| find_subject(loc, &in_headers, &target, service.openapi.as_deref()));
+
+        // Call the provider's information system.
+        let mut uri = format!("{backend}{}", target.path);
+        if let Some(q) = &target.query {
+            uri.push('?');
+            uri.push_str(q);
+        }
+        let mut rb = Request::builder().method(method.clone()).uri(&uri);
+        let mut h = p::passthrough_headers(&in_headers);
+        for (n, v) in [
+            (p::H_CLIENT, Some(xh.client.to_string())),
+            (p::H_SERVICE, Some(target.service.to_string())),
+            (p::H_ID, Some(xh.message_id.clone())),
+            (p::H_USER, xh.user_id.clone()),
+            (p::H_ISSUE, xh.issue.clone()),
+            (p::H_PURPOSE, xh.purpose.clone()),
+            (p::H_REPRESENTED, xh.represented_party.clone()),
+        ] {
+            if let Some(v) = v {
+                p::set(&mut h, n, &v);
+            }
+        }
+        *rb.headers_mut().expect("builder") = h;
+        let out = rb
+            .body(body.into_body())
+            .map_err(|e| XRoadError::new(kind::SP_BAD_REQUEST, e.to_string()))?;
+        let wait = Duration::from_secs(self.cfg.provider_timeout_secs);
+        let resp = match tokio::time::timeout(wait, self.provider_http.request(out)).await {
+            Err(_) => {
+                return Err(XRoadError::new(
+                    kind::SP_SERVICE_TIMEOUT,
+                    format!(
+                        "the information system behind {} did not answer within {} s",
+                        target.service,
+                        wait.as_secs()
+                    ),
+                ))
+            }
+            Ok(Err(e)) => {
+                return Err(XRoadError::new(
+                    kind::SP_SERVICE_FAILED,
+                    format!(
+                        "the information system behind {} failed: {e}",
+                        target.service
+                    ),
+                ))
+            }
+            Ok(Ok(r)) => r,
+        };
+        let (parts, rbody) = resp.into_parts();
+        let rbody = match tokio::time::timeout(
+            wait,
+            Spooled::receive(rbody, self.cfg.max_body_bytes, self.cfg.memory_spool_bytes),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(XRoadError::new(
+                    kind::SP_SERVICE_TIMEOUT,
+                    "the information system's response body did not arrive in time",
+                ))
+            }
+            Ok(Err(SpoolError::TooLarge { limit })) => {
+                return Err(XRoadError::new(
+                    kind::SP_TOO_LARGE,
+                    format!("the response body is larger than {limit} bytes"),
+                ))
+            }
+            Ok(Err(SpoolError::Io(m))) => return Err(XRoadError::new(kind::SP_SERVICE_FAILED, m)),
+            Ok(Ok(b)) => b,
+        };
+        let status = parts.status.as_u16();
+        let mut rh = p::passthrough_headers(&parts.headers);
+        p::strip_xroad_response_headers(&mut rh);
+        let rinput =
+            p::response_signing_input(&digest, status, header(&rh, "content-type"), &rbody.sha512);
+        let rsig = B64.encode(self.sign_key.sign(&rinput));
+        let rec = ExchangeRecord {
+            message_id: xh.message_id.clone(),
+            time_unix_ms: now_ms(),
+            client: xh.client.to_string(),
+            service: target.service.to_string(),
+            gateway: self.id.to_string(),
+            role: "provider".into(),
+            user_id: xh.user_id.clone(),
+            data_subject,
+            purpose: xh.purpose.clone(),
+            request_digest: digest,
+            response_digest: Some(hex::encode(Sha256::digest(&rinput))),
+            response_status: Some(status),
+            request_signature: signature,
+            request_signer_cert_sha256: signer.sha256_fingerprint_hex(),
+            response_signature: Some(rsig.clone()),
+            response_signer_cert_sha256: Some(self.sign_cert.sha256_fingerprint_hex()),
+            error: None,
+        };
+        self.recorder
+            .record(rec.clone())
+            .await
+            .map_err(|e| XRoadError::new(kind::SP_DATABASE, e))?;
+        p::set(&mut rh, p::H_ID, &xh.message_id);
+        p::set(&mut rh, p::H_CLIENT, &xh.client.to_string());
+        p::set(&mut rh, p::H_SERVICE, &target.service.to_string());
+        p::set(&mut rh, p::H_REQUEST_HASH, &signed.request_hash());
+        p::set(&mut rh, p::H_SIG, &rsig);
+        self.staple_headers(&mut rh);
+        let mut out = Response::new(rbody.into_body());
+        *out.status_mut() = parts.status;
+        *out.headers_mut() = rh;
+        Ok((out, rec))
+    }
+
+    // ----- metaservices and monitoring ----------------------------------------------------
+
+    fn json(v: serde_json::Value) -> Response<OutBody> {
+        let mut r = Response::new(OutBody::full(serde_json::to_vec(&v).expect("json")));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=utf-8"),
+        );
+        r
+    }
+
+    fn health(&self) -> Response<OutBody> {
+        let loaded = self.loaded();
+        let now = Timestamp::now();
+        let ok = loaded.as_ref().is_some_and(|l| now < l.conf.expires_at);
+        let mut r = Self::json(serde_json::json!({
+            "status": if ok { "ok" } else { "unavailable" },
+            "gateway": self.id.to_string(),
+            "conf_version": loaded.as_ref().map(|l| l.conf.version),
+            "conf_expires_at": loaded.as_ref().map(|l| l.conf.expires_at.to_string()),
+            "conf_error": self.conf_error.lock().expect("lock").clone(),
+            "ocsp_stapled": self.staples.read().expect("lock").tls.is_some(),
+        }));
+        if !ok {
+            *r.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+        }
+        r
+    }
+
+    /// PR-META listClients (JSON form).
+    fn list_clients(&self) -> Response<OutBody> {
+        let Some(loaded) = self.loaded() else {
+            return err_response(
+                &XRoadError::new(kind::OUTDATED_CONF, "no global configuration yet"),
+                "",
+            );
+        };
+        let mut list = Vec::new();
+        for m in &loaded.conf.members {
+            let id = |sub: Option<&str>| {
+                let mut v = serde_json::json!({
+                    "member_class": m.id.class.as_str(), "member_code": m.id.code.as_str(),
+                    "object_type": if sub.is_some() { "SUBSYSTEM" } else { "MEMBER" },
+                    "xroad_instance": m.id.instance.as_str(),
+                });
+                if let Some(s) = sub {
+                    v["subsystem_code"] = s.into();
+                }
+                v
+            };
+            list.push(serde_json::json!({"id": id(None), "name": m.name}));
+            for s in &m.subsystems {
+                list.push(serde_json::json!({"id": id(Some(s.as_str())), "name": m.name, "subsystemName": s.as_str()}));
+            }
+        }
+        Self::json(serde_json::json!({ "member": list }))
+    }
+
+    /// PR-MREST listMethods, allowedMethods and getOpenAPI, answered from the global
+    /// configuration, which holds every service's description.
+    fn metaservice(
+        &self,
+        conf: &GlobalConf,
+        target: &p::Target,
+        xh: &XRoadHeaders,
+    ) -> Option<Result<Response<OutBody>, XRoadError>> {
+        let sub = &target.service.subsystem;
+        let code = target.service.code.as_str();
+        let services = conf.services.iter().filter(|s| &s.id.subsystem == sub);
+        let describe = |s: &korpu_conf::ServiceInfo| {
+            serde_json::json!({
+                "member_class": sub.member.class.as_str(), "member_code": sub.member.code.as_str(),
+                "object_type": "SERVICE", "service_code": s.id.code.as_str(),
+                "service_type": if s.openapi.is_some() { "OPENAPI" } else { "REST" },
+                "subsystem_code": sub.code.as_str(), "xroad_instance": sub.member.instance.as_str(),
+            })
+        };
+        match code {
+            "listMethods" => Some(Ok(Self::json(
+                serde_json::json!({"service": services.map(describe).collect::<Vec<_>>()}),
+            ))),
+            "allowedMethods" => Some(Ok(Self::json(serde_json::json!({
+                "service": services.filter(|s| conf.is_allowed(&xh.client, &s.id)).map(describe).collect::<Vec<_>>()
+            })))),
+            "getOpenAPI" => {
+                let wanted = target
+                    .query
+                    .as_deref()
+                    .unwrap_or("")
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("serviceCode="));
+                let Some(wanted) = wanted else {
+                    return Some(Err(XRoadError::new(
+                        kind::BAD_REQUEST,
+                        "getOpenAPI needs ?serviceCode=SERVICE",
+                    )));
+                };
+                let found = conf
+                    .services
+                    .iter()
+                    .find(|s| &s.id.subsystem == sub && s.id.code.as_str() == wanted);
+                Some(match found.and_then(|s| s.openapi.clone()) {
+                    Some(doc) => {
+                        let ct = if doc.trim_start().starts_with('{') {
+                            "application/json"
+                        } else {
+                            "application/yaml"
+                        };
+                        let mut r = Response::new(OutBody::full(doc));
+                        r.headers_mut()
+                            .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+                        Ok(r)
+                    }
+                    None => Err(XRoadError::new(
+                        kind::UNKNOWN_SERVICE,
+                        format!("{sub}/{wanted} has no OpenAPI description"),
+                    )),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The rule both gateways apply: `xh.client` needs an access right to `service`, and a purpose
+/// when the service requires one. `denied` is the error type for this side of the exchange.
+fn authorise(
+    conf: &GlobalConf,
+    xh: &XRoadHeaders,
+    service: &korpu_conf::ServiceInfo,
+    denied: &'static str,
+) -> Result<(), XRoadError> {
+    if !conf.is_allowed(&xh.client, &service.id) {
+        return Err(XRoadError::new(
+            denied,
+            format!("{} has no access right to {}", xh.client, service.id),
+        ));
+    }
+    if service.purpose_required && xh.purpose.as_deref().is_none_or(|p| p.trim().is_empty()) {
+        return Err(XRoadError::new(
+            kind::PURPOSE_REQUIRED,
+            format!(
+                "service {} requires a purpose: send X-Korpu-Purpose",
+                service.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Finds the data subject's id in a request, where the service says it is. A path parameter
+/// is matched against the service's OpenAPI path templates (`/persons/{pin}`); without a
+/// matching template it is the last path segment.
+pub fn find_subject(
+    loc: &SubjectLocation,
+    headers: &HeaderMap,
+    target: &p::Target,
+    openapi: Option<&str>,
+) -> Option<String> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    match loc {
+        SubjectLocation::Header(name) => HeaderName::from_bytes(name.as_bytes())
+            .ok()
+            .and_then(|n| header(headers, n.as_str()).map(str::to_owned)),
+        SubjectLocation::Query(name) => target.query.as_deref()?.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (decode(k) == *name).then(|| decode(v))
+        }),
+        SubjectLocation::Path(name) => {
+            let segs: Vec<&str> = target.path.split('/').filter(|s| !s.is_empty()).collect();
+            let templates: Vec<String> = openapi
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                .and_then(|v| {
+                    v.get("paths")
+                        .and_then(|p| p.as_object())
+                        .map(|o| o.keys().cloned().collect())
+                })
+                .unwrap_or_default();
+            let placeholder = format!("{{{name}}}");
+            for t in &templates {
+                let tsegs: Vec<&str> = t.split('/').filter(|s| !s.is_empty()).collect();
+                if tsegs.len() != segs.len() {
+                    continue;
+                }
+                let mut value = None;
+                let fits = tsegs.iter().zip(&segs).all(|(t, s)| {
+                    if *t == placeholder {
+                        value = Some(decode(s));
+                        true
+                    } else {
+                        t.starts_with('{') || t == s
+                    }
+                });
+                if fits && value.is_some() {
+                    return value;
+                }
+            }
+            segs.last().map(|s| decode(s))
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The Digital Bridge gateway (`korpu gateway …`): what each member runs so that its
+//! information systems call other members' services, and serve their own, over the bridge.
+//!
+//! - [`protocol`]: the X-Road Message Protocol for REST as pure functions (parsing, header
+//!   filtering, errors, the signed canonical form).
+//! - [`gateway`]: the two request flows and the gateway's state (verified global
+//!   configuration, stapled OCSP responses, peer connections).
+//! - [`tls`]: mutual TLS 1.3 between gateways with certificate pinning.
+//! - [`body`]: bounded-memory spooling of bodies, which must be whole before their signature
+//!   can be checked.
+//! - [`record`]: the durable exchange record behind the [`record::Recorder`] interface.
+//! - [`server`]: listeners, background refresh and graceful shutdown.
+//!
+//! It does not decide who may call what (the central registry does, through the global
+//! configuration) and does not keep proofs over the record (the evidence ledger does).
+#![forbid(unsafe_code)]
+
+pub mod body;
+pub mod config;
+pub mod gateway;
+pub mod metrics;
+pub mod protocol;
+pub mod record;
+pub mod server;
+pub mod tls;
+
+pub use config::GatewayConfig;
+pub use gateway::Gateway;
+pub use server::{start, RunningGateway};

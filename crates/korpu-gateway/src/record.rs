@@ -1,0 +1,243 @@
+//! The durable record of exchanges, behind the [`Recorder`] interface that the evidence ledger
+//! implements. An exchange's response is released to the caller only after its record is
+//! durable, so every exchange whose response reached a client survives a crash (kill -9).
+//!
+//! The evidence ledger ([`korpu_ledger::Ledger`]) is the recorder a gateway runs with: a
+//! Merkle-tree log with group-committed appends and signed, time-stamped checkpoints, opened by
+//! [`open_ledger`]. [`JournalRecorder`] is a plain local store (JSON lines, one writer thread,
+//! group commit) for tools and tests that want a readable file and no proofs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use korpu_ledger::ExchangeRecord;
+
+/// Somewhere exchanges are recorded durably.
+pub trait Recorder: Send + Sync + 'static {
+    /// Resolves once `record` is durable, with its position in the record.
+    fn record(
+        &self,
+        record: ExchangeRecord,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>>;
+}
+
+type Pending = (ExchangeRecord, oneshot::Sender<Result<u64, String>>);
+
+/// A local append-only journal with group commit.
+pub struct JournalRecorder {
+    tx: mpsc::Sender<Pending>,
+    path: PathBuf,
+}
+
+impl JournalRecorder {
+    /// Opens (creating) `path`; counts the records already there.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let existing = match std::fs::read(path) {
+            Ok(bytes) => {
+                // A crash can leave a torn last line; it was never acknowledged, so drop it.
+                let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                if complete < bytes.len() {
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(|e| e.to_string())?;
+                    f.set_len(complete as u64).map_err(|e| e.to_string())?;
+                }
+                bytes[..complete].iter().filter(|b| **b == b'\n').count() as u64
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("opening {}: {e}", path.display()))?;
+        let (tx, mut rx) = mpsc::channel::<Pending>(65_536);
+        std::thread::Builder::new()
+            .name("korpu-journal".into())
+            .spawn(move || {
+                let mut next = existing;
+                let mut batch: Vec<Pending> = Vec::new();
+                let mut buf = Vec::new();
+                while let Some(first) = rx.blocking_recv() {
+                    batch.push(first);
+                    while let Ok(more) = rx.try_recv() {
+                        batch.push(more);
+                        if batch.len() >= 4096 {
+                            break;
+                        }
+                    }
+                    buf.clear();
+                    for (rec, _) in &batch {
+                        serde_json::to_writer(&mut buf, rec).expect("a record serialises");
+                        buf.push(b'\n');
+                    }
+                    let result = file.write_all(&buf).and_then(|_| file.sync_data());
+                    for (_, ack) in batch.drain(..) {
+                        let r = match &result {
+                            Ok(()) => {
+                                next += 1;
+                                Ok(next - 1)
+                            }
+                            Err(e) => Err(format!("the exchange record could not be written: {e}")),
+                        };
+                        let _ = ack.send(r);
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            tx,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads every record in a journal file (for tests and audits).
+    pub fn read_all(path: &Path) -> Result<Vec<ExchangeRecord>, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        text.lines()
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| format!("a journal line does not parse: {e}"))
+            })
+            .collect()
+    }
+}
+
+impl Recorder for JournalRecorder {
+    fn record(
+        &self,
+        record: ExchangeRecord,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>> {
+        Box::pin(async move {
+            let (ack, done) = oneshot::channel();
+            self.tx
+                .send((record, ack))
+                .await
+                .map_err(|_| "the exchange journal has stopped".to_owned())?;
+            done.await
+                .map_err(|_| "the exchange journal has stopped".to_owned())?
+        })
+    }
+}
+
+impl Recorder for korpu_ledger::Ledger {
+    fn record(
+        &self,
+        record: ExchangeRecord,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>> {
+        Box::pin(async move { self.append(&record).await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// Time-stamps the ledger's checkpoints at the TSA that the gateway's current global
+/// configuration names, checking the token against the configuration's roots.
+pub struct ConfTimestamper {
+    gateway: std::sync::Arc<std::sync::OnceLock<std::sync::Weak<crate::Gateway>>>,
+}
+
+impl ConfTimestamper {
+    /// A time-stamper that works once [`ConfTimestamper::attach`] has been given the gateway.
+    pub fn new() -> (Self, GatewaySlot) {
+        let slot = std::sync::Arc::new(std::sync::OnceLock::new());
+        (
+            Self {
+                gateway: slot.clone(),
+            },
+            GatewaySlot(slot),
+        )
+    }
+}
+
+/// Where the gateway is made known to its ledger's time-stamper once it exists.
+pub struct GatewaySlot(std::sync::Arc<std::sync::OnceLock<std::sync::Weak<crate::Gateway>>>);
+
+impl GatewaySlot {
+    pub fn attach(&self, gw: &std::sync::Arc<crate::Gateway>) {
+        let _ = self.0.set(std::sync::Arc::downgrade(gw));
+    }
+}
+
+impl korpu_ledger::Timestamper for ConfTimestamper {
+    async fn timestamp(&self, digest: &[u8; 32]) -> Result<Vec<u8>, korpu_ledger::LedgerError> {
+        let not_ready = || {
+            korpu_ledger::LedgerError::Timestamp(
+                "the gateway has no global configuration yet".into(),
+            )
+        };
+        let gw = self
+            .gateway
+            .get()
+            .and_then(|w| w.upgrade())
+            .ok_or_else(not_ready)?;
+        let loaded = gw.loaded().ok_or_else(not_ready)?;
+        let client = korpu_ledger::TsaClient::new(
+            loaded.conf.central.tsa_url.clone(),
+            loaded.roots.clone(),
+            std::time::Duration::from_secs(10),
+        )?;
+        client.timestamp(digest).await
+    }
+}
+
+/// The ledger's origin for a gateway: the first line of every checkpoint it signs.
+pub fn ledger_origin(gateway: &str) -> String {
+    format!("korpu/{gateway}")
+}
+
+/// Opens (creating on first use) the gateway's ledger under `data_dir/ledger`, with its
+/// Ed25519 checkpoint key in `data_dir/ledger-note.p8` (mode 0600).
+pub async fn open_ledger<T: korpu_ledger::Timestamper>(
+    data_dir: &Path,
+    gateway: &str,
+    timestamper: T,
+) -> Result<korpu_ledger::Ledger, String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let origin = ledger_origin(gateway);
+    let key_path = data_dir.join("ledger-note.p8");
+    let signer = match std::fs::read(&key_path) {
+        Ok(der) => {
+            let mode = std::fs::metadata(&key_path)
+                .map_err(|e| e.to_string())?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "the ledger key {} has mode {:04o}: others can read it; run `chmod 600 {}`",
+                    key_path.display(),
+                    mode & 0o777,
+                    key_path.display()
+                ));
+            }
+            korpu_ledger::NoteSigner::from_pkcs8_der(origin.clone(), &der)
+                .map_err(|e| e.to_string())?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let signer =
+                korpu_ledger::NoteSigner::generate(origin.clone()).map_err(|e| e.to_string())?;
+            let der = signer.to_pkcs8_der().map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&key_path)
+                .map_err(|e| format!("writing {}: {e}", key_path.display()))?;
+            f.write_all(&der)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| e.to_string())?;
+            signer
+        }
+        Err(e) => return Err(format!("reading {}: {e}", key_path.display())),
+    };
+    let cfg = korpu_ledger::LedgerConfig::new(data_dir.join("ledger"), origin);
+    korpu_ledger::Ledger::open_with_timestamper(cfg, signer, timestamper)
+        .await
+        .map_err(|e| format!("opening the ledger: {e}"))
+}

@@ -1,0 +1,137 @@
+//! The one error type of the ledger. Messages name the file, entry or field that is wrong, so an
+//! operator can act on them without reading the code.
+use crate::merkle::ProofError;
+
+/// Everything that can go wrong in the ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A file could not be read, written, synced or created.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, naming the file ("appending to entries.log").
+        what: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored entry no longer matches its leaf hash: the disk or someone altered it.
+    #[error("entry {index} in {file} fails its checksum")]
+    Checksum {
+        /// The file.
+        file: String,
+        /// The entry's index in the log.
+        index: u64,
+    },
+    /// A file's structure is broken somewhere recovery must not truncate.
+    #[error("{file} is corrupt at byte {offset}: {detail}")]
+    Corrupt {
+        /// The file.
+        file: String,
+        /// Byte offset of the problem.
+        offset: u64,
+        /// What is wrong there.
+        detail: String,
+    },
+    /// The stored entries and the stored checkpoints disagree: the log lost or changed entries
+    /// it had already committed to.
+    #[error("checkpoint {number} in checkpoints.log (tree size {size}) {detail}")]
+    InconsistentCheckpoint {
+        /// Position of the checkpoint in checkpoints.log, from 0.
+        number: usize,
+        /// Its tree size.
+        size: u64,
+        /// How it disagrees with the entries.
+        detail: String,
+    },
+    /// The directory belongs to another log.
+    #[error("{dir} holds the log \"{found}\", not \"{expected}\"")]
+    WrongOrigin {
+        /// The ledger directory.
+        dir: String,
+        /// Origin found in its checkpoints.
+        found: String,
+        /// Origin this ledger was opened for.
+        expected: String,
+    },
+    /// A record index that is not in the log.
+    #[error("entry {index} does not exist: the log holds {size} entries")]
+    NoSuchEntry {
+        /// The requested index.
+        index: u64,
+        /// Number of durable entries.
+        size: u64,
+    },
+    /// A proof was asked for a tree larger than the log.
+    #[error("tree size {requested} is beyond the log's {available} entries")]
+    BeyondTree {
+        /// The requested tree size.
+        requested: u64,
+        /// Number of durable entries.
+        available: u64,
+    },
+    /// A proof request that makes no sense (index beyond the tree, old size after new size).
+    #[error("invalid proof request: {0}")]
+    InvalidRequest(String),
+    /// A configuration value out of its range.
+    #[error("invalid ledger configuration: {0}")]
+    InvalidConfig(String),
+    /// A record too large to log.
+    #[error("record of {size} bytes exceeds the {max}-byte limit of one ledger entry")]
+    RecordTooLarge {
+        /// Its encoded size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A stored entry has the right checksum but is not an exchange record.
+    #[error("entry {index} is not a valid exchange record: {detail}")]
+    BadRecord {
+        /// The entry's index.
+        index: u64,
+        /// The decoding error.
+        detail: String,
+    },
+    /// Checkpoint text that is not a C2SP tlog-checkpoint body.
+    #[error("malformed checkpoint: {0}")]
+    MalformedCheckpoint(String),
+    /// Text that is not a C2SP signed note.
+    #[error("malformed note: {0}")]
+    MalformedNote(String),
+    /// A signature by a trusted key that does not verify.
+    #[error("the note signature by \"{name}\" (key id {key_id:08x}) does not verify")]
+    BadNoteSignature {
+        /// Key name.
+        name: String,
+        /// Key id.
+        key_id: u32,
+    },
+    /// No signature on the note is by a trusted key.
+    #[error("the note carries no signature by a trusted key (trusted: {trusted})")]
+    NoTrustedSignature {
+        /// The names and ids of the trusted keys.
+        trusted: String,
+    },
+    /// A key name, verifier key or signing key that cannot be used.
+    #[error("invalid note key: {0}")]
+    InvalidKey(String),
+    /// The time-stamping authority could not be reached or its answer does not verify.
+    #[error("time-stamp: {0}")]
+    Timestamp(String),
+    /// The ledger was closed.
+    #[error("the ledger is closed")]
+    Closed,
+    /// An earlier write or fsync failed; nothing more is appended until the ledger is reopened,
+    /// which recovers the files.
+    #[error("the ledger refuses appends since an earlier failure ({0}); reopen it to recover")]
+    Poisoned(String),
+    /// A proof that does not verify.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+}
+
+impl LedgerError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LedgerError {
+        let what = what.into();
+        move |source| LedgerError::Io { what, source }
+    }
+}

@@ -1,0 +1,173 @@
+//! Evidence for one exchange, checkable by a third party offline: the record, its RFC 9162
+//! inclusion proof, the C2SP signed checkpoint the proof leads to, and the RFC 3161 time-stamp
+//! over that checkpoint.
+//!
+//! A verifier needs, out of band, the log's public key (a C2SP vkey) and the platform roots
+//! that the time-stamping authority chains to; nothing in the package is trusted by itself.
+//! It does not (yet) carry the certificates that made the exchange's own signatures, nor is it
+//! the C2SP tlog-proof text format: both are planned (issue 4).
+
+use std::time::SystemTime;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use korpu_pki::cert::Certificate;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{merkle, verify_note, Checkpoint, ExchangeRecord, Ledger, LedgerError, NoteVerifier};
+
+/// The `format` value of evidence packages.
+pub const EVIDENCE_FORMAT: &str = "korpu-evidence/1";
+
+/// Evidence that one record is in a log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Always [`EVIDENCE_FORMAT`].
+    pub format: String,
+    /// The exchange record, as logged.
+    pub record: ExchangeRecord,
+    /// Its position in the log.
+    pub leaf_index: u64,
+    /// The inclusion proof, hex hashes, leaf side first (RFC 9162 §2.1.3).
+    pub inclusion_proof: Vec<String>,
+    /// The C2SP signed note of the checkpoint the proof leads to.
+    pub checkpoint: String,
+    /// Base64 DER RFC 3161 TimeStampResp over SHA-256 of the checkpoint note.
+    pub timestamp: Option<String>,
+    /// The log's public key as the log itself states it (informative: verify with your own).
+    pub log_key: String,
+}
+
+/// What verified evidence establishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceReport {
+    /// The exchange's `X-Road-Id`.
+    pub message_id: String,
+    /// The record's position in the log.
+    pub leaf_index: u64,
+    /// The size of the checkpointed tree that includes it.
+    pub tree_size: u64,
+    /// The log's origin (which gateway's ledger).
+    pub origin: String,
+    /// When the time-stamping authority saw the checkpoint, if the package is time-stamped.
+    pub timestamped_at: Option<SystemTime>,
+}
+
+/// Why evidence was refused; each says which part failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    /// The package does not parse.
+    #[error("not a Körpü evidence package: {0}")]
+    Malformed(String),
+    /// The checkpoint's signature does not verify with the verifier's key.
+    #[error("the checkpoint is not signed by the given log key: {0}")]
+    Checkpoint(String),
+    /// The inclusion proof does not lead from the record to the checkpoint's root.
+    #[error("record {index} (message {message_id}) is not in the checkpointed tree: {detail}")]
+    NotIncluded {
+        /// The claimed position.
+        index: u64,
+        /// The record's message id.
+        message_id: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The time-stamp is not over this checkpoint, or not by a trusted authority.
+    #[error("the time-stamp is not over this checkpoint or not trusted: {0}")]
+    Timestamp(String),
+}
+
+impl Ledger {
+    /// Evidence for every record of `message_id` covered by the latest checkpoint.
+    pub async fn evidence(&self, message_id: &str) -> Result<Vec<Evidence>, LedgerError> {
+        let indexes = self.find(message_id).await?;
+        if indexes.is_empty() {
+            return Err(LedgerError::InvalidRequest(format!(
+                "no record of message {message_id:?} in this ledger"
+            )));
+        }
+        let cp = self.latest_checkpoint().ok_or_else(|| {
+            LedgerError::InvalidRequest("the ledger has no checkpoint yet".into())
+        })?;
+        let mut out = Vec::new();
+        for index in indexes {
+            if index >= cp.checkpoint.size {
+                return Err(LedgerError::InvalidRequest(format!(
+                    "record {index} is newer than the latest checkpoint (size {}); wait for the next one",
+                    cp.checkpoint.size
+                )));
+            }
+            let proof = self.inclusion_proof(index, cp.checkpoint.size).await?;
+            out.push(Evidence {
+                format: EVIDENCE_FORMAT.into(),
+                record: self.record(index).await?,
+                leaf_index: index,
+                inclusion_proof: proof.iter().map(hex::encode).collect(),
+                checkpoint: cp.note.clone(),
+                timestamp: cp.timestamp.as_ref().map(|t| B64.encode(t)),
+                log_key: self.verifier().to_string(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Checks `evidence` against the log keys and TSA roots the verifier trusts.
+pub fn verify_evidence(
+    evidence: &Evidence,
+    log_keys: &[NoteVerifier],
+    tsa_roots: &[Certificate],
+) -> Result<EvidenceReport, EvidenceError> {
+    if evidence.format != EVIDENCE_FORMAT {
+        return Err(EvidenceError::Malformed(format!(
+            "format {:?}, expected {EVIDENCE_FORMAT:?}",
+            evidence.format
+        )));
+    }
+    let body = verify_note(&evidence.checkpoint, log_keys)
+        .map_err(|e| EvidenceError::Checkpoint(e.to_string()))?;
+    let cp = Checkpoint::parse_body(&body).map_err(|e| EvidenceError::Checkpoint(e.to_string()))?;
+    let proof = evidence
+        .inclusion_proof
+        .iter()
+        .map(|h| {
+            let v = hex::decode(h)
+                .map_err(|_| EvidenceError::Malformed(format!("proof hash {h:?} is not hex")))?;
+            <merkle::Hash>::try_from(v.as_slice())
+                .map_err(|_| EvidenceError::Malformed(format!("proof hash {h:?} is not 32 bytes")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    merkle::verify_inclusion(
+        evidence.leaf_index,
+        cp.size,
+        &evidence.record.leaf_hash(),
+        &proof,
+        &cp.root,
+    )
+    .map_err(|e| EvidenceError::NotIncluded {
+        index: evidence.leaf_index,
+        message_id: evidence.record.message_id.clone(),
+        detail: format!("{e} (the record, the proof or the checkpoint was altered)"),
+    })?;
+    let timestamped_at = match &evidence.timestamp {
+        None => None,
+        Some(t) => {
+            let der = B64
+                .decode(t)
+                .map_err(|_| EvidenceError::Malformed("the time-stamp is not base64".into()))?;
+            let digest: [u8; 32] = Sha256::digest(evidence.checkpoint.as_bytes()).into();
+            Some(
+                korpu_pki::tsa::verify_response(&der, &digest, None, tsa_roots)
+                    .map_err(|e| EvidenceError::Timestamp(e.to_string()))?,
+            )
+        }
+    };
+    Ok(EvidenceReport {
+        message_id: evidence.record.message_id.clone(),
+        leaf_index: evidence.leaf_index,
+        tree_size: cp.size,
+        origin: cp.origin,
+        timestamped_at,
+    })
+}

@@ -1,0 +1,1648 @@
+//! The durable ledger: group-committed appends, the Merkle tree over them, signed checkpoints.
+//!
+//! # Files (all in [`LedgerConfig::dir`])
+//! * `entries.NNNNNN.log` — the records, in segments of [`LedgerConfig::segment_bytes`], each
+//!   created zero-filled to its full size before use. One frame per entry:
+//!   `len: u32 LE | index: u64 LE | record (len bytes) | leaf hash (32 bytes)`, where the record
+//!   is [`ExchangeRecord::leaf_bytes`] and the leaf hash is its RFC 9162 leaf hash. The trailing
+//!   hash is the frame's checksum: a frame is complete only if it is all there and the hash of
+//!   its record matches; the index field catches frames that are whole but out of place. A
+//!   frame never spans segments: when the next one does not fit, the rest of the segment stays
+//!   zero (an all-zero header means "continue in the next segment").
+//! * `leaves.bin` — the leaf hashes again, 32 bytes per entry, so proofs read one small range
+//!   instead of whole records. Derived data: rebuilt from the segments whenever it disagrees.
+//! * `checkpoints.log` — every signed checkpoint ever issued, append-only, one frame each:
+//!   `len: u32 LE | JSON {note, timestamp} | SHA-256 of the JSON`.
+//!
+//! # What is fsync'ed when
+//! * A segment, before it is used: a helper thread writes it as `*.tmp` full of zeros, syncs it,
+//!   renames it and syncs the directory, while the writer fills the previous one. Writing into
+//!   such a file changes no metadata, so the append path's `fdatasync` flushes data only (on
+//!   ext4 that halves its latency compared with growing a file).
+//! * An append: one writer thread takes every append queued (up to [`LedgerConfig::max_batch`]),
+//!   writes all their frames with one positional write, writes their leaf hashes to
+//!   `leaves.bin`, and calls `fdatasync` on the segment once (group commit). When a batch
+//!   crosses into the next segment, the full segment is synced first. Only after the last sync
+//!   returns does any append of the batch resolve, with its index. `leaves.bin` is not synced.
+//! * A checkpoint: `leaves.bin` is synced, the note is signed and time-stamped, its frame is
+//!   appended to `checkpoints.log`, which is synced; only then is the checkpoint returned.
+//! * On open: the directory, and anything recovery repaired.
+//!
+//! # What a crash can leave, and how open recovers
+//! A crash mid-batch can leave any subset of the pages of the last unsynced write: a frame cut
+//! short or half zero, stale bytes after it. Open reads the segments in order, checking every
+//! frame, and stops at the first one that is not complete and in sequence. Everything before it
+//! was written before the last successful `fdatasync` or is whole anyway; everything from it on
+//! belongs to a batch whose `fdatasync` never returned (a later segment can hold data only if
+//! the one before was synced in full), so none of it was acknowledged. Open zeroes the rest of
+//! that segment, deletes later segments and continues appending right there. The same holds for
+//! `checkpoints.log`, which is cut at its first incomplete frame. `leaves.bin` is compared with
+//! the hashes just recomputed and rewritten from the first difference. Last, every stored
+//! checkpoint is checked against the rebuilt tree.
+//!
+//! # Why an acknowledged append is never lost
+//! It was acknowledged after `fdatasync` returned for every segment holding its batch, so its
+//! frame and every frame before it are on stable storage. Recovery only cuts at the first
+//! incomplete frame, which lies after every such frame. A frame covered by a checkpoint is never
+//! cut: a bad one there means the disk or someone altered committed data, and open refuses with
+//! an error naming the entry rather than silently shortening a log it has signed.
+//! One limit: bit rot inside acknowledged frames *after* the last checkpoint is
+//! indistinguishable from a torn tail and is cut (and logged); checkpoints every
+//! [`LedgerConfig::checkpoint_interval`] keep that window short.
+//!
+//! # Costs
+//! Open reads every entry once (checksums, the message-id index, the tree cache) and the unused
+//! rest of the current segment; memory holds 8 bytes of location and about 16 bytes of index
+//! per entry, plus the tile cache (32 bytes per 128 entries). An append whose write or sync
+//! fails poisons the writer: later appends fail until the ledger is reopened, because after a
+//! failed `fsync` the file's state is unknown. Such a failed append may or may not be in the log
+//! after reopening; it was never acknowledged.
+//!
+//! Deliberately not here: sealing and archiving segments, tlog-tiles publication, a lock against
+//! two processes opening one directory (the deployment gives each gateway its own directory).
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasher, RandomState};
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::{oneshot, Notify};
+
+use crate::checkpoint::{sign_note, split_note, Checkpoint, NoteSigner, NoteVerifier};
+use crate::merkle::{
+    consistency_proof_from, inclusion_proof_from, leaf_hash, root_from, Hash, LeafStore, TileCache,
+};
+use crate::record::ExchangeRecord;
+use crate::timestamp::{DynTimestamper, Timestamper};
+use crate::LedgerError;
+
+const LEAVES_FILE: &str = "leaves.bin";
+const CHECKPOINTS_FILE: &str = "checkpoints.log";
+/// Largest encoded record accepted; larger lengths in a frame header mark it as corrupt.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// Largest stored checkpoint frame (note plus time-stamp reply).
+const MAX_CHECKPOINT_BYTES: usize = 1 << 20;
+const ENTRY_HEADER: usize = 12;
+const HASH_LEN: usize = 32;
+/// How long the writer naps while waiting for appends under way to reach the queue.
+const WAIT_NAP: Duration = Duration::from_micros(20);
+/// Buffer for the sequential reads at open.
+const SCAN_BUFFER: usize = 1 << 20;
+/// Smallest and largest segment size: locations pack the position in 32 bits.
+const MIN_SEGMENT_BYTES: u64 = 4096;
+const MAX_SEGMENT_BYTES: u64 = u32::MAX as u64;
+
+/// File name of entry segment `n`.
+fn segment_name(n: u64) -> String {
+    format!("entries.{n:06}.log")
+}
+
+/// The segment number of a file name made by [`segment_name`].
+fn segment_number(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("entries.")?.strip_suffix(".log")?;
+    if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// An entry's location: segment number in the high 32 bits, byte position in the low 32.
+fn location(segment: u64, pos: u64) -> u64 {
+    (segment << 32) | pos
+}
+
+fn split_location(loc: u64) -> (u64, u64) {
+    (loc >> 32, loc & 0xffff_ffff)
+}
+
+/// Where and how a ledger runs. [`LedgerConfig::new`] gives the defaults.
+#[derive(Clone, Debug)]
+pub struct LedgerConfig {
+    /// Directory of the ledger's files; created if missing.
+    pub dir: PathBuf,
+    /// The log's origin, the first line of its checkpoints; also the signing key's name.
+    pub origin: String,
+    /// Most appends committed by one write and fsync. Default 4096.
+    pub max_batch: usize,
+    /// Longest the writer waits for appends already under way (counted, but not yet queued) to
+    /// join a batch before it commits. It never waits when none is. Default 2 ms.
+    pub max_batch_delay: Duration,
+    /// A checkpoint is issued at least this often while entries arrive. Default 10 s.
+    pub checkpoint_interval: Duration,
+    /// ... and whenever this many entries arrived since the last one. Default 100,000.
+    pub checkpoint_every: u64,
+    /// Size of each entry segment file, 4 KiB to 4 GiB; also bounds one record. Default 64 MiB.
+    pub segment_bytes: u64,
+}
+
+impl LedgerConfig {
+    /// The defaults for a ledger in `dir` with origin `origin`.
+    pub fn new(dir: impl Into<PathBuf>, origin: impl Into<String>) -> Self {
+        LedgerConfig {
+            dir: dir.into(),
+            origin: origin.into(),
+            max_batch: 4096,
+            max_batch_delay: Duration::from_millis(2),
+            checkpoint_interval: Duration::from_secs(10),
+            checkpoint_every: 100_000,
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A checkpoint as issued: parsed, as signed note text, and with its RFC 3161 time-stamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The tree head.
+    pub checkpoint: Checkpoint,
+    /// The C2SP signed note whose text is `checkpoint.to_body()`.
+    pub note: String,
+    /// DER TimeStampResp over SHA-256(note), when a time-stamper is configured and answered.
+    pub timestamp: Option<Vec<u8>>,
+}
+
+/// What [`Ledger::open`] found and repaired.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Complete entries found.
+    pub entries: u64,
+    /// Bytes of torn or stale data after the last complete entry, zeroed or removed.
+    pub entry_bytes_truncated: u64,
+    /// Leaf hashes rewritten in leaves.bin.
+    pub leaf_hashes_rewritten: u64,
+    /// Checkpoints found.
+    pub checkpoints: u64,
+    /// Bytes of torn tail cut from checkpoints.log.
+    pub checkpoint_bytes_truncated: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredCheckpoint {
+    note: String,
+    timestamp: Option<String>,
+}
+
+/// The append-only evidence ledger. Cheap to clone; all clones share one log.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("origin", &self.inner.origin)
+            .field("size", &self.size())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters since open, for monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LedgerStats {
+    /// Entries committed.
+    pub appends: u64,
+    /// Group commits (write + fdatasync rounds) that committed them.
+    pub commits: u64,
+    /// Segments begun.
+    pub segments: u64,
+}
+
+/// State shared with the writer thread.
+struct Shared {
+    /// Entry segments by number; the writer adds one before acknowledging anything in it.
+    segments: RwLock<Vec<Arc<File>>>,
+    leaves: File,
+    /// Largest encoded record: a frame must fit in one segment.
+    max_record: usize,
+    appends: AtomicU64,
+    commits: AtomicU64,
+    segments_begun: AtomicU64,
+    durable: Mutex<Durable>,
+    tree: RwLock<TileCache>,
+    latest: RwLock<Option<SignedCheckpoint>>,
+    last_checkpoint_size: AtomicU64,
+    /// Appends that started (in `append`) and have not been answered by the writer.
+    in_flight: AtomicUsize,
+    checkpoint_due: Arc<Notify>,
+    checkpoint_every: u64,
+}
+
+/// What the writer has made durable.
+struct Durable {
+    size: u64,
+    /// Location of each entry, see [`location`].
+    offsets: Vec<u64>,
+    /// Leaf hashes of durable entries not yet integrated into the tree.
+    pending: Vec<Hash>,
+    index: MessageIndex,
+}
+
+/// message id → entry indexes, keyed by a keyed hash of the id (collisions are resolved by
+/// reading the candidates), in two maps because almost every id occurs once.
+#[derive(Default)]
+struct MessageIndex {
+    first: HashMap<u64, u64, KeyIsHash>,
+    more: HashMap<u64, Vec<u64>, KeyIsHash>,
+}
+
+/// The index keys are already outputs of a per-process keyed hash, so hashing them again (the
+/// writer thread's largest cost after the copy) buys nothing; flooding would need the key.
+type KeyIsHash = std::hash::BuildHasherDefault<PassThrough>;
+
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; fold anything else rather than panic.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl MessageIndex {
+    fn insert(&mut self, key: u64, index: u64) {
+        match self.first.entry(key) {
+            MapEntry::Vacant(v) => {
+                v.insert(index);
+            }
+            MapEntry::Occupied(_) => self.more.entry(key).or_default().push(index),
+        }
+    }
+
+    fn candidates(&self, key: u64) -> Vec<u64> {
+        let mut out: Vec<u64> = self.first.get(&key).copied().into_iter().collect();
+        if let Some(more) = self.more.get(&key) {
+            out.extend_from_slice(more);
+        }
+        out
+    }
+}
+
+struct CheckpointFile {
+    file: File,
+    len: u64,
+    poisoned: Option<String>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Msg>,
+    origin: String,
+    signer: NoteSigner,
+    timestamper: Option<Box<dyn DynTimestamper>>,
+    checkpoints: Arc<Mutex<CheckpointFile>>,
+    checkpoints_path: PathBuf,
+    /// Serializes checkpoint issuance across the await on the time-stamper.
+    checkpoint_turn: tokio::sync::Mutex<()>,
+    closed: AtomicBool,
+    stop_background: Arc<Notify>,
+    background: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    key_hasher: RandomState,
+    report: RecoveryReport,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_background.notify_one();
+    }
+}
+
+enum Msg {
+    Append(AppendRequest),
+    Stop(oneshot::Sender<()>),
+}
+
+struct AppendRequest {
+    payload: Vec<u8>,
+    leaf: Hash,
+    key: u64,
+    reply: oneshot::Sender<Result<u64, LedgerError>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves plain data behind, still consistent:
+    // every critical section here updates it in one step.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, LedgerError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(LedgerError::Closed),
+    }
+}
+
+/// Leaf hashes read from leaves.bin.
+struct LeafFile<'a>(&'a File);
+
+impl LeafStore for LeafFile<'_> {
+    type Error = LedgerError;
+    fn read_leaves(&self, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
+        let mut buf = vec![0u8; ((end - start) as usize) * HASH_LEN];
+        self.0
+            .read_exact_at(&mut buf, start * HASH_LEN as u64)
+            .map_err(LedgerError::io(format!(
+                "reading leaf hashes {start}..{end} from {LEAVES_FILE}"
+            )))?;
+        Ok(buf
+            .chunks_exact(HASH_LEN)
+            .map(|c| c.try_into().expect("chunks_exact gives 32-byte chunks"))
+            .collect())
+    }
+}
+
+impl Shared {
+    /// Moves every durable leaf hash into the tree; returns the tree size.
+    fn integrate(&self) -> u64 {
+        // Lock order: tree, then durable. The writer takes only durable.
+        let mut tree = write(&self.tree);
+        let pending = std::mem::take(&mut lock(&self.durable).pending);
+        for h in pending {
+            tree.push(h);
+        }
+        tree.size()
+    }
+
+    /// The tree, integrated far enough to hold `size` leaves.
+    fn tree_covering(&self, size: u64) -> Result<RwLockReadGuard<'_, TileCache>, LedgerError> {
+        {
+            let tree = read(&self.tree);
+            if tree.size() >= size {
+                return Ok(tree);
+            }
+        }
+        self.integrate();
+        let tree = read(&self.tree);
+        if tree.size() >= size {
+            Ok(tree)
+        } else {
+            Err(LedgerError::BeyondTree {
+                requested: size,
+                available: tree.size(),
+            })
+        }
+    }
+}
+
+/// Decrements the in-flight count unless the writer took over the append.
+struct InFlight<'a>(Option<&'a AtomicUsize>);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        InFlight(Some(count))
+    }
+    fn hand_over(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.0 {
+            c.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger in `cfg.dir`, recovering from any crash, and
+    /// starts its writer and its checkpoint schedule. Checkpoints carry no time-stamp.
+    pub async fn open(cfg: LedgerConfig, signer: NoteSigner) -> Result<Self, LedgerError> {
+        Self::open_inner(cfg, signer, None).await
+    }
+
+    /// Like [`Ledger::open`], time-stamping every checkpoint with `timestamper`.
+    pub async fn open_with_timestamper<T: Timestamper>(
+        cfg: LedgerConfig,
+        signer: NoteSigner,
+        timestamper: T,
+    ) -> Result<Self, LedgerError> {
+        Self::open_inner(cfg, signer, Some(Box::new(timestamper))).await
+    }
+
+    async fn open_inner(
+        cfg: LedgerConfig,
+        signer: NoteSigner,
+        timestamper: Option<Box<dyn DynTimestamper>>,
+    ) -> Result<Self, LedgerError> {
+        // tlog-checkpoint: the log's key name SHOULD match the origin line; we insist, so a
+        // verifier configured with the origin finds the key.
+        if signer.name() != cfg.origin {
+            return Err(LedgerError::InvalidKey(format!(
+                "the signing key is named \"{}\" but the log's origin is \"{}\"; they must match",
+                signer.name(),
+                cfg.origin
+            )));
+        }
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&cfg.segment_bytes) {
+            return Err(LedgerError::InvalidConfig(format!(
+                "segment_bytes {} is not between {MIN_SEGMENT_BYTES} and {MAX_SEGMENT_BYTES}",
+                cfg.segment_bytes
+            )));
+        }
+        let key_hasher = RandomState::new();
+        let rec = {
+            let (cfg, key_hasher) = (cfg.clone(), key_hasher.clone());
+            blocking(move || recover(&cfg, &key_hasher)).await?
+        };
+        let checkpoint_due = Arc::new(Notify::new());
+        let latest_size = rec.latest.as_ref().map_or(0, |c| c.checkpoint.size);
+        let max_record = MAX_RECORD_BYTES.min(cfg.segment_bytes as usize - ENTRY_HEADER - HASH_LEN);
+        let current_segment = rec.segments.len() as u64 - 1;
+        let current = rec.segments[current_segment as usize].clone();
+        let shared = Arc::new(Shared {
+            segments: RwLock::new(rec.segments),
+            leaves: rec.leaves_read,
+            max_record,
+            appends: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            segments_begun: AtomicU64::new(0),
+            durable: Mutex::new(Durable {
+                size: rec.report.entries,
+                offsets: rec.offsets,
+                pending: Vec::new(),
+                index: rec.index,
+            }),
+            tree: RwLock::new(rec.tree),
+            latest: RwLock::new(rec.latest),
+            last_checkpoint_size: AtomicU64::new(latest_size),
+            in_flight: AtomicUsize::new(0),
+            checkpoint_due: checkpoint_due.clone(),
+            checkpoint_every: cfg.checkpoint_every.max(1),
+        });
+        // The helper that creates the next zero-filled segment while the writer fills this one.
+        let (prepare, requests) = mpsc::channel::<u64>();
+        let (ready_tx, ready) = mpsc::channel();
+        let ready_tx_first = ready_tx.clone();
+        let (dir, size) = (cfg.dir.clone(), cfg.segment_bytes);
+        std::thread::Builder::new()
+            .name("korpu-ledger-segments".into())
+            .spawn(move || {
+                for n in requests {
+                    if ready_tx
+                        .send(prepare_segment(&dir, n, size).map(Arc::new))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+            .map_err(LedgerError::io("starting the ledger segment thread"))?;
+        match rec.next_segment {
+            Some(next) => {
+                let _ = ready_tx_first.send(Ok(next));
+            }
+            None => {
+                let _ = prepare.send(current_segment + 1);
+            }
+        }
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            rx,
+            shared: shared.clone(),
+            segment: current,
+            segment_no: current_segment,
+            segment_pos: rec.segment_pos,
+            segment_bytes: cfg.segment_bytes,
+            prepare,
+            ready,
+            leaves: rec.leaves_write,
+            next_index: rec.report.entries,
+            max_batch: cfg.max_batch.max(1),
+            max_delay: cfg.max_batch_delay,
+            poisoned: None,
+            buf: Vec::new(),
+            leaf_buf: Vec::new(),
+        };
+        let writer = std::thread::Builder::new()
+            .name("korpu-ledger-writer".into())
+            .spawn(move || writer.run())
+            .map_err(LedgerError::io("starting the ledger writer thread"))?;
+        let stop_background = Arc::new(Notify::new());
+        let inner = Arc::new(Inner {
+            shared,
+            tx,
+            origin: cfg.origin.clone(),
+            signer,
+            timestamper,
+            checkpoints: Arc::new(Mutex::new(CheckpointFile {
+                file: rec.checkpoints_write,
+                len: rec.checkpoints_len,
+                poisoned: None,
+            })),
+            checkpoints_path: cfg.dir.join(CHECKPOINTS_FILE),
+            checkpoint_turn: tokio::sync::Mutex::new(()),
+            closed: AtomicBool::new(false),
+            stop_background: stop_background.clone(),
+            background: Mutex::new(None),
+            writer: Mutex::new(Some(writer)),
+            key_hasher,
+            report: rec.report,
+        });
+        let task = tokio::spawn(checkpoint_schedule(
+            Arc::downgrade(&inner),
+            checkpoint_due,
+            stop_background,
+            cfg.checkpoint_interval,
+        ));
+        *lock(&inner.background) = Some(task);
+        Ok(Ledger { inner })
+    }
+
+    /// What opening found and repaired.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.report
+    }
+
+    /// The log's origin.
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The verifier of this ledger's checkpoint notes.
+    pub fn verifier(&self) -> NoteVerifier {
+        self.inner.signer.verifier()
+    }
+
+    /// Number of durable entries.
+    pub fn size(&self) -> u64 {
+        lock(&self.inner.shared.durable).size
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> LedgerStats {
+        let s = &self.inner.shared;
+        LedgerStats {
+            appends: s.appends.load(Ordering::Relaxed),
+            commits: s.commits.load(Ordering::Relaxed),
+            segments: s.segments_begun.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Appends a record; resolves with its index once it is on stable storage.
+    ///
+    /// Concurrent appends share one write and one fsync. An error means the record was not
+    /// acknowledged; after a [`LedgerError::Poisoned`] it may still appear once the ledger is
+    /// reopened.
+    pub async fn append(&self, rec: &ExchangeRecord) -> Result<u64, LedgerError> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(LedgerError::Closed);
+        }
+        // Counted before encoding, so the writer knows this append is coming.
+        let guard = InFlight::enter(&inner.shared.in_flight);
+        let payload = rec.leaf_bytes();
+        if payload.len() > inner.shared.max_record {
+            return Err(LedgerError::RecordTooLarge {
+                size: payload.len(),
+                max: inner.shared.max_record,
+            });
+        }
+        let leaf = leaf_hash(&payload);
+        let key = inner.key_hasher.hash_one(rec.message_id.as_str());
+        let (reply, answer) = oneshot::channel();
+        inner
+            .tx
+            .send(Msg::Append(AppendRequest {
+                payload,
+                leaf,
+                key,
+                reply,
+            }))
+            .map_err(|_| LedgerError::Closed)?;
+        guard.hand_over();
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// Integrates every durable entry into the tree and issues a signed, time-stamped checkpoint
+    /// of it, stored in checkpoints.log before it is returned. Returns the latest checkpoint
+    /// unchanged when no entry arrived since.
+    pub async fn checkpoint(&self) -> Result<SignedCheckpoint, LedgerError> {
+        self.inner.checkpoint().await
+    }
+
+    /// The last checkpoint issued (or found at open).
+    pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
+        read(&self.inner.shared.latest).clone()
+    }
+
+    /// Every checkpoint stored in checkpoints.log, oldest first.
+    pub async fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, LedgerError> {
+        let path = self.inner.checkpoints_path.clone();
+        let len = lock(&self.inner.checkpoints).len;
+        blocking(move || {
+            let mut all = Vec::new();
+            scan_checkpoints(&path, Some(len), |_, cp| {
+                all.push(cp);
+                Ok(())
+            })?;
+            Ok(all)
+        })
+        .await
+    }
+
+    /// The record at `index`, checked against its leaf hash.
+    pub async fn record(&self, index: u64) -> Result<ExchangeRecord, LedgerError> {
+        let offset = {
+            let d = lock(&self.inner.shared.durable);
+            *d.offsets
+                .get(index as usize)
+                .ok_or(LedgerError::NoSuchEntry {
+                    index,
+                    size: d.size,
+                })?
+        };
+        let shared = self.inner.shared.clone();
+        blocking(move || shared.read_entry(index, offset)).await
+    }
+
+    /// Indexes of the entries with this `X-Road-Id`, ascending.
+    pub async fn find(&self, message_id: &str) -> Result<Vec<u64>, LedgerError> {
+        let key = self.inner.key_hasher.hash_one(message_id);
+        let candidates: Vec<(u64, u64)> = {
+            let d = lock(&self.inner.shared.durable);
+            d.index
+                .candidates(key)
+                .into_iter()
+                .map(|i| (i, d.offsets[i as usize]))
+                .collect()
+        };
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shared = self.inner.shared.clone();
+        let wanted = message_id.to_string();
+        blocking(move || {
+            let mut found = Vec::new();
+            for (index, offset) in candidates {
+                if shared.read_entry(index, offset)?.message_id == wanted {
+                    found.push(index);
+                }
+            }
+            found.sort_unstable();
+            Ok(found)
+        })
+        .await
+    }
+
+    /// RFC 9162 inclusion proof of entry `index` in the tree of the first `tree_size` entries.
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<Vec<Hash>, LedgerError> {
+        if index >= tree_size {
+            return Err(LedgerError::InvalidRequest(format!(
+                "entry {index} is not in a tree of size {tree_size}"
+            )));
+        }
+        let shared = self.inner.shared.clone();
+        blocking(move || {
+            let tree = shared.tree_covering(tree_size)?;
+            inclusion_proof_from(
+                &tree.with_store(&LeafFile(&shared.leaves)),
+                index,
+                tree_size,
+            )
+        })
+        .await
+    }
+
+    /// RFC 9162 consistency proof from the tree of `old` entries to the tree of `new` entries.
+    pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, LedgerError> {
+        if old > new {
+            return Err(LedgerError::InvalidRequest(format!(
+                "old tree size {old} is larger than new tree size {new}"
+            )));
+        }
+        if old == 0 {
+            return Err(LedgerError::InvalidRequest(
+                "a consistency proof from the empty tree proves nothing (RFC 9162 §2.1.4)".into(),
+            ));
+        }
+        let shared = self.inner.shared.clone();
+        blocking(move || {
+            let tree = shared.tree_covering(new)?;
+            consistency_proof_from(&tree.with_store(&LeafFile(&shared.leaves)), old, new)
+        })
+        .await
+    }
+
+    /// Stops accepting appends, commits the queued ones, stops the checkpoint schedule and
+    /// issues a final checkpoint. Other clones get [`LedgerError::Closed`] from then on.
+    pub async fn close(self) -> Result<(), LedgerError> {
+        let inner = self.inner;
+        inner.closed.store(true, Ordering::Release);
+        let (done, stopped) = oneshot::channel();
+        if inner.tx.send(Msg::Stop(done)).is_ok() {
+            let _ = stopped.await;
+        }
+        let writer = lock(&inner.writer).take();
+        if let Some(w) = writer {
+            blocking(move || {
+                // The writer only panics on a bug; its appends were answered or dropped.
+                let _ = w.join();
+                Ok(())
+            })
+            .await?;
+        }
+        inner.stop_background.notify_one();
+        let task = lock(&inner.background).take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        inner.checkpoint().await?;
+        Ok(())
+    }
+}
+
+impl Inner {
+    async fn checkpoint(&self) -> Result<SignedCheckpoint, LedgerError> {
+        let _turn = self.checkpoint_turn.lock().await;
+        let shared = self.shared.clone();
+        let (size, root) = blocking(move || {
+            let size = shared.integrate();
+            // Not needed for safety (open recomputes leaf hashes from entries.log), but it keeps
+            // open from rewriting leaves.bin for everything a checkpoint covers.
+            shared
+                .leaves
+                .sync_data()
+                .map_err(LedgerError::io(format!("syncing {LEAVES_FILE}")))?;
+            let tree = read(&shared.tree);
+            let root = root_from(&tree.with_store(&LeafFile(&shared.leaves)), size)?;
+            Ok((size, root))
+        })
+        .await?;
+        if let Some(latest) = read(&self.shared.latest).clone() {
+            if latest.checkpoint.size == size {
+                return Ok(latest);
+            }
+        }
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+        };
+        let note = sign_note(&checkpoint.to_body(), &self.signer)?;
+        let timestamp = match &self.timestamper {
+            None => None,
+            Some(ts) => {
+                let digest: [u8; 32] = Sha256::digest(note.as_bytes()).into();
+                match ts.timestamp_boxed(&digest).await {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        // A TSA outage must not stop the log from committing to its entries;
+                        // the next checkpoint gets a stamp.
+                        tracing::warn!(error = %e, size, "checkpoint issued without a time-stamp");
+                        None
+                    }
+                }
+            }
+        };
+        let signed = SignedCheckpoint {
+            checkpoint,
+            note,
+            timestamp,
+        };
+        let frame = checkpoint_frame(&signed);
+        let file = self.checkpoints.clone();
+        blocking(move || append_checkpoint(&mut lock(&file), &frame)).await?;
+        *write(&self.shared.latest) = Some(signed.clone());
+        self.shared
+            .last_checkpoint_size
+            .store(size, Ordering::Release);
+        Ok(signed)
+    }
+}
+
+fn checkpoint_frame(cp: &SignedCheckpoint) -> Vec<u8> {
+    let stored = StoredCheckpoint {
+        note: cp.note.clone(),
+        timestamp: cp.timestamp.as_ref().map(|t| B64.encode(t)),
+    };
+    let payload = serde_json::to_vec(&stored).expect("strings always serialize");
+    let mut frame = Vec::with_capacity(4 + payload.len() + HASH_LEN);
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    frame.extend_from_slice(&Sha256::digest(&payload));
+    frame
+}
+
+fn append_checkpoint(cf: &mut CheckpointFile, frame: &[u8]) -> Result<(), LedgerError> {
+    if let Some(why) = &cf.poisoned {
+        return Err(LedgerError::Poisoned(why.clone()));
+    }
+    let result = cf
+        .file
+        .write_all(frame)
+        .map_err(|e| format!("appending to {CHECKPOINTS_FILE}: {e}"))
+        .and_then(|()| {
+            cf.file
+                .sync_data()
+                .map_err(|e| format!("syncing {CHECKPOINTS_FILE}: {e}"))
+        });
+    match result {
+        Ok(()) => {
+            cf.len += frame.len() as u64;
+            Ok(())
+        }
+        Err(why) => {
+            // After a failed write the next frame would follow garbage, and after a failed
+            // fsync nothing is known: refuse further checkpoints until reopened.
+            let _ = cf.file.set_len(cf.len);
+            cf.poisoned = Some(why.clone());
+            Err(LedgerError::Poisoned(why))
+        }
+    }
+}
+
+async fn checkpoint_schedule(
+    ledger: Weak<Inner>,
+    due: Arc<Notify>,
+    stop: Arc<Notify>,
+    interval: Duration,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = tokio::time::sleep(interval) => {}
+            _ = due.notified() => {}
+        }
+        let Some(inner) = ledger.upgrade() else {
+            return;
+        };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Err(e) = inner.checkpoint().await {
+            tracing::warn!(error = %e, "scheduled checkpoint failed");
+        }
+    }
+}
+
+/// The single thread that writes entries.
+struct Writer {
+    rx: mpsc::Receiver<Msg>,
+    shared: Arc<Shared>,
+    /// The segment being filled, its number, and where the next frame goes.
+    segment: Arc<File>,
+    segment_no: u64,
+    segment_pos: u64,
+    segment_bytes: u64,
+    /// Asks the segment thread for a segment number; `ready` answers, in order.
+    prepare: mpsc::Sender<u64>,
+    ready: mpsc::Receiver<Result<Arc<File>, LedgerError>>,
+    leaves: File,
+    next_index: u64,
+    max_batch: usize,
+    max_delay: Duration,
+    poisoned: Option<String>,
+    buf: Vec<u8>,
+    leaf_buf: Vec<u8>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut batch = Vec::new();
+        loop {
+            let stop = match self.rx.recv() {
+                Err(_) => return,
+                Ok(Msg::Stop(done)) => Some(done),
+                Ok(Msg::Append(r)) => {
+                    batch.push(r);
+                    self.fill(&mut batch)
+                }
+            };
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+            if let Some(done) = stop {
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+
+    /// Adds queued appends to the batch, waiting up to `max_delay` for appends already under
+    /// way. Returns a stop request met on the way.
+    fn fill(&self, batch: &mut Vec<AppendRequest>) -> Option<oneshot::Sender<()>> {
+        let deadline = Instant::now() + self.max_delay;
+        while batch.len() < self.max_batch {
+            let msg = match self.rx.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return None;
+                    }
+                    // Wait only for appends already under way: a caller alone is never delayed,
+                    // and callers answered by the previous commit form the next group while
+                    // this one syncs (measured faster than merging the groups, see the bench).
+                    if self.shared.in_flight.load(Ordering::Acquire) <= batch.len() {
+                        return None;
+                    }
+                    // Napping instead of blocking on the queue spares each arriving append a
+                    // wake-up of this thread (a futex call and a context switch).
+                    std::thread::sleep(WAIT_NAP.min(deadline - now));
+                    continue;
+                }
+            };
+            match msg {
+                Msg::Append(r) => batch.push(r),
+                Msg::Stop(done) => return Some(done),
+            }
+        }
+        None
+    }
+
+    /// Writes `buf` at `start` in the current segment and syncs it.
+    fn flush(&mut self, start: u64) -> Result<(), String> {
+        let name = segment_name(self.segment_no);
+        if !self.buf.is_empty() {
+            self.segment
+                .write_all_at(&self.buf, start)
+                .map_err(|e| format!("writing to {name}: {e}"))?;
+            self.buf.clear();
+        }
+        // The group commit: one fdatasync makes everything written to the segment durable.
+        self.segment
+            .sync_data()
+            .map_err(|e| format!("syncing {name}: {e}"))
+    }
+
+    /// Moves on to the next segment, which the segment thread has (or is) preparing.
+    fn next_segment(&mut self) -> Result<(), String> {
+        let file = match self.ready.recv() {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("the segment thread stopped".into()),
+        };
+        self.segment_no += 1;
+        let mut segments = write(&self.shared.segments);
+        if segments.len() as u64 != self.segment_no {
+            return Err(format!(
+                "segment {} follows {} known segments",
+                self.segment_no,
+                segments.len()
+            ));
+        }
+        segments.push(file.clone());
+        drop(segments);
+        self.segment = file;
+        self.segment_pos = 0;
+        self.shared.segments_begun.fetch_add(1, Ordering::Relaxed);
+        let _ = self.prepare.send(self.segment_no + 1);
+        Ok(())
+    }
+
+    /// Writes the batch and makes it durable; returns the location of each frame.
+    fn write_batch(&mut self, batch: &[AppendRequest]) -> Result<Vec<u64>, String> {
+        self.buf.clear();
+        self.leaf_buf.clear();
+        let mut locations = Vec::with_capacity(batch.len());
+        let mut start = self.segment_pos;
+        for (i, r) in batch.iter().enumerate() {
+            let frame = (ENTRY_HEADER + r.payload.len() + HASH_LEN) as u64;
+            if self.segment_pos + frame > self.segment_bytes {
+                // Frames never span segments. The full segment is synced before anything goes
+                // into the next, so data in a segment implies every earlier one is complete.
+                self.flush(start)?;
+                self.next_segment()?;
+                start = 0;
+            }
+            locations.push(location(self.segment_no, self.segment_pos));
+            self.buf
+                .extend_from_slice(&(r.payload.len() as u32).to_le_bytes());
+            self.buf
+                .extend_from_slice(&(self.next_index + i as u64).to_le_bytes());
+            self.buf.extend_from_slice(&r.payload);
+            self.buf.extend_from_slice(&r.leaf);
+            self.leaf_buf.extend_from_slice(&r.leaf);
+            self.segment_pos += frame;
+        }
+        self.leaves
+            .write_all(&self.leaf_buf)
+            .map_err(|e| format!("appending to {LEAVES_FILE}: {e}"))?;
+        self.flush(start)?;
+        Ok(locations)
+    }
+
+    fn commit(&mut self, batch: &mut Vec<AppendRequest>) {
+        let n = batch.len();
+        let result = match &self.poisoned {
+            Some(why) => Err(why.clone()),
+            None => self.write_batch(batch),
+        };
+        let locations = match result {
+            Ok(l) => l,
+            Err(why) => {
+                if self.poisoned.is_none() {
+                    tracing::error!(error = %why, "ledger writer stops accepting appends");
+                    self.poisoned = Some(why.clone());
+                }
+                for r in batch.drain(..) {
+                    let _ = r.reply.send(Err(LedgerError::Poisoned(why.clone())));
+                }
+                self.shared.in_flight.fetch_sub(n, Ordering::AcqRel);
+                return;
+            }
+        };
+        let first = self.next_index;
+        self.next_index += n as u64;
+        {
+            let mut d = lock(&self.shared.durable);
+            d.offsets.extend_from_slice(&locations);
+            for (i, r) in batch.iter().enumerate() {
+                d.pending.push(r.leaf);
+                d.index.insert(r.key, first + i as u64);
+            }
+            d.size = self.next_index;
+        }
+        for (i, r) in batch.drain(..).enumerate() {
+            let _ = r.reply.send(Ok(first + i as u64));
+        }
+        self.shared.in_flight.fetch_sub(n, Ordering::AcqRel);
+        self.shared.appends.fetch_add(n as u64, Ordering::Relaxed);
+        self.shared.commits.fetch_add(1, Ordering::Relaxed);
+        let since = self.next_index
+            - self
+                .shared
+                .last_checkpoint_size
+                .load(Ordering::Acquire)
+                .min(self.next_index);
+        if since >= self.shared.checkpoint_every {
+            self.shared.checkpoint_due.notify_one();
+        }
+    }
+}
+
+/// Creates segment `n` full of zeros under a temporary name, syncs it, and only then gives it
+/// its name, so a segment file with its final name is always whole.
+fn prepare_segment(dir: &Path, n: u64, size: u64) -> Result<File, LedgerError> {
+    let name = segment_name(n);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let io = |what: &str| LedgerError::io(format!("{what} {}", tmp.display()));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io("creating"))?;
+    let zeros = vec![0u8; SCAN_BUFFER];
+    let mut left = size;
+    let mut w = &file;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        w.write_all(&zeros[..n]).map_err(io("zero-filling"))?;
+        left -= n as u64;
+    }
+    file.sync_all().map_err(io("syncing"))?;
+    fs::rename(&tmp, dir.join(&name)).map_err(io("renaming"))?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(LedgerError::io(format!(
+            "syncing the directory {}",
+            dir.display()
+        )))
+}
+
+impl Shared {
+    /// Reads one entry at a known location and checks it.
+    fn read_entry(&self, index: u64, loc: u64) -> Result<ExchangeRecord, LedgerError> {
+        let (segment, pos) = split_location(loc);
+        let name = segment_name(segment);
+        let file = read(&self.segments)
+            .get(segment as usize)
+            .cloned()
+            .ok_or_else(|| LedgerError::Corrupt {
+                file: name.clone(),
+                offset: pos,
+                detail: format!("entry {index} points into a segment that does not exist"),
+            })?;
+        let mut header = [0u8; ENTRY_HEADER];
+        file.read_exact_at(&mut header, pos)
+            .map_err(LedgerError::io(format!(
+                "reading entry {index} from {name}"
+            )))?;
+        let (len, stored_index) = parse_entry_header(&header);
+        if stored_index != index || len == 0 || len > MAX_RECORD_BYTES {
+            return Err(LedgerError::Corrupt {
+                file: name,
+                offset: pos,
+                detail: format!(
+                    "the frame of entry {index} has index {stored_index} and length {len}"
+                ),
+            });
+        }
+        let mut body = vec![0u8; len + HASH_LEN];
+        file.read_exact_at(&mut body, pos + ENTRY_HEADER as u64)
+            .map_err(LedgerError::io(format!(
+                "reading entry {index} from {name}"
+            )))?;
+        if leaf_hash(&body[..len])[..] != body[len..] {
+            return Err(LedgerError::Checksum { file: name, index });
+        }
+        ExchangeRecord::from_leaf_bytes(&body[..len]).map_err(|e| LedgerError::BadRecord {
+            index,
+            detail: e.to_string(),
+        })
+    }
+}
+
+fn parse_entry_header(h: &[u8; ENTRY_HEADER]) -> (usize, u64) {
+    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    let index = u64::from_le_bytes([h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11]]);
+    (len, index)
+}
+
+/// Reads until `buf` is full or the end of input; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Everything open needs, found by [`recover`].
+struct Recovered {
+    segments: Vec<Arc<File>>,
+    /// The zero-filled segment after the last one, when a previous run prepared it.
+    next_segment: Option<Arc<File>>,
+    /// Where the next frame goes in the last segment.
+    segment_pos: u64,
+    leaves_write: File,
+    leaves_read: File,
+    checkpoints_write: File,
+    checkpoints_len: u64,
+    offsets: Vec<u64>,
+    index: MessageIndex,
+    tree: TileCache,
+    latest: Option<SignedCheckpoint>,
+    report: RecoveryReport,
+}
+
+/// Sequential reads through `read_at`, independent of the descriptor's file position.
+struct PosReader<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for PosReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+fn open_rw(path: &Path) -> Result<File, LedgerError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(LedgerError::io(format!("opening {}", path.display())))
+}
+
+fn file_len(file: &File, name: &str) -> Result<u64, LedgerError> {
+    file.metadata()
+        .map(|m| m.len())
+        .map_err(LedgerError::io(format!("reading the size of {name}")))
+}
+
+/// Position of the last non-zero byte at or after `from`.
+fn last_nonzero(file: &File, from: u64, name: &str) -> Result<Option<u64>, LedgerError> {
+    let len = file_len(file, name)?;
+    let mut buf = vec![0u8; SCAN_BUFFER];
+    let (mut pos, mut last) = (from, None);
+    while pos < len {
+        let n = (len - pos).min(buf.len() as u64) as usize;
+        if let Err(e) = file.read_exact_at(&mut buf[..n], pos) {
+            return Err(LedgerError::io(format!("reading {name}"))(e));
+        }
+        if let Some(i) = buf[..n].iter().rposition(|&b| b != 0) {
+            last = Some(pos + i as u64);
+        }
+        pos += n as u64;
+    }
+    Ok(last)
+}
+
+/// Zeroes `from..=last` and syncs, so nothing stale can pass for a frame later.
+fn zero_range(file: &File, from: u64, last: u64, name: &str) -> Result<(), LedgerError> {
+    let zeros = vec![0u8; SCAN_BUFFER];
+    let mut pos = from;
+    while pos <= last {
+        let n = (last + 1 - pos).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], pos)
+            .map_err(LedgerError::io(format!("zeroing the torn tail of {name}")))?;
+        pos += n as u64;
+    }
+    file.sync_data()
+        .map_err(LedgerError::io(format!("syncing {name}")))
+}
+
+fn open_append(path: &Path) -> Result<File, LedgerError> {
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(LedgerError::io(format!("opening {}", path.display())))
+}
+
+fn open_read(path: &Path) -> Result<File, LedgerError> {
+    File::open(path).map_err(LedgerError::io(format!("opening {}", path.display())))
+}
+
+/// Cuts a torn tail and makes the cut durable before anything is appended after it.
+fn truncate(file: &File, len: u64, name: &str) -> Result<(), LedgerError> {
+    file.set_len(len)
+        .map_err(LedgerError::io(format!("truncating {name} to {len} bytes")))?;
+    file.sync_all()
+        .map_err(LedgerError::io(format!("syncing {name}")))
+}
+
+/// Reads checkpoints.log frame by frame (up to `limit` bytes when given), calling `each` with
+/// the position and the checkpoint. Returns the length of the complete frames and whether
+/// something incomplete followed them.
+fn scan_checkpoints(
+    path: &Path,
+    limit: Option<u64>,
+    mut each: impl FnMut(usize, SignedCheckpoint) -> Result<(), LedgerError>,
+) -> Result<(u64, bool), LedgerError> {
+    let file = open_read(path)?;
+    let io = |what: &str| LedgerError::io(format!("{what} {CHECKPOINTS_FILE}"));
+    let file_len = file.metadata().map_err(io("reading the size of"))?.len();
+    let end = limit.map_or(file_len, |l| l.min(file_len));
+    let mut r = BufReader::with_capacity(SCAN_BUFFER, file.take(end));
+    let mut pos = 0u64;
+    let mut number = 0usize;
+    loop {
+        let mut len_bytes = [0u8; 4];
+        let got = read_full(&mut r, &mut len_bytes).map_err(io("reading"))?;
+        if got == 0 {
+            return Ok((pos, false));
+        }
+        if got < 4 {
+            return Ok((pos, true));
+        }
+        let len = u32::from_le_bytes(len_bytes) as usize;
+        if len == 0 || len > MAX_CHECKPOINT_BYTES {
+            return Ok((pos, true));
+        }
+        let mut body = vec![0u8; len + HASH_LEN];
+        if read_full(&mut r, &mut body).map_err(io("reading"))? < body.len() {
+            return Ok((pos, true));
+        }
+        if Sha256::digest(&body[..len])[..] != body[len..] {
+            return Ok((pos, true));
+        }
+        let corrupt = |detail: String| LedgerError::Corrupt {
+            file: CHECKPOINTS_FILE.to_string(),
+            offset: pos,
+            detail,
+        };
+        let stored: StoredCheckpoint = serde_json::from_slice(&body[..len])
+            .map_err(|e| corrupt(format!("checkpoint {number} is not readable: {e}")))?;
+        let (text, _) =
+            split_note(&stored.note).map_err(|e| corrupt(format!("checkpoint {number}: {e}")))?;
+        let checkpoint = Checkpoint::parse_body(text)
+            .map_err(|e| corrupt(format!("checkpoint {number}: {e}")))?;
+        let timestamp = match stored.timestamp {
+            None => None,
+            Some(t) => Some(B64.decode(t).map_err(|e| {
+                corrupt(format!(
+                    "checkpoint {number}: the time-stamp is not base64: {e}"
+                ))
+            })?),
+        };
+        each(
+            number,
+            SignedCheckpoint {
+                checkpoint,
+                note: stored.note,
+                timestamp,
+            },
+        )?;
+        pos += (4 + len + HASH_LEN) as u64;
+        number += 1;
+    }
+}
+
+fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, LedgerError> {
+    let dir = &cfg.dir;
+    fs::create_dir_all(dir).map_err(LedgerError::io(format!("creating {}", dir.display())))?;
+    let leaves_path = dir.join(LEAVES_FILE);
+    let checkpoints_path = dir.join(CHECKPOINTS_FILE);
+    let leaves_write = open_append(&leaves_path)?;
+    let checkpoints_write = open_append(&checkpoints_path)?;
+    // New files' directory entries must survive a crash too.
+    sync_dir(dir)?;
+    let mut report = RecoveryReport::default();
+
+    // Checkpoints first: they say how much of the log is committed and must not be cut.
+    let mut heads: Vec<Checkpoint> = Vec::new();
+    let mut latest: Option<SignedCheckpoint> = None;
+    let (checkpoints_len, torn) = scan_checkpoints(&checkpoints_path, None, |number, cp| {
+        if cp.checkpoint.origin != cfg.origin {
+            return Err(LedgerError::WrongOrigin {
+                dir: dir.display().to_string(),
+                found: cp.checkpoint.origin.clone(),
+                expected: cfg.origin.clone(),
+            });
+        }
+        if let Some(prev) = heads.last() {
+            if cp.checkpoint.size < prev.size {
+                return Err(LedgerError::InconsistentCheckpoint {
+                    number,
+                    size: cp.checkpoint.size,
+                    detail: format!("is smaller than the checkpoint before it ({})", prev.size),
+                });
+            }
+        }
+        heads.push(cp.checkpoint.clone());
+        latest = Some(cp);
+        Ok(())
+    })?;
+    if torn {
+        let file_len = checkpoints_write
+            .metadata()
+            .map_err(LedgerError::io(format!(
+                "reading the size of {CHECKPOINTS_FILE}"
+            )))?
+            .len();
+        report.checkpoint_bytes_truncated = file_len - checkpoints_len;
+        tracing::warn!(
+            bytes = report.checkpoint_bytes_truncated,
+            "cutting an incomplete checkpoint from the end of {CHECKPOINTS_FILE}"
+        );
+        truncate(&checkpoints_write, checkpoints_len, CHECKPOINTS_FILE)?;
+    }
+    report.checkpoints = heads.len() as u64;
+    let committed = heads.last().map_or(0, |c| c.size);
+
+    // The segments: contiguous from 0; a leftover *.tmp is a preparation that never finished.
+    let mut numbers = Vec::new();
+    let listing =
+        fs::read_dir(dir).map_err(LedgerError::io(format!("listing {}", dir.display())))?;
+    for entry in listing {
+        let entry = entry.map_err(LedgerError::io(format!("listing {}", dir.display())))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name
+            .strip_suffix(".tmp")
+            .is_some_and(|n| segment_number(n).is_some())
+        {
+            fs::remove_file(entry.path()).map_err(LedgerError::io(format!("removing {name}")))?;
+        } else if let Some(n) = segment_number(name) {
+            numbers.push(n);
+        }
+    }
+    numbers.sort_unstable();
+    for (i, &n) in numbers.iter().enumerate() {
+        if n != i as u64 {
+            return Err(LedgerError::Corrupt {
+                file: segment_name(i as u64),
+                offset: 0,
+                detail: format!("is missing although {} exists", segment_name(n)),
+            });
+        }
+    }
+    let mut segments = Vec::with_capacity(numbers.len().max(1));
+    for &n in &numbers {
+        segments.push(Arc::new(open_rw(&dir.join(segment_name(n)))?));
+    }
+    if segments.is_empty() {
+        segments.push(Arc::new(prepare_segment(dir, 0, cfg.segment_bytes)?));
+    }
+
+    // Every frame: checked, indexed, integrated, compared with leaves.bin.
+    let mut leaves_in = BufReader::with_capacity(SCAN_BUFFER, open_read(&leaves_path)?);
+    let mut leaves_match = true;
+    let mut leaves_good = 0u64;
+    let mut rewrite: Vec<u8> = Vec::new();
+    let mut offsets = Vec::new();
+    let mut index = MessageIndex::default();
+    let mut tree = TileCache::new();
+    let mut n = 0u64;
+    let mut body = Vec::new();
+    // Where the log ends: the segment and position after the last good frame.
+    let mut end = (0usize, 0u64);
+    'segments: for (k, file) in segments.iter().enumerate() {
+        let name = segment_name(k as u64);
+        let mut r = BufReader::with_capacity(SCAN_BUFFER, PosReader { file, pos: 0 });
+        let mut pos = 0u64;
+        let read_err = || LedgerError::io(format!("reading {name}"));
+        loop {
+            let mut header = [0u8; ENTRY_HEADER];
+            let got = read_full(&mut r, &mut header).map_err(read_err())?;
+            if header[..got].iter().all(|&b| b == 0) {
+                // Zero padding or the end of the file: this segment holds no more frames.
+                continue 'segments;
+            }
+            let problem = if got < ENTRY_HEADER {
+                Some("the frame header is cut short".to_string())
+            } else {
+                let (len, stored_index) = parse_entry_header(&header);
+                if len == 0 || len > MAX_RECORD_BYTES {
+                    Some(format!("the frame length {len} is out of range"))
+                } else {
+                    body.resize(len + HASH_LEN, 0);
+                    if read_full(&mut r, &mut body).map_err(read_err())? < body.len() {
+                        Some("the frame is cut short".into())
+                    } else if stored_index != n {
+                        Some(format!("the frame holds index {stored_index}"))
+                    } else if leaf_hash(&body[..len])[..] != body[len..] {
+                        Some("the frame fails its checksum".into())
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(problem) = problem {
+                if n < committed {
+                    // A checkpoint covers this entry: it was durable once, so this is damage,
+                    // not a torn write, and cutting here would drop committed entries.
+                    return Err(if problem.contains("checksum") {
+                        LedgerError::Checksum {
+                            file: name,
+                            index: n,
+                        }
+                    } else {
+                        LedgerError::Corrupt {
+                            file: name,
+                            offset: pos,
+                            detail: format!(
+                                "entry {n}, covered by a checkpoint of {committed} entries: {problem}"
+                            ),
+                        }
+                    });
+                }
+                tracing::warn!(entry = n, segment = %name, "the log ends at a torn frame: {problem}");
+                end = (k, pos);
+                break 'segments;
+            }
+            let len = body.len() - HASH_LEN;
+            let leaf: Hash = body[len..].try_into().expect("the trailer is 32 bytes");
+            #[derive(Deserialize)]
+            struct IdOnly<'a> {
+                #[serde(borrow)]
+                message_id: std::borrow::Cow<'a, str>,
+            }
+            let id: IdOnly =
+                serde_json::from_slice(&body[..len]).map_err(|e| LedgerError::BadRecord {
+                    index: n,
+                    detail: e.to_string(),
+                })?;
+            index.insert(key_hasher.hash_one(id.message_id.as_ref()), n);
+            offsets.push(location(k as u64, pos));
+            tree.push(leaf);
+            if leaves_match {
+                let mut stored = [0u8; HASH_LEN];
+                let got = read_full(&mut leaves_in, &mut stored)
+                    .map_err(LedgerError::io(format!("reading {LEAVES_FILE}")))?;
+                if got == HASH_LEN && stored == leaf {
+                    leaves_good += 1;
+                } else {
+                    leaves_match = false;
+                }
+            }
+            if !leaves_match {
+                rewrite.extend_from_slice(&leaf);
+            }
+            pos += (ENTRY_HEADER + len + HASH_LEN) as u64;
+            n += 1;
+            end = (k, pos);
+        }
+    }
+    report.entries = n;
+
+    // Nothing after the end may survive: zero the rest of its segment, drop later segments.
+    let (last, pos) = end;
+    let name = segment_name(last as u64);
+    if let Some(stale) = last_nonzero(&segments[last], pos, &name)? {
+        report.entry_bytes_truncated += stale + 1 - pos;
+        zero_range(&segments[last], pos, stale, &name)?;
+    }
+    let mut next_segment = None;
+    for k in (last + 1..segments.len()).rev() {
+        let name = segment_name(k as u64);
+        match last_nonzero(&segments[k], 0, &name)? {
+            // The untouched segment prepared for after this one: use it as it is.
+            None if k == last + 1 && file_len(&segments[k], &name)? == cfg.segment_bytes => {
+                next_segment = Some(segments[k].clone());
+                continue;
+            }
+            None => {}
+            Some(stale) => report.entry_bytes_truncated += stale + 1,
+        }
+        fs::remove_file(dir.join(&name)).map_err(LedgerError::io(format!("removing {name}")))?;
+    }
+    segments.truncate(last + 1);
+    sync_dir(dir)?;
+    if report.entry_bytes_truncated > 0 {
+        tracing::warn!(
+            entries = n,
+            bytes = report.entry_bytes_truncated,
+            "removed a torn tail after the last complete entry"
+        );
+    }
+
+    let leaves_len = leaves_write
+        .metadata()
+        .map_err(LedgerError::io(format!(
+            "reading the size of {LEAVES_FILE}"
+        )))?
+        .len();
+    if leaves_len != n * HASH_LEN as u64 || !rewrite.is_empty() {
+        report.leaf_hashes_rewritten = (rewrite.len() / HASH_LEN) as u64;
+        truncate(&leaves_write, leaves_good * HASH_LEN as u64, LEAVES_FILE)?;
+        let mut w = &leaves_write;
+        w.write_all(&rewrite)
+            .and_then(|()| leaves_write.sync_data())
+            .map_err(LedgerError::io(format!("rewriting {LEAVES_FILE}")))?;
+    }
+    let leaves_read = open_read(&leaves_path)?;
+
+    // A log must never have signed a checkpoint its entries do not reproduce (tlog-checkpoint
+    // §Signatures): check each against the rebuilt tree.
+    let store = LeafFile(&leaves_read);
+    let source = tree.with_store(&store);
+    for (number, head) in heads.iter().enumerate() {
+        if head.size > n {
+            return Err(LedgerError::InconsistentCheckpoint {
+                number,
+                size: head.size,
+                detail: format!("covers more than the {n} complete entries in the segments"),
+            });
+        }
+        if root_from(&source, head.size)? != head.root {
+            return Err(LedgerError::InconsistentCheckpoint {
+                number,
+                size: head.size,
+                detail: "does not match the tree rebuilt from the entry segments".into(),
+            });
+        }
+    }
+
+    Ok(Recovered {
+        segments,
+        next_segment,
+        segment_pos: pos,
+        leaves_write,
+        leaves_read,
+        checkpoints_write,
+        checkpoints_len,
+        offsets,
+        index,
+        tree,
+        latest,
+        report,
+    })
+}

@@ -1,0 +1,121 @@
+//! What the ledger keeps about one exchange, and its canonical byte encoding (the Merkle leaf).
+//!
+//! The encoding is compact JSON with the fields in declaration order and every optional field
+//! present (as `null` when absent), so the same record always gives the same bytes and an
+//! auditor can re-derive a leaf hash with any JSON library that keeps key order. Adding a field
+//! is a format change: append it at the end and bump the log origin.
+//!
+//! Deliberately not here: the request and response bodies (only their digests; the bodies are
+//! personal data and stay with the members), and parsing of the identifiers (the gateway hands
+//! over their text forms, already validated by `korpu-id`).
+use serde::{Deserialize, Serialize};
+
+use crate::merkle::{leaf_hash, Hash};
+
+/// One exchange as recorded by one gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeRecord {
+    /// The `X-Road-Id` of the exchange.
+    pub message_id: String,
+    /// When the recording gateway saw the request, Unix milliseconds.
+    pub time_unix_ms: u64,
+    /// Client subsystem, `ClientId` text form, e.g. `AZ/GOV/1400003/benefits`.
+    pub client: String,
+    /// Called service, `ServiceId` text form.
+    pub service: String,
+    /// The recording gateway, `GatewayId` text form.
+    pub gateway: String,
+    /// `client` when recorded by the caller's gateway, `provider` by the provider's.
+    pub role: String,
+    /// `X-Road-UserId`, the end user on whose behalf the client called.
+    pub user_id: Option<String>,
+    /// Whose personal data the exchange concerns, when the service declares one.
+    pub data_subject: Option<String>,
+    /// The declared purpose of access.
+    pub purpose: Option<String>,
+    /// Hex SHA-256 of the request as signed.
+    pub request_digest: String,
+    /// Hex SHA-256 of the response as signed.
+    pub response_digest: Option<String>,
+    /// HTTP status of the response.
+    pub response_status: Option<u16>,
+    /// Base64 DER ECDSA signature over the request by the client member's key.
+    pub request_signature: String,
+    /// Hex SHA-256 of the certificate that verifies `request_signature`.
+    pub request_signer_cert_sha256: String,
+    /// Base64 DER ECDSA signature over the response by the provider member's key.
+    pub response_signature: Option<String>,
+    /// Hex SHA-256 of the certificate that verifies `response_signature`.
+    pub response_signer_cert_sha256: Option<String>,
+    /// Why the exchange failed, in the X-Road error form, when it did.
+    pub error: Option<String>,
+}
+
+impl ExchangeRecord {
+    /// The canonical encoding: compact JSON, fields in declaration order, `null` for absent
+    /// options. This is the entry stored on disk and the input of the leaf hash.
+    pub fn leaf_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a struct of strings and integers always serializes")
+    }
+
+    /// RFC 9162 leaf hash of [`ExchangeRecord::leaf_bytes`].
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.leaf_bytes())
+    }
+
+    /// Decodes [`ExchangeRecord::leaf_bytes`], refusing anything that does not re-encode to
+    /// the same bytes, so two different byte strings never stand for one record.
+    pub fn from_leaf_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let rec: ExchangeRecord = serde_json::from_slice(bytes)?;
+        if rec.leaf_bytes() != bytes {
+            return Err(serde::de::Error::custom(
+                "the bytes are not the canonical encoding of the record they hold",
+            ));
+        }
+        Ok(rec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ExchangeRecord {
+        ExchangeRecord {
+            message_id: "4b6f7270-0001".into(),
+            time_unix_ms: 1_700_000_000_123,
+            client: "AZ/GOV/1400003/benefits".into(),
+            service: "AZ/GOV/1400001/population/familyComposition".into(),
+            gateway: "AZ/GOV/1400003/gw1".into(),
+            role: "client".into(),
+            user_id: Some("AZ1234567".into()),
+            data_subject: Some("AZ7654321".into()),
+            purpose: Some("benefit-eligibility".into()),
+            request_digest: "00".repeat(32),
+            response_digest: None,
+            response_status: Some(200),
+            request_signature: "MEUCIQ==".into(),
+            request_signer_cert_sha256: "11".repeat(32),
+            response_signature: None,
+            response_signer_cert_sha256: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn encoding_is_fixed() {
+        let r = sample();
+        let text = String::from_utf8(r.leaf_bytes()).unwrap();
+        assert!(text.starts_with(r#"{"message_id":"4b6f7270-0001","time_unix_ms":1700000000123,"client":"AZ/GOV/1400003/benefits","#));
+        assert!(text.ends_with(
+            r#""response_signature":null,"response_signer_cert_sha256":null,"error":null}"#
+        ));
+        assert_eq!(ExchangeRecord::from_leaf_bytes(text.as_bytes()).unwrap(), r);
+        // Same record, different bytes: refused.
+        let spaced = text.replacen(':', ": ", 1);
+        assert!(ExchangeRecord::from_leaf_bytes(spaced.as_bytes()).is_err());
+        let extra = text.replacen('{', r#"{"x":1,"#, 1);
+        assert!(ExchangeRecord::from_leaf_bytes(extra.as_bytes()).is_err());
+    }
+}

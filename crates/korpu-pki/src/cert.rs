@@ -1,0 +1,413 @@
+//! X.509 certificates: parsing (DER, PEM, bundles), the accessors other crates need (serial,
+//! subject, validity, fingerprint, key), signature and issuer checks, and a small chain builder.
+//!
+//! This is not a full RFC 5280 path validator: it checks signatures, names, validity periods,
+//! CA basic constraints, keyCertSign and path length, which is what a closed PKI with one root
+//! needs. It does not process certificate policies, name constraints or CRLs.
+use std::time::SystemTime;
+
+use der::{Decode, Encode};
+use sha2::{Digest, Sha256};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
+
+use const_oid::{AssociatedOid, ObjectIdentifier};
+
+use crate::util::{self, signed_part};
+use crate::{key, PkiError};
+
+/// A parsed X.509 certificate that keeps its exact DER encoding.
+#[derive(Clone, Debug)]
+pub struct Certificate {
+    der: Vec<u8>,
+    parsed: x509_cert::Certificate,
+}
+
+impl PartialEq for Certificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.der == other.der
+    }
+}
+
+impl Eq for Certificate {}
+
+const PEM_LABEL: &str = "CERTIFICATE";
+
+impl Certificate {
+    /// Parses one DER certificate; trailing bytes are an error.
+    pub fn from_der(der: &[u8]) -> Result<Self, PkiError> {
+        let parsed = x509_cert::Certificate::from_der(der)
+            .map_err(|e| PkiError::malformed("certificate", e))?;
+        Ok(Certificate {
+            der: der.to_vec(),
+            parsed,
+        })
+    }
+
+    /// Parses exactly one "CERTIFICATE" PEM block.
+    pub fn from_pem(pem: &str) -> Result<Self, PkiError> {
+        let (label, der) = der::pem::decode_vec(pem.trim().as_bytes())
+            .map_err(|e| PkiError::malformed("certificate PEM", e))?;
+        if label != PEM_LABEL {
+            return Err(PkiError::malformed(
+                "certificate PEM",
+                format!("expected a \"{PEM_LABEL}\" block, found \"{label}\""),
+            ));
+        }
+        Self::from_der(&der)
+    }
+
+    /// Parses every "CERTIFICATE" block of a bundle, in order. Text between blocks and blocks
+    /// of other types (e.g. a key someone appended) are skipped; a bundle with no certificate
+    /// is an error.
+    pub fn all_from_pem(pem: &str) -> Result<Vec<Self>, PkiError> {
+        const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+        const END: &str = "-----END CERTIFICATE-----";
+        let mut out = Vec::new();
+        let mut rest = pem;
+        while let Some(start) = rest.find(BEGIN) {
+            let after = &rest[start..];
+            let end = after.find(END).ok_or_else(|| {
+                PkiError::malformed(
+                    "certificate bundle",
+                    format!("certificate #{} has no END line", out.len() + 1),
+                )
+            })?;
+            let block = &after[..end + END.len()];
+            out.push(Self::from_pem(block).map_err(|e| match e {
+                PkiError::Malformed { detail, .. } => PkiError::malformed(
+                    "certificate bundle",
+                    format!("certificate #{}: {detail}", out.len() + 1),
+                ),
+                other => other,
+            })?);
+            rest = &after[end + END.len()..];
+        }
+        if out.is_empty() {
+            return Err(PkiError::malformed(
+                "certificate bundle",
+                "no \"BEGIN CERTIFICATE\" block found",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// PEM with LF line endings.
+    pub fn to_pem(&self) -> String {
+        der::pem::encode_string(PEM_LABEL, der::pem::LineEnding::LF, &self.der)
+            .expect("base64 of an in-memory certificate cannot fail")
+    }
+
+    /// The certificate's DER, exactly as parsed or issued.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The parsed structure, for fields this type has no accessor for.
+    pub fn parsed(&self) -> &x509_cert::Certificate {
+        &self.parsed
+    }
+
+    /// Lowercase hex of the serial number's octets without sign-padding zeros.
+    pub fn serial_hex(&self) -> String {
+        util::serial_hex(self.parsed.tbs_certificate.serial_number.as_bytes())
+    }
+
+    /// The subject as an RFC 4514 string, e.g. "CN=AZ/GOV/1234567,O=Tax Service".
+    pub fn subject(&self) -> String {
+        self.parsed.tbs_certificate.subject.to_string()
+    }
+
+    /// The issuer as an RFC 4514 string.
+    pub fn issuer(&self) -> String {
+        self.parsed.tbs_certificate.issuer.to_string()
+    }
+
+    /// The first commonName of the subject, if it is a string type we can read.
+    pub fn common_name(&self) -> Option<String> {
+        self.parsed
+            .tbs_certificate
+            .subject
+            .0
+            .iter()
+            .flat_map(|rdn| rdn.0.iter())
+            .find(|atv| atv.oid == const_oid::db::rfc4519::CN)
+            .and_then(|atv| directory_string(&atv.value))
+    }
+
+    /// notBefore.
+    pub fn not_before(&self) -> SystemTime {
+        self.parsed
+            .tbs_certificate
+            .validity
+            .not_before
+            .to_system_time()
+    }
+
+    /// notAfter.
+    pub fn not_after(&self) -> SystemTime {
+        self.parsed
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_system_time()
+    }
+
+    /// SHA-256 of the whole DER, lowercase hex: the value to pin for TLS.
+    pub fn sha256_fingerprint_hex(&self) -> String {
+        hex::encode(Sha256::digest(&self.der))
+    }
+
+    /// The SubjectPublicKeyInfo DER.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        self.parsed
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .expect("re-encoding a parsed SubjectPublicKeyInfo cannot fail")
+    }
+
+    /// Verifies a DER ECDSA-SHA256 signature over `msg` with this certificate's key.
+    pub fn verify_signature(&self, msg: &[u8], sig_der: &[u8]) -> Result<(), PkiError> {
+        key::verify_signature(&self.public_key_der(), msg, sig_der)
+    }
+
+    /// Checks that `issuer`'s subject is this certificate's issuer name and that `issuer`'s key
+    /// made this certificate's signature (ecdsa-with-SHA256 only).
+    pub fn verify_issued_by(&self, issuer: &Certificate) -> Result<(), PkiError> {
+        let wrong = |reason: String| PkiError::WrongIssuer {
+            subject: self.subject(),
+            issuer: issuer.subject(),
+            reason,
+        };
+        // Names are compared on their encodings: RFC 5280 §7.1 allows smarter matching, but our
+        // own CA always copies the issuer's subject bytes, so exact comparison is both correct
+        // and immune to string-matching ambiguities.
+        let want = issuer
+            .parsed
+            .tbs_certificate
+            .subject
+            .to_der()
+            .map_err(|e| PkiError::malformed("certificate", e))?;
+        let have = self
+            .parsed
+            .tbs_certificate
+            .issuer
+            .to_der()
+            .map_err(|e| PkiError::malformed("certificate", e))?;
+        if want != have {
+            return Err(wrong(format!(
+                "issuer name is \"{}\", not \"{}\"",
+                self.issuer(),
+                issuer.subject()
+            )));
+        }
+        if self.parsed.signature_algorithm.oid != const_oid::db::rfc5912::ECDSA_WITH_SHA_256 {
+            return Err(wrong(format!(
+                "unsupported signature algorithm {} (only ecdsa-with-SHA256)",
+                self.parsed.signature_algorithm.oid
+            )));
+        }
+        let tbs = signed_part(&self.der).map_err(|e| PkiError::malformed("certificate", e))?;
+        let sig = self
+            .parsed
+            .signature
+            .as_bytes()
+            .ok_or_else(|| wrong("signature BIT STRING has unused bits".into()))?;
+        issuer
+            .verify_signature(tbs, sig)
+            .map_err(|e| wrong(e.to_string()))
+    }
+
+    /// Whether `at` lies within notBefore..=notAfter.
+    pub fn check_validity(&self, at: SystemTime) -> Result<(), PkiError> {
+        if at < self.not_before() {
+            return Err(PkiError::NotYetValid {
+                subject: self.subject(),
+                not_before: util::rfc3339(self.not_before()),
+                at: util::rfc3339(at),
+            });
+        }
+        if at > self.not_after() {
+            return Err(PkiError::Expired {
+                subject: self.subject(),
+                not_after: util::rfc3339(self.not_after()),
+                at: util::rfc3339(at),
+            });
+        }
+        Ok(())
+    }
+
+    /// The raw value of the extension `oid`, with its criticality, if present.
+    pub fn extension(&self, oid: ObjectIdentifier) -> Option<(bool, &[u8])> {
+        self.parsed
+            .tbs_certificate
+            .extensions
+            .as_ref()?
+            .iter()
+            .find(|e| e.extn_id == oid)
+            .map(|e| (e.critical, e.extn_value.as_bytes()))
+    }
+
+    /// The extended key usage OIDs, if the extension is present and well formed.
+    pub fn extended_key_usage(&self) -> Option<Vec<ObjectIdentifier>> {
+        let (_, v) = self.extension(ExtendedKeyUsage::OID)?;
+        ExtendedKeyUsage::from_der(v).ok().map(|e| e.0)
+    }
+
+    /// Whether the certificate has `eku` in its extended key usage.
+    pub fn has_extended_key_usage(&self, eku: ObjectIdentifier) -> bool {
+        self.extended_key_usage()
+            .is_some_and(|ekus| ekus.contains(&eku))
+    }
+
+    /// basicConstraints cA and pathLenConstraint; `None` if absent or malformed.
+    pub fn basic_constraints(&self) -> Option<(bool, Option<u8>)> {
+        let (_, v) = self.extension(BasicConstraints::OID)?;
+        BasicConstraints::from_der(v)
+            .ok()
+            .map(|bc| (bc.ca, bc.path_len_constraint))
+    }
+
+    /// The key usage bits, if the extension is present and well formed.
+    pub(crate) fn key_usage(&self) -> Option<KeyUsage> {
+        let (_, v) = self.extension(KeyUsage::OID)?;
+        KeyUsage::from_der(v).ok()
+    }
+
+    /// Whether the certificate may sign certificates (RFC 5280 §4.2.1.9 and §4.2.1.3).
+    pub fn is_ca(&self) -> bool {
+        let ca = matches!(self.basic_constraints(), Some((true, _)));
+        let ku_ok = self
+            .key_usage()
+            .is_none_or(|ku| ku.0.contains(KeyUsages::KeyCertSign));
+        ca && ku_ok
+    }
+
+    /// The SHA-1 of the subjectPublicKey BIT STRING contents: the OCSP KeyHash (RFC 6960
+    /// §4.1.1) and our subjectKeyIdentifier (RFC 5280 §4.2.1.2 method 1).
+    pub(crate) fn key_hash(&self, alg: util::HashAlg) -> Vec<u8> {
+        alg.digest(
+            self.parsed
+                .tbs_certificate
+                .subject_public_key_info
+                .subject_public_key
+                .raw_bytes(),
+        )
+    }
+
+    /// The hash of the DER subject name, for OCSP CertIDs.
+    pub(crate) fn subject_hash(&self, alg: util::HashAlg) -> Vec<u8> {
+        let name = self
+            .parsed
+            .tbs_certificate
+            .subject
+            .to_der()
+            .expect("re-encoding a parsed Name cannot fail");
+        alg.digest(&name)
+    }
+}
+
+/// Reads a DirectoryString-like attribute value as text.
+fn directory_string(v: &der::Any) -> Option<String> {
+    use der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+    use der::{Tag, Tagged};
+    match v.tag() {
+        Tag::Utf8String => Utf8StringRef::try_from(v)
+            .ok()
+            .map(|s| s.as_str().to_owned()),
+        Tag::PrintableString => PrintableStringRef::try_from(v)
+            .ok()
+            .map(|s| s.as_str().to_owned()),
+        Tag::Ia5String => Ia5StringRef::try_from(v)
+            .ok()
+            .map(|s| s.as_str().to_owned()),
+        Tag::TeletexString => TeletexStringRef::try_from(v)
+            .ok()
+            .map(|s| s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// Builds and checks a chain from `leaf` to one of `anchors`, using `intermediates` as needed,
+/// with every certificate valid at `at`. Returns the chain, leaf first, anchor last.
+///
+/// A certificate that is itself in `anchors` is trusted directly (pinning). Issuers must be CAs
+/// (basicConstraints cA, keyCertSign when key usage is present) and respect pathLenConstraint.
+pub fn verify_chain(
+    leaf: &Certificate,
+    intermediates: &[Certificate],
+    anchors: &[Certificate],
+    at: SystemTime,
+) -> Result<Vec<Certificate>, PkiError> {
+    // A closed PKI has root → issuing CA → leaf; anything much deeper is a loop or an attack.
+    const MAX_DEPTH: usize = 8;
+    let untrusted = |reason: String| PkiError::Untrusted {
+        subject: leaf.subject(),
+        reason,
+    };
+    leaf.check_validity(at)?;
+    let mut chain = vec![leaf.clone()];
+    loop {
+        let current = chain.last().expect("chain starts with the leaf").clone();
+        if anchors.iter().any(|a| a == &current) {
+            return Ok(chain);
+        }
+        if chain.len() > MAX_DEPTH {
+            return Err(untrusted(format!(
+                "no trust anchor within {MAX_DEPTH} certificates"
+            )));
+        }
+        // CA certificates between the leaf and the candidate issuer, for pathLenConstraint.
+        let cas_below = chain.len() - 1;
+        let mut last_err = None;
+        let mut next = None;
+        for candidate in anchors.iter().chain(intermediates.iter()) {
+            if chain.iter().any(|c| c == candidate) {
+                continue;
+            }
+            match check_issuer(&current, candidate, cas_below, at) {
+                Ok(()) => {
+                    next = Some(candidate.clone());
+                    break;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        match next {
+            Some(c) => chain.push(c),
+            None => {
+                return Err(untrusted(match last_err {
+                    Some(e) => format!("no valid issuer for \"{}\": {e}", current.subject()),
+                    None => format!(
+                        "no issuer for \"{}\" among the given certificates",
+                        current.subject()
+                    ),
+                }))
+            }
+        }
+    }
+}
+
+fn check_issuer(
+    cert: &Certificate,
+    issuer: &Certificate,
+    cas_below: usize,
+    at: SystemTime,
+) -> Result<(), PkiError> {
+    cert.verify_issued_by(issuer)?;
+    if !issuer.is_ca() {
+        return Err(PkiError::WrongCertificateUsage {
+            subject: issuer.subject(),
+            reason: "it is not a CA (basicConstraints cA / keyUsage keyCertSign)".into(),
+        });
+    }
+    if let Some((_, Some(max))) = issuer.basic_constraints() {
+        if cas_below > usize::from(max) {
+            return Err(PkiError::WrongCertificateUsage {
+                subject: issuer.subject(),
+                reason: format!("pathLenConstraint {max} exceeded"),
+            });
+        }
+    }
+    issuer.check_validity(at)
+}

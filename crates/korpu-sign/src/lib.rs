@@ -1,0 +1,142 @@
+//! Körpü document signatures: detached CAdES baseline signatures (ETSI EN 319 122-1, levels
+//! B-B and B-T), ASiC-E containers carrying them (ETSI EN 319 162-1), and a validator that
+//! reports in the spirit of the EU DSS "simple report".
+//!
+//! Like `korpu-pki`, everything here is pure: bytes and times in, bytes and reports out. The
+//! time-stamping authority is reached through the [`Timestamper`] trait, so the HTTP client
+//! lives elsewhere and tests use [`LocalTimestamper`] over an in-process
+//! [`korpu_pki::tsa::Authority`].
+//!
+//! Deliberately not here (yet): PAdES and XAdES, the B-LT and B-LTA levels (revocation data and
+//! archive time-stamps), revocation checking during validation (reports say "not checked"),
+//! and signature policies.
+#![forbid(unsafe_code)]
+
+pub mod asice;
+pub mod cades;
+mod ess;
+pub mod validate;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use korpu_pki::tsa::{self, Authority};
+use korpu_pki::PkiError;
+
+/// What can go wrong while creating a signature or a container.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The signing key does not belong to the signer certificate.
+    #[error("the signing key does not belong to certificate {0}")]
+    KeyMismatch(String),
+    /// A certificate or time-stamp operation failed (expired signer, TSA rejection, ...).
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// The time-stamping authority could not be reached or refused the request.
+    #[error("time-stamping failed: {0}")]
+    Timestamp(String),
+    /// An existing signature given to be extended could not be parsed.
+    #[error("malformed {what}: {detail}")]
+    Malformed {
+        /// The structure that was expected.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Encoding our own structure failed (an internal limit was exceeded).
+    #[error("cannot encode {what}: {detail}")]
+    Encoding {
+        /// The structure being encoded.
+        what: &'static str,
+        /// The encoder's complaint.
+        detail: String,
+    },
+    /// Input to a container builder is not acceptable (a bad file name, no files, ...).
+    #[error("invalid container input: {0}")]
+    InvalidInput(String),
+}
+
+impl SignError {
+    pub(crate) fn encoding(what: &'static str, detail: impl ToString) -> Self {
+        SignError::Encoding {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+
+    pub(crate) fn malformed(what: &'static str, detail: impl ToString) -> Self {
+        SignError::Malformed {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// A source of RFC 3161 time-stamp tokens.
+///
+/// CAdES B-T (EN 319 122-1 §5.3) stamps the SHA-256 of the signature value; the implementation
+/// sends the request to a TSA and returns the TimeStampToken (a DER CMS ContentInfo).
+pub trait Timestamper {
+    /// Returns a TimeStampToken over `sha256`.
+    fn timestamp(&self, sha256: &[u8; 32]) -> Result<Vec<u8>, SignError>;
+}
+
+/// A [`Timestamper`] backed by an in-process [`Authority`]: for tests, demos and the embedded
+/// single-machine setup where the built-in TSA runs beside the signer.
+#[derive(Debug)]
+pub struct LocalTimestamper {
+    authority: Authority,
+    serial: AtomicU64,
+    clock: Mutex<Option<SystemTime>>,
+}
+
+impl LocalTimestamper {
+    /// A timestamper stamping the current system time.
+    pub fn new(authority: Authority) -> Self {
+        LocalTimestamper {
+            authority,
+            serial: AtomicU64::new(1),
+            clock: Mutex::new(None),
+        }
+    }
+
+    /// Pins the time put in tokens (tests of expiry); `None` returns to the system clock.
+    pub fn set_time(&self, at: Option<SystemTime>) {
+        *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    /// The authority behind this timestamper.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+}
+
+impl Timestamper for LocalTimestamper {
+    fn timestamp(&self, sha256: &[u8; 32]) -> Result<Vec<u8>, SignError> {
+        let now = self
+            .clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(SystemTime::now);
+        let (req, nonce) = tsa::build_request(sha256);
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        let resp = self.authority.respond(&req, now, serial);
+        let token = tsa::token_from_response(&resp)?;
+        // Check the answer is for our request before embedding it (against our own TSA this
+        // cannot fail, but the check costs nothing and keeps a mixed-up response out).
+        let mut trust = vec![self.authority.cert.clone()];
+        trust.extend(self.authority.chain.iter().cloned());
+        tsa::verify_token(&token, sha256, Some(&nonce), &trust)
+            .map_err(|e| SignError::Timestamp(e.to_string()))?;
+        Ok(token)
+    }
+}
+
+/// RFC 3339 in UTC with whole seconds, as reports show times.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    match der::DateTime::from_system_time(t) {
+        Ok(dt) => dt.to_string(),
+        Err(_) => format!("{t:?}"),
+    }
+}

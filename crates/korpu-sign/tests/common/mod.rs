@@ -1,0 +1,172 @@
+//! A test PKI (root → issuing CA → leaves), an in-process TSA and an openssl runner.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+use korpu_pki::cert::Certificate;
+use korpu_pki::key::SigningKey;
+use korpu_pki::tsa::Authority;
+use korpu_sign::LocalTimestamper;
+
+pub const DAY: Duration = Duration::from_secs(86400);
+
+pub struct Pki {
+    pub root: Certificate,
+    pub root_key: SigningKey,
+    pub issuing: Certificate,
+    pub issuing_key: SigningKey,
+}
+
+pub struct Member {
+    pub cert: Certificate,
+    pub key: SigningKey,
+    pub chain: Vec<Certificate>,
+}
+
+impl Member {
+    pub fn signer(&self) -> korpu_sign::cades::Signer<'_> {
+        korpu_sign::cades::Signer {
+            key: &self.key,
+            cert: &self.cert,
+            chain: &self.chain,
+        }
+    }
+}
+
+fn request<'a>(
+    cn: &str,
+    pk: &'a [u8],
+    profile: Profile,
+    not_before: SystemTime,
+    not_after: SystemTime,
+) -> IssueRequest<'a> {
+    IssueRequest {
+        subject: Subject {
+            common_name: cn.into(),
+            organization: Some("Korpu Test".into()),
+            country: Some("AZ".into()),
+        },
+        public_key_der: pk,
+        profile,
+        not_before,
+        not_after,
+        ocsp_url: None,
+    }
+}
+
+impl Pki {
+    /// CAs valid from a year ago to a year ahead, so tests can sign in the past.
+    pub fn new(name: &str) -> Self {
+        let now = SystemTime::now();
+        let root_key = SigningKey::generate();
+        let pk = root_key.public_key_der();
+        let root = ca::self_signed(
+            &root_key,
+            request(
+                &format!("{name} Root"),
+                &pk,
+                Profile::Root,
+                now - 365 * DAY,
+                now + 365 * DAY,
+            ),
+            &ca::random_serial(),
+        )
+        .unwrap();
+        let issuing_key = SigningKey::generate();
+        let pk = issuing_key.public_key_der();
+        let issuing = ca::issue(
+            &root,
+            &root_key,
+            request(
+                &format!("{name} Issuing CA"),
+                &pk,
+                Profile::IssuingCa,
+                now - 365 * DAY,
+                now + 365 * DAY,
+            ),
+            &ca::random_serial(),
+        )
+        .unwrap();
+        Pki {
+            root,
+            root_key,
+            issuing,
+            issuing_key,
+        }
+    }
+
+    pub fn leaf_valid(
+        &self,
+        cn: &str,
+        profile: Profile,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Member {
+        let key = SigningKey::generate();
+        let pk = key.public_key_der();
+        let cert = ca::issue(
+            &self.issuing,
+            &self.issuing_key,
+            request(cn, &pk, profile, not_before, not_after),
+            &ca::random_serial(),
+        )
+        .unwrap();
+        Member {
+            cert,
+            key,
+            chain: vec![self.issuing.clone()],
+        }
+    }
+
+    pub fn member(&self, cn: &str) -> Member {
+        let now = SystemTime::now();
+        self.leaf_valid(cn, Profile::MemberSigning, now - 30 * DAY, now + 30 * DAY)
+    }
+
+    pub fn tsa(&self) -> LocalTimestamper {
+        let now = SystemTime::now();
+        let m = self.leaf_valid("Korpu TSA", Profile::Tsa, now - 60 * DAY, now + 60 * DAY);
+        LocalTimestamper::new(
+            Authority::new(
+                m.cert,
+                m.key,
+                vec![self.issuing.clone()],
+                "1.3.6.1.4.1.99999.1.1".parse().unwrap(),
+            )
+            .unwrap(),
+        )
+    }
+
+    pub fn anchors(&self) -> Vec<Certificate> {
+        vec![self.root.clone()]
+    }
+}
+
+pub struct Run {
+    pub ok: bool,
+    pub out: String,
+}
+
+pub fn openssl(dir: &Path, args: &[&str]) -> Run {
+    let bin = std::env::var_os("OPENSSL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/openssl"));
+    let output = Command::new(&bin)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); interop tests need openssl",
+                bin.display()
+            )
+        });
+    let mut out = String::from_utf8_lossy(&output.stdout).into_owned();
+    out.push_str(&String::from_utf8_lossy(&output.stderr));
+    Run {
+        ok: output.status.success(),
+        out,
+    }
+}

@@ -1,0 +1,545 @@
+//! `korpu`: the one binary. It only parses the command line and wires the library crates
+//! together; every rule lives in a library crate.
+#![forbid(unsafe_code)]
+
+mod admin;
+mod demo;
+mod sample;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use korpu_central::CentralConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "korpu",
+    version,
+    about = "Körpü: a digital-government backbone"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a complete demo instance on this machine, with no set-up.
+    Demo {
+        /// Keep the instance's files here (default: a fresh temporary directory); also writes
+        /// DIR/demo.json once everything answers.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// The central registry: set-up, serving and administration.
+    Central {
+        #[command(flatten)]
+        api: admin::ApiArgs,
+        #[command(subcommand)]
+        command: CentralCommand,
+    },
+    /// Global configuration tools.
+    Conf {
+        #[command(subcommand)]
+        command: ConfCommand,
+    },
+    /// Gateway tools.
+    Gateway {
+        #[command(subcommand)]
+        command: GatewayCommand,
+    },
+    /// Evidence ledger tools.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Serve a sample information system (for demos and tests).
+    #[command(hide = true)]
+    SampleIs {
+        #[arg(long, value_enum)]
+        agency: sample::Agency,
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum CentralCommand {
+    /// Create a new instance: PKI, database, first administrator token, anchor, and
+    /// DIR/central.toml.
+    Init {
+        /// Directory for the instance's keys, certificates, database and configuration.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The instance identifier, e.g. AZ.
+        #[arg(long, default_value = "AZ")]
+        instance: String,
+        /// Management API address (HTTPS).
+        #[arg(long, default_value = "127.0.0.1:4400")]
+        management_listen: String,
+        /// Public endpoints address (HTTP: /conf, /anchor, /ocsp, /tsa).
+        #[arg(long, default_value = "127.0.0.1:4401")]
+        public_listen: String,
+        /// PostgreSQL URL; default SQLite in DIR.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Run the central registry (with --config FILE, or built-in defaults and
+    /// KORPU_CENTRAL_* variables) until SIGINT or SIGTERM.
+    Serve {
+        /// Print the effective configuration and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Create another administrator token (works on the database named by --config directly,
+    /// on the registry's own machine).
+    AdminToken {
+        /// Who the token is for.
+        #[arg(long)]
+        name: String,
+    },
+    /// Administration through the management API.
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfCommand {
+    /// Verify a downloaded global configuration offline against an anchor.
+    Verify {
+        /// The signed configuration (as served at /conf).
+        file: PathBuf,
+        /// The configuration anchor.
+        #[arg(long)]
+        anchor: PathBuf,
+        /// Verify as of this RFC 3339 time instead of now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Download the global configuration named by an anchor, verify it, and save it.
+    Fetch {
+        #[arg(long)]
+        anchor: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Print every record of a stopped gateway's ledger as JSON lines.
+    Dump {
+        /// The gateway's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the ledger's public key (C2SP vkey), which verifiers need.
+    Key {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Write the evidence for one exchange of a stopped gateway: record, inclusion proof,
+    /// signed checkpoint and time-stamp.
+    Evidence {
+        /// The X-Road-Id of the exchange.
+        message_id: String,
+        #[arg(long)]
+        config: PathBuf,
+        /// Where to write the package (JSON); default standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify an evidence package offline; exits non-zero naming what failed.
+    VerifyEvidence {
+        file: PathBuf,
+        /// The log's public key (from `korpu ledger key`), obtained from a source you trust.
+        #[arg(long)]
+        log_key: String,
+        /// PEM roots the time-stamping authority must chain to (the platform root CA).
+        #[arg(long)]
+        roots: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum GatewayCommand {
+    /// Run a gateway until SIGINT or SIGTERM.
+    Serve {
+        /// The gateway's configuration file (KORPU_GATEWAY_* variables override it).
+        #[arg(long, env = "KORPU_GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print the effective configuration and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Make a gateway's keys (signing and TLS, PKCS#8, mode 0600) and their CSRs, to be sent
+    /// to the central registry (`korpu central cert issue`).
+    Keys {
+        /// Where to write sign.p8, sign.csr.pem, tls.p8 and tls.csr.pem.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The gateway, INSTANCE/CLASS/MEMBER/GATEWAY.
+        #[arg(long)]
+        gateway: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KORPU_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("korpu: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo { dir } => demo::run(dir).await,
+        Command::Central { api, command } => central(api, command).await,
+        Command::Conf { command } => conf(command).await,
+        Command::Gateway {
+            command: GatewayCommand::Keys { dir, gateway },
+        } => gateway_keys(&dir, &gateway),
+        Command::Gateway {
+            command:
+                GatewayCommand::Serve {
+                    config,
+                    print_config,
+                },
+        } => {
+            let config = korpu_gateway::GatewayConfig::load(config.as_deref())?;
+            if print_config {
+                print!("{}", config.to_toml());
+                return Ok(());
+            }
+            let (running, ledger) = start_gateway(config).await?;
+            println!(
+                "korpu gateway {}: client http://{} server https://{}",
+                running.gateway.id, running.client_addr, running.server_addr
+            );
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            // The gateway stays reachable to the ledger's time-stamper for the final checkpoint.
+            let gateway = running.gateway.clone();
+            running.shutdown().await;
+            ledger.close().await?;
+            drop(gateway);
+            Ok(())
+        }
+        Command::Ledger {
+            command: LedgerCommand::Dump { config },
+        } => {
+            use std::io::Write;
+            let ledger = open_stopped_ledger(&config).await?;
+            let mut out = std::io::stdout().lock();
+            for i in 0..ledger.size() {
+                let rec = ledger.record(i).await?;
+                writeln!(out, "{}", serde_json::to_string(&rec)?)?;
+            }
+            Ok(())
+        }
+        Command::Ledger {
+            command: LedgerCommand::Key { config },
+        } => {
+            let ledger = open_stopped_ledger(&config).await?;
+            println!("{}", ledger.verifier());
+            Ok(())
+        }
+        Command::Ledger {
+            command:
+                LedgerCommand::Evidence {
+                    message_id,
+                    config,
+                    out,
+                },
+        } => {
+            let ledger = open_stopped_ledger(&config).await?;
+            let mut evidence = ledger.evidence(&message_id).await?;
+            let last = evidence
+                .pop()
+                .expect("evidence returns at least one package");
+            let json = serde_json::to_string_pretty(&last)?;
+            match out {
+                Some(path) => std::fs::write(&path, json)?,
+                None => println!("{json}"),
+            }
+            Ok(())
+        }
+        Command::Ledger {
+            command:
+                LedgerCommand::VerifyEvidence {
+                    file,
+                    log_key,
+                    roots,
+                },
+        } => {
+            let evidence: korpu_ledger::Evidence =
+                serde_json::from_slice(&std::fs::read(&file)?)
+                    .with_context(|| format!("{} is not an evidence package", file.display()))?;
+            let key: korpu_ledger::NoteVerifier = log_key.parse().context("--log-key")?;
+            let roots =
+                korpu_pki::cert::Certificate::all_from_pem(&std::fs::read_to_string(&roots)?)?;
+            let report = korpu_ledger::verify_evidence(&evidence, &[key], &roots)
+                .with_context(|| format!("{} does not prove its record", file.display()))?;
+            println!(
+                "OK: message {} is record {} of log {} (tree size {}){}",
+                report.message_id,
+                report.leaf_index,
+                report.origin,
+                report.tree_size,
+                report
+                    .timestamped_at
+                    .map(|t| format!(", time-stamped {}", korpu_conf::Timestamp::from(t)))
+                    .unwrap_or_else(|| ", not time-stamped".into())
+            );
+            Ok(())
+        }
+        Command::SampleIs { agency, listen } => {
+            let bound = sample::spawn(agency, listen).await?;
+            println!("sample information system on http://{bound}");
+            shutdown_signal().await;
+            Ok(())
+        }
+    }
+}
+
+async fn central(api: admin::ApiArgs, command: CentralCommand) -> anyhow::Result<()> {
+    match command {
+        CentralCommand::Init {
+            dir,
+            instance,
+            management_listen,
+            public_listen,
+            database_url,
+        } => {
+            let report = init_instance(
+                &dir,
+                &instance,
+                &management_listen,
+                &public_listen,
+                database_url,
+            )
+            .await?;
+            println!("created instance {instance} in {}", dir.display());
+            println!(
+                "configuration:        {}",
+                dir.join("central.toml").display()
+            );
+            println!("anchor for gateways:  {}", report.anchor_path.display());
+            println!("root CA certificate:  {}", report.root_cert_path.display());
+            println!(
+                "administrator token:  {}",
+                report.admin_token_path.display()
+            );
+            println!(
+                "start it with:        korpu central serve --config {}",
+                dir.join("central.toml").display()
+            );
+            Ok(())
+        }
+        CentralCommand::Serve { print_config } => {
+            let config = CentralConfig::load(api.config.as_deref())?;
+            if print_config {
+                print!("{}", config.to_toml());
+                return Ok(());
+            }
+            let running = korpu_central::start(&config).await?;
+            println!(
+                "korpu central: management https://{} public http://{}",
+                running.management_addr, running.public_addr
+            );
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            running.shutdown().await;
+            Ok(())
+        }
+        CentralCommand::AdminToken { name } => {
+            let Some(path) = api.config.as_deref() else {
+                bail!("admin-token needs --config FILE (the registry's central.toml)");
+            };
+            let config = CentralConfig::load(Some(path))?;
+            let store = korpu_central::store::Store::open(&config.effective_database_url()).await?;
+            let registry = korpu_central::Registry {
+                store,
+                pki: korpu_central::pki::CentralPki::load(&config.data_dir)?,
+                settings: korpu_central::registry::RegistrySettings {
+                    instance: config.instance.parse()?,
+                    leaf_cert_validity: std::time::Duration::from_secs(86_400),
+                    conf_validity: std::time::Duration::from_secs(config.conf_validity_secs),
+                    public_url: config.effective_public_url(),
+                },
+            };
+            println!("{}", registry.create_admin_token(&name).await?);
+            Ok(())
+        }
+        CentralCommand::Admin(cmd) => admin::run(&api, cmd).await,
+    }
+}
+
+/// `korpu central init`: writes DIR/central.toml and sets up the instance in DIR.
+pub(crate) async fn init_instance(
+    dir: &Path,
+    instance: &str,
+    management_listen: &str,
+    public_listen: &str,
+    database_url: Option<String>,
+) -> anyhow::Result<korpu_central::InitReport> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dir.display()))?;
+    let mut toml_text = format!(
+        "instance = {instance:?}\ndata_dir = {:?}\nmanagement_listen = {management_listen:?}\npublic_listen = {public_listen:?}\n",
+        dir.display().to_string()
+    );
+    if let Some(url) = database_url {
+        toml_text.push_str(&format!("database_url = {url:?}\n"));
+    }
+    let config =
+        CentralConfig::from_toml_with_env(&toml_text, "korpu central init", std::iter::empty())?;
+    let report = korpu_central::init(&config).await?;
+    std::fs::write(dir.join("central.toml"), config.to_toml())?;
+    Ok(report)
+}
+
+async fn conf(command: ConfCommand) -> anyhow::Result<()> {
+    match command {
+        ConfCommand::Verify { file, anchor, at } => {
+            let anchor = read_anchor(&anchor)?;
+            let signed =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let now = match at {
+                Some(t) => korpu_conf::Timestamp::parse(&t).map_err(anyhow::Error::msg)?,
+                None => korpu_conf::Timestamp::now(),
+            };
+            let conf = korpu_conf::verify(&signed, &anchor, now).with_context(|| {
+                format!("{} is not a valid global configuration", file.display())
+            })?;
+            print_conf_summary(&conf);
+            Ok(())
+        }
+        ConfCommand::Fetch { anchor, out } => {
+            let anchor = read_anchor(&anchor)?;
+            let bytes = reqwest::get(&anchor.conf_url)
+                .await
+                .and_then(|r| r.error_for_status())
+                .with_context(|| format!("downloading {}", anchor.conf_url))?
+                .bytes()
+                .await?;
+            let conf = korpu_conf::verify(&bytes, &anchor, korpu_conf::Timestamp::now())
+                .with_context(|| {
+                    format!("the configuration from {} was refused", anchor.conf_url)
+                })?;
+            std::fs::write(&out, &bytes)?;
+            print_conf_summary(&conf);
+            Ok(())
+        }
+    }
+}
+
+fn read_anchor(path: &Path) -> anyhow::Result<korpu_conf::Anchor> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading anchor {}", path.display()))?;
+    korpu_conf::Anchor::from_json(&bytes).with_context(|| format!("anchor {}", path.display()))
+}
+
+fn print_conf_summary(conf: &korpu_conf::GlobalConf) {
+    println!(
+        "OK: global configuration of instance {} version {}, issued {}, expires {}",
+        conf.instance, conf.version, conf.issued_at, conf.expires_at
+    );
+    println!(
+        "{} members, {} gateways, {} services, {} access rights",
+        conf.members.len(),
+        conf.gateways.len(),
+        conf.services.len(),
+        conf.access_rights.len()
+    );
+}
+
+fn gateway_keys(dir: &Path, gateway: &str) -> anyhow::Result<()> {
+    let gw: korpu_id::GatewayId = gateway
+        .parse()
+        .with_context(|| format!("--gateway {gateway:?}"))?;
+    std::fs::create_dir_all(dir)?;
+    for (name, cn) in [("sign", gw.member.to_string()), ("tls", gw.to_string())] {
+        let key_path = dir.join(format!("{name}.p8"));
+        if key_path.exists() {
+            bail!(
+                "{} exists already; refusing to overwrite a key",
+                key_path.display()
+            );
+        }
+        let key = korpu_pki::key::SigningKey::generate();
+        korpu_pki::key::write_private_key(&key_path, &key)?;
+        let csr = korpu_pki::csr::create(&key, &cn)?;
+        let csr_path = dir.join(format!("{name}.csr.pem"));
+        std::fs::write(&csr_path, korpu_pki::csr::to_pem(&csr))?;
+        println!(
+            "{}: key {} and CSR {}",
+            name,
+            key_path.display(),
+            csr_path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Starts a gateway recording into its evidence ledger; the ledger is returned to be closed
+/// (flushed, final checkpoint) after the gateway has stopped.
+pub(crate) async fn start_gateway(
+    config: korpu_gateway::GatewayConfig,
+) -> anyhow::Result<(korpu_gateway::RunningGateway, korpu_ledger::Ledger)> {
+    let (timestamper, slot) = korpu_gateway::record::ConfTimestamper::new();
+    let ledger = korpu_gateway::record::open_ledger(&config.data_dir, &config.gateway, timestamper)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let running = korpu_gateway::start(config, Box::new(ledger.clone())).await?;
+    slot.attach(&running.gateway);
+    Ok((running, ledger))
+}
+
+/// Opens the ledger of a stopped gateway, to read it (a ledger belongs to one process).
+async fn open_stopped_ledger(config: &Path) -> anyhow::Result<korpu_ledger::Ledger> {
+    let config = korpu_gateway::GatewayConfig::load(Some(config))?;
+    korpu_gateway::record::open_ledger(&config.data_dir, &config.gateway, NoTimestamps)
+        .await
+        .map_err(anyhow::Error::msg)
+}
+
+/// For reading a ledger: checkpoints issued while reading carry no time-stamp.
+struct NoTimestamps;
+
+impl korpu_ledger::Timestamper for NoTimestamps {
+    async fn timestamp(&self, _: &[u8; 32]) -> Result<Vec<u8>, korpu_ledger::LedgerError> {
+        Err(korpu_ledger::LedgerError::Timestamp(
+            "not time-stamping while dumping".into(),
+        ))
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,1202 @@
+//! The gateway end to end, as separate real processes on loopback ports chosen at run time:
+//! a central registry, the population registry's gateway (provider, "A") with its sample
+//! information system, and the social ministry's gateway (client, "B"). Each test builds its
+//! own instance so it can stop, revoke, expire or intercept parts of it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
+const PROVIDER: &str = "AZ/GOV/1400001";
+const CLIENT: &str = "AZ/GOV/1400003";
+const ECHO: &str = "AZ/GOV/1400001/population/echo";
+const PERSONS: &str = "AZ/GOV/1400001/population/persons";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn korpu_ok(args: &[&str]) -> String {
+    let out = Command::new(KORPU)
+        .args(args)
+        .env("KORPU_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "korpu {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Proc {
+    /// Starts `korpu args` and waits for its first stdout line.
+    fn start(args: &[&str], env: &[(&str, String)], log: &Path) -> (Self, String) {
+        let mut cmd = Command::new(KORPU);
+        cmd.args(args)
+            .env("KORPU_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            !line.is_empty(),
+            "korpu {args:?} printed nothing; log {}",
+            log.display()
+        );
+        (Proc(child), line)
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    fn terminate(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.0.wait().unwrap();
+        assert!(
+            status.success(),
+            "korpu did not exit cleanly on SIGTERM: {status}"
+        );
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Settings for an instance, as environment overrides per process.
+#[derive(Default, Clone)]
+struct Opts {
+    central: Vec<(&'static str, String)>,
+    a: Vec<(&'static str, String)>,
+    b: Vec<(&'static str, String)>,
+    /// Register A at this address instead of its real one (for a man in the middle).
+    a_registered_address: Option<String>,
+}
+
+struct Instance {
+    dir: tempfile::TempDir,
+    central: Proc,
+    a: Option<Proc>,
+    b: Option<Proc>,
+    system: Option<Proc>,
+    a_server: SocketAddr,
+    b_client: String,
+    a_client: String,
+    opts: Opts,
+}
+
+impl Instance {
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn admin(&self, args: &[&str]) -> String {
+        let config = self.path("central/central.toml");
+        let mut all = vec!["central", "--config", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        korpu_ok(&all)
+    }
+
+    fn new(opts: Opts) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (mgmt, public) = (free_port(), free_port());
+        korpu_ok(&[
+            "central",
+            "init",
+            "--dir",
+            d.join("central").to_str().unwrap(),
+            "--management-listen",
+            &format!("127.0.0.1:{mgmt}"),
+            "--public-listen",
+            &format!("127.0.0.1:{public}"),
+        ]);
+        let mut central_env = vec![("KORPU_CENTRAL_CONF_REFRESH_SECS", "1".to_string())];
+        central_env.extend(opts.central.iter().cloned());
+        let (central, _) = Proc::start(
+            &[
+                "central",
+                "--config",
+                d.join("central/central.toml").to_str().unwrap(),
+                "serve",
+            ],
+            &central_env,
+            &d.join("central.log"),
+        );
+        let a_server: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let b_server: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut inst = Instance {
+            dir,
+            central,
+            a: None,
+            b: None,
+            system: None,
+            a_server,
+            b_client: String::new(),
+            a_client: String::new(),
+            opts: opts.clone(),
+        };
+        let a_addr = opts
+            .a_registered_address
+            .clone()
+            .unwrap_or_else(|| a_server.to_string());
+        for (member, name, sub, gw_addr) in [
+            (PROVIDER, "State Population Registry", "population", a_addr),
+            (
+                CLIENT,
+                "Ministry of Labour and Social Protection",
+                "benefits",
+                b_server.to_string(),
+            ),
+        ] {
+            inst.admin(&["member", "add", member, "--name", name]);
+            inst.admin(&["subsystem", "add", &format!("{member}/{sub}")]);
+            inst.admin(&[
+                "gateway",
+                "add",
+                &format!("{member}/gw1"),
+                "--address",
+                &gw_addr,
+            ]);
+            inst.admin(&[
+                "gateway",
+                "add-client",
+                &format!("{member}/gw1"),
+                &format!("{member}/{sub}"),
+            ]);
+            let gw_dir = inst.path(sub);
+            korpu_ok(&[
+                "gateway",
+                "keys",
+                "--dir",
+                gw_dir.to_str().unwrap(),
+                "--gateway",
+                &format!("{member}/gw1"),
+            ]);
+            for (kind, owner, name) in [
+                ("signing", member.to_string(), "sign"),
+                ("gateway-tls", format!("{member}/gw1"), "tls"),
+            ] {
+                inst.admin(&[
+                    "cert",
+                    "issue",
+                    "--kind",
+                    kind,
+                    "--owner",
+                    &owner,
+                    "--csr",
+                    gw_dir.join(format!("{name}.csr.pem")).to_str().unwrap(),
+                    "--out",
+                    gw_dir.join(format!("{name}.pem")).to_str().unwrap(),
+                ]);
+            }
+        }
+        inst.admin(&["service", "add", ECHO, "--title", "Echo"]);
+        inst.admin(&[
+            "service",
+            "add",
+            PERSONS,
+            "--title",
+            "Persons",
+            "--subject-path",
+            "pin",
+            "--purpose-required",
+        ]);
+        inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), ECHO]);
+        inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), PERSONS]);
+
+        let system_addr = format!("127.0.0.1:{}", free_port());
+        let (system, _) = Proc::start(
+            &[
+                "sample-is",
+                "--agency",
+                "population",
+                "--listen",
+                &system_addr,
+            ],
+            &[],
+            &inst.path("system.log"),
+        );
+        inst.system = Some(system);
+        let anchor = inst.path("central/anchor.json");
+        for (sub, member, server, services) in [
+            ("population", PROVIDER, a_server, format!("\"{ECHO}\" = \"http://{system_addr}/echo\"\n\"{PERSONS}\" = \"http://{system_addr}/persons\"\n")),
+            ("benefits", CLIENT, b_server, String::new()),
+        ] {
+            let toml_text = format!(
+                "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\n[services]\n{services}",
+                anchor.display(),
+                inst.path(sub).display(),
+                free_port()
+            );
+            std::fs::write(inst.path(sub).join("gateway.toml"), toml_text).unwrap();
+        }
+        inst.start_gateway(true);
+        inst.start_gateway(false);
+        inst
+    }
+
+    /// Starts gateway A (`provider`) or B.
+    fn start_gateway(&mut self, provider: bool) {
+        let (sub, env) = if provider {
+            ("population", self.opts.a.clone())
+        } else {
+            ("benefits", self.opts.b.clone())
+        };
+        let config = self.path(sub).join("gateway.toml");
+        let (p, line) = Proc::start(
+            &["gateway", "serve", "--config", config.to_str().unwrap()],
+            &env,
+            &self.path(&format!(
+                "{sub}-{}.log",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            )),
+        );
+        let client = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .to_owned();
+        if provider {
+            self.a = Some(p);
+            self.a_client = client;
+        } else {
+            self.b = Some(p);
+            self.b_client = client;
+        }
+    }
+
+    /// The records in a gateway's evidence ledger. A ledger belongs to one process at a time,
+    /// so the gateway is stopped with kill -9 (whatever it acknowledged is durable), its ledger
+    /// read with `korpu ledger dump`, and the gateway started again.
+    fn records(&mut self, sub: &str) -> Vec<Value> {
+        let provider = sub == "population";
+        if provider {
+            self.a.take();
+        } else {
+            self.b.take();
+        }
+        let config = self.path(sub).join("gateway.toml");
+        let out = korpu_ok(&["ledger", "dump", "--config", config.to_str().unwrap()]);
+        self.start_gateway(provider);
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+async fn call(
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = client().request(method.parse().unwrap(), url).body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let h = resp.headers().clone();
+    (status, h, resp.bytes().await.unwrap().to_vec())
+}
+
+fn json(b: &[u8]) -> Value {
+    serde_json::from_slice(b).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(b)))
+}
+
+const B_CLIENT_HEADER: (&str, &str) = ("X-Road-Client", "AZ/GOV/1400003/benefits");
+
+/// Checks that a response is the X-Road error `kind`, with the header and the JSON body.
+fn assert_xroad_error(
+    status: u16,
+    h: &reqwest::header::HeaderMap,
+    body: &[u8],
+    kind: &str,
+    status_want: u16,
+) -> Value {
+    let v = json(body);
+    assert_eq!(v["type"], kind, "{v}");
+    assert_eq!(status, status_want, "{v}");
+    assert_eq!(
+        h.get("x-road-error").and_then(|v| v.to_str().ok()),
+        Some(kind),
+        "{v}"
+    );
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_sides() {
+    let mut inst = Instance::new(Opts::default());
+    let base = format!("{}/r1/{ECHO}", inst.b_client);
+    for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+        let body: Vec<u8> = if method == "GET" {
+            vec![]
+        } else {
+            (0..=255u8).cycle().take(70_000).collect()
+        };
+        let (status, h, resp) = call(
+            &format!("{base}/a/b%20c?x=1&y=%2F&x=2"),
+            method,
+            &[
+                B_CLIENT_HEADER,
+                ("X-Road-UserId", "AZ9876543"),
+                ("X-Road-Issue", "CB-1"),
+                ("X-Custom", "kept"),
+                ("Content-Type", "application/octet-stream"),
+            ],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(status, 200, "{method}: {}", String::from_utf8_lossy(&resp));
+        let v = json(&resp);
+        assert_eq!(v["method"], method);
+        assert_eq!(v["path"], "/echo/a/b%20c");
+        assert_eq!(v["query"], "x=1&y=%2F&x=2");
+        assert_eq!(v["body_len"], body.len());
+        use sha2::Digest;
+        assert_eq!(v["body_sha256"], hex::encode(sha2::Sha256::digest(&body)));
+        let sent = &v["headers"];
+        assert_eq!(sent["x-custom"], "kept");
+        assert_eq!(sent["x-road-client"], "AZ/GOV/1400003/benefits");
+        assert_eq!(sent["x-road-userid"], "AZ9876543");
+        assert_eq!(sent["x-road-issue"], "CB-1");
+        assert!(
+            sent.as_object()
+                .unwrap()
+                .keys()
+                .all(|k| !k.starts_with("x-korpu-gw-")),
+            "internal headers leaked: {sent}"
+        );
+        let id = h.get("x-road-id").unwrap().to_str().unwrap();
+        assert_eq!(sent["x-road-id"], id);
+        assert_eq!(h.get("x-road-request-hash").unwrap().len(), 88);
+        assert_eq!(h.get("x-road-service").unwrap(), ECHO);
+    }
+    // A client-chosen X-Road-Id is kept.
+    let (_, h, _) = call(
+        &base,
+        "GET",
+        &[B_CLIENT_HEADER, ("X-Road-Id", "my-id-1")],
+        vec![],
+    )
+    .await;
+    assert_eq!(h.get("x-road-id").unwrap(), "my-id-1");
+
+    // Both gateways recorded every exchange, with both signatures, before answering.
+    let a = inst.records("population");
+    let b = inst.records("benefits");
+    assert_eq!(a.len(), 7);
+    assert_eq!(b.len(), 7);
+    for r in a.iter().chain(&b) {
+        assert!(
+            r["request_signature"]
+                .as_str()
+                .is_some_and(|s| s.len() > 60),
+            "{r}"
+        );
+        assert!(
+            r["response_signature"]
+                .as_str()
+                .is_some_and(|s| s.len() > 60),
+            "{r}"
+        );
+    }
+    assert!(b
+        .iter()
+        .any(|r| r["message_id"] == "my-id-1" && r["role"] == "client"));
+    assert!(a
+        .iter()
+        .any(|r| r["message_id"] == "my-id-1" && r["role"] == "provider"));
+
+    // The data subject and purpose of a personal-data service are recorded by the provider.
+    let (status, _, resp) = call(
+        &format!("{}/r1/{PERSONS}/AZ1234567", inst.b_client),
+        "GET",
+        &[B_CLIENT_HEADER, ("X-Korpu-Purpose", "benefit-eligibility")],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+    let rec = inst.records("population").into_iter().last().unwrap();
+    assert_eq!(rec["data_subject"], "AZ1234567");
+    assert_eq!(rec["purpose"], "benefit-eligibility");
+
+    // Metaservices, monitoring.
+    let (_, _, resp) = call(
+        &format!("{}/r1/AZ/GOV/1400001/population/listMethods", inst.b_client),
+        "GET",
+        &[B_CLIENT_HEADER],
+        vec![],
+    )
+    .await;
+    let codes: Vec<String> = json(&resp)["service"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service_code"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes, ["echo", "persons"]);
+    let (_, _, resp) = call(
+        &format!(
+            "{}/r1/AZ/GOV/1400001/population/allowedMethods",
+            inst.b_client
+        ),
+        "GET",
+        &[B_CLIENT_HEADER],
+        vec![],
+    )
+    .await;
+    assert_eq!(json(&resp)["service"].as_array().unwrap().len(), 2);
+    let (_, _, resp) = call(
+        &format!("{}/listClients", inst.b_client),
+        "GET",
+        &[],
+        vec![],
+    )
+    .await;
+    assert!(json(&resp)["member"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["id"]["subsystem_code"] == "population"));
+    let (_, _, resp) = call(&format!("{}/metrics", inst.b_client), "GET", &[], vec![]).await;
+    let metrics = String::from_utf8(resp).unwrap();
+    assert!(
+        // B was restarted when its records were read: since then, persons and two metaservices.
+        metrics.contains("korpu_exchanges_total{role=\"client\",status=\"2xx\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("korpu_exchange_duration_seconds_count{role=\"client\"}"),
+        "{metrics}"
+    );
+    let (status, _, resp) = call(&format!("{}/health", inst.a_client), "GET", &[], vec![]).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+}
+
+/// (url, headers, body, expected X-Road error type, expected HTTP status)
+type ErrorCase = (
+    String,
+    Vec<(&'static str, &'static str)>,
+    Vec<u8>,
+    &'static str,
+    u16,
+);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_error_class_is_answered_in_the_protocols_form() {
+    let opts = Opts {
+        a: vec![("KORPU_GATEWAY_PROVIDER_TIMEOUT_SECS", "1".into())],
+        b: vec![("KORPU_GATEWAY_MAX_BODY_BYTES", "1048576".into())],
+        ..Opts::default()
+    };
+    let mut inst = Instance::new(opts);
+    let b = inst.b_client.clone();
+    let cases: Vec<ErrorCase> = vec![
+        (
+            format!("{b}/r1/{ECHO}"),
+            vec![],
+            vec![],
+            "Client.InvalidClientIdentifier",
+            400,
+        ),
+        (
+            format!("{b}/r1/{ECHO}"),
+            vec![("X-Road-Client", "AZ/GOV")],
+            vec![],
+            "Client.InvalidClientIdentifier",
+            400,
+        ),
+        (
+            format!("{b}/r1/{ECHO}"),
+            vec![("X-Road-Client", "AZ/GOV/1400003/nosuch")],
+            vec![],
+            "Client.UnknownClient",
+            400,
+        ),
+        (
+            format!("{b}/r1/AZ/GOV/1400001/population/nosuch"),
+            vec![B_CLIENT_HEADER],
+            vec![],
+            "Client.UnknownService",
+            400,
+        ),
+        (
+            format!("{b}/r2/{ECHO}"),
+            vec![B_CLIENT_HEADER],
+            vec![],
+            "Client.BadRequest",
+            400,
+        ),
+        (
+            format!("{b}/r1/{PERSONS}/AZ1"),
+            vec![B_CLIENT_HEADER],
+            vec![],
+            "Client.PurposeRequired",
+            400,
+        ),
+        (
+            format!("{b}/r1/{ECHO}"),
+            vec![B_CLIENT_HEADER],
+            vec![0u8; 2 << 20],
+            "Client.RequestTooLarge",
+            400,
+        ),
+        (
+            format!("{b}/r1/{ECHO}?sleep_ms=3000"),
+            vec![B_CLIENT_HEADER],
+            vec![],
+            "Server.ServerProxy.ServiceTimeout",
+            500,
+        ),
+    ];
+    for (url, headers, body, kind, status_want) in cases {
+        let (status, h, resp) = call(
+            &url,
+            if body.is_empty() { "GET" } else { "POST" },
+            &headers,
+            body,
+        )
+        .await;
+        assert_xroad_error(status, &h, &resp, kind, status_want);
+    }
+    // Access denied: revoke the right; the client gateway learns it from the next configuration.
+    inst.admin(&["access", "revoke", "AZ/GOV/1400003/benefits", ECHO]);
+    let url = format!("{b}/r1/{ECHO}");
+    let t = Instant::now();
+    loop {
+        let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
+        if status != 200 {
+            // Whichever gateway learns of the revocation first refuses: the client's early
+            // check, or the provider's, which decides.
+            if json(&resp)["type"] == "Client.AccessDenied" {
+                assert_xroad_error(status, &h, &resp, "Client.AccessDenied", 400);
+            } else {
+                assert_xroad_error(status, &h, &resp, "Server.ServerProxy.AccessDenied", 500);
+            }
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the revoked access right was never enforced"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    inst.admin(&["access", "grant", "AZ/GOV/1400003/benefits", ECHO]);
+    // Provider's information system unreachable.
+    inst.system.take();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
+    assert_xroad_error(status, &h, &resp, "Server.ServerProxy.ServiceFailed", 500);
+    // Provider's gateway unreachable.
+    inst.a.take();
+    let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
+    assert_xroad_error(status, &h, &resp, "Server.ClientProxy.NetworkError", 500);
+    let (_, _, resp) = call(&format!("{b}/metrics"), "GET", &[], vec![]).await;
+    let metrics = String::from_utf8(resp).unwrap();
+    assert!(
+        metrics.contains("korpu_errors_total{type=\"Server.ClientProxy.NetworkError\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_body_streams_through_in_bounded_memory() {
+    let inst = Instance::new(Opts::default());
+    let size: u64 = 1 << 30;
+    // A streamed 1 GiB body, generated on the fly.
+    let chunk = Arc::new(vec![0x5au8; 1 << 20]);
+    let stream = futures_stream(chunk.clone(), size / chunk.len() as u64);
+    let resp = client()
+        .post(format!("{}/r1/{ECHO}", inst.b_client))
+        .header("X-Road-Client", "AZ/GOV/1400003/benefits")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["body_len"], size);
+    for p in [&inst.a, &inst.b] {
+        let pid = p.as_ref().unwrap().0.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let hwm_kb: u64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!(
+            hwm_kb < 200 * 1024,
+            "a gateway's peak memory was {hwm_kb} KiB for a 1 GiB body"
+        );
+    }
+}
+
+fn futures_stream(
+    chunk: Arc<Vec<u8>>,
+    n: u64,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    futures_util::stream::iter((0..n).map(move |_| Ok(bytes::Bytes::copy_from_slice(&chunk))))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_configuration_stops_routing_and_says_why() {
+    let opts = Opts {
+        central: vec![
+            ("KORPU_CENTRAL_CONF_VALIDITY_SECS", "4".into()),
+            ("KORPU_CENTRAL_CONF_REFRESH_SECS", "2".into()),
+        ],
+        ..Opts::default()
+    };
+    let mut inst = Instance::new(opts);
+    let url = format!("{}/r1/{ECHO}", inst.b_client);
+    let (status, _, _) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
+    assert_eq!(status, 200);
+    inst.central.kill9();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
+    let v = assert_xroad_error(
+        status,
+        &h,
+        &resp,
+        "Server.ClientProxy.OutdatedGlobalConf",
+        500,
+    );
+    assert!(v["message"].as_str().unwrap().contains("expired at"), "{v}");
+    let (status, _, resp) = call(&format!("{}/health", inst.b_client), "GET", &[], vec![]).await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&resp));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_gateway_certificate_is_refused_through_ocsp() {
+    // A keeps its configuration (and so still pins B's certificate); only OCSP can tell.
+    let opts = Opts {
+        a: vec![("KORPU_GATEWAY_CONF_REFRESH_SECS", "3600".into())],
+        ..Opts::default()
+    };
+    let inst = Instance::new(opts);
+    let url = format!("{}/r1/{ECHO}", inst.b_client);
+    assert_eq!(call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await.0, 200);
+    let certs: Value = serde_json::from_str(&inst.admin(&["list", "certificates"])).unwrap();
+    let serial = certs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "gateway_tls" && c["owner"] == "AZ/GOV/1400003/gw1")
+        .unwrap()["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    inst.admin(&["cert", "revoke", &serial, "--reason", "key_compromise"]);
+    let t = Instant::now();
+    loop {
+        let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
+        if status != 200 {
+            let v = assert_xroad_error(
+                status,
+                &h,
+                &resp,
+                "Server.ServerProxy.SslAuthenticationFailed",
+                500,
+            );
+            assert!(v["message"].as_str().unwrap().contains("revoked"), "{v}");
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "a revoked certificate was still accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_that_does_not_match_its_pin_is_refused() {
+    // B keeps its configuration; A gets a new (valid, platform-issued) certificate that B's
+    // configuration does not pin.
+    let opts = Opts {
+        b: vec![("KORPU_GATEWAY_CONF_REFRESH_SECS", "3600".into())],
+        ..Opts::default()
+    };
+    let mut inst = Instance::new(opts);
+    let url = format!("{}/r1/{ECHO}", inst.b_client);
+    assert_eq!(call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await.0, 200);
+    let a_dir = inst.path("population");
+    inst.a.take();
+    let new_dir = inst.path("new-keys");
+    korpu_ok(&[
+        "gateway",
+        "keys",
+        "--dir",
+        new_dir.to_str().unwrap(),
+        "--gateway",
+        "AZ/GOV/1400001/gw1",
+    ]);
+    inst.admin(&[
+        "cert",
+        "issue",
+        "--kind",
+        "gateway-tls",
+        "--owner",
+        "AZ/GOV/1400001/gw1",
+        "--csr",
+        new_dir.join("tls.csr.pem").to_str().unwrap(),
+        "--out",
+        a_dir.join("tls.pem").to_str().unwrap(),
+    ]);
+    std::fs::copy(new_dir.join("tls.p8"), a_dir.join("tls.p8")).unwrap();
+    inst.start_gateway(true);
+    let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
+    let v = assert_xroad_error(
+        status,
+        &h,
+        &resp,
+        "Server.ClientProxy.SslAuthenticationFailed",
+        500,
+    );
+    assert!(v["message"].as_str().unwrap().contains("pins"), "{v}");
+}
+
+/// A TCP relay that flips one byte of the client-to-server stream once `after` bytes passed.
+fn flipping_relay(listen: TcpListener, target: SocketAddr, after: usize, flipped: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        for inbound in listen.incoming() {
+            let Ok(inbound) = inbound else { continue };
+            let Ok(outbound) = TcpStream::connect(target) else {
+                continue;
+            };
+            let (mut in_r, mut out_w) =
+                (inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
+            let (mut out_r, mut in_w) = (outbound, inbound);
+            let flipped = flipped.clone();
+            std::thread::spawn(move || {
+                let mut seen = 0usize;
+                let mut buf = [0u8; 16384];
+                while let Ok(n) = in_r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if seen <= after && after < seen + n && !flipped.swap(true, Ordering::SeqCst) {
+                        buf[after - seen] ^= 0x01;
+                    }
+                    seen += n;
+                    if out_w.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = out_w.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut out_r, &mut in_w);
+                let _ = in_w.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_byte_flipped_between_gateways_is_detected_and_refused() {
+    let relay = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay_addr = relay.local_addr().unwrap();
+    let opts = Opts {
+        a_registered_address: Some(relay_addr.to_string()),
+        ..Opts::default()
+    };
+    let mut inst = Instance::new(opts);
+    let flipped = Arc::new(AtomicBool::new(false));
+    // Past the TLS handshake, inside the first request's encrypted records.
+    flipping_relay(relay, inst.a_server, 6000, flipped.clone());
+    let url = format!("{}/r1/{ECHO}", inst.b_client);
+    let (status, h, resp) = call(&url, "POST", &[B_CLIENT_HEADER], vec![7u8; 20_000]).await;
+    assert!(
+        flipped.load(Ordering::SeqCst),
+        "the relay never flipped a byte"
+    );
+    assert_xroad_error(status, &h, &resp, "Server.ClientProxy.NetworkError", 500);
+    // Nothing was delivered to the provider, and the refusal is in the client gateway's log.
+    assert!(inst.records("population").is_empty());
+    let logs: String = std::fs::read_dir(inst.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("benefits-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(logs.contains("exchange refused"), "{logs}");
+    // The next exchange, on a fresh connection, goes through untouched.
+    let (status, _, _) = call(&url, "POST", &[B_CLIENT_HEADER], vec![7u8; 20_000]).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_under_load_loses_no_answered_exchange() {
+    let mut inst = Instance::new(Opts::default());
+    let url = format!("{}/r1/{ECHO}", inst.b_client);
+    for victim_is_provider in [true, false] {
+        let answered = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for w in 0..16 {
+            let (url, answered, stop) = (url.clone(), answered.clone(), stop.clone());
+            workers.push(tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    i += 1;
+                    let id = format!("load-{victim_is_provider}-{w}-{i}");
+                    let r = http
+                        .post(&url)
+                        .header("X-Road-Client", "AZ/GOV/1400003/benefits")
+                        .header("X-Road-Id", &id)
+                        .body(vec![1u8; 512])
+                        .send()
+                        .await;
+                    if let Ok(r) = r {
+                        if r.status() == 200 && r.bytes().await.is_ok() {
+                            answered.lock().unwrap().push(id);
+                        }
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        if victim_is_provider {
+            inst.a.as_mut().unwrap().kill9();
+        } else {
+            inst.b.as_mut().unwrap().kill9();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            let _ = w.await;
+        }
+        inst.start_gateway(victim_is_provider);
+        let answered = answered.lock().unwrap().clone();
+        assert!(
+            answered.len() > 20,
+            "too little load got through: {}",
+            answered.len()
+        );
+        for (sub, role) in [("population", "provider"), ("benefits", "client")] {
+            let ids: std::collections::HashSet<String> = inst
+                .records(sub)
+                .into_iter()
+                .filter(|r| r["role"] == role)
+                .map(|r| r["message_id"].as_str().unwrap().to_owned())
+                .collect();
+            let missing: Vec<&String> = answered.iter().filter(|id| !ids.contains(*id)).collect();
+            assert!(
+                missing.is_empty(),
+                "{} answered exchanges missing from {sub}'s record: {:?}",
+                missing.len(),
+                &missing[..missing.len().min(5)]
+            );
+        }
+        // The restarted gateway works (the first call may find the old connection dead).
+        let mut ok = false;
+        for _ in 0..5 {
+            if call(
+                &format!("{}/r1/{ECHO}", inst.b_client),
+                "GET",
+                &[B_CLIENT_HEADER],
+                vec![],
+            )
+            .await
+            .0 == 200
+            {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert!(ok, "the restarted gateway does not route");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn evidence_for_an_exchange_verifies_offline_and_with_openssl() {
+    use base64::Engine;
+    use sha2::Digest;
+    let mut inst = Instance::new(Opts::default());
+    let (status, _, resp) = call(
+        &format!("{}/r1/{PERSONS}/AZ1234567", inst.b_client),
+        "GET",
+        &[
+            B_CLIENT_HEADER,
+            ("X-Road-Id", "evidence-1"),
+            ("X-Korpu-Purpose", "benefit-eligibility"),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+    // A graceful stop closes the ledger with a final, time-stamped checkpoint.
+    inst.a.take().unwrap().terminate();
+    let config = inst.path("population").join("gateway.toml");
+    let config = config.to_str().unwrap();
+    let key = korpu_ok(&["ledger", "key", "--config", config])
+        .trim()
+        .to_owned();
+    let ev_path = inst.path("evidence.json");
+    korpu_ok(&[
+        "ledger",
+        "evidence",
+        "evidence-1",
+        "--config",
+        config,
+        "--out",
+        ev_path.to_str().unwrap(),
+    ]);
+    let roots = inst.path("central/certs/root.pem");
+    let verify = |file: &Path, key: &str| {
+        Command::new(KORPU)
+            .args([
+                "ledger",
+                "verify-evidence",
+                file.to_str().unwrap(),
+                "--log-key",
+                key,
+                "--roots",
+                roots.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = verify(&ev_path, &key);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("OK: message evidence-1") && text.contains("time-stamped"),
+        "{text}"
+    );
+
+    // openssl agrees that the time-stamp is over this checkpoint.
+    let ev: Value = serde_json::from_slice(&std::fs::read(&ev_path).unwrap()).unwrap();
+    assert_eq!(ev["record"]["data_subject"], "AZ1234567");
+    let tsr = inst.path("checkpoint.tsr");
+    std::fs::write(
+        &tsr,
+        base64::engine::general_purpose::STANDARD
+            .decode(ev["timestamp"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let digest = hex::encode(sha2::Sha256::digest(
+        ev["checkpoint"].as_str().unwrap().as_bytes(),
+    ));
+    let out = Command::new("openssl")
+        .args([
+            "ts",
+            "-verify",
+            "-in",
+            tsr.to_str().unwrap(),
+            "-digest",
+            &digest,
+            "-CAfile",
+            roots.to_str().unwrap(),
+            "-untrusted",
+            inst.path("central/certs/issuing.pem").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("Verification: OK"),
+        "{text}"
+    );
+
+    // An edited record, and another log's key, are refused with the reason.
+    let mut edited = ev.clone();
+    edited["record"]["purpose"] = "curiosity".into();
+    let edited_path = inst.path("edited.json");
+    std::fs::write(&edited_path, serde_json::to_vec(&edited).unwrap()).unwrap();
+    let out = verify(&edited_path, &key);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not in the checkpointed tree"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    inst.b.take();
+    let other_key = korpu_ok(&[
+        "ledger",
+        "key",
+        "--config",
+        inst.path("benefits").join("gateway.toml").to_str().unwrap(),
+    ]);
+    let out = verify(&ev_path, other_key.trim());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not signed by the given log key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn information_systems_can_be_held_to_their_tls_client_certificates() {
+    let mut inst = Instance::new(Opts::default());
+    // Two self-signed information-system certificates, as an agency would make them.
+    for name in ["is", "other"] {
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "30",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                inst.path(&format!("{name}.key")).to_str().unwrap(),
+                "-out",
+                inst.path(&format!("{name}.pem")).to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pem = std::fs::read_to_string(inst.path("is.pem")).unwrap();
+    let fp = korpu_pki::cert::Certificate::from_pem(&pem)
+        .unwrap()
+        .sha256_fingerprint_hex();
+    let tls_port = free_port();
+    inst.b.take();
+    let config = inst.path("benefits").join("gateway.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("client_tls_listen = \"127.0.0.1:{tls_port}\"\n{text}\n[client_certificates]\n\"AZ/GOV/1400003/benefits\" = [\"{fp}\"]\n"),
+    )
+    .unwrap();
+    inst.start_gateway(false);
+
+    let root = reqwest::Certificate::from_pem(
+        &std::fs::read(inst.path("central/certs/root.pem")).unwrap(),
+    )
+    .unwrap();
+    let with_identity = |name: &str| {
+        let mut id = std::fs::read(inst.path(&format!("{name}.pem"))).unwrap();
+        id.extend(std::fs::read(inst.path(&format!("{name}.key"))).unwrap());
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(root.clone())
+            .identity(reqwest::Identity::from_pem(&id).unwrap())
+            .build()
+            .unwrap()
+    };
+    let url = format!("https://127.0.0.1:{tls_port}/r1/{ECHO}");
+    let resp = with_identity("is")
+        .get(&url)
+        .header("X-Road-Client", "AZ/GOV/1400003/benefits")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let resp = with_identity("other")
+        .get(&url)
+        .header("X-Road-Client", "AZ/GOV/1400003/benefits")
+        .send()
+        .await
+        .unwrap();
+    let (status, h) = (resp.status().as_u16(), resp.headers().clone());
+    let body = resp.bytes().await.unwrap();
+    let v = assert_xroad_error(status, &h, &body, "Client.UnknownClient", 400);
+    assert!(
+        v["message"].as_str().unwrap().contains("not registered"),
+        "{v}"
+    );
+
+    // The same subsystem over plain HTTP is refused: it must use its certificate.
+    let (status, h, body) = call(
+        &format!("{}/r1/{ECHO}", inst.b_client),
+        "GET",
+        &[B_CLIENT_HEADER],
+        vec![],
+    )
+    .await;
+    let v = assert_xroad_error(status, &h, &body, "Client.UnknownClient", 400);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("must connect over TLS"),
+        "{v}"
+    );
+
+    // Without a client certificate there is no TLS connection at all.
+    let anonymous = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(root.clone())
+        .build()
+        .unwrap();
+    assert!(anonymous
+        .get(&url)
+        .header("X-Road-Client", "AZ/GOV/1400003/benefits")
+        .send()
+        .await
+        .is_err());
+}
