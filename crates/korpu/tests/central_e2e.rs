@@ -3,7 +3,6 @@
 //! certificates, and `korpu conf verify` as a gateway operator would use it.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -12,13 +11,8 @@ use base64::Engine;
 
 const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::free_port;
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output()

@@ -19,13 +19,8 @@ const CLIENT: &str = "AZ/GOV/1400003";
 const ECHO: &str = "AZ/GOV/1400001/population/echo";
 const PERSONS: &str = "AZ/GOV/1400001/population/persons";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::free_port;
 
 fn korpu_ok(args: &[&str]) -> String {
     let out = Command::new(KORPU)
@@ -63,8 +58,9 @@ impl Proc {
             .unwrap();
         assert!(
             !line.is_empty(),
-            "korpu {args:?} printed nothing; log {}",
-            log.display()
+            "korpu {args:?} printed nothing; its log {}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
         );
         (Proc(child), line)
     }
