@@ -34,7 +34,10 @@ pub struct GatewayConfig {
     /// trust). A client listed here is refused on the plain-HTTP side.
     pub client_certificates: BTreeMap<String, Vec<String>>,
     /// Services this gateway provides: service id → the information system's base URL
-    /// (`http://…`), to which the request's path and query are appended.
+    /// (`http://…`), to which the request's path and query are appended; or
+    /// `korpu:subject-accesses` for a service this gateway answers itself from its evidence
+    /// ledger's subject index (the data tracker; register the service with its data subject
+    /// in the query parameter `subject`).
     pub services: BTreeMap<String, String>,
     /// How often the global configuration is downloaded, in seconds. Default 30.
     pub conf_refresh_secs: u64,
@@ -165,9 +168,10 @@ impl GatewayConfig {
             service
                 .parse::<korpu_id::ServiceId>()
                 .map_err(|e| bad(format!("services: {service:?}: {e}")))?;
-            if !url.starts_with("http://") {
+            if !url.starts_with("http://") && url != crate::gateway::SUBJECT_ACCESSES_BACKEND {
                 return Err(bad(format!(
-                    "services: {service}: {url:?} must be an http:// URL"
+                    "services: {service}: {url:?} must be an http:// URL or {:?}",
+                    crate::gateway::SUBJECT_ACCESSES_BACKEND
                 )));
             }
         }

@@ -59,6 +59,13 @@ pub struct Loaded {
 /// time); a table that holds them turns them into a few bytes after the first message.
 pub const HPACK_TABLE_BYTES: u32 = 64 * 1024;
 
+/// The backend address (in a gateway's `[services]` table) that makes the gateway answer a
+/// service itself from its evidence ledger's subject index.
+pub const SUBJECT_ACCESSES_BACKEND: &str = "korpu:subject-accesses";
+/// Entries per data-tracker page unless the caller asks (`limit`), and the most it may ask.
+const SUBJECT_PAGE_DEFAULT: u64 = 20;
+const SUBJECT_PAGE_MAX: u64 = 100;
+
 /// Beyond this many entries a verification cache starts over (a peer sending ever-new
 /// certificates or responses must not grow memory without bound).
 const CACHE_LIMIT: usize = 10_000;
@@ -109,6 +116,7 @@ pub struct Gateway {
         OutBody,
     >,
     recorder: Box<dyn Recorder>,
+    certs: crate::certstore::CertStore,
     pub metrics: Metrics,
     limiter: Semaphore,
     networks: Vec<Cidr>,
@@ -202,6 +210,11 @@ impl Gateway {
             .build()
             .map_err(|e| err("HTTP client", &e))?;
         let limiter = Semaphore::new(cfg.max_concurrent_exchanges);
+        let certs = crate::certstore::CertStore::open(&cfg.data_dir)
+            .map_err(|e| err(&format!("{}/certs", cfg.data_dir.display()), &e))?;
+        certs
+            .keep(&sign_cert)
+            .map_err(|e| err("keeping sign.pem for evidence", &e))?;
         let gw = Arc::new(Self {
             id,
             anchor,
@@ -216,6 +229,7 @@ impl Gateway {
             peer_turn: std::sync::atomic::AtomicUsize::new(0),
             provider_http,
             recorder,
+            certs,
             metrics: Metrics::default(),
             limiter,
             networks,
@@ -459,6 +473,10 @@ impl Gateway {
                 korpu_pki::cert::verify_chain(&cert, &loaded.issuing, &loaded.roots, now).map_err(
                     |e| format!("the signing certificate does not chain to the platform: {e}"),
                 )?;
+                // Records will name it; evidence must be able to produce it.
+                self.certs
+                    .keep(&cert)
+                    .map_err(|e| format!("keeping the signing certificate failed: {e}"))?;
                 cache_insert(&loaded.signers, signer_b64.to_owned(), cert.clone());
                 cert
             }
@@ -1153,14 +1171,71 @@ impl Gateway {
             .as_ref()
             .and_then(|loc| find_subject(loc, &in_headers, &target, service.openapi.as_deref()));
 
-        // Call the provider's information system.
+        let (status_code, rh_in, rbody) = if backend == SUBJECT_ACCESSES_BACKEND {
+            self.subject_accesses(&xh, &target, data_subject.as_deref())
+                .await?
+        } else {
+            self.call_system(backend, method.clone(), &in_headers, &xh, &target, body)
+                .await?
+        };
+        let status = status_code.as_u16();
+        let mut rh = p::passthrough_headers(&rh_in);
+        p::strip_xroad_response_headers(&mut rh);
+        let rinput =
+            p::response_signing_input(&digest, status, header(&rh, "content-type"), &rbody.sha512);
+        let rsig = B64.encode(self.sign_key.sign(&rinput));
+        let rec = ExchangeRecord {
+            message_id: xh.message_id.clone(),
+            time_unix_ms: now_ms(),
+            client: xh.client.to_string(),
+            service: target.service.to_string(),
+            gateway: self.id.to_string(),
+            role: "provider".into(),
+            user_id: xh.user_id.clone(),
+            data_subject,
+            purpose: xh.purpose.clone(),
+            request_digest: digest,
+            response_digest: Some(hex::encode(Sha256::digest(&rinput))),
+            response_status: Some(status),
+            request_signature: signature,
+            request_signer_cert_sha256: signer.sha256_fingerprint_hex(),
+            response_signature: Some(rsig.clone()),
+            response_signer_cert_sha256: Some(self.sign_cert.sha256_fingerprint_hex()),
+            error: None,
+        };
+        self.recorder
+            .record(rec.clone())
+            .await
+            .map_err(|e| XRoadError::new(kind::SP_DATABASE, e))?;
+        p::set(&mut rh, p::H_ID, &xh.message_id);
+        p::set(&mut rh, p::H_CLIENT, &xh.client.to_string());
+        p::set(&mut rh, p::H_SERVICE, &target.service.to_string());
+        p::set(&mut rh, p::H_REQUEST_HASH, &signed.request_hash());
+        p::set(&mut rh, p::H_SIG, &rsig);
+        self.staple_headers(&mut rh);
+        let mut out = Response::new(rbody.into_body());
+        *out.status_mut() = status_code;
+        *out.headers_mut() = rh;
+        Ok((out, rec))
+    }
+
+    /// Calls the provider's information system at `backend` with the verified request.
+    async fn call_system(
+        &self,
+        backend: &str,
+        method: hyper::Method,
+        in_headers: &HeaderMap,
+        xh: &XRoadHeaders,
+        target: &p::Target,
+        body: Spooled,
+    ) -> Result<(hyper::StatusCode, HeaderMap, Spooled), XRoadError> {
         let mut uri = format!("{backend}{}", target.path);
         if let Some(q) = &target.query {
             uri.push('?');
             uri.push_str(q);
         }
         let mut rb = Request::builder().method(method.clone()).uri(&uri);
-        let mut h = p::passthrough_headers(&in_headers);
+        let mut h = p::passthrough_headers(in_headers);
         for (n, v) in [
             (p::H_CLIENT, Some(xh.client.to_string())),
             (p::H_SERVICE, Some(target.service.to_string())),
@@ -1223,45 +1298,68 @@ impl Gateway {
             Ok(Err(SpoolError::Io(m))) => return Err(XRoadError::new(kind::SP_SERVICE_FAILED, m)),
             Ok(Ok(b)) => b,
         };
-        let status = parts.status.as_u16();
-        let mut rh = p::passthrough_headers(&parts.headers);
-        p::strip_xroad_response_headers(&mut rh);
-        let rinput =
-            p::response_signing_input(&digest, status, header(&rh, "content-type"), &rbody.sha512);
-        let rsig = B64.encode(self.sign_key.sign(&rinput));
-        let rec = ExchangeRecord {
-            message_id: xh.message_id.clone(),
-            time_unix_ms: now_ms(),
-            client: xh.client.to_string(),
-            service: target.service.to_string(),
-            gateway: self.id.to_string(),
-            role: "provider".into(),
-            user_id: xh.user_id.clone(),
-            data_subject,
-            purpose: xh.purpose.clone(),
-            request_digest: digest,
-            response_digest: Some(hex::encode(Sha256::digest(&rinput))),
-            response_status: Some(status),
-            request_signature: signature,
-            request_signer_cert_sha256: signer.sha256_fingerprint_hex(),
-            response_signature: Some(rsig.clone()),
-            response_signer_cert_sha256: Some(self.sign_cert.sha256_fingerprint_hex()),
-            error: None,
+        Ok((parts.status, parts.headers, rbody))
+    }
+
+    /// The built-in `korpu:subject-accesses` backend: a data subject's accesses from this
+    /// gateway's evidence ledger, newest first, each with its inclusion proof — the portal's
+    /// data tracker. Only the subject themself may ask (`X-Road-UserId` = the subject); the
+    /// service's access rights decide which client subsystem (the portal) may relay the
+    /// question, and the exchange is recorded like any other.
+    async fn subject_accesses(
+        &self,
+        xh: &XRoadHeaders,
+        target: &p::Target,
+        subject: Option<&str>,
+    ) -> Result<(hyper::StatusCode, HeaderMap, Spooled), XRoadError> {
+        let subject = subject.filter(|s| !s.is_empty()).ok_or_else(|| {
+            XRoadError::new(
+                kind::SP_BAD_REQUEST,
+                format!("{} needs the data subject's id where the service declares it (e.g. ?subject=ID)", target.service),
+            )
+        })?;
+        if xh.user_id.as_deref() != Some(subject) {
+            return Err(XRoadError::new(
+                kind::SP_ACCESS_DENIED,
+                "only the data subject may read their own accesses: X-Road-UserId must be the subject's id",
+            ));
+        }
+        let query = |name: &str| {
+            target
+                .query
+                .as_deref()
+                .unwrap_or("")
+                .split('&')
+                .find_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    (k == name).then(|| v.to_owned())
+                })
         };
-        self.recorder
-            .record(rec.clone())
+        let number = |name: &str| -> Result<Option<u64>, XRoadError> {
+            query(name)
+                .map(|v| {
+                    v.parse::<u64>().map_err(|_| {
+                        XRoadError::new(
+                            kind::SP_BAD_REQUEST,
+                            format!("{name}={v:?} is not a whole number"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let limit = number("limit")?
+            .unwrap_or(SUBJECT_PAGE_DEFAULT)
+            .clamp(1, SUBJECT_PAGE_MAX) as usize;
+        let cursor = number("cursor")?;
+        let page = self
+            .recorder
+            .subject_accesses(subject, cursor, limit)
             .await
             .map_err(|e| XRoadError::new(kind::SP_DATABASE, e))?;
-        p::set(&mut rh, p::H_ID, &xh.message_id);
-        p::set(&mut rh, p::H_CLIENT, &xh.client.to_string());
-        p::set(&mut rh, p::H_SERVICE, &target.service.to_string());
-        p::set(&mut rh, p::H_REQUEST_HASH, &signed.request_hash());
-        p::set(&mut rh, p::H_SIG, &rsig);
-        self.staple_headers(&mut rh);
-        let mut out = Response::new(rbody.into_body());
-        *out.status_mut() = parts.status;
-        *out.headers_mut() = rh;
-        Ok((out, rec))
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let bytes = serde_json::to_vec(&page).expect("json");
+        Ok((hyper::StatusCode::OK, h, Spooled::from_bytes(bytes.into())))
     }
 
     // ----- metaservices and monitoring ----------------------------------------------------

@@ -9,6 +9,7 @@
 //! - [`body`]: bounded-memory spooling of bodies, which must be whole before their signature
 //!   can be checked.
 //! - [`record`]: the durable exchange record behind the [`record::Recorder`] interface.
+//! - [`certstore`]: the signing certificates that the records name, kept for evidence.
 //! - [`server`]: listeners, background refresh and graceful shutdown.
 //!
 //! It does not decide who may call what (the central registry does, through the global
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod certstore;
 pub mod config;
 pub mod gateway;
 pub mod metrics;

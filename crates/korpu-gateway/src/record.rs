@@ -21,6 +21,22 @@ pub trait Recorder: Send + Sync + 'static {
         &self,
         record: ExchangeRecord,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>>;
+
+    /// A page of the accesses to `subject`'s data, newest first, before `cursor` (a record
+    /// index; `None` = from the newest), in the data tracker's JSON shape:
+    /// `{"entries":[{"index","time","client","service","purpose","message_id","leaf_hash",
+    /// "proof":{"tree_size","hashes","checkpoint"}}],"next"}`. Recorders without a subject
+    /// index say so.
+    fn subject_accesses(
+        &self,
+        _subject: &str,
+        _cursor: Option<u64>,
+        _limit: usize,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send + '_>,
+    > {
+        Box::pin(async { Err("this gateway's record keeps no subject index".to_owned()) })
+    }
 }
 
 type Pending = (ExchangeRecord, oneshot::Sender<Result<u64, String>>);
