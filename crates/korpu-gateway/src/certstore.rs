@@ -75,6 +75,43 @@ pub fn load_from(data_dir: &Path, sha256_hex: &str) -> Option<Certificate> {
     load(&data_dir.join("certs"), sha256_hex)
 }
 
+/// The kept certificates with these fingerprints and, transitively, the kept CAs that issued
+/// them: what an evidence package needs to show who signed (roots excluded: a verifier brings
+/// its own).
+pub fn chains_from(data_dir: &Path, sha256_hex: &[&str]) -> Vec<Certificate> {
+    let all: Vec<Certificate> = std::fs::read_dir(data_dir.join("certs"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.strip_suffix(".pem")?.to_owned();
+            load(&data_dir.join("certs"), &name)
+        })
+        .collect();
+    let mut out: Vec<Certificate> = Vec::new();
+    let mut todo: Vec<Certificate> = sha256_hex
+        .iter()
+        .filter_map(|fp| {
+            all.iter()
+                .find(|c| c.sha256_fingerprint_hex().eq_ignore_ascii_case(fp))
+                .cloned()
+        })
+        .collect();
+    while let Some(c) = todo.pop() {
+        if out.iter().any(|o| o.der() == c.der()) || c.verify_issued_by(&c).is_ok() {
+            continue;
+        }
+        if let Some(issuer) = all
+            .iter()
+            .find(|i| i.der() != c.der() && c.verify_issued_by(i).is_ok())
+        {
+            todo.push(issuer.clone());
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn load(dir: &Path, sha256_hex: &str) -> Option<Certificate> {
     // Only a fingerprint's characters reach the file system.
     if sha256_hex.len() != 64 || !sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {

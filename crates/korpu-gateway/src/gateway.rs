@@ -300,6 +300,12 @@ impl Gateway {
         };
         let roots = parse_all(&conf.pki.root_certs)?;
         let issuing = parse_all(&conf.pki.issuing_certs)?;
+        // The CAs complete the chains of the kept signing certificates in evidence packages.
+        for ca in issuing.iter().chain(&roots) {
+            self.certs
+                .keep(ca)
+                .map_err(|e| format!("keeping a CA certificate for evidence: {e}"))?;
+        }
         let own = self.own_tls(&issuing)?;
         let server_tls = Arc::new(tls::server_config(&own, &roots)?);
         let client_side_tls = match self.cfg.client_tls_listen {

@@ -4,8 +4,10 @@
 //!
 //! A verifier needs, out of band, the log's public key (a C2SP vkey) and the platform roots
 //! that the time-stamping authority chains to; nothing in the package is trusted by itself.
-//! It does not (yet) carry the certificates that made the exchange's own signatures, nor is it
-//! the C2SP tlog-proof text format: both are planned (issue 4).
+//! The package also carries the certificates that made the exchange's two signatures (the
+//! gateway keeps every signing certificate its records name); given them, the verifier checks
+//! each signature over the digest the record keeps, that the signer chains to the platform
+//! roots at the record's time, and that it is the member the record says signed.
 
 use std::time::SystemTime;
 
@@ -37,6 +39,10 @@ pub struct Evidence {
     pub timestamp: Option<String>,
     /// The log's public key as the log itself states it (informative: verify with your own).
     pub log_key: String,
+    /// PEM certificates: the signers of the record's request and response and the CAs that
+    /// issued them (never trusted by themselves: they must chain to the verifier's roots).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<String>,
 }
 
 /// What verified evidence establishes.
@@ -52,6 +58,8 @@ pub struct EvidenceReport {
     pub origin: String,
     /// When the time-stamping authority saw the checkpoint, if the package is time-stamped.
     pub timestamped_at: Option<SystemTime>,
+    /// The exchange signatures checked (request and response): the member whose key made each.
+    pub signed_by: Vec<String>,
 }
 
 /// Why evidence was refused; each says which part failed.
@@ -76,6 +84,16 @@ pub enum EvidenceError {
     /// The time-stamp is not over this checkpoint, or not by a trusted authority.
     #[error("the time-stamp is not over this checkpoint or not trusted: {0}")]
     Timestamp(String),
+    /// An exchange signature in the record does not verify, or its signer is not trusted.
+    #[error("the {which} signature of record {index}: {detail}")]
+    Signature {
+        /// "request" or "response".
+        which: &'static str,
+        /// The record's position.
+        index: u64,
+        /// What failed.
+        detail: String,
+    },
 }
 
 impl Ledger {
@@ -107,13 +125,17 @@ impl Ledger {
                 checkpoint: cp.note.clone(),
                 timestamp: cp.timestamp.as_ref().map(|t| B64.encode(t)),
                 log_key: self.verifier().to_string(),
+                certificates: Vec::new(),
             });
         }
         Ok(out)
     }
 }
 
-/// Checks `evidence` against the log keys and TSA roots the verifier trusts.
+/// Checks `evidence` against the log keys and the platform roots (which the time-stamping
+/// authority and the members' signing certificates chain to) that the verifier trusts.
+/// Exchange signatures are checked when the package carries certificates; a package without
+/// them proves inclusion and time only, and its report names no signer.
 pub fn verify_evidence(
     evidence: &Evidence,
     log_keys: &[NoteVerifier],
@@ -163,11 +185,83 @@ pub fn verify_evidence(
             )
         }
     };
+    let signed_by = if evidence.certificates.is_empty() {
+        Vec::new()
+    } else {
+        check_signatures(evidence, tsa_roots)?
+    };
     Ok(EvidenceReport {
         message_id: evidence.record.message_id.clone(),
         leaf_index: evidence.leaf_index,
         tree_size: cp.size,
         origin: cp.origin,
         timestamped_at,
+        signed_by,
     })
+}
+
+/// Checks the record's request and response signatures with the package's certificates.
+fn check_signatures(
+    evidence: &Evidence,
+    roots: &[Certificate],
+) -> Result<Vec<String>, EvidenceError> {
+    let certs = evidence
+        .certificates
+        .iter()
+        .map(|pem| Certificate::from_pem(pem))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EvidenceError::Malformed(format!("a certificate does not parse: {e}")))?;
+    let rec = &evidence.record;
+    let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(rec.time_unix_ms);
+    // The member part of "INSTANCE/CLASS/MEMBER[/SUBSYSTEM[/SERVICE]]".
+    let member_of = |id: &str| id.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    let mut checks = Vec::new();
+    if !rec.request_signature.is_empty() {
+        checks.push((
+            "request",
+            rec.request_signature.as_str(),
+            rec.request_signer_cert_sha256.as_str(),
+            rec.request_digest.as_str(),
+            member_of(&rec.client),
+        ));
+    }
+    if let (Some(sig), Some(fp), Some(digest)) = (
+        rec.response_signature.as_deref(),
+        rec.response_signer_cert_sha256.as_deref(),
+        rec.response_digest.as_deref(),
+    ) {
+        checks.push(("response", sig, fp, digest, member_of(&rec.service)));
+    }
+    let mut signed_by = Vec::new();
+    for (which, sig, fp, digest_hex, member) in checks {
+        let fail = |detail: String| EvidenceError::Signature {
+            which,
+            index: evidence.leaf_index,
+            detail,
+        };
+        let signer = certs
+            .iter()
+            .find(|c| c.sha256_fingerprint_hex().eq_ignore_ascii_case(fp))
+            .ok_or_else(|| fail(format!("the package has no certificate with SHA-256 {fp}")))?;
+        korpu_pki::cert::verify_chain(signer, &certs, roots, at)
+            .map_err(|e| fail(format!("the signer does not chain to a trusted root: {e}")))?;
+        if signer.common_name().as_deref() != Some(member.as_str()) {
+            return Err(fail(format!(
+                "signed by {:?}, but the record says member {member} signed it",
+                signer.common_name().unwrap_or_default()
+            )));
+        }
+        let digest: [u8; 32] = hex::decode(digest_hex)
+            .ok()
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(|| fail(format!("the digest {digest_hex:?} is not a hex SHA-256")))?;
+        let sig_der = B64
+            .decode(sig)
+            .map_err(|_| fail("the signature is not base64".into()))?;
+        signer
+            .verify_prehashed(&digest, &sig_der)
+            .map_err(|e| fail(format!("{e} (the record was altered)")))?;
+        signed_by.push(member);
+    }
+    Ok(signed_by)
 }

@@ -171,6 +171,11 @@ impl Certificate {
         key::verify_signature(&self.public_key_der(), msg, sig_der)
     }
 
+    /// Verifies a DER ECDSA signature over an already computed SHA-256 digest.
+    pub fn verify_prehashed(&self, digest: &[u8; 32], sig_der: &[u8]) -> Result<(), PkiError> {
+        key::verify_prehashed(&self.public_key_der(), digest, sig_der)
+    }
+
     /// Checks that `issuer`'s subject is this certificate's issuer name and that `issuer`'s key
     /// made this certificate's signature (ecdsa-with-SHA256 only).
     pub fn verify_issued_by(&self, issuer: &Certificate) -> Result<(), PkiError> {

@@ -216,9 +216,37 @@ pub fn verify_signature(spki_der: &[u8], msg: &[u8], sig_der: &[u8]) -> Result<(
     })
 }
 
+/// Verifies a DER ECDSA signature over a SHA-256 `digest` the caller already has (a record
+/// keeps the digest of what was signed, not the data), with the P-256 key in `spki_der`. The
+/// same check as `openssl pkeyutl -verify -in DIGEST -sigfile SIG`.
+pub fn verify_prehashed(
+    spki_der: &[u8],
+    digest: &[u8; 32],
+    sig_der: &[u8],
+) -> Result<(), PkiError> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let vk = parse_public_key(spki_der)?;
+    let sig = p256::ecdsa::Signature::from_der(sig_der)
+        .map_err(|e| PkiError::BadSignature(format!("the signature is not DER ECDSA: {e}")))?;
+    vk.verify_prehash(digest, &sig).map_err(|_| {
+        PkiError::BadSignature("ECDSA signature does not match the key and digest".into())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prehashed_check_agrees_with_the_plain_one() {
+        use sha2::{Digest, Sha256};
+        let k = SigningKey::generate();
+        let sig = k.sign(b"record");
+        let digest: [u8; 32] = Sha256::digest(b"record").into();
+        verify_prehashed(&k.public_key_der(), &digest, &sig).unwrap();
+        let other: [u8; 32] = Sha256::digest(b"recorD").into();
+        assert!(verify_prehashed(&k.public_key_der(), &other, &sig).is_err());
+    }
 
     #[test]
     fn sign_verify_round_trip_and_tamper() {

@@ -271,9 +271,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let ledger = open_stopped_ledger(&config).await?;
             let mut evidence = ledger.evidence(&message_id).await?;
-            let last = evidence
+            let mut last = evidence
                 .pop()
                 .expect("evidence returns at least one package");
+            // The signers' certificates (and their CAs), which the gateway kept for this.
+            let data_dir = korpu_gateway::GatewayConfig::load(Some(&config))?.data_dir;
+            let rec = &last.record;
+            let fps: Vec<&str> = std::iter::once(rec.request_signer_cert_sha256.as_str())
+                .chain(rec.response_signer_cert_sha256.as_deref())
+                .filter(|f| !f.is_empty())
+                .collect();
+            last.certificates = korpu_gateway::certstore::chains_from(&data_dir, &fps)
+                .iter()
+                .map(|c| c.to_pem())
+                .collect();
             let json = serde_json::to_string_pretty(&last)?;
             match out {
                 Some(path) => std::fs::write(&path, json)?,
@@ -308,6 +319,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|t| format!(", time-stamped {}", korpu_conf::Timestamp::from(t)))
                     .unwrap_or_else(|| ", not time-stamped".into())
             );
+            if report.signed_by.is_empty() {
+                println!("   the package carries no certificates: its signatures were not checked");
+            } else {
+                println!("   signatures verified: {}", report.signed_by.join(", "));
+            }
             Ok(())
         }
         Command::SampleIs { agency, listen } => {

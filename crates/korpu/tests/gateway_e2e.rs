@@ -1016,6 +1016,10 @@ async fn evidence_for_an_exchange_verifies_offline_and_with_openssl() {
         text.contains("OK: message evidence-1") && text.contains("time-stamped"),
         "{text}"
     );
+    assert!(
+        text.contains("signatures verified: AZ/GOV/1400003, AZ/GOV/1400001"),
+        "{text}"
+    );
 
     // openssl agrees that the time-stamp is over this checkpoint.
     let ev: Value = serde_json::from_slice(&std::fs::read(&ev_path).unwrap()).unwrap();
@@ -1051,6 +1055,71 @@ async fn evidence_for_an_exchange_verifies_offline_and_with_openssl() {
     assert!(
         out.status.success() && text.contains("Verification: OK"),
         "{text}"
+    );
+
+    // openssl agrees that the client's member signed the request digest the record keeps,
+    // with the certificate the package carries.
+    let fp = ev["record"]["request_signer_cert_sha256"].as_str().unwrap();
+    let signer = ev["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| korpu_pki::cert::Certificate::from_pem(p.as_str().unwrap()).unwrap())
+        .find(|c| c.sha256_fingerprint_hex() == fp)
+        .expect("the package carries the request signer's certificate");
+    let (signer_pem, digest_bin, sig_der) = (
+        inst.path("signer.pem"),
+        inst.path("request.digest"),
+        inst.path("request.sig"),
+    );
+    std::fs::write(&signer_pem, signer.to_pem()).unwrap();
+    std::fs::write(
+        &digest_bin,
+        hex::decode(ev["record"]["request_digest"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        &sig_der,
+        base64::engine::general_purpose::STANDARD
+            .decode(ev["record"]["request_signature"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let out = Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-certin", "-inkey"])
+        .arg(&signer_pem)
+        .arg("-in")
+        .arg(&digest_bin)
+        .arg("-sigfile")
+        .arg(&sig_der)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("Signature Verified Successfully"),
+        "{text}"
+    );
+
+    // A package that leaves out a signer's certificate is refused, naming it: the record
+    // cannot be changed to suit other certificates without breaking its inclusion proof.
+    let mut stripped = ev.clone();
+    stripped["certificates"] = Value::Array(
+        ev["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p.as_str().unwrap() != signer.to_pem())
+            .cloned()
+            .collect(),
+    );
+    let stripped_path = inst.path("stripped.json");
+    std::fs::write(&stripped_path, serde_json::to_vec(&stripped).unwrap()).unwrap();
+    let out = verify(&stripped_path, &key);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains(&format!("no certificate with SHA-256 {fp}")),
+        "{err}"
     );
 
     // An edited record, and another log's key, are refused with the reason.
