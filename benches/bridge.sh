@@ -17,8 +17,11 @@ command -v wrk >/dev/null && command -v nginx >/dev/null || {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq wrk nginx >/dev/null
 }
-cargo build --release -q -p korpu
-KORPU="$PWD/target/release/korpu"
+# KORPU_BIN=path measures an already built binary instead of building one.
+if [ -z "${KORPU_BIN:-}" ]; then
+  cargo build --release -q -p korpu
+fi
+KORPU="${KORPU_BIN:-$PWD/target/release/korpu}"
 
 WORK="$(mktemp -d)"
 cleanup() {
@@ -102,7 +105,20 @@ curl -sf -X POST "$CLIENT_GW/r1/AZ/GOV/1400001/population/echo" -H 'X-Road-Clien
   || { echo "the Körpü chain does not answer" >&2; exit 1; }
 curl -sf -X POST "http://127.0.0.1:$HOP1/echo" -d x >/dev/null || { cat "$WORK/nginx-error.log"; echo "the nginx chain does not answer" >&2; exit 1; }
 
-run() { # name url body_bytes -> "rps p50_ms p99_ms"
+# CPU time (clock ticks, utime+stime) of the demo process (gateways and the shared sample
+# provider) and of nginx's processes: CPU per request is what the two chains cost, and unlike
+# requests/s it barely moves when other work shares the machine.
+cpu_ticks() {
+  local pids="$DEMO_PID $(cat "$WORK/nginx.pid" 2>/dev/null) $(pgrep -P "$(cat "$WORK/nginx.pid" 2>/dev/null || echo 0)" | tr '\n' ' ')"
+  local t=0 p
+  for p in $pids; do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+HZ="$(getconf CLK_TCK)"
+
+run() { # name url body_bytes -> "rps p50_ms p99_ms cpu_us_per_request"
   local lua="$WORK/post.lua"
   cat >"$lua" <<LUA
 wrk.method = "POST"
@@ -110,8 +126,11 @@ wrk.body = string.rep("a", $3)
 wrk.headers["Content-Type"] = "application/octet-stream"
 wrk.headers["X-Road-Client"] = "AZ/GOV/1400003/benefits"
 LUA
+  local c0 c1
+  c0="$(cpu_ticks)"
   wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$lua" "$2" >"$WORK/$1.txt"
-  python3 - "$WORK/$1.txt" <<'PY'
+  c1="$(cpu_ticks)"
+  python3 - "$WORK/$1.txt" "$((c1 - c0))" "$HZ" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
 def ms(label):
@@ -121,16 +140,18 @@ def ms(label):
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 if errs: print("warning: %s non-2xx responses" % errs.group(1), file=sys.stderr)
-print("%.0f %.2f %.2f" % (rps, ms("50%"), ms("99%")))
+n = int(re.search(r"(\d+) requests in", t).group(1))
+cpu_us = int(sys.argv[2]) * 1e6 / int(sys.argv[3]) / max(n, 1)
+print("%.0f %.2f %.2f %.0f" % (rps, ms("50%"), ms("99%"), cpu_us))
 PY
 }
 
-printf '\n%-8s %-8s %12s %10s %10s\n' body chain "requests/s" "p50 ms" "p99 ms"
+printf '\n%-8s %-8s %12s %10s %10s %14s\n' body chain "requests/s" "p50 ms" "p99 ms" "CPU µs/req"
 for size in 1024 65536; do
-  read -r k_rps k_p50 k_p99 < <(run "korpu-$size" "$CLIENT_GW/r1/AZ/GOV/1400001/population/echo" "$size")
-  read -r n_rps n_p50 n_p99 < <(run "nginx-$size" "http://127.0.0.1:$HOP1/echo" "$size")
+  read -r k_rps k_p50 k_p99 k_cpu < <(run "korpu-$size" "$CLIENT_GW/r1/AZ/GOV/1400001/population/echo" "$size")
+  read -r n_rps n_p50 n_p99 n_cpu < <(run "nginx-$size" "http://127.0.0.1:$HOP1/echo" "$size")
   label="$((size / 1024)) KiB"
-  printf '%-8s %-8s %12s %10s %10s\n' "$label" korpu "$k_rps" "$k_p50" "$k_p99"
-  printf '%-8s %-8s %12s %10s %10s\n' "$label" nginx "$n_rps" "$n_p50" "$n_p99"
-  python3 -c "print('%-8s ratio korpu/nginx requests/s: %.2f' % ('$label', $k_rps / $n_rps))"
+  printf '%-8s %-8s %12s %10s %10s %14s\n' "$label" korpu "$k_rps" "$k_p50" "$k_p99" "$k_cpu"
+  printf '%-8s %-8s %12s %10s %10s %14s\n' "$label" nginx "$n_rps" "$n_p50" "$n_p99" "$n_cpu"
+  python3 -c "print('%-8s ratio korpu/nginx requests/s: %.2f, CPU per request: %.1fx' % ('$label', $k_rps / $n_rps, $k_cpu / max($n_cpu, 1)))"
 done
