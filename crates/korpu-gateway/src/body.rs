@@ -1,7 +1,8 @@
 //! Bodies that pass through a gateway are received in full before they are forwarded, because
 //! a gateway must verify a signature over the whole body before it hands anything on. To keep
 //! memory bounded whatever the size, a body is held in memory up to a configured size and
-//! spooled to an unlinked temporary file beyond it, while its SHA-512 is computed on the way.
+//! spooled to an unlinked temporary file beyond it, while its SHA-256 (and, when the X-Road
+//! request hash needs it, its SHA-512) is computed on the way.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::pin::Pin;
@@ -10,13 +11,15 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use sha2::{Digest, Sha512};
+use sha2::{Digest, Sha256, Sha512};
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// A fully received body.
 pub struct Spooled {
     pub len: u64,
-    pub sha512: [u8; 64],
+    pub sha256: [u8; 32],
+    /// Only when asked for ([`Spooled::receive`]'s `sha512`).
+    pub sha512: Option<[u8; 64]>,
     data: Data,
 }
 
@@ -40,18 +43,21 @@ impl Spooled {
     pub fn from_bytes(b: Bytes) -> Self {
         Self {
             len: b.len() as u64,
-            sha512: Sha512::digest(&b).into(),
+            sha256: Sha256::digest(&b).into(),
+            sha512: None,
             data: Data::Memory(b),
         }
     }
 
-    /// Receives `body`, refusing more than `limit` bytes.
+    /// Receives `body`, refusing more than `limit` bytes; computes its SHA-512 too if `sha512`.
     pub async fn receive(
         mut body: Incoming,
         limit: u64,
         memory: usize,
+        sha512: bool,
     ) -> Result<Self, SpoolError> {
-        let mut hasher = Sha512::new();
+        let mut hasher = Sha256::new();
+        let mut hasher512 = sha512.then(Sha512::new);
         let mut buf = BytesMut::new();
         let mut file: Option<std::fs::File> = None;
         let mut len: u64 = 0;
@@ -66,6 +72,9 @@ impl Spooled {
                 return Err(SpoolError::TooLarge { limit });
             }
             hasher.update(&chunk);
+            if let Some(h) = &mut hasher512 {
+                h.update(&chunk);
+            }
             match &mut file {
                 Some(f) => f
                     .write_all(&chunk)
@@ -92,7 +101,8 @@ impl Spooled {
         };
         Ok(Self {
             len,
-            sha512: hasher.finalize().into(),
+            sha256: hasher.finalize().into(),
+            sha512: hasher512.map(|h| h.finalize().into()),
             data,
         })
     }

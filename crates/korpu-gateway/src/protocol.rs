@@ -310,7 +310,8 @@ pub fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
 }
 
 /// What the two gateways sign about a request. Every field that decides what the provider
-/// does, or what the evidence says, is covered; the body by its SHA-512.
+/// does, or what the evidence says, is covered; the body by its SHA-256 (SHA-NI makes it four
+/// times faster than SHA-512 here, and a gateway hashes every body that passes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedRequest<'a> {
     pub method: &'a str,
@@ -319,7 +320,7 @@ pub struct SignedRequest<'a> {
     pub query: Option<&'a str>,
     pub headers: &'a XRoadHeaders,
     pub content_type: Option<&'a str>,
-    pub body_sha512: &'a [u8; 64],
+    pub body_sha256: &'a [u8; 32],
 }
 
 fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -355,18 +356,20 @@ impl SignedRequest<'_> {
         out
     }
 
-    /// The bytes that are signed: canonical headers and the body's SHA-512.
+    /// The bytes that are signed: canonical headers and the body's SHA-256.
     pub fn signing_input(&self) -> Vec<u8> {
         let mut out = self.canonical_headers();
-        push_field(&mut out, "body-sha512", &hex::encode(self.body_sha512));
+        push_field(&mut out, "body-sha256", &hex::encode(self.body_sha256));
         out
     }
 
-    /// PR-REST §4.3: base64(SHA512(SHA512(headers) + SHA512(body))).
-    pub fn request_hash(&self) -> String {
+    /// PR-REST §4.3's `X-Road-Request-Hash`: base64(SHA512(SHA512(headers) + SHA512(body))).
+    /// Only the client's gateway computes it, for its information system; between gateways
+    /// the response signature binds the response to the request's digest instead.
+    pub fn request_hash(&self, body_sha512: &[u8; 64]) -> String {
         let mut h = Sha512::new();
         h.update(Sha512::digest(self.canonical_headers()));
-        h.update(self.body_sha512);
+        h.update(body_sha512);
         B64.encode(h.finalize())
     }
 
@@ -381,13 +384,13 @@ pub fn response_signing_input(
     request_digest_hex: &str,
     status: u16,
     content_type: Option<&str>,
-    body_sha512: &[u8; 64],
+    body_sha256: &[u8; 32],
 ) -> Vec<u8> {
     let mut out = b"korpu-response/1\n".to_vec();
     push_field(&mut out, "request", request_digest_hex);
     push_field(&mut out, "status", &status.to_string());
     push_field(&mut out, "content-type", content_type.unwrap_or(""));
-    push_field(&mut out, "body-sha512", &hex::encode(body_sha512));
+    push_field(&mut out, "body-sha256", &hex::encode(body_sha256));
     out
 }
 
@@ -487,7 +490,7 @@ mod tests {
             security_server: None,
             service_header: None,
         };
-        let body = [7u8; 64];
+        let body = [7u8; 32];
         let base = SignedRequest {
             method: "GET",
             service: &service,
@@ -495,12 +498,12 @@ mod tests {
             query: None,
             headers: &headers,
             content_type: None,
-            body_sha512: &body,
+            body_sha256: &body,
         };
         let d0 = base.digest_hex();
         let mut other_headers = headers.clone();
         other_headers.purpose = Some("curiosity".into());
-        let other_body = [8u8; 64];
+        let other_body = [8u8; 32];
         let variants = [
             SignedRequest {
                 method: "POST",
@@ -519,7 +522,7 @@ mod tests {
                 ..base.clone()
             },
             SignedRequest {
-                body_sha512: &other_body,
+                body_sha256: &other_body,
                 ..base.clone()
             },
             SignedRequest {
@@ -530,6 +533,6 @@ mod tests {
         for v in variants {
             assert_ne!(v.digest_hex(), d0, "{v:?}");
         }
-        assert_eq!(base.request_hash().len(), 88);
+        assert_eq!(base.request_hash(&[0; 64]).len(), 88);
     }
 }
