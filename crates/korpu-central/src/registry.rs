@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use korpu_conf::{
-    AccessRight, CentralServices, GatewayInfo, GlobalConf, MemberClassInfo, MemberInfo, PkiInfo,
-    ServiceInfo, SubjectLocation, Timestamp, CONF_FORMAT,
+    AccessRight, CentralServices, GatewayInfo, GlobalConf, Localized, MemberClassInfo, MemberInfo,
+    PkiInfo, PortalListing, ServiceInfo, SubjectLocation, Timestamp, CONF_FORMAT,
 };
 use korpu_id::{ClientId, GatewayId, InstanceId, MemberClass, MemberId, ServiceId, SubsystemId};
 use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
@@ -81,6 +81,17 @@ pub struct NewGateway {
     pub gateway: String,
     /// `host:port` of its server side.
     pub address: String,
+    /// The gateway's evidence-ledger note verifier key (C2SP vkey), if already known.
+    #[serde(default)]
+    pub ledger_key: Option<String>,
+}
+
+/// Sets or replaces a registered gateway's ledger verifier key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayLedgerKey {
+    pub gateway: String,
+    /// C2SP vkey text: `<name>+<8 hex digits>+<base64(0x01 || Ed25519 public key)>`.
+    pub ledger_key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,6 +114,9 @@ pub struct NewService {
     pub data_subject: Option<SubjectLocation>,
     #[serde(default)]
     pub purpose_required: bool,
+    /// How the myGov portal lists the service; absent for machine-to-machine services.
+    #[serde(default)]
+    pub portal: Option<PortalListing>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,6 +254,196 @@ fn parse_address(field: &'static str, address: &str) -> Result<String, RegistryE
     Ok(host.to_owned())
 }
 
+/// An `Invalid` error for a field path built at run time (e.g. `portal.names.en`).
+fn invalid_at(field: String, rule: &'static str, message: String) -> RegistryError {
+    RegistryError::Invalid {
+        field,
+        rule,
+        message,
+    }
+}
+
+/// Checks a C2SP signed-note verifier key's shape and key id: `name+hexid+base64(0x01 ||
+/// 32-byte Ed25519 key)`, where the id is the first four bytes of SHA-256(name, '\n', 0x01,
+/// key). The id check catches keys pasted with the wrong name or truncated.
+fn check_ledger_key(field: &'static str, vkey: &str) -> Result<(), RegistryError> {
+    use base64::Engine as _;
+    let bad = |m: &str| {
+        invalid(
+            field,
+            "note_verifier_key",
+            format!(
+                "{vkey:?} is not a ledger verifier key ({m}); use the line `korpu ledger key --config FILE` prints"
+            ),
+        )
+    };
+    if vkey.len() > 1000 {
+        return Err(bad("longer than 1000 bytes"));
+    }
+    let (name, rest) = vkey
+        .split_once('+')
+        .ok_or_else(|| bad("expected <name>+<8 hex digits>+<base64 key>"))?;
+    let (id, material) = rest
+        .split_once('+')
+        .ok_or_else(|| bad("expected <name>+<8 hex digits>+<base64 key>"))?;
+    if name.is_empty() || name.chars().any(char::is_whitespace) {
+        return Err(bad("the key name is empty or has spaces"));
+    }
+    if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad("the key id is not 8 hex digits"));
+    }
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(material)
+        .map_err(|_| bad("the key material is not base64"))?;
+    if key.len() != 33 || key[0] != 0x01 {
+        return Err(bad(
+            "the key material is not 0x01 followed by a 32-byte Ed25519 key",
+        ));
+    }
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n");
+    h.update(&key);
+    let expected = hex::encode(&h.finalize()[..4]);
+    if !id.eq_ignore_ascii_case(&expected) {
+        return Err(bad("the key id does not match the name and key"));
+    }
+    Ok(())
+}
+
+/// Checks a portal listing: every field's error names its path under `portal`.
+fn check_portal_listing(p: &PortalListing) -> Result<(), RegistryError> {
+    let text = |field: &str, l: &Localized, required: bool, max: usize| {
+        for (lang, v) in [("az", &l.az), ("en", &l.en), ("ru", &l.ru)] {
+            let path = format!("portal.{field}.{lang}");
+            if required && v.trim().is_empty() {
+                return Err(invalid_at(
+                    path.clone(),
+                    "non_empty",
+                    format!("{path} must not be empty: the portal shows it in Azerbaijani, English and Russian"),
+                ));
+            }
+            if v.len() > max {
+                return Err(invalid_at(
+                    path.clone(),
+                    "max_length",
+                    format!(
+                        "{path} is {} bytes long: at most {max} are allowed",
+                        v.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    };
+    text("names", &p.names, true, 200)?;
+    text("descriptions", &p.descriptions, true, 4000)?;
+    text("requirements", &p.requirements, false, 4000)?;
+    let c = &p.category;
+    if c.is_empty()
+        || c.len() > 50
+        || !c
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+    {
+        return Err(invalid_at(
+            "portal.category".into(),
+            "category_code",
+            format!("category {c:?} must be 1-50 of a-z, 0-9 and '-', e.g. family or health"),
+        ));
+    }
+    if let Some(schema) = &p.form_schema {
+        check_form_schema(schema)?;
+    }
+    Ok(())
+}
+
+/// The portal generates forms from a subset of JSON Schema; a schema outside it is refused
+/// here, at registration, rather than rendered wrongly to citizens later.
+fn check_form_schema(schema: &serde_json::Value) -> Result<(), RegistryError> {
+    let err = |path: String, rule: &'static str, m: String| invalid_at(path, rule, m);
+    let size = serde_json::to_vec(schema).map_or(0, |v| v.len());
+    if size > 256 << 10 {
+        return Err(err(
+            "portal.form_schema".into(),
+            "max_length",
+            format!("the form schema is {size} bytes: at most 262144 are allowed"),
+        ));
+    }
+    if schema.get("type").and_then(|t| t.as_str()) != Some("object") {
+        return Err(err(
+            "portal.form_schema.type".into(),
+            "object_schema",
+            "a form schema describes an object: \"type\": \"object\"".into(),
+        ));
+    }
+    let props = schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            err(
+                "portal.form_schema.properties".into(),
+                "form_fields",
+                "a form schema needs \"properties\": an object with at least one field".into(),
+            )
+        })?;
+    for (name, prop) in props {
+        let path = format!("portal.form_schema.properties.{name}");
+        if name.is_empty()
+            || name.len() > 100
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(err(
+                path,
+                "field_name",
+                format!("form field name {name:?} must be 1-100 of A-Z, a-z, 0-9, '_', '-'"),
+            ));
+        }
+        let ty = prop.get("type").and_then(|t| t.as_str());
+        if !matches!(ty, Some("string" | "number" | "integer" | "boolean")) {
+            return Err(err(
+                format!("{path}.type"),
+                "field_type",
+                format!(
+                    "form field {name} has type {:?}; the portal renders string, number, integer and boolean fields",
+                    prop.get("type")
+                ),
+            ));
+        }
+        if let Some(e) = prop.get("enum") {
+            if e.as_array().is_none_or(|a| a.is_empty()) {
+                return Err(err(
+                    format!("{path}.enum"),
+                    "enum_values",
+                    format!("form field {name}: enum must be a non-empty array"),
+                ));
+            }
+        }
+    }
+    if let Some(req) = schema.get("required") {
+        let names = req.as_array().ok_or_else(|| {
+            err(
+                "portal.form_schema.required".into(),
+                "required_fields",
+                "required must be an array of field names".into(),
+            )
+        })?;
+        for n in names {
+            if !n.as_str().is_some_and(|n| props.contains_key(n)) {
+                return Err(err(
+                    "portal.form_schema.required".into(),
+                    "required_fields",
+                    format!("required names {n}, which is not one of the form's properties"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Registry {
     fn check_instance(&self, field: &'static str, member: &MemberId) -> Result<(), RegistryError> {
         if member.instance != self.settings.instance {
@@ -341,15 +545,40 @@ impl Registry {
     pub async fn add_gateway(&self, req: &NewGateway) -> Result<GatewayId, RegistryError> {
         let id: GatewayId = parse("gateway", &req.gateway)?;
         parse_address("address", &req.address)?;
+        if let Some(k) = &req.ledger_key {
+            check_ledger_key("ledger_key", k)?;
+        }
         self.require_member("gateway", &id.member).await?;
         self.store
             .insert_gateway(
                 &id.to_string(),
                 &id.member.to_string(),
                 &req.address,
+                req.ledger_key.as_deref(),
                 unix_now(),
             )
             .await?;
+        Ok(id)
+    }
+
+    /// Registers (or replaces) the ledger verifier key of a registered gateway.
+    pub async fn set_gateway_ledger_key(
+        &self,
+        req: &GatewayLedgerKey,
+    ) -> Result<GatewayId, RegistryError> {
+        let id: GatewayId = parse("gateway", &req.gateway)?;
+        check_ledger_key("ledger_key", &req.ledger_key)?;
+        if !self
+            .store
+            .set_gateway_ledger_key(&id.to_string(), Some(&req.ledger_key))
+            .await?
+        {
+            return Err(RegistryError::unregistered(
+                "gateway",
+                "gateway",
+                &id.to_string(),
+            ));
+        }
         Ok(id)
     }
 
@@ -403,6 +632,13 @@ impl Registry {
                 (Some(kind.to_owned()), Some(name.clone()))
             }
         };
+        let portal = match &req.portal {
+            None => None,
+            Some(p) => {
+                check_portal_listing(p)?;
+                Some(serde_json::to_string(p).expect("a portal listing always serialises"))
+            }
+        };
         self.check_instance("service", &id.subsystem.member)?;
         if !self
             .store
@@ -424,6 +660,7 @@ impl Registry {
             subject_in,
             subject_name,
             purpose_required: req.purpose_required,
+            portal,
         };
         self.store.insert_service(&row, unix_now()).await?;
         Ok(id)
@@ -655,6 +892,7 @@ impl Registry {
             .collect::<Result<Vec<_>, RegistryError>>()?;
         let gateway_clients = self.store.gateway_clients().await?;
         let certs = self.store.certificates().await?;
+        let ledger_keys = self.store.gateway_ledger_keys().await?;
         let now = unix_now();
         let gateways = self
             .store
@@ -679,11 +917,16 @@ impl Registry {
                     .filter(|(g, _)| *g == id)
                     .map(|(_, c)| c.parse().map_err(|e| corrupt("client", e)))
                     .collect::<Result<Vec<_>, _>>()?;
+                let ledger_key = ledger_keys
+                    .iter()
+                    .find(|(g, _)| *g == id)
+                    .map(|(_, k)| k.clone());
                 Ok(GatewayInfo {
                     id: id.parse().map_err(|e| corrupt("gateway", e))?,
                     address,
                     tls_cert_sha256,
                     clients,
+                    ledger_key,
                 })
             })
             .collect::<Result<Vec<_>, RegistryError>>()?;
@@ -699,6 +942,17 @@ impl Registry {
                     (Some("query"), Some(n)) => Some(SubjectLocation::Query(n)),
                     _ => None,
                 };
+                let portal = s
+                    .portal
+                    .as_deref()
+                    .map(serde_json::from_str::<PortalListing>)
+                    .transpose()
+                    .map_err(|e| {
+                        RegistryError::Store(format!(
+                            "the stored portal listing of {} no longer parses: {e}",
+                            s.id
+                        ))
+                    })?;
                 Ok(ServiceInfo {
                     id: s.id.parse().map_err(|e| corrupt("service", e))?,
                     version: s.version,
@@ -706,6 +960,7 @@ impl Registry {
                     openapi: s.openapi,
                     data_subject,
                     purpose_required: s.purpose_required,
+                    portal,
                 })
             })
             .collect::<Result<Vec<_>, RegistryError>>()?;

@@ -32,8 +32,8 @@ use crate::config::CentralConfig;
 use crate::error::RegistryError;
 use crate::pki::CentralPki;
 use crate::registry::{
-    AccessRightRequest, CertRequest, NewGateway, NewGatewayClient, NewMember, NewMemberClass,
-    NewService, NewSubsystem, Registry, RegistrySettings, RevokeRequest,
+    AccessRightRequest, CertRequest, GatewayLedgerKey, NewGateway, NewGatewayClient, NewMember,
+    NewMemberClass, NewService, NewSubsystem, Registry, RegistrySettings, RevokeRequest,
 };
 use crate::store::Store;
 
@@ -269,6 +269,7 @@ fn management_router(state: Shared) -> Router {
         .route("/api/v1/subsystems", post(add_subsystem))
         .route("/api/v1/gateways", get(list_gateways).post(add_gateway))
         .route("/api/v1/gateway-clients", post(add_gateway_client))
+        .route("/api/v1/gateway-ledger-keys", post(set_gateway_ledger_key))
         .route("/api/v1/services", get(list_services).post(add_service))
         .route(
             "/api/v1/access-rights",
@@ -384,6 +385,16 @@ async fn add_subsystem(State(s): State<Shared>, b: Bytes) -> ApiResult {
 async fn add_gateway(State(s): State<Shared>, b: Bytes) -> ApiResult {
     let id = s.registry.add_gateway(&body::<NewGateway>(&b)?).await?;
     created(&s, json!({"gateway": id.to_string()})).await
+}
+
+async fn set_gateway_ledger_key(State(s): State<Shared>, b: Bytes) -> ApiResult {
+    let req: GatewayLedgerKey = body(&b)?;
+    let id = s.registry.set_gateway_ledger_key(&req).await?;
+    created(
+        &s,
+        json!({"gateway": id.to_string(), "ledger_key": req.ledger_key}),
+    )
+    .await
 }
 
 async fn list_gateways(State(s): State<Shared>) -> ApiResult {

@@ -36,14 +36,14 @@ const SCHEMA_COMMON: &[&str] = &[
         created_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS gateways (
         id TEXT PRIMARY KEY, member_id TEXT NOT NULL REFERENCES members(id),
-        address TEXT NOT NULL, created_at BIGINT NOT NULL)",
+        address TEXT NOT NULL, created_at BIGINT NOT NULL, ledger_key TEXT)",
     "CREATE TABLE IF NOT EXISTS gateway_clients (
         gateway_id TEXT NOT NULL REFERENCES gateways(id), client_id TEXT NOT NULL,
         PRIMARY KEY (gateway_id, client_id))",
     "CREATE TABLE IF NOT EXISTS services (
         id TEXT PRIMARY KEY, subsystem_id TEXT NOT NULL REFERENCES subsystems(id),
         version TEXT, title TEXT NOT NULL, openapi TEXT, subject_in TEXT, subject_name TEXT,
-        purpose_required BIGINT NOT NULL, created_at BIGINT NOT NULL)",
+        purpose_required BIGINT NOT NULL, created_at BIGINT NOT NULL, portal TEXT)",
     "CREATE TABLE IF NOT EXISTS access_rights (
         client_id TEXT NOT NULL, service_id TEXT NOT NULL REFERENCES services(id),
         created_at BIGINT NOT NULL, PRIMARY KEY (client_id, service_id))",
@@ -51,6 +51,15 @@ const SCHEMA_COMMON: &[&str] = &[
         token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS conf_versions (
         version BIGINT PRIMARY KEY, content_sha256 TEXT NOT NULL, issued_at BIGINT NOT NULL)",
+];
+
+/// Columns added after the first release, as (table, column, type): databases created before
+/// them get them by `ALTER TABLE` when opened, so upgrading keeps every row.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // The gateway's evidence-ledger note verifier key (C2SP vkey text).
+    ("gateways", "ledger_key", "TEXT"),
+    // The service's myGov portal listing, as JSON (korpu_conf::PortalListing).
+    ("services", "portal", "TEXT"),
 ];
 
 const SCHEMA_CERTS_SQLITE: &str = "CREATE TABLE IF NOT EXISTS certificates (
@@ -87,6 +96,8 @@ pub struct ServiceRow {
     pub subject_in: Option<String>,
     pub subject_name: Option<String>,
     pub purpose_required: bool,
+    /// The portal listing as JSON text, when the service is citizen-facing.
+    pub portal: Option<String>,
 }
 
 fn store_err(e: sqlx::Error) -> RegistryError {
@@ -174,6 +185,37 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(store_err)?;
+        for (table, column, ty) in ADDED_COLUMNS {
+            self.add_column_if_missing(table, column, ty).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_column_if_missing(
+        &self,
+        table: &str,
+        column: &str,
+        ty: &str,
+    ) -> Result<(), RegistryError> {
+        let present = match self.backend {
+            Backend::Sqlite => sqlx::query("SELECT 1 FROM pragma_table_info($1) WHERE name = $2"),
+            Backend::Postgres => sqlx::query(
+                "SELECT 1 FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
+            ),
+        }
+        .bind(table)
+        .bind(column)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?
+        .is_some();
+        if !present {
+            sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))
+                .execute(&self.pool)
+                .await
+                .map_err(store_err)?;
+        }
         Ok(())
     }
 
@@ -301,16 +343,47 @@ impl Store {
         id: &str,
         member_id: &str,
         address: &str,
+        ledger_key: Option<&str>,
         now: i64,
     ) -> Result<(), RegistryError> {
         let q = sqlx::query(
-            "INSERT INTO gateways (id, member_id, address, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO gateways (id, member_id, address, created_at, ledger_key)
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id)
         .bind(member_id)
         .bind(address)
-        .bind(now);
+        .bind(now)
+        .bind(ledger_key.map(str::to_owned));
         self.insert(q, "gateway", id).await
+    }
+
+    /// Sets (or clears) a gateway's ledger verifier key; returns whether the gateway exists.
+    pub async fn set_gateway_ledger_key(
+        &self,
+        id: &str,
+        ledger_key: Option<&str>,
+    ) -> Result<bool, RegistryError> {
+        let r = sqlx::query("UPDATE gateways SET ledger_key = $1 WHERE id = $2")
+            .bind(ledger_key.map(str::to_owned))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Gateways' ledger verifier keys as (id, key), for gateways that have one.
+    pub async fn gateway_ledger_keys(&self) -> Result<Vec<(String, String)>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT id, ledger_key FROM gateways WHERE ledger_key IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter()
+            .map(|r| Ok((get(r, "id")?, get(r, "ledger_key")?)))
+            .collect()
     }
 
     pub async fn gateway_exists(&self, id: &str) -> Result<bool, RegistryError> {
@@ -363,8 +436,8 @@ impl Store {
     pub async fn insert_service(&self, s: &ServiceRow, now: i64) -> Result<(), RegistryError> {
         let q = sqlx::query(
             "INSERT INTO services (id, subsystem_id, version, title, openapi, subject_in,
-             subject_name, purpose_required, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             subject_name, purpose_required, created_at, portal)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&s.id)
         .bind(&s.subsystem_id)
@@ -374,7 +447,8 @@ impl Store {
         .bind(s.subject_in.clone())
         .bind(s.subject_name.clone())
         .bind(i64::from(s.purpose_required))
-        .bind(now);
+        .bind(now)
+        .bind(s.portal.clone());
         self.insert(q, "service", &s.id).await
     }
 
@@ -386,7 +460,7 @@ impl Store {
     pub async fn services(&self) -> Result<Vec<ServiceRow>, RegistryError> {
         let rows = sqlx::query(
             "SELECT id, subsystem_id, version, title, openapi, subject_in, subject_name,
-             purpose_required FROM services ORDER BY id",
+             purpose_required, portal FROM services ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await
@@ -402,6 +476,7 @@ impl Store {
                     subject_in: get(r, "subject_in")?,
                     subject_name: get(r, "subject_name")?,
                     purpose_required: get::<i64>(r, "purpose_required")? != 0,
+                    portal: get(r, "portal")?,
                 })
             })
             .collect()

@@ -227,6 +227,7 @@ on_both_backends!(
     bad_input_is_refused_with_field_and_rule_and_changes_nothing,
     certificates_are_issued_for_registered_owners_and_revoked,
     access_rights_are_granted_and_revoked,
+    portal_listings_and_ledger_keys_are_validated_stored_and_published,
 );
 
 async fn an_instance_is_set_up_and_published(f: Fixture) {
@@ -596,4 +597,178 @@ async fn access_rights_are_granted_and_revoked(f: Fixture) {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(f.get("/api/v1/access-rights").await, json!([]));
     f.finish().await;
+}
+
+fn child_benefit_listing() -> Value {
+    json!({
+        "names": {"az": "Uşaq müavinəti", "en": "Child benefit", "ru": "Пособие на ребёнка"},
+        "descriptions": {"az": "Uşaq doğulanda ödənilən müavinət.", "en": "A benefit paid when a child is born.",
+                         "ru": "Пособие при рождении ребёнка."},
+        "category": "family",
+        "requirements": {"az": "Uşağın doğum şəhadətnaməsi", "en": "The child's birth certificate", "ru": ""},
+        "form_schema": {"type": "object", "required": ["child_pin"],
+                        "properties": {"child_pin": {"type": "string", "pattern": "^[0-9A-Z]{7}$"},
+                                       "iban": {"type": "string"}}}
+    })
+}
+
+async fn portal_listings_and_ledger_keys_are_validated_stored_and_published(f: Fixture) {
+    f.agency("1400003", "benefits", "apply").await;
+    // A key made by the ledger itself, so the registry's check agrees with the real producer.
+    let vkey = korpu_ledger::checkpoint::NoteSigner::generate("gw1.social.gov.az")
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    f.ok(
+        "/api/v1/services",
+        json!({"service": "AZ/GOV/1400003/benefits/child-benefit", "title": "Child benefit application",
+               "data_subject": {"in": "header", "name": "X-Subject-Id"},
+               "portal": child_benefit_listing()}),
+    )
+    .await;
+    f.ok(
+        "/api/v1/gateways",
+        json!({"gateway": "AZ/GOV/1400003/gw2", "address": "127.0.0.1:5501", "ledger_key": vkey}),
+    )
+    .await;
+    let before_set = f.get("/api/v1/gateways").await;
+    assert!(before_set[0].get("ledger_key").is_none(), "{before_set}");
+    let set = f
+        .ok(
+            "/api/v1/gateway-ledger-keys",
+            json!({"gateway": "AZ/GOV/1400003/gw1", "ledger_key": vkey}),
+        )
+        .await;
+    assert!(set["conf_version"].as_u64().is_some());
+
+    let gateways = f.get("/api/v1/gateways").await;
+    assert_eq!(gateways[0]["ledger_key"], json!(vkey));
+    assert_eq!(gateways[1]["ledger_key"], json!(vkey));
+    let services = f.get("/api/v1/services").await;
+    let listed: Vec<&Value> = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s.get("portal").is_some())
+        .collect();
+    assert_eq!(listed.len(), 1, "{services}");
+    assert_eq!(listed[0]["portal"], child_benefit_listing());
+    // The untouched service keeps its old shape: no `portal` key at all.
+    let plain = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "AZ/GOV/1400003/benefits/apply")
+        .unwrap();
+    assert!(plain.get("portal").is_none());
+
+    let before = f.snapshot().await;
+    let mut bad_key = vkey.clone();
+    bad_key.replace_range(..1, "x"); // another name: the key id no longer matches
+    let mut no_ru = child_benefit_listing();
+    no_ru["names"]["ru"] = json!("  ");
+    let mut bad_cat = child_benefit_listing();
+    bad_cat["category"] = json!("Family Benefits");
+    let mut bad_type = child_benefit_listing();
+    bad_type["form_schema"]["properties"]["kids"] = json!({"type": "array"});
+    let mut bad_required = child_benefit_listing();
+    bad_required["form_schema"]["required"] = json!(["nope"]);
+    let svc = |id: &str, portal: Value| json!({"service": format!("AZ/GOV/1400003/benefits/{id}"), "title": "T", "portal": portal});
+    let cases = vec![
+        (
+            "/api/v1/gateway-ledger-keys",
+            json!({"gateway": "AZ/GOV/1400003/gw1", "ledger_key": bad_key}),
+            "ledger_key",
+            "note_verifier_key",
+        ),
+        (
+            "/api/v1/gateway-ledger-keys",
+            json!({"gateway": "AZ/GOV/1400003/gw1", "ledger_key": "gw1+00000000+AQ=="}),
+            "ledger_key",
+            "note_verifier_key",
+        ),
+        (
+            "/api/v1/gateway-ledger-keys",
+            json!({"gateway": "AZ/GOV/1400003/gw9", "ledger_key": vkey}),
+            "gateway",
+            "registered",
+        ),
+        (
+            "/api/v1/gateways",
+            json!({"gateway": "AZ/GOV/1400003/gw3", "address": "127.0.0.1:5502", "ledger_key": "nonsense"}),
+            "ledger_key",
+            "note_verifier_key",
+        ),
+        (
+            "/api/v1/services",
+            svc("s1", no_ru),
+            "portal.names.ru",
+            "non_empty",
+        ),
+        (
+            "/api/v1/services",
+            svc("s2", bad_cat),
+            "portal.category",
+            "category_code",
+        ),
+        (
+            "/api/v1/services",
+            svc("s3", bad_type),
+            "portal.form_schema.properties.kids.type",
+            "field_type",
+        ),
+        (
+            "/api/v1/services",
+            svc("s4", bad_required),
+            "portal.form_schema.required",
+            "required_fields",
+        ),
+    ];
+    for (path, body, field, rule) in cases {
+        let (status, v) = f.admin("POST", path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body} -> {v}");
+        assert_eq!(v["error"]["field"], field, "{path} {body} -> {v}");
+        assert_eq!(v["error"]["rule"], rule, "{path} {body} -> {v}");
+    }
+    assert_eq!(
+        f.snapshot().await,
+        before,
+        "a refused request changed the registry"
+    );
+    f.finish().await;
+}
+
+/// A database created before `portal` and `ledger_key` existed gains the columns when opened,
+/// keeping its rows.
+#[tokio::test]
+async fn an_old_sqlite_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}?mode=rwc", dir.path().join("old.db").display());
+    {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for ddl in [
+            "CREATE TABLE member_classes (code TEXT PRIMARY KEY, description TEXT NOT NULL)",
+            "CREATE TABLE members (id TEXT PRIMARY KEY, class TEXT NOT NULL, name TEXT NOT NULL, created_at BIGINT NOT NULL)",
+            "CREATE TABLE subsystems (id TEXT PRIMARY KEY, member_id TEXT NOT NULL, created_at BIGINT NOT NULL)",
+            "CREATE TABLE gateways (id TEXT PRIMARY KEY, member_id TEXT NOT NULL, address TEXT NOT NULL, created_at BIGINT NOT NULL)",
+            "CREATE TABLE services (id TEXT PRIMARY KEY, subsystem_id TEXT NOT NULL, version TEXT, title TEXT NOT NULL, openapi TEXT, subject_in TEXT, subject_name TEXT, purpose_required BIGINT NOT NULL, created_at BIGINT NOT NULL)",
+            "INSERT INTO gateways VALUES ('AZ/GOV/1/gw1', 'AZ/GOV/1', '127.0.0.1:5500', 0)",
+            "INSERT INTO services VALUES ('AZ/GOV/1/s/x', 'AZ/GOV/1/s', NULL, 'X', NULL, NULL, NULL, 0, 0)",
+        ] {
+            sqlx::query(ddl).execute(&mut conn).await.unwrap();
+        }
+    }
+    let store = Store::open(&url).await.expect("an old database opens");
+    assert_eq!(store.gateways().await.unwrap().len(), 1);
+    let services = store.services().await.unwrap();
+    assert_eq!(services.len(), 1);
+    assert_eq!(services[0].portal, None);
+    assert!(store
+        .set_gateway_ledger_key("AZ/GOV/1/gw1", Some("k+00000000+AQ=="))
+        .await
+        .unwrap());
+    assert_eq!(store.gateway_ledger_keys().await.unwrap().len(), 1);
+    // Opening again is a no-op.
+    drop(store);
+    Store::open(&url).await.expect("reopens");
 }

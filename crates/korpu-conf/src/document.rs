@@ -78,6 +78,12 @@ pub struct GatewayInfo {
     pub tls_cert_sha256: Vec<String>,
     /// The member's subsystems this gateway serves, as clients and as providers.
     pub clients: Vec<ClientId>,
+    /// The C2SP signed-note verifier key (`<name>+<hex id>+<base64>`) of this gateway's
+    /// evidence ledger: whoever holds an inclusion proof from this gateway (the portal's data
+    /// tracker, an auditor) checks the checkpoint signature against it. Absent until the
+    /// operator registers it (`korpu ledger key --config` prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_key: Option<String>,
 }
 
 /// Where in a request the data subject's identifier is found, for services that handle
@@ -105,6 +111,52 @@ pub struct ServiceInfo {
     pub data_subject: Option<SubjectLocation>,
     /// Whether callers must state a purpose (`X-Korpu-Purpose`).
     pub purpose_required: bool,
+    /// Present when citizens may use the service through the myGov portal: how the catalogue
+    /// shows it and the form it asks for. Services without it stay machine-to-machine only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal: Option<PortalListing>,
+}
+
+/// A text in each of the portal's languages: Azerbaijani (the default), English and Russian.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Localized {
+    pub az: String,
+    pub en: String,
+    pub ru: String,
+}
+
+impl Localized {
+    /// The text for a language code (`az`, `en`, `ru`); Azerbaijani for any other code, and
+    /// Azerbaijani when the requested translation is empty.
+    pub fn get(&self, lang: &str) -> &str {
+        let t = match lang {
+            "en" => &self.en,
+            "ru" => &self.ru,
+            _ => &self.az,
+        };
+        if t.is_empty() {
+            &self.az
+        } else {
+            t
+        }
+    }
+}
+
+/// How a citizen-facing service appears in the myGov portal's catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortalListing {
+    /// The service's name as a citizen knows it (not the technical `title`).
+    pub names: Localized,
+    /// One or two plain sentences on what the service does and who it is for.
+    pub descriptions: Localized,
+    /// A catalogue category code, e.g. `family`, `health`, `tax` (lowercase, `a-z0-9-`).
+    pub category: String,
+    /// What the citizen needs before applying (documents, details).
+    pub requirements: Localized,
+    /// The JSON Schema (draft 2020-12 subset) of the application form; absent when the
+    /// service is informational only (nothing to submit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_schema: Option<serde_json::Value>,
 }
 
 /// `client` may call `service`.
@@ -138,5 +190,53 @@ impl GlobalConf {
         self.gateways
             .iter()
             .filter(move |g| g.clients.contains(client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Documents written before the portal listing and the ledger key existed still parse, and
+    /// documents without them serialise exactly as before (so their signatures and content
+    /// hashes do not change).
+    #[test]
+    fn old_shapes_still_parse_and_serialise_unchanged() {
+        let gw = serde_json::json!({
+            "id": "AZ/GOV/1/gw1", "address": "127.0.0.1:5500",
+            "tls_cert_sha256": [], "clients": ["AZ/GOV/1/sub"]
+        });
+        let parsed: GatewayInfo = serde_json::from_value(gw.clone()).expect("old gateway");
+        assert_eq!(parsed.ledger_key, None);
+        assert_eq!(serde_json::to_value(&parsed).expect("serialises"), gw);
+
+        let svc = serde_json::json!({
+            "id": "AZ/GOV/1/sub/code", "version": null, "title": "T", "openapi": null,
+            "data_subject": null, "purpose_required": false
+        });
+        let parsed: ServiceInfo = serde_json::from_value(svc.clone()).expect("old service");
+        assert_eq!(parsed.portal, None);
+        assert_eq!(serde_json::to_value(&parsed).expect("serialises"), svc);
+    }
+
+    #[test]
+    fn portal_listing_round_trips_and_falls_back_to_azerbaijani() {
+        let listing = PortalListing {
+            names: Localized {
+                az: "Uşaq müavinəti".into(),
+                en: "Child benefit".into(),
+                ru: String::new(),
+            },
+            descriptions: Localized::default(),
+            category: "family".into(),
+            requirements: Localized::default(),
+            form_schema: Some(serde_json::json!({"type": "object"})),
+        };
+        let text = serde_json::to_string(&listing).expect("serialises");
+        let back: PortalListing = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, listing);
+        assert_eq!(back.names.get("en"), "Child benefit");
+        assert_eq!(back.names.get("ru"), "Uşaq müavinəti");
+        assert_eq!(back.names.get("xx"), "Uşaq müavinəti");
     }
 }

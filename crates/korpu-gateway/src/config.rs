@@ -60,6 +60,14 @@ pub struct GatewayConfig {
     pub max_concurrent_exchanges: usize,
     /// HTTP/2 connections kept to each other gateway, used in turn. Default 4.
     pub peer_connections: usize,
+    /// The evidence ledger signs and time-stamps a checkpoint at least this often while
+    /// exchanges arrive, in seconds; a record is provable (evidence, data tracker) once a
+    /// checkpoint covers it. Default 10.
+    pub ledger_checkpoint_secs: u64,
+    /// Where the ledger archives sealed segments as self-contained archives: a directory, or
+    /// an `s3://bucket/prefix` URL when built with S3 support. Empty (the default):
+    /// `DATA_DIR/ledger-archive`; `none`: no archiving.
+    pub ledger_archive: String,
 }
 
 impl Default for GatewayConfig {
@@ -83,6 +91,8 @@ impl Default for GatewayConfig {
             provider_timeout_secs: 60,
             max_concurrent_exchanges: 1024,
             peer_connections: 4,
+            ledger_checkpoint_secs: 10,
+            ledger_archive: String::new(),
         }
     }
 }

@@ -150,6 +150,23 @@ impl Recorder for korpu_ledger::Ledger {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>> {
         Box::pin(async move { self.append(&record).await.map_err(|e| e.to_string()) })
     }
+
+    fn subject_accesses(
+        &self,
+        subject: &str,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send + '_>,
+    > {
+        let subject = subject.to_owned();
+        Box::pin(async move {
+            korpu_ledger::Ledger::subject_accesses(self, &subject, cursor, limit)
+                .await
+                .map(|page| page.to_tracker_json())
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// Time-stamps the ledger's checkpoints at the TSA that the gateway's current global
@@ -207,14 +224,15 @@ pub fn ledger_origin(gateway: &str) -> String {
     format!("korpu/{gateway}")
 }
 
-/// Opens (creating on first use) the gateway's ledger under `data_dir/ledger`, with its
-/// Ed25519 checkpoint key in `data_dir/ledger-note.p8` (mode 0600).
+/// Opens (creating on first use) the gateway's ledger under `DATA_DIR/ledger`, with its
+/// Ed25519 checkpoint key in `DATA_DIR/ledger-note.p8` (mode 0600), checkpoint cadence and
+/// archive as the gateway's configuration says.
 pub async fn open_ledger<T: korpu_ledger::Timestamper>(
-    data_dir: &Path,
-    gateway: &str,
+    config: &crate::GatewayConfig,
     timestamper: T,
 ) -> Result<korpu_ledger::Ledger, String> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let (data_dir, gateway) = (config.data_dir.as_path(), config.gateway.as_str());
     let origin = ledger_origin(gateway);
     let key_path = data_dir.join("ledger-note.p8");
     let signer = match std::fs::read(&key_path) {
@@ -252,7 +270,13 @@ pub async fn open_ledger<T: korpu_ledger::Timestamper>(
         }
         Err(e) => return Err(format!("reading {}: {e}", key_path.display())),
     };
-    let cfg = korpu_ledger::LedgerConfig::new(data_dir.join("ledger"), origin);
+    let mut cfg = korpu_ledger::LedgerConfig::new(data_dir.join("ledger"), origin);
+    cfg.checkpoint_interval = std::time::Duration::from_secs(config.ledger_checkpoint_secs.max(1));
+    cfg.archive = match config.ledger_archive.as_str() {
+        "" => Some(data_dir.join("ledger-archive").display().to_string()),
+        "none" => None,
+        other => Some(other.to_owned()),
+    };
     korpu_ledger::Ledger::open_with_timestamper(cfg, signer, timestamper)
         .await
         .map_err(|e| format!("opening the ledger: {e}"))

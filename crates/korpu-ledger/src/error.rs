@@ -117,6 +117,9 @@ pub enum LedgerError {
     /// The time-stamping authority could not be reached or its answer does not verify.
     #[error("time-stamp: {0}")]
     Timestamp(String),
+    /// A sealed segment could not be archived or an archive could not be read.
+    #[error("archive: {0}")]
+    Archive(String),
     /// The ledger was closed.
     #[error("the ledger is closed")]
     Closed,

@@ -58,8 +58,21 @@
 //! failed `fsync` the file's state is unknown. Such a failed append may or may not be in the log
 //! after reopening; it was never acknowledged.
 //!
-//! Deliberately not here: sealing and archiving segments, tlog-tiles publication, a lock against
-//! two processes opening one directory (the deployment gives each gateway its own directory).
+//! # Sealing and archiving
+//! A segment is sealed when the writer moves to the next one. With [`LedgerConfig::archive`]
+//! set, after each checkpoint every sealed segment that checkpoint covers is written as one
+//! [`crate::archive`] object, and `archive.next` remembers the next segment to archive (losing
+//! it only means writing an equivalent object again). Archived segments stay on disk: pruning
+//! them is an operator decision this module does not take.
+//!
+//! # The subject index
+//! data subject → entry indexes, in memory, keyed by a per-process keyed hash of the subject
+//! id (never the id itself), filled by the writer and rebuilt by the scan that open makes of
+//! every entry anyway; so it costs no extra file, cannot disagree with the segments, and no
+//! subject id is written anywhere but inside the records.
+//!
+//! Deliberately not here: a lock against two processes opening one directory (the deployment
+//! gives each gateway its own directory).
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -78,9 +91,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, Notify};
 
+use crate::archive::{build_archive, frontier_ranges, ArchiveParts, ArchiveStore};
 use crate::checkpoint::{sign_note, split_note, Checkpoint, NoteSigner, NoteVerifier};
 use crate::merkle::{
-    consistency_proof_from, inclusion_proof_from, leaf_hash, root_from, Hash, LeafStore, TileCache,
+    consistency_proof_from, inclusion_proof_from, leaf_hash, root_from, Hash, HashSource,
+    LeafStore, TileCache,
 };
 use crate::record::ExchangeRecord;
 use crate::timestamp::{DynTimestamper, Timestamper};
@@ -88,6 +103,8 @@ use crate::LedgerError;
 
 const LEAVES_FILE: &str = "leaves.bin";
 const CHECKPOINTS_FILE: &str = "checkpoints.log";
+/// The next segment to archive, as decimal text.
+const ARCHIVE_NEXT_FILE: &str = "archive.next";
 /// Largest encoded record accepted; larger lengths in a frame header mark it as corrupt.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// Largest stored checkpoint frame (note plus time-stamp reply).
@@ -143,6 +160,12 @@ pub struct LedgerConfig {
     pub checkpoint_every: u64,
     /// Size of each entry segment file, 4 KiB to 4 GiB; also bounds one record. Default 64 MiB.
     pub segment_bytes: u64,
+    /// Where sealed segments are archived (see [`crate::archive`]): a directory path, or with
+    /// the `s3` feature an `s3://bucket/prefix` URL. Default `None`: no archiving.
+    pub archive: Option<String>,
+    /// PEM certificates put into every archive: the time-stamping authority's chain, so the
+    /// archive is self-contained. Default empty.
+    pub archive_certificates: Vec<String>,
 }
 
 impl LedgerConfig {
@@ -156,6 +179,8 @@ impl LedgerConfig {
             checkpoint_interval: Duration::from_secs(10),
             checkpoint_every: 100_000,
             segment_bytes: 64 << 20,
+            archive: None,
+            archive_certificates: Vec::new(),
         }
     }
 }
@@ -169,6 +194,80 @@ pub struct SignedCheckpoint {
     pub note: String,
     /// DER TimeStampResp over SHA-256(note), when a time-stamper is configured and answered.
     pub timestamp: Option<Vec<u8>>,
+}
+
+/// One access to a data subject's data, with its proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectAccess {
+    /// The entry's index in the log.
+    pub index: u64,
+    /// The record.
+    pub record: ExchangeRecord,
+    /// RFC 9162 inclusion proof of the entry in the page's checkpoint.
+    pub proof: Vec<Hash>,
+}
+
+/// A page of [`Ledger::subject_accesses`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectPage {
+    /// The accesses, newest first.
+    pub entries: Vec<SubjectAccess>,
+    /// The checkpoint every proof leads to (`None` before the first checkpoint).
+    pub checkpoint: Option<SignedCheckpoint>,
+    /// The cursor for the next (older) page, when there is one.
+    pub next: Option<u64>,
+}
+
+impl SubjectPage {
+    /// The page in the data tracker's JSON shape (see the gateway's `Recorder`):
+    /// `{"entries":[{"index","time","client","service","purpose","message_id","leaf_hash",
+    /// "proof":{"tree_size","hashes","checkpoint"}}],"next"}`, `time` in RFC 3339 UTC.
+    pub fn to_tracker_json(&self) -> serde_json::Value {
+        let entries: Vec<serde_json::Value> = self
+            .entries
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "index": a.index,
+                    "time": rfc3339_ms(a.record.time_unix_ms),
+                    "client": a.record.client,
+                    "service": a.record.service,
+                    "purpose": a.record.purpose,
+                    "message_id": a.record.message_id,
+                    "leaf_hash": hex::encode(a.record.leaf_hash()),
+                    "proof": {
+                        "tree_size": self.checkpoint.as_ref().map(|c| c.checkpoint.size),
+                        "hashes": a.proof.iter().map(hex::encode).collect::<Vec<_>>(),
+                        "checkpoint": self.checkpoint.as_ref().map(|c| c.note.clone()),
+                    },
+                })
+            })
+            .collect();
+        serde_json::json!({ "entries": entries, "next": self.next })
+    }
+}
+
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC).
+fn rfc3339_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ms % 1000
+    )
 }
 
 /// What [`Ledger::open`] found and repaired.
@@ -219,7 +318,7 @@ pub struct LedgerStats {
 }
 
 /// State shared with the writer thread.
-struct Shared {
+pub(crate) struct Shared {
     /// Entry segments by number; the writer adds one before acknowledging anything in it.
     segments: RwLock<Vec<Arc<File>>>,
     leaves: File,
@@ -246,6 +345,16 @@ struct Durable {
     /// Leaf hashes of durable entries not yet integrated into the tree.
     pending: Vec<Hash>,
     index: MessageIndex,
+    /// Data subject → entry indexes (ascending), keyed like `index`.
+    subjects: SubjectIndex,
+}
+
+/// keyed hash of a data subject id → the indexes of the entries naming it, ascending.
+type SubjectIndex = HashMap<u64, Vec<u64>, KeyIsHash>;
+
+/// The index key of a data subject: domain-separated from message ids, which share the hasher.
+fn subject_key(hasher: &RandomState, subject: &str) -> u64 {
+    hasher.hash_one(("data-subject", subject))
 }
 
 /// message id → entry indexes, keyed by a keyed hash of the id (collisions are resolved by
@@ -319,6 +428,17 @@ struct Inner {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     key_hasher: RandomState,
     report: RecoveryReport,
+    dir: PathBuf,
+    archive: Option<Archiver>,
+}
+
+/// Archiving state: the store, what goes into every archive, and the next segment to archive.
+struct Archiver {
+    store: ArchiveStore,
+    certificates: Vec<String>,
+    trust: Mutex<Option<Vec<u8>>>,
+    /// The next segment to archive; persisted in `archive.next` after each successful put.
+    next: tokio::sync::Mutex<u64>,
 }
 
 impl Drop for Inner {
@@ -336,6 +456,7 @@ struct AppendRequest {
     payload: Vec<u8>,
     leaf: Hash,
     key: u64,
+    subject: Option<u64>,
     reply: oneshot::Sender<Result<u64, LedgerError>>,
 }
 
@@ -353,6 +474,13 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs blocking file work off the async threads (for the other modules of the crate).
+pub(crate) async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, LedgerError> {
+    blocking(f).await
+}
+
 /// Runs blocking file work off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
@@ -365,7 +493,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Leaf hashes read from leaves.bin.
-struct LeafFile<'a>(&'a File);
+pub(crate) struct LeafFile<'a>(&'a File);
 
 impl LeafStore for LeafFile<'_> {
     type Error = LedgerError;
@@ -384,6 +512,19 @@ impl LeafStore for LeafFile<'_> {
 }
 
 impl Shared {
+    /// The tree, integrated far enough to hold `size` leaves.
+    pub(crate) fn tree_for(
+        &self,
+        size: u64,
+    ) -> Result<RwLockReadGuard<'_, TileCache>, LedgerError> {
+        self.tree_covering(size)
+    }
+
+    /// The leaf hashes file.
+    pub(crate) fn leaf_file(&self) -> LeafFile<'_> {
+        LeafFile(&self.leaves)
+    }
+
     /// Moves every durable leaf hash into the tree; returns the tree size.
     fn integrate(&self) -> u64 {
         // Lock order: tree, then durable. The writer takes only durable.
@@ -473,6 +614,15 @@ impl Ledger {
                 cfg.segment_bytes
             )));
         }
+        let archive = match &cfg.archive {
+            None => None,
+            Some(target) => Some(Archiver {
+                store: ArchiveStore::from_target(target)?,
+                certificates: cfg.archive_certificates.clone(),
+                trust: Mutex::new(None),
+                next: tokio::sync::Mutex::new(read_archive_next(&cfg.dir)?),
+            }),
+        };
         let key_hasher = RandomState::new();
         let rec = {
             let (cfg, key_hasher) = (cfg.clone(), key_hasher.clone());
@@ -495,6 +645,7 @@ impl Ledger {
                 offsets: rec.offsets,
                 pending: Vec::new(),
                 index: rec.index,
+                subjects: rec.subjects,
             }),
             tree: RwLock::new(rec.tree),
             latest: RwLock::new(rec.latest),
@@ -571,6 +722,8 @@ impl Ledger {
             writer: Mutex::new(Some(writer)),
             key_hasher,
             report: rec.report,
+            dir: cfg.dir.clone(),
+            archive,
         });
         let task = tokio::spawn(checkpoint_schedule(
             Arc::downgrade(&inner),
@@ -580,6 +733,100 @@ impl Ledger {
         ));
         *lock(&inner.background) = Some(task);
         Ok(Ledger { inner })
+    }
+
+    /// Sets the opaque trust blob put into every archive from now on (the gateway puts the
+    /// signed global configuration there); `None` removes it.
+    pub fn set_archive_trust(&self, trust: Option<Vec<u8>>) {
+        if let Some(a) = &self.inner.archive {
+            *lock(&a.trust) = trust;
+        }
+    }
+
+    /// Archives now every sealed segment the latest checkpoint covers and that is not archived
+    /// yet (the ledger also does this after each checkpoint); returns their numbers. Without
+    /// [`LedgerConfig::archive`] it does nothing.
+    pub async fn archive_sealed(&self) -> Result<Vec<u64>, LedgerError> {
+        self.inner.archive_sealed().await
+    }
+
+    /// A page of the accesses to `subject`'s data, newest first: the entries whose
+    /// `data_subject` is `subject`, below `cursor` (an entry index, exclusive; `None` = from the
+    /// newest), at most `limit`, each with its inclusion proof against the latest checkpoint.
+    /// Entries newer than that checkpoint are left out until the next one covers them.
+    pub async fn subject_accesses(
+        &self,
+        subject: &str,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<SubjectPage, LedgerError> {
+        let Some(cp) = self.latest_checkpoint() else {
+            return Ok(SubjectPage {
+                entries: Vec::new(),
+                checkpoint: None,
+                next: None,
+            });
+        };
+        let size = cp.checkpoint.size;
+        let below = cursor.map_or(size, |c| c.min(size));
+        let key = subject_key(&self.inner.key_hasher, subject);
+        // Newest first: candidates below the cursor, with their locations.
+        let candidates: Vec<(u64, u64)> = {
+            let d = lock(&self.inner.shared.durable);
+            match d.subjects.get(&key) {
+                None => Vec::new(),
+                Some(all) => {
+                    let end = all.partition_point(|&i| i < below);
+                    all[..end]
+                        .iter()
+                        .rev()
+                        .map(|&i| (i, d.offsets[i as usize]))
+                        .collect()
+                }
+            }
+        };
+        let shared = self.inner.shared.clone();
+        let wanted = subject.to_string();
+        let limit = limit.max(1);
+        let (entries, next) = blocking(move || {
+            let mut out = Vec::new();
+            let mut next = None;
+            for (index, loc) in candidates {
+                let record = shared.read_entry(index, loc)?;
+                // The key is a 64-bit hash: a colliding subject is skipped here.
+                if record.data_subject.as_deref() != Some(wanted.as_str()) {
+                    continue;
+                }
+                if out.len() == limit {
+                    next = out.last().map(|a: &SubjectAccess| a.index);
+                    break;
+                }
+                let tree = shared.tree_covering(size)?;
+                let proof =
+                    inclusion_proof_from(&tree.with_store(&LeafFile(&shared.leaves)), index, size)?;
+                out.push(SubjectAccess {
+                    index,
+                    record,
+                    proof,
+                });
+            }
+            Ok((out, next))
+        })
+        .await?;
+        Ok(SubjectPage {
+            entries,
+            checkpoint: Some(cp),
+            next,
+        })
+    }
+
+    /// The archive store, when archiving is configured.
+    pub fn archive_store(&self) -> Option<&ArchiveStore> {
+        self.inner.archive.as_ref().map(|a| &a.store)
+    }
+
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.inner.shared.clone()
     }
 
     /// What opening found and repaired.
@@ -633,6 +880,10 @@ impl Ledger {
         }
         let leaf = leaf_hash(&payload);
         let key = inner.key_hasher.hash_one(rec.message_id.as_str());
+        let subject = rec
+            .data_subject
+            .as_deref()
+            .map(|s| subject_key(&inner.key_hasher, s));
         let (reply, answer) = oneshot::channel();
         inner
             .tx
@@ -640,6 +891,7 @@ impl Ledger {
                 payload,
                 leaf,
                 key,
+                subject,
                 reply,
             }))
             .map_err(|_| LedgerError::Closed)?;
@@ -844,8 +1096,159 @@ impl Inner {
         self.shared
             .last_checkpoint_size
             .store(size, Ordering::Release);
+        if self.archive.is_some() {
+            // An archive failure must not fail the checkpoint: the segment stays on disk and
+            // the next checkpoint retries.
+            if let Err(e) = self.archive_sealed().await {
+                tracing::warn!(error = %e, "archiving sealed segments failed; will retry");
+            }
+        }
         Ok(signed)
     }
+
+    /// Archives every sealed segment that the latest checkpoint covers and that is not
+    /// archived yet; returns their numbers.
+    async fn archive_sealed(&self) -> Result<Vec<u64>, LedgerError> {
+        let Some(archiver) = &self.archive else {
+            return Ok(Vec::new());
+        };
+        let mut next = archiver.next.lock().await;
+        let mut done = Vec::new();
+        loop {
+            let segment = *next;
+            let current = read(&self.shared.segments).len() as u64 - 1;
+            if segment >= current {
+                break;
+            }
+            let (first, end, end_loc) = {
+                let d = lock(&self.shared.durable);
+                let seg_of = |loc: &u64| split_location(*loc).0;
+                let first = d.offsets.partition_point(|l| seg_of(l) < segment) as u64;
+                let end = d.offsets.partition_point(|l| seg_of(l) <= segment) as u64;
+                let end_loc = if end > first {
+                    Some(d.offsets[end as usize - 1])
+                } else {
+                    None
+                };
+                (first, end, end_loc)
+            };
+            let Some(last_loc) = end_loc else {
+                // A segment without entries has nothing to archive.
+                *next = segment + 1;
+                write_archive_next(&self.dir, *next)?;
+                continue;
+            };
+            let covered = read(&self.shared.latest)
+                .as_ref()
+                .map_or(0, |c| c.checkpoint.size);
+            if covered < end {
+                break;
+            }
+            let archive = self
+                .build_segment_archive(archiver, segment, first, end, last_loc)
+                .await?;
+            archiver.store.put(segment, archive).await?;
+            *next = segment + 1;
+            let dir = self.dir.clone();
+            let n = *next;
+            blocking(move || write_archive_next(&dir, n)).await?;
+            done.push(segment);
+        }
+        Ok(done)
+    }
+
+    async fn build_segment_archive(
+        &self,
+        archiver: &Archiver,
+        segment: u64,
+        first: u64,
+        end: u64,
+        last_loc: u64,
+    ) -> Result<Vec<u8>, LedgerError> {
+        let checkpoints_path = self.checkpoints_path.clone();
+        let len = lock(&self.checkpoints).len;
+        let shared = self.shared.clone();
+        let (frames, frontier, checkpoints) = blocking(move || {
+            let name = segment_name(segment);
+            let file = read(&shared.segments)
+                .get(segment as usize)
+                .cloned()
+                .ok_or_else(|| LedgerError::Archive(format!("{name} is not open")))?;
+            let (_, last_pos) = split_location(last_loc);
+            let mut header = [0u8; ENTRY_HEADER];
+            file.read_exact_at(&mut header, last_pos)
+                .map_err(LedgerError::io(format!("reading {name}")))?;
+            let (last_len, _) = parse_entry_header(&header);
+            let used = last_pos + (ENTRY_HEADER + last_len + HASH_LEN) as u64;
+            let mut frames = vec![0u8; used as usize];
+            file.read_exact_at(&mut frames, 0)
+                .map_err(LedgerError::io(format!("reading {name}")))?;
+            let mut all = Vec::new();
+            scan_checkpoints(&checkpoints_path, Some(len), |_, cp| {
+                if cp.checkpoint.size > first {
+                    all.push(cp);
+                }
+                Ok(())
+            })?;
+            let tree = shared.tree_covering(all.last().map_or(end, |c| c.checkpoint.size))?;
+            let leaves = LeafFile(&shared.leaves);
+            let source = tree.with_store(&leaves);
+            let frontier = frontier_ranges(first)
+                .into_iter()
+                .map(|(a, b)| source.subtree_hash(a, b))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut checkpoints = Vec::new();
+            for cp in all {
+                let size = cp.checkpoint.size;
+                if size <= end {
+                    checkpoints.push((cp, Vec::new()));
+                } else {
+                    let proof = consistency_proof_from(&source, end, size)?;
+                    checkpoints.push((cp, proof));
+                    break;
+                }
+            }
+            Ok((frames, frontier, checkpoints))
+        })
+        .await?;
+        let trust = lock(&archiver.trust).clone();
+        let log_key = self.signer.verifier().to_string();
+        Ok(build_archive(&ArchiveParts {
+            origin: &self.origin,
+            log_key: &log_key,
+            segment,
+            first_index: first,
+            count: end - first,
+            frames: &frames,
+            frontier,
+            checkpoints,
+            certificates: archiver.certificates.clone(),
+            trust: trust.as_deref(),
+        }))
+    }
+}
+
+fn read_archive_next(dir: &Path) -> Result<u64, LedgerError> {
+    let path = dir.join(ARCHIVE_NEXT_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse().map_err(|_| LedgerError::Corrupt {
+            file: ARCHIVE_NEXT_FILE.into(),
+            offset: 0,
+            detail: format!("{text:?} is not a segment number"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(LedgerError::io(format!("reading {}", path.display()))(e)),
+    }
+}
+
+/// Records the next segment to archive. Losing this write only means archiving a segment
+/// again, which replaces the object with an equivalent one; so it is renamed into place but
+/// not synced.
+fn write_archive_next(dir: &Path, next: u64) -> Result<(), LedgerError> {
+    let tmp = dir.join(format!("{ARCHIVE_NEXT_FILE}.tmp"));
+    fs::write(&tmp, format!("{next}\n"))
+        .and_then(|()| fs::rename(&tmp, dir.join(ARCHIVE_NEXT_FILE)))
+        .map_err(LedgerError::io(format!("writing {ARCHIVE_NEXT_FILE}")))
 }
 
 fn checkpoint_frame(cp: &SignedCheckpoint) -> Vec<u8> {
@@ -1089,6 +1492,9 @@ impl Writer {
             for (i, r) in batch.iter().enumerate() {
                 d.pending.push(r.leaf);
                 d.index.insert(r.key, first + i as u64);
+                if let Some(s) = r.subject {
+                    d.subjects.entry(s).or_default().push(first + i as u64);
+                }
             }
             d.size = self.next_index;
         }
@@ -1222,6 +1628,7 @@ struct Recovered {
     checkpoints_len: u64,
     offsets: Vec<u64>,
     index: MessageIndex,
+    subjects: SubjectIndex,
     tree: TileCache,
     latest: Option<SignedCheckpoint>,
     report: RecoveryReport,
@@ -1469,6 +1876,7 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
     let mut rewrite: Vec<u8> = Vec::new();
     let mut offsets = Vec::new();
     let mut index = MessageIndex::default();
+    let mut subjects = SubjectIndex::default();
     let mut tree = TileCache::new();
     let mut n = 0u64;
     let mut body = Vec::new();
@@ -1534,6 +1942,8 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
             struct IdOnly<'a> {
                 #[serde(borrow)]
                 message_id: std::borrow::Cow<'a, str>,
+                #[serde(borrow, default)]
+                data_subject: Option<std::borrow::Cow<'a, str>>,
             }
             let id: IdOnly =
                 serde_json::from_slice(&body[..len]).map_err(|e| LedgerError::BadRecord {
@@ -1541,6 +1951,12 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
                     detail: e.to_string(),
                 })?;
             index.insert(key_hasher.hash_one(id.message_id.as_ref()), n);
+            if let Some(s) = &id.data_subject {
+                subjects
+                    .entry(subject_key(key_hasher, s))
+                    .or_insert_with(Vec::new)
+                    .push(n);
+            }
             offsets.push(location(k as u64, pos));
             tree.push(leaf);
             if leaves_match {
@@ -1641,6 +2057,7 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
         checkpoints_len,
         offsets,
         index,
+        subjects,
         tree,
         latest,
         report,

@@ -291,6 +291,34 @@ pub fn add_signature(
     write_zip(&data, &meta)
 }
 
+/// Makes every signature of a container B-LT: each CAdES signature gets the OCSP responses for
+/// its signer (and time-stamping authority) from `source` as a revocation-values attribute
+/// (see [`crate::lt`]). Data files and manifests are kept byte for byte.
+pub fn add_validation_data(
+    container: &[u8],
+    source: &dyn crate::RevocationSource,
+    limits: &Limits,
+) -> Result<Vec<u8>, SignError> {
+    let c = open(container, limits).map_err(|e| SignError::InvalidInput(e.to_string()))?;
+    c.signatures()
+        .map_err(|e| SignError::InvalidInput(e.to_string()))?;
+    let mut meta = Vec::new();
+    for (name, bytes) in &c.meta {
+        let bytes = if is_signature(name) {
+            crate::lt::add_revocation_values(bytes, source)?
+        } else {
+            bytes.clone()
+        };
+        meta.push((name.clone(), bytes));
+    }
+    let data: Vec<(&str, &[u8])> = c
+        .files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    write_zip(&data, &meta)
+}
+
 /// Reads a container within `limits` and checks its structure (see the module documentation).
 pub fn open(bytes: &[u8], limits: &Limits) -> Result<Container, AsicError> {
     let corrupt = |e: &dyn std::fmt::Display| AsicError::Corrupt(e.to_string());
@@ -734,6 +762,22 @@ fn parse_manifest(name: &str, xml: &[u8]) -> Result<Manifest, AsicError> {
     Ok(Manifest { sig_ref, refs })
 }
 
+/// Whether deflate shrinks a sample of `content` (its first 64 KiB, at the fastest level) by
+/// at least a tenth.
+fn worth_compressing(content: &[u8]) -> bool {
+    const SAMPLE: usize = 64 << 10;
+    let sample = &content[..content.len().min(SAMPLE)];
+    if sample.len() < 512 {
+        return true;
+    }
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    if e.write_all(sample).is_err() {
+        return true;
+    }
+    e.finish()
+        .map_or(true, |out| out.len() * 10 < sample.len() * 9)
+}
+
 fn write_zip(data: &[(&str, &[u8])], meta: &[(String, Vec<u8>)]) -> Result<Vec<u8>, SignError> {
     let enc = |e: &dyn std::fmt::Display| SignError::encoding("ASiC-E container", e);
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
@@ -743,7 +787,14 @@ fn write_zip(data: &[(&str, &[u8])], meta: &[(String, Vec<u8>)]) -> Result<Vec<u
     zip.start_file("mimetype", stored).map_err(|e| enc(&e))?;
     zip.write_all(MIMETYPE.as_bytes()).map_err(|e| enc(&e))?;
     for (name, content) in data {
-        zip.start_file(*name, deflated).map_err(|e| enc(&e))?;
+        // Already-compressed files (PDF, images, office formats) gain nothing from deflate
+        // and cost it most of the signing time; store them (both methods are allowed).
+        let opts = if worth_compressing(content) {
+            deflated
+        } else {
+            stored
+        };
+        zip.start_file(*name, opts).map_err(|e| enc(&e))?;
         zip.write_all(content).map_err(|e| enc(&e))?;
     }
     for (name, content) in meta {

@@ -66,6 +66,27 @@ pub fn sign_digest(
     signing_time: SystemTime,
     timestamper: Option<&dyn Timestamper>,
 ) -> Result<Vec<u8>, SignError> {
+    sign_inner(sha256, signer, signing_time, timestamper, true)
+}
+
+/// The CMS for a PAdES signature: as [`sign_digest`] but without the signing-time attribute,
+/// which EN 319 142-1 §5.2.1 forbids (the claimed time is the signature dictionary's /M).
+pub(crate) fn sign_digest_pades(
+    sha256: &[u8; 32],
+    signer: &Signer<'_>,
+    signing_time: SystemTime,
+    timestamper: Option<&dyn Timestamper>,
+) -> Result<Vec<u8>, SignError> {
+    sign_inner(sha256, signer, signing_time, timestamper, false)
+}
+
+fn sign_inner(
+    sha256: &[u8; 32],
+    signer: &Signer<'_>,
+    signing_time: SystemTime,
+    timestamper: Option<&dyn Timestamper>,
+    with_signing_time: bool,
+) -> Result<Vec<u8>, SignError> {
     let enc = |e: der::Error| SignError::encoding("CAdES signature", e);
     if signer.cert.public_key_der() != signer.key.public_key_der() {
         return Err(SignError::KeyMismatch(signer.cert.subject()));
@@ -86,22 +107,24 @@ pub fn sign_digest(
         }],
         policies: None,
     };
-    let signed_attrs: SignedAttributes = SetOfVec::try_from(vec![
+    let mut attrs = vec![
         attr(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(enc)?)?,
         attr(
             ID_MESSAGE_DIGEST,
             Any::encode_from(&OctetString::new(sha256.to_vec()).map_err(enc)?).map_err(enc)?,
         )?,
         attr(
-            ID_SIGNING_TIME,
-            ess::signing_time_any(signing_time).map_err(enc)?,
-        )?,
-        attr(
             ID_AA_SIGNING_CERTIFICATE_V_2,
             Any::encode_from(&ess).map_err(enc)?,
         )?,
-    ])
-    .map_err(enc)?;
+    ];
+    if with_signing_time {
+        attrs.push(attr(
+            ID_SIGNING_TIME,
+            ess::signing_time_any(signing_time).map_err(enc)?,
+        )?);
+    }
+    let signed_attrs: SignedAttributes = SetOfVec::try_from(attrs).map_err(enc)?;
     // RFC 5652 §5.4: the signature is over the DER of the attributes with the SET OF tag.
     let signature = signer.key.sign(&signed_attrs.to_der().map_err(enc)?);
 

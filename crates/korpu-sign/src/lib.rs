@@ -1,5 +1,5 @@
 //! Körpü document signatures: detached CAdES baseline signatures (ETSI EN 319 122-1, levels
-//! B-B and B-T), ASiC-E containers carrying them (ETSI EN 319 162-1), and a validator that
+//! B-B, B-T and B-LT), ASiC-E containers carrying them (ETSI EN 319 162-1), and a validator that
 //! reports in the spirit of the EU DSS "simple report".
 //!
 //! Like `korpu-pki`, everything here is pure: bytes and times in, bytes and reports out. The
@@ -7,15 +7,22 @@
 //! lives elsewhere and tests use [`LocalTimestamper`] over an in-process
 //! [`korpu_pki::tsa::Authority`].
 //!
-//! Deliberately not here (yet): PAdES and XAdES, the B-LT and B-LTA levels (revocation data and
-//! archive time-stamps), revocation checking during validation (reports say "not checked"),
-//! and signature policies.
+//! PAdES signatures in PDF files (ETSI EN 319 142-1, B-B, B-T and B-LT, serial signatures) are
+//! in [`pdf`]; the B-LT validation data (embedded OCSP responses) and the offline revocation
+//! check in [`lt`].
+//!
+//! Deliberately not here (yet): XAdES, the B-LTA level (archive time-stamps), CRLs, and
+//! signature policies.
 #![forbid(unsafe_code)]
 
 pub mod asice;
 pub mod cades;
 mod ess;
+pub mod lt;
+pub mod pdf;
 pub mod validate;
+
+pub use lt::{LocalOcsp, RevocationSource};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -131,6 +138,44 @@ impl Timestamper for LocalTimestamper {
             .map_err(|e| SignError::Timestamp(e.to_string()))?;
         Ok(token)
     }
+}
+
+/// Takes the TimeStampToken out of a TSA's TimeStampResp (DER) and checks that it answers the
+/// request made with `sha256` and `nonce` (RFC 3161 §2.4.2), for [`Timestamper`]s that reach a
+/// TSA over a network. The token's signer is judged at validation time, against the
+/// verifier's trust anchors, not here.
+pub fn token_for_request(
+    response_der: &[u8],
+    sha256: &[u8; 32],
+    nonce: &[u8],
+) -> Result<Vec<u8>, SignError> {
+    use der::Decode;
+    let token = tsa::token_from_response(response_der)?;
+    let bad = |why: String| SignError::Timestamp(format!("the TSA's token: {why}"));
+    let sd = cades::parse_signed_data(&token).map_err(bad)?;
+    let content = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .and_then(|a| a.decode_as::<der::asn1::OctetString>().ok())
+        .ok_or_else(|| bad("no TSTInfo".into()))?;
+    let info = x509_tsp::TstInfo::from_der(content.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    if info.message_imprint.hashed_message.as_bytes() != sha256.as_slice() {
+        return Err(bad("it stamps another digest than ours".into()));
+    }
+    // Integer encoding may add a leading zero octet to our random nonce.
+    let got = info
+        .nonce
+        .as_ref()
+        .map(|n| n.as_bytes())
+        .unwrap_or_default();
+    let trim = |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|x| *x == 0).collect() };
+    if trim(got) != trim(nonce) {
+        return Err(bad(
+            "its nonce is not ours (a replayed or mixed-up answer)".into()
+        ));
+    }
+    Ok(token)
 }
 
 /// RFC 3339 in UTC with whole seconds, as reports show times.

@@ -6,7 +6,9 @@
 //! trust anchor (at the time proven by the signature time-stamp when there is one, otherwise at
 //! the validation time), and the signature time-stamp (imprint over the signature value, TSA
 //! certificate chaining to the anchors). Sub-indications use the names of ETSI EN 319 102-1
-//! §5.1.3. Not checked (reported as such): revocation, signature policies, key usage.
+//! §5.1.3. Revocation is checked against OCSP responses embedded in the signature (B-LT, see
+//! [`crate::lt`]) or handed in from a PDF's DSS, never fetched; without them the report says
+//! "not checked". Not checked: signature policies, key usage.
 use std::time::SystemTime;
 
 use cms::cert::CertificateChoices;
@@ -48,11 +50,13 @@ pub struct SignatureReport {
     pub claimed_signing_time: Option<String>,
     /// genTime of a valid signature time-stamp, RFC 3339: proof the signature existed then.
     pub proven_signing_time: Option<String>,
-    /// "B-B", or "B-T" when a signature time-stamp is present.
+    /// "B-B", "B-T" when a signature time-stamp is present, "B-LT" when revocation data for
+    /// the signer certificate is embedded as well.
     pub level: String,
     /// Subject of the trust anchor the signer certificate chains to.
     pub trust_anchor: Option<String>,
-    /// Revocation status of the signer certificate; "not checked" in this version.
+    /// Revocation status of the signer certificate from embedded OCSP responses, or "not
+    /// checked" when the signature carries none (levels B-B and B-T).
     pub revocation: String,
     /// The verdict.
     pub indication: Indication,
@@ -63,7 +67,7 @@ pub struct SignatureReport {
 }
 
 impl SignatureReport {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         SignatureReport {
             signer: String::new(),
             claimed_signing_time: None,
@@ -77,7 +81,12 @@ impl SignatureReport {
         }
     }
 
-    fn verdict(mut self, indication: Indication, sub: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn verdict(
+        mut self,
+        indication: Indication,
+        sub: &str,
+        reason: impl Into<String>,
+    ) -> Self {
         self.indication = indication;
         self.sub_indication = Some(sub.into());
         self.reason = Some(reason.into());
@@ -115,6 +124,28 @@ pub fn validate_cades_digest(
     sha256: &[u8; 32],
     anchors: &[Certificate],
     at: SystemTime,
+) -> SignatureReport {
+    validate_cades_with(p7s, sha256, anchors, at, &Evidence::default())
+}
+
+/// Validation material found outside the CMS (a PDF's DSS dictionary, the PDF's /M entry).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Evidence {
+    /// Certificates to build chains with.
+    pub certs: Vec<Certificate>,
+    /// DER OCSPResponses.
+    pub ocsps: Vec<Vec<u8>>,
+    /// The claimed signing time when the CMS has no signing-time attribute (PAdES puts it in
+    /// the signature dictionary's /M instead, EN 319 142-1 §5.2.2).
+    pub claimed_time: Option<SystemTime>,
+}
+
+pub(crate) fn validate_cades_with(
+    p7s: &[u8],
+    sha256: &[u8; 32],
+    anchors: &[Certificate],
+    at: SystemTime,
+    evidence: &Evidence,
 ) -> SignatureReport {
     use Indication::*;
     let sd = match parse_signed_data(p7s) {
@@ -155,7 +186,14 @@ pub fn validate_cades_digest(
             }
         }
     }
+    certs.extend(evidence.certs.iter().cloned());
+    let mut ocsps = evidence.ocsps.clone();
+    match crate::lt::embedded_ocsps(si) {
+        Ok(found) => ocsps.extend(found),
+        Err(e) => return SignatureReport::failed("FORMAT_FAILURE", e),
+    }
     let mut report = SignatureReport::new();
+    report.claimed_signing_time = evidence.claimed_time.map(rfc3339);
     let has_ts = si.unsigned_attrs.as_ref().is_some_and(|u| {
         u.iter()
             .any(|a| a.oid == ess::ID_AA_SIGNATURE_TIME_STAMP_TOKEN)
@@ -322,7 +360,12 @@ pub fn validate_cades_digest(
     match verify_chain(&signer, &certs, anchors, chain_time) {
         Ok(chain) => {
             report.trust_anchor = chain.last().map(|c| c.subject());
-            report
+            match chain.get(1) {
+                Some(issuer) => {
+                    crate::lt::check_revocation(report, &signer, issuer, &ocsps, proven)
+                }
+                None => report,
+            }
         }
         Err(e @ PkiError::Expired { .. }) | Err(e @ PkiError::NotYetValid { .. }) => {
             let why = if proven.is_some() {

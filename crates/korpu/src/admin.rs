@@ -104,9 +104,15 @@ pub enum GatewayAction {
         gateway: String,
         #[arg(long)]
         address: String,
+        /// The gateway's evidence-ledger verifier key (`korpu ledger key --config` prints it).
+        #[arg(long)]
+        ledger_key: Option<String>,
     },
     /// Let a gateway serve a client (member or subsystem).
     AddClient { gateway: String, client: String },
+    /// Register or replace a gateway's evidence-ledger verifier key (C2SP vkey), which the
+    /// portal's data tracker and auditors check ledger checkpoints against.
+    SetLedgerKey { gateway: String, ledger_key: String },
 }
 
 #[derive(Subcommand)]
@@ -132,6 +138,10 @@ pub enum ServiceAction {
         /// Callers must state a purpose (X-Korpu-Purpose).
         #[arg(long)]
         purpose_required: bool,
+        /// List the service in the myGov portal: a JSON file with names, descriptions and
+        /// requirements in az/en/ru, a category and an optional form_schema (JSON Schema).
+        #[arg(long)]
+        portal: Option<PathBuf>,
     },
 }
 
@@ -261,10 +271,25 @@ pub async fn run(args: &ApiArgs, cmd: AdminCommand) -> anyhow::Result<()> {
             action: SubsystemAction::Add { subsystem },
         } => post("/api/v1/subsystems", json!({"subsystem": subsystem})),
         AdminCommand::Gateway {
-            action: GatewayAction::Add { gateway, address },
+            action:
+                GatewayAction::Add {
+                    gateway,
+                    address,
+                    ledger_key,
+                },
         } => post(
             "/api/v1/gateways",
-            json!({"gateway": gateway, "address": address}),
+            json!({"gateway": gateway, "address": address, "ledger_key": ledger_key}),
+        ),
+        AdminCommand::Gateway {
+            action:
+                GatewayAction::SetLedgerKey {
+                    gateway,
+                    ledger_key,
+                },
+        } => post(
+            "/api/v1/gateway-ledger-keys",
+            json!({"gateway": gateway, "ledger_key": ledger_key}),
         ),
         AdminCommand::Gateway {
             action: GatewayAction::AddClient { gateway, client },
@@ -283,8 +308,17 @@ pub async fn run(args: &ApiArgs, cmd: AdminCommand) -> anyhow::Result<()> {
                     subject_path,
                     subject_query,
                     purpose_required,
+                    portal,
                 },
         } => {
+            let portal: Value = match portal {
+                Some(p) => serde_json::from_str(
+                    &std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                )
+                .with_context(|| format!("{} is not JSON", p.display()))?,
+                None => Value::Null,
+            };
             let openapi = match openapi {
                 Some(p) => Some(
                     std::fs::read_to_string(&p)
@@ -301,7 +335,8 @@ pub async fn run(args: &ApiArgs, cmd: AdminCommand) -> anyhow::Result<()> {
             post(
                 "/api/v1/services",
                 json!({"service": service, "title": title, "version": version, "openapi": openapi,
-                       "data_subject": data_subject, "purpose_required": purpose_required}),
+                       "data_subject": data_subject, "purpose_required": purpose_required,
+                       "portal": portal}),
             )
         }
         AdminCommand::Access {

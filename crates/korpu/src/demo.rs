@@ -3,8 +3,11 @@
 //! gateways' keys made and certified, and the global configuration published. It prints what a
 //! newcomer can paste to look at it, writes `DIR/demo.json`, and runs until SIGINT/SIGTERM.
 //!
-//! The gateways themselves arrive with the gateway issue; until then the demo registers them and
-//! issues their certificates, which is everything the central side does for them.
+//! A fourth member, the Digital Development Agency, runs the myGov portal (its subsystem
+//! `mygov` behind its own gateway), with a development identity provider unless
+//! `KORPU_PORTAL_OIDC_ISSUER` names a real one; every `KORPU_PORTAL_*` variable overrides the
+//! demo portal's configuration. A company (Kapital Bank) is registered so that the consent pages
+//! have someone to name.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -22,7 +25,8 @@ struct Agency {
     gateway_port: u16,
     client_port: u16,
     system_port: u16,
-    system: crate::sample::Agency,
+    /// The sample information system behind the gateway; `None` for the portal's member.
+    system: Option<crate::sample::Agency>,
 }
 
 const AGENCIES: &[Agency] = &[
@@ -33,7 +37,7 @@ const AGENCIES: &[Agency] = &[
         gateway_port: 5501,
         client_port: 8081,
         system_port: 9001,
-        system: crate::sample::Agency::Population,
+        system: Some(crate::sample::Agency::Population),
     },
     Agency {
         member: "AZ/GOV/1400002",
@@ -42,7 +46,7 @@ const AGENCIES: &[Agency] = &[
         gateway_port: 5502,
         client_port: 8082,
         system_port: 9002,
-        system: crate::sample::Agency::Tax,
+        system: Some(crate::sample::Agency::Tax),
     },
     Agency {
         member: "AZ/GOV/1400003",
@@ -51,9 +55,25 @@ const AGENCIES: &[Agency] = &[
         gateway_port: 5503,
         client_port: 8083,
         system_port: 9003,
-        system: crate::sample::Agency::Benefits,
+        system: Some(crate::sample::Agency::Benefits),
+    },
+    Agency {
+        member: "AZ/GOV/1400004",
+        name: "Digital Development Agency",
+        subsystem: "mygov",
+        gateway_port: 5504,
+        client_port: 8084,
+        system_port: 0,
+        system: None,
     },
 ];
+
+/// The portal's subsystem on the bridge.
+const PORTAL_CLIENT: &str = "AZ/GOV/1400004/mygov";
+/// A company, so that a consent request names a real registered member.
+const COMPANY: (&str, &str, &str) = ("AZ/COM/1500001", "Kapital Bank", "AZ/COM/1500001/loans");
+/// The demo citizen (the development identity provider offers this personal id).
+const CITIZEN: &str = "AZ1234567";
 
 /// Where a service finds the data subject: (`header`, `path` or `query`; parameter name).
 type SubjectAt = Option<(&'static str, &'static str)>;
@@ -91,11 +111,91 @@ const SERVICES: &[(&str, &str, SubjectAt, bool, &str)] = &[
     (
         "AZ/GOV/1400003/benefits/child-benefit",
         "Child benefit applications",
-        None,
+        Some(("header", "X-Subject-Id")),
         false,
         "/child-benefit",
     ),
+    // The data tracker's metaservice: each gateway answers it from its own evidence ledger.
+    (
+        "AZ/GOV/1400001/population/korpuSubjectAccesses",
+        "Accesses to a data subject's data (data tracker)",
+        Some(("query", "subject")),
+        false,
+        "korpu:subject-accesses",
+    ),
+    (
+        "AZ/GOV/1400002/tax/korpuSubjectAccesses",
+        "Accesses to a data subject's data (data tracker)",
+        Some(("query", "subject")),
+        false,
+        "korpu:subject-accesses",
+    ),
+    (
+        "AZ/GOV/1400003/benefits/korpuSubjectAccesses",
+        "Accesses to a data subject's data (data tracker)",
+        Some(("query", "subject")),
+        false,
+        "korpu:subject-accesses",
+    ),
 ];
+
+/// How the portal lists the demo's citizen-facing services.
+fn portal_listing(service: &str) -> Value {
+    let l = |az: &str, en: &str, ru: &str| json!({"az": az, "en": en, "ru": ru});
+    match service {
+        "AZ/GOV/1400003/benefits/child-benefit" => json!({
+            "names": l("Uşaq müavinəti", "Child benefit", "Пособие на ребёнка"),
+            "descriptions": l(
+                "Uşağı olan ailələrə aylıq müavinət. Müraciəti onlayn göndərin; qərar imzalı sənəd kimi gəlir.",
+                "A monthly benefit for families with children. Apply online; the decision arrives as a signed document.",
+                "Ежемесячное пособие семьям с детьми. Подайте заявление онлайн; решение придёт подписанным документом."),
+            "category": "family",
+            "requirements": l(
+                "Uşağın şəxsi identifikasiya nömrəsi (FİN)\nBank hesabınızın IBAN nömrəsi",
+                "The child's personal id (FIN)\nThe IBAN of your bank account",
+                "Личный код ребёнка (FIN)\nIBAN вашего банковского счёта"),
+            "form_schema": {
+                "type": "object",
+                "required": ["child_pin", "child_birth_date", "iban"],
+                "x-order": ["child_pin", "child_birth_date", "iban", "payment", "consent"],
+                "properties": {
+                    "child_pin": {"type": "string", "title": "Uşağın FİN kodu", "pattern": "^[0-9A-Z]{7}$",
+                        "x-title": l("Uşağın FİN kodu", "Child's personal id (FIN)", "Личный код ребёнка (FIN)"),
+                        "x-description": l("7 simvol, məsələn 5ABC12D", "7 characters, for example 5ABC12D", "7 символов, например 5ABC12D")},
+                    "child_birth_date": {"type": "string", "format": "date",
+                        "x-title": l("Uşağın doğum tarixi", "Child's date of birth", "Дата рождения ребёнка"),
+                        "x-description": l("İİİİ-AA-GG", "YYYY-MM-DD", "ГГГГ-ММ-ДД")},
+                    "iban": {"type": "string", "pattern": "^AZ[0-9]{2}[A-Z]{4}[0-9A-Z]{20}$",
+                        "x-title": l("Bank hesabının IBAN nömrəsi", "IBAN of your bank account", "IBAN банковского счёта"),
+                        "x-description": l("AZ ilə başlayan 28 simvol", "28 characters starting with AZ", "28 символов, начиная с AZ")},
+                    "payment": {"type": "string", "enum": ["monthly", "quarterly"],
+                        "x-title": l("Ödəniş qaydası", "How often to pay", "Периодичность выплаты")},
+                    "consent": {"type": "boolean",
+                        "x-title": l("Məlumatlarımın yoxlanılmasına razıyam", "I agree that my details are checked", "Я согласен(на) на проверку моих данных")}
+                }
+            }
+        }),
+        "AZ/GOV/1400001/population/persons" => json!({
+            "names": l("Şəxsi məlumatlarım", "My personal record", "Мои личные данные"),
+            "descriptions": l(
+                "Dövlət Əhali Reyestrində sizin haqqınızda saxlanılan məlumatlar.",
+                "What the State Population Registry holds about you.",
+                "Сведения о вас в Государственном реестре населения."),
+            "category": "identity",
+            "requirements": l("", "", ""),
+        }),
+        "AZ/GOV/1400002/tax/income" => json!({
+            "names": l("Gəlir haqqında arayış", "Income statement", "Справка о доходах"),
+            "descriptions": l(
+                "Vergi orqanına bəyan edilmiş gəliriniz haqqında arayış.",
+                "A statement of the income you declared to the tax service.",
+                "Справка о доходах, задекларированных в налоговой службе."),
+            "category": "tax",
+            "requirements": l("", "", ""),
+        }),
+        _ => Value::Null,
+    }
+}
 
 /// The OpenAPI descriptions of the demo services with a path parameter.
 fn openapi_for(service: &str) -> Option<String> {
@@ -124,6 +224,16 @@ const ACCESS: &[(&str, &str)] = &[
     ("AZ/GOV/1400003/benefits", "AZ/GOV/1400001/population/echo"),
     ("AZ/GOV/1400002/tax", "AZ/GOV/1400001/population/persons"),
     ("AZ/GOV/1400002/tax", "AZ/GOV/1400001/population/echo"),
+    (PORTAL_CLIENT, "AZ/GOV/1400003/benefits/child-benefit"),
+    (
+        PORTAL_CLIENT,
+        "AZ/GOV/1400001/population/korpuSubjectAccesses",
+    ),
+    (PORTAL_CLIENT, "AZ/GOV/1400002/tax/korpuSubjectAccesses"),
+    (
+        PORTAL_CLIENT,
+        "AZ/GOV/1400003/benefits/korpuSubjectAccesses",
+    ),
 ];
 
 /// The given port if free on loopback, else one the kernel picks.
@@ -196,13 +306,43 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
     let mut gateways = Vec::new();
     let mut ledgers = Vec::new();
     let mut gateway_json = serde_json::Map::new();
+    let benefits_bridge = std::sync::Arc::new(std::sync::OnceLock::new());
     for (a, port) in AGENCIES.iter().zip(&server_ports) {
-        let system = crate::sample::spawn(a.system, port_or_free(a.system_port)?).await?;
         let gw_dir = dir.join("gateways").join(a.subsystem);
+        let system = match a.system {
+            Some(crate::sample::Agency::Benefits) => {
+                let signing = crate::sample::benefits::Signing {
+                    key: korpu_pki::key::read_private_key(&gw_dir.join("sign.p8"))?,
+                    cert: korpu_pki::cert::Certificate::from_pem(&std::fs::read_to_string(
+                        gw_dir.join("sign.pem"),
+                    )?)?,
+                    chain: vec![korpu_pki::cert::Certificate::from_pem(
+                        &std::fs::read_to_string(certs_dir(&central_dir).join("issuing.pem"))?,
+                    )?],
+                };
+                let step_ms = std::env::var("KORPU_DEMO_STEP_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(3000);
+                let options = crate::sample::benefits::Options {
+                    step: std::time::Duration::from_millis(step_ms),
+                    bridge: benefits_bridge.clone(),
+                    signing: Some(std::sync::Arc::new(signing)),
+                };
+                Some(crate::sample::spawn_benefits(port_or_free(a.system_port)?, options).await?)
+            }
+            Some(agency) => Some(crate::sample::spawn(agency, port_or_free(a.system_port)?).await?),
+            None => None,
+        };
         let mut services = std::collections::BTreeMap::new();
         for (service, _, _, _, path) in SERVICES {
             if service.starts_with(&format!("{}/{}/", a.member, a.subsystem)) {
-                services.insert((*service).to_owned(), format!("http://{system}{path}"));
+                let backend = match system {
+                    _ if path.starts_with("korpu:") => (*path).to_owned(),
+                    Some(system) => format!("http://{system}{path}"),
+                    None => continue,
+                };
+                services.insert((*service).to_owned(), backend);
             }
         }
         let toml_text = toml::to_string(&json!({
@@ -212,6 +352,9 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
             "client_listen": port_or_free(a.client_port)?.to_string(),
             "server_listen": format!("127.0.0.1:{port}"),
             "services": services,
+            // Checkpoints every 2 s, so the portal's data tracker shows an access (with its
+            // proof) within seconds in the demo.
+            "ledger_checkpoint_secs": 2,
         }))?;
         let gw_config = korpu_gateway::GatewayConfig::from_toml_with_env(
             &toml_text,
@@ -222,11 +365,22 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         let (gw, ledger) = crate::start_gateway(gw_config)
             .await
             .with_context(|| format!("starting the gateway of {}", a.name))?;
+        // The gateway's ledger key goes into the global configuration, so that the portal's
+        // data tracker (and any auditor) can check this gateway's checkpoints.
+        api.call(
+            Method::POST,
+            "/api/v1/gateway-ledger-keys",
+            Some(json!({"gateway": format!("{}/gw1", a.member), "ledger_key": ledger.verifier().to_string()})),
+        )
+        .await?;
+        if a.system == Some(crate::sample::Agency::Benefits) {
+            let _ = benefits_bridge.set(format!("http://{}", gw.client_addr));
+        }
         ledgers.push(ledger);
         gateway_json.insert(
             a.subsystem.to_owned(),
             json!({"id": format!("{}/gw1", a.member), "client": format!("http://{}", gw.client_addr),
-                   "server": format!("{}", gw.server_addr), "system": format!("http://{system}"),
+                   "server": format!("{}", gw.server_addr), "system": system.map(|s| format!("http://{s}")),
                    "config": gw_dir.join("gateway.toml"), "ledger": gw_dir.join("ledger")}),
         );
         gateways.push(gw);
@@ -238,6 +392,15 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
             .to_owned()
     };
     let (benefits_gw, tax_gw) = (client_of("benefits"), client_of("tax"));
+    let portal = start_portal(&dir, &anchor, &client_of("mygov")).await?;
+    let portal_url = portal.public_url.clone();
+    let consent_example = format!(
+        "{portal_url}/consents/new?client={}&purpose={}&item={}&item={}",
+        COMPANY.2,
+        "Kredit%20m%C3%BCraci%C9%99tinin%20yoxlanmas%C4%B1%20%2F%20Checking%20a%20loan%20application",
+        "AZ%2FGOV%2F1400001%2Fpopulation%2Fpersons",
+        "AZ%2FGOV%2F1400002%2Ftax%2Fincome"
+    );
     let calls = json!([
         {"method": "GET", "url": format!("{benefits_gw}/r1/AZ/GOV/1400001/population/persons/AZ1234567"),
          "headers": {"X-Road-Client": "AZ/GOV/1400003/benefits", "X-Road-UserId": "AZ9876543", "X-Korpu-Purpose": "benefit-eligibility"},
@@ -262,6 +425,9 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         "root_ca": config.root_cert_path(),
         "gateways": gateway_json,
         "calls": calls,
+        "portal": portal_url,
+        "portal_citizen": CITIZEN,
+        "portal_consent_request": consent_example,
     });
     let demo_path = dir.join("demo.json");
     std::fs::write(&demo_path, serde_json::to_string_pretty(&demo)?)?;
@@ -275,6 +441,10 @@ Körpü demo instance AZ is running.
   central registry, public          {public}/conf  /anchor  /ocsp  /tsa  /health
   configuration anchor              {anchor}
   demo description                  {demo_path}
+  myGov citizen portal              {portal_url}
+      sign in as the demo citizen {citizen} (development identity provider), apply for the
+      child benefit, watch it be decided, download the signed decision, see the data tracker;
+      a company's consent request: {consent_example}
 
 Three agencies are registered — State Population Registry (AZ/GOV/1400001), State Tax Service
 (AZ/GOV/1400002), Ministry of Labour and Social Protection (AZ/GOV/1400003) — with their services,
@@ -323,10 +493,12 @@ Press Ctrl-C to stop.
         pgw = population_gw.display(),
         benefits_gw = benefits_gw,
         tax_gw = tax_gw,
+        citizen = CITIZEN,
     );
 
     crate::shutdown_signal().await;
     println!("stopping…");
+    portal.shutdown().await;
     for gw in gateways {
         gw.shutdown().await;
     }
@@ -335,6 +507,38 @@ Press Ctrl-C to stop.
     }
     running.shutdown().await;
     Ok(())
+}
+
+fn certs_dir(central_dir: &Path) -> PathBuf {
+    central_dir.join("certs")
+}
+
+/// Starts the portal on 127.0.0.1:4600 (or a free port) with the development identity
+/// provider; `KORPU_PORTAL_*` variables override any of it (the browser tests point it at a
+/// real OpenID provider and an SMTP server this way).
+async fn start_portal(
+    dir: &Path,
+    anchor: &Path,
+    gateway: &str,
+) -> anyhow::Result<korpu_portal::RunningPortal> {
+    let listen = port_or_free(4600)?;
+    let toml_text = toml::to_string(&json!({
+        "listen": listen.to_string(),
+        "data_dir": dir.join("portal"),
+        "anchor": anchor,
+        "gateway_url": gateway,
+        "client": PORTAL_CLIENT,
+        "dev_idp": true,
+        "status_refresh_secs": 2,
+        "conf_refresh_secs": 5,
+    }))?;
+    let config =
+        korpu_portal::PortalConfig::from_toml_with_env(&toml_text, "korpu demo", std::env::vars())?;
+    std::fs::create_dir_all(dir.join("portal"))?;
+    std::fs::write(dir.join("portal").join("portal.toml"), config.to_toml())?;
+    korpu_portal::start(config)
+        .await
+        .context("starting the myGov portal")
 }
 
 /// Registers the demo agencies, unless an earlier run in the same directory did.
@@ -387,13 +591,20 @@ async fn populate(api: &Api, dir: &Path, server_ports: &[u16]) -> anyhow::Result
             )?;
         }
     }
+    post(
+        "/api/v1/members",
+        json!({"member": COMPANY.0, "name": COMPANY.1}),
+    )
+    .await?;
+    post("/api/v1/subsystems", json!({"subsystem": COMPANY.2})).await?;
     for (service, title, subject, purpose, _) in SERVICES {
         let data_subject =
             subject.map_or(Value::Null, |(loc, name)| json!({"in": loc, "name": name}));
         post(
             "/api/v1/services",
             json!({"service": service, "title": title, "version": "v1", "openapi": openapi_for(service),
-                   "data_subject": data_subject, "purpose_required": purpose}),
+                   "data_subject": data_subject, "purpose_required": purpose,
+                   "portal": portal_listing(service)}),
         )
         .await?;
     }

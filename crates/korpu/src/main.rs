@@ -4,6 +4,10 @@
 
 mod admin;
 mod demo;
+mod doc_cli;
+mod docs_cli;
+mod ledger_cli;
+mod portal_cli;
 mod sample;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +58,21 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         command: LedgerCommand,
+    },
+    /// Document signatures: sign and verify PAdES PDFs and ASiC-E containers.
+    Doc {
+        #[command(subcommand)]
+        command: doc_cli::DocCommand,
+    },
+    /// Document exchange between organisations over the bridge (send, inbox, receipts).
+    Docs {
+        #[command(subcommand)]
+        command: docs_cli::DocsCommand,
+    },
+    /// The myGov citizen portal.
+    Portal {
+        #[command(subcommand)]
+        command: portal_cli::PortalCommand,
     },
     /// Serve a sample information system (for demos and tests).
     #[command(hide = true)]
@@ -160,6 +179,64 @@ enum LedgerCommand {
         /// PEM roots the time-stamping authority must chain to (the platform root CA).
         #[arg(long)]
         roots: PathBuf,
+    },
+    /// Verify a sealed-segment archive offline (no database, no network); exits non-zero
+    /// naming the first bad record, checkpoint or time-stamp.
+    Verify {
+        /// The archive file (`segment-NNNNNN.korpu-archive`).
+        archive: PathBuf,
+        /// The log's public key (C2SP vkey), obtained from a source you trust.
+        #[arg(long, required_unless_present = "anchor")]
+        log_key: Vec<String>,
+        /// The configuration anchor: verifies the signed global configuration inside the
+        /// archive and takes the log key and the platform roots from it.
+        #[arg(long)]
+        anchor: Option<PathBuf>,
+        /// PEM certificates time-stamps must chain to (repeatable).
+        #[arg(long)]
+        tsa_root: Vec<PathBuf>,
+        /// With --anchor: the time at which the configuration must have been valid
+        /// (RFC 3339); default now, or its last valid second if it has expired.
+        #[arg(long)]
+        at: Option<String>,
+    },    /// Check a log's published tlog-tiles for consistency with the view saved in --state;
+    /// exits non-zero with a fork alert when the log does not extend it.
+    Audit {
+        /// A directory or http(s) URL prefix holding `checkpoint` and `tile/...`.
+        tiles: String,
+        /// JSON file keeping the last verified checkpoint per log (created if missing).
+        #[arg(long)]
+        state: PathBuf,
+        /// The log's public key (C2SP vkey); repeat for several logs.
+        #[arg(long, required = true)]
+        log_key: Vec<String>,
+    },
+    /// Write the proof for one exchange of a stopped gateway as a C2SP tlog-proof file
+    /// (index, inclusion proof, signed checkpoint; the record in its `extra` line).
+    Proof {
+        /// The X-Road-Id of the exchange.
+        message_id: String,
+        #[arg(long)]
+        config: PathBuf,
+        /// Where to write it; default standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify a C2SP tlog-proof file offline; exits non-zero naming what failed.
+    VerifyProof {
+        file: PathBuf,
+        /// The log's public key (C2SP vkey).
+        #[arg(long, required = true)]
+        log_key: Vec<String>,
+    },
+    /// Publish a stopped gateway's ledger as C2SP tlog-tiles (checkpoint + tiles) into a
+    /// directory that a plain file server can serve.
+    Tiles {
+        #[arg(long)]
+        config: PathBuf,
+        /// The directory to write.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -294,6 +371,52 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ledger {
             command:
+                LedgerCommand::Audit {
+                    tiles,
+                    state,
+                    log_key,
+                },
+        } => ledger_cli::audit(&state, &log_key, &tiles).await,
+        Command::Ledger {
+            command:
+                LedgerCommand::Proof {
+                    message_id,
+                    config,
+                    out,
+                },
+        } => {
+            let ledger = open_stopped_ledger(&config).await?;
+            ledger_cli::proof(ledger, &message_id, out.as_deref()).await
+        }
+        Command::Ledger {
+            command: LedgerCommand::VerifyProof { file, log_key },
+        } => ledger_cli::verify_proof(&file, &log_key),
+        Command::Ledger {
+            command: LedgerCommand::Tiles { config, out },
+        } => {
+            let ledger = open_stopped_ledger(&config).await?;
+            ledger_cli::tiles(ledger, &out).await
+        }
+        Command::Ledger {
+            command:
+                LedgerCommand::Verify {
+                    archive,
+                    log_key,
+                    anchor,
+                    tsa_root,
+                    at,
+                },
+        } => ledger_cli::verify(
+            &archive,
+            ledger_cli::Trust {
+                log_keys: log_key,
+                anchor,
+                tsa_roots: tsa_root,
+                at,
+            },
+        ),
+        Command::Ledger {
+            command:
                 LedgerCommand::VerifyEvidence {
                     file,
                     log_key,
@@ -326,6 +449,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Doc { command } => doc_cli::run(command).await,
+        Command::Docs { command } => docs_cli::run(command).await,
+        Command::Portal { command } => portal_cli::run(command).await,
         Command::SampleIs { agency, listen } => {
             let bound = sample::spawn(agency, listen).await?;
             println!("sample information system on http://{bound}");
@@ -523,7 +649,7 @@ pub(crate) async fn start_gateway(
     config: korpu_gateway::GatewayConfig,
 ) -> anyhow::Result<(korpu_gateway::RunningGateway, korpu_ledger::Ledger)> {
     let (timestamper, slot) = korpu_gateway::record::ConfTimestamper::new();
-    let ledger = korpu_gateway::record::open_ledger(&config.data_dir, &config.gateway, timestamper)
+    let ledger = korpu_gateway::record::open_ledger(&config, timestamper)
         .await
         .map_err(anyhow::Error::msg)?;
     let running = korpu_gateway::start(config, Box::new(ledger.clone())).await?;
@@ -534,7 +660,7 @@ pub(crate) async fn start_gateway(
 /// Opens the ledger of a stopped gateway, to read it (a ledger belongs to one process).
 async fn open_stopped_ledger(config: &Path) -> anyhow::Result<korpu_ledger::Ledger> {
     let config = korpu_gateway::GatewayConfig::load(Some(config))?;
-    korpu_gateway::record::open_ledger(&config.data_dir, &config.gateway, NoTimestamps)
+    korpu_gateway::record::open_ledger(&config, NoTimestamps)
         .await
         .map_err(anyhow::Error::msg)
 }

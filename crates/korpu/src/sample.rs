@@ -4,10 +4,9 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -105,25 +104,327 @@ pub fn router(agency: Agency) -> Router {
                 }
             }),
         ),
-        Agency::Benefits => common.route(
-            "/child-benefit",
-            post(|body: Bytes| async move {
-                let id = hex::encode(&Sha256::digest(&body)[..6]);
-                (StatusCode::CREATED, Json(json!({"application_id": format!("CB-{id}"), "status": "received"})))
-            }),
-        ),
+        Agency::Benefits => common.merge(benefits::router(benefits::Options::default())),
     }
 }
 
 /// Serves `agency`'s sample system on `addr` until the task is dropped; returns the bound
 /// address.
 pub async fn spawn(agency: Agency, addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    serve(router(agency), addr).await
+}
+
+/// Serves the social ministry's system with a working child-benefit process: it asks the
+/// population registry over the bridge and signs its decisions (see [`benefits`]).
+pub async fn spawn_benefits(
+    addr: SocketAddr,
+    options: benefits::Options,
+) -> anyhow::Result<SocketAddr> {
+    let app = Router::new()
+        .route("/echo", any(echo))
+        .route("/echo/{*rest}", any(echo))
+        .merge(benefits::router(options));
+    serve(app, addr).await
+}
+
+async fn serve(app: Router, addr: SocketAddr) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(agency)).await {
+        if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "sample information system stopped");
         }
     });
     Ok(bound)
+}
+
+/// The social ministry's child-benefit process, as the portal drives it: an application
+/// arrives (the applicant is the data subject, `X-Subject-Id`), waits `step` in `submitted`,
+/// moves to `in_review` while the ministry asks the population registry over the bridge for the
+/// family composition (purpose `benefit-eligibility`, subject = the applicant), and after
+/// another `step` is `decided` with a decision PDF signed (PAdES B-B) by the ministry's key.
+/// Applications live in memory: this is a sample, not a case-management system.
+pub mod benefits {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    use std::time::Duration;
+
+    use axum::body::Bytes;
+    use axum::extract::{Path, State};
+    use axum::http::{header, HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use serde_json::{json, Value};
+    use sha2::{Digest, Sha256};
+
+    /// The ministry's signing material.
+    pub struct Signing {
+        pub key: korpu_pki::key::SigningKey,
+        pub cert: korpu_pki::cert::Certificate,
+        pub chain: Vec<korpu_pki::cert::Certificate>,
+    }
+
+    #[derive(Clone, Default)]
+    pub struct Options {
+        /// How long each step (submitted → in review → decided) takes.
+        pub step: Duration,
+        /// The ministry gateway's client URL, set once the gateway runs.
+        pub bridge: Arc<OnceLock<String>>,
+        /// Signs decisions; without it decisions are unsigned.
+        pub signing: Option<Arc<Signing>>,
+    }
+
+    #[derive(Clone)]
+    struct App {
+        applicant: String,
+        status: String,
+        history: Vec<Value>,
+        messages: Vec<Value>,
+        pdf: Option<Vec<u8>>,
+    }
+
+    #[derive(Clone)]
+    struct St {
+        apps: Arc<Mutex<HashMap<String, App>>>,
+        opts: Options,
+        http: reqwest::Client,
+    }
+
+    pub fn router(opts: Options) -> Router {
+        let st = St {
+            apps: Arc::new(Mutex::new(HashMap::new())),
+            opts,
+            http: reqwest::Client::new(),
+        };
+        Router::new()
+            .route("/child-benefit", post(apply))
+            .route("/child-benefit/{id}", get(status))
+            .route("/child-benefit/{id}/decision.pdf", get(decision))
+            .with_state(st)
+    }
+
+    fn now() -> String {
+        korpu_conf::Timestamp::now().to_string()
+    }
+
+    fn subject(h: &HeaderMap) -> Option<String> {
+        h.get("x-subject-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    async fn apply(State(st): State<St>, headers: HeaderMap, body: Bytes) -> Response {
+        let Some(pin) = subject(&headers) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "X-Subject-Id (the applicant) is required"})),
+            )
+                .into_response();
+        };
+        let Ok(form) = serde_json::from_slice::<Value>(&body) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "the application is not JSON"})),
+            )
+                .into_response();
+        };
+        let id = format!(
+            "CB-{}",
+            hex::encode(
+                &Sha256::digest(
+                    [
+                        body.as_ref(),
+                        pin.as_bytes(),
+                        now().as_bytes(),
+                        &rand_bytes()
+                    ]
+                    .concat()
+                )[..6]
+            )
+        );
+        let app = App {
+            applicant: pin.clone(),
+            status: "submitted".into(),
+            history: vec![
+                json!({"status": "submitted", "at": now(), "message": "Müraciət qəbul edildi"}),
+            ],
+            messages: Vec::new(),
+            pdf: None,
+        };
+        st.apps.lock().expect("lock").insert(id.clone(), app);
+        tokio::spawn(process(st.clone(), id.clone(), pin, form));
+        (
+            StatusCode::CREATED,
+            Json(json!({"application_id": id, "status": "submitted"})),
+        )
+            .into_response()
+    }
+
+    fn rand_bytes() -> [u8; 16] {
+        let mut b = [0u8; 16];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+                >> (i % 4)) as u8;
+        }
+        b
+    }
+
+    fn update(st: &St, id: &str, status: &str, message: &str, pdf: Option<Vec<u8>>) {
+        if let Some(a) = st.apps.lock().expect("lock").get_mut(id) {
+            a.status = status.into();
+            a.history
+                .push(json!({"status": status, "at": now(), "message": message}));
+            if !message.is_empty() {
+                a.messages.push(json!({"at": now(), "text": message}));
+            }
+            if pdf.is_some() {
+                a.pdf = pdf;
+            }
+        }
+    }
+
+    async fn process(st: St, id: String, pin: String, form: Value) {
+        tokio::time::sleep(st.opts.step).await;
+        update(&st, &id, "in_review", "Ailə tərkibi Dövlət Əhali Reyestrindən yoxlanılır / Family composition is being checked with the population registry", None);
+        // The ministry asks the population registry over the bridge: subject = the applicant.
+        let family = match st.opts.bridge.get() {
+            Some(gw) => st
+                .http
+                .get(format!("{gw}/r1/AZ/GOV/1400001/population/family/{pin}"))
+                .header("X-Road-Client", "AZ/GOV/1400003/benefits")
+                .header("X-Road-UserId", "AZ/GOV/1400003/benefits/case-worker")
+                .header("X-Korpu-Purpose", "benefit-eligibility")
+                .send()
+                .await
+                .ok(),
+            None => None,
+        };
+        let family: Value = match family {
+            Some(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        tokio::time::sleep(st.opts.step).await;
+        let children = family["children"].as_array().map_or(0, Vec::len);
+        let granted = children > 0;
+        let (status, msg) = if granted {
+            ("decided", format!("Qərar: uşaq müavinəti təyin edildi ({children} uşaq) / Decision: child benefit granted ({children} child)"))
+        } else {
+            ("rejected", "Qərar: ailə tərkibi təsdiqlənmədi / Decision: the family composition could not be confirmed".to_owned())
+        };
+        let text = [
+            "Ministry of Labour and Social Protection of the Republic of Azerbaijan".to_owned(),
+            "DECISION on child benefit".to_owned(),
+            format!("Application: {id}"),
+            format!("Applicant personal id: {pin}"),
+            format!("Child: {}", form["child_pin"].as_str().unwrap_or("-")),
+            format!("Children in the family (population registry): {children}"),
+            format!(
+                "Decision: {}",
+                if granted {
+                    "GRANTED, 100 AZN per month"
+                } else {
+                    "NOT GRANTED"
+                }
+            ),
+            format!("Date: {}", now()),
+        ];
+        let pdf = decision_pdf(&text);
+        let signed = match &st.opts.signing {
+            Some(s) => korpu_sign::pdf::sign(
+                &pdf,
+                &korpu_sign::cades::Signer {
+                    key: &s.key,
+                    cert: &s.cert,
+                    chain: &s.chain,
+                },
+                std::time::SystemTime::now(),
+                None,
+                &korpu_sign::pdf::Limits::default(),
+            )
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "the decision could not be signed");
+                pdf.clone()
+            }),
+            None => pdf,
+        };
+        update(&st, &id, status, &msg, Some(signed));
+    }
+
+    async fn status(State(st): State<St>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+        let apps = st.apps.lock().expect("lock");
+        // Only the applicant's own applications: another subject gets nothing, not even
+        // whether the id exists.
+        match apps.get(&id).filter(|a| Some(&a.applicant) == subject(&headers).as_ref()) {
+            Some(a) => Json(json!({
+                "application_id": id, "status": a.status, "history": a.history, "messages": a.messages,
+                "document": a.pdf.as_ref().map(|_| json!({"name": format!("decision-{id}.pdf"), "path": format!("/{id}/decision.pdf")})),
+            }))
+            .into_response(),
+            None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such application"}))).into_response(),
+        }
+    }
+
+    async fn decision(
+        State(st): State<St>,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> Response {
+        let apps = st.apps.lock().expect("lock");
+        match apps
+            .get(&id)
+            .filter(|a| Some(&a.applicant) == subject(&headers).as_ref())
+            .and_then(|a| a.pdf.clone())
+        {
+            Some(pdf) => ([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response(),
+            None => (StatusCode::NOT_FOUND, Json(json!({"error": "no decision"}))).into_response(),
+        }
+    }
+
+    /// A one-page PDF 1.4 with the lines of `text` (ASCII; other characters become '?').
+    pub fn decision_pdf(text: &[String]) -> Vec<u8> {
+        let mut c = String::from("BT /F1 12 Tf 72 740 Td 16 TL\n");
+        for line in text {
+            let clean: String = line
+                .chars()
+                .map(|ch| {
+                    if ch.is_ascii() && !"()\\".contains(ch) {
+                        ch
+                    } else {
+                        '?'
+                    }
+                })
+                .collect();
+            c.push_str(&format!("({clean}) Tj T*\n"));
+        }
+        c.push_str("ET\n");
+        let objs: Vec<String> = vec![
+            "<< /Type /Catalog /Pages 2 0 R >>".into(),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".into(),
+            format!("<< /Length {} >>\nstream\n{c}\nendstream", c.len()),
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+        ];
+        let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, o) in objs.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+        }
+        let xref = out.len();
+        out.extend_from_slice(
+            format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes(),
+        );
+        for o in &offsets {
+            out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
+        }
+        let id = hex::encode(&Sha256::digest(&out)[..16]);
+        out.extend_from_slice(
+            format!("trailer\n<< /Size {} /Root 1 0 R /ID [<{id}> <{id}>] >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes(),
+        );
+        out
+    }
 }

@@ -18,6 +18,7 @@ const PROVIDER: &str = "AZ/GOV/1400001";
 const CLIENT: &str = "AZ/GOV/1400003";
 const ECHO: &str = "AZ/GOV/1400001/population/echo";
 const PERSONS: &str = "AZ/GOV/1400001/population/persons";
+const ACCESSES: &str = "AZ/GOV/1400001/population/accesses";
 
 mod support;
 use support::free_port;
@@ -227,6 +228,18 @@ impl Instance {
             "pin",
             "--purpose-required",
         ]);
+        // The data tracker: the population registry's gateway answers who accessed a subject's
+        // data from its ledger; here the benefits subsystem plays the portal.
+        inst.admin(&[
+            "service",
+            "add",
+            ACCESSES,
+            "--title",
+            "Who accessed my data",
+            "--subject-query",
+            "subject",
+        ]);
+        inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), ACCESSES]);
         inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), ECHO]);
         inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), PERSONS]);
 
@@ -245,11 +258,11 @@ impl Instance {
         inst.system = Some(system);
         let anchor = inst.path("central/anchor.json");
         for (sub, member, server, services) in [
-            ("population", PROVIDER, a_server, format!("\"{ECHO}\" = \"http://{system_addr}/echo\"\n\"{PERSONS}\" = \"http://{system_addr}/persons\"\n")),
+            ("population", PROVIDER, a_server, format!("\"{ECHO}\" = \"http://{system_addr}/echo\"\n\"{PERSONS}\" = \"http://{system_addr}/persons\"\n\"{ACCESSES}\" = \"korpu:subject-accesses\"\n")),
             ("benefits", CLIENT, b_server, String::new()),
         ] {
             let toml_text = format!(
-                "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\n[services]\n{services}",
+                "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\nledger_checkpoint_secs = 1\n[services]\n{services}",
                 anchor.display(),
                 inst.path(sub).display(),
                 free_port()
@@ -1264,4 +1277,114 @@ async fn information_systems_can_be_held_to_their_tls_client_certificates() {
         .send()
         .await
         .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_data_tracker_lists_a_subjects_accesses_with_proofs_and_only_to_them() {
+    let inst = Instance::new(Opts::default());
+    let (status, _, resp) = call(
+        &format!("{}/r1/{PERSONS}/AZ1234567", inst.b_client),
+        "GET",
+        &[
+            B_CLIENT_HEADER,
+            ("X-Road-Id", "tracked-1"),
+            ("X-Road-UserId", "AZ-OFFICER-7"),
+            ("X-Korpu-Purpose", "benefit-eligibility"),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+
+    // The access becomes provable with the next checkpoint (every second here).
+    let url = format!("{}/r1/{ACCESSES}?subject=AZ1234567&limit=10", inst.b_client);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (entry, page) = loop {
+        let (status, _, resp) = call(
+            &url,
+            "GET",
+            &[B_CLIENT_HEADER, ("X-Road-UserId", "AZ1234567")],
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+        let page: Value = serde_json::from_slice(&resp).unwrap();
+        let found = page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["message_id"] == "tracked-1")
+            .cloned();
+        if let Some(e) = found {
+            break (e, page);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the access never appeared: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(entry["client"], "AZ/GOV/1400003/benefits");
+    assert_eq!(entry["service"], PERSONS);
+    assert_eq!(entry["purpose"], "benefit-eligibility");
+    assert!(entry["time"].as_str().unwrap().ends_with('Z'), "{entry}");
+
+    // Its inclusion proof leads to the root of the signed checkpoint it comes with.
+    let hash = |h: &Value| -> korpu_ledger::Hash {
+        hex::decode(h.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let note = entry["proof"]["checkpoint"].as_str().unwrap();
+    let body = &note[..note.find("\n\n").unwrap() + 1];
+    let cp = korpu_ledger::Checkpoint::parse_body(body).unwrap();
+    assert_eq!(entry["proof"]["tree_size"], cp.size);
+    let proof: Vec<korpu_ledger::Hash> = entry["proof"]["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    let index = entry["index"].as_u64().unwrap();
+    korpu_ledger::merkle::verify_inclusion(
+        index,
+        cp.size,
+        &hash(&entry["leaf_hash"]),
+        &proof,
+        &cp.root,
+    )
+    .unwrap();
+    let mut forged = hash(&entry["leaf_hash"]);
+    forged[0] ^= 1;
+    assert!(
+        korpu_ledger::merkle::verify_inclusion(index, cp.size, &forged, &proof, &cp.root).is_err()
+    );
+    assert!(page["entries"].as_array().unwrap().len() <= 10);
+
+    // Nobody else may read them, and the refusal comes in the protocol's form.
+    for (user, want) in [
+        (Some("AZ7654321"), "Server.ServerProxy.AccessDenied"),
+        (None, "Server.ServerProxy.AccessDenied"),
+    ] {
+        let mut headers = vec![B_CLIENT_HEADER];
+        if let Some(u) = user {
+            headers.push(("X-Road-UserId", u));
+        }
+        let (status, h, resp) = call(&url, "GET", &headers, vec![]).await;
+        assert_eq!(status, 500, "{}", String::from_utf8_lossy(&resp));
+        assert_eq!(h.get("x-road-error").unwrap(), want);
+    }
+    let (status, h, _) = call(
+        &format!("{}/r1/{ACCESSES}?limit=10", inst.b_client),
+        "GET",
+        &[B_CLIENT_HEADER, ("X-Road-UserId", "AZ1234567")],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        h.get("x-road-error").unwrap(),
+        "Server.ServerProxy.BadRequest"
+    );
 }

@@ -170,3 +170,64 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Run {
         out,
     }
 }
+
+pub mod pdfgen;
+
+impl Pki {
+    /// An in-process OCSP source answering as the issuing CA: `revoked` lists serials (hex)
+    /// with their revocation times; everything else is good.
+    pub fn ocsp(
+        &self,
+        revoked: Vec<(String, SystemTime)>,
+    ) -> korpu_sign::LocalOcsp<impl Fn(&str) -> korpu_pki::ocsp::CertStatus> {
+        let responder = korpu_pki::ocsp::Responder::new(
+            self.issuing.clone(),
+            self.issuing.clone(),
+            self.issuing_key.clone(),
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+        korpu_sign::LocalOcsp::new(responder, move |serial: &str| {
+            match revoked.iter().find(|(s, _)| s == serial) {
+                Some((_, at)) => korpu_pki::ocsp::CertStatus::Revoked {
+                    at: *at,
+                    reason: Some(korpu_pki::ocsp::RevocationReason::KeyCompromise),
+                },
+                None => korpu_pki::ocsp::CertStatus::Good,
+            }
+        })
+    }
+}
+
+impl Pki {
+    /// A leaf valid from a month ago to a month ahead whose certificate names an OCSP
+    /// responder (Authority Information Access), as validators that only check revocation
+    /// when a certificate declares where to (pyHanko) need.
+    pub fn leaf_with_ocsp(&self, cn: &str, profile: Profile, ocsp_url: &str) -> Member {
+        let now = SystemTime::now();
+        let key = SigningKey::generate();
+        let pk = key.public_key_der();
+        let mut req = request(cn, &pk, profile, now - 30 * DAY, now + 30 * DAY);
+        req.ocsp_url = Some(ocsp_url.into());
+        let cert = ca::issue(&self.issuing, &self.issuing_key, req, &ca::random_serial()).unwrap();
+        Member {
+            cert,
+            key,
+            chain: vec![self.issuing.clone()],
+        }
+    }
+
+    /// Like [`Pki::tsa`], with an OCSP responder named in the TSA certificate.
+    pub fn tsa_with_ocsp(&self, ocsp_url: &str) -> LocalTimestamper {
+        let m = self.leaf_with_ocsp("Korpu TSA", Profile::Tsa, ocsp_url);
+        LocalTimestamper::new(
+            Authority::new(
+                m.cert,
+                m.key,
+                vec![self.issuing.clone()],
+                "1.3.6.1.4.1.99999.1.1".parse().unwrap(),
+            )
+            .unwrap(),
+        )
+    }
+}

@@ -1,0 +1,511 @@
+//! Document metadata and receipts in SQLite (WAL) by default, or PostgreSQL given a
+//! `postgres://` URL — one set of queries through sqlx's `Any` driver with `$N` parameters, as
+//! in the central registry's store. Binary values (receipts and their signatures) are kept as
+//! base64 text so that the DDL is the same on both.
+//!
+//! Blobs are not here (see [`crate::blobs`]); neither are the rules on which status may follow
+//! which (see [`crate::exchange`]). Every multi-row change is one transaction.
+
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::error::store_err;
+use crate::DocsError;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS documents (
+        id TEXT PRIMARY KEY, box TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
+        title TEXT NOT NULL, doc_type TEXT NOT NULL, register_no TEXT NOT NULL,
+        deadline BIGINT, reply_to TEXT, thread_id TEXT NOT NULL, retention TEXT NOT NULL,
+        expires_at BIGINT, hold BIGINT NOT NULL, status TEXT NOT NULL,
+        container_sha256 TEXT NOT NULL, signed_container_sha256 TEXT,
+        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS documents_box ON documents (box, created_at, id)",
+    "CREATE INDEX IF NOT EXISTS documents_thread ON documents (thread_id)",
+    "CREATE TABLE IF NOT EXISTS attachments (
+        doc_id TEXT NOT NULL REFERENCES documents(id), idx BIGINT NOT NULL, name TEXT NOT NULL,
+        mime_type TEXT NOT NULL, sha256 TEXT NOT NULL, size BIGINT NOT NULL,
+        PRIMARY KEY (doc_id, idx))",
+    "CREATE INDEX IF NOT EXISTS attachments_sha ON attachments (sha256)",
+    "CREATE TABLE IF NOT EXISTS receipts (
+        doc_id TEXT NOT NULL REFERENCES documents(id), status TEXT NOT NULL,
+        by_subsystem TEXT NOT NULL, at BIGINT NOT NULL, receipt TEXT NOT NULL,
+        signature TEXT NOT NULL, PRIMARY KEY (doc_id, status))",
+];
+
+/// Which mailbox a document is in, seen from this organisation.
+pub const INBOX: &str = "in";
+/// Documents this organisation sent.
+pub const OUTBOX: &str = "out";
+
+/// A document's metadata row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocRow {
+    /// The sender-chosen identifier (32 hex digits), the same on both sides.
+    pub id: String,
+    /// `in` or `out`.
+    #[serde(rename = "box")]
+    pub mailbox: String,
+    /// Sending subsystem.
+    pub sender: String,
+    /// Receiving subsystem.
+    pub recipient: String,
+    /// Title.
+    pub title: String,
+    /// Document type, e.g. `letter`, `decision`.
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    /// The number in the sender's register.
+    pub register_no: String,
+    /// Answer expected by (Unix seconds).
+    pub deadline: Option<i64>,
+    /// The document this one answers.
+    pub reply_to: Option<String>,
+    /// The first document of the thread.
+    pub thread_id: String,
+    /// Retention class.
+    pub retention: String,
+    /// When `expire` may remove it (Unix seconds); none for `permanent`.
+    pub expires_at: Option<i64>,
+    /// On hold: never expired.
+    pub hold: bool,
+    /// The latest status.
+    pub status: String,
+    /// SHA-256 of the container as sent.
+    pub container_sha256: String,
+    /// SHA-256 of the container with the recipient's signature added, once signed.
+    pub signed_container_sha256: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// An attachment row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttRow {
+    /// File name inside the container.
+    pub name: String,
+    /// Media type.
+    pub mime_type: String,
+    /// Hex SHA-256 (the blob name).
+    pub sha256: String,
+    /// Bytes.
+    pub size: i64,
+}
+
+/// A stored signed receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceiptRow {
+    /// The document.
+    pub doc_id: String,
+    /// The status it attests.
+    pub status: String,
+    /// The subsystem that issued it.
+    pub by: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// The receipt JSON, base64.
+    pub receipt: String,
+    /// Its detached CAdES signature (DER), base64.
+    pub signature: String,
+}
+
+/// The metadata database.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+fn doc_from(r: &AnyRow) -> Result<DocRow, sqlx::Error> {
+    Ok(DocRow {
+        id: r.try_get("id")?,
+        mailbox: r.try_get("box")?,
+        sender: r.try_get("sender")?,
+        recipient: r.try_get("recipient")?,
+        title: r.try_get("title")?,
+        doc_type: r.try_get("doc_type")?,
+        register_no: r.try_get("register_no")?,
+        deadline: r.try_get("deadline")?,
+        reply_to: r.try_get("reply_to")?,
+        thread_id: r.try_get("thread_id")?,
+        retention: r.try_get("retention")?,
+        expires_at: r.try_get("expires_at")?,
+        hold: r.try_get::<i64, _>("hold")? != 0,
+        status: r.try_get("status")?,
+        container_sha256: r.try_get("container_sha256")?,
+        signed_container_sha256: r.try_get("signed_container_sha256")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+const DOC_COLS: &str = "id, box, sender, recipient, title, doc_type, register_no, deadline, \
+    reply_to, thread_id, retention, expires_at, hold, status, container_sha256, \
+    signed_container_sha256, created_at, updated_at";
+
+impl Store {
+    /// Opens (creating if needed) the database at `url`: `sqlite:PATH` or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Self, DocsError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            false
+        } else if url.starts_with("sqlite:") {
+            true
+        } else {
+            return Err(DocsError::Config(format!(
+                "database URL {url:?} is neither sqlite:PATH nor postgres://…"
+            )));
+        };
+        let url = if sqlite && !url.contains('?') && url != "sqlite::memory:" {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 10 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Writers wait for each other instead of failing with SQLITE_BUSY;
+                        // foreign keys hold; FULL sync so a commit survives a power cut.
+                        for p in [
+                            "PRAGMA busy_timeout = 5000",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA synchronous = FULL",
+                        ] {
+                            sqlx::query(p).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|e| DocsError::Store(format!("cannot open database {url:?}: {e}")))?;
+        if sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(store_err)?;
+        }
+        for ddl in SCHEMA {
+            sqlx::query(ddl).execute(&pool).await.map_err(store_err)?;
+        }
+        Ok(Store { pool })
+    }
+
+    /// Inserts a document with its attachments and first receipts, in one transaction.
+    pub async fn insert_document(
+        &self,
+        d: &DocRow,
+        atts: &[AttRow],
+        receipts: &[ReceiptRow],
+    ) -> Result<(), DocsError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let q = format!(
+            "INSERT INTO documents ({DOC_COLS}) VALUES
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        );
+        sqlx::query(&q)
+            .bind(&d.id)
+            .bind(&d.mailbox)
+            .bind(&d.sender)
+            .bind(&d.recipient)
+            .bind(&d.title)
+            .bind(&d.doc_type)
+            .bind(&d.register_no)
+            .bind(d.deadline)
+            .bind(&d.reply_to)
+            .bind(&d.thread_id)
+            .bind(&d.retention)
+            .bind(d.expires_at)
+            .bind(i64::from(d.hold))
+            .bind(&d.status)
+            .bind(&d.container_sha256)
+            .bind(&d.signed_container_sha256)
+            .bind(d.created_at)
+            .bind(d.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    DocsError::Conflict(format!("document {} already exists", d.id))
+                } else {
+                    store_err(e)
+                }
+            })?;
+        for (i, a) in atts.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO attachments (doc_id, idx, name, mime_type, sha256, size)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&d.id)
+            .bind(i as i64)
+            .bind(&a.name)
+            .bind(&a.mime_type)
+            .bind(&a.sha256)
+            .bind(a.size)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        }
+        for r in receipts {
+            insert_receipt(&mut tx, r).await?;
+        }
+        tx.commit().await.map_err(store_err)
+    }
+
+    /// Records a receipt and makes its status the document's status (and, for `signed`, the
+    /// countersigned container), in one transaction.
+    pub async fn add_receipt(
+        &self,
+        r: &ReceiptRow,
+        set_status: bool,
+        signed_container: Option<&str>,
+    ) -> Result<(), DocsError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        insert_receipt(&mut tx, r).await?;
+        if set_status {
+            sqlx::query("UPDATE documents SET status = $1, updated_at = $2 WHERE id = $3")
+                .bind(&r.status)
+                .bind(r.at)
+                .bind(&r.doc_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_err)?;
+        }
+        if let Some(sha) = signed_container {
+            sqlx::query("UPDATE documents SET signed_container_sha256 = $1 WHERE id = $2")
+                .bind(sha)
+                .bind(&r.doc_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_err)?;
+        }
+        tx.commit().await.map_err(store_err)
+    }
+
+    /// The document `id`.
+    pub async fn document(&self, id: &str) -> Result<Option<DocRow>, DocsError> {
+        let q = format!("SELECT {DOC_COLS} FROM documents WHERE id = $1");
+        let row = sqlx::query(&q)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        row.as_ref().map(doc_from).transpose().map_err(store_err)
+    }
+
+    /// The attachments of `id`, in container order.
+    pub async fn attachments(&self, id: &str) -> Result<Vec<AttRow>, DocsError> {
+        let rows = sqlx::query(
+            "SELECT name, mime_type, sha256, size FROM attachments WHERE doc_id = $1 ORDER BY idx",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttRow {
+                    name: r.try_get("name")?,
+                    mime_type: r.try_get("mime_type")?,
+                    sha256: r.try_get("sha256")?,
+                    size: r.try_get("size")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(store_err)
+    }
+
+    /// The receipts of `id`, in the order of the statuses (sent, delivered, opened, …); times
+    /// have whole seconds, so several receipts can share one.
+    pub async fn receipts(&self, id: &str) -> Result<Vec<ReceiptRow>, DocsError> {
+        let rows = sqlx::query(
+            "SELECT doc_id, status, by_subsystem, at, receipt, signature FROM receipts
+             WHERE doc_id = $1 ORDER BY at, status",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReceiptRow {
+                    doc_id: r.try_get("doc_id")?,
+                    status: r.try_get("status")?,
+                    by: r.try_get("by_subsystem")?,
+                    at: r.try_get("at")?,
+                    receipt: r.try_get("receipt")?,
+                    signature: r.try_get("signature")?,
+                })
+            })
+            .collect::<Result<Vec<ReceiptRow>, sqlx::Error>>()
+            .map(|mut v| {
+                let rank = |s: &str| crate::receipt::STATUSES.iter().position(|x| *x == s);
+                v.sort_by_key(|r| rank(&r.status));
+                v
+            })
+            .map_err(store_err)
+    }
+
+    /// Up to `limit` documents of a mailbox, oldest first, after `cursor` (`created_at:id` of
+    /// the last one seen), optionally only those with `status`.
+    pub async fn list(
+        &self,
+        mailbox: &str,
+        status: Option<&str>,
+        cursor: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<DocRow>, DocsError> {
+        let (after_t, after_id) = cursor.unwrap_or((i64::MIN, ""));
+        let q = format!(
+            "SELECT {DOC_COLS} FROM documents WHERE box = $1 AND ($2 = '' OR status = $2)
+             AND (created_at > $3 OR (created_at = $3 AND id > $4))
+             ORDER BY created_at, id LIMIT $5"
+        );
+        let rows = sqlx::query(&q)
+            .bind(mailbox)
+            .bind(status.unwrap_or(""))
+            .bind(after_t)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter()
+            .map(doc_from)
+            .collect::<Result<_, _>>()
+            .map_err(store_err)
+    }
+
+    /// The documents of a thread, oldest first.
+    pub async fn thread(&self, thread_id: &str) -> Result<Vec<DocRow>, DocsError> {
+        let q = format!(
+            "SELECT {DOC_COLS} FROM documents WHERE thread_id = $1 ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(&q)
+            .bind(thread_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter()
+            .map(doc_from)
+            .collect::<Result<_, _>>()
+            .map_err(store_err)
+    }
+
+    /// Puts a document on hold, or releases it. False if there is no such document.
+    pub async fn set_hold(&self, id: &str, hold: bool) -> Result<bool, DocsError> {
+        let r = sqlx::query("UPDATE documents SET hold = $1 WHERE id = $2")
+            .bind(i64::from(hold))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Documents past retention at `now` and not on hold.
+    pub async fn expired(&self, now: i64) -> Result<Vec<DocRow>, DocsError> {
+        let q = format!(
+            "SELECT {DOC_COLS} FROM documents
+             WHERE hold = 0 AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY id"
+        );
+        let rows = sqlx::query(&q)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter()
+            .map(doc_from)
+            .collect::<Result<_, _>>()
+            .map_err(store_err)
+    }
+
+    /// Removes a document, its attachments and receipts (one transaction); returns the blob
+    /// names it referenced.
+    pub async fn delete_document(&self, id: &str) -> Result<Vec<String>, DocsError> {
+        let mut blobs: Vec<String> = self
+            .attachments(id)
+            .await?
+            .into_iter()
+            .map(|a| a.sha256)
+            .collect();
+        if let Some(d) = self.document(id).await? {
+            blobs.push(d.container_sha256);
+            blobs.extend(d.signed_container_sha256);
+        }
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        for sql in [
+            "DELETE FROM receipts WHERE doc_id = $1",
+            "DELETE FROM attachments WHERE doc_id = $1",
+            "DELETE FROM documents WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_err)?;
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(blobs)
+    }
+
+    /// Whether any remaining document names the blob.
+    pub async fn blob_referenced(&self, sha: &str) -> Result<bool, DocsError> {
+        let row = sqlx::query(
+            "SELECT 1 AS x FROM attachments WHERE sha256 = $1
+             UNION ALL SELECT 1 AS x FROM documents
+             WHERE container_sha256 = $1 OR signed_container_sha256 = $1",
+        )
+        .bind(sha)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(row.is_some())
+    }
+}
+
+async fn insert_receipt(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &ReceiptRow,
+) -> Result<(), DocsError> {
+    sqlx::query(
+        "INSERT INTO receipts (doc_id, status, by_subsystem, at, receipt, signature)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&r.doc_id)
+    .bind(&r.status)
+    .bind(&r.by)
+    .bind(r.at)
+    .bind(&r.receipt)
+    .bind(&r.signature)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            DocsError::Conflict(format!(
+                "document {} already has a {} receipt",
+                r.doc_id, r.status
+            ))
+        } else {
+            store_err(e)
+        }
+    })?;
+    Ok(())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("23505")
+                || db.code().as_deref() == Some("2067")
+                || db.code().as_deref() == Some("1555")
+                || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,131 @@
+//! The page frame every page shares: skip link, header with navigation and language switcher,
+//! main landmark, footer. One function, so every page has the same landmarks and the same
+//! accessible structure.
+
+use crate::html::{esc, url_part, Html};
+use crate::i18n::Lang;
+
+/// What the frame needs to know about the request.
+pub struct Frame<'a> {
+    pub lang: Lang,
+    /// The path (and query, without `lang`) of this page, for the language links.
+    pub path: &'a str,
+    /// The signed-in citizen's display name and CSRF token, if any.
+    pub user: Option<(&'a str, &'a str)>,
+    pub unread: i64,
+    /// Which navigation entry is current.
+    pub section: &'a str,
+}
+
+/// The whole HTML document.
+pub fn page(f: &Frame<'_>, title: &str, body: &str) -> String {
+    let l = f.lang;
+    let mut h = Html::new();
+    h.raw("<!DOCTYPE html>");
+    h.raw(&format!("<html lang=\"{}\">", l.code()));
+    h.raw("<head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    h.el("title", &[], &format!("{title} — {}", l.t("site")));
+    h.raw("<link rel=\"stylesheet\" href=\"/static/portal.css\"><script src=\"/static/portal.js\" defer></script></head><body>");
+    h.raw(&format!(
+        "<a class=\"skip\" href=\"#main\">{}</a>",
+        esc(l.t("skip"))
+    ));
+    h.raw("<header class=\"site\"><div class=\"bar\">");
+    h.raw(&format!(
+        "<a class=\"logo\" href=\"/\">{}</a>",
+        esc(l.t("site"))
+    ));
+    h.raw(&format!(
+        "<nav class=\"main\" aria-label=\"{}\"><ul>",
+        esc(l.t("site"))
+    ));
+    let mut items = vec![("services", "/services", l.t("nav_services").to_owned())];
+    if f.user.is_some() {
+        items.push((
+            "applications",
+            "/applications",
+            l.t("nav_applications").to_owned(),
+        ));
+        items.push(("tracker", "/tracker", l.t("nav_tracker").to_owned()));
+        items.push(("consents", "/consents", l.t("nav_consents").to_owned()));
+        let n = if f.unread > 0 {
+            format!("{} ({})", l.t("nav_notifications"), f.unread)
+        } else {
+            l.t("nav_notifications").to_owned()
+        };
+        items.push(("notifications", "/notifications", n));
+    }
+    for (key, href, text) in items {
+        h.raw("<li>");
+        if key == f.section {
+            h.el("a", &[("href", href), ("aria-current", "page")], &text);
+        } else {
+            h.a(href, &text);
+        }
+        h.raw("</li>");
+    }
+    match f.user {
+        Some((_, csrf)) => {
+            h.raw("<li><form method=\"post\" action=\"/logout\">");
+            h.open(
+                "input",
+                &[("type", "hidden"), ("name", "csrf"), ("value", csrf)],
+            );
+            h.raw(&format!(
+                "<button class=\"link-button\" type=\"submit\">{}</button></form></li>",
+                esc(l.t("logout"))
+            ));
+        }
+        None => {
+            h.raw("<li>");
+            h.a(&format!("/login?next={}", url_part(f.path)), l.t("login"));
+            h.raw("</li>");
+        }
+    }
+    h.raw("</ul></nav>");
+    h.raw(&format!(
+        "<nav class=\"langs\" aria-label=\"{}\"><ul>",
+        esc(l.t("language"))
+    ));
+    let sep = if f.path.contains('?') { '&' } else { '?' };
+    for other in Lang::ALL {
+        h.raw("<li>");
+        let href = format!("{}{sep}lang={}", f.path, other.code());
+        if other == l {
+            h.el(
+                "a",
+                &[
+                    ("href", &href),
+                    ("lang", other.code()),
+                    ("aria-current", "true"),
+                ],
+                other.native_name(),
+            );
+        } else {
+            h.el(
+                "a",
+                &[
+                    ("href", &href),
+                    ("lang", other.code()),
+                    ("hreflang", other.code()),
+                ],
+                other.native_name(),
+            );
+        }
+        h.raw("</li>");
+    }
+    h.raw("</ul></nav></div></header>");
+    if let Some((name, _)) = f.user {
+        h.raw("<div class=\"phase\">");
+        h.text(l.t("signed_in_as"));
+        h.raw(" <strong>");
+        h.text(name);
+        h.raw("</strong></div>");
+    }
+    h.raw("<main id=\"main\" tabindex=\"-1\">");
+    h.raw(body);
+    h.raw("</main><footer class=\"site\"><div class=\"bar\">");
+    h.text(l.t("footer"));
+    h.raw("</div></footer></body></html>");
+    h.into_string()
+}

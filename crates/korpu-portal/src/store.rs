@@ -1,0 +1,606 @@
+//! The portal's state: sessions, sign-ins in progress, applications and their history,
+//! consents and their history, notifications. SQLite (WAL) by default, PostgreSQL given a
+//! `postgres://` URL, through one set of sqlx `Any` queries (as korpu-central does), so that
+//! several portal processes behind a load balancer share one database.
+//!
+//! Session ids are stored hashed: a leaked database holds no usable session. This module does
+//! not decide anything (who may see what is the server's job).
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// A database failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("portal database: {0}")]
+pub struct StoreError(pub String);
+
+fn err(e: sqlx::Error) -> StoreError {
+    StoreError(e.to_string())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS sessions (
+        id_sha256 TEXT PRIMARY KEY, citizen TEXT NOT NULL, name TEXT NOT NULL, email TEXT NOT NULL,
+        csrf TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS logins (
+        state TEXT PRIMARY KEY, nonce TEXT NOT NULL, verifier TEXT NOT NULL, next TEXT NOT NULL,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS applications (
+        id TEXT PRIMARY KEY, citizen TEXT NOT NULL, email TEXT NOT NULL, service TEXT NOT NULL, agency_ref TEXT NOT NULL,
+        status TEXT NOT NULL, data TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS applications_citizen ON applications (citizen, created_at)",
+    "CREATE TABLE IF NOT EXISTS application_events (
+        application_id TEXT NOT NULL REFERENCES applications(id), seq BIGINT NOT NULL,
+        status TEXT NOT NULL, message TEXT NOT NULL, at BIGINT NOT NULL,
+        PRIMARY KEY (application_id, seq))",
+    "CREATE TABLE IF NOT EXISTS consents (
+        id TEXT PRIMARY KEY, citizen TEXT NOT NULL, client TEXT NOT NULL, purpose TEXT NOT NULL,
+        items TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, revoked_at BIGINT)",
+    "CREATE INDEX IF NOT EXISTS consents_citizen ON consents (citizen, created_at)",
+    "CREATE TABLE IF NOT EXISTS consent_history (
+        consent_id TEXT NOT NULL REFERENCES consents(id), action TEXT NOT NULL, at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS notifications (
+        id TEXT PRIMARY KEY, citizen TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+        link TEXT NOT NULL, created_at BIGINT NOT NULL, read_at BIGINT)",
+    "CREATE INDEX IF NOT EXISTS notifications_citizen ON notifications (citizen, created_at)",
+];
+
+/// A signed-in citizen's session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub citizen: String,
+    pub name: String,
+    pub email: String,
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+/// A sign-in in progress (between the redirect to the provider and the callback).
+#[derive(Debug, Clone)]
+pub struct PendingLogin {
+    pub nonce: String,
+    pub verifier: String,
+    pub next: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Application {
+    pub id: String,
+    pub citizen: String,
+    /// Where status e-mails go (from the ID token at submission; empty: none).
+    pub email: String,
+    pub service: String,
+    pub agency_ref: String,
+    pub status: String,
+    pub data: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub status: String,
+    pub message: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Consent {
+    pub id: String,
+    pub client: String,
+    pub purpose: String,
+    /// JSON array of service ids.
+    pub items: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub kind: String,
+    pub subject: String,
+    pub link: String,
+    pub created_at: i64,
+    pub read_at: Option<i64>,
+}
+
+fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(col).map_err(err)
+}
+
+impl Store {
+    /// Opens (creating if needed) `sqlite:PATH` or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError(format!(
+                "database URL {url:?} is neither sqlite:PATH nor postgres://…"
+            )));
+        };
+        let url = if backend == Backend::Sqlite && !url.contains('?') && url != "sqlite::memory:" {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|e| StoreError(format!("cannot open {url:?}: {e}")))?;
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(err)?;
+        }
+        for ddl in SCHEMA {
+            sqlx::query(ddl).execute(&pool).await.map_err(err)?;
+        }
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    // --- sessions ----------------------------------------------------------------------
+
+    pub async fn insert_session(
+        &self,
+        id_sha256: &str,
+        s: &Session,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id_sha256, citizen, name, email, csrf, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id_sha256)
+        .bind(&s.citizen)
+        .bind(&s.name)
+        .bind(&s.email)
+        .bind(&s.csrf)
+        .bind(now)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    /// The unexpired session with this id hash.
+    pub async fn session(&self, id_sha256: &str, now: i64) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(
+            "SELECT citizen, name, email, csrf, expires_at FROM sessions
+             WHERE id_sha256 = $1 AND expires_at > $2",
+        )
+        .bind(id_sha256)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        row.map(|r| {
+            Ok(Session {
+                citizen: get(&r, "citizen")?,
+                name: get(&r, "name")?,
+                email: get(&r, "email")?,
+                csrf: get(&r, "csrf")?,
+                expires_at: get(&r, "expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Slides a session's expiry forward (idle timeout).
+    pub async fn touch_session(&self, id_sha256: &str, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_sha256 = $2")
+            .bind(expires_at)
+            .bind(id_sha256)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, id_sha256: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1")
+            .bind(id_sha256)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Drops expired sessions and sign-ins older than `login_before`.
+    pub async fn sweep(&self, now: i64, login_before: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        sqlx::query("DELETE FROM logins WHERE created_at < $1")
+            .bind(login_before)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    // --- sign-ins in progress ----------------------------------------------------------
+
+    pub async fn insert_login(&self, state: &str, l: &PendingLogin) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO logins (state, nonce, verifier, next, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(state)
+        .bind(&l.nonce)
+        .bind(&l.verifier)
+        .bind(&l.next)
+        .bind(l.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    /// Takes (reads and deletes) a pending sign-in: each `state` is usable once.
+    pub async fn take_login(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM logins WHERE state = $1 RETURNING nonce, verifier, next, created_at",
+        )
+        .bind(state)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        row.map(|r| {
+            Ok(PendingLogin {
+                nonce: get(&r, "nonce")?,
+                verifier: get(&r, "verifier")?,
+                next: get(&r, "next")?,
+                created_at: get(&r, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    // --- applications ------------------------------------------------------------------
+
+    pub async fn insert_application(&self, a: &Application) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO applications (id, citizen, email, service, agency_ref, status, data, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&a.id)
+        .bind(&a.citizen)
+        .bind(&a.email)
+        .bind(&a.service)
+        .bind(&a.agency_ref)
+        .bind(&a.status)
+        .bind(&a.data)
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn application_row(r: &AnyRow) -> Result<Application, StoreError> {
+        Ok(Application {
+            id: get(r, "id")?,
+            citizen: get(r, "citizen")?,
+            email: get(r, "email")?,
+            service: get(r, "service")?,
+            agency_ref: get(r, "agency_ref")?,
+            status: get(r, "status")?,
+            data: get(r, "data")?,
+            created_at: get(r, "created_at")?,
+            updated_at: get(r, "updated_at")?,
+        })
+    }
+
+    pub async fn applications_of(&self, citizen: &str) -> Result<Vec<Application>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, citizen, email, service, agency_ref, status, data, created_at, updated_at
+             FROM applications WHERE citizen = $1 ORDER BY created_at DESC, id",
+        )
+        .bind(citizen)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(Self::application_row).collect()
+    }
+
+    /// An application, only if it belongs to `citizen`.
+    pub async fn application(
+        &self,
+        citizen: &str,
+        id: &str,
+    ) -> Result<Option<Application>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, citizen, email, service, agency_ref, status, data, created_at, updated_at
+             FROM applications WHERE id = $1 AND citizen = $2",
+        )
+        .bind(id)
+        .bind(citizen)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
+        row.as_ref().map(Self::application_row).transpose()
+    }
+
+    /// Applications whose status may still change.
+    pub async fn open_applications(&self) -> Result<Vec<Application>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, citizen, email, service, agency_ref, status, data, created_at, updated_at
+             FROM applications WHERE status NOT IN ('decided', 'rejected') ORDER BY updated_at LIMIT 500",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(Self::application_row).collect()
+    }
+
+    /// Records a status; returns whether it was new (so the caller notifies exactly once even
+    /// when two portal processes poll the same application).
+    pub async fn set_status(
+        &self,
+        id: &str,
+        old: &str,
+        new: &str,
+        message: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE applications SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(new)
+        .bind(now)
+        .bind(id)
+        .bind(old)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.add_event(id, new, message, now).await?;
+        Ok(true)
+    }
+
+    pub async fn add_event(
+        &self,
+        id: &str,
+        status: &str,
+        message: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO application_events (application_id, seq, status, message, at)
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM application_events WHERE application_id = $1), $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(message)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub async fn events(&self, id: &str) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, message, at FROM application_events WHERE application_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Event {
+                    status: get(r, "status")?,
+                    message: get(r, "message")?,
+                    at: get(r, "at")?,
+                })
+            })
+            .collect()
+    }
+
+    // --- consents ----------------------------------------------------------------------
+
+    pub async fn insert_consent(&self, citizen: &str, c: &Consent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consents (id, citizen, client, purpose, items, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&c.id)
+        .bind(citizen)
+        .bind(&c.client)
+        .bind(&c.purpose)
+        .bind(&c.items)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        self.consent_event(&c.id, "granted", c.created_at).await
+    }
+
+    async fn consent_event(&self, id: &str, action: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO consent_history (consent_id, action, at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(action)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Revokes one of `citizen`'s consents; returns whether it was in force.
+    pub async fn revoke_consent(
+        &self,
+        citizen: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE consents SET revoked_at = $1 WHERE id = $2 AND citizen = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(citizen)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.consent_event(id, "revoked", now).await?;
+        Ok(true)
+    }
+
+    pub async fn consents_of(&self, citizen: &str) -> Result<Vec<Consent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, client, purpose, items, created_at, expires_at, revoked_at FROM consents
+             WHERE citizen = $1 ORDER BY created_at DESC, id",
+        )
+        .bind(citizen)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Consent {
+                    id: get(r, "id")?,
+                    client: get(r, "client")?,
+                    purpose: get(r, "purpose")?,
+                    items: get(r, "items")?,
+                    created_at: get(r, "created_at")?,
+                    expires_at: get(r, "expires_at")?,
+                    revoked_at: get(r, "revoked_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// (action, at) for a consent, oldest first.
+    pub async fn consent_history(&self, id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT action, at FROM consent_history WHERE consent_id = $1 ORDER BY at, action DESC",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter()
+            .map(|r| Ok((get(r, "action")?, get(r, "at")?)))
+            .collect()
+    }
+
+    // --- notifications -----------------------------------------------------------------
+
+    pub async fn notify(
+        &self,
+        id: &str,
+        citizen: &str,
+        kind: &str,
+        subject: &str,
+        link: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO notifications (id, citizen, kind, subject, link, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(citizen)
+        .bind(kind)
+        .bind(subject)
+        .bind(link)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub async fn notifications_of(&self, citizen: &str) -> Result<Vec<Notification>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, subject, link, created_at, read_at FROM notifications
+             WHERE citizen = $1 ORDER BY created_at DESC, id LIMIT 200",
+        )
+        .bind(citizen)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Notification {
+                    kind: get(r, "kind")?,
+                    subject: get(r, "subject")?,
+                    link: get(r, "link")?,
+                    created_at: get(r, "created_at")?,
+                    read_at: get(r, "read_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn unread_count(&self, citizen: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM notifications WHERE citizen = $1 AND read_at IS NULL",
+        )
+        .bind(citizen)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(err)?;
+        get(&row, "n")
+    }
+
+    pub async fn mark_read(&self, citizen: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE notifications SET read_at = $1 WHERE citizen = $2 AND read_at IS NULL")
+            .bind(now)
+            .bind(citizen)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}

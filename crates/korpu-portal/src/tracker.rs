@@ -1,0 +1,172 @@
+//! The data tracker: who accessed my data. Asks every gateway that offers the
+//! `korpuSubjectAccesses` metaservice (over the bridge, as the portal, with the citizen as
+//! user and subject), and checks each entry's inclusion proof and checkpoint signature against
+//! that gateway's ledger key from the global configuration.
+
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+
+use crate::html::Html;
+use crate::server::{bridge, ctx, html_page, AppState};
+
+/// The service code of the provider-side metaservice.
+pub const SUBJECT_ACCESSES: &str = "korpuSubjectAccesses";
+
+/// One row of the tracker: when, who, which system, what, purpose, and the proof's verdict.
+type Row = (String, String, String, String, String, Result<u64, String>);
+
+pub async fn tracker(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(u) = c.citizen().cloned() else {
+        return axum::response::IntoResponse::into_response(axum::response::Redirect::to(
+            "/login?next=%2Ftracker",
+        ));
+    };
+    let l = c.lang;
+    let conf = s.conf();
+    let mut h = Html::new();
+    h.el("h1", &[], l.t("tracker_title"));
+    h.el("p", &[("class", "lead")], l.t("tracker_lead"));
+    let mut rows: Vec<Row> = Vec::new();
+    let mut problems = Vec::new();
+    let mut own = 0usize;
+    if let Some(conf) = conf.as_deref() {
+        for svc in conf
+            .services
+            .iter()
+            .filter(|x| x.id.code.as_str() == SUBJECT_ACCESSES)
+        {
+            let provider = svc.id.subsystem.member.clone();
+            let agency = conf
+                .members
+                .iter()
+                .find(|m| m.id == provider)
+                .map_or_else(|| provider.to_string(), |m| m.name.clone());
+            let client: korpu_id::ClientId =
+                korpu_id::ClientId::Subsystem(svc.id.subsystem.clone());
+            let key = conf
+                .gateways_serving(&client)
+                .find_map(|g| g.ledger_key.clone());
+            let answer = bridge(
+                &s,
+                conf,
+                svc,
+                Method::GET,
+                "",
+                &u.citizen,
+                "data-tracker",
+                None,
+            )
+            .await;
+            let v: Value = match answer {
+                Ok((st, b)) if st.is_success() => serde_json::from_slice(&b).unwrap_or(Value::Null),
+                Ok((st, _)) => {
+                    problems.push(format!("{agency}: {st}"));
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(format!("{agency}: {e}"));
+                    continue;
+                }
+            };
+            for e in v["entries"].as_array().cloned().unwrap_or_default() {
+                let who = e["client"].as_str().unwrap_or("").to_owned();
+                // The citizen's own requests through myGov (applying, checking a status) are
+                // not someone else looking at their data; they are counted, not listed.
+                if who == s.client.to_string() {
+                    own += 1;
+                    continue;
+                }
+                let who_name = who
+                    .parse::<korpu_id::ClientId>()
+                    .ok()
+                    .and_then(|c| conf.members.iter().find(|m| &m.id == c.member()))
+                    .map_or_else(|| who.clone(), |m| m.name.clone());
+                let system = who.rsplit('/').next().unwrap_or("").to_owned();
+                let service = e["service"].as_str().unwrap_or("").to_owned();
+                let what = service
+                    .parse::<korpu_id::ServiceId>()
+                    .ok()
+                    .and_then(|id| conf.service(&id).map(|x| x.title.clone()))
+                    .unwrap_or(service);
+                let verdict = match &key {
+                    Some(k) => crate::verify::verify_entry(&e, k),
+                    None => Err("no ledger key registered for this gateway".into()),
+                };
+                rows.push((
+                    e["time"].as_str().unwrap_or("").to_owned(),
+                    who_name,
+                    system,
+                    format!("{what} ({agency})"),
+                    e["purpose"].as_str().unwrap_or("—").to_owned(),
+                    verdict,
+                ));
+            }
+        }
+    }
+    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    for p in &problems {
+        h.raw("<div class=\"notice warn\" role=\"status\">");
+        h.text(&format!("{} {p}", l.t("tracker_unavailable")));
+        h.raw("</div>");
+    }
+    if own > 0 {
+        h.el(
+            "p",
+            &[("class", "meta")],
+            &format!("{} {own}", l.t("own_requests")),
+        );
+    }
+    if rows.is_empty() {
+        h.el("p", &[], l.t("no_accesses"));
+    } else {
+        h.raw("<table id=\"accesses\"><thead><tr>");
+        for k in ["when", "who", "system", "what", "purpose", "proof"] {
+            h.el("th", &[("scope", "col")], l.t(k));
+        }
+        h.raw("</tr></thead><tbody>");
+        for (t, who, sys, what, purpose, verdict) in rows {
+            h.raw("<tr>");
+            h.el("td", &[], &t);
+            h.el("td", &[], &who);
+            h.el("td", &[], &sys);
+            h.el("td", &[], &what);
+            h.el("td", &[], &purpose);
+            h.raw("<td>");
+            match verdict {
+                Ok(size) => {
+                    h.el(
+                        "span",
+                        &[("class", "tag ok"), ("title", &format!("tree size {size}"))],
+                        l.t("proof_ok"),
+                    );
+                }
+                Err(e) => {
+                    h.el(
+                        "span",
+                        &[("class", "tag bad"), ("title", &e)],
+                        l.t("proof_bad"),
+                    );
+                }
+            }
+            h.raw("</td></tr>");
+        }
+        h.raw("</tbody></table>");
+    }
+    html_page(
+        &s,
+        &c,
+        StatusCode::OK,
+        "tracker",
+        l.t("tracker_title"),
+        &h.0,
+    )
+}

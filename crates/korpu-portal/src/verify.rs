@@ -1,0 +1,245 @@
+//! Checks the portal shows beside evidence: a signed PDF's signatures (PAdES, via korpu-sign,
+//! against the platform roots from the global configuration) and a data-tracker entry's
+//! inclusion proof and checkpoint signature (via korpu-ledger, against the gateway's ledger key
+//! from the global configuration). Pure functions over bytes the caller fetched.
+
+use std::sync::Arc;
+
+use korpu_conf::GlobalConf;
+use serde_json::Value;
+
+/// Validates every signature of a PDF; returns the signer(s) when all pass.
+pub fn verify_pdf(conf: &Option<Arc<GlobalConf>>, pdf: &[u8]) -> Result<String, String> {
+    let conf = conf.as_ref().ok_or("no global configuration yet")?;
+    verify_pdf_against(&conf.pki.root_certs, pdf)
+}
+
+/// Validates every signature of a PDF against the given root certificates (PEM).
+pub fn verify_pdf_against(roots_pem: &[String], pdf: &[u8]) -> Result<String, String> {
+    let anchors = roots_pem
+        .iter()
+        .filter_map(|p| korpu_pki::cert::Certificate::from_pem(p).ok())
+        .collect::<Vec<_>>();
+    let report = korpu_sign::pdf::validate(
+        pdf,
+        &anchors,
+        std::time::SystemTime::now(),
+        &korpu_sign::pdf::Limits::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    if report.signatures.is_empty() {
+        return Err("the document is not signed".into());
+    }
+    let mut signers = Vec::new();
+    for s in &report.signatures {
+        if s.report.indication != korpu_sign::validate::Indication::TotalPassed {
+            return Err(format!(
+                "{}: {}",
+                s.report.sub_indication.clone().unwrap_or_default(),
+                s.report.reason.clone().unwrap_or_default()
+            ));
+        }
+        if let Some(m) = &s.modified_after {
+            return Err(format!("changed after signing: {m}"));
+        }
+        signers.push(format!("{} ({})", s.report.signer, s.report.level));
+    }
+    Ok(signers.join("; "))
+}
+
+/// Verifies a data-tracker entry: the leaf is in the tree whose root the checkpoint states,
+/// and the checkpoint is signed by `ledger_key`. Returns the checkpoint's tree size.
+pub fn verify_entry(entry: &Value, ledger_key: &str) -> Result<u64, String> {
+    let hash = |v: &Value| -> Result<[u8; 32], String> {
+        let s = v.as_str().ok_or("a hash is missing")?;
+        hex::decode(s)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| format!("{s:?} is not a SHA-256 hash in hex"))
+    };
+    let index = entry["index"].as_u64().ok_or("no index")?;
+    let leaf = hash(&entry["leaf_hash"])?;
+    let proof = &entry["proof"];
+    let size = proof["tree_size"].as_u64().ok_or("no tree_size")?;
+    let path = proof["hashes"]
+        .as_array()
+        .ok_or("no proof hashes")?
+        .iter()
+        .map(hash)
+        .collect::<Result<Vec<_>, _>>()?;
+    let note = proof["checkpoint"].as_str().ok_or("no checkpoint")?;
+    let verifier = korpu_ledger::checkpoint::NoteVerifier::from_vkey(ledger_key)
+        .map_err(|e| format!("the registered ledger key: {e}"))?;
+    let body = korpu_ledger::checkpoint::verify_note(note, &[verifier])
+        .map_err(|e| format!("the checkpoint signature: {e}"))?;
+    let cp = korpu_ledger::checkpoint::Checkpoint::parse_body(&body).map_err(|e| e.to_string())?;
+    if cp.size != size {
+        return Err(format!(
+            "the proof is for {size} leaves, the checkpoint for {}",
+            cp.size
+        ));
+    }
+    korpu_ledger::merkle::verify_inclusion(index, size, &leaf, &path, &cp.root)
+        .map_err(|e| format!("the inclusion proof: {e:?}"))?;
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use korpu_ledger::checkpoint::{sign_note, Checkpoint, NoteSigner};
+    use korpu_ledger::merkle::{leaf_hash, node_hash};
+    use serde_json::json;
+
+    /// A two-leaf log signed by `signer`, and the tracker entry for leaf 0.
+    fn entry(signer: &NoteSigner) -> Value {
+        let (l0, l1) = (leaf_hash(b"record 0"), leaf_hash(b"record 1"));
+        let cp = Checkpoint {
+            origin: "korpu/AZ/GOV/1/gw1".into(),
+            size: 2,
+            root: node_hash(&l0, &l1),
+        };
+        let note = sign_note(&cp.to_body(), signer).unwrap();
+        json!({"index": 0, "leaf_hash": hex::encode(l0),
+               "proof": {"tree_size": 2, "hashes": [hex::encode(l1)], "checkpoint": note}})
+    }
+
+    #[test]
+    fn a_tracker_entry_verifies_only_with_its_proof_and_key() {
+        let signer = NoteSigner::generate("korpu/AZ/GOV/1/gw1").unwrap();
+        let key = signer.verifier().to_vkey();
+        let good = entry(&signer);
+        assert_eq!(verify_entry(&good, &key), Ok(2));
+
+        let mut tampered = good.clone();
+        tampered["leaf_hash"] = json!(hex::encode(leaf_hash(b"another record")));
+        assert!(verify_entry(&tampered, &key)
+            .unwrap_err()
+            .contains("inclusion proof"));
+
+        let mut wrong_size = good.clone();
+        wrong_size["proof"]["tree_size"] = json!(3);
+        assert!(verify_entry(&wrong_size, &key).is_err());
+
+        // A checkpoint signed by another key (a forged log) is refused.
+        let other = NoteSigner::generate("korpu/AZ/GOV/1/gw1").unwrap();
+        assert!(verify_entry(&entry(&other), &key)
+            .unwrap_err()
+            .contains("checkpoint signature"));
+    }
+
+    #[test]
+    fn nothing_verifies_before_the_platform_roots_are_known() {
+        assert!(verify_pdf(&None, b"%PDF-1.4").is_err());
+    }
+
+    fn one_page_pdf() -> Vec<u8> {
+        let c = "BT /F1 12 Tf 72 720 Td (Decision) Tj ET";
+        let objs = [
+            "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
+            format!("<< /Length {} >>\nstream\n{c}\nendstream", c.len()),
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+        ];
+        let mut out = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, o) in objs.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+        }
+        let xref = out.len();
+        out.extend_from_slice(b"xref\n0 6\n0000000000 65535 f\r\n");
+        for o in offsets {
+            out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
+        }
+        out.extend_from_slice(
+            format!("trailer\n<< /Size 6 /Root 1 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>] >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+        );
+        out
+    }
+
+    /// A decision signed by a member certificate of the platform PKI verifies and names the
+    /// signer; the same file with one byte of its content changed, or checked against another
+    /// platform's roots, does not.
+    #[test]
+    fn a_signed_decision_verifies_and_a_tampered_one_does_not() {
+        use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+        use korpu_pki::key::SigningKey;
+        use std::time::{Duration, SystemTime};
+        let now = SystemTime::now();
+        let day = Duration::from_secs(86_400);
+        let req = |cn: &str, pk: &'static [u8], profile| IssueRequest {
+            subject: Subject {
+                common_name: cn.into(),
+                organization: None,
+                country: None,
+            },
+            public_key_der: pk,
+            profile,
+            not_before: now - day,
+            not_after: now + day,
+            ocsp_url: None,
+        };
+        let leak = |v: Vec<u8>| -> &'static [u8] { Box::leak(v.into_boxed_slice()) };
+        let root_key = SigningKey::generate();
+        let root = ca::self_signed(
+            &root_key,
+            req("Root", leak(root_key.public_key_der()), Profile::Root),
+            &ca::random_serial(),
+        )
+        .unwrap();
+        let ca_key = SigningKey::generate();
+        let issuing = ca::issue(
+            &root,
+            &root_key,
+            req("Issuing", leak(ca_key.public_key_der()), Profile::IssuingCa),
+            &ca::random_serial(),
+        )
+        .unwrap();
+        let key = SigningKey::generate();
+        let cert = ca::issue(
+            &issuing,
+            &ca_key,
+            req(
+                "AZ/GOV/1400003",
+                leak(key.public_key_der()),
+                Profile::MemberSigning,
+            ),
+            &ca::random_serial(),
+        )
+        .unwrap();
+        let chain = [issuing];
+        let signer = korpu_sign::cades::Signer {
+            key: &key,
+            cert: &cert,
+            chain: &chain,
+        };
+        let signed = korpu_sign::pdf::sign(
+            &one_page_pdf(),
+            &signer,
+            now,
+            None,
+            &korpu_sign::pdf::Limits::default(),
+        )
+        .unwrap();
+
+        let roots = vec![root.to_pem()];
+        let who = verify_pdf_against(&roots, &signed).unwrap();
+        assert!(who.contains("AZ/GOV/1400003"), "{who}");
+
+        let mut tampered = signed.clone();
+        let at = tampered.windows(8).position(|w| w == b"Decision").unwrap();
+        tampered[at] = b'X';
+        assert!(verify_pdf_against(&roots, &tampered).is_err());
+
+        let other_key = SigningKey::generate();
+        let other = ca::self_signed(
+            &other_key,
+            req("Other", leak(other_key.public_key_der()), Profile::Root),
+            &ca::random_serial(),
+        )
+        .unwrap();
+        assert!(verify_pdf_against(&[other.to_pem()], &signed).is_err());
+    }
+}

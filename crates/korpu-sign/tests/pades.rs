@@ -1,0 +1,453 @@
+//! PAdES: signing PDFs (B-B, B-T, serial signatures, B-LT) and validating them, including the
+//! bad inputs the issue lists: incremental updates after signing, altered bytes, truncated and
+//! huge files, expired and revoked certificates.
+mod common;
+
+use std::time::SystemTime;
+
+use common::{pdfgen, Pki, DAY};
+use korpu_pki::ca::Profile;
+use korpu_sign::pdf::{self, Limits, PdfError};
+use korpu_sign::validate::Indication;
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+#[test]
+fn b_b_and_b_t_round_trip() {
+    let pki = Pki::new("Pades");
+    let m = pki.member("AZ/GOV/1001");
+    let tsa = pki.tsa();
+    let now = SystemTime::now();
+    let doc = pdfgen::simple("Decision 1", 4000);
+
+    let bb = pdf::sign(&doc, &m.signer(), now, None, &limits()).unwrap();
+    assert!(
+        bb.starts_with(&doc),
+        "an incremental update keeps the original bytes"
+    );
+    let r = pdf::validate(&bb, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    let s = &r.signatures[0];
+    assert_eq!(s.report.level, "B-B");
+    assert_eq!(s.sub_filter, "ETSI.CAdES.detached");
+    assert_eq!(s.revision_end, bb.len());
+    assert!(s.report.claimed_signing_time.is_some(), "from /M");
+    assert!(s
+        .report
+        .trust_anchor
+        .as_deref()
+        .unwrap()
+        .contains("Pades Root"));
+    assert!(s.report.signer.contains("AZ/GOV/1001"));
+
+    let bt = pdf::sign(&doc, &m.signer(), now, Some(&tsa), &limits()).unwrap();
+    let r = pdf::validate(&bt, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert_eq!(r.signatures[0].report.level, "B-T");
+    assert!(r.signatures[0].report.proven_signing_time.is_some());
+
+    // Another trust anchor: undecided, not failed.
+    let other = Pki::new("Other");
+    let r = pdf::validate(&bt, &other.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
+}
+
+#[test]
+fn serial_signatures_all_validate() {
+    let pki = Pki::new("Serial");
+    let a = pki.member("AZ/GOV/1");
+    let b = pki.member("AZ/GOV/2");
+    let c = pki.member("AZ/COM/3");
+    let tsa = pki.tsa();
+    let now = SystemTime::now();
+    let mut doc = pdfgen::simple("Contract", 2000);
+    for m in [&a, &b, &c] {
+        doc = pdf::sign(&doc, &m.signer(), now, Some(&tsa), &limits()).unwrap();
+    }
+    let r = pdf::validate(&doc, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.signatures.len(), 3);
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    let names: Vec<&str> = r.signatures.iter().map(|s| s.field.as_str()).collect();
+    assert_eq!(names, ["Signature1", "Signature2", "Signature3"]);
+    assert!(r.signatures[0].revision_end < r.signatures[1].revision_end);
+    assert!(r.signatures[0].report.signer.contains("AZ/GOV/1"));
+    assert!(r.signatures[2].report.signer.contains("AZ/COM/3"));
+    assert!(r.signatures.iter().all(|s| s.modified_after.is_none()));
+}
+
+#[test]
+fn xref_stream_and_object_stream_input() {
+    let pki = Pki::new("Modern");
+    let m = pki.member("AZ/GOV/15");
+    let now = SystemTime::now();
+    let doc = pdfgen::with_xref_stream("PDF 1.5");
+    let once = pdf::sign(&doc, &m.signer(), now, None, &limits()).unwrap();
+    let twice = pdf::sign(&once, &m.signer(), now, None, &limits()).unwrap();
+    let r = pdf::validate(&twice, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.signatures.len(), 2);
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+}
+
+#[test]
+fn change_after_signing_is_flagged() {
+    let pki = Pki::new("Changed");
+    let a = pki.member("AZ/GOV/1");
+    let b = pki.member("AZ/GOV/2");
+    let now = SystemTime::now();
+    let signed = pdf::sign(
+        &pdfgen::simple("Pay 100", 1000),
+        &a.signer(),
+        now,
+        None,
+        &limits(),
+    )
+    .unwrap();
+    let changed = pdfgen::change_content(&signed, "Pay 999");
+    let r = pdf::validate(&changed, &pki.anchors(), now, &limits()).unwrap();
+    let s = &r.signatures[0];
+    assert_eq!(s.report.indication, Indication::Indeterminate, "{r:#?}");
+    assert_eq!(
+        s.report.sub_indication.as_deref(),
+        Some("SIG_CONSTRAINTS_FAILURE")
+    );
+    assert!(
+        s.modified_after.as_deref().unwrap().contains("object 4"),
+        "{s:?}"
+    );
+
+    // A second signature after the change: it covers the change, the first still flags it.
+    let both = pdf::sign(&changed, &b.signer(), now, None, &limits()).unwrap();
+    let r = pdf::validate(&both, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.signatures[0].report.indication, Indication::Indeterminate);
+    assert_eq!(r.signatures[1].report.indication, Indication::TotalPassed);
+    assert_eq!(r.indication, Indication::Indeterminate);
+}
+
+#[test]
+fn altered_bytes_fail() {
+    let pki = Pki::new("Altered");
+    let m = pki.member("AZ/GOV/7");
+    let now = SystemTime::now();
+    let doc = pdfgen::simple("Amount: 100", 1000);
+    let mut signed = pdf::sign(&doc, &m.signer(), now, None, &limits()).unwrap();
+    let at = signed.windows(3).position(|w| w == b"100").unwrap();
+    signed[at] = b'9';
+    let r = pdf::validate(&signed, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.indication, Indication::TotalFailed, "{r:#?}");
+    assert_eq!(
+        r.signatures[0].report.sub_indication.as_deref(),
+        Some("HASH_FAILURE")
+    );
+}
+
+#[test]
+fn bad_files_give_errors_not_panics() {
+    let pki = Pki::new("Bad");
+    let m = pki.member("AZ/GOV/8");
+    let now = SystemTime::now();
+    let signed = pdf::sign(&pdfgen::simple("x", 500), &m.signer(), now, None, &limits()).unwrap();
+    for cut in [0, 10, signed.len() / 2, signed.len() - 10] {
+        assert!(pdf::validate(&signed[..cut], &pki.anchors(), now, &limits()).is_err());
+    }
+    assert!(matches!(
+        pdf::validate(b"not a pdf", &pki.anchors(), now, &limits()),
+        Err(PdfError::Malformed(_))
+    ));
+    assert!(matches!(
+        pdf::validate(
+            &pdfgen::simple("unsigned", 100),
+            &pki.anchors(),
+            now,
+            &limits()
+        ),
+        Err(PdfError::NoSignature)
+    ));
+    let small = Limits {
+        max_pdf_size: 1000,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        pdf::validate(&signed, &pki.anchors(), now, &small),
+        Err(PdfError::TooLarge { .. })
+    ));
+    // Flipping bytes anywhere: a verdict or an error, never a panic.
+    for i in (0..signed.len()).step_by(37) {
+        let mut b = signed.clone();
+        b[i] ^= 0x55;
+        let _ = pdf::validate(&b, &pki.anchors(), now, &limits());
+    }
+}
+
+#[test]
+fn expired_signer_needs_a_time_stamp() {
+    let pki = Pki::new("PExpiry");
+    let now = SystemTime::now();
+    let m = pki.leaf_valid(
+        "AZ/GOV/42",
+        Profile::MemberSigning,
+        now - 10 * DAY,
+        now - DAY,
+    );
+    let then = now - 5 * DAY;
+    let tsa = pki.tsa();
+    tsa.set_time(Some(then));
+    let doc = pdfgen::simple("old", 500);
+    let bb = pdf::sign(&doc, &m.signer(), then, None, &limits()).unwrap();
+    let r = pdf::validate(&bb, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
+    assert_eq!(
+        r.signatures[0].report.sub_indication.as_deref(),
+        Some("OUT_OF_BOUNDS_NO_POE")
+    );
+    let bt = pdf::sign(&doc, &m.signer(), then, Some(&tsa), &limits()).unwrap();
+    let r = pdf::validate(&bt, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+}
+
+#[test]
+fn b_lt_embeds_ocsp_and_needs_no_network() {
+    let pki = Pki::new("Lt");
+    let m = pki.member("AZ/GOV/77");
+    let tsa = pki.tsa();
+    let now = SystemTime::now();
+    let bt = pdf::sign(
+        &pdfgen::simple("LT", 800),
+        &m.signer(),
+        now,
+        Some(&tsa),
+        &limits(),
+    )
+    .unwrap();
+    let lt = pdf::add_validation_data(&bt, &pki.ocsp(vec![]), &limits()).unwrap();
+    // Validation uses only the file: no source is given to it at all.
+    let r = pdf::validate(&lt, &pki.anchors(), now + DAY, &limits()).unwrap();
+    let s = &r.signatures[0];
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert_eq!(s.report.level, "B-LT");
+    assert!(s.report.revocation.starts_with("good"), "{s:?}");
+    assert!(s.modified_after.is_none(), "a DSS update is allowed: {s:?}");
+
+    // A second signature after the DSS, then B-LT again: all still fine.
+    let m2 = pki.member("AZ/GOV/78");
+    let two = pdf::sign(&lt, &m2.signer(), now, Some(&tsa), &limits()).unwrap();
+    let two = pdf::add_validation_data(&two, &pki.ocsp(vec![]), &limits()).unwrap();
+    let r = pdf::validate(&two, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert!(r.signatures.iter().all(|s| s.report.level == "B-LT"));
+}
+
+#[test]
+fn revoked_signer() {
+    let pki = Pki::new("Revoked");
+    let m = pki.member("AZ/GOV/66");
+    let tsa = pki.tsa();
+    let now = SystemTime::now();
+    let bt = pdf::sign(
+        &pdfgen::simple("R", 800),
+        &m.signer(),
+        now,
+        Some(&tsa),
+        &limits(),
+    )
+    .unwrap();
+    // Revoked an hour before the time-stamped signing time: proven invalid.
+    let before = pki.ocsp(vec![(
+        m.cert.serial_hex(),
+        now - 3600 * std::time::Duration::from_secs(1),
+    )]);
+    let lt = pdf::add_validation_data(&bt, &before, &limits()).unwrap();
+    let r = pdf::validate(&lt, &pki.anchors(), now, &limits()).unwrap();
+    let s = &r.signatures[0].report;
+    assert_eq!(s.indication, Indication::TotalFailed, "{r:#?}");
+    assert_eq!(s.sub_indication.as_deref(), Some("REVOKED"));
+    assert!(s.revocation.starts_with("revoked"));
+
+    // Revoked after the proven signing time: the signature keeps its value.
+    let m2 = pki.member("AZ/GOV/67");
+    let bt = pdf::sign(
+        &pdfgen::simple("R2", 800),
+        &m2.signer(),
+        now,
+        Some(&tsa),
+        &limits(),
+    )
+    .unwrap();
+    let later = pki.ocsp(vec![(
+        m2.cert.serial_hex(),
+        now + std::time::Duration::from_secs(60),
+    )]);
+    let lt = pdf::add_validation_data(&bt, &later, &limits()).unwrap();
+    let r = pdf::validate(&lt, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert!(r.signatures[0].report.revocation.starts_with("revoked"));
+}
+
+/// A TSA (or an attacker) answering with a token over something else.
+struct StampsOther<'a>(&'a dyn korpu_sign::Timestamper);
+
+impl korpu_sign::Timestamper for StampsOther<'_> {
+    fn timestamp(&self, _sha256: &[u8; 32]) -> Result<Vec<u8>, korpu_sign::SignError> {
+        self.0.timestamp(&[7u8; 32])
+    }
+}
+
+#[test]
+fn time_stamp_over_other_data_fails() {
+    let pki = Pki::new("PTsOther");
+    let m = pki.member("AZ/GOV/5");
+    let tsa = pki.tsa();
+    let now = SystemTime::now();
+    let doc = pdfgen::simple("ts", 500);
+    let signed = pdf::sign(&doc, &m.signer(), now, Some(&StampsOther(&tsa)), &limits()).unwrap();
+    let r = pdf::validate(&signed, &pki.anchors(), now, &limits()).unwrap();
+    let s = &r.signatures[0].report;
+    assert_eq!(s.indication, Indication::TotalFailed, "{r:#?}");
+    assert_eq!(s.sub_indication.as_deref(), Some("HASH_FAILURE"));
+    assert!(s.reason.as_deref().unwrap().contains("time-stamp"));
+}
+
+#[test]
+fn mutated_modern_pdfs_never_panic() {
+    let pki = Pki::new("Mutate");
+    let m = pki.member("AZ/GOV/9");
+    let now = SystemTime::now();
+    let signed = pdf::sign(
+        &pdfgen::with_xref_stream("m"),
+        &m.signer(),
+        now,
+        None,
+        &limits(),
+    )
+    .unwrap();
+    let mut x: u32 = 12345;
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let mut b = signed.clone();
+        let i = (x as usize) % b.len();
+        b[i] = (x >> 8) as u8;
+        let cut = b.len() - ((x >> 4) as usize % 64);
+        let _ = pdf::validate(&b, &pki.anchors(), now, &limits());
+        let _ = pdf::validate(&b[..cut], &pki.anchors(), now, &limits());
+    }
+}
+
+#[test]
+fn swapping_the_catalog_is_flagged() {
+    let pki = Pki::new("Swap");
+    let m = pki.member("AZ/GOV/10");
+    let now = SystemTime::now();
+    let signed = pdf::sign(
+        &pdfgen::simple("original", 500),
+        &m.signer(),
+        now,
+        None,
+        &limits(),
+    )
+    .unwrap();
+    // A new catalog (object 90) over a new page tree, leaving every signed object as it was.
+    let mut b = signed.clone();
+    let prev = {
+        let t = String::from_utf8_lossy(&signed[signed.len() - 40..]).into_owned();
+        t.rsplit("startxref")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let at = b.len();
+    b.extend_from_slice(b"90 0 obj\n<< /Type /Catalog /Pages 91 0 R >>\nendobj\n");
+    let at2 = b.len();
+    b.extend_from_slice(b"91 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n");
+    let x = b.len();
+    b.extend_from_slice(
+        format!(
+            "xref\n90 2\n{at:010} 00000 n\r\n{at2:010} 00000 n\r\ntrailer\n<< /Size 92 /Root 90 0 R /Prev {prev} >>\nstartxref\n{x}\n%%EOF\n"
+        )
+        .as_bytes(),
+    );
+    // The new catalog has no signature field: nothing to validate at all is an error...
+    assert!(pdf::validate(&b, &pki.anchors(), now, &limits()).is_err());
+    // ...and with the AcroForm carried over, the swap is flagged.
+    let mut c = signed.clone();
+    let acro = {
+        let l = limits();
+        let d = korpu_sign::pdf::parse::Document::parse(&signed, &l).unwrap();
+        let root = d.get(1).unwrap().unwrap();
+        let mut w = Vec::new();
+        korpu_sign::pdf::parse::write_obj(
+            korpu_sign::pdf::parse::get(root.dict().unwrap(), "AcroForm").unwrap(),
+            &mut w,
+        );
+        String::from_utf8(w).unwrap()
+    };
+    let at = c.len();
+    c.extend_from_slice(
+        format!("90 0 obj\n<< /Type /Catalog /Pages 91 0 R /AcroForm {acro} >>\nendobj\n")
+            .as_bytes(),
+    );
+    let at2 = c.len();
+    c.extend_from_slice(b"91 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n");
+    let x = c.len();
+    c.extend_from_slice(
+        format!(
+            "xref\n90 2\n{at:010} 00000 n\r\n{at2:010} 00000 n\r\ntrailer\n<< /Size 92 /Root 90 0 R /Prev {prev} >>\nstartxref\n{x}\n%%EOF\n"
+        )
+        .as_bytes(),
+    );
+    let r = pdf::validate(&c, &pki.anchors(), now, &limits()).unwrap();
+    assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
+    assert!(r.signatures[0]
+        .modified_after
+        .as_deref()
+        .unwrap()
+        .contains("/Root"));
+}
+
+#[test]
+fn hostile_byte_ranges_are_format_failures() {
+    let pki = Pki::new("Br");
+    let m = pki.member("AZ/GOV/11");
+    let now = SystemTime::now();
+    let signed = pdf::sign(
+        &pdfgen::simple("a><b", 300),
+        &m.signer(),
+        now,
+        None,
+        &limits(),
+    )
+    .unwrap();
+    let at = signed
+        .windows(11)
+        .position(|w| w == b"/ByteRange[")
+        .unwrap()
+        + 11;
+    let width = signed[at..].iter().position(|c| *c == b']').unwrap();
+    // A "><" pair in the file (from the page text): ranges touching it with no gap between.
+    let gt = signed.windows(2).position(|w| w == b"><").unwrap() + 1;
+    for br in [
+        format!("0 {gt} {gt} 10"),
+        "0 0 0 0".to_string(),
+        "5 10 20 30".into(),
+        "0 10 5 3".into(),
+        format!("0 10 20 {}", signed.len()),
+        "0 1 2".into(),
+        "0 99999999999999999999 1 1".into(),
+    ] {
+        let mut b = signed.clone();
+        let padded = format!("{br:<width$}");
+        b[at..at + width].copy_from_slice(padded.as_bytes());
+        let r = pdf::validate(&b, &pki.anchors(), now, &limits()).unwrap();
+        assert_eq!(r.indication, Indication::TotalFailed, "{br}: {r:#?}");
+        assert_eq!(
+            r.signatures[0].report.sub_indication.as_deref(),
+            Some("FORMAT_FAILURE"),
+            "{br}"
+        );
+    }
+}

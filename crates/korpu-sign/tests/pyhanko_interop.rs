@@ -1,0 +1,251 @@
+//! Interoperability with pyHanko (PyPI `pyHanko`), both ways, asserting on pyHanko's verdict:
+//! our PAdES files (one and two serial signatures) are intact, trusted given our root, and
+//! time-stamped in pyHanko's eyes; our B-LT files pass pyHanko with revocation data required
+//! and fetching forbidden (so pyHanko reads our DSS), a B-T file fails that check, and a
+//! revoked signer is revoked for pyHanko too; a content change after signing fails with both.
+//! Files pyHanko signs (with a key and certificate our test PKI issued, and a time-stamp from
+//! our TSA over HTTP), alone and mixed with ours, validate TOTAL_PASSED with us.
+//! `scripts/test` installs pyHanko.
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use common::{pdfgen, Pki};
+use korpu_sign::pdf::{self, Limits};
+use korpu_sign::validate::Indication;
+use korpu_sign::LocalTimestamper;
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn script(name: &str) -> String {
+    format!("{}/tests/pyhanko/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs pyHanko's validation; one JSON value per signature.
+fn pyhanko_validate(pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
+    pyhanko_run("validate.py", pdf, root)
+}
+
+fn pyhanko_run(which: &str, pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(python())
+        .arg(script(which))
+        .arg(pdf)
+        .arg(root)
+        .output()
+        .expect("python3 is needed for the pyHanko interop tests");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pyHanko validation failed to run (is pyHanko installed? scripts/test installs it):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// A minimal RFC 3161-over-HTTP endpoint (RFC 3161 §3.4) in front of `tsa`, on a port chosen
+/// by the OS; serves until the test process ends.
+fn http_tsa(tsa: Arc<LocalTimestamper>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut serial = 1000u64;
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let l = line.to_ascii_lowercase();
+                if let Some(v) = l.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; len];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            serial += 1;
+            let resp = tsa.authority().respond(&body, SystemTime::now(), serial);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                resp.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&resp);
+        }
+    });
+    format!("http://{addr}/tsa")
+}
+
+#[test]
+fn pyhanko_accepts_our_pades_signatures() {
+    let pki = Pki::new("PyhankoJudge");
+    // The certificates name an OCSP responder (never contacted: nothing here is fetched) so
+    // that pyHanko's revocation checks apply to them.
+    let aia = "http://127.0.0.1:9/ocsp";
+    let a = pki.leaf_with_ocsp("AZ/GOV/501", korpu_pki::ca::Profile::MemberSigning, aia);
+    let b = pki.leaf_with_ocsp("AZ/GOV/502", korpu_pki::ca::Profile::MemberSigning, aia);
+    let tsa = pki.tsa_with_ocsp(aia);
+    let now = SystemTime::now();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, pki.root.to_pem()).unwrap();
+
+    let limits = Limits::default();
+    let one = pdf::sign(
+        &pdfgen::simple("Decision", 3000),
+        &a.signer(),
+        now,
+        Some(&tsa),
+        &limits,
+    )
+    .unwrap();
+    let two = pdf::sign(&one, &b.signer(), now, Some(&tsa), &limits).unwrap();
+    let lt = pdf::add_validation_data(&two, &pki.ocsp(vec![]), &limits).unwrap();
+    for (name, file, n) in [
+        ("one.pdf", &one, 1),
+        ("two.pdf", &two, 2),
+        ("lt.pdf", &lt, 2),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, file).unwrap();
+        let v = pyhanko_validate(&path, &root);
+        assert_eq!(v.len(), n, "{name}: {v:?}");
+        for s in &v {
+            assert_eq!(s["intact"], true, "{name}: {s}");
+            assert_eq!(s["valid"], true, "{name}: {s}");
+            assert_eq!(s["trusted"], true, "{name}: {s}");
+            assert_eq!(s["timestamped"], true, "{name}: {s}");
+            assert_eq!(s["timestamp_ok"], true, "{name}: {s}");
+            assert_eq!(s["bottom_line"], true, "{name}: {s}");
+        }
+    }
+
+    // B-LT: pyHanko, reading our DSS itself, with revocation checking mandatory and no
+    // network, accepts the B-LT file and refuses the B-T one (the control).
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pki.issuing.to_pem()).unwrap();
+    for (name, file, expect) in [("two.pdf", &two, false), ("lt.pdf", &lt, true)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, file).unwrap();
+        let v = pyhanko_run("validate_lt.py", &path, &ca);
+        assert_eq!(v.len(), 2, "{name}: {v:?}");
+        for s in &v {
+            assert_eq!(s["bottom_line"], expect, "{name}: {s}");
+        }
+    }
+
+    // A signer revoked before signing: pyHanko reads the revocation from our DSS, as we do.
+    let c = pki.leaf_with_ocsp("AZ/GOV/503", korpu_pki::ca::Profile::MemberSigning, aia);
+    let bt = pdf::sign(
+        &pdfgen::simple("Revoked", 500),
+        &c.signer(),
+        now,
+        Some(&tsa),
+        &limits,
+    )
+    .unwrap();
+    let revoked = pki.ocsp(vec![(
+        c.cert.serial_hex(),
+        now - std::time::Duration::from_secs(3600),
+    )]);
+    let rlt = pdf::add_validation_data(&bt, &revoked, &limits).unwrap();
+    let path = dir.path().join("revoked.pdf");
+    std::fs::write(&path, &rlt).unwrap();
+    let v = pyhanko_run("validate_lt.py", &path, &ca);
+    assert_eq!(v[0]["bottom_line"], false, "{v:?}");
+    assert_eq!(v[0]["revoked"], true, "{v:?}");
+    let ours = pdf::validate(&rlt, &pki.anchors(), now, &limits).unwrap();
+    assert_eq!(ours.indication, Indication::TotalFailed);
+
+    // And pyHanko notices what we flag: a content change after signing.
+    let changed = pdfgen::change_content(&one, "Decision reversed");
+    let path = dir.path().join("changed.pdf");
+    std::fs::write(&path, &changed).unwrap();
+    let v = pyhanko_validate(&path, &root);
+    assert_eq!(v[0]["bottom_line"], false, "{v:?}");
+    let ours = pdf::validate(&changed, &pki.anchors(), now, &limits).unwrap();
+    assert_ne!(ours.indication, Indication::TotalPassed);
+}
+
+#[test]
+fn we_accept_pyhanko_pades_signatures() {
+    let pki = Pki::new("PyhankoSigner");
+    let m = pki.member("AZ/GOV/601");
+    let tsa = Arc::new(pki.tsa());
+    let url = http_tsa(tsa.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("key.pem"), m.key.to_pkcs8_pem()).unwrap();
+    std::fs::write(p("cert.pem"), m.cert.to_pem()).unwrap();
+    std::fs::write(p("chain.pem"), pki.issuing.to_pem()).unwrap();
+    std::fs::write(p("in.pdf"), pdfgen::simple("Signed by pyHanko", 2000)).unwrap();
+
+    let run = |inp: &str, out: &str| {
+        let o = Command::new(python())
+            .arg(script("sign.py"))
+            .args([p(inp), p(out), p("key.pem"), p("cert.pem"), p("chain.pem")])
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "pyHanko signing failed:\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run("in.pdf", "signed.pdf");
+    let signed = std::fs::read(p("signed.pdf")).unwrap();
+    let now = SystemTime::now();
+    let limits = Limits::default();
+    let r = pdf::validate(&signed, &pki.anchors(), now, &limits).unwrap();
+    assert_eq!(r.signatures.len(), 1);
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    let s = &r.signatures[0];
+    assert_eq!(s.field, "PyHanko");
+    assert_eq!(s.report.level, "B-T", "{s:?}");
+    assert!(s.report.signer.contains("AZ/GOV/601"));
+
+    // Mixed serial signatures: ours after pyHanko's, then pyHanko's after ours.
+    let ours = pdf::sign(&signed, &m.signer(), now, Some(tsa.as_ref()), &limits).unwrap();
+    std::fs::write(p("mixed.pdf"), &ours).unwrap();
+    std::fs::write(p("root.pem"), pki.root.to_pem()).unwrap();
+    let v = pyhanko_validate(&p("mixed.pdf"), &p("root.pem"));
+    assert!(v.iter().all(|s| s["bottom_line"] == true), "{v:?}");
+    let r = pdf::validate(&ours, &pki.anchors(), now, &limits).unwrap();
+    assert_eq!(r.signatures.len(), 2);
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+
+    // pyHanko's own field name would collide; sign an unsigned copy of ours instead.
+    let fresh = pdf::sign(
+        &pdfgen::simple("ours first", 500),
+        &m.signer(),
+        now,
+        None,
+        &limits,
+    )
+    .unwrap();
+    std::fs::write(p("ours.pdf"), &fresh).unwrap();
+    run("ours.pdf", "ours_then_pyhanko.pdf");
+    let both = std::fs::read(p("ours_then_pyhanko.pdf")).unwrap();
+    let r = pdf::validate(&both, &pki.anchors(), now, &limits).unwrap();
+    assert_eq!(r.signatures.len(), 2);
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+}

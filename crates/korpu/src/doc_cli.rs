@@ -1,0 +1,467 @@
+//! `korpu doc sign` and `korpu doc verify`: document signatures from the command line.
+//!
+//! A PDF is signed in place as PAdES (an incremental update, so earlier signatures stay
+//! valid); any other file is put into an ASiC-E container with a CAdES signature (an existing
+//! ASiC-E container gets one more parallel signature). The time-stamping authority and the OCSP
+//! responder are reached over HTTP (RFC 3161 §3.4, RFC 6960 appendix A). Verification is
+//! offline: it uses only the file and the trust anchors given.
+//!
+//! Not here: `doc send` / `doc inbox` (document exchange), visible signatures, B-LTA.
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context};
+use clap::{Subcommand, ValueEnum};
+use korpu_pki::cert::Certificate;
+use korpu_pki::{ocsp, tsa};
+use korpu_sign::cades::Signer;
+use korpu_sign::validate::{Indication, SignatureReport};
+use korpu_sign::{asice, pdf, RevocationSource, SignError, Timestamper};
+
+/// How long one TSA or OCSP request may take.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest TSA or OCSP answer accepted.
+const MAX_RESPONSE: usize = 1 << 20;
+
+/// `korpu doc` subcommands.
+#[derive(Subcommand)]
+pub enum DocCommand {
+    /// Sign a document: a PDF becomes PAdES, anything else an ASiC-E container (CAdES).
+    Sign {
+        /// The signer's private key (PKCS#8 PEM, readable by the owner only).
+        #[arg(long)]
+        key: PathBuf,
+        /// The signer's certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// CA certificates to embed (PEM, may hold several); repeat the option for more files.
+        #[arg(long)]
+        chain: Vec<PathBuf>,
+        /// Time-stamping authority URL (RFC 3161 over HTTP), needed for b-t and b-lt.
+        #[arg(long)]
+        tsa: Option<String>,
+        /// OCSP responder URL, needed for b-lt.
+        #[arg(long)]
+        ocsp: Option<String>,
+        /// Baseline level; default b-t with --tsa, otherwise b-b.
+        #[arg(long, value_enum)]
+        level: Option<Level>,
+        /// The document to sign.
+        input: PathBuf,
+        /// Where to write the signed PDF or the container.
+        output: PathBuf,
+    },
+    /// Validate every signature of a PAdES PDF or an ASiC-E container and print the report;
+    /// exits non-zero unless every signature is TOTAL_PASSED.
+    Verify {
+        /// Trust anchors (PEM, may hold several); repeat for more files.
+        #[arg(long, required = true)]
+        trust: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The signed PDF or container.
+        file: PathBuf,
+    },
+    /// Send a document to another organisation over the bridge (as `korpu docs send`).
+    Send(crate::docs_cli::SendArgs),
+    /// List the documents your organisation received (as `korpu docs inbox`).
+    Inbox(crate::docs_cli::InboxArgs),
+}
+
+/// ETSI baseline levels offered by `doc sign`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    /// Signature only.
+    #[value(name = "b-b")]
+    BB,
+    /// With a signature time-stamp.
+    #[value(name = "b-t")]
+    BT,
+    /// With a time-stamp and embedded OCSP responses.
+    #[value(name = "b-lt")]
+    BLt,
+}
+
+/// Runs a `korpu doc` command.
+pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
+    match cmd {
+        DocCommand::Send(args) => {
+            crate::docs_cli::run(crate::docs_cli::DocsCommand::Send(args)).await
+        }
+        DocCommand::Inbox(args) => {
+            crate::docs_cli::run(crate::docs_cli::DocsCommand::Inbox(args)).await
+        }
+        DocCommand::Sign {
+            key,
+            cert,
+            chain,
+            tsa,
+            ocsp,
+            level,
+            input,
+            output,
+        } => {
+            let level = level.unwrap_or(if tsa.is_some() { Level::BT } else { Level::BB });
+            if level != Level::BB && tsa.is_none() {
+                bail!("level {level:?} needs a time-stamping authority: give --tsa URL");
+            }
+            if level == Level::BLt && ocsp.is_none() {
+                bail!("level b-lt needs an OCSP responder: give --ocsp URL");
+            }
+            let key = korpu_pki::key::read_private_key(&key)?;
+            let cert = read_certs(&cert)?
+                .into_iter()
+                .next()
+                .context("the --cert file holds no certificate")?;
+            let mut ca = Vec::new();
+            for c in &chain {
+                ca.extend(read_certs(c)?);
+            }
+            let data = std::fs::read(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
+            let name = input
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("document")
+                .to_string();
+            let client = reqwest::Client::builder()
+                .timeout(HTTP_TIMEOUT)
+                .build()
+                .context("cannot build the HTTP client")?;
+            let handle = tokio::runtime::Handle::current();
+            // The signing libraries are synchronous and call the TSA/OCSP mid-way: run them on
+            // a blocking thread that may wait for the async HTTP client.
+            let signed = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
+                let stamper = tsa.map(|url| Http {
+                    url,
+                    client: client.clone(),
+                    handle: handle.clone(),
+                });
+                let revocation = ocsp.map(|url| Http {
+                    url,
+                    client: client.clone(),
+                    handle: handle.clone(),
+                });
+                let signer = Signer {
+                    key: &key,
+                    cert: &cert,
+                    chain: &ca,
+                };
+                let ts = if level == Level::BB {
+                    None
+                } else {
+                    stamper.as_ref().map(|s| s as &dyn Timestamper)
+                };
+                let now = SystemTime::now();
+                if data.starts_with(b"%PDF-") {
+                    let limits = pdf::Limits::default();
+                    let mut out = pdf::sign(&data, &signer, now, ts, &limits)?;
+                    if let (Level::BLt, Some(r)) = (level, &revocation) {
+                        out = pdf::add_validation_data(&out, r, &limits)?;
+                    }
+                    Ok(out)
+                } else {
+                    let limits = asice::Limits::default();
+                    let mut out = if asice::open(&data, &limits).is_ok() {
+                        asice::add_signature(&data, &signer, now, ts, &limits)?
+                    } else {
+                        let file = asice::DataFile {
+                            name: name.clone(),
+                            mime_type: mime_for(&name).into(),
+                            content: data,
+                        };
+                        asice::create(&[file], &[signer], now, ts)?
+                    };
+                    if let (Level::BLt, Some(r)) = (level, &revocation) {
+                        out = asice::add_validation_data(&out, r, &limits)?;
+                    }
+                    Ok(out)
+                }
+            })
+            .await
+            .context("the signing task failed")??;
+            write_atomically(&output, &signed)?;
+            println!("signed {} -> {}", input.display(), output.display());
+            Ok(())
+        }
+        DocCommand::Verify { trust, json, file } => {
+            let mut anchors = Vec::new();
+            for t in &trust {
+                anchors.extend(read_certs(t)?);
+            }
+            // Refuse a huge file before reading it into memory; the parsers bound the rest.
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?
+                .len();
+            let limit = pdf::Limits::default()
+                .max_pdf_size
+                .max(asice::Limits::default().max_total_size);
+            let report = if size > limit {
+                Verdict {
+                    format: "unknown",
+                    signatures: Vec::new(),
+                    error: Some(format!(
+                        "FORMAT_FAILURE: the file has {size} bytes, more than the limit of {limit}"
+                    )),
+                }
+            } else {
+                let data = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                verify(&data, &anchors, SystemTime::now())
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+            } else {
+                print!("{}", report.to_text(&file));
+            }
+            let failing = report
+                .signatures
+                .iter()
+                .filter(|s| s.report.indication != Indication::TotalPassed)
+                .count();
+            if let Some(e) = &report.error {
+                bail!("{}: TOTAL_FAILED: {e}", file.display());
+            }
+            if failing > 0 {
+                bail!(
+                    "{failing} of {} signatures {} not TOTAL_PASSED",
+                    report.signatures.len(),
+                    if failing == 1 { "is" } else { "are" }
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One signature in the printed report.
+struct Line {
+    label: String,
+    report: SignatureReport,
+    modified_after: Option<String>,
+}
+
+/// What `doc verify` prints.
+struct Verdict {
+    format: &'static str,
+    signatures: Vec<Line>,
+    /// The file could not be read as a signed document at all.
+    error: Option<String>,
+}
+
+fn verify(data: &[u8], anchors: &[Certificate], at: SystemTime) -> Verdict {
+    if data.starts_with(b"%PDF-") {
+        match pdf::validate(data, anchors, at, &pdf::Limits::default()) {
+            Ok(r) => Verdict {
+                format: "PAdES (PDF)",
+                signatures: r
+                    .signatures
+                    .into_iter()
+                    .map(|s| Line {
+                        label: format!("field {}", s.field),
+                        report: s.report,
+                        modified_after: s.modified_after,
+                    })
+                    .collect(),
+                error: None,
+            },
+            Err(e) => Verdict {
+                format: "PAdES (PDF)",
+                signatures: Vec::new(),
+                error: Some(format!("FORMAT_FAILURE: {e}")),
+            },
+        }
+    } else {
+        match asice::validate(data, anchors, at, &asice::Limits::default()) {
+            Ok(r) => Verdict {
+                format: "ASiC-E (CAdES)",
+                signatures: r
+                    .signatures
+                    .into_iter()
+                    .map(|s| Line {
+                        label: format!("{} over {}", s.signature_file, s.covers.join(", ")),
+                        report: s.report,
+                        modified_after: None,
+                    })
+                    .collect(),
+                error: None,
+            },
+            Err(e) => Verdict {
+                format: "ASiC-E (CAdES)",
+                signatures: Vec::new(),
+                error: Some(format!("FORMAT_FAILURE: {e}")),
+            },
+        }
+    }
+}
+
+impl Verdict {
+    fn overall(&self) -> &'static str {
+        if self.error.is_some() {
+            return "TOTAL_FAILED";
+        }
+        let worst = self
+            .signatures
+            .iter()
+            .map(|s| s.report.indication)
+            .max_by_key(|i| match i {
+                Indication::TotalPassed => 0,
+                Indication::Indeterminate => 1,
+                Indication::TotalFailed => 2,
+            });
+        match worst {
+            Some(Indication::TotalPassed) => "TOTAL_PASSED",
+            Some(Indication::Indeterminate) => "INDETERMINATE",
+            _ => "TOTAL_FAILED",
+        }
+    }
+
+    fn to_text(&self, file: &Path) -> String {
+        let mut s = format!("{}: {}\n", file.display(), self.format);
+        if let Some(e) = &self.error {
+            s.push_str(&format!("  TOTAL_FAILED: {e}\n"));
+        }
+        for (i, l) in self.signatures.iter().enumerate() {
+            let r = &l.report;
+            s.push_str(&format!(
+                "signature {} ({}): {}\n",
+                i + 1,
+                l.label,
+                indication(r.indication)
+            ));
+            let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+            s.push_str(&format!("  signer:               {}\n", r.signer));
+            s.push_str(&format!(
+                "  claimed signing time: {}\n",
+                opt(&r.claimed_signing_time)
+            ));
+            s.push_str(&format!(
+                "  proven signing time:  {}\n",
+                opt(&r.proven_signing_time)
+            ));
+            s.push_str(&format!("  level:                {}\n", r.level));
+            s.push_str(&format!(
+                "  trust anchor:         {}\n",
+                opt(&r.trust_anchor)
+            ));
+            s.push_str(&format!("  revocation:           {}\n", r.revocation));
+            if let Some(m) = &l.modified_after {
+                s.push_str(&format!("  modified after:       {m}\n"));
+            }
+            if r.indication != Indication::TotalPassed {
+                s.push_str(&format!(
+                    "  reason:               {}: {}\n",
+                    opt(&r.sub_indication),
+                    opt(&r.reason)
+                ));
+            }
+        }
+        s.push_str(&format!("overall: {}\n", self.overall()));
+        s
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "format": self.format,
+            "indication": self.overall(),
+            "error": self.error,
+            "signatures": self.signatures.iter().map(|l| serde_json::json!({
+                "label": l.label,
+                "modified_after": l.modified_after,
+                "report": l.report,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn indication(i: Indication) -> &'static str {
+    match i {
+        Indication::TotalPassed => "TOTAL_PASSED",
+        Indication::Indeterminate => "INDETERMINATE",
+        Indication::TotalFailed => "TOTAL_FAILED",
+    }
+}
+
+fn read_certs(path: &Path) -> anyhow::Result<Vec<Certificate>> {
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read certificates from {}", path.display()))?;
+    let certs = Certificate::all_from_pem(&pem)
+        .with_context(|| format!("{} is not PEM certificates", path.display()))?;
+    if certs.is_empty() {
+        bail!("{} holds no certificate", path.display());
+    }
+    Ok(certs)
+}
+
+fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp-korpu");
+    std::fs::write(&tmp, data).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn mime_for(name: &str) -> &'static str {
+    match name.rsplit('.').next().map(|e| e.to_ascii_lowercase()) {
+        Some(e) if e == "pdf" => "application/pdf",
+        Some(e) if e == "txt" => "text/plain",
+        Some(e) if e == "xml" => "application/xml",
+        Some(e) if e == "json" => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A TSA or OCSP responder over HTTP, called from a blocking thread.
+struct Http {
+    url: String,
+    client: reqwest::Client,
+    handle: tokio::runtime::Handle,
+}
+
+impl Http {
+    fn post(&self, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
+        self.handle.block_on(async {
+            let resp = self
+                .client
+                .post(&self.url)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("{}: {e}", self.url))?;
+            if !resp.status().is_success() {
+                return Err(format!("{} answered {}", self.url, resp.status()));
+            }
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| format!("{}: {e}", self.url))?;
+            if bytes.len() > MAX_RESPONSE {
+                return Err(format!("{} sent more than {MAX_RESPONSE} bytes", self.url));
+            }
+            Ok(bytes.to_vec())
+        })
+    }
+}
+
+impl Timestamper for Http {
+    fn timestamp(&self, sha256: &[u8; 32]) -> Result<Vec<u8>, SignError> {
+        let (req, nonce) = tsa::build_request(sha256);
+        let resp = self
+            .post("application/timestamp-query", req)
+            .map_err(SignError::Timestamp)?;
+        // The token must answer our request (imprint and nonce); its signer is judged at
+        // validation time against the verifier's anchors.
+        korpu_sign::token_for_request(&resp, sha256, &nonce)
+    }
+}
+
+impl RevocationSource for Http {
+    fn ocsp(&self, cert: &Certificate, issuer: &Certificate) -> Result<Vec<u8>, SignError> {
+        let (req, nonce) = ocsp::build_request(cert, issuer)?;
+        let resp = self
+            .post("application/ocsp-request", req)
+            .map_err(|e| SignError::InvalidInput(format!("OCSP: {e}")))?;
+        ocsp::verify_response(&resp, cert, issuer, Some(&nonce), SystemTime::now())?;
+        Ok(resp)
+    }
+}

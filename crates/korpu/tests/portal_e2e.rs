@@ -1,0 +1,272 @@
+//! The myGov journey end to end, in a real browser: `korpu demo` (central registry, four
+//! gateways, sample information systems and the portal) signing citizens in through a real
+//! certified OpenID provider (npm `oidc-provider`), e-mailing notifications to a real SMTP
+//! server (Python's `aiosmtpd`), and headless Debian Chromium driven by Playwright with an axe
+//! audit of every page (`crates/korpu-portal/e2e/journey.mjs`). Screenshots land in
+//! `target/portal-e2e/`.
+//!
+//! Needs `node` with `npm ci` done in `crates/korpu-portal/e2e`, `/usr/bin/chromium` and
+//! `python3 -m aiosmtpd` (scripts/test installs all three); a missing one fails the test.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
+
+mod support;
+use support::free_port;
+
+/// Kills a child process when dropped, so a failing assertion leaves nothing running.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn e2e_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../korpu-portal/e2e")
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target")
+}
+
+/// Reads lines from a child's stdout until one contains `needle`.
+fn wait_for_line(child: &mut Child, needle: &str, what: &str) {
+    let out = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(out).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        match lines.next() {
+            Some(Ok(l)) if l.contains(needle) => break,
+            Some(Ok(_)) => continue,
+            _ => panic!("{what} exited before it was ready"),
+        }
+    }
+    // Keep draining, so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+}
+
+/// Starts `korpu demo` in `dir` with `env`; waits until it is up and its portal has a
+/// configuration. Returns the process guard and demo.json.
+fn start_demo(dir: &Path, env: &[(&str, String)]) -> (Guard, serde_json::Value) {
+    let mut cmd = Command::new(KORPU);
+    cmd.args(["demo", "--dir"]).arg(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut demo = cmd
+        .env("KORPU_DEMO_STEP_MS", "1500")
+        .env("KORPU_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("korpu demo");
+    wait_for_line(&mut demo, "Press Ctrl-C", "korpu demo");
+    let guard = Guard(demo);
+    let demo_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("demo.json")).unwrap()).unwrap();
+    let portal = demo_json["portal"]
+        .as_str()
+        .expect("demo.json names the portal");
+    // The portal needs its first global configuration before the catalogue has anything.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ok = Command::new("curl")
+            .args(["-sf", &format!("{portal}/health")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the portal never loaded a configuration"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    (guard, demo_json)
+}
+
+/// Runs the browser journey against the demo's portal; panics with its output on failure.
+fn run_journey(demo_json: &serde_json::Value, out: &Path) {
+    let portal = demo_json["portal"].as_str().unwrap();
+    // The tracker must show the ministry's family-composition query about the citizen, with
+    // its inclusion proof and checkpoint signature verified.
+    let mut journey = Command::new("node")
+        .arg(e2e_dir().join("journey.mjs"))
+        .args(["--portal", portal])
+        .args([
+            "--consent",
+            demo_json["portal_consent_request"].as_str().unwrap(),
+        ])
+        .arg("--out")
+        .arg(out)
+        .args(["--tracker", "required"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node journey.mjs");
+    let mut stdout = String::new();
+    journey
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut stderr = String::new();
+    journey
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = journey.wait().unwrap();
+    println!("{stdout}\n{stderr}");
+    assert!(
+        status.success(),
+        "the browser journey failed:\n{stdout}\n{stderr}"
+    );
+}
+
+/// The two journeys run one after the other: each `korpu demo` picks its preferred ports
+/// when free, and two starting at once could both see the same port free.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn check_tools() -> std::sync::MutexGuard<'static, ()> {
+    let e2e = e2e_dir();
+    assert!(
+        e2e.join("node_modules/playwright-core").exists(),
+        "run `npm ci` in {} first (scripts/test does)",
+        e2e.display()
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is needed: apt-get install -y chromium (scripts/test does)"
+    );
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `korpu demo` as a newcomer runs it: its own development identity provider, no e-mail.
+#[test]
+fn the_demo_journey_works_with_its_development_identity_provider() {
+    let _serial = check_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (_demo, demo_json) = start_demo(
+        &dir.path().join("demo"),
+        &[("KORPU_PORTAL_LISTEN", format!("127.0.0.1:{port}"))],
+    );
+    run_journey(&demo_json, &target_dir().join("portal-e2e/dev-idp"));
+}
+
+/// Signing in through a real certified OpenID provider, with notifications e-mailed to a
+/// real SMTP server.
+#[test]
+fn a_citizen_applies_and_everything_on_the_way_works_in_a_real_browser() {
+    let _serial = check_tools();
+    let e2e = e2e_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let (oidc_port, portal_port, smtp_port) = (free_port(), free_port(), free_port());
+    let secret = format!("s-{}", std::process::id());
+
+    // A real SMTP server; its debugging handler prints each message it receives.
+    let smtp_log = dir.path().join("smtp.log");
+    let mut smtp = Command::new("python3")
+        .args([
+            "-u",
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{smtp_port}"),
+        ])
+        .stdout(std::fs::File::create(&smtp_log).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 -m aiosmtpd");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", smtp_port)).is_err() {
+        assert!(Instant::now() < deadline, "aiosmtpd did not start");
+        if let Ok(Some(st)) = smtp.try_wait() {
+            panic!("aiosmtpd exited: {st} (pip install aiosmtpd)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _smtp = Guard(smtp);
+
+    let mut oidc = Command::new("node")
+        .arg(e2e.join("oidc.mjs"))
+        .args([
+            oidc_port.to_string(),
+            format!("http://127.0.0.1:{portal_port}/callback"),
+            secret.clone(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node");
+    wait_for_line(&mut oidc, "listening", "oidc-provider");
+    let _oidc = Guard(oidc);
+
+    let (_demo, demo_json) = start_demo(
+        &dir.path().join("demo"),
+        &[
+            ("KORPU_PORTAL_LISTEN", format!("127.0.0.1:{portal_port}")),
+            (
+                "KORPU_PORTAL_OIDC_ISSUER",
+                format!("http://127.0.0.1:{oidc_port}"),
+            ),
+            ("KORPU_PORTAL_OIDC_CLIENT_SECRET", secret.clone()),
+            ("KORPU_PORTAL_DEV_IDP", "false".into()),
+            ("KORPU_PORTAL_SMTP_SERVER", format!("127.0.0.1:{smtp_port}")),
+        ],
+    );
+    let portal = demo_json["portal"].as_str().unwrap().to_owned();
+    assert_eq!(portal, format!("http://127.0.0.1:{portal_port}"));
+    run_journey(&demo_json, &target_dir().join("portal-e2e"));
+
+    // Sign-in attempts are rate-limited per client address (20 a minute by default).
+    let codes: Vec<String> = (0..30)
+        .map(|_| {
+            let o = Command::new("curl")
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    &format!("{portal}/login"),
+                ])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).to_string()
+        })
+        .collect();
+    assert!(codes.iter().any(|c| c == "303"), "{codes:?}");
+    assert!(
+        codes.iter().any(|c| c == "429"),
+        "no rate limit on sign-in: {codes:?}"
+    );
+
+    // The notifications went out by e-mail too, to the address the provider gave.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mail = std::fs::read_to_string(&smtp_log).unwrap_or_default();
+        if mail.matches("To: <aysel@example.az>").count() >= 2 {
+            assert!(mail.contains("From: myGov <mygov@localhost>"), "{mail}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no notification e-mails arrived:\n{mail}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
