@@ -68,6 +68,9 @@ pub struct GatewayConfig {
     /// an `s3://bucket/prefix` URL when built with S3 support. Empty (the default):
     /// `DATA_DIR/ledger-archive`; `none`: no archiving.
     pub ledger_archive: String,
+    /// Size of the ledger's segment files in bytes; a full segment is sealed and archived.
+    /// Default 64 MiB.
+    pub ledger_segment_bytes: u64,
 }
 
 impl Default for GatewayConfig {
@@ -93,6 +96,7 @@ impl Default for GatewayConfig {
             peer_connections: 4,
             ledger_checkpoint_secs: 10,
             ledger_archive: String::new(),
+            ledger_segment_bytes: 64 << 20,
         }
     }
 }

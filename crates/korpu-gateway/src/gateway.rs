@@ -325,6 +325,7 @@ impl Gateway {
         };
         *self.loaded.write().expect("lock") = Some(Arc::new(loaded));
         *self.conf_error.lock().expect("lock") = None;
+        self.recorder.configuration(signed);
         if save {
             let tmp = self.saved_conf_path().with_extension("tmp");
             std::fs::write(&tmp, signed)

@@ -22,6 +22,10 @@ pub trait Recorder: Send + Sync + 'static {
         record: ExchangeRecord,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>>;
 
+    /// Told each signed global configuration the gateway accepts, so a recorder that archives
+    /// can put the current one into its archives (what an offline verifier checks them with).
+    fn configuration(&self, _signed: &[u8]) {}
+
     /// A page of the accesses to `subject`'s data, newest first, before `cursor` (a record
     /// index; `None` = from the newest), in the data tracker's JSON shape:
     /// `{"entries":[{"index","time","client","service","purpose","message_id","leaf_hash",
@@ -151,6 +155,10 @@ impl Recorder for korpu_ledger::Ledger {
         Box::pin(async move { self.append(&record).await.map_err(|e| e.to_string()) })
     }
 
+    fn configuration(&self, signed: &[u8]) {
+        self.set_archive_trust(Some(signed.to_vec()));
+    }
+
     fn subject_accesses(
         &self,
         subject: &str,
@@ -272,6 +280,7 @@ pub async fn open_ledger<T: korpu_ledger::Timestamper>(
     };
     let mut cfg = korpu_ledger::LedgerConfig::new(data_dir.join("ledger"), origin);
     cfg.checkpoint_interval = std::time::Duration::from_secs(config.ledger_checkpoint_secs.max(1));
+    cfg.segment_bytes = config.ledger_segment_bytes;
     cfg.archive = match config.ledger_archive.as_str() {
         "" => Some(data_dir.join("ledger-archive").display().to_string()),
         "none" => None,

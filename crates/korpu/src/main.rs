@@ -199,7 +199,8 @@ enum LedgerCommand {
         /// (RFC 3339); default now, or its last valid second if it has expired.
         #[arg(long)]
         at: Option<String>,
-    },    /// Check a log's published tlog-tiles for consistency with the view saved in --state;
+    },
+    /// Check a log's published tlog-tiles for consistency with the view saved in --state;
     /// exits non-zero with a fork alert when the log does not extend it.
     Audit {
         /// A directory or http(s) URL prefix holding `checkpoint` and `tile/...`.

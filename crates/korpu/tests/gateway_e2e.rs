@@ -262,12 +262,22 @@ impl Instance {
             ("benefits", CLIENT, b_server, String::new()),
         ] {
             let toml_text = format!(
-                "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\nledger_checkpoint_secs = 1\n[services]\n{services}",
+                "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\nledger_checkpoint_secs = 1\nledger_segment_bytes = 65536\n[services]\n{services}",
                 anchor.display(),
                 inst.path(sub).display(),
                 free_port()
             );
-            std::fs::write(inst.path(sub).join("gateway.toml"), toml_text).unwrap();
+            let config = inst.path(sub).join("gateway.toml");
+            std::fs::write(&config, toml_text).unwrap();
+            // The ledger's key goes into the global configuration, which vouches for it in
+            // archives and to the data tracker.
+            let key = korpu_ok(&["ledger", "key", "--config", config.to_str().unwrap()]);
+            inst.admin(&[
+                "gateway",
+                "set-ledger-key",
+                &format!("{member}/gw1"),
+                key.trim(),
+            ]);
         }
         inst.start_gateway(true);
         inst.start_gateway(false);
@@ -989,8 +999,63 @@ async fn evidence_for_an_exchange_verifies_offline_and_with_openssl() {
     )
     .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+    // Enough exchanges to fill a few 64 KiB ledger segments, which are sealed and archived.
+    for i in 0..150 {
+        let (status, _, _) = call(
+            &format!("{}/r1/{ECHO}", inst.b_client),
+            "POST",
+            &[B_CLIENT_HEADER, ("X-Road-Id", &format!("fill-{i}"))],
+            vec![b'x'; 256],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
     // A graceful stop closes the ledger with a final, time-stamped checkpoint.
     inst.a.take().unwrap().terminate();
+
+    // The sealed segments' archives verify offline from the anchor alone: the signed global
+    // configuration inside names the log's key and the platform roots.
+    let archive_dir = inst.path("population").join("ledger-archive");
+    let mut archives: Vec<PathBuf> = walk(&archive_dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".korpu-archive"))
+        .collect();
+    archives.sort();
+    assert!(
+        !archives.is_empty(),
+        "no archive under {}",
+        archive_dir.display()
+    );
+    for a in &archives {
+        let out = Command::new(KORPU)
+            .args(["ledger", "verify"])
+            .arg(a)
+            .arg("--anchor")
+            .arg(inst.path("central/anchor.json"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            a.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // One flipped byte, and the verifier names what is wrong and fails.
+    let mut bytes = std::fs::read(&archives[0]).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    let flipped = inst.path("flipped.korpu-archive");
+    std::fs::write(&flipped, bytes).unwrap();
+    let out = Command::new(KORPU)
+        .args(["ledger", "verify"])
+        .arg(&flipped)
+        .arg("--anchor")
+        .arg(inst.path("central/anchor.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
     let config = inst.path("population").join("gateway.toml");
     let config = config.to_str().unwrap();
     let key = korpu_ok(&["ledger", "key", "--config", config])
@@ -1387,4 +1452,18 @@ async fn the_data_tracker_lists_a_subjects_accesses_with_proofs_and_only_to_them
         h.get("x-road-error").unwrap(),
         "Server.ServerProxy.BadRequest"
     );
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
