@@ -499,7 +499,7 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         .iter()
         .map(|s| s["service_code"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(codes, ["echo", "persons"]);
+    assert_eq!(codes, ["accesses", "echo", "persons"]);
     let (_, _, resp) = call(
         &format!(
             "{}/r1/AZ/GOV/1400001/population/allowedMethods",
@@ -510,7 +510,7 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         vec![],
     )
     .await;
-    assert_eq!(json(&resp)["service"].as_array().unwrap().len(), 2);
+    assert_eq!(json(&resp)["service"].as_array().unwrap().len(), 3);
     let (_, _, resp) = call(
         &format!("{}/listClients", inst.b_client),
         "GET",
