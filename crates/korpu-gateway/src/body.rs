@@ -107,6 +107,22 @@ impl Spooled {
         })
     }
 
+    /// The whole body in memory (read back from the spool file if it was spooled), leaving it
+    /// ready to send; for bodies a service keeps, which `keep_bodies_max_bytes` bounds.
+    pub fn to_bytes(&mut self) -> std::io::Result<Bytes> {
+        match &mut self.data {
+            Data::Memory(b) => Ok(b.clone()),
+            Data::File(f) => {
+                use std::io::Read;
+                let mut v = Vec::with_capacity(self.len as usize);
+                f.seek(SeekFrom::Start(0))?;
+                f.read_to_end(&mut v)?;
+                f.seek(SeekFrom::Start(0))?;
+                Ok(Bytes::from(v))
+            }
+        }
+    }
+
     /// The body, to send on.
     pub fn into_body(self) -> OutBody {
         match self.data {

@@ -71,6 +71,13 @@ pub struct GatewayConfig {
     /// Size of the ledger's segment files in bytes; a full segment is sealed and archived.
     /// Default 64 MiB.
     pub ledger_segment_bytes: u64,
+    /// Services (ids) provided here whose request and response bodies this gateway keeps,
+    /// encrypted with AES-256-GCM under `DATA_DIR/body.key` in `DATA_DIR/bodies`, named in
+    /// the records by their SHA-256. Default: none — bodies are not stored.
+    pub keep_bodies: Vec<String>,
+    /// Largest body a keeping service may exchange (it is encrypted in memory), in bytes;
+    /// larger ones are refused. Default 16 MiB.
+    pub keep_bodies_max_bytes: u64,
 }
 
 impl Default for GatewayConfig {
@@ -97,6 +104,8 @@ impl Default for GatewayConfig {
             ledger_checkpoint_secs: 10,
             ledger_archive: String::new(),
             ledger_segment_bytes: 64 << 20,
+            keep_bodies: Vec::new(),
+            keep_bodies_max_bytes: 16 << 20,
         }
     }
 }
@@ -188,6 +197,11 @@ impl GatewayConfig {
                     crate::gateway::SUBJECT_ACCESSES_BACKEND
                 )));
             }
+        }
+        for service in &config.keep_bodies {
+            service
+                .parse::<korpu_id::ServiceId>()
+                .map_err(|e| bad(format!("keep_bodies: {service:?}: {e}")))?;
         }
         Ok(config)
     }

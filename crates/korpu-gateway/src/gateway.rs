@@ -117,6 +117,9 @@ pub struct Gateway {
     >,
     recorder: Box<dyn Recorder>,
     certs: crate::certstore::CertStore,
+    /// Where bodies of `keep_bodies` services go, encrypted; `None` when no service keeps any.
+    bodies: Option<Arc<korpu_ledger::body::BodyStore>>,
+    keep_bodies: std::collections::HashSet<ServiceId>,
     pub metrics: Metrics,
     limiter: Semaphore,
     networks: Vec<Cidr>,
@@ -215,6 +218,21 @@ impl Gateway {
         certs
             .keep(&sign_cert)
             .map_err(|e| err("keeping sign.pem for evidence", &e))?;
+        let keep_bodies: std::collections::HashSet<ServiceId> = cfg
+            .keep_bodies
+            .iter()
+            .map(|s| s.parse::<ServiceId>().map_err(|e| err("keep_bodies", &e)))
+            .collect::<Result<_, _>>()?;
+        let bodies = if keep_bodies.is_empty() {
+            None
+        } else {
+            let key = korpu_ledger::body::BodyKey::load_or_create(&cfg.data_dir.join("body.key"))
+                .map_err(|e| err("the body key", &e))?;
+            Some(Arc::new(
+                korpu_ledger::body::BodyStore::open(cfg.data_dir.join("bodies"), key)
+                    .map_err(|e| err("the body store", &e))?,
+            ))
+        };
         let gw = Arc::new(Self {
             id,
             anchor,
@@ -230,6 +248,8 @@ impl Gateway {
             provider_http,
             recorder,
             certs,
+            bodies,
+            keep_bodies,
             metrics: Metrics::default(),
             limiter,
             networks,
@@ -855,6 +875,8 @@ impl Gateway {
             response_signature: Some(rsig),
             response_signer_cert_sha256: Some(signer.sha256_fingerprint_hex()),
             error: error_type.clone(),
+            request_body_sha256: None,
+            response_body_sha256: None,
         };
         self.recorder
             .record(rec.clone())
@@ -1018,6 +1040,8 @@ impl Gateway {
             response_signature: None,
             response_signer_cert_sha256: None,
             error: None,
+            request_body_sha256: None,
+            response_body_sha256: None,
         }
     }
 
@@ -1121,6 +1145,7 @@ impl Gateway {
                 false,
             )
             .await?;
+        let mut body = body;
         let body_sha256 = body.sha256;
         let signed = p::SignedRequest {
             method: method.as_str(),
@@ -1186,12 +1211,25 @@ impl Gateway {
             .as_ref()
             .and_then(|loc| find_subject(loc, &in_headers, &target, service.openapi.as_deref()));
 
-        let (status_code, rh_in, rbody) = if backend == SUBJECT_ACCESSES_BACKEND {
+        // Bodies are kept only for the services this gateway's configuration names.
+        let keeper = self
+            .bodies
+            .as_ref()
+            .filter(|_| self.keep_bodies.contains(&target.service));
+        let request_body_sha256 = match keeper {
+            Some(store) => Some(self.keep_body(store, &mut body, "request").await?),
+            None => None,
+        };
+        let (status_code, rh_in, mut rbody) = if backend == SUBJECT_ACCESSES_BACKEND {
             self.subject_accesses(&xh, &target, data_subject.as_deref())
                 .await?
         } else {
             self.call_system(backend, method.clone(), &in_headers, &xh, &target, body)
                 .await?
+        };
+        let response_body_sha256 = match keeper {
+            Some(store) => Some(self.keep_body(store, &mut rbody, "response").await?),
+            None => None,
         };
         let status = status_code.as_u16();
         let mut rh = p::passthrough_headers(&rh_in);
@@ -1217,6 +1255,8 @@ impl Gateway {
             response_signature: Some(rsig.clone()),
             response_signer_cert_sha256: Some(self.sign_cert.sha256_fingerprint_hex()),
             error: None,
+            request_body_sha256,
+            response_body_sha256,
         };
         self.recorder
             .record(rec.clone())
@@ -1231,6 +1271,36 @@ impl Gateway {
         *out.status_mut() = status_code;
         *out.headers_mut() = rh;
         Ok((out, rec))
+    }
+
+    /// Keeps `body` encrypted in `store`, durably, and returns its hex SHA-256 (its name there).
+    async fn keep_body(
+        &self,
+        store: &Arc<korpu_ledger::body::BodyStore>,
+        body: &mut Spooled,
+        what: &str,
+    ) -> Result<String, XRoadError> {
+        if body.len > self.cfg.keep_bodies_max_bytes {
+            return Err(XRoadError::new(
+                kind::SP_TOO_LARGE,
+                format!(
+                    "the {what} body ({} bytes) is larger than this service keeps (keep_bodies_max_bytes = {})",
+                    body.len, self.cfg.keep_bodies_max_bytes
+                ),
+            ));
+        }
+        let failed = |e: String| {
+            XRoadError::new(
+                kind::SP_DATABASE,
+                format!("keeping the {what} body failed: {e}"),
+            )
+        };
+        let bytes = body.to_bytes().map_err(|e| failed(e.to_string()))?;
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.put(&bytes))
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()))
     }
 
     /// Calls the provider's information system at `backend` with the verified request.

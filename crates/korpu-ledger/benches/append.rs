@@ -44,6 +44,8 @@ fn record(task: usize, i: u64) -> ExchangeRecord {
         response_signature: Some("MEQCIC".to_string() + &"y".repeat(88)),
         response_signer_cert_sha256: Some("22".repeat(32)),
         error: None,
+        request_body_sha256: None,
+        response_body_sha256: None,
     }
 }
 

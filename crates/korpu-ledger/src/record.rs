@@ -50,6 +50,14 @@ pub struct ExchangeRecord {
     pub response_signer_cert_sha256: Option<String>,
     /// Why the exchange failed, in the X-Road error form, when it did.
     pub error: Option<String>,
+    /// Hex SHA-256 of the request body, when the service keeps bodies (the body is then in the
+    /// gateway's encrypted body store under this name). Absent otherwise, and then not encoded,
+    /// so records of services that keep no bodies are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body_sha256: Option<String>,
+    /// Hex SHA-256 of the response body, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body_sha256: Option<String>,
 }
 
 impl ExchangeRecord {
@@ -100,6 +108,8 @@ mod tests {
             response_signature: None,
             response_signer_cert_sha256: None,
             error: None,
+            request_body_sha256: None,
+            response_body_sha256: None,
         }
     }
 

@@ -44,6 +44,8 @@ fn rec(message_id: &str) -> ExchangeRecord {
         response_signature: None,
         response_signer_cert_sha256: None,
         error: None,
+        request_body_sha256: None,
+        response_body_sha256: None,
     }
 }
 

@@ -26,6 +26,8 @@ fn rec(i: u64) -> ExchangeRecord {
         response_signature: None,
         response_signer_cert_sha256: None,
         error: None,
+        request_body_sha256: None,
+        response_body_sha256: None,
     }
 }
 

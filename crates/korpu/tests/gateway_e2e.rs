@@ -262,7 +262,7 @@ impl Instance {
             ("benefits", CLIENT, b_server, String::new()),
         ] {
             let toml_text = format!(
-                "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\nledger_checkpoint_secs = 1\nledger_segment_bytes = 65536\n[services]\n{services}",
+                "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\nledger_checkpoint_secs = 1\nledger_segment_bytes = 65536\nkeep_bodies = [\"{PERSONS}\"]\n[services]\n{services}",
                 anchor.display(),
                 inst.path(sub).display(),
                 free_port()
@@ -1466,4 +1466,62 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_are_kept_encrypted_only_for_services_that_ask() {
+    use sha2::Digest;
+    let mut inst = Instance::new(Opts::default());
+    let (status, _, person) = call(
+        &format!("{}/r1/{PERSONS}/AZ1234567", inst.b_client),
+        "GET",
+        &[B_CLIENT_HEADER, ("X-Korpu-Purpose", "benefit-eligibility")],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&person));
+    let (status, _, _) = call(
+        &format!("{}/r1/{ECHO}", inst.b_client),
+        "POST",
+        &[B_CLIENT_HEADER],
+        b"not kept".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let records = inst.records("population");
+    let kept = records
+        .iter()
+        .find(|r| r["service"] == PERSONS)
+        .expect("the persons exchange is recorded");
+    let digest = hex::encode(sha2::Sha256::digest(&person));
+    assert_eq!(kept["response_body_sha256"], digest.as_str());
+    assert_eq!(
+        kept["request_body_sha256"],
+        hex::encode(sha2::Sha256::digest(b"")).as_str()
+    );
+    let echo = records.iter().find(|r| r["service"] == ECHO).unwrap();
+    assert!(echo.get("request_body_sha256").is_none(), "{echo}");
+
+    // On disk the body is ciphertext; with the gateway's key it opens to exactly what was sent.
+    let dir = inst.path("population");
+    let files: Vec<PathBuf> = walk(&dir.join("bodies"));
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        let raw = std::fs::read(f).unwrap();
+        assert!(
+            !raw.windows(9).any(|w| w == b"AZ1234567"),
+            "{} holds plaintext",
+            f.display()
+        );
+    }
+    let key = korpu_ledger::body::BodyKey::load_or_create(&dir.join("body.key")).unwrap();
+    let store = korpu_ledger::body::BodyStore::open(dir.join("bodies"), key).unwrap();
+    assert_eq!(store.get(&digest).unwrap(), person);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("body.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the body key is readable by others");
 }

@@ -96,6 +96,8 @@ fn rec(tag: &str, i: u64) -> ExchangeRecord {
         response_signature: None,
         response_signer_cert_sha256: None,
         error: None,
+        request_body_sha256: None,
+        response_body_sha256: None,
     }
 }
 
