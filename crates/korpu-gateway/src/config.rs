@@ -37,7 +37,9 @@ pub struct GatewayConfig {
     /// (`http://…`), to which the request's path and query are appended; or
     /// `korpu:subject-accesses` for a service this gateway answers itself from its evidence
     /// ledger's subject index (the data tracker; register the service with its data subject
-    /// in the query parameter `subject`).
+    /// in the query parameter `subject`), answered only to the subject; or
+    /// `korpu:subject-accesses-audit`, the same for auditors: any subject, to whoever the
+    /// service's access rights allow, with the auditor named in `X-Road-UserId`.
     pub services: BTreeMap<String, String>,
     /// How often the global configuration is downloaded, in seconds. Default 30.
     pub conf_refresh_secs: u64,
@@ -191,10 +193,14 @@ impl GatewayConfig {
             service
                 .parse::<korpu_id::ServiceId>()
                 .map_err(|e| bad(format!("services: {service:?}: {e}")))?;
-            if !url.starts_with("http://") && url != crate::gateway::SUBJECT_ACCESSES_BACKEND {
+            if !url.starts_with("http://")
+                && url != crate::gateway::SUBJECT_ACCESSES_BACKEND
+                && url != crate::gateway::SUBJECT_ACCESSES_AUDIT_BACKEND
+            {
                 return Err(bad(format!(
-                    "services: {service}: {url:?} must be an http:// URL or {:?}",
-                    crate::gateway::SUBJECT_ACCESSES_BACKEND
+                    "services: {service}: {url:?} must be an http:// URL, {:?} or {:?}",
+                    crate::gateway::SUBJECT_ACCESSES_BACKEND,
+                    crate::gateway::SUBJECT_ACCESSES_AUDIT_BACKEND
                 )));
             }
         }

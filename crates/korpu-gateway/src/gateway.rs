@@ -62,6 +62,9 @@ pub const HPACK_TABLE_BYTES: u32 = 64 * 1024;
 /// The backend address (in a gateway's `[services]` table) that makes the gateway answer a
 /// service itself from its evidence ledger's subject index.
 pub const SUBJECT_ACCESSES_BACKEND: &str = "korpu:subject-accesses";
+/// The same answer for auditors: any subject, to the client subsystems the service's access
+/// rights name (an auditor's), still with the caller's `X-Road-UserId` on the record.
+pub const SUBJECT_ACCESSES_AUDIT_BACKEND: &str = "korpu:subject-accesses-audit";
 /// Entries per data-tracker page unless the caller asks (`limit`), and the most it may ask.
 const SUBJECT_PAGE_DEFAULT: u64 = 20;
 const SUBJECT_PAGE_MAX: u64 = 100;
@@ -1220,13 +1223,15 @@ impl Gateway {
             Some(store) => Some(self.keep_body(store, &mut body, "request").await?),
             None => None,
         };
-        let (status_code, rh_in, mut rbody) = if backend == SUBJECT_ACCESSES_BACKEND {
-            self.subject_accesses(&xh, &target, data_subject.as_deref())
-                .await?
-        } else {
-            self.call_system(backend, method.clone(), &in_headers, &xh, &target, body)
-                .await?
-        };
+        let (status_code, rh_in, mut rbody) =
+            if backend == SUBJECT_ACCESSES_BACKEND || backend == SUBJECT_ACCESSES_AUDIT_BACKEND {
+                let auditor = backend == SUBJECT_ACCESSES_AUDIT_BACKEND;
+                self.subject_accesses(&xh, &target, data_subject.as_deref(), auditor)
+                    .await?
+            } else {
+                self.call_system(backend, method.clone(), &in_headers, &xh, &target, body)
+                    .await?
+            };
         let response_body_sha256 = match keeper {
             Some(store) => Some(self.keep_body(store, &mut rbody, "response").await?),
             None => None,
@@ -1400,6 +1405,7 @@ impl Gateway {
         xh: &XRoadHeaders,
         target: &p::Target,
         subject: Option<&str>,
+        auditor: bool,
     ) -> Result<(hyper::StatusCode, HeaderMap, Spooled), XRoadError> {
         let subject = subject.filter(|s| !s.is_empty()).ok_or_else(|| {
             XRoadError::new(
@@ -1407,7 +1413,15 @@ impl Gateway {
                 format!("{} needs the data subject's id where the service declares it (e.g. ?subject=ID)", target.service),
             )
         })?;
-        if xh.user_id.as_deref() != Some(subject) {
+        if auditor {
+            // An audit is on the record as someone's act: it must say whose.
+            if xh.user_id.as_deref().is_none_or(|u| u.trim().is_empty()) {
+                return Err(XRoadError::new(
+                    kind::SP_ACCESS_DENIED,
+                    "an audit of a subject's accesses must name the auditor in X-Road-UserId",
+                ));
+            }
+        } else if xh.user_id.as_deref() != Some(subject) {
             return Err(XRoadError::new(
                 kind::SP_ACCESS_DENIED,
                 "only the data subject may read their own accesses: X-Road-UserId must be the subject's id",

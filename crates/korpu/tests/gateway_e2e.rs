@@ -19,6 +19,7 @@ const CLIENT: &str = "AZ/GOV/1400003";
 const ECHO: &str = "AZ/GOV/1400001/population/echo";
 const PERSONS: &str = "AZ/GOV/1400001/population/persons";
 const ACCESSES: &str = "AZ/GOV/1400001/population/accesses";
+const ACCESS_AUDIT: &str = "AZ/GOV/1400001/population/accessaudit";
 
 mod support;
 use support::free_port;
@@ -240,6 +241,22 @@ impl Instance {
             "subject",
         ]);
         inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), ACCESSES]);
+        // ... and an auditor's view of the same index (the benefits subsystem plays it too).
+        inst.admin(&[
+            "service",
+            "add",
+            ACCESS_AUDIT,
+            "--title",
+            "Audit of a subject's accesses",
+            "--subject-query",
+            "subject",
+        ]);
+        inst.admin(&[
+            "access",
+            "grant",
+            &format!("{CLIENT}/benefits"),
+            ACCESS_AUDIT,
+        ]);
         inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), ECHO]);
         inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), PERSONS]);
 
@@ -258,7 +275,7 @@ impl Instance {
         inst.system = Some(system);
         let anchor = inst.path("central/anchor.json");
         for (sub, member, server, services) in [
-            ("population", PROVIDER, a_server, format!("\"{ECHO}\" = \"http://{system_addr}/echo\"\n\"{PERSONS}\" = \"http://{system_addr}/persons\"\n\"{ACCESSES}\" = \"korpu:subject-accesses\"\n")),
+            ("population", PROVIDER, a_server, format!("\"{ECHO}\" = \"http://{system_addr}/echo\"\n\"{PERSONS}\" = \"http://{system_addr}/persons\"\n\"{ACCESSES}\" = \"korpu:subject-accesses\"\n\"{ACCESS_AUDIT}\" = \"korpu:subject-accesses-audit\"\n")),
             ("benefits", CLIENT, b_server, String::new()),
         ] {
             let toml_text = format!(
@@ -499,7 +516,7 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         .iter()
         .map(|s| s["service_code"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(codes, ["accesses", "echo", "persons"]);
+    assert_eq!(codes, ["accessaudit", "accesses", "echo", "persons"]);
     let (_, _, resp) = call(
         &format!(
             "{}/r1/AZ/GOV/1400001/population/allowedMethods",
@@ -510,7 +527,7 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         vec![],
     )
     .await;
-    assert_eq!(json(&resp)["service"].as_array().unwrap().len(), 3);
+    assert_eq!(json(&resp)["service"].as_array().unwrap().len(), 4);
     let (_, _, resp) = call(
         &format!("{}/listClients", inst.b_client),
         "GET",
@@ -1426,6 +1443,36 @@ async fn the_data_tracker_lists_a_subjects_accesses_with_proofs_and_only_to_them
         korpu_ledger::merkle::verify_inclusion(index, cp.size, &forged, &proof, &cp.root).is_err()
     );
     assert!(page["entries"].as_array().unwrap().len() <= 10);
+
+    // An auditor, through the audit service its access right names, reads any subject's
+    // accesses, but only when it says who is auditing.
+    let audit = format!(
+        "{}/r1/{ACCESS_AUDIT}?subject=AZ1234567&limit=10",
+        inst.b_client
+    );
+    let (status, _, resp) = call(
+        &audit,
+        "GET",
+        &[B_CLIENT_HEADER, ("X-Road-UserId", "AUDITOR-17")],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+    let audited: Value = serde_json::from_slice(&resp).unwrap();
+    assert!(
+        audited["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message_id"] == "tracked-1"),
+        "{audited}"
+    );
+    let (status, h, _) = call(&audit, "GET", &[B_CLIENT_HEADER], vec![]).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        h.get("x-road-error").unwrap(),
+        "Server.ServerProxy.AccessDenied"
+    );
 
     // Nobody else may read them, and the refusal comes in the protocol's form.
     for (user, want) in [
