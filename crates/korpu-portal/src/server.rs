@@ -526,6 +526,27 @@ fn csrf_ok(c: &Ctx, posted: &[(String, String)]) -> bool {
     }
 }
 
+/// The fields of a posted form, once its CSRF token matches the session's; otherwise the page
+/// that refuses it (403), for the handler to return.
+fn checked_form(
+    s: &AppState,
+    c: &Ctx,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, Box<Response>> {
+    let posted = query_pairs(std::str::from_utf8(body).ok());
+    if csrf_ok(c, &posted) {
+        Ok(posted)
+    } else {
+        Err(Box::new(message_page(
+            s,
+            c,
+            StatusCode::FORBIDDEN,
+            "error_title",
+            c.lang.t("csrf_failed"),
+        )))
+    }
+}
+
 fn csrf_field(h: &mut Html, u: &Session) {
     h.open(
         "input",
@@ -936,16 +957,10 @@ async fn apply_submit(
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
     let u = signed_in!(c);
-    let posted = query_pairs(std::str::from_utf8(&body).ok());
-    if !csrf_ok(&c, &posted) {
-        return message_page(
-            &s,
-            &c,
-            StatusCode::FORBIDDEN,
-            "error_title",
-            c.lang.t("csrf_failed"),
-        );
-    }
+    let posted = match checked_form(&s, &c, &body) {
+        Ok(posted) => posted,
+        Err(refused) => return *refused,
+    };
     let Some((conf, svc)) = find_service(&s, &class, &member, &subsystem, &service) else {
         return message_page(
             &s,
@@ -1587,16 +1602,10 @@ async fn consent_grant(
     let c = ctx(&s, &headers, &uri).await;
     let u = signed_in!(c);
     let l = c.lang;
-    let posted = query_pairs(std::str::from_utf8(&body).ok());
-    if !csrf_ok(&c, &posted) {
-        return message_page(
-            &s,
-            &c,
-            StatusCode::FORBIDDEN,
-            "error_title",
-            l.t("csrf_failed"),
-        );
-    }
+    let posted = match checked_form(&s, &c, &body) {
+        Ok(posted) => posted,
+        Err(refused) => return *refused,
+    };
     let client = query_get(&posted, "client").unwrap_or_default();
     let purpose = query_get(&posted, "purpose").unwrap_or_default();
     let items: Vec<String> = posted
@@ -1667,15 +1676,8 @@ async fn consent_revoke(
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
     let u = signed_in!(c);
-    let posted = query_pairs(std::str::from_utf8(&body).ok());
-    if !csrf_ok(&c, &posted) {
-        return message_page(
-            &s,
-            &c,
-            StatusCode::FORBIDDEN,
-            "error_title",
-            c.lang.t("csrf_failed"),
-        );
+    if let Err(refused) = checked_form(&s, &c, &body) {
+        return *refused;
     }
     match s.store.revoke_consent(&u.citizen, &id, now()).await {
         Ok(true) => {
@@ -2100,15 +2102,8 @@ async fn logout(
     body: Bytes,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let posted = query_pairs(std::str::from_utf8(&body).ok());
-    if !csrf_ok(&c, &posted) {
-        return message_page(
-            &s,
-            &c,
-            StatusCode::FORBIDDEN,
-            "error_title",
-            c.lang.t("csrf_failed"),
-        );
+    if let Err(refused) = checked_form(&s, &c, &body) {
+        return *refused;
     }
     if let Some((hash, _)) = &c.session {
         let _ = s.store.delete_session(hash).await;
