@@ -62,6 +62,14 @@ pub struct GatewayConfig {
     pub max_concurrent_exchanges: usize,
     /// HTTP/2 connections kept to each other gateway, used in turn. Default 4.
     pub peer_connections: usize,
+    /// Messages to sign that arrive within this many microseconds of each other are signed
+    /// together, with one ECDSA signature over their Merkle root (`korpu_pki::batch`), which
+    /// the receiving gateway also verifies once per batch. The wait happens only while other
+    /// exchanges are in flight, so a lone exchange is signed at once; 0 signs every message
+    /// alone. Default 1000.
+    pub sign_batch_window_us: u64,
+    /// Most messages in one signing batch. Default 64.
+    pub sign_batch_max: usize,
     /// The evidence ledger signs and time-stamps a checkpoint at least this often while
     /// exchanges arrive, in seconds; a record is provable (evidence, data tracker) once a
     /// checkpoint covers it. Default 10.
@@ -103,6 +111,8 @@ impl Default for GatewayConfig {
             provider_timeout_secs: 60,
             max_concurrent_exchanges: 1024,
             peer_connections: 4,
+            sign_batch_window_us: 1000,
+            sign_batch_max: 64,
             ledger_checkpoint_secs: 10,
             ledger_archive: String::new(),
             ledger_segment_bytes: 64 << 20,

@@ -28,6 +28,7 @@ use korpu_pki::ocsp::CertStatus;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use crate::batchsign::{BatchSigner, Verifier};
 use crate::body::{OutBody, SpoolError, Spooled};
 use crate::config::{Cidr, GatewayConfig};
 use crate::metrics::Metrics;
@@ -125,6 +126,10 @@ pub struct Gateway {
     keep_bodies: std::collections::HashSet<ServiceId>,
     pub metrics: Metrics,
     limiter: Semaphore,
+    /// Exchanges being handled now, on either side; the signer batches while others are.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    signer: Arc<BatchSigner>,
+    verifier: Verifier,
     networks: Vec<Cidr>,
     backends: HashMap<ServiceId, String>,
     http_conf: reqwest::Client,
@@ -134,6 +139,22 @@ pub struct Gateway {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct StartError(pub String);
+
+/// Counts an exchange as in flight while it lives.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -236,9 +257,19 @@ impl Gateway {
                     .map_err(|e| err("the body store", &e))?,
             ))
         };
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let signer = BatchSigner::start(
+            sign_key.clone(),
+            Duration::from_micros(cfg.sign_batch_window_us),
+            cfg.sign_batch_max,
+            in_flight.clone(),
+        );
         let gw = Arc::new(Self {
             id,
             anchor,
+            in_flight,
+            signer,
+            verifier: Verifier::default(),
             sign_key,
             sign_cert,
             tls_key,
@@ -591,6 +622,7 @@ impl Gateway {
             _ => {}
         }
         let _permit = self.limiter.acquire().await;
+        let _in_flight = InFlight::enter(&self.in_flight);
         let mut message_id = String::new();
         let result = self
             .client_exchange(req, &path, &mut message_id, client_cert.as_deref())
@@ -719,9 +751,11 @@ impl Gateway {
             content_type: content_type.as_deref(),
             body_sha256: &body.sha256,
         };
-        let digest = signed.digest_hex();
+        let input = signed.signing_input();
+        let digest_bytes: [u8; 32] = Sha256::digest(&input).into();
+        let digest = hex::encode(digest_bytes);
         let request_hash = signed.request_hash(&body.sha512.expect("asked for above"));
-        let signature = B64.encode(self.sign_key.sign(&signed.signing_input()));
+        let signature = self.signer.sign(input, digest_bytes).await;
         tracing::debug!(phase = "signed", us = t0.elapsed().as_micros() as u64);
 
         let mut out_headers = p::passthrough_headers(&in_headers);
@@ -841,17 +875,19 @@ impl Gateway {
                 )
             })?;
         let rinput = p::response_signing_input(&digest, status, rct, &rbody.sha256);
+        let rdigest: [u8; 32] = Sha256::digest(&rinput).into();
         let rsig = header(&parts.headers, p::H_SIG).unwrap_or("").to_owned();
-        let rsig_der = B64.decode(&rsig).unwrap_or_default();
-        signer.verify_signature(&rinput, &rsig_der).map_err(|_| {
-            XRoadError::new(
-                kind::CP_SIGNATURE,
-                format!(
+        self.verifier
+            .verify(&signer, &rinput, &rdigest, &rsig)
+            .map_err(|_| {
+                XRoadError::new(
+                    kind::CP_SIGNATURE,
+                    format!(
                     "the response from {} does not match its signature: it was altered in transit",
                     gw.id
                 ),
-            )
-        })?;
+                )
+            })?;
         // The response signature covers the request's digest, which binds this answer to this
         // request; the X-Road-Request-Hash the information system gets is computed here.
         let error_type = header(&parts.headers, p::H_ERROR).map(str::to_owned);
@@ -871,7 +907,7 @@ impl Gateway {
             data_subject: None,
             purpose: xh.purpose.clone(),
             request_digest: digest,
-            response_digest: Some(hex::encode(Sha256::digest(&rinput))),
+            response_digest: Some(hex::encode(rdigest)),
             response_status: Some(status),
             request_signature: signature,
             request_signer_cert_sha256: self.sign_cert.sha256_fingerprint_hex(),
@@ -1058,6 +1094,7 @@ impl Gateway {
     ) -> Response<OutBody> {
         let started = Instant::now();
         let _permit = self.limiter.acquire().await;
+        let _in_flight = InFlight::enter(&self.in_flight);
         let message_id = header(req.headers(), p::H_ID).unwrap_or("").to_owned();
         let claimed_digest = header(req.headers(), p::H_REQUEST_DIGEST)
             .unwrap_or("")
@@ -1168,18 +1205,17 @@ impl Gateway {
             )
             .map_err(|e| XRoadError::new(kind::SP_SIGNATURE, e))?;
         let signature = header(&in_headers, p::H_SIG).unwrap_or("").to_owned();
-        signer
-            .verify_signature(
-                &signed.signing_input(),
-                &B64.decode(&signature).unwrap_or_default(),
-            )
+        let input = signed.signing_input();
+        let digest_bytes: [u8; 32] = Sha256::digest(&input).into();
+        self.verifier
+            .verify(&signer, &input, &digest_bytes, &signature)
             .map_err(|_| {
                 XRoadError::new(
                     kind::SP_SIGNATURE,
                     "the request does not match its signature: it was altered in transit",
                 )
             })?;
-        let digest = signed.digest_hex();
+        let digest = hex::encode(digest_bytes);
         tracing::debug!(
             phase = "request verified",
             us = t0.elapsed().as_micros() as u64
@@ -1241,7 +1277,8 @@ impl Gateway {
         p::strip_xroad_response_headers(&mut rh);
         let rinput =
             p::response_signing_input(&digest, status, header(&rh, "content-type"), &rbody.sha256);
-        let rsig = B64.encode(self.sign_key.sign(&rinput));
+        let rdigest: [u8; 32] = Sha256::digest(&rinput).into();
+        let rsig = self.signer.sign(rinput, rdigest).await;
         let rec = ExchangeRecord {
             message_id: xh.message_id.clone(),
             time_unix_ms: now_ms(),
@@ -1253,7 +1290,7 @@ impl Gateway {
             data_subject,
             purpose: xh.purpose.clone(),
             request_digest: digest,
-            response_digest: Some(hex::encode(Sha256::digest(&rinput))),
+            response_digest: Some(hex::encode(rdigest)),
             response_status: Some(status),
             request_signature: signature,
             request_signer_cert_sha256: signer.sha256_fingerprint_hex(),

@@ -16,6 +16,7 @@
 //! configuration) and does not keep proofs over the record (the evidence ledger does).
 #![forbid(unsafe_code)]
 
+pub mod batchsign;
 pub mod body;
 pub mod certstore;
 pub mod config;

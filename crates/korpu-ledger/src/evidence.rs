@@ -255,11 +255,14 @@ fn check_signatures(
             .ok()
             .and_then(|d| d.try_into().ok())
             .ok_or_else(|| fail(format!("the digest {digest_hex:?} is not a hex SHA-256")))?;
-        let sig_der = B64
-            .decode(sig)
-            .map_err(|_| fail("the signature is not base64".into()))?;
+        // Alone or in a batch (korpu_pki::batch): either way an ECDSA signature over one
+        // SHA-256 that the record's digest leads to.
+        let sig = korpu_pki::batch::Signature::parse(sig).map_err(|e| fail(e.to_string()))?;
+        let signed = sig
+            .signed_digest(&digest)
+            .map_err(|e| fail(format!("{e} (the record was altered)")))?;
         signer
-            .verify_prehashed(&digest, &sig_der)
+            .verify_prehashed(&signed, sig.der())
             .map_err(|e| fail(format!("{e} (the record was altered)")))?;
         signed_by.push(member);
     }

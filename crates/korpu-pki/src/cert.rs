@@ -166,9 +166,24 @@ impl Certificate {
             .expect("re-encoding a parsed SubjectPublicKeyInfo cannot fail")
     }
 
-    /// Verifies a DER ECDSA-SHA256 signature over `msg` with this certificate's key.
+    /// Verifies a DER ECDSA-SHA256 signature over `msg` with this certificate's P-256 key.
+    ///
+    /// On every message's path, so the key's SEC1 point goes to ring as the certificate holds
+    /// it (ring refuses anything that is not a point on P-256) instead of being re-encoded.
     pub fn verify_signature(&self, msg: &[u8], sig_der: &[u8]) -> Result<(), PkiError> {
-        key::verify_signature(&self.public_key_der(), msg, sig_der)
+        let point = self
+            .parsed
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point)
+            .verify(msg, sig_der)
+            .map_err(|_| {
+                PkiError::BadSignature(
+                    "ECDSA-SHA256 signature does not match the key and data".into(),
+                )
+            })
     }
 
     /// Verifies a DER ECDSA signature over an already computed SHA-256 digest.

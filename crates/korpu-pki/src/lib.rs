@@ -11,6 +11,7 @@
 //! hands the OCSP responder a status callback).
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod ca;
 pub mod cert;
 pub mod csr;

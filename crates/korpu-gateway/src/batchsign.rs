@@ -1,0 +1,253 @@
+//! Signing what the gateway sends, and checking what it receives, in batches
+//! (`korpu_pki::batch`): the one place where a gateway's ECDSA work per message is decided.
+//!
+//! Messages to sign go to one signing task. It signs at once when no other exchange is in
+//! flight; otherwise it waits up to the configured window for company and signs everything
+//! that came with one signature over the batch's Merkle root. The receiving side remembers the
+//! batch signatures it has verified recently, so the other messages of a batch cost it a few
+//! hashes instead of an ECDSA verification.
+//!
+//! Deliberately not here: what the messages' bytes are (`protocol`) and whether a certificate
+//! may sign for a member (`gateway`).
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use korpu_pki::batch::{self, Signature};
+use korpu_pki::cert::Certificate;
+use korpu_pki::key::SigningKey;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+/// How many verified batch signatures a gateway remembers.
+const VERIFIED_CAPACITY: usize = 4096;
+
+struct Job {
+    /// The message's bytes, signed directly when it is alone.
+    input: Vec<u8>,
+    /// Their SHA-256: the message's leaf in a batch.
+    digest: [u8; 32],
+    reply: oneshot::Sender<String>,
+}
+
+/// The gateway's signer.
+pub struct BatchSigner {
+    jobs: mpsc::UnboundedSender<Job>,
+    key: SigningKey,
+}
+
+impl BatchSigner {
+    /// Starts the signing task on the current tokio runtime. `in_flight` counts the
+    /// exchanges the gateway is handling: while it exceeds the batch collected so far, more
+    /// messages may be on their way and the task waits for them, up to `window`.
+    pub fn start(
+        key: SigningKey,
+        window: Duration,
+        max: usize,
+        in_flight: Arc<AtomicUsize>,
+    ) -> Arc<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(key.clone(), rx, window, max.max(1), in_flight));
+        Arc::new(Self { jobs: tx, key })
+    }
+
+    /// Signs a message whose bytes are `input` and SHA-256 `digest`; returns the signature's
+    /// text form for the message's header and record.
+    pub async fn sign(&self, input: Vec<u8>, digest: [u8; 32]) -> String {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            input,
+            digest,
+            reply,
+        };
+        if let Err(mpsc::error::SendError(job)) = self.jobs.send(job) {
+            // The task is gone only while the runtime shuts down: sign here.
+            return Signature::Single(self.key.sign(&job.input)).encode();
+        }
+        match answer.await {
+            Ok(sig) => sig,
+            Err(_) => unreachable!("the signing task answers every job it takes"),
+        }
+    }
+}
+
+async fn run(
+    key: SigningKey,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    window: Duration,
+    max: usize,
+    in_flight: Arc<AtomicUsize>,
+) {
+    let mut jobs = Vec::with_capacity(max);
+    while let Some(first) = rx.recv().await {
+        jobs.push(first);
+        let deadline = tokio::time::Instant::now() + window;
+        while jobs.len() < max {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => {
+                    if window.is_zero() || in_flight.load(Ordering::Relaxed) <= jobs.len() {
+                        break;
+                    }
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(j)) => jobs.push(j),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        sign_batch(&key, &mut jobs);
+    }
+}
+
+/// Signs `jobs` (emptying it) and answers each.
+fn sign_batch(key: &SigningKey, jobs: &mut Vec<Job>) {
+    if jobs.len() == 1 {
+        let j = jobs.pop().expect("one job");
+        let _ = j.reply.send(Signature::Single(key.sign(&j.input)).encode());
+        return;
+    }
+    let leaves: Vec<[u8; 32]> = jobs.iter().map(|j| batch::leaf_hash(&j.digest)).collect();
+    let (root, paths) = batch::tree(&leaves);
+    let size = jobs.len() as u64;
+    let der = key.sign(&batch::batch_signing_input(&root, size));
+    for ((index, job), path) in jobs.drain(..).enumerate().zip(paths) {
+        let sig = Signature::Batch {
+            index: index as u64,
+            size,
+            path,
+            der: der.clone(),
+        };
+        // A caller that gave up (its client went away) no longer needs the answer.
+        let _ = job.reply.send(sig.encode());
+    }
+}
+
+/// Hashes of verified batch signatures, and their order for forgetting the oldest.
+type Seen = (HashSet<[u8; 32]>, VecDeque<[u8; 32]>);
+
+/// Verifies message signatures, remembering recently verified batch signatures.
+#[derive(Default)]
+pub struct Verifier {
+    seen: Mutex<Seen>,
+}
+
+impl Verifier {
+    /// Checks that `signature` (text form) by `signer` covers the message whose bytes are
+    /// `input` and SHA-256 `digest`.
+    pub fn verify(
+        &self,
+        signer: &Certificate,
+        input: &[u8],
+        digest: &[u8; 32],
+        signature: &str,
+    ) -> Result<(), String> {
+        let sig = Signature::parse(signature).map_err(|e| e.to_string())?;
+        let signed = sig.signed_bytes(input, digest).map_err(|e| e.to_string())?;
+        if matches!(sig, Signature::Single(_)) {
+            return signer
+                .verify_signature(&signed, sig.der())
+                .map_err(|e| e.to_string());
+        }
+        let mut h = Sha256::new();
+        h.update(signer.der());
+        h.update([0]);
+        h.update(&signed);
+        h.update([0]);
+        h.update(sig.der());
+        let key: [u8; 32] = h.finalize().into();
+        if self.seen.lock().expect("lock").0.contains(&key) {
+            return Ok(());
+        }
+        signer
+            .verify_signature(&signed, sig.der())
+            .map_err(|e| e.to_string())?;
+        let mut seen = self.seen.lock().expect("lock");
+        if seen.0.insert(key) {
+            seen.1.push_back(key);
+            if seen.1.len() > VERIFIED_CAPACITY {
+                let old = seen.1.pop_front().expect("non-empty");
+                seen.0.remove(&old);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert_for(key: &SigningKey) -> Certificate {
+        use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+        let now = std::time::SystemTime::now();
+        let pk = key.public_key_der();
+        let req = IssueRequest {
+            subject: Subject {
+                common_name: "AZ/GOV/1".into(),
+                organization: None,
+                country: None,
+            },
+            public_key_der: &pk,
+            profile: Profile::Root,
+            not_before: now - Duration::from_secs(60),
+            not_after: now + Duration::from_secs(3600),
+            ocsp_url: None,
+        };
+        ca::self_signed(key, req, &ca::random_serial()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn concurrent_messages_share_one_signature_that_verifies_for_each() {
+        let key = SigningKey::generate();
+        let cert = cert_for(&key);
+        let in_flight = Arc::new(AtomicUsize::new(8));
+        let signer = BatchSigner::start(
+            key.clone(),
+            Duration::from_millis(200),
+            8,
+            in_flight.clone(),
+        );
+        let inputs: Vec<Vec<u8>> = (0..8)
+            .map(|i| format!("message {i}").into_bytes())
+            .collect();
+        let mut tasks = Vec::new();
+        for i in &inputs {
+            let (signer, i) = (signer.clone(), i.clone());
+            let d: [u8; 32] = Sha256::digest(&i).into();
+            tasks.push(tokio::spawn(async move { signer.sign(i, d).await }));
+        }
+        let mut sigs = Vec::new();
+        for t in tasks {
+            sigs.push(t.await.unwrap());
+        }
+        let verifier = Verifier::default();
+        let mut ders = HashSet::new();
+        for (input, sig) in inputs.iter().zip(&sigs) {
+            let parsed = Signature::parse(sig).unwrap();
+            assert!(matches!(parsed, Signature::Batch { size: 8, .. }), "{sig}");
+            ders.insert(parsed.der().to_vec());
+            let d: [u8; 32] = Sha256::digest(input).into();
+            verifier.verify(&cert, input, &d, sig).unwrap();
+            // Another message cannot borrow the batch's signature.
+            let other = b"forged".to_vec();
+            let od: [u8; 32] = Sha256::digest(&other).into();
+            assert!(verifier.verify(&cert, &other, &od, sig).is_err());
+        }
+        assert_eq!(ders.len(), 1, "one ECDSA signature for the batch");
+
+        // Alone, a message is signed at once and in the plain form.
+        in_flight.store(1, Ordering::Relaxed);
+        let d: [u8; 32] = Sha256::digest(b"alone").into();
+        let started = std::time::Instant::now();
+        let sig = signer.sign(b"alone".to_vec(), d).await;
+        assert!(started.elapsed() < Duration::from_millis(200));
+        assert!(matches!(
+            Signature::parse(&sig).unwrap(),
+            Signature::Single(_)
+        ));
+        verifier.verify(&cert, b"alone", &d, &sig).unwrap();
+        assert!(verifier.verify(&cert, b"alonE", &d, &sig).is_err());
+    }
+}
