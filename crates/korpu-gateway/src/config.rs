@@ -60,15 +60,15 @@ pub struct GatewayConfig {
     pub provider_timeout_secs: u64,
     /// Most exchanges handled at once; more wait. Default 1024.
     pub max_concurrent_exchanges: usize,
-    /// HTTP/2 connections kept to each other gateway, used in turn. Default 4.
+    /// HTTP/2 connections kept to each other gateway, used in turn. Default 0: one per CPU
+    /// core (each connection's TLS and framing run on one task at a time).
     pub peer_connections: usize,
     /// Messages to sign that arrive within this many microseconds of each other are signed
     /// together, with one ECDSA signature over their Merkle root (`korpu_pki::batch`), which
-    /// the receiving gateway also verifies once per batch. The wait happens only while other
-    /// exchanges are in flight, so a lone exchange is signed at once; 0 signs every message
-    /// alone. Default 1000.
+    /// the receiving gateway also verifies once per batch. The signer waits only while other
+    /// exchanges are in flight, so a lone exchange is signed at once; 0 signs every message alone. Default 2000.
     pub sign_batch_window_us: u64,
-    /// Most messages in one signing batch. Default 64.
+    /// Most messages in one signing batch. Default 256.
     pub sign_batch_max: usize,
     /// The evidence ledger signs and time-stamps a checkpoint at least this often while
     /// exchanges arrive, in seconds; a record is provable (evidence, data tracker) once a
@@ -110,9 +110,9 @@ impl Default for GatewayConfig {
             connect_timeout_secs: 5,
             provider_timeout_secs: 60,
             max_concurrent_exchanges: 1024,
-            peer_connections: 4,
-            sign_batch_window_us: 1000,
-            sign_batch_max: 64,
+            peer_connections: 0,
+            sign_batch_window_us: 2000,
+            sign_batch_max: 256,
             ledger_checkpoint_secs: 10,
             ledger_archive: String::new(),
             ledger_segment_bytes: 64 << 20,

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response};
@@ -59,6 +58,12 @@ pub struct Loaded {
 /// the sender's signing certificate and two OCSP responses (about 2.5 KB, the same each
 /// time); a table that holds them turns them into a few bytes after the first message.
 pub const HPACK_TABLE_BYTES: u32 = 64 * 1024;
+/// HTTP/2 flow-control windows between gateways, fixed rather than adaptive: adaptive windows
+/// probe the path with a PING per round trip, an extra TLS record and wake-up on every busy
+/// connection. 2 MiB per stream keeps a 1 Gbit/s path with 16 ms of round trip full; the
+/// connection window bounds what one peer can make us buffer.
+pub const H2_STREAM_WINDOW: u32 = 2 << 20;
+pub const H2_CONNECTION_WINDOW: u32 = 16 << 20;
 
 /// The backend address (in a gateway's `[services]` table) that makes the gateway answer a
 /// service itself from its evidence ledger's subject index.
@@ -90,10 +95,15 @@ impl Loaded {
     }
 }
 
+/// What this gateway staples to every message, base64-encoded once per renewal.
 #[derive(Default, Clone)]
 struct Staples {
-    tls: Option<Bytes>,
-    sign: Option<Bytes>,
+    tls: Option<HeaderValue>,
+    sign: Option<HeaderValue>,
+}
+
+fn b64_header(der: &[u8]) -> HeaderValue {
+    HeaderValue::from_str(&B64.encode(der)).expect("base64 is a valid header value")
 }
 
 struct Peer {
@@ -108,6 +118,8 @@ pub struct Gateway {
     anchor: Anchor,
     sign_key: SigningKey,
     sign_cert: Certificate,
+    /// `sign_cert` as the signer header carries it.
+    sign_cert_header: HeaderValue,
     tls_key: SigningKey,
     tls_cert: Certificate,
     loaded: RwLock<Option<Arc<Loaded>>>,
@@ -115,6 +127,8 @@ pub struct Gateway {
     staples: RwLock<Staples>,
     peers: tokio::sync::Mutex<HashMap<String, Arc<Peer>>>,
     peer_turn: std::sync::atomic::AtomicUsize,
+    /// `peer_connections`, with 0 resolved to the number of CPU cores.
+    peer_connections: usize,
     provider_http: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
         OutBody,
@@ -126,8 +140,6 @@ pub struct Gateway {
     keep_bodies: std::collections::HashSet<ServiceId>,
     pub metrics: Metrics,
     limiter: Semaphore,
-    /// Exchanges being handled now, on either side; the signer batches while others are.
-    in_flight: Arc<std::sync::atomic::AtomicUsize>,
     signer: Arc<BatchSigner>,
     verifier: Verifier,
     networks: Vec<Cidr>,
@@ -139,22 +151,6 @@ pub struct Gateway {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct StartError(pub String);
-
-/// Counts an exchange as in flight while it lives.
-struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl<'a> InFlight<'a> {
-    fn enter(n: &'a std::sync::atomic::AtomicUsize) -> Self {
-        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self(n)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -257,19 +253,17 @@ impl Gateway {
                     .map_err(|e| err("the body store", &e))?,
             ))
         };
-        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let signer = BatchSigner::start(
             sign_key.clone(),
             Duration::from_micros(cfg.sign_batch_window_us),
             cfg.sign_batch_max,
-            in_flight.clone(),
         );
         let gw = Arc::new(Self {
             id,
             anchor,
-            in_flight,
             signer,
             verifier: Verifier::default(),
+            sign_cert_header: b64_header(sign_cert.der()),
             sign_key,
             sign_cert,
             tls_key,
@@ -279,6 +273,10 @@ impl Gateway {
             staples: RwLock::new(Staples::default()),
             peers: tokio::sync::Mutex::new(HashMap::new()),
             peer_turn: std::sync::atomic::AtomicUsize::new(0),
+            peer_connections: match cfg.peer_connections {
+                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                n => n,
+            },
             provider_http,
             recorder,
             certs,
@@ -447,9 +445,9 @@ impl Gateway {
                 tracing::error!(alert = true, serial = %cert.serial_hex(), ?status, "our own certificate is not good: peers will refuse our messages");
             }
             if slot == 0 {
-                out.tls = Some(resp);
+                out.tls = Some(b64_header(&resp));
             } else {
-                out.sign = Some(resp);
+                out.sign = Some(b64_header(&resp));
             }
         }
         *self.staples.write().expect("lock") = out;
@@ -581,12 +579,15 @@ impl Gateway {
     fn staple_headers(&self, h: &mut HeaderMap) {
         let s = self.staples.read().expect("lock").clone();
         if let Some(t) = s.tls {
-            p::set(h, p::H_TLS_OCSP, &B64.encode(t));
+            h.insert(HeaderName::from_static(p::H_TLS_OCSP), t);
         }
         if let Some(t) = s.sign {
-            p::set(h, p::H_SIGNER_OCSP, &B64.encode(t));
+            h.insert(HeaderName::from_static(p::H_SIGNER_OCSP), t);
         }
-        p::set(h, p::H_SIGNER, &B64.encode(self.sign_cert.der()));
+        h.insert(
+            HeaderName::from_static(p::H_SIGNER),
+            self.sign_cert_header.clone(),
+        );
     }
 
     // ----- client side --------------------------------------------------------------------
@@ -622,7 +623,6 @@ impl Gateway {
             _ => {}
         }
         let _permit = self.limiter.acquire().await;
-        let _in_flight = InFlight::enter(&self.in_flight);
         let mut message_id = String::new();
         let result = self
             .client_exchange(req, &path, &mut message_id, client_cert.as_deref())
@@ -653,6 +653,7 @@ impl Gateway {
         client_cert: Option<&str>,
     ) -> Result<(Response<OutBody>, ExchangeRecord), XRoadError> {
         let t0 = Instant::now();
+        let _in_flight = self.signer.enter();
         let target = p::parse_target(path)?;
         let xh = p::parse_headers(req.headers(), p::new_message_id)?;
         *message_id = xh.message_id.clone();
@@ -763,18 +764,18 @@ impl Gateway {
         for (n, v) in [
             (p::H_CLIENT, Some(xh.client.to_string())),
             (p::H_SERVICE, Some(target.service.to_string())),
-            (p::H_ID, Some(xh.message_id.clone())),
             (p::H_USER, xh.user_id.clone()),
             (p::H_ISSUE, xh.issue.clone()),
             (p::H_PURPOSE, xh.purpose.clone()),
             (p::H_REPRESENTED, xh.represented_party.clone()),
-            (p::H_SIG, Some(signature.clone())),
-            (p::H_REQUEST_DIGEST, Some(digest.clone())),
         ] {
             if let Some(v) = v {
                 p::set(&mut out_headers, n, &v);
             }
         }
+        p::set_unique(&mut out_headers, p::H_ID, &xh.message_id);
+        p::set_unique(&mut out_headers, p::H_SIG, &signature);
+        p::set_unique(&mut out_headers, p::H_REQUEST_DIGEST, &digest);
         self.staple_headers(&mut out_headers);
 
         // Try the provider's gateways in order until one answers (X-Road's failover).
@@ -974,7 +975,7 @@ impl Gateway {
         let slot = self
             .peer_turn
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            % self.cfg.peer_connections.max(1);
+            % self.peer_connections;
         let key = format!(
             "{}|{}|{}|{slot}",
             gw.id,
@@ -1045,7 +1046,8 @@ impl Gateway {
         let cert = Certificate::from_der(cert_der.as_ref())
             .map_err(|e| XRoadError::new(kind::CP_SSL, e.to_string()))?;
         let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .adaptive_window(true)
+            .initial_stream_window_size(H2_STREAM_WINDOW)
+            .initial_connection_window_size(H2_CONNECTION_WINDOW)
             .header_table_size(HPACK_TABLE_BYTES)
             .handshake(TokioIo::new(tls))
             .await
@@ -1094,7 +1096,6 @@ impl Gateway {
     ) -> Response<OutBody> {
         let started = Instant::now();
         let _permit = self.limiter.acquire().await;
-        let _in_flight = InFlight::enter(&self.in_flight);
         let message_id = header(req.headers(), p::H_ID).unwrap_or("").to_owned();
         let claimed_digest = header(req.headers(), p::H_REQUEST_DIGEST)
             .unwrap_or("")
@@ -1140,6 +1141,7 @@ impl Gateway {
         peer_cert: &Certificate,
     ) -> Result<(Response<OutBody>, ExchangeRecord), XRoadError> {
         let t0 = Instant::now();
+        let _in_flight = self.signer.enter();
         let loaded = self.current_conf(kind::SP_OUTDATED_CONF)?;
         let conf = &loaded.conf;
         let fingerprint = peer_cert.sha256_fingerprint_hex();
@@ -1304,10 +1306,10 @@ impl Gateway {
             .record(rec.clone())
             .await
             .map_err(|e| XRoadError::new(kind::SP_DATABASE, e))?;
-        p::set(&mut rh, p::H_ID, &xh.message_id);
+        p::set_unique(&mut rh, p::H_ID, &xh.message_id);
         p::set(&mut rh, p::H_CLIENT, &xh.client.to_string());
         p::set(&mut rh, p::H_SERVICE, &target.service.to_string());
-        p::set(&mut rh, p::H_SIG, &rsig);
+        p::set_unique(&mut rh, p::H_SIG, &rsig);
         self.staple_headers(&mut rh);
         let mut out = Response::new(rbody.into_body());
         *out.status_mut() = status_code;

@@ -309,6 +309,17 @@ pub fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
     }
 }
 
+/// Sets a header whose value is new in every message (message id, signature, digest).
+/// HPACK would otherwise add each such value to the connection's header table, where it
+/// pushes out the values that do repeat (the signer's certificate, the OCSP staples) and
+/// they would be sent again in full; marked sensitive, it is sent as a plain literal.
+pub fn set_unique(h: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(mut v) = HeaderValue::from_str(value) {
+        v.set_sensitive(true);
+        h.insert(HeaderName::from_static(name), v);
+    }
+}
+
 /// What the two gateways sign about a request. Every field that decides what the provider
 /// does, or what the evidence says, is covered; the body by its SHA-256 (SHA-NI makes it four
 /// times faster than SHA-512 here, and a gateway hashes every body that passes).

@@ -227,7 +227,8 @@ pub async fn start(
                 });
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                 builder
-                    .adaptive_window(true)
+                    .initial_stream_window_size(crate::gateway::H2_STREAM_WINDOW)
+                    .initial_connection_window_size(crate::gateway::H2_CONNECTION_WINDOW)
                     .max_concurrent_streams(1024)
                     .header_table_size(crate::gateway::HPACK_TABLE_BYTES);
                 let conn = builder.serve_connection(TokioIo::new(tls), svc);

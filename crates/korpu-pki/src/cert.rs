@@ -20,6 +20,8 @@ use crate::{key, PkiError};
 pub struct Certificate {
     der: Vec<u8>,
     parsed: x509_cert::Certificate,
+    /// Lowercase hex SHA-256 of `der`: gateways name certificates by it on every message.
+    fingerprint_hex: String,
 }
 
 impl PartialEq for Certificate {
@@ -40,6 +42,7 @@ impl Certificate {
         Ok(Certificate {
             der: der.to_vec(),
             parsed,
+            fingerprint_hex: hex::encode(Sha256::digest(der)),
         })
     }
 
@@ -154,7 +157,7 @@ impl Certificate {
 
     /// SHA-256 of the whole DER, lowercase hex: the value to pin for TLS.
     pub fn sha256_fingerprint_hex(&self) -> String {
-        hex::encode(Sha256::digest(&self.der))
+        self.fingerprint_hex.clone()
     }
 
     /// The SubjectPublicKeyInfo DER.

@@ -1246,6 +1246,163 @@ async fn evidence_for_an_exchange_verifies_offline_and_with_openssl() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn concurrent_exchanges_are_signed_in_batches_whose_evidence_verifies() {
+    let mut inst = Instance::new(Opts::default());
+    // Exchanges in flight together are signed together: one ECDSA signature over the Merkle
+    // root of their digests, and a path per message (korpu_pki::batch).
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let url = format!("{}/r1/{ECHO}", inst.b_client);
+        tasks.push(tokio::spawn(async move {
+            let id = format!("batch-{i}");
+            let (status, _, _) = call(
+                &url,
+                "POST",
+                &[B_CLIENT_HEADER, ("X-Road-Id", &id)],
+                vec![b'b'; 64],
+            )
+            .await;
+            assert_eq!(status, 200);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    inst.a.take().unwrap().terminate();
+    let config = inst.path("population").join("gateway.toml");
+    let config = config.to_str().unwrap();
+    let key = korpu_ok(&["ledger", "key", "--config", config])
+        .trim()
+        .to_owned();
+    let roots = inst.path("central/certs/root.pem");
+    let verify = |file: &Path| {
+        Command::new(KORPU)
+            .args([
+                "ledger",
+                "verify-evidence",
+                file.to_str().unwrap(),
+                "--log-key",
+                &key,
+            ])
+            .arg("--roots")
+            .arg(&roots)
+            .output()
+            .unwrap()
+    };
+    let mut batched = None;
+    for i in 0..48 {
+        let ev_path = inst.path(&format!("batch-{i}.json"));
+        korpu_ok(&[
+            "ledger",
+            "evidence",
+            &format!("batch-{i}"),
+            "--config",
+            config,
+            "--out",
+            ev_path.to_str().unwrap(),
+        ]);
+        let out = verify(&ev_path);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "batch-{i}: {text}");
+        let ev: Value = serde_json::from_slice(&std::fs::read(&ev_path).unwrap()).unwrap();
+        if ev["record"]["request_signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("b1.")
+        {
+            batched = Some((ev, ev_path));
+        }
+    }
+    let (ev, ev_path) = batched.expect("48 concurrent exchanges made at least one signing batch");
+
+    // openssl agrees: the batch's signature, by the client's member, is over the root that the
+    // record's request digest and its path lead to.
+    let sig =
+        korpu_pki::batch::Signature::parse(ev["record"]["request_signature"].as_str().unwrap())
+            .unwrap();
+    let digest: [u8; 32] = hex::decode(ev["record"]["request_digest"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let fp = ev["record"]["request_signer_cert_sha256"].as_str().unwrap();
+    let signer = ev["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| korpu_pki::cert::Certificate::from_pem(p.as_str().unwrap()).unwrap())
+        .find(|c| c.sha256_fingerprint_hex() == fp)
+        .unwrap();
+    let (signer_pem, digest_bin, sig_der) = (
+        inst.path("batch-signer.pem"),
+        inst.path("batch.digest"),
+        inst.path("batch.sig"),
+    );
+    std::fs::write(&signer_pem, signer.to_pem()).unwrap();
+    std::fs::write(&digest_bin, sig.signed_digest(&digest).unwrap()).unwrap();
+    std::fs::write(&sig_der, sig.der()).unwrap();
+    let out = Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-certin", "-inkey"])
+        .arg(&signer_pem)
+        .arg("-in")
+        .arg(&digest_bin)
+        .arg("-sigfile")
+        .arg(&sig_der)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("Signature Verified Successfully"),
+        "{text}"
+    );
+
+    // A batched signature moved to another place in its batch, or with a changed path, no
+    // longer verifies (the record is also no longer the one in the tree).
+    let korpu_pki::batch::Signature::Batch {
+        index,
+        size,
+        path,
+        der,
+    } = sig
+    else {
+        unreachable!("checked above")
+    };
+    let moved = korpu_pki::batch::Signature::Batch {
+        index: (index + 1) % size,
+        size,
+        path: path.clone(),
+        der: der.clone(),
+    };
+    std::fs::write(&digest_bin, moved.signed_digest(&digest).unwrap_or([0; 32])).unwrap();
+    let out = Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-certin", "-inkey"])
+        .arg(&signer_pem)
+        .arg("-in")
+        .arg(&digest_bin)
+        .arg("-sigfile")
+        .arg(&sig_der)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let mut edited = ev.clone();
+    let mut bent = path;
+    bent[0][0] ^= 1;
+    edited["record"]["request_signature"] = korpu_pki::batch::Signature::Batch {
+        index,
+        size,
+        path: bent,
+        der,
+    }
+    .encode()
+    .into();
+    let edited_path = inst.path("batch-edited.json");
+    std::fs::write(&edited_path, serde_json::to_vec(&edited).unwrap()).unwrap();
+    assert!(!verify(&edited_path).status.success());
+    assert!(verify(&ev_path).status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn information_systems_can_be_held_to_their_tls_client_certificates() {
     let mut inst = Instance::new(Opts::default());
     // Two self-signed information-system certificates, as an agency would make them.
