@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// A fully received body.
@@ -57,8 +57,13 @@ impl Spooled {
         sha512: bool,
     ) -> Result<Self, SpoolError> {
         let mut hasher = Sha256::new();
-        let mut hasher512 = sha512.then(Sha512::new);
+        // ring's SHA-512 (OpenSSL's assembly) runs at about twice the speed of the sha2
+        // crate's here, and the client side hashes every request body with it for
+        // X-Road-Request-Hash.
+        let mut hasher512 = sha512.then(|| ring::digest::Context::new(&ring::digest::SHA512));
         let mut buf = BytesMut::new();
+        // A body that arrives in one chunk (most small ones) is kept as that chunk, uncopied.
+        let mut single: Option<Bytes> = None;
         let mut file: Option<std::fs::File> = None;
         let mut len: u64 = 0;
         while let Some(frame) = body.frame().await {
@@ -74,6 +79,13 @@ impl Spooled {
             hasher.update(&chunk);
             if let Some(h) = &mut hasher512 {
                 h.update(&chunk);
+            }
+            if file.is_none() && buf.is_empty() && single.is_none() && chunk.len() <= memory {
+                single = Some(chunk);
+                continue;
+            }
+            if let Some(first) = single.take() {
+                buf.extend_from_slice(&first);
             }
             match &mut file {
                 Some(f) => f
@@ -97,12 +109,12 @@ impl Spooled {
                     .map_err(|e| SpoolError::Io(e.to_string()))?;
                 Data::File(f)
             }
-            None => Data::Memory(buf.freeze()),
+            None => Data::Memory(single.unwrap_or_else(|| buf.freeze())),
         };
         Ok(Self {
             len,
             sha256: hasher.finalize().into(),
-            sha512: hasher512.map(|h| h.finalize().into()),
+            sha512: hasher512.map(|h| h.finish().as_ref().try_into().expect("SHA-512 is 64 bytes")),
             data,
         })
     }
