@@ -63,10 +63,11 @@ pub struct GatewayConfig {
     /// HTTP/2 connections kept to each other gateway, used in turn. Default 0: one per CPU
     /// core (each connection's TLS and framing run on one task at a time).
     pub peer_connections: usize,
-    /// Messages to sign that arrive within this many microseconds of each other are signed
-    /// together, with one ECDSA signature over their Merkle root (`korpu_pki::batch`), which
-    /// the receiving gateway also verifies once per batch. The signer waits only while other
-    /// exchanges are in flight, so a lone exchange is signed at once; 0 signs every message alone. Default 2000.
+    /// The longest the signer collects messages for one batch, in microseconds: messages
+    /// signed together share one ECDSA signature over their Merkle root (`korpu_pki::batch`),
+    /// which the receiving gateway also verifies once per batch. The signer collects only what
+    /// the tasks ready to run bring, round by round, and stops at the first round that brings
+    /// none, so a lone exchange is signed at once; 0 signs every message alone. Default 2000.
     pub sign_batch_window_us: u64,
     /// Most messages in one signing batch. Default 256.
     pub sign_batch_max: usize,

@@ -44,6 +44,9 @@
 //! Deliberately not here: the records' content is authenticated, not interpreted (the report
 //! extracts their times only); the exchange signatures inside records are checked by evidence
 //! verification ([`crate::evidence`]), which has the members' certificates.
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -51,7 +54,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use korpu_pki::cert::Certificate;
 use object_store::path::Path as ObjectPath;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, PutPayload};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -123,7 +126,7 @@ pub struct ArchivedCheckpoint {
     pub consistency: Vec<String>,
 }
 
-/// Everything [`build_archive`] puts into an archive.
+/// Everything [`archive_head`] describes.
 #[derive(Clone, Debug)]
 pub struct ArchiveParts<'a> {
     /// The log's origin.
@@ -134,10 +137,10 @@ pub struct ArchiveParts<'a> {
     pub segment: u64,
     /// Index of the first record.
     pub first_index: u64,
-    /// Number of records in `frames`.
+    /// Number of records in the frames.
     pub count: u64,
-    /// The segment's frames, without its zero padding.
-    pub frames: &'a [u8],
+    /// Length of the segment's frames (the archive's records), without its zero padding.
+    pub records_bytes: u64,
     /// Roots of the perfect subtrees of the tree of `first_index` entries, largest first.
     pub frontier: Vec<Hash>,
     /// Checkpoints with their consistency proofs (empty unless larger than the last record).
@@ -148,15 +151,17 @@ pub struct ArchiveParts<'a> {
     pub trust: Option<&'a [u8]>,
 }
 
-/// Serializes an archive.
-pub fn build_archive(parts: &ArchiveParts<'_>) -> Vec<u8> {
+/// The bytes an archive starts with: magic, header length and header. The segment's frames
+/// (`parts.records_bytes` of them) and [`ARCHIVE_END`] follow; [`ArchiveStore::put_segment`]
+/// writes the three without holding the frames in memory where the store allows.
+pub fn archive_head(parts: &ArchiveParts<'_>) -> Vec<u8> {
     let header = ArchiveHeader {
         origin: parts.origin.to_string(),
         log_key: parts.log_key.to_string(),
         segment: parts.segment,
         first_index: parts.first_index,
         count: parts.count,
-        records_bytes: parts.frames.len() as u64,
+        records_bytes: parts.records_bytes,
         frontier: parts.frontier.iter().map(hex::encode).collect(),
         checkpoints: parts
             .checkpoints
@@ -171,14 +176,10 @@ pub fn build_archive(parts: &ArchiveParts<'_>) -> Vec<u8> {
         trust: parts.trust.map(|t| B64.encode(t)),
     };
     let json = serde_json::to_vec(&header).expect("strings and integers always serialize");
-    let mut out = Vec::with_capacity(
-        ARCHIVE_MAGIC.len() + 4 + json.len() + parts.frames.len() + ARCHIVE_END.len(),
-    );
+    let mut out = Vec::with_capacity(ARCHIVE_MAGIC.len() + 4 + json.len());
     out.extend_from_slice(ARCHIVE_MAGIC);
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&json);
-    out.extend_from_slice(parts.frames);
-    out.extend_from_slice(ARCHIVE_END);
     out
 }
 
@@ -707,6 +708,9 @@ pub struct ArchiveStore {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     location: String,
+    /// The directory, when the store is a local one: archives are then copied from the
+    /// segment file inside the kernel instead of through memory.
+    local: Option<PathBuf>,
 }
 
 impl ArchiveStore {
@@ -731,6 +735,7 @@ impl ArchiveStore {
             store: Arc::new(store),
             prefix: ObjectPath::default(),
             location: target.to_string(),
+            local: Some(PathBuf::from(target)),
         })
     }
 
@@ -745,6 +750,7 @@ impl ArchiveStore {
             store: Arc::new(store),
             prefix: ObjectPath::from(prefix),
             location: target.to_string(),
+            local: None,
         })
     }
 
@@ -761,6 +767,7 @@ impl ArchiveStore {
             store,
             prefix: ObjectPath::from(prefix),
             location: format!("object store prefix \"{prefix}\""),
+            local: None,
         }
     }
 
@@ -773,7 +780,60 @@ impl ArchiveStore {
         self.prefix.child(Self::object_name(segment))
     }
 
-    /// Stores an archive, replacing any earlier one of the segment.
+    /// Stores segment `segment`'s archive, replacing any earlier one: `head` (from
+    /// [`archive_head`]), then the first `records_bytes` bytes of the segment file at
+    /// `segment_file`, then [`ARCHIVE_END`].
+    ///
+    /// A local directory gets the frames by `copy_file_range` (the kernel copies page cache to
+    /// page cache), the file is synced and only then renamed into place, so a crash leaves
+    /// either the old archive or the whole new one. Other stores get one put of the three parts,
+    /// the frames read once into memory.
+    pub async fn put_segment(
+        &self,
+        segment: u64,
+        head: Vec<u8>,
+        segment_file: PathBuf,
+        records_bytes: u64,
+    ) -> Result<(), LedgerError> {
+        let what = format!("storing segment {segment} in {}", self.location);
+        if let Some(dir) = self.local.clone() {
+            let name = Self::object_name(segment);
+            return blocking(move || {
+                write_local_archive(&dir, &name, &head, &segment_file, records_bytes)
+                    .map_err(|e| LedgerError::Archive(format!("{what}: {e}")))
+            })
+            .await;
+        }
+        let frames = blocking(move || {
+            let mut frames = Vec::with_capacity(records_bytes as usize);
+            File::open(&segment_file)
+                .and_then(|f| f.take(records_bytes).read_to_end(&mut frames))
+                .map_err(|e| {
+                    LedgerError::Archive(format!("reading {}: {e}", segment_file.display()))
+                })?;
+            Ok(frames)
+        })
+        .await?;
+        if frames.len() as u64 != records_bytes {
+            return Err(LedgerError::Archive(format!(
+                "{what}: the segment file holds {} bytes, not the {records_bytes} it should",
+                frames.len()
+            )));
+        }
+        let chunks: Vec<_> = PutPayload::from(head)
+            .into_iter()
+            .chain(PutPayload::from(frames))
+            .chain(PutPayload::from_static(ARCHIVE_END))
+            .collect();
+        self.store
+            .put(&self.path(segment), PutPayload::from_iter(chunks))
+            .await
+            .map(|_| ())
+            .map_err(|e| LedgerError::Archive(format!("{what}: {e}")))
+    }
+
+    /// Stores `archive` (a whole archive's bytes) as segment `segment`'s archive, replacing
+    /// any earlier one.
     pub async fn put(&self, segment: u64, archive: Vec<u8>) -> Result<(), LedgerError> {
         self.store
             .put(&self.path(segment), archive.into())
@@ -802,5 +862,43 @@ impl ArchiveStore {
             ))
         })?;
         Ok(bytes.to_vec())
+    }
+}
+
+/// Writes an archive into `dir` as [`ArchiveStore::put_segment`] describes.
+fn write_local_archive(
+    dir: &Path,
+    name: &str,
+    head: &[u8],
+    segment_file: &Path,
+    records_bytes: u64,
+) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut out = File::create(&tmp)?;
+    out.write_all(head)?;
+    // std's io::copy between files is copy_file_range(2) on Linux: no pass through user memory.
+    let copied = std::io::copy(&mut File::open(segment_file)?.take(records_bytes), &mut out)?;
+    if copied != records_bytes {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "{} holds {copied} bytes, not the {records_bytes} it should",
+                segment_file.display()
+            ),
+        ));
+    }
+    out.write_all(ARCHIVE_END)?;
+    out.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    File::open(dir)?.sync_all()
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, LedgerError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(LedgerError::Closed),
     }
 }

@@ -91,7 +91,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, Notify};
 
-use crate::archive::{build_archive, frontier_ranges, ArchiveParts, ArchiveStore};
+use crate::archive::{archive_head, frontier_ranges, ArchiveParts, ArchiveStore};
 use crate::checkpoint::{sign_note, split_note, Checkpoint, NoteSigner, NoteVerifier};
 use crate::merkle::{
     consistency_proof_from, inclusion_proof_from, leaf_hash, root_from, Hash, HashSource,
@@ -1144,10 +1144,14 @@ impl Inner {
             if covered < end {
                 break;
             }
-            let archive = self
+            let (head, records_bytes) = self
                 .build_segment_archive(archiver, segment, first, end, last_loc)
                 .await?;
-            archiver.store.put(segment, archive).await?;
+            let file = self.dir.join(segment_name(segment));
+            archiver
+                .store
+                .put_segment(segment, head, file, records_bytes)
+                .await?;
             *next = segment + 1;
             let dir = self.dir.clone();
             let n = *next;
@@ -1164,11 +1168,11 @@ impl Inner {
         first: u64,
         end: u64,
         last_loc: u64,
-    ) -> Result<Vec<u8>, LedgerError> {
+    ) -> Result<(Vec<u8>, u64), LedgerError> {
         let checkpoints_path = self.checkpoints_path.clone();
         let len = lock(&self.checkpoints).len;
         let shared = self.shared.clone();
-        let (frames, frontier, checkpoints) = blocking(move || {
+        let (records_bytes, frontier, checkpoints) = blocking(move || {
             let name = segment_name(segment);
             let file = read(&shared.segments)
                 .get(segment as usize)
@@ -1180,9 +1184,6 @@ impl Inner {
                 .map_err(LedgerError::io(format!("reading {name}")))?;
             let (last_len, _) = parse_entry_header(&header);
             let used = last_pos + (ENTRY_HEADER + last_len + HASH_LEN) as u64;
-            let mut frames = vec![0u8; used as usize];
-            file.read_exact_at(&mut frames, 0)
-                .map_err(LedgerError::io(format!("reading {name}")))?;
             let mut all = Vec::new();
             scan_checkpoints(&checkpoints_path, Some(len), |_, cp| {
                 if cp.checkpoint.size > first {
@@ -1208,23 +1209,24 @@ impl Inner {
                     break;
                 }
             }
-            Ok((frames, frontier, checkpoints))
+            Ok((used, frontier, checkpoints))
         })
         .await?;
         let trust = lock(&archiver.trust).clone();
         let log_key = self.signer.verifier().to_string();
-        Ok(build_archive(&ArchiveParts {
+        let head = archive_head(&ArchiveParts {
             origin: &self.origin,
             log_key: &log_key,
             segment,
             first_index: first,
             count: end - first,
-            frames: &frames,
+            records_bytes,
             frontier,
             checkpoints,
             certificates: archiver.certificates.clone(),
             trust: trust.as_deref(),
-        }))
+        });
+        Ok((head, records_bytes))
     }
 }
 
