@@ -59,7 +59,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{verify_note, Checkpoint, NoteVerifier};
-use crate::log::SignedCheckpoint;
+use crate::log::{blocking, SignedCheckpoint};
 use crate::merkle::{self, leaf_hash, node_hash, Hash};
 use crate::LedgerError;
 
@@ -891,14 +891,4 @@ fn write_local_archive(
     out.sync_all()?;
     std::fs::rename(&tmp, dir.join(name))?;
     File::open(dir)?.sync_all()
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
-) -> Result<T, LedgerError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(LedgerError::Closed),
-    }
 }
