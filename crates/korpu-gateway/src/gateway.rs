@@ -115,6 +115,8 @@ struct Peer {
 pub struct Gateway {
     pub cfg: GatewayConfig,
     pub id: GatewayId,
+    /// `id` in text form, as records carry it.
+    id_text: String,
     anchor: Anchor,
     sign_key: SigningKey,
     sign_cert: Certificate,
@@ -259,6 +261,7 @@ impl Gateway {
             cfg.sign_batch_max,
         );
         let gw = Arc::new(Self {
+            id_text: id.to_string(),
             id,
             anchor,
             signer,
@@ -669,7 +672,7 @@ impl Gateway {
             }
         }
         // PR-REST §4.7: a subsystem with registered certificates must use them.
-        let registered = self.cfg.client_certificates.get(&xh.client.to_string());
+        let registered = self.cfg.client_certificates.get(&xh.client_text);
         match (registered, client_cert) {
             (Some(pins), Some(fp)) if pins.iter().any(|p| p.eq_ignore_ascii_case(fp)) => {}
             (Some(_), None) => {
@@ -752,25 +755,25 @@ impl Gateway {
             content_type: content_type.as_deref(),
             body_sha256: &body.sha256,
         };
-        let input = signed.signing_input();
+        let (input, request_hash) =
+            signed.signing_input_and_request_hash(&body.sha512.expect("asked for above"));
         let digest_bytes: [u8; 32] = Sha256::digest(&input).into();
         let digest = hex::encode(digest_bytes);
-        let request_hash = signed.request_hash(&body.sha512.expect("asked for above"));
         let signature = self.signer.sign(input, digest_bytes).await;
         tracing::debug!(phase = "signed", us = t0.elapsed().as_micros() as u64);
 
         let mut out_headers = p::passthrough_headers(&in_headers);
         p::strip_xroad_response_headers(&mut out_headers);
         for (n, v) in [
-            (p::H_CLIENT, Some(xh.client.to_string())),
-            (p::H_SERVICE, Some(target.service.to_string())),
-            (p::H_USER, xh.user_id.clone()),
-            (p::H_ISSUE, xh.issue.clone()),
-            (p::H_PURPOSE, xh.purpose.clone()),
-            (p::H_REPRESENTED, xh.represented_party.clone()),
+            (p::H_CLIENT, Some(&xh.client_text)),
+            (p::H_SERVICE, Some(&target.service_text)),
+            (p::H_USER, xh.user_id.as_ref()),
+            (p::H_ISSUE, xh.issue.as_ref()),
+            (p::H_PURPOSE, xh.purpose.as_ref()),
+            (p::H_REPRESENTED, xh.represented_party.as_ref()),
         ] {
             if let Some(v) = v {
-                p::set(&mut out_headers, n, &v);
+                p::set(&mut out_headers, n, v);
             }
         }
         p::set_unique(&mut out_headers, p::H_ID, &xh.message_id);
@@ -900,9 +903,9 @@ impl Gateway {
         let rec = ExchangeRecord {
             message_id: xh.message_id.clone(),
             time_unix_ms: now_ms(),
-            client: xh.client.to_string(),
-            service: target.service.to_string(),
-            gateway: self.id.to_string(),
+            client: xh.client_text.clone(),
+            service: target.service_text.clone(),
+            gateway: self.id_text.clone(),
             role: "client".into(),
             user_id: xh.user_id.clone(),
             data_subject: None,
@@ -929,8 +932,8 @@ impl Gateway {
         let mut h = p::passthrough_headers(&parts.headers);
         p::strip_xroad_response_headers(&mut h);
         p::set(&mut h, p::H_ID, &xh.message_id);
-        p::set(&mut h, p::H_CLIENT, &xh.client.to_string());
-        p::set(&mut h, p::H_SERVICE, &target.service.to_string());
+        p::set(&mut h, p::H_CLIENT, &xh.client_text);
+        p::set(&mut h, p::H_SERVICE, &target.service_text);
         if let Some(t) = &error_type {
             p::set(&mut h, p::H_ERROR, t);
         } else {
@@ -1068,7 +1071,7 @@ impl Gateway {
             time_unix_ms: now_ms(),
             client: xh.client.to_string(),
             service: service.to_string(),
-            gateway: self.id.to_string(),
+            gateway: self.id_text.clone(),
             role: "client".into(),
             user_id: xh.user_id.clone(),
             data_subject: None,
@@ -1284,9 +1287,9 @@ impl Gateway {
         let rec = ExchangeRecord {
             message_id: xh.message_id.clone(),
             time_unix_ms: now_ms(),
-            client: xh.client.to_string(),
-            service: target.service.to_string(),
-            gateway: self.id.to_string(),
+            client: xh.client_text.clone(),
+            service: target.service_text.clone(),
+            gateway: self.id_text.clone(),
             role: "provider".into(),
             user_id: xh.user_id.clone(),
             data_subject,
@@ -1307,8 +1310,8 @@ impl Gateway {
             .await
             .map_err(|e| XRoadError::new(kind::SP_DATABASE, e))?;
         p::set_unique(&mut rh, p::H_ID, &xh.message_id);
-        p::set(&mut rh, p::H_CLIENT, &xh.client.to_string());
-        p::set(&mut rh, p::H_SERVICE, &target.service.to_string());
+        p::set(&mut rh, p::H_CLIENT, &xh.client_text);
+        p::set(&mut rh, p::H_SERVICE, &target.service_text);
         p::set_unique(&mut rh, p::H_SIG, &rsig);
         self.staple_headers(&mut rh);
         let mut out = Response::new(rbody.into_body());
@@ -1365,16 +1368,16 @@ impl Gateway {
         let mut rb = Request::builder().method(method.clone()).uri(&uri);
         let mut h = p::passthrough_headers(in_headers);
         for (n, v) in [
-            (p::H_CLIENT, Some(xh.client.to_string())),
-            (p::H_SERVICE, Some(target.service.to_string())),
-            (p::H_ID, Some(xh.message_id.clone())),
-            (p::H_USER, xh.user_id.clone()),
-            (p::H_ISSUE, xh.issue.clone()),
-            (p::H_PURPOSE, xh.purpose.clone()),
-            (p::H_REPRESENTED, xh.represented_party.clone()),
+            (p::H_CLIENT, Some(xh.client_text.as_str())),
+            (p::H_SERVICE, Some(target.service_text.as_str())),
+            (p::H_ID, Some(xh.message_id.as_str())),
+            (p::H_USER, xh.user_id.as_deref()),
+            (p::H_ISSUE, xh.issue.as_deref()),
+            (p::H_PURPOSE, xh.purpose.as_deref()),
+            (p::H_REPRESENTED, xh.represented_party.as_deref()),
         ] {
             if let Some(v) = v {
-                p::set(&mut h, n, &v);
+                p::set(&mut h, n, v);
             }
         }
         *rb.headers_mut().expect("builder") = h;

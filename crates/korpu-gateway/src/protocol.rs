@@ -124,6 +124,8 @@ pub mod kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub service: ServiceId,
+    /// `service` in canonical text form, made once for the headers, signatures and record.
+    pub service_text: String,
     /// The provider-side path (after the service id), empty or starting with `/`.
     pub path: String,
     /// The query string without `?`, passed through unmodified (PR-REST §4.5).
@@ -159,6 +161,7 @@ pub fn parse_target(path_and_query: &str) -> Result<Target, XRoadError> {
         )
     })?;
     Ok(Target {
+        service_text: service.to_string(),
         service,
         path: rest.to_owned(),
         query,
@@ -182,6 +185,8 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XRoadHeaders {
     pub client: ClientId,
+    /// `client` in canonical text form, made once for the headers, signatures and record.
+    pub client_text: String,
     pub message_id: String,
     pub user_id: Option<String>,
     pub issue: Option<String>,
@@ -244,6 +249,7 @@ pub fn parse_headers(
         _ => new_id(),
     };
     Ok(XRoadHeaders {
+        client_text: client.to_string(),
         client,
         message_id,
         user_id: bounded(H_USER, header_str(headers, H_USER)?)?,
@@ -353,7 +359,7 @@ impl SignedRequest<'_> {
         push_field(&mut out, "service", &self.service.to_string());
         push_field(&mut out, "path", self.path);
         push_field(&mut out, "query", self.query.unwrap_or(""));
-        push_field(&mut out, "client", &h.client.to_string());
+        push_field(&mut out, "client", &h.client_text);
         push_field(&mut out, "id", &h.message_id);
         push_field(&mut out, "user", h.user_id.as_deref().unwrap_or(""));
         push_field(&mut out, "issue", h.issue.as_deref().unwrap_or(""));
@@ -378,16 +384,29 @@ impl SignedRequest<'_> {
     /// Only the client's gateway computes it, for its information system; between gateways
     /// the response signature binds the response to the request's digest instead.
     pub fn request_hash(&self, body_sha512: &[u8; 64]) -> String {
-        let mut h = Sha512::new();
-        h.update(Sha512::digest(self.canonical_headers()));
-        h.update(body_sha512);
-        B64.encode(h.finalize())
+        request_hash_of(&self.canonical_headers(), body_sha512)
+    }
+
+    /// [`Self::signing_input`] and [`Self::request_hash`] together, the canonical headers
+    /// built once for both (the client's gateway needs both for every request).
+    pub fn signing_input_and_request_hash(&self, body_sha512: &[u8; 64]) -> (Vec<u8>, String) {
+        let mut out = self.canonical_headers();
+        let hash = request_hash_of(&out, body_sha512);
+        push_field(&mut out, "body-sha256", &hex::encode(self.body_sha256));
+        (out, hash)
     }
 
     /// The hex SHA-256 of the signing input: the request digest in the evidence record.
     pub fn digest_hex(&self) -> String {
         hex::encode(Sha256::digest(self.signing_input()))
     }
+}
+
+fn request_hash_of(canonical_headers: &[u8], body_sha512: &[u8; 64]) -> String {
+    let mut h = Sha512::new();
+    h.update(Sha512::digest(canonical_headers));
+    h.update(body_sha512);
+    B64.encode(h.finalize())
 }
 
 /// What the provider's gateway signs about a response, bound to its request.
@@ -493,6 +512,7 @@ mod tests {
         let service: ServiceId = "AZ/GOV/1/pop/persons".parse().unwrap();
         let headers = XRoadHeaders {
             client: "AZ/GOV/3/benefits".parse().unwrap(),
+            client_text: "AZ/GOV/3/benefits".into(),
             message_id: "m1".into(),
             user_id: Some("AZ1".into()),
             issue: None,
@@ -545,5 +565,10 @@ mod tests {
             assert_ne!(v.digest_hex(), d0, "{v:?}");
         }
         assert_eq!(base.request_hash(&[0; 64]).len(), 88);
+        let (input, hash) = base.signing_input_and_request_hash(&[0; 64]);
+        assert_eq!(
+            (input, hash),
+            (base.signing_input(), base.request_hash(&[0; 64]))
+        );
     }
 }
