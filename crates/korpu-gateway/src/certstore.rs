@@ -51,7 +51,13 @@ impl CertStore {
             return Ok(());
         }
         let path = self.dir.join(format!("{fp}.pem"));
-        let tmp = self.dir.join(format!(".{fp}.pem.tmp"));
+        // Several exchanges can bring a new certificate at once: each writes its own temporary
+        // file (same content) and renames it into place, so none renames another's away.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!(".{fp}.pem.{}.{n}.tmp", std::process::id()));
         {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(cert.to_pem().as_bytes())?;

@@ -1255,14 +1255,14 @@ async fn concurrent_exchanges_are_signed_in_batches_whose_evidence_verifies() {
         let url = format!("{}/r1/{ECHO}", inst.b_client);
         tasks.push(tokio::spawn(async move {
             let id = format!("batch-{i}");
-            let (status, _, _) = call(
+            let (status, _, body) = call(
                 &url,
                 "POST",
                 &[B_CLIENT_HEADER, ("X-Road-Id", &id)],
                 vec![b'b'; 64],
             )
             .await;
-            assert_eq!(status, 200);
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         }));
     }
     for t in tasks {
