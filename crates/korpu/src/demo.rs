@@ -448,7 +448,9 @@ Körpü demo instance AZ is running.
 
 Three agencies are registered — State Population Registry (AZ/GOV/1400001), State Tax Service
 (AZ/GOV/1400002), Ministry of Labour and Social Protection (AZ/GOV/1400003) — with their services,
-access rights, and a gateway and a sample information system each, under {gateways}. Every
+access rights, and a gateway and a sample information system each, under {gateways}; a fourth
+member, the Digital Development Agency (AZ/GOV/1400004), runs the myGov portal behind its own
+gateway. Every
 exchange is signed by both gateways and recorded in each one's evidence ledger
 ({gateways}/NAME/ledger; after stopping, `korpu ledger dump --config {gateways}/NAME/gateway.toml`).
 
