@@ -620,7 +620,10 @@ impl Gateway {
             return err_response(&e, "");
         }
         match path.split('?').next().unwrap_or("") {
-            "/metrics" => return Response::new(OutBody::full(self.metrics.render())),
+            "/metrics" => {
+                let text = self.metrics.render() + &self.recorder.metrics();
+                return Response::new(OutBody::full(text));
+            }
             "/health" => return self.health(),
             "/listClients" => return self.list_clients(),
             _ => {}

@@ -26,6 +26,12 @@ pub trait Recorder: Send + Sync + 'static {
     /// can put the current one into its archives (what an offline verifier checks them with).
     fn configuration(&self, _signed: &[u8]) {}
 
+    /// Counters for `/metrics`, in Prometheus text format (each with its HELP and TYPE lines);
+    /// empty for recorders that keep none.
+    fn metrics(&self) -> String {
+        String::new()
+    }
+
     /// A page of the accesses to `subject`'s data, newest first, before `cursor` (a record
     /// index; `None` = from the newest), in the data tracker's JSON shape:
     /// `{"entries":[{"index","time","client","service","purpose","message_id","leaf_hash",
@@ -157,6 +163,19 @@ impl Recorder for korpu_ledger::Ledger {
 
     fn configuration(&self, signed: &[u8]) {
         self.set_archive_trust(Some(signed.to_vec()));
+    }
+
+    fn metrics(&self) -> String {
+        let s = self.stats();
+        format!(
+            "# HELP korpu_ledger_appends_total Exchange records made durable in the evidence ledger since start.\n\
+             # TYPE korpu_ledger_appends_total counter\nkorpu_ledger_appends_total {}\n\
+             # HELP korpu_ledger_commits_total Group commits (one write and fdatasync each) since start; appends per commit is the batch size.\n\
+             # TYPE korpu_ledger_commits_total counter\nkorpu_ledger_commits_total {}\n\
+             # HELP korpu_ledger_segments_total Ledger segments begun since start.\n\
+             # TYPE korpu_ledger_segments_total counter\nkorpu_ledger_segments_total {}\n",
+            s.appends, s.commits, s.segments
+        )
     }
 
     fn subject_accesses(

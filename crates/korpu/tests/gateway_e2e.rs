@@ -551,6 +551,21 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         metrics.contains("korpu_exchange_duration_seconds_count{role=\"client\"}"),
         "{metrics}"
     );
+    // The ledger's group commit shows: records made durable, and the commits that did it.
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from {metrics}"))
+    };
+    let (appends, commits) = (
+        counter("korpu_ledger_appends_total"),
+        counter("korpu_ledger_commits_total"),
+    );
+    assert!(
+        appends >= 1 && (1..=appends).contains(&commits),
+        "{metrics}"
+    );
     let (status, _, resp) = call(&format!("{}/health", inst.a_client), "GET", &[], vec![]).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
 }
