@@ -865,6 +865,9 @@ impl Gateway {
             )
             .await?;
         self.metrics.add_bytes("response", rbody.len);
+        // The answer is in: what remains before its record is a few checks, so the ledger's
+        // group commit can wait for it (answers arrive in bursts, each a moment after another).
+        let announced = self.recorder.announce();
         let status = parts.status.as_u16();
         let rct = header(&parts.headers, "content-type");
         let provider_member = &gw.id.member;
@@ -925,7 +928,7 @@ impl Gateway {
             response_body_sha256: None,
         };
         self.recorder
-            .record(rec.clone())
+            .record_announced(announced, rec.clone())
             .await
             .map_err(|e| XRoadError::new(kind::CP_DATABASE, e))?;
         tracing::debug!(phase = "recorded", us = t0.elapsed().as_micros() as u64);

@@ -26,6 +26,22 @@ pub trait Recorder: Send + Sync + 'static {
     /// can put the current one into its archives (what an offline verifier checks them with).
     fn configuration(&self, _signed: &[u8]) {}
 
+    /// Says that a record will follow within microseconds (an exchange's answer is in and
+    /// being checked), so a recorder that commits in groups can include it in the next one.
+    /// Drop the result to withdraw.
+    fn announce(&self) -> Announced {
+        Announced(None)
+    }
+
+    /// [`Self::record`] for an announced record.
+    fn record_announced(
+        &self,
+        _announced: Announced,
+        record: ExchangeRecord,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>> {
+        self.record(record)
+    }
+
     /// Counters for `/metrics`, in Prometheus text format (each with its HELP and TYPE lines);
     /// empty for recorders that keep none.
     fn metrics(&self) -> String {
@@ -48,6 +64,9 @@ pub trait Recorder: Send + Sync + 'static {
         Box::pin(async { Err("this gateway's record keeps no subject index".to_owned()) })
     }
 }
+
+/// A record a [`Recorder`] was told to expect ([`Recorder::announce`]).
+pub struct Announced(Option<korpu_ledger::Announcement>);
 
 type Pending = (ExchangeRecord, oneshot::Sender<Result<u64, String>>);
 
@@ -163,6 +182,24 @@ impl Recorder for korpu_ledger::Ledger {
 
     fn configuration(&self, signed: &[u8]) {
         self.set_archive_trust(Some(signed.to_vec()));
+    }
+
+    fn announce(&self) -> Announced {
+        Announced(Some(korpu_ledger::Ledger::announce(self)))
+    }
+
+    fn record_announced(
+        &self,
+        announced: Announced,
+        record: ExchangeRecord,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>> {
+        Box::pin(async move {
+            let appended = match announced.0 {
+                Some(a) => self.append_announced(a, &record).await,
+                None => self.append(&record).await,
+            };
+            appended.map_err(|e| e.to_string())
+        })
     }
 
     fn metrics(&self) -> String {

@@ -43,7 +43,8 @@ pub use checkpoint::{sign_note, verify_note, Checkpoint, NoteSigner, NoteVerifie
 pub use error::LedgerError;
 pub use evidence::{verify_evidence, Evidence, EvidenceError, EvidenceReport};
 pub use log::{
-    Ledger, LedgerConfig, LedgerStats, RecoveryReport, SignedCheckpoint, SubjectAccess, SubjectPage,
+    Announcement, Ledger, LedgerConfig, LedgerStats, RecoveryReport, SignedCheckpoint,
+    SubjectAccess, SubjectPage,
 };
 pub use merkle::{Hash, ProofError};
 pub use record::ExchangeRecord;

@@ -24,6 +24,9 @@
 //!   `leaves.bin`, and calls `fdatasync` on the segment once (group commit). When a batch
 //!   crosses into the next segment, the full segment is synced first. Only after the last sync
 //!   returns does any append of the batch resolve, with its index. `leaves.bin` is not synced.
+//!   Before committing, the writer waits (up to [`LedgerConfig::max_batch_delay`]) for appends
+//!   already under way, including those announced ([`Ledger::announce`]) by a caller that
+//!   knows its record is microseconds away: a gateway whose answers arrive in a burst.
 //! * A checkpoint: `leaves.bin` is synced, the note is signed and time-stamped, its frame is
 //!   appended to `checkpoints.log`, which is synced; only then is the checkpoint returned.
 //! * On open: the directory, and anything recovery repaired.
@@ -558,23 +561,23 @@ impl Shared {
     }
 }
 
-/// Decrements the in-flight count unless the writer took over the append.
-struct InFlight<'a>(Option<&'a AtomicUsize>);
+/// An append that its caller has announced ([`Ledger::announce`]) and will make shortly with
+/// [`Ledger::append_announced`]; dropping it unused withdraws it.
+pub struct Announcement {
+    shared: Arc<Shared>,
+    armed: bool,
+}
 
-impl<'a> InFlight<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        InFlight(Some(count))
-    }
+impl Announcement {
     fn hand_over(mut self) {
-        self.0 = None;
+        self.armed = false;
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for Announcement {
     fn drop(&mut self) {
-        if let Some(c) = self.0 {
-            c.fetch_sub(1, Ordering::AcqRel);
+        if self.armed {
+            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -866,12 +869,39 @@ impl Ledger {
     /// acknowledged; after a [`LedgerError::Poisoned`] it may still appear once the ledger is
     /// reopened.
     pub async fn append(&self, rec: &ExchangeRecord) -> Result<u64, LedgerError> {
+        // Counted before encoding, so the writer knows this append is coming.
+        self.append_announced(self.announce(), rec).await
+    }
+
+    /// Announces an append that will follow in a moment: the writer's group commit, which
+    /// waits (up to [`LedgerConfig::max_batch_delay`]) for appends under way, then waits for
+    /// this one too. For callers that know a record is coming a few microseconds before they
+    /// have it — several answers arriving together, each still being checked — so that they
+    /// share one commit instead of each starting its own. Announce only what is that close:
+    /// an announcement holds other appends' commit back until it is made or dropped.
+    pub fn announce(&self) -> Announcement {
+        let shared = self.inner.shared.clone();
+        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        Announcement {
+            shared,
+            armed: true,
+        }
+    }
+
+    /// [`Self::append`] for an announced record.
+    pub async fn append_announced(
+        &self,
+        mut announced: Announcement,
+        rec: &ExchangeRecord,
+    ) -> Result<u64, LedgerError> {
         let inner = &self.inner;
+        if !Arc::ptr_eq(&announced.shared, &inner.shared) {
+            // Announced on another ledger: that one's count goes back when it drops.
+            announced = self.announce();
+        }
         if inner.closed.load(Ordering::Acquire) {
             return Err(LedgerError::Closed);
         }
-        // Counted before encoding, so the writer knows this append is coming.
-        let guard = InFlight::enter(&inner.shared.in_flight);
         let payload = rec.leaf_bytes();
         if payload.len() > inner.shared.max_record {
             return Err(LedgerError::RecordTooLarge {
@@ -896,7 +926,8 @@ impl Ledger {
                 reply,
             }))
             .map_err(|_| LedgerError::Closed)?;
-        guard.hand_over();
+        // The writer counts it down once committed.
+        announced.hand_over();
         answer.await.map_err(|_| LedgerError::Closed)?
     }
 
@@ -1501,12 +1532,13 @@ impl Writer {
             }
             d.size = self.next_index;
         }
+        // Counted before anyone hears of it, so the counters never lag an acknowledgement.
+        self.shared.appends.fetch_add(n as u64, Ordering::Relaxed);
+        self.shared.commits.fetch_add(1, Ordering::Relaxed);
         for (i, r) in batch.drain(..).enumerate() {
             let _ = r.reply.send(Ok(first + i as u64));
         }
         self.shared.in_flight.fetch_sub(n, Ordering::AcqRel);
-        self.shared.appends.fetch_add(n as u64, Ordering::Relaxed);
-        self.shared.commits.fetch_add(1, Ordering::Relaxed);
         let since = self.next_index
             - self
                 .shared

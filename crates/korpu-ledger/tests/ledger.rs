@@ -184,6 +184,38 @@ async fn duplicate_message_ids_are_all_found() {
 }
 
 #[tokio::test]
+async fn an_announced_append_joins_the_commit_of_those_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.max_batch_delay = Duration::from_secs(5);
+    let ledger = Ledger::open(cfg, signer()).await.unwrap();
+    let before = ledger.stats().commits;
+    // Announced, then an append arrives: the writer waits for the announced one.
+    let announced = ledger.announce();
+    let first = tokio::spawn({
+        let ledger = ledger.clone();
+        async move { ledger.append(&rec("first")).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !first.is_finished(),
+        "the commit did not wait for the announced append"
+    );
+    let second = ledger
+        .append_announced(announced, &rec("second"))
+        .await
+        .unwrap();
+    assert_eq!((first.await.unwrap(), second), (0, 1));
+    assert_eq!(ledger.stats().commits - before, 1, "{:?}", ledger.stats());
+
+    // An announcement dropped unused holds nothing back.
+    drop(ledger.announce());
+    let started = std::time::Instant::now();
+    ledger.append(&rec("third")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
 async fn close_refuses_later_appends_and_checkpoints_everything() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(config(dir.path()), signer()).await.unwrap();
