@@ -1075,7 +1075,7 @@ impl Gateway {
         ExchangeRecord {
             message_id: xh.message_id.clone(),
             time_unix_ms: now_ms(),
-            client: xh.client.to_string(),
+            client: xh.client_text.clone(),
             service: service.to_string(),
             gateway: self.id_text.clone(),
             role: "client".into(),

@@ -59,7 +59,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{verify_note, Checkpoint, NoteVerifier};
-use crate::log::{blocking, SignedCheckpoint};
+use crate::log::{run_blocking, SignedCheckpoint};
 use crate::merkle::{self, leaf_hash, node_hash, Hash};
 use crate::LedgerError;
 
@@ -798,28 +798,22 @@ impl ArchiveStore {
         let what = format!("storing segment {segment} in {}", self.location);
         if let Some(dir) = self.local.clone() {
             let name = Self::object_name(segment);
-            return blocking(move || {
+            return run_blocking(move || {
                 write_local_archive(&dir, &name, &head, &segment_file, records_bytes)
                     .map_err(|e| LedgerError::Archive(format!("{what}: {e}")))
             })
             .await;
         }
-        let frames = blocking(move || {
+        let reading = what.clone();
+        let frames = run_blocking(move || {
             let mut frames = Vec::with_capacity(records_bytes as usize);
             File::open(&segment_file)
                 .and_then(|f| f.take(records_bytes).read_to_end(&mut frames))
-                .map_err(|e| {
-                    LedgerError::Archive(format!("reading {}: {e}", segment_file.display()))
-                })?;
+                .and_then(|got| whole_segment(&segment_file, got as u64, records_bytes))
+                .map_err(|e| LedgerError::Archive(format!("{reading}: {e}")))?;
             Ok(frames)
         })
         .await?;
-        if frames.len() as u64 != records_bytes {
-            return Err(LedgerError::Archive(format!(
-                "{what}: the segment file holds {} bytes, not the {records_bytes} it should",
-                frames.len()
-            )));
-        }
         let chunks: Vec<_> = PutPayload::from(head)
             .into_iter()
             .chain(PutPayload::from(frames))
@@ -830,21 +824,6 @@ impl ArchiveStore {
             .await
             .map(|_| ())
             .map_err(|e| LedgerError::Archive(format!("{what}: {e}")))
-    }
-
-    /// Stores `archive` (a whole archive's bytes) as segment `segment`'s archive, replacing
-    /// any earlier one.
-    pub async fn put(&self, segment: u64, archive: Vec<u8>) -> Result<(), LedgerError> {
-        self.store
-            .put(&self.path(segment), archive.into())
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                LedgerError::Archive(format!(
-                    "storing segment {segment} in {}: {e}",
-                    self.location
-                ))
-            })
     }
 
     /// Reads segment `segment`'s archive.
@@ -878,17 +857,23 @@ fn write_local_archive(
     out.write_all(head)?;
     // std's io::copy between files is copy_file_range(2) on Linux: no pass through user memory.
     let copied = std::io::copy(&mut File::open(segment_file)?.take(records_bytes), &mut out)?;
-    if copied != records_bytes {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!(
-                "{} holds {copied} bytes, not the {records_bytes} it should",
-                segment_file.display()
-            ),
-        ));
-    }
+    whole_segment(segment_file, copied, records_bytes)?;
     out.write_all(ARCHIVE_END)?;
     out.sync_all()?;
     std::fs::rename(&tmp, dir.join(name))?;
     File::open(dir)?.sync_all()
+}
+
+/// An error unless all `want` bytes of the segment's frames were read (`got`).
+fn whole_segment(segment_file: &Path, got: u64, want: u64) -> std::io::Result<()> {
+    if got == want {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        format!(
+            "{} holds {got} bytes of frames, not the {want} it should",
+            segment_file.display()
+        ),
+    ))
 }

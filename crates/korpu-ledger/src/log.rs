@@ -485,8 +485,7 @@ pub(crate) async fn run_blocking<T: Send + 'static>(
 }
 
 /// Runs blocking file work off the async threads.
-/// Runs blocking file work off the runtime's workers.
-pub(crate) async fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, LedgerError> {
     match tokio::task::spawn_blocking(f).await {
