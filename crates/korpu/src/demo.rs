@@ -304,7 +304,6 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
 
     // Each agency: its sample information system and its gateway.
     let mut gateways = Vec::new();
-    let mut ledgers = Vec::new();
     let mut gateway_json = serde_json::Map::new();
     let benefits_bridge = std::sync::Arc::new(std::sync::OnceLock::new());
     for (a, port) in AGENCIES.iter().zip(&server_ports) {
@@ -376,14 +375,13 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         if a.system == Some(crate::sample::Agency::Benefits) {
             let _ = benefits_bridge.set(format!("http://{}", gw.client_addr));
         }
-        ledgers.push(ledger);
         gateway_json.insert(
             a.subsystem.to_owned(),
             json!({"id": format!("{}/gw1", a.member), "client": format!("http://{}", gw.client_addr),
                    "server": format!("{}", gw.server_addr), "system": system.map(|s| format!("http://{s}")),
                    "config": gw_dir.join("gateway.toml"), "ledger": gw_dir.join("ledger")}),
         );
-        gateways.push(gw);
+        gateways.push((gw, ledger));
     }
     let client_of = |sub: &str| {
         gateway_json[sub]["client"]
@@ -501,11 +499,8 @@ Press Ctrl-C to stop.
     crate::shutdown_signal().await;
     println!("stopping…");
     portal.shutdown().await;
-    for gw in gateways {
-        gw.shutdown().await;
-    }
-    for ledger in ledgers {
-        ledger.close().await?;
+    for (gw, ledger) in gateways {
+        crate::stop_gateway(gw, ledger).await?;
     }
     running.shutdown().await;
     Ok(())

@@ -316,12 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             shutdown_signal().await;
             tracing::info!("shutting down");
-            // The gateway stays reachable to the ledger's time-stamper for the final checkpoint.
-            let gateway = running.gateway.clone();
-            running.shutdown().await;
-            ledger.close().await?;
-            drop(gateway);
-            Ok(())
+            stop_gateway(running, ledger).await
         }
         Command::Ledger {
             command: LedgerCommand::Dump { config },
@@ -659,6 +654,20 @@ pub(crate) async fn start_gateway(
     let running = korpu_gateway::start(config, Box::new(ledger.clone())).await?;
     slot.attach(&running.gateway);
     Ok((running, ledger))
+}
+
+/// Stops a gateway started by [`start_gateway`]: drains its exchanges, then closes its ledger
+/// (flush, final checkpoint). The gateway stays reachable to the ledger's time-stamper until
+/// then, so the final checkpoint is time-stamped too.
+pub(crate) async fn stop_gateway(
+    running: korpu_gateway::RunningGateway,
+    ledger: korpu_ledger::Ledger,
+) -> anyhow::Result<()> {
+    let gateway = running.gateway.clone();
+    running.shutdown().await;
+    ledger.close().await?;
+    drop(gateway);
+    Ok(())
 }
 
 /// Opens the ledger of a stopped gateway, to read it (a ledger belongs to one process).
