@@ -1,6 +1,6 @@
 //! Prometheus text-format metrics: exchanges by role and HTTP status class, errors by X-Road
 //! error type, bytes moved, and a latency histogram per role. Counters are plain atomics and a
-//! small mutex-guarded map; nothing here allocates on the hot path beyond a first-seen label.
+//! small mutex-guarded map of errors; counting an exchange allocates nothing.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -20,9 +20,13 @@ struct Histogram {
     sum_micros: AtomicU64,
 }
 
+/// The roles a gateway counts exchanges for, in the order they are rendered.
+const ROLES: [&str; 2] = ["client", "provider"];
+
 #[derive(Default)]
 pub struct Metrics {
-    exchanges: Mutex<BTreeMap<(String, String), u64>>,
+    /// By role (as [`ROLES`]) and HTTP status class (1xx to 5xx).
+    exchanges: [[AtomicU64; 5]; 2],
     errors: Mutex<BTreeMap<String, u64>>,
     request_bytes: AtomicU64,
     response_bytes: AtomicU64,
@@ -49,15 +53,12 @@ impl Metrics {
         c.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Counts one finished exchange (or refusal) of `role` with HTTP `status`.
+    /// Counts one finished exchange (or refusal) of `role` (`"client"` or `"provider"`) with
+    /// HTTP `status`.
     pub fn observe(&self, role: &str, status: u16, took: Duration) {
-        let class = format!("{}xx", status / 100);
-        *self
-            .exchanges
-            .lock()
-            .expect("lock")
-            .entry((role.to_owned(), class))
-            .or_default() += 1;
+        let r = usize::from(role != "client");
+        let class = (usize::from(status / 100)).clamp(1, 5) - 1;
+        self.exchanges[r][class].fetch_add(1, Ordering::Relaxed);
         let h = if role == "client" {
             &self.client_latency
         } else {
@@ -77,11 +78,17 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut s = String::new();
         s.push_str("# HELP korpu_exchanges_total Exchanges handled, by role and HTTP status class.\n# TYPE korpu_exchanges_total counter\n");
-        for ((role, class), n) in self.exchanges.lock().expect("lock").iter() {
-            let _ = writeln!(
-                s,
-                "korpu_exchanges_total{{role=\"{role}\",status=\"{class}\"}} {n}"
-            );
+        for (role, classes) in ROLES.iter().zip(&self.exchanges) {
+            for (class, n) in classes.iter().enumerate() {
+                let n = n.load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        s,
+                        "korpu_exchanges_total{{role=\"{role}\",status=\"{}xx\"}} {n}",
+                        class + 1
+                    );
+                }
+            }
         }
         s.push_str("# HELP korpu_errors_total Errors, by X-Road error type.\n# TYPE korpu_errors_total counter\n");
         for (kind, n) in self.errors.lock().expect("lock").iter() {

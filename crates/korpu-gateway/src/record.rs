@@ -17,10 +17,10 @@ pub use korpu_ledger::ExchangeRecord;
 /// Somewhere exchanges are recorded durably.
 pub trait Recorder: Send + Sync + 'static {
     /// Resolves once `record` is durable, with its position in the record.
-    fn record(
-        &self,
-        record: ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>>;
+    fn record<'a>(
+        &'a self,
+        record: &'a ExchangeRecord,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>>;
 
     /// Told each signed global configuration the gateway accepts, so a recorder that archives
     /// can put the current one into its archives (what an offline verifier checks them with).
@@ -34,11 +34,11 @@ pub trait Recorder: Send + Sync + 'static {
     }
 
     /// [`Self::record`] for an announced record.
-    fn record_announced(
-        &self,
+    fn record_announced<'a>(
+        &'a self,
         _announced: Announced,
-        record: ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>> {
+        record: &'a ExchangeRecord,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>> {
         self.record(record)
     }
 
@@ -156,14 +156,14 @@ impl JournalRecorder {
 }
 
 impl Recorder for JournalRecorder {
-    fn record(
-        &self,
-        record: ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>> {
+    fn record<'a>(
+        &'a self,
+        record: &'a ExchangeRecord,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>> {
         Box::pin(async move {
             let (ack, done) = oneshot::channel();
             self.tx
-                .send((record, ack))
+                .send((record.clone(), ack))
                 .await
                 .map_err(|_| "the exchange journal has stopped".to_owned())?;
             done.await
@@ -173,11 +173,11 @@ impl Recorder for JournalRecorder {
 }
 
 impl Recorder for korpu_ledger::Ledger {
-    fn record(
-        &self,
-        record: ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>> {
-        Box::pin(async move { self.append(&record).await.map_err(|e| e.to_string()) })
+    fn record<'a>(
+        &'a self,
+        record: &'a ExchangeRecord,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>> {
+        Box::pin(async move { self.append(record).await.map_err(|e| e.to_string()) })
     }
 
     fn configuration(&self, signed: &[u8]) {
@@ -188,15 +188,15 @@ impl Recorder for korpu_ledger::Ledger {
         Announced(Some(korpu_ledger::Ledger::announce(self)))
     }
 
-    fn record_announced(
-        &self,
+    fn record_announced<'a>(
+        &'a self,
         announced: Announced,
-        record: ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + '_>> {
+        record: &'a ExchangeRecord,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>> {
         Box::pin(async move {
             let appended = match announced.0 {
-                Some(a) => self.append_announced(a, &record).await,
-                None => self.append(&record).await,
+                Some(a) => self.append_announced(a, record).await,
+                None => self.append(record).await,
             };
             appended.map_err(|e| e.to_string())
         })

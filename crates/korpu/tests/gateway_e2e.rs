@@ -566,6 +566,24 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         appends >= 1 && (1..=appends).contains(&commits),
         "{metrics}"
     );
+    // So do the batch signatures: messages signed per signature made, and the answers whose
+    // signature needed an ECDSA verification here.
+    let (signatures, signed) = (
+        counter("korpu_signatures_total"),
+        counter("korpu_signed_messages_total"),
+    );
+    assert!(
+        signed >= 1 && (1..=signed).contains(&signatures),
+        "{metrics}"
+    );
+    let (verifications, reuses) = (
+        counter("korpu_signature_verifications_total"),
+        counter("korpu_signature_batch_reuses_total"),
+    );
+    assert!(
+        verifications >= 1 && verifications + reuses <= signed,
+        "{metrics}"
+    );
     let (status, _, resp) = call(&format!("{}/health", inst.a_client), "GET", &[], vec![]).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
 }
