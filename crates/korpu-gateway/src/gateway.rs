@@ -47,11 +47,12 @@ pub struct Loaded {
     /// Signing certificates already chained to this configuration's roots, by their base64
     /// DER as sent. Peers send the same certificate with every message; checking its chain
     /// once per configuration instead of once per message is most of a gateway's CPU saving.
-    signers: Mutex<HashMap<String, Certificate>>,
-    /// Verified stapled OCSP responses: (response base64, certificate SHA-256) → (status,
+    /// Shared, not copied, per message: a parsed certificate is dozens of allocations.
+    signers: Mutex<HashMap<String, Arc<Certificate>>>,
+    /// Verified stapled OCSP responses: certificate SHA-256 → response base64 → (status,
     /// thisUpdate). A peer staples the same response until it renews it; the age limit is
-    /// still checked on every message.
-    staples: Mutex<HashMap<(String, String), (CertStatus, SystemTime)>>,
+    /// still checked on every message. Two levels so that a lookup borrows both keys.
+    staples: Mutex<HashMap<String, HashMap<String, (CertStatus, SystemTime)>>>,
 }
 
 /// The HPACK dynamic table each side of a gateway connection offers. Every message carries
@@ -467,8 +468,14 @@ impl Gateway {
     ) -> Result<(), String> {
         let staple = staple
             .ok_or_else(|| format!("no OCSP response was stapled for the {what} certificate"))?;
-        let key = (staple.to_owned(), cert.sha256_fingerprint_hex());
-        let cached = loaded.staples.lock().expect("lock").get(&key).cloned();
+        let fingerprint = cert.sha256_fingerprint_hex();
+        let cached = loaded
+            .staples
+            .lock()
+            .expect("lock")
+            .get(&fingerprint)
+            .and_then(|by_staple| by_staple.get(staple))
+            .copied();
         let now = SystemTime::now();
         let (status, this_update) = match cached {
             Some(v) => v,
@@ -483,7 +490,15 @@ impl Gateway {
                 })?;
                 let v = korpu_pki::ocsp::verify_response_dated(&der, cert, issuer, None, now)
                     .map_err(|e| format!("the stapled OCSP response for the {what} certificate is not valid: {e}"))?;
-                cache_insert(&loaded.staples, key, v);
+                let mut staples = loaded.staples.lock().expect("lock");
+                let known: usize = staples.values().map(HashMap::len).sum();
+                if known >= CACHE_LIMIT {
+                    staples.clear();
+                }
+                staples
+                    .entry(fingerprint)
+                    .or_default()
+                    .insert(staple.to_owned(), v);
                 v
             }
         };
@@ -515,7 +530,7 @@ impl Gateway {
         signer_b64: Option<&str>,
         staple: Option<&str>,
         member: &korpu_id::MemberId,
-    ) -> Result<Certificate, String> {
+    ) -> Result<Arc<Certificate>, String> {
         let signer_b64 = signer_b64.ok_or("the message carries no signing certificate")?;
         let cached = loaded
             .signers
@@ -539,6 +554,7 @@ impl Gateway {
                 self.certs
                     .keep(&cert)
                     .map_err(|e| format!("keeping the signing certificate failed: {e}"))?;
+                let cert = Arc::new(cert);
                 cache_insert(&loaded.signers, signer_b64.to_owned(), cert.clone());
                 cert
             }
