@@ -35,6 +35,10 @@ use crate::protocol::{self as p, kind, XRoadError, XRoadHeaders};
 use crate::record::{ExchangeRecord, Recorder};
 use crate::tls::{self, OwnTls};
 
+/// Verified stapled OCSP responses: certificate SHA-256 → response base64 → (status,
+/// thisUpdate).
+type StapleVerdicts = HashMap<String, HashMap<String, (CertStatus, SystemTime)>>;
+
 /// A verified global configuration with what is derived from it.
 pub struct Loaded {
     pub conf: GlobalConf,
@@ -52,7 +56,7 @@ pub struct Loaded {
     /// Verified stapled OCSP responses: certificate SHA-256 → response base64 → (status,
     /// thisUpdate). A peer staples the same response until it renews it; the age limit is
     /// still checked on every message. Two levels so that a lookup borrows both keys.
-    staples: Mutex<HashMap<String, HashMap<String, (CertStatus, SystemTime)>>>,
+    staples: Mutex<StapleVerdicts>,
 }
 
 /// The HPACK dynamic table each side of a gateway connection offers. Every message carries
@@ -1301,6 +1305,10 @@ impl Gateway {
                 self.call_system(backend, method.clone(), &in_headers, &xh, &target, body)
                     .await?
             };
+        tracing::debug!(
+            phase = "system answered",
+            us = t0.elapsed().as_micros() as u64
+        );
         let response_body_sha256 = match keeper {
             Some(store) => Some(self.keep_body(store, &mut rbody, "response").await?),
             None => None,
@@ -1312,6 +1320,10 @@ impl Gateway {
             p::response_signing_input(&digest, status, header(&rh, "content-type"), &rbody.sha256);
         let rdigest: [u8; 32] = Sha256::digest(&rinput).into();
         let rsig = self.signer.sign(rinput, rdigest).await;
+        tracing::debug!(
+            phase = "response signed",
+            us = t0.elapsed().as_micros() as u64
+        );
         let rec = ExchangeRecord {
             message_id: xh.message_id.clone(),
             time_unix_ms: now_ms(),
@@ -1337,6 +1349,10 @@ impl Gateway {
             .record(&rec)
             .await
             .map_err(|e| XRoadError::new(kind::SP_DATABASE, e))?;
+        tracing::debug!(
+            phase = "provider recorded",
+            us = t0.elapsed().as_micros() as u64
+        );
         p::set_unique(&mut rh, p::H_ID, &xh.message_id);
         p::set(&mut rh, p::H_CLIENT, &xh.client_text);
         p::set(&mut rh, p::H_SERVICE, &target.service_text);

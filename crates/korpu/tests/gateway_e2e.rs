@@ -584,6 +584,14 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         verifications >= 1 && verifications + reuses <= signed,
         "{metrics}"
     );
+    // And the time the ledger's writer spends on commits, to tell a slow disk from a busy CPU.
+    assert!(
+        metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix("korpu_ledger_commit_seconds_total "))
+            .any(|v| v.parse::<f64>().is_ok_and(|s| s > 0.0)),
+        "{metrics}"
+    );
     let (status, _, resp) = call(&format!("{}/health", inst.a_client), "GET", &[], vec![]).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
 }
