@@ -159,11 +159,80 @@ fn the_demo_journey_works_with_its_development_identity_provider() {
     let _serial = check_tools();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (_demo, demo_json) = start_demo(
+    let (mut demo, demo_json) = start_demo(
         &dir.path().join("demo"),
         &[("KORPU_PORTAL_LISTEN", format!("127.0.0.1:{port}"))],
     );
     run_journey(&demo_json, &target_dir().join("portal-e2e/dev-idp"));
+    stops_cleanly_with_time_stamped_final_checkpoints(&mut demo, &demo_json);
+}
+
+/// One more exchange, then SIGINT: the demo exits 0, and the checkpoint each gateway's ledger
+/// issues as it closes — the only one covering that exchange — carries its RFC 3161
+/// time-stamp (the gateways stay up for their ledgers' time-stamper until the ledgers close).
+fn stops_cleanly_with_time_stamped_final_checkpoints(
+    demo: &mut Guard,
+    demo_json: &serde_json::Value,
+) {
+    let call = &demo_json["calls"][0];
+    assert_eq!(call["expect"], "allowed", "{call}");
+    let message_id = format!("before-shutdown-{}", std::process::id());
+    let mut curl = Command::new("curl");
+    curl.args([
+        "-sf",
+        "-o",
+        "/dev/null",
+        "-X",
+        call["method"].as_str().unwrap(),
+    ]);
+    for (name, value) in call["headers"].as_object().unwrap() {
+        curl.args(["-H", &format!("{name}: {}", value.as_str().unwrap())]);
+    }
+    curl.args(["-H", &format!("X-Road-Id: {message_id}")]);
+    let called = curl.arg(call["url"].as_str().unwrap()).status().unwrap();
+    assert!(called.success(), "the sample call failed: {called}");
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &demo.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = demo.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "korpu demo did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "korpu demo exited with {status}");
+
+    // Both gateways of the exchange recorded it; their ledgers' evidence for it leads to the
+    // final checkpoints.
+    let mut found = 0;
+    for (name, gw) in demo_json["gateways"].as_object().unwrap() {
+        let out = Command::new(KORPU)
+            .args(["ledger", "evidence", &message_id, "--config"])
+            .arg(gw["config"].as_str().unwrap())
+            .env("KORPU_LOG", "warn")
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            continue;
+        }
+        let evidence: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            evidence["timestamp"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty()),
+            "the {name} gateway's final checkpoint has no time-stamp: {evidence}"
+        );
+        found += 1;
+    }
+    assert_eq!(found, 2, "the exchange is in two gateways' ledgers");
 }
 
 /// Signing in through a real certified OpenID provider, with notifications e-mailed to a
