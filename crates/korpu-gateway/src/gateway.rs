@@ -30,7 +30,7 @@ use tokio::sync::Semaphore;
 use crate::batchsign::{BatchSigner, Verifier};
 use crate::body::{OutBody, SpoolError, Spooled};
 use crate::config::{Cidr, GatewayConfig};
-use crate::metrics::Metrics;
+use crate::metrics::{write_counter, Metrics};
 use crate::protocol::{self as p, kind, XRoadError, XRoadHeaders};
 use crate::record::{ExchangeRecord, Recorder};
 use crate::tls::{self, OwnTls};
@@ -1568,20 +1568,32 @@ impl Gateway {
     fn signature_metrics(&self) -> String {
         let (signatures, signed) = self.signer.counts();
         let (verifications, remembered) = self.verifier.counts();
-        format!(
-            "# HELP korpu_signatures_total ECDSA signatures made over outgoing messages (one per batch).\n\
-             # TYPE korpu_signatures_total counter\n\
-             korpu_signatures_total {signatures}\n\
-             # HELP korpu_signed_messages_total Outgoing messages signed.\n\
-             # TYPE korpu_signed_messages_total counter\n\
-             korpu_signed_messages_total {signed}\n\
-             # HELP korpu_signature_verifications_total ECDSA verifications of incoming messages' signatures.\n\
-             # TYPE korpu_signature_verifications_total counter\n\
-             korpu_signature_verifications_total {verifications}\n\
-             # HELP korpu_signature_batch_reuses_total Incoming messages whose batch signature was already verified for another message.\n\
-             # TYPE korpu_signature_batch_reuses_total counter\n\
-             korpu_signature_batch_reuses_total {remembered}\n"
-        )
+        let mut s = String::new();
+        for (name, help, value) in [
+            (
+                "korpu_signatures_total",
+                "ECDSA signatures made over outgoing messages (one per batch).",
+                signatures,
+            ),
+            (
+                "korpu_signed_messages_total",
+                "Outgoing messages signed.",
+                signed,
+            ),
+            (
+                "korpu_signature_verifications_total",
+                "ECDSA verifications of incoming messages' signatures.",
+                verifications,
+            ),
+            (
+                "korpu_signature_batch_reuses_total",
+                "Incoming messages whose batch signature was already verified for another message.",
+                remembered,
+            ),
+        ] {
+            write_counter(&mut s, name, help, value);
+        }
+        s
     }
 
     fn health(&self) -> Response<OutBody> {

@@ -34,6 +34,14 @@ pub struct Metrics {
     provider_latency: Histogram,
 }
 
+/// Appends one counter to a Prometheus text exposition: its HELP and TYPE lines and its value.
+pub fn write_counter(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
 impl Metrics {
     pub fn inc_error(&self, kind: &str) {
         *self

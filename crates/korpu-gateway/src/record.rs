@@ -204,23 +204,37 @@ impl Recorder for korpu_ledger::Ledger {
 
     fn metrics(&self) -> String {
         let s = self.stats();
-        format!(
-            "# HELP korpu_ledger_appends_total Exchange records made durable in the evidence ledger since start.\n\
-             # TYPE korpu_ledger_appends_total counter\nkorpu_ledger_appends_total {}\n\
-             # HELP korpu_ledger_commits_total Group commits (one write and fdatasync each) since start; appends per commit is the batch size.\n\
-             # TYPE korpu_ledger_commits_total counter\nkorpu_ledger_commits_total {}\n\
-             # HELP korpu_ledger_segments_total Ledger segments begun since start.\n\
-             # TYPE korpu_ledger_segments_total counter\nkorpu_ledger_segments_total {}\n\
-             # HELP korpu_ledger_commit_seconds_total Time the ledger's writer spent writing, syncing and acknowledging group commits.\n\
-             # TYPE korpu_ledger_commit_seconds_total counter\nkorpu_ledger_commit_seconds_total {}\n\
-             # HELP korpu_ledger_batch_wait_seconds_total Time the ledger's writer waited for appends under way to join a group commit.\n\
-             # TYPE korpu_ledger_batch_wait_seconds_total counter\nkorpu_ledger_batch_wait_seconds_total {}\n",
-            s.appends,
-            s.commits,
-            s.segments,
-            s.commit_micros as f64 / 1e6,
-            s.wait_micros as f64 / 1e6
-        )
+        let mut out = String::new();
+        for (name, help, value) in [
+            (
+                "korpu_ledger_appends_total",
+                "Exchange records made durable in the evidence ledger since start.",
+                s.appends.to_string(),
+            ),
+            (
+                "korpu_ledger_commits_total",
+                "Group commits (one write and fdatasync each) since start; appends per commit is the batch size.",
+                s.commits.to_string(),
+            ),
+            (
+                "korpu_ledger_segments_total",
+                "Ledger segments begun since start.",
+                s.segments.to_string(),
+            ),
+            (
+                "korpu_ledger_commit_seconds_total",
+                "Time the ledger's writer spent writing, syncing and acknowledging group commits.",
+                (s.commit_micros as f64 / 1e6).to_string(),
+            ),
+            (
+                "korpu_ledger_batch_wait_seconds_total",
+                "Time the ledger's writer waited for appends under way to join a group commit.",
+                (s.wait_micros as f64 / 1e6).to_string(),
+            ),
+        ] {
+            crate::metrics::write_counter(&mut out, name, help, value);
+        }
+        out
     }
 
     fn subject_accesses(

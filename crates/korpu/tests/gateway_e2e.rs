@@ -552,12 +552,7 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         "{metrics}"
     );
     // The ledger's group commit shows: records made durable, and the commits that did it.
-    let counter = |name: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing from {metrics}"))
-    };
+    let counter = |name: &str| -> u64 { metric(&metrics, name) };
     let (appends, commits) = (
         counter("korpu_ledger_appends_total"),
         counter("korpu_ledger_commits_total"),
@@ -586,14 +581,19 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
     );
     // And the time the ledger's writer spends on commits, to tell a slow disk from a busy CPU.
     assert!(
-        metrics
-            .lines()
-            .filter_map(|l| l.strip_prefix("korpu_ledger_commit_seconds_total "))
-            .any(|v| v.parse::<f64>().is_ok_and(|s| s > 0.0)),
+        metric::<f64>(&metrics, "korpu_ledger_commit_seconds_total") > 0.0,
         "{metrics}"
     );
     let (status, _, resp) = call(&format!("{}/health", inst.a_client), "GET", &[], vec![]).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+}
+
+/// The value of the unlabelled metric `name` in a Prometheus text exposition.
+fn metric<T: std::str::FromStr>(metrics: &str, name: &str) -> T {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from {metrics}"))
 }
 
 /// (url, headers, body, expected X-Road error type, expected HTTP status)
