@@ -145,7 +145,7 @@ impl PkiError {
 }
 
 /// Says who besides the owner can do what with a file of `mode`, for the key file message.
-fn exposure(mode: &u32) -> String {
+pub(crate) fn exposure(mode: &u32) -> String {
     let (who, bits) = if mode & 0o007 != 0 {
         ("others", mode & 0o007)
     } else {

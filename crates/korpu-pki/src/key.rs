@@ -7,7 +7,7 @@
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use p256::ecdsa::VerifyingKey;
@@ -168,18 +168,16 @@ pub fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), PkiError> 
 /// The check is on the file itself (after following symlinks), before its content is read, so
 /// an exposed key is reported rather than silently used.
 pub fn read_private_key(path: &Path) -> Result<SigningKey, PkiError> {
-    let meta = fs::metadata(path).map_err(|source| PkiError::KeyFileIo {
-        path: path.to_path_buf(),
-        action: "read",
-        source,
+    crate::private::check(path).map_err(|e| match e {
+        crate::private::PrivateError::TooOpen { path, mode, .. } => {
+            PkiError::KeyFileTooOpen { path, mode }
+        }
+        crate::private::PrivateError::Io { path, source, .. } => PkiError::KeyFileIo {
+            path,
+            action: "read",
+            source,
+        },
     })?;
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(PkiError::KeyFileTooOpen {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
     let pem = fs::read_to_string(path).map_err(|source| PkiError::KeyFileIo {
         path: path.to_path_buf(),
         action: "read",
@@ -236,6 +234,7 @@ pub fn verify_prehashed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_prehashed_check_agrees_with_the_plain_one() {

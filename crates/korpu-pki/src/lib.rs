@@ -4,7 +4,8 @@
 //! Everything here is pure: functions take bytes and return bytes. There are no sockets and no
 //! clocks read behind the caller's back (times are parameters), so the HTTP layer in the central
 //! registry and the gateway decide transport, and tests can pin time. The only filesystem access
-//! is [`key::write_private_key`] / [`key::read_private_key`], which guard key file permissions.
+//! is [`key::write_private_key`] / [`key::read_private_key`], which guard key file permissions,
+//! and [`private`], the same guard for every store's data directories and files.
 //!
 //! Deliberately not here: RSA or any curve other than P-256, CRLs, certificate policies and name
 //! constraints, and storage of issued certificates or revocation state (the registry owns that and
@@ -17,7 +18,10 @@ pub mod cert;
 pub mod csr;
 mod error;
 pub mod key;
+pub mod name;
 pub mod ocsp;
+pub mod path;
+pub mod private;
 pub mod tsa;
 mod util;
 
