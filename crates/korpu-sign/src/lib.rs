@@ -17,10 +17,13 @@
 
 pub mod asice;
 pub mod cades;
+pub mod detect;
 mod ess;
 pub mod lt;
 pub mod pdf;
 pub mod validate;
+pub mod xades;
+pub mod xml;
 
 pub use lt::{LocalOcsp, RevocationSource};
 
