@@ -1,0 +1,257 @@
+//! Certificate hierarchies and CRLs made by the `openssl` command in a temporary directory, so
+//! chain building and CRL handling are judged on what an independent CA produces (RSA and EC
+//! keys, openssl's own name encodings and extensions), not on what our own issuer writes.
+//!
+//! Shared by korpu-pki's and korpu-sign's tests (`#[path]`-included). Fails, never skips, when
+//! openssl is missing. Set `OPENSSL` for a binary other than `/usr/bin/openssl`.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use korpu_pki::cert::Certificate;
+
+/// A key openssl generates.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyKind {
+    Rsa2048,
+    P256,
+    P384,
+}
+
+/// A certificate made by openssl, with the files behind it.
+#[derive(Clone, Debug)]
+pub struct Made {
+    pub name: String,
+    pub cert: Certificate,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+pub struct Ossl {
+    pub dir: tempfile::TempDir,
+    serial: std::cell::Cell<u32>,
+}
+
+pub fn openssl_bin() -> PathBuf {
+    std::env::var_os("OPENSSL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/openssl"))
+}
+
+pub fn run(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(openssl_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl ({e}); these tests require it"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "openssl {} failed:\n{text}",
+        args.join(" ")
+    );
+    text
+}
+
+/// The extensions of a CA certificate (openssl x509v3 config syntax).
+pub const CA_EXT: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n";
+/// A document signer's extensions.
+pub const SIGNER_EXT: &str = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n";
+
+impl Ossl {
+    pub fn new() -> Self {
+        Ossl {
+            dir: tempfile::tempdir().unwrap(),
+            serial: std::cell::Cell::new(0x1000),
+        }
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        run(self.dir.path(), args)
+    }
+
+    pub fn key(&self, name: &str, kind: KeyKind) -> PathBuf {
+        let file = format!("{name}.key");
+        let (alg, opt) = match kind {
+            KeyKind::Rsa2048 => ("RSA", "rsa_keygen_bits:2048"),
+            KeyKind::P256 => ("EC", "ec_paramgen_curve:P-256"),
+            KeyKind::P384 => ("EC", "ec_paramgen_curve:P-384"),
+        };
+        self.run(&["genpkey", "-algorithm", alg, "-pkeyopt", opt, "-out", &file]);
+        self.path(&file)
+    }
+
+    fn ext_file(&self, name: &str, ext: &str) -> String {
+        let file = format!("{name}.cnf");
+        std::fs::write(
+            self.path(&file),
+            format!("[req]\ndistinguished_name=dn\n[dn]\n[ext]\n{ext}"),
+        )
+        .unwrap();
+        file
+    }
+
+    /// A self-signed root `subject` ("/CN=.../O=...") over a fresh key of `kind`.
+    pub fn root(&self, name: &str, subject: &str, kind: KeyKind) -> Made {
+        let key = self.key(name, kind);
+        self.root_with_key(name, subject, &key, CA_EXT)
+    }
+
+    pub fn root_with_key(&self, name: &str, subject: &str, key: &Path, ext: &str) -> Made {
+        let cnf = self.ext_file(name, ext);
+        let pem = format!("{name}.pem");
+        self.run(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            key.to_str().unwrap(),
+            "-subj",
+            subject,
+            "-days",
+            "3650",
+            "-sha256",
+            "-config",
+            &cnf,
+            "-extensions",
+            "ext",
+            "-out",
+            &pem,
+        ]);
+        self.made(name, key)
+    }
+
+    /// A certificate for `subject` over a fresh key of `kind`, issued by `issuer`.
+    pub fn issue(
+        &self,
+        name: &str,
+        subject: &str,
+        kind: KeyKind,
+        issuer: &Made,
+        ext: &str,
+    ) -> Made {
+        let key = self.key(name, kind);
+        self.issue_with_key(name, subject, &key, issuer, ext)
+    }
+
+    pub fn issue_with_key(
+        &self,
+        name: &str,
+        subject: &str,
+        key: &Path,
+        issuer: &Made,
+        ext: &str,
+    ) -> Made {
+        let cnf = self.ext_file(name, ext);
+        let csr = format!("{name}.csr");
+        let pem = format!("{name}.pem");
+        self.run(&[
+            "req",
+            "-new",
+            "-key",
+            key.to_str().unwrap(),
+            "-subj",
+            subject,
+            "-config",
+            &cnf,
+            "-out",
+            &csr,
+        ]);
+        let serial = self.serial.get() + 1;
+        self.serial.set(serial);
+        self.run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            issuer.cert_path.to_str().unwrap(),
+            "-CAkey",
+            issuer.key_path.to_str().unwrap(),
+            "-set_serial",
+            &serial.to_string(),
+            "-days",
+            "365",
+            "-sha256",
+            "-extfile",
+            &cnf,
+            "-extensions",
+            "ext",
+            "-out",
+            &pem,
+        ]);
+        self.made(name, key)
+    }
+
+    fn made(&self, name: &str, key: &Path) -> Made {
+        let cert_path = self.path(&format!("{name}.pem"));
+        let cert = Certificate::from_pem(&std::fs::read_to_string(&cert_path).unwrap()).unwrap();
+        Made {
+            name: name.into(),
+            cert,
+            cert_path,
+            key_path: key.to_path_buf(),
+        }
+    }
+
+    fn ca_config(&self, ca: &Made) -> String {
+        let index = self.path(&format!("{}.index", ca.name));
+        if !index.exists() {
+            std::fs::write(&index, "").unwrap();
+            std::fs::write(self.path(&format!("{}.crlnum", ca.name)), "01\n").unwrap();
+        }
+        let file = format!("{}.ca.cnf", ca.name);
+        std::fs::write(
+            self.path(&file),
+            format!(
+                "[ca]\ndefault_ca=d\n[d]\ndatabase={}\ncrlnumber={}\ndefault_md=sha256\n\
+                 default_crl_days=30\ncertificate={}\nprivate_key={}\ncrl_extensions=crl_ext\n\
+                 [crl_ext]\nauthorityKeyIdentifier=keyid:always\n",
+                index.display(),
+                self.path(&format!("{}.crlnum", ca.name)).display(),
+                ca.cert_path.display(),
+                ca.key_path.display()
+            ),
+        )
+        .unwrap();
+        file
+    }
+
+    /// Records in `ca`'s database that `cert` is revoked now for `reason` (an openssl
+    /// -crl_reason word, e.g. "keyCompromise").
+    pub fn revoke(&self, ca: &Made, cert: &Made, reason: &str) {
+        let cnf = self.ca_config(ca);
+        self.run(&[
+            "ca",
+            "-config",
+            &cnf,
+            "-revoke",
+            cert.cert_path.to_str().unwrap(),
+            "-crl_reason",
+            reason,
+        ]);
+    }
+
+    /// A CRL (DER) of `ca` with what its database holds; `last_update` ("YYMMDDHHMMSSZ")
+    /// overrides thisUpdate.
+    pub fn crl(&self, ca: &Made, last_update: Option<&str>) -> Vec<u8> {
+        let cnf = self.ca_config(ca);
+        let out = format!("{}.crl.pem", ca.name);
+        let mut args = vec!["ca", "-config", &cnf, "-gencrl", "-out", &out];
+        if let Some(t) = last_update {
+            args.extend(["-crl_lastupdate", t]);
+        }
+        self.run(&args);
+        let der_file = format!("{}.crl.der", ca.name);
+        self.run(&["crl", "-in", &out, "-outform", "DER", "-out", &der_file]);
+        std::fs::read(self.path(&der_file)).unwrap()
+    }
+}
