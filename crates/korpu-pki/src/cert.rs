@@ -194,6 +194,25 @@ impl Certificate {
         key::verify_prehashed(&self.public_key_der(), digest, sig_der)
     }
 
+    /// Verifies `sig` over `msg` with this certificate's key under any algorithm of
+    /// [`crate::alg`]; the result names the algorithm and key size for a policy to judge.
+    pub fn verify_with(
+        &self,
+        alg: &crate::alg::SignatureAlgorithm,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<crate::alg::Verified, crate::alg::AlgError> {
+        let key =
+            crate::alg::PublicKey::from_spki(&self.parsed.tbs_certificate.subject_public_key_info)?;
+        alg.verify_key(&key, msg, sig)
+    }
+
+    /// The type and size of this certificate's key.
+    pub fn key_kind(&self) -> Result<crate::alg::KeyKind, crate::alg::AlgError> {
+        crate::alg::PublicKey::from_spki(&self.parsed.tbs_certificate.subject_public_key_info)
+            .map(|k| k.kind)
+    }
+
     /// Checks that `issuer`'s subject is this certificate's issuer name and that `issuer`'s key
     /// made this certificate's signature (ecdsa-with-SHA256 only).
     pub fn verify_issued_by(&self, issuer: &Certificate) -> Result<(), PkiError> {
@@ -224,12 +243,10 @@ impl Certificate {
                 issuer.subject()
             )));
         }
-        if self.parsed.signature_algorithm.oid != const_oid::db::rfc5912::ECDSA_WITH_SHA_256 {
-            return Err(wrong(format!(
-                "unsupported signature algorithm {} (only ecdsa-with-SHA256)",
-                self.parsed.signature_algorithm.oid
-            )));
-        }
+        // Any algorithm of [`crate::alg`]: foreign CAs sign with RSA (PKCS#1 v1.5 or PSS) and
+        // P-384/P-521; an algorithm we cannot check leaves the issuer unproven, never forged.
+        let alg = crate::alg::SignatureAlgorithm::from_x509(&self.parsed.signature_algorithm)
+            .map_err(|e| wrong(e.to_string()))?;
         let tbs = signed_part(&self.der).map_err(|e| PkiError::malformed("certificate", e))?;
         let sig = self
             .parsed
@@ -237,7 +254,8 @@ impl Certificate {
             .as_bytes()
             .ok_or_else(|| wrong("signature BIT STRING has unused bits".into()))?;
         issuer
-            .verify_signature(tbs, sig)
+            .verify_with(&alg, tbs, sig)
+            .map(|_| ())
             .map_err(|e| wrong(e.to_string()))
     }
 

@@ -44,6 +44,11 @@ pub enum PkiError {
     #[error("signature verification failed: {0}")]
     BadSignature(String),
 
+    /// A signature or digest algorithm, or a key type or size, that cannot be checked: the
+    /// signature is undecided, not forged.
+    #[error("unsupported algorithm: {0}")]
+    UnsupportedAlgorithm(String),
+
     /// Input could not be parsed: `what` names the structure, `detail` what is wrong with it.
     #[error("malformed {what}: {detail}")]
     Malformed {
@@ -140,6 +145,20 @@ impl PkiError {
         PkiError::Encoding {
             what,
             detail: detail.to_string(),
+        }
+    }
+}
+
+impl From<crate::alg::AlgError> for PkiError {
+    fn from(e: crate::alg::AlgError) -> Self {
+        use crate::alg::AlgError;
+        match e {
+            AlgError::BadSignature(d) => PkiError::BadSignature(d),
+            AlgError::Unsupported(d) => PkiError::UnsupportedAlgorithm(d),
+            AlgError::Malformed(d) => PkiError::Malformed {
+                what: "signature",
+                detail: d,
+            },
         }
     }
 }

@@ -12,7 +12,9 @@
 //! hands the OCSP responder a status callback).
 #![forbid(unsafe_code)]
 
+pub mod alg;
 pub mod batch;
+pub mod ber;
 pub mod ca;
 pub mod cert;
 pub mod csr;

@@ -395,7 +395,7 @@ pub fn build_request(
 
 /// Parses and verifies an OCSPResponse about `cert` (issued by `issuer`) and returns its status.
 ///
-/// Checks: status successful with a basic response; signed (ecdsa-with-SHA256) by `issuer` or
+/// Checks: status successful with a basic response; signed (any algorithm of [`crate::alg`]) by `issuer` or
 /// by a responder certificate issued by `issuer` with id-kp-OCSPSigning that is valid at `now`;
 /// a SingleResponse whose CertID matches `cert`; the nonce if `nonce` is given; thisUpdate no
 /// more than [`MAX_CLOCK_SKEW`] ahead of `now`; nextUpdate, if present, not before `now`.
@@ -440,12 +440,10 @@ pub fn verify_response_dated(
         .map_err(|e| PkiError::malformed("OCSP basic response", e))?;
     let tbs =
         util::signed_part(basic_der).map_err(|e| PkiError::malformed("OCSP basic response", e))?;
-    if basic.signature_algorithm.oid != const_oid::db::rfc5912::ECDSA_WITH_SHA_256 {
-        return Err(PkiError::OcspRejected(format!(
-            "signature algorithm {} is not ecdsa-with-SHA256",
-            basic.signature_algorithm.oid
-        )));
-    }
+    // Foreign responders sign with RSA or other curves; an algorithm we cannot check makes the
+    // answer unusable (undecided), which is not the same as a forged answer.
+    let alg = crate::alg::SignatureAlgorithm::from_x509(&basic.signature_algorithm)
+        .map_err(|e| PkiError::OcspRejected(format!("response signature: {e}")))?;
     let sig = basic
         .signature
         .as_bytes()
@@ -471,8 +469,8 @@ pub fn verify_response_dated(
         } else {
             authorise_delegate(c, issuer, now)
         };
-        match authorised.and_then(|()| c.verify_signature(tbs, sig)) {
-            Ok(()) => {
+        match authorised.and_then(|()| c.verify_with(&alg, tbs, sig).map_err(PkiError::from)) {
+            Ok(_) => {
                 signer_ok = true;
                 break;
             }

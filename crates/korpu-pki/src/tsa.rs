@@ -567,9 +567,42 @@ pub fn verify_token(
     nonce: Option<&[u8]>,
     trust: &[Certificate],
 ) -> Result<SystemTime, PkiError> {
+    verify_token_imprint(token_der, Imprint::Sha256(sha256_digest), nonce, trust)
+}
+
+/// As [`verify_token`] for a token over `stamped` (e.g. a CMS signature value) hashed with
+/// whichever digest the token's message imprint names (SHA-1/256/384/512): foreign TSAs do not
+/// all use SHA-256.
+pub fn verify_token_over(
+    token_der: &[u8],
+    stamped: &[u8],
+    nonce: Option<&[u8]>,
+    trust: &[Certificate],
+) -> Result<SystemTime, PkiError> {
+    verify_token_imprint(token_der, Imprint::Data(stamped), nonce, trust)
+}
+
+/// What the token's message imprint must match.
+#[derive(Clone, Copy)]
+enum Imprint<'a> {
+    /// A SHA-256 digest the caller computed.
+    Sha256(&'a [u8; 32]),
+    /// The stamped data, hashed with the imprint's own algorithm.
+    Data(&'a [u8]),
+}
+
+fn verify_token_imprint(
+    token_der: &[u8],
+    imprint_want: Imprint<'_>,
+    nonce: Option<&[u8]>,
+    trust: &[Certificate],
+) -> Result<SystemTime, PkiError> {
     let bad = |d: String| PkiError::malformed("time-stamp token", d);
     let rejected = |d: String| PkiError::TimeStampRejected(d);
-    let ci = ContentInfo::from_der(token_der).map_err(|e| bad(e.to_string()))?;
+    // Tokens written in BER (indefinite lengths) are parsed in their DER form; the signature
+    // is still checked over the original signed attributes below.
+    let normalised = crate::ber::to_der(token_der).map_err(|e| bad(e.to_string()))?;
+    let ci = ContentInfo::from_der(&normalised).map_err(|e| bad(e.to_string()))?;
     if ci.content_type != ID_SIGNED_DATA {
         return Err(bad(format!(
             "content type {} is not signedData",
@@ -667,14 +700,12 @@ pub fn verify_token(
             "contentType attribute {ct} does not match eContentType"
         )));
     }
-    let digest_alg = HashAlg::from_oid(&si.digest_alg.oid)
-        .filter(|h| *h != HashAlg::Sha1)
-        .ok_or_else(|| {
-            rejected(format!(
-                "digest algorithm {} is not accepted",
-                si.digest_alg.oid
-            ))
-        })?;
+    let digest_alg = HashAlg::from_oid(&si.digest_alg.oid).ok_or_else(|| {
+        PkiError::UnsupportedAlgorithm(format!(
+            "time-stamp token digest algorithm {}",
+            si.digest_alg.oid
+        ))
+    })?;
     let md = single(ID_MESSAGE_DIGEST)
         .and_then(|v| v.decode_as::<OctetString>().ok())
         .ok_or_else(|| bad("missing or repeated messageDigest attribute".into()))?;
@@ -683,16 +714,21 @@ pub fn verify_token(
             "messageDigest does not match the TSTInfo: the token was altered".into(),
         ));
     }
-    if si.signature_algorithm.oid != const_oid::db::rfc5912::ECDSA_WITH_SHA_256 {
-        return Err(rejected(format!(
-            "signature algorithm {} is not ecdsa-with-SHA256",
-            si.signature_algorithm.oid
-        )));
-    }
-    let attrs_der = attrs.to_der().map_err(|e| bad(e.to_string()))?;
+    // Any algorithm of [`crate::alg`] (foreign TSAs sign with RSA), over the signed attributes
+    // exactly as the TSA encoded them (RFC 5652 §5.4), not over a re-encoding.
+    let alg = crate::alg::SignatureAlgorithm::from_cms(&si.signature_algorithm, Some(&si.digest_alg.oid))?;
+    let attrs_der = crate::ber::cms_signed_attrs(token_der)
+        .map_err(|e| bad(e.to_string()))?
+        .into_iter()
+        .next()
+        .flatten()
+        .ok_or_else(|| bad("no signed attributes".into()))?;
     signer
-        .verify_signature(&attrs_der, si.signature.as_bytes())
-        .map_err(|e| rejected(format!("token signature: {e}")))?;
+        .verify_with(&alg, &attrs_der, si.signature.as_bytes())
+        .map_err(|e| match e {
+            crate::alg::AlgError::BadSignature(_) => rejected(format!("token signature: {e}")),
+            other => PkiError::from(other),
+        })?;
 
     check_ess(&single, &signer)?;
     check_tsa_cert(&signer)?;
@@ -701,9 +737,22 @@ pub fn verify_token(
     verify_chain(&signer, &token_certs, trust, gen_time)?;
 
     let imprint = &tst.message_imprint;
-    if imprint.hash_algorithm.oid != const_oid::db::rfc5912::ID_SHA_256
-        || imprint.hashed_message.as_bytes() != sha256_digest.as_slice()
-    {
+    let matches = match imprint_want {
+        Imprint::Sha256(d) => {
+            imprint.hash_algorithm.oid == const_oid::db::rfc5912::ID_SHA_256
+                && imprint.hashed_message.as_bytes() == d.as_slice()
+        }
+        Imprint::Data(data) => {
+            let h = HashAlg::from_oid(&imprint.hash_algorithm.oid).ok_or_else(|| {
+                PkiError::UnsupportedAlgorithm(format!(
+                    "message imprint digest {}",
+                    imprint.hash_algorithm.oid
+                ))
+            })?;
+            imprint.hashed_message.as_bytes() == h.digest(data).as_slice()
+        }
+    };
+    if !matches {
         return Err(rejected("the token stamps a different digest".into()));
     }
     if let Some(expected) = nonce {

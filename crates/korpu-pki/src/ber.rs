@@ -1,0 +1,381 @@
+//! A small, bounded BER reader: BER → DER normalisation for CMS as Java signers and
+//! `openssl cms -stream` write it (indefinite lengths, constructed OCTET STRINGs, non-minimal
+//! lengths), and the exact bytes of each SignerInfo's signedAttrs as they appear in the input.
+//!
+//! Why both: the `der` crate parses DER only, so BER input is normalised before parsing; but a
+//! signature over signed attributes is over the bytes the signer produced (RFC 5652 §5.4), so
+//! [`cms_signed_attrs`] takes them from the original input, never from a re-encoding (which
+//! would sort attributes a signer left unsorted and make a valid signature fail).
+//!
+//! Not a general BER codec: no schema, so implicitly tagged constructed strings stay
+//! constructed, and SET elements are not re-sorted (the `der` crate sorts SET OF on decode).
+//! Depth, element count and length are bounded: input comes from outside.
+
+/// Why a BER input was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("malformed BER at byte {offset}: {what}")]
+pub struct BerError {
+    /// Offset in the input.
+    pub offset: usize,
+    /// What is wrong.
+    pub what: &'static str,
+}
+
+/// Nesting deeper than this is refused (CMS with certificates nests about 15 deep).
+pub const MAX_DEPTH: usize = 64;
+
+/// One element: its identifier octets, and where its contents are.
+#[derive(Clone, Copy, Debug)]
+struct Element<'a> {
+    tag: &'a [u8],
+    constructed: bool,
+    /// Contents (for indefinite length: up to, not including, the end-of-contents octets).
+    content: &'a [u8],
+    /// Offset of the contents in the whole input, for error messages.
+    content_at: usize,
+    /// The whole element as in the input, identifier through end-of-contents.
+    raw: &'a [u8],
+    indefinite: bool,
+}
+
+fn err(offset: usize, what: &'static str) -> BerError {
+    BerError { offset, what }
+}
+
+/// Reads one element at the start of `input` (which sits at `base` in the whole input).
+fn read<'a>(input: &'a [u8], base: usize, depth: usize) -> Result<Element<'a>, BerError> {
+    if depth > MAX_DEPTH {
+        return Err(err(base, "nested too deeply"));
+    }
+    let first = *input
+        .first()
+        .ok_or_else(|| err(base, "truncated identifier"))?;
+    let mut i = 1;
+    if first & 0x1f == 0x1f {
+        // High tag number form: base-128 digits, the last without the top bit.
+        loop {
+            let b = *input
+                .get(i)
+                .ok_or_else(|| err(base + i, "truncated tag number"))?;
+            i += 1;
+            if i > 6 {
+                return Err(err(base, "tag number too large"));
+            }
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+    }
+    let tag = &input[..i];
+    let constructed = first & 0x20 != 0;
+    let len_byte = *input
+        .get(i)
+        .ok_or_else(|| err(base + i, "truncated length"))?;
+    i += 1;
+    if len_byte == 0x80 {
+        if !constructed {
+            return Err(err(base, "indefinite length on a primitive element"));
+        }
+        // Children until the end-of-contents octets 00 00.
+        let start = i;
+        loop {
+            let rest = &input[i..];
+            if rest.len() >= 2 && rest[0] == 0 && rest[1] == 0 {
+                let content = &input[start..i];
+                return Ok(Element {
+                    tag,
+                    constructed,
+                    content,
+                    content_at: base + start,
+                    raw: &input[..i + 2],
+                    indefinite: true,
+                });
+            }
+            if rest.is_empty() {
+                return Err(err(base + i, "no end-of-contents for an indefinite length"));
+            }
+            let child = read(rest, base + i, depth + 1)?;
+            i += child.raw.len();
+        }
+    }
+    let len = if len_byte < 0x80 {
+        usize::from(len_byte)
+    } else {
+        let n = usize::from(len_byte & 0x7f);
+        if n > 4 {
+            return Err(err(base + i - 1, "length of more than four octets"));
+        }
+        let bytes = input
+            .get(i..i + n)
+            .ok_or_else(|| err(base + i, "truncated length"))?;
+        i += n;
+        bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+    };
+    let end = i
+        .checked_add(len)
+        .filter(|e| *e <= input.len())
+        .ok_or_else(|| err(base + i, "length runs past the end of the input"))?;
+    Ok(Element {
+        tag,
+        constructed,
+        content: &input[i..end],
+        content_at: base + i,
+        raw: &input[..end],
+        indefinite: false,
+    })
+}
+
+/// The children of a constructed element.
+fn children<'a>(e: &Element<'a>, depth: usize) -> Result<Vec<Element<'a>>, BerError> {
+    let mut out = Vec::new();
+    let mut rest = e.content;
+    let mut at = e.content_at;
+    while !rest.is_empty() {
+        let c = read(rest, at, depth + 1)?;
+        at += c.raw.len();
+        rest = &rest[c.raw.len()..];
+        out.push(c);
+    }
+    Ok(out)
+}
+
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len() - 1);
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+}
+
+/// Universal string types that BER allows in constructed form and DER does not.
+fn is_universal_string(tag: &[u8]) -> bool {
+    // The tag number, for single-octet universal constructed tags (0x20 set).
+    matches!(
+        tag,
+        [0x23] // BIT STRING
+            | [0x24] // OCTET STRING
+            | [0x2c] // UTF8String
+            | [0x33] // PrintableString
+            | [0x34] // T61String
+            | [0x36] // IA5String
+            | [0x37] // UTCTime
+            | [0x38] // GeneralizedTime
+            | [0x3c] // UniversalString
+            | [0x3e] // BMPString
+    )
+}
+
+fn write_der(e: &Element<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(), BerError> {
+    if !e.constructed {
+        out.extend_from_slice(e.tag);
+        push_len(out, e.content.len());
+        out.extend_from_slice(e.content);
+        return Ok(());
+    }
+    if is_universal_string(e.tag) {
+        // DER: primitive, the segments' contents concatenated (X.690 §8.7.3, §8.6.4).
+        let mut content = Vec::new();
+        flatten_string(e, e.tag[0] == 0x23, &mut content, depth)?;
+        out.push(e.tag[0] & !0x20);
+        push_len(out, content.len());
+        out.extend_from_slice(&content);
+        return Ok(());
+    }
+    let mut content = Vec::with_capacity(e.content.len());
+    for c in children(e, depth)? {
+        write_der(&c, &mut content, depth + 1)?;
+    }
+    out.extend_from_slice(e.tag);
+    push_len(out, content.len());
+    out.extend_from_slice(&content);
+    Ok(())
+}
+
+fn flatten_string(
+    e: &Element<'_>,
+    bit_string: bool,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> Result<(), BerError> {
+    for c in children(e, depth)? {
+        if c.constructed {
+            flatten_string(&c, bit_string, out, depth + 1)?;
+        } else if bit_string {
+            // Each segment starts with its unused-bits count; only the last may be non-zero.
+            let (unused, bits) = c
+                .content
+                .split_first()
+                .ok_or_else(|| err(c.content_at, "empty BIT STRING segment"))?;
+            if out.is_empty() {
+                out.push(*unused);
+            } else {
+                if out[0] != 0 {
+                    return Err(err(c.content_at, "unused bits before the last segment"));
+                }
+                out[0] = *unused;
+            }
+            out.extend_from_slice(bits);
+        } else {
+            out.extend_from_slice(c.content);
+        }
+    }
+    Ok(())
+}
+
+/// Re-encodes one BER element (the whole input; trailing bytes are refused) in DER's length
+/// and string forms. DER input comes back unchanged.
+pub fn to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
+    let e = read(input, 0, 0)?;
+    if e.raw.len() != input.len() {
+        return Err(err(e.raw.len(), "trailing bytes after the element"));
+    }
+    let mut out = Vec::with_capacity(input.len());
+    write_der(&e, &mut out, 0)?;
+    Ok(out)
+}
+
+/// Whether `input` uses any BER-only form [`to_der`] would change (a cheap pre-check: DER
+/// input is then parsed without a copy).
+pub fn needs_normalising(input: &[u8]) -> bool {
+    to_der(input).map(|d| d != input).unwrap_or(false)
+}
+
+/// For each SignerInfo of a CMS ContentInfo(SignedData), in order, the bytes its signature
+/// covers when it has signed attributes: the signedAttrs element exactly as in `input` with
+/// its `[0] IMPLICIT` tag replaced by the SET OF tag 0x31 (RFC 5652 §5.4). `None` for a
+/// SignerInfo without signed attributes. Works on BER and DER input alike; signed attributes
+/// that were themselves written with indefinite lengths are put in definite form (their
+/// contents are not reordered).
+pub fn cms_signed_attrs(input: &[u8]) -> Result<Vec<Option<Vec<u8>>>, BerError> {
+    let ci = read(input, 0, 0)?;
+    let ci_children = children(&ci, 0)?;
+    let explicit = ci_children
+        .get(1)
+        .filter(|c| c.tag == [0xa0])
+        .ok_or_else(|| err(ci.content_at, "ContentInfo without [0] content"))?;
+    let sd = children(explicit, 1)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| err(explicit.content_at, "empty ContentInfo content"))?;
+    let sd_children = children(&sd, 2)?;
+    let infos = sd_children
+        .last()
+        .filter(|c| c.tag == [0x31])
+        .ok_or_else(|| err(sd.content_at, "SignedData without signerInfos"))?;
+    let mut out = Vec::new();
+    for si in children(infos, 3)? {
+        let fields = children(&si, 4)?;
+        match fields.get(3) {
+            Some(attrs) if attrs.tag == [0xa0] => {
+                let mut bytes = Vec::with_capacity(attrs.raw.len());
+                if attrs.indefinite || !is_minimal(attrs) {
+                    let mut content = Vec::new();
+                    for c in children(attrs, 5)? {
+                        write_der(&c, &mut content, 6)?;
+                    }
+                    bytes.push(0x31);
+                    push_len(&mut bytes, content.len());
+                    bytes.extend_from_slice(&content);
+                } else {
+                    bytes.extend_from_slice(attrs.raw);
+                    bytes[0] = 0x31;
+                }
+                out.push(Some(bytes));
+            }
+            _ => out.push(None),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an element's own length octets are in DER's minimal form.
+fn is_minimal(e: &Element<'_>) -> bool {
+    let mut want = Vec::new();
+    push_len(&mut want, e.content.len());
+    e.raw.len() == e.tag.len() + want.len() + e.content.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indefinite_lengths_and_constructed_octet_strings_become_der() {
+        // SEQUENCE (indefinite) { OCTET STRING (constructed, indefinite) { "ab", "c" }, NULL }
+        let ber = [
+            0x30, 0x80, 0x24, 0x80, 0x04, 0x02, b'a', b'b', 0x04, 0x01, b'c', 0x00, 0x00, 0x05,
+            0x00, 0x00, 0x00,
+        ];
+        assert_eq!(
+            to_der(&ber).unwrap(),
+            [0x30, 0x07, 0x04, 0x03, b'a', b'b', b'c', 0x05, 0x00]
+        );
+        // Non-minimal length.
+        assert_eq!(
+            to_der(&[0x04, 0x81, 0x01, 0x07]).unwrap(),
+            [0x04, 0x01, 0x07]
+        );
+        let der = [0x30, 0x03, 0x02, 0x01, 0x05];
+        assert_eq!(to_der(&der).unwrap(), der);
+        assert!(!needs_normalising(&der));
+    }
+
+    #[test]
+    fn hostile_input_is_refused_not_followed() {
+        assert!(to_der(&[0x30, 0x80]).is_err());
+        assert!(to_der(&[0x04, 0x80, 0x00, 0x00]).is_err()); // primitive indefinite
+        assert!(to_der(&[0x04, 0x85, 1, 0, 0, 0, 0]).is_err());
+        assert!(to_der(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(to_der(&[0x05, 0x00, 0x00]).is_err()); // trailing
+                                                       // Deep nesting stops at MAX_DEPTH instead of exhausting the stack.
+        let mut deep = Vec::new();
+        for _ in 0..10_000 {
+            deep.extend_from_slice(&[0x30, 0x80]);
+        }
+        assert!(to_der(&deep).is_err());
+    }
+
+    #[test]
+    fn signed_attrs_come_from_the_input_bytes() {
+        // ContentInfo { OID, [0] { SignedData { INT, SET{}, SEQ{}, SET { SignerInfo {
+        //   INT, SEQ{}, SEQ{}, [0] { attr2, attr1 } (unsorted), SEQ{}, OCTET STRING } } } } }
+        let attrs = [0xa0, 0x06, 0x04, 0x01, 0x02, 0x04, 0x01, 0x01];
+        let mut si = vec![0x02, 0x01, 0x01, 0x30, 0x00, 0x30, 0x00];
+        si.extend_from_slice(&attrs);
+        si.extend_from_slice(&[0x30, 0x00, 0x04, 0x00]);
+        let mut si_seq = vec![0x30, si.len() as u8];
+        si_seq.extend(si);
+        let mut sd = vec![
+            0x02,
+            0x01,
+            0x01,
+            0x31,
+            0x00,
+            0x30,
+            0x00,
+            0x31,
+            si_seq.len() as u8,
+        ];
+        sd.extend(si_seq);
+        let mut sd_seq = vec![0x30, 0x80];
+        sd_seq.extend(sd);
+        sd_seq.extend([0, 0]);
+        let mut ci = vec![0x30, 0x80, 0x06, 0x01, 0x2a, 0xa0, 0x80];
+        ci.extend(sd_seq);
+        ci.extend([0, 0, 0, 0]);
+        let got = cms_signed_attrs(&ci).unwrap();
+        assert_eq!(
+            got,
+            vec![Some(vec![0x31, 0x06, 0x04, 0x01, 0x02, 0x04, 0x01, 0x01])]
+        );
+        assert!(to_der(&ci).is_ok());
+    }
+}
