@@ -1,9 +1,9 @@
 //! X.509 certificates: parsing (DER, PEM, bundles), the accessors other crates need (serial,
 //! subject, validity, fingerprint, key), signature and issuer checks, and a small chain builder.
 //!
-//! This is not a full RFC 5280 path validator: it checks signatures, names, validity periods,
-//! CA basic constraints, keyCertSign and path length, which is what a closed PKI with one root
-//! needs. It does not process certificate policies, name constraints or CRLs.
+//! Path building lives in [`crate::path`] ([`verify_chain`] is its plain form), name matching
+//! in [`crate::name`], CRLs in [`crate::crl`]. Certificate policies and name constraints are not
+//! processed.
 use std::time::SystemTime;
 
 use der::{Decode, Encode};
@@ -221,22 +221,12 @@ impl Certificate {
             issuer: issuer.subject(),
             reason,
         };
-        // Names are compared on their encodings: RFC 5280 §7.1 allows smarter matching, but our
-        // own CA always copies the issuer's subject bytes, so exact comparison is both correct
-        // and immune to string-matching ambiguities.
-        let want = issuer
-            .parsed
-            .tbs_certificate
-            .subject
-            .to_der()
-            .map_err(|e| PkiError::malformed("certificate", e))?;
-        let have = self
-            .parsed
-            .tbs_certificate
-            .issuer
-            .to_der()
-            .map_err(|e| PkiError::malformed("certificate", e))?;
-        if want != have {
+        // RFC 5280 §7.1 name matching, not byte equality: other CAs re-encode or re-case the
+        // issuer's name in the certificates they issue.
+        if !crate::name::names_match(
+            &self.parsed.tbs_certificate.issuer,
+            &issuer.parsed.tbs_certificate.subject,
+        ) {
             return Err(wrong(format!(
                 "issuer name is \"{}\", not \"{}\"",
                 self.issuer(),
@@ -374,81 +364,21 @@ fn directory_string(v: &der::Any) -> Option<String> {
 ///
 /// A certificate that is itself in `anchors` is trusted directly (pinning). Issuers must be CAs
 /// (basicConstraints cA, keyCertSign when key usage is present) and respect pathLenConstraint.
+/// This is [`crate::path::build_path`] with no usage check on the leaf and the default search
+/// bounds; callers validating document signatures use that with
+/// [`crate::path::Usage::DocumentSigning`].
 pub fn verify_chain(
     leaf: &Certificate,
     intermediates: &[Certificate],
     anchors: &[Certificate],
     at: SystemTime,
 ) -> Result<Vec<Certificate>, PkiError> {
-    // A closed PKI has root → issuing CA → leaf; anything much deeper is a loop or an attack.
-    const MAX_DEPTH: usize = 8;
-    let untrusted = |reason: String| PkiError::Untrusted {
-        subject: leaf.subject(),
-        reason,
-    };
-    leaf.check_validity(at)?;
-    let mut chain = vec![leaf.clone()];
-    loop {
-        let current = chain.last().expect("chain starts with the leaf").clone();
-        if anchors.iter().any(|a| a == &current) {
-            return Ok(chain);
-        }
-        if chain.len() > MAX_DEPTH {
-            return Err(untrusted(format!(
-                "no trust anchor within {MAX_DEPTH} certificates"
-            )));
-        }
-        // CA certificates between the leaf and the candidate issuer, for pathLenConstraint.
-        let cas_below = chain.len() - 1;
-        let mut last_err = None;
-        let mut next = None;
-        for candidate in anchors.iter().chain(intermediates.iter()) {
-            if chain.iter().any(|c| c == candidate) {
-                continue;
-            }
-            match check_issuer(&current, candidate, cas_below, at) {
-                Ok(()) => {
-                    next = Some(candidate.clone());
-                    break;
-                }
-                Err(e) => last_err = Some(e),
-            }
-        }
-        match next {
-            Some(c) => chain.push(c),
-            None => {
-                return Err(untrusted(match last_err {
-                    Some(e) => format!("no valid issuer for \"{}\": {e}", current.subject()),
-                    None => format!(
-                        "no issuer for \"{}\" among the given certificates",
-                        current.subject()
-                    ),
-                }))
-            }
-        }
-    }
-}
-
-fn check_issuer(
-    cert: &Certificate,
-    issuer: &Certificate,
-    cas_below: usize,
-    at: SystemTime,
-) -> Result<(), PkiError> {
-    cert.verify_issued_by(issuer)?;
-    if !issuer.is_ca() {
-        return Err(PkiError::WrongCertificateUsage {
-            subject: issuer.subject(),
-            reason: "it is not a CA (basicConstraints cA / keyUsage keyCertSign)".into(),
-        });
-    }
-    if let Some((_, Some(max))) = issuer.basic_constraints() {
-        if cas_below > usize::from(max) {
-            return Err(PkiError::WrongCertificateUsage {
-                subject: issuer.subject(),
-                reason: format!("pathLenConstraint {max} exceeded"),
-            });
-        }
-    }
-    issuer.check_validity(at)
+    crate::path::build_path(
+        leaf,
+        intermediates,
+        anchors,
+        at,
+        crate::path::Usage::Any,
+        crate::path::Limits::default(),
+    )
 }

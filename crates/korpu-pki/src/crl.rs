@@ -208,6 +208,11 @@ impl Crl {
         self.parsed.tbs_cert_list.issuer.to_string()
     }
 
+    /// The issuer's distinguished name.
+    pub fn issuer_name(&self) -> &x509_cert::name::Name {
+        &self.parsed.tbs_cert_list.issuer
+    }
+
     /// thisUpdate: the time the CRL speaks for.
     pub fn this_update(&self) -> SystemTime {
         self.this_update

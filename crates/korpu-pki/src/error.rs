@@ -117,6 +117,11 @@ pub enum PkiError {
     #[error("OCSP response rejected: {0}")]
     OcspRejected(String),
 
+    /// A CRL was valid ASN.1 but cannot be relied on for the question asked (a delta or
+    /// indirect CRL, an unknown critical extension, a certificate outside its scope).
+    #[error("CRL not usable: {0}")]
+    CrlRejected(String),
+
     /// A time-stamp response was valid ASN.1 but not acceptable.
     #[error("time-stamp response rejected: {0}")]
     TimeStampRejected(String),

@@ -17,6 +17,7 @@ pub mod batch;
 pub mod ber;
 pub mod ca;
 pub mod cert;
+pub mod crl;
 pub mod csr;
 mod error;
 pub mod key;

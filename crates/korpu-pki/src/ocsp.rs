@@ -91,7 +91,7 @@ impl From<RevocationReason> for CrlReason {
 }
 
 impl RevocationReason {
-    fn from_crl_reason(r: CrlReason) -> Option<Self> {
+    pub(crate) fn from_crl_reason(r: CrlReason) -> Option<Self> {
         Some(match r {
             CrlReason::Unspecified => RevocationReason::Unspecified,
             CrlReason::KeyCompromise => RevocationReason::KeyCompromise,
