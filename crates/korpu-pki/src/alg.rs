@@ -864,6 +864,13 @@ mod tests {
             let v = alg.verify(&spki, b"doc", &sig).unwrap();
             assert_eq!(v.key, KeyKind::Rsa { bits: 2048 });
             alg.verify_prehashed(&spki, &d, &sig).unwrap();
+            let mut bad = sig.clone();
+            let n = bad.len();
+            bad[n - 3] ^= 1;
+            assert!(matches!(
+                alg.verify(&spki, b"doc", &bad),
+                Err(AlgError::BadSignature(_))
+            ));
             assert!(matches!(
                 alg.verify(&spki, b"dox", &sig),
                 Err(AlgError::BadSignature(_))

@@ -1,0 +1,312 @@
+//! Certificates, OCSP answers and time-stamp tokens made by OpenSSL with the algorithms foreign
+//! CAs, responders and TSAs use (RSA PKCS#1 v1.5, RSA-PSS, P-384, P-521, Ed25519) must verify
+//! here, and one flipped byte must be reported as a bad signature, not as something else.
+//!
+//! Fails (does not skip) when openssl is missing. `OPENSSL` overrides `/usr/bin/openssl`.
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use korpu_pki::alg::{Curve, KeyKind};
+use korpu_pki::cert::{verify_chain, Certificate};
+use korpu_pki::ocsp::{self, CertStatus};
+use korpu_pki::{tsa, PkiError};
+
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let bin = std::env::var_os("OPENSSL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/openssl"));
+    let out = Command::new(&bin)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); these tests need openssl",
+                bin.display()
+            )
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "openssl {} failed:\n{text}",
+        args.join(" ")
+    );
+    text
+}
+
+const CA_EXT: &str = "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n\
+[leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+[tsa]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n";
+
+/// `genpkey` arguments for a key kind.
+fn genpkey(kind: &str) -> Vec<&'static str> {
+    match kind {
+        "rsa2048" => vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        "rsa3072" => vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+        "p384" => vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+        "p521" => vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
+        "ed25519" => vec!["-algorithm", "ED25519"],
+        other => panic!("unknown key kind {other}"),
+    }
+}
+
+fn key(dir: &Path, name: &str, kind: &str) {
+    let mut args = vec!["genpkey"];
+    args.extend(genpkey(kind));
+    let out = format!("{name}.key");
+    args.extend(["-out", &out]);
+    openssl(dir, &args);
+}
+
+/// Issues `name.pem` for key `name.key` from `ca` (or self-signed) with extension section `ext`
+/// and extra signing options (`-sigopt`, `-sha384`, ...).
+fn issue(dir: &Path, name: &str, ca: Option<&str>, ext: &str, sign_opts: &[&str]) {
+    fs::write(dir.join("ext.cnf"), CA_EXT).unwrap();
+    let key = format!("{name}.key");
+    let pem = format!("{name}.pem");
+    let subj = format!("/CN=Foreign {name}/O=Elsewhere");
+    match ca {
+        None => {
+            let mut args = vec![
+                "req",
+                "-new",
+                "-x509",
+                "-key",
+                &key,
+                "-subj",
+                &subj,
+                "-days",
+                "30",
+                "-config",
+                "ext.cnf",
+                "-extensions",
+                ext,
+                "-out",
+                &pem,
+            ];
+            args.extend(sign_opts);
+            openssl(dir, &args);
+        }
+        Some(ca) => {
+            let csr = format!("{name}.csr");
+            openssl(
+                dir,
+                &["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr],
+            );
+            let ca_pem = format!("{ca}.pem");
+            let ca_key = format!("{ca}.key");
+            let mut args = vec![
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca_pem,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-days",
+                "20",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                ext,
+                "-out",
+                &pem,
+            ];
+            args.extend(sign_opts);
+            openssl(dir, &args);
+        }
+    }
+}
+
+fn cert(dir: &Path, name: &str) -> Certificate {
+    Certificate::from_pem(&fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap()).unwrap()
+}
+
+#[test]
+fn chains_across_rsa_pss_and_ec_cas_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    key(d, "root", "rsa3072");
+    issue(d, "root", None, "ca", &["-sha384"]);
+    key(d, "sub", "p521");
+    // RSA-PSS (salt = digest length by openssl's default for -sigopt) over a P-521 CA.
+    issue(
+        d,
+        "sub",
+        Some("root"),
+        "ca",
+        &[
+            "-sha256",
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:-2",
+        ],
+    );
+    key(d, "leaf", "p384");
+    issue(d, "leaf", Some("sub"), "leaf", &["-sha512"]);
+    key(d, "edleaf", "ed25519");
+    issue(d, "edleaf", Some("root"), "leaf", &["-sha256"]);
+
+    let (root, sub, leaf, edleaf) = (
+        cert(d, "root"),
+        cert(d, "sub"),
+        cert(d, "leaf"),
+        cert(d, "edleaf"),
+    );
+    assert_eq!(leaf.key_kind().unwrap(), KeyKind::Ec { curve: Curve::P384 });
+    let now = SystemTime::now();
+    let chain = verify_chain(
+        &leaf,
+        std::slice::from_ref(&sub),
+        std::slice::from_ref(&root),
+        now,
+    )
+    .unwrap();
+    assert_eq!(chain.len(), 3);
+    sub.verify_issued_by(&root).unwrap();
+    edleaf.verify_issued_by(&root).unwrap();
+
+    // A flipped byte in the RSA-PSS signature of the intermediate: the issuer check fails as a
+    // signature mismatch.
+    let mut der = sub.der().to_vec();
+    let n = der.len();
+    der[n - 5] ^= 0x01;
+    let forged = Certificate::from_der(&der).unwrap();
+    let err = forged.verify_issued_by(&root).unwrap_err();
+    assert!(err.to_string().contains("does not verify"), "{err}");
+    assert!(verify_chain(&leaf, &[forged], std::slice::from_ref(&root), now).is_err());
+}
+
+#[test]
+fn rsa_signed_ocsp_answers_and_time_stamps_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    key(d, "ca", "rsa2048");
+    issue(d, "ca", None, "ca", &["-sha256"]);
+    key(d, "leaf", "p384");
+    issue(d, "leaf", Some("ca"), "leaf", &["-sha256"]);
+    key(d, "tsa", "rsa2048");
+    issue(d, "tsa", Some("ca"), "tsa", &["-sha256"]);
+    let (ca, leaf) = (cert(d, "ca"), cert(d, "leaf"));
+
+    // OCSP: the CA itself answers, RSA with SHA-384.
+    fs::write(
+        d.join("index.txt"),
+        format!(
+            "V\t301231235959Z\t\t{}\tunknown\t/CN=Foreign leaf/O=Elsewhere\n",
+            leaf.serial_hex().to_uppercase()
+        ),
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "ocsp",
+            "-issuer",
+            "ca.pem",
+            "-cert",
+            "leaf.pem",
+            "-no_nonce",
+            "-reqout",
+            "req.der",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-rsigner",
+            "ca.pem",
+            "-rkey",
+            "ca.key",
+            "-CA",
+            "ca.pem",
+            "-reqin",
+            "req.der",
+            "-respout",
+            "resp.der",
+            "-rmd",
+            "sha384",
+            "-ndays",
+            "1",
+            "-resp_no_certs",
+        ],
+    );
+    let resp = fs::read(d.join("resp.der")).unwrap();
+    let now = SystemTime::now();
+    assert_eq!(
+        ocsp::verify_response(&resp, &leaf, &ca, None, now).unwrap(),
+        CertStatus::Good
+    );
+    let mut bad = resp.clone();
+    let n = bad.len();
+    bad[n - 3] ^= 0x01;
+    let r = ocsp::verify_response(&bad, &leaf, &ca, None, now);
+    assert!(
+        matches!(&r, Err(PkiError::OcspRejected(why)) if why.contains("does not match")),
+        "{r:?}"
+    );
+
+    // RFC 3161: an RSA TSA stamping with SHA-512 (not SHA-256).
+    fs::write(
+        d.join("tsa.cnf"),
+        "[tsa]\ndefault_tsa=t\n[t]\nserial=serial.txt\nsigner_cert=tsa.pem\nsigner_key=tsa.key\n\
+         certs=ca.pem\ndefault_policy=1.2.3.4\ndigests=sha256,sha512\nsigner_digest=sha256\n\
+         ess_cert_id_alg=sha256\naccuracy=secs:1\n",
+    )
+    .unwrap();
+    fs::write(d.join("serial.txt"), "01\n").unwrap();
+    fs::write(d.join("stamped.bin"), b"a signature value").unwrap();
+    openssl(
+        d,
+        &[
+            "ts",
+            "-query",
+            "-data",
+            "stamped.bin",
+            "-sha512",
+            "-cert",
+            "-no_nonce",
+            "-out",
+            "q.tsq",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "ts",
+            "-reply",
+            "-config",
+            "tsa.cnf",
+            "-queryfile",
+            "q.tsq",
+            "-token_out",
+            "-out",
+            "token.der",
+        ],
+    );
+    let token = fs::read(d.join("token.der")).unwrap();
+    let at = tsa::verify_token_over(
+        &token,
+        b"a signature value",
+        None,
+        std::slice::from_ref(&ca),
+    )
+    .unwrap();
+    assert!(at <= now + Duration::from_secs(60));
+    assert!(matches!(
+        tsa::verify_token_over(&token, b"another value", None, std::slice::from_ref(&ca)),
+        Err(PkiError::TimeStampRejected(_))
+    ));
+}
