@@ -46,6 +46,8 @@ fn record(task: usize, i: u64) -> ExchangeRecord {
         error: None,
         request_body_sha256: None,
         response_body_sha256: None,
+        request_signed: None,
+        response_signed: None,
     }
 }
 
@@ -68,7 +70,10 @@ fn main() {
     }
     .expect("temporary directory");
     rt.block_on(async {
-        let mut cfg = LedgerConfig::new(dir.path(), ORIGIN);
+        // A ledger refuses a directory others can enter; tempdirs here are made 0755.
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .unwrap();
+    let mut cfg = LedgerConfig::new(dir.path(), ORIGIN);
         if let Some(us) = std::env::var("KORPU_BENCH_BATCH_DELAY_US").ok().and_then(|v| v.parse().ok()) {
             cfg.max_batch_delay = Duration::from_micros(us);
         }

@@ -15,7 +15,7 @@
 //! deletion schedules, and key rotation (a new key file and a new store directory).
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
@@ -55,14 +55,8 @@ impl BodyKey {
                 Self::from_bytes(&key)
             }
             Err(e) => Err(LedgerError::io(format!("reading {}", path.display()))(e)),
-            Ok(meta) => {
-                let mode = meta.permissions().mode() & 0o7777;
-                if mode & 0o077 != 0 {
-                    return Err(LedgerError::InvalidKey(format!(
-                        "{} has mode {mode:04o}: a body key must be readable by its owner only (chmod 600)",
-                        path.display()
-                    )));
-                }
+            Ok(_) => {
+                korpu_pki::private::check(path)?;
                 let bytes = fs::read(path)
                     .map_err(LedgerError::io(format!("reading {}", path.display())))?;
                 Self::from_bytes(&bytes).map_err(|_| {
@@ -96,7 +90,8 @@ impl BodyStore {
     /// A store in `dir` (created if missing).
     pub fn open(dir: impl Into<PathBuf>, key: BodyKey) -> Result<Self, LedgerError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(LedgerError::io(format!("creating {}", dir.display())))?;
+        // Bodies are personal data: the directory is the owner's only (the files are 0600).
+        korpu_pki::private::create_dir(&dir)?;
         Ok(BodyStore {
             dir,
             key,
@@ -186,6 +181,22 @@ impl BodyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn body_store_directory_is_created_0700_and_a_wider_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = || BodyKey::from_bytes(&[7u8; 32]).unwrap();
+        let bodies = dir.path().join("bodies");
+        BodyStore::open(&bodies, key()).unwrap();
+        assert_eq!(
+            fs::metadata(&bodies).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        fs::set_permissions(&bodies, fs::Permissions::from_mode(0o755)).unwrap();
+        let e = BodyStore::open(&bodies, key()).unwrap_err().to_string();
+        assert!(e.contains("chmod 700"), "{e}");
+    }
 
     #[test]
     fn bodies_round_trip_encrypted_and_tampering_is_refused() {

@@ -14,6 +14,21 @@ pub enum LedgerError {
         #[source]
         source: std::io::Error,
     },
+    /// A data directory or file that group or others can reach (the ledger holds citizens' ids
+    /// and purposes), or that could not be created owner-only.
+    #[error(transparent)]
+    Private(#[from] korpu_pki::private::PrivateError),
+    /// Another process (or another open in this one) is the ledger's writer.
+    #[error("the ledger in {dir} is in use by {holder}; stop it first, or read it with a read-only open")]
+    InUse {
+        /// The ledger directory.
+        dir: String,
+        /// Who holds the lock, e.g. "pid 1234" (or "another process" when it wrote no pid).
+        holder: String,
+    },
+    /// A write (append, checkpoint) asked of a ledger opened read-only.
+    #[error("the ledger was opened read-only: {0} is not possible")]
+    ReadOnly(&'static str),
     /// A stored entry no longer matches its leaf hash: the disk or someone altered it.
     #[error("entry {index} in {file} fails its checksum")]
     Checksum {

@@ -74,8 +74,20 @@
 //! every entry anyway; so it costs no extra file, cannot disagree with the segments, and no
 //! subject id is written anywhere but inside the records.
 //!
-//! Deliberately not here: a lock against two processes opening one directory (the deployment
-//! gives each gateway its own directory).
+//! # One writer, any number of readers
+//! A writable open takes an exclusive `flock` on `lock` in the directory (and writes its pid
+//! there), so a second writer, in this process or another, is refused with
+//! [`LedgerError::InUse`] naming the holder; the kernel drops the lock when the holder exits,
+//! however it exits. [`Ledger::open_read_only`] takes no lock and never writes: it opens every
+//! file read-only, creates nothing, runs no repair (a torn tail is not zeroed but simply where
+//! its view ends), keeps the leaf hashes it recomputes in memory instead of fixing
+//! `leaves.bin`, and issues no checkpoint, on close or otherwise. So the read-only tools work
+//! against a live gateway's ledger, seeing every entry whose frame is complete when they look.
+//!
+//! # Permissions
+//! The directory is created 0700 and every file 0600 (records name citizens and purposes); a
+//! writable open refuses a directory or file that group or others can reach, naming the
+//! `chmod` to run ([`korpu_pki::private`]).
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -108,6 +120,8 @@ const LEAVES_FILE: &str = "leaves.bin";
 const CHECKPOINTS_FILE: &str = "checkpoints.log";
 /// The next segment to archive, as decimal text.
 const ARCHIVE_NEXT_FILE: &str = "archive.next";
+/// The writer's lock file: `flock`ed exclusively while a writable ledger is open; holds its pid.
+const LOCK_FILE: &str = "lock";
 /// Largest encoded record accepted; larger lengths in a frame header mark it as corrupt.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// Largest stored checkpoint frame (note plus time-stamp reply).
@@ -329,7 +343,7 @@ pub struct LedgerStats {
 pub(crate) struct Shared {
     /// Entry segments by number; the writer adds one before acknowledging anything in it.
     segments: RwLock<Vec<Arc<File>>>,
-    leaves: File,
+    leaves: Leaves,
     /// Largest encoded record: a frame must fit in one segment.
     max_record: usize,
     appends: AtomicU64,
@@ -417,7 +431,8 @@ impl MessageIndex {
 }
 
 struct CheckpointFile {
-    file: File,
+    /// `None` when opened read-only.
+    file: Option<File>,
     len: u64,
     poisoned: Option<String>,
 }
@@ -426,8 +441,13 @@ struct Inner {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Msg>,
     origin: String,
-    signer: NoteSigner,
+    /// `None` when opened read-only.
+    signer: Option<NoteSigner>,
+    verifier: NoteVerifier,
     timestamper: Option<Box<dyn DynTimestamper>>,
+    /// `None` when opened read-only.
+    writer_lock: Mutex<Option<File>>,
+    read_only: bool,
     checkpoints: Arc<Mutex<CheckpointFile>>,
     checkpoints_path: PathBuf,
     /// Serializes checkpoint issuance across the await on the time-stamper.
@@ -502,15 +522,33 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Leaf hashes read from leaves.bin.
-pub(crate) struct LeafFile<'a>(&'a File);
+/// Where the leaf hashes are read from: leaves.bin, or (read-only) the hashes recomputed at
+/// open, which a read-only open may not write back to a stale leaves.bin.
+enum Leaves {
+    File(File),
+    Memory(Vec<Hash>),
+}
+
+/// Leaf hashes read from leaves.bin (or memory, see [`Leaves`]).
+pub(crate) struct LeafFile<'a>(&'a Leaves);
 
 impl LeafStore for LeafFile<'_> {
     type Error = LedgerError;
     fn read_leaves(&self, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
+        let file = match self.0 {
+            Leaves::File(f) => f,
+            Leaves::Memory(all) => {
+                return all
+                    .get(start as usize..end as usize)
+                    .map(<[Hash]>::to_vec)
+                    .ok_or(LedgerError::BeyondTree {
+                        requested: end,
+                        available: all.len() as u64,
+                    })
+            }
+        };
         let mut buf = vec![0u8; ((end - start) as usize) * HASH_LEN];
-        self.0
-            .read_exact_at(&mut buf, start * HASH_LEN as u64)
+        file.read_exact_at(&mut buf, start * HASH_LEN as u64)
             .map_err(LedgerError::io(format!(
                 "reading leaf hashes {start}..{end} from {LEAVES_FILE}"
             )))?;
@@ -604,6 +642,75 @@ impl Ledger {
         Self::open_inner(cfg, signer, Some(Box::new(timestamper))).await
     }
 
+    /// Opens the ledger in `cfg.dir` to read it, alongside its writer if one is running: no
+    /// lock is taken, no file is created, written or repaired, and no checkpoint is issued
+    /// (appends and checkpoints fail with [`LedgerError::ReadOnly`]; `close` only lets go).
+    /// It sees the entries complete when it opens (a torn or unfinished tail ends its view)
+    /// and the checkpoints stored by then; proofs are computed from leaf hashes recomputed
+    /// from the entries, not from `leaves.bin`. `verifier` is the log's public key, which
+    /// [`Ledger::verifier`] then returns. Archiving and `cfg`'s write settings are ignored.
+    pub async fn open_read_only(
+        cfg: LedgerConfig,
+        verifier: NoteVerifier,
+    ) -> Result<Self, LedgerError> {
+        let key_hasher = RandomState::new();
+        let rec = {
+            let (cfg, key_hasher) = (cfg.clone(), key_hasher.clone());
+            blocking(move || recover(&cfg, &key_hasher, Mode::ReadOnly)).await?
+        };
+        let latest_size = rec.latest.as_ref().map_or(0, |c| c.checkpoint.size);
+        let (tx, _) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            segments: RwLock::new(rec.segments),
+            leaves: rec.leaves,
+            max_record: MAX_RECORD_BYTES,
+            appends: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            segments_begun: AtomicU64::new(0),
+            commit_micros: AtomicU64::new(0),
+            wait_micros: AtomicU64::new(0),
+            durable: Mutex::new(Durable {
+                size: rec.report.entries,
+                offsets: rec.offsets,
+                pending: Vec::new(),
+                index: rec.index,
+                subjects: rec.subjects,
+            }),
+            tree: RwLock::new(rec.tree),
+            latest: RwLock::new(rec.latest),
+            last_checkpoint_size: AtomicU64::new(latest_size),
+            in_flight: AtomicUsize::new(0),
+            checkpoint_due: Arc::new(Notify::new()),
+            checkpoint_every: u64::MAX,
+        });
+        let inner = Arc::new(Inner {
+            shared,
+            tx,
+            origin: cfg.origin.clone(),
+            signer: None,
+            verifier,
+            timestamper: None,
+            writer_lock: Mutex::new(None),
+            read_only: true,
+            checkpoints: Arc::new(Mutex::new(CheckpointFile {
+                file: None,
+                len: rec.checkpoints_len,
+                poisoned: None,
+            })),
+            checkpoints_path: cfg.dir.join(CHECKPOINTS_FILE),
+            checkpoint_turn: tokio::sync::Mutex::new(()),
+            closed: AtomicBool::new(true),
+            stop_background: Arc::new(Notify::new()),
+            background: Mutex::new(None),
+            writer: Mutex::new(None),
+            key_hasher,
+            report: rec.report,
+            dir: cfg.dir.clone(),
+            archive: None,
+        });
+        Ok(Ledger { inner })
+    }
+
     async fn open_inner(
         cfg: LedgerConfig,
         signer: NoteSigner,
@@ -624,6 +731,12 @@ impl Ledger {
                 cfg.segment_bytes
             )));
         }
+        let key_hasher = RandomState::new();
+        let rec = {
+            let (cfg, key_hasher) = (cfg.clone(), key_hasher.clone());
+            blocking(move || recover(&cfg, &key_hasher, Mode::Write)).await?
+        };
+        // After recovery, which holds the writer's lock: archive.next is the writer's.
         let archive = match &cfg.archive {
             None => None,
             Some(target) => Some(Archiver {
@@ -633,11 +746,6 @@ impl Ledger {
                 next: tokio::sync::Mutex::new(read_archive_next(&cfg.dir)?),
             }),
         };
-        let key_hasher = RandomState::new();
-        let rec = {
-            let (cfg, key_hasher) = (cfg.clone(), key_hasher.clone());
-            blocking(move || recover(&cfg, &key_hasher)).await?
-        };
         let checkpoint_due = Arc::new(Notify::new());
         let latest_size = rec.latest.as_ref().map_or(0, |c| c.checkpoint.size);
         let max_record = MAX_RECORD_BYTES.min(cfg.segment_bytes as usize - ENTRY_HEADER - HASH_LEN);
@@ -645,7 +753,7 @@ impl Ledger {
         let current = rec.segments[current_segment as usize].clone();
         let shared = Arc::new(Shared {
             segments: RwLock::new(rec.segments),
-            leaves: rec.leaves_read,
+            leaves: rec.leaves,
             max_record,
             appends: AtomicU64::new(0),
             commits: AtomicU64::new(0),
@@ -702,7 +810,9 @@ impl Ledger {
             segment_bytes: cfg.segment_bytes,
             prepare,
             ready,
-            leaves: rec.leaves_write,
+            leaves: rec
+                .leaves_write
+                .expect("a writable recovery opens leaves.bin for appending"),
             next_index: rec.report.entries,
             max_batch: cfg.max_batch.max(1),
             max_delay: cfg.max_batch_delay,
@@ -719,8 +829,11 @@ impl Ledger {
             shared,
             tx,
             origin: cfg.origin.clone(),
-            signer,
+            verifier: signer.verifier(),
+            signer: Some(signer),
             timestamper,
+            writer_lock: Mutex::new(rec.writer_lock),
+            read_only: false,
             checkpoints: Arc::new(Mutex::new(CheckpointFile {
                 file: rec.checkpoints_write,
                 len: rec.checkpoints_len,
@@ -853,7 +966,7 @@ impl Ledger {
 
     /// The verifier of this ledger's checkpoint notes.
     pub fn verifier(&self) -> NoteVerifier {
-        self.inner.signer.verifier()
+        self.inner.verifier.clone()
     }
 
     /// Number of durable entries.
@@ -908,6 +1021,9 @@ impl Ledger {
         if !Arc::ptr_eq(&announced.shared, &inner.shared) {
             // Announced on another ledger: that one's count goes back when it drops.
             announced = self.announce();
+        }
+        if inner.read_only {
+            return Err(LedgerError::ReadOnly("appending"));
         }
         if inner.closed.load(Ordering::Acquire) {
             return Err(LedgerError::Closed);
@@ -1060,6 +1176,9 @@ impl Ledger {
     pub async fn close(self) -> Result<(), LedgerError> {
         let inner = self.inner;
         inner.closed.store(true, Ordering::Release);
+        if inner.read_only {
+            return Ok(());
+        }
         let (done, stopped) = oneshot::channel();
         if inner.tx.send(Msg::Stop(done)).is_ok() {
             let _ = stopped.await;
@@ -1078,23 +1197,33 @@ impl Ledger {
         if let Some(t) = task {
             let _ = t.await;
         }
-        inner.checkpoint().await?;
-        Ok(())
+        let last = inner.checkpoint().await;
+        // The files are consistent and synced: another writer may have them now.
+        lock(&inner.writer_lock).take();
+        last.map(|_| ())
     }
 }
 
 impl Inner {
     async fn checkpoint(&self) -> Result<SignedCheckpoint, LedgerError> {
+        let Some(signer) = &self.signer else {
+            return Err(LedgerError::ReadOnly("issuing a checkpoint"));
+        };
         let _turn = self.checkpoint_turn.lock().await;
+        if lock(&self.writer_lock).is_none() {
+            // Closed, and the lock given up: another writer may own the files now.
+            return Err(LedgerError::Closed);
+        }
         let shared = self.shared.clone();
         let (size, root) = blocking(move || {
             let size = shared.integrate();
             // Not needed for safety (open recomputes leaf hashes from entries.log), but it keeps
             // open from rewriting leaves.bin for everything a checkpoint covers.
-            shared
-                .leaves
-                .sync_data()
-                .map_err(LedgerError::io(format!("syncing {LEAVES_FILE}")))?;
+            if let Leaves::File(leaves) = &shared.leaves {
+                leaves
+                    .sync_data()
+                    .map_err(LedgerError::io(format!("syncing {LEAVES_FILE}")))?;
+            }
             let tree = read(&shared.tree);
             let root = root_from(&tree.with_store(&LeafFile(&shared.leaves)), size)?;
             Ok((size, root))
@@ -1110,7 +1239,7 @@ impl Inner {
             size,
             root,
         };
-        let note = sign_note(&checkpoint.to_body(), &self.signer)?;
+        let note = sign_note(&checkpoint.to_body(), signer)?;
         let timestamp = match &self.timestamper {
             None => None,
             Some(ts) => {
@@ -1255,7 +1384,7 @@ impl Inner {
         })
         .await?;
         let trust = lock(&archiver.trust).clone();
-        let log_key = self.signer.verifier().to_string();
+        let log_key = self.verifier.to_string();
         let head = archive_head(&ArchiveParts {
             origin: &self.origin,
             log_key: &log_key,
@@ -1290,7 +1419,12 @@ fn read_archive_next(dir: &Path) -> Result<u64, LedgerError> {
 /// not synced.
 fn write_archive_next(dir: &Path, next: u64) -> Result<(), LedgerError> {
     let tmp = dir.join(format!("{ARCHIVE_NEXT_FILE}.tmp"));
-    fs::write(&tmp, format!("{next}\n"))
+    korpu_pki::private::file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(format!("{next}\n").as_bytes()))
         .and_then(|()| fs::rename(&tmp, dir.join(ARCHIVE_NEXT_FILE)))
         .map_err(LedgerError::io(format!("writing {ARCHIVE_NEXT_FILE}")))
 }
@@ -1312,13 +1446,14 @@ fn append_checkpoint(cf: &mut CheckpointFile, frame: &[u8]) -> Result<(), Ledger
     if let Some(why) = &cf.poisoned {
         return Err(LedgerError::Poisoned(why.clone()));
     }
-    let result = cf
-        .file
+    let Some(file) = cf.file.as_mut() else {
+        return Err(LedgerError::ReadOnly("appending a checkpoint"));
+    };
+    let result = file
         .write_all(frame)
         .map_err(|e| format!("appending to {CHECKPOINTS_FILE}: {e}"))
         .and_then(|()| {
-            cf.file
-                .sync_data()
+            file.sync_data()
                 .map_err(|e| format!("syncing {CHECKPOINTS_FILE}: {e}"))
         });
     match result {
@@ -1329,7 +1464,7 @@ fn append_checkpoint(cf: &mut CheckpointFile, frame: &[u8]) -> Result<(), Ledger
         Err(why) => {
             // After a failed write the next frame would follow garbage, and after a failed
             // fsync nothing is known: refuse further checkpoints until reopened.
-            let _ = cf.file.set_len(cf.len);
+            let _ = file.set_len(cf.len);
             cf.poisoned = Some(why.clone());
             Err(LedgerError::Poisoned(why))
         }
@@ -1576,7 +1711,7 @@ fn prepare_segment(dir: &Path, n: u64, size: u64) -> Result<File, LedgerError> {
     let name = segment_name(n);
     let tmp = dir.join(format!("{name}.tmp"));
     let io = |what: &str| LedgerError::io(format!("{what} {}", tmp.display()));
-    let file = OpenOptions::new()
+    let file = korpu_pki::private::file_options()
         .read(true)
         .write(true)
         .create(true)
@@ -1676,9 +1811,13 @@ struct Recovered {
     next_segment: Option<Arc<File>>,
     /// Where the next frame goes in the last segment.
     segment_pos: u64,
-    leaves_write: File,
-    leaves_read: File,
-    checkpoints_write: File,
+    /// `None` when read-only.
+    leaves_write: Option<File>,
+    leaves: Leaves,
+    /// `None` when read-only.
+    checkpoints_write: Option<File>,
+    /// The writer's lock, held while the ledger is open for writing; `None` when read-only.
+    writer_lock: Option<File>,
     checkpoints_len: u64,
     offsets: Vec<u64>,
     index: MessageIndex,
@@ -1749,7 +1888,7 @@ fn zero_range(file: &File, from: u64, last: u64, name: &str) -> Result<(), Ledge
 }
 
 fn open_append(path: &Path) -> Result<File, LedgerError> {
-    OpenOptions::new()
+    korpu_pki::private::file_options()
         .read(true)
         .append(true)
         .create(true)
@@ -1836,42 +1975,126 @@ fn scan_checkpoints(
     }
 }
 
-fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, LedgerError> {
+/// How [`recover`] opens: as the writer (lock, create, repair) or read-only (none of that).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Write,
+    ReadOnly,
+}
+
+/// Takes the writer's lock on `dir`, or names who holds it.
+fn take_writer_lock(dir: &Path) -> Result<File, LedgerError> {
+    let path = dir.join(LOCK_FILE);
+    let file = korpu_pki::private::file_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(LedgerError::io(format!("opening {}", path.display())))?;
+    korpu_pki::private::check(&path)?;
+    use rustix::fs::{flock, FlockOperation};
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+            let mut pid = String::new();
+            let _ = (&file).read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(LedgerError::InUse {
+                dir: dir.display().to_string(),
+                holder: if pid.is_empty() {
+                    "another process".into()
+                } else {
+                    format!("pid {pid}")
+                },
+            });
+        }
+        Err(e) => {
+            return Err(LedgerError::io(format!("locking {}", path.display()))(
+                std::io::Error::from(e),
+            ))
+        }
+    }
+    // Only for the message above: the lock itself is what excludes.
+    file.set_len(0)
+        .and_then(|()| file.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0))
+        .map_err(LedgerError::io(format!("writing {}", path.display())))?;
+    Ok(file)
+}
+
+/// Refuses a file of the ledger that group or others can reach.
+fn check_private(path: &Path) -> Result<(), LedgerError> {
+    Ok(korpu_pki::private::check_if_exists(path)?)
+}
+
+fn recover(
+    cfg: &LedgerConfig,
+    key_hasher: &RandomState,
+    mode: Mode,
+) -> Result<Recovered, LedgerError> {
     let dir = &cfg.dir;
-    fs::create_dir_all(dir).map_err(LedgerError::io(format!("creating {}", dir.display())))?;
+    let read_only = mode == Mode::ReadOnly;
     let leaves_path = dir.join(LEAVES_FILE);
     let checkpoints_path = dir.join(CHECKPOINTS_FILE);
-    let leaves_write = open_append(&leaves_path)?;
-    let checkpoints_write = open_append(&checkpoints_path)?;
-    // New files' directory entries must survive a crash too.
-    sync_dir(dir)?;
+    let (writer_lock, leaves_write, checkpoints_write) = if read_only {
+        if !dir.is_dir() {
+            return Err(LedgerError::io(format!(
+                "opening the ledger {}",
+                dir.display()
+            ))(std::io::Error::from(
+                std::io::ErrorKind::NotFound,
+            )));
+        }
+        (None, None, None)
+    } else {
+        korpu_pki::private::create_dir(dir)?;
+        let writer_lock = take_writer_lock(dir)?;
+        for name in [LEAVES_FILE, CHECKPOINTS_FILE, ARCHIVE_NEXT_FILE] {
+            check_private(&dir.join(name))?;
+        }
+        let leaves_write = open_append(&leaves_path)?;
+        let checkpoints_write = open_append(&checkpoints_path)?;
+        // New files' directory entries must survive a crash too.
+        sync_dir(dir)?;
+        (
+            Some(writer_lock),
+            Some(leaves_write),
+            Some(checkpoints_write),
+        )
+    };
     let mut report = RecoveryReport::default();
 
     // Checkpoints first: they say how much of the log is committed and must not be cut.
     let mut heads: Vec<Checkpoint> = Vec::new();
     let mut latest: Option<SignedCheckpoint> = None;
-    let (checkpoints_len, torn) = scan_checkpoints(&checkpoints_path, None, |number, cp| {
-        if cp.checkpoint.origin != cfg.origin {
-            return Err(LedgerError::WrongOrigin {
-                dir: dir.display().to_string(),
-                found: cp.checkpoint.origin.clone(),
-                expected: cfg.origin.clone(),
-            });
-        }
-        if let Some(prev) = heads.last() {
-            if cp.checkpoint.size < prev.size {
-                return Err(LedgerError::InconsistentCheckpoint {
-                    number,
-                    size: cp.checkpoint.size,
-                    detail: format!("is smaller than the checkpoint before it ({})", prev.size),
+    let checkpoints_exist = !read_only || checkpoints_path.exists();
+    let scanned = if !checkpoints_exist {
+        Ok((0, false))
+    } else {
+        scan_checkpoints(&checkpoints_path, None, |number, cp| {
+            if cp.checkpoint.origin != cfg.origin {
+                return Err(LedgerError::WrongOrigin {
+                    dir: dir.display().to_string(),
+                    found: cp.checkpoint.origin.clone(),
+                    expected: cfg.origin.clone(),
                 });
             }
-        }
-        heads.push(cp.checkpoint.clone());
-        latest = Some(cp);
-        Ok(())
-    })?;
-    if torn {
+            if let Some(prev) = heads.last() {
+                if cp.checkpoint.size < prev.size {
+                    return Err(LedgerError::InconsistentCheckpoint {
+                        number,
+                        size: cp.checkpoint.size,
+                        detail: format!("is smaller than the checkpoint before it ({})", prev.size),
+                    });
+                }
+            }
+            heads.push(cp.checkpoint.clone());
+            latest = Some(cp);
+            Ok(())
+        })
+    };
+    let (checkpoints_len, torn) = scanned?;
+    if let (true, Some(checkpoints_write)) = (torn, &checkpoints_write) {
         let file_len = checkpoints_write
             .metadata()
             .map_err(LedgerError::io(format!(
@@ -1883,7 +2106,7 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
             bytes = report.checkpoint_bytes_truncated,
             "cutting an incomplete checkpoint from the end of {CHECKPOINTS_FILE}"
         );
-        truncate(&checkpoints_write, checkpoints_len, CHECKPOINTS_FILE)?;
+        truncate(checkpoints_write, checkpoints_len, CHECKPOINTS_FILE)?;
     }
     report.checkpoints = heads.len() as u64;
     let committed = heads.last().map_or(0, |c| c.size);
@@ -1900,7 +2123,10 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
             .strip_suffix(".tmp")
             .is_some_and(|n| segment_number(n).is_some())
         {
-            fs::remove_file(entry.path()).map_err(LedgerError::io(format!("removing {name}")))?;
+            if !read_only {
+                fs::remove_file(entry.path())
+                    .map_err(LedgerError::io(format!("removing {name}")))?;
+            }
         } else if let Some(n) = segment_number(name) {
             numbers.push(n);
         }
@@ -1917,15 +2143,29 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
     }
     let mut segments = Vec::with_capacity(numbers.len().max(1));
     for &n in &numbers {
-        segments.push(Arc::new(open_rw(&dir.join(segment_name(n)))?));
+        let path = dir.join(segment_name(n));
+        segments.push(Arc::new(if read_only {
+            open_read(&path)?
+        } else {
+            check_private(&path)?;
+            open_rw(&path)?
+        }));
     }
-    if segments.is_empty() {
+    if segments.is_empty() && !read_only {
         segments.push(Arc::new(prepare_segment(dir, 0, cfg.segment_bytes)?));
     }
 
-    // Every frame: checked, indexed, integrated, compared with leaves.bin.
-    let mut leaves_in = BufReader::with_capacity(SCAN_BUFFER, open_read(&leaves_path)?);
-    let mut leaves_match = true;
+    // Every frame: checked, indexed, integrated, compared with leaves.bin (read-only: kept).
+    let mut leaves_in: Box<dyn Read> = if read_only {
+        Box::new(std::io::empty())
+    } else {
+        Box::new(BufReader::with_capacity(
+            SCAN_BUFFER,
+            open_read(&leaves_path)?,
+        ))
+    };
+    let mut all_leaves: Vec<Hash> = Vec::new();
+    let mut leaves_match = !read_only;
     let mut leaves_good = 0u64;
     let mut rewrite: Vec<u8> = Vec::new();
     let mut offsets = Vec::new();
@@ -2013,6 +2253,9 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
             }
             offsets.push(location(k as u64, pos));
             tree.push(leaf);
+            if read_only {
+                all_leaves.push(leaf);
+            }
             if leaves_match {
                 let mut stored = [0u8; HASH_LEN];
                 let got = read_full(&mut leaves_in, &mut stored)
@@ -2023,7 +2266,7 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
                     leaves_match = false;
                 }
             }
-            if !leaves_match {
+            if !leaves_match && !read_only {
                 rewrite.extend_from_slice(&leaf);
             }
             pos += (ENTRY_HEADER + len + HASH_LEN) as u64;
@@ -2032,6 +2275,32 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
         }
     }
     report.entries = n;
+
+    if read_only {
+        let leaves = Leaves::Memory(all_leaves);
+        check_heads(&heads, &tree, &leaves, n)?;
+        return Ok(Recovered {
+            segments,
+            next_segment: None,
+            segment_pos: end.1,
+            leaves_write: None,
+            leaves,
+            checkpoints_write: None,
+            writer_lock: None,
+            checkpoints_len,
+            offsets,
+            index,
+            subjects,
+            tree,
+            latest,
+            report,
+        });
+    }
+    let (Some(writer_lock), Some(leaves_write), Some(checkpoints_write)) =
+        (writer_lock, leaves_write, checkpoints_write)
+    else {
+        unreachable!("a writable recovery opened its files above");
+    };
 
     // Nothing after the end may survive: zero the rest of its segment, drop later segments.
     let (last, pos) = end;
@@ -2078,11 +2347,36 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
             .and_then(|()| leaves_write.sync_data())
             .map_err(LedgerError::io(format!("rewriting {LEAVES_FILE}")))?;
     }
-    let leaves_read = open_read(&leaves_path)?;
+    let leaves = Leaves::File(open_read(&leaves_path)?);
+    check_heads(&heads, &tree, &leaves, n)?;
 
-    // A log must never have signed a checkpoint its entries do not reproduce (tlog-checkpoint
-    // §Signatures): check each against the rebuilt tree.
-    let store = LeafFile(&leaves_read);
+    Ok(Recovered {
+        segments,
+        next_segment,
+        segment_pos: pos,
+        leaves_write: Some(leaves_write),
+        leaves,
+        checkpoints_write: Some(checkpoints_write),
+        writer_lock: Some(writer_lock),
+        checkpoints_len,
+        offsets,
+        index,
+        subjects,
+        tree,
+        latest,
+        report,
+    })
+}
+
+/// A log must never have signed a checkpoint its entries do not reproduce (tlog-checkpoint
+/// §Signatures): checks each against the tree rebuilt from the `n` entries.
+fn check_heads(
+    heads: &[Checkpoint],
+    tree: &TileCache,
+    leaves: &Leaves,
+    n: u64,
+) -> Result<(), LedgerError> {
+    let store = LeafFile(leaves);
     let source = tree.with_store(&store);
     for (number, head) in heads.iter().enumerate() {
         if head.size > n {
@@ -2100,20 +2394,5 @@ fn recover(cfg: &LedgerConfig, key_hasher: &RandomState) -> Result<Recovered, Le
             });
         }
     }
-
-    Ok(Recovered {
-        segments,
-        next_segment,
-        segment_pos: pos,
-        leaves_write,
-        leaves_read,
-        checkpoints_write,
-        checkpoints_len,
-        offsets,
-        index,
-        subjects,
-        tree,
-        latest,
-        report,
-    })
+    Ok(())
 }

@@ -42,6 +42,8 @@ fn rec(i: u64) -> ExchangeRecord {
         error: None,
         request_body_sha256: None,
         response_body_sha256: None,
+        request_signed: None,
+        response_signed: None,
     }
 }
 
@@ -113,6 +115,12 @@ async fn fixture() -> Fixture {
     let archive_dir = tempfile::tempdir().unwrap();
     let (root, tsa) = pki();
     let signer = NoteSigner::generate(ORIGIN).unwrap();
+    // A ledger refuses a directory others can enter; tempdirs here are made 0755.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let mut cfg = LedgerConfig::new(dir.path(), ORIGIN);
     cfg.checkpoint_interval = Duration::from_secs(3600);
     cfg.checkpoint_every = u64::MAX;

@@ -46,11 +46,15 @@ fn rec(message_id: &str) -> ExchangeRecord {
         error: None,
         request_body_sha256: None,
         response_body_sha256: None,
+        request_signed: None,
+        response_signed: None,
     }
 }
 
 /// No checkpoints unless a test asks for them.
 fn config(dir: &Path) -> LedgerConfig {
+    // A ledger refuses a directory others can enter; tempdirs here are made 0755.
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let mut c = LedgerConfig::new(dir, ORIGIN);
     c.checkpoint_interval = Duration::from_secs(3600);
     c.checkpoint_every = u64::MAX;
@@ -974,4 +978,155 @@ async fn tsa_client_over_http() {
     let cp = ledger.checkpoint().await.unwrap();
     assert_eq!(cp.checkpoint.size, 1);
     assert!(cp.timestamp.is_none());
+}
+
+/// Every file in `dir` with its bytes, for byte-for-byte comparison.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut all: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn a_second_writer_is_refused_naming_the_holder_and_admitted_after_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(config(dir.path()), signer()).await.unwrap();
+    fill(&ledger, "a", 3).await;
+    let second = Ledger::open(config(dir.path()), signer())
+        .await
+        .unwrap_err();
+    assert!(matches!(second, LedgerError::InUse { .. }), "{second}");
+    let text = second.to_string();
+    assert!(
+        text.contains(&format!("in use by pid {}", std::process::id())),
+        "{text}"
+    );
+    // The refused open changed nothing: the first writer goes on.
+    fill(&ledger, "b", 2).await;
+    ledger.close().await.unwrap();
+    let again = Ledger::open(config(dir.path()), signer()).await.unwrap();
+    assert_eq!(again.size(), 5);
+    again.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn read_only_open_of_a_torn_ledger_leaves_every_file_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg0 = segment(dir.path(), 0);
+    let key = signer();
+    let ledger = Ledger::open(config(dir.path()), key.clone()).await.unwrap();
+    fill(&ledger, "a", 40).await;
+    let cp = ledger.checkpoint().await.unwrap();
+    fill(&ledger, "b", 10).await;
+    drop(ledger);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A torn last frame, stale bytes after it, a torn checkpoint frame, a stale leaves.bin
+    // and a segment preparation that never finished: all things a writable open repairs.
+    let all = frames(&seg0);
+    let (start, len) = all[49];
+    write_at(&seg0, start + len / 2, &vec![0; len - len / 2]);
+    write_at(&seg0, start + len + 10, &[0xA5; 30]);
+    append_bytes(&dir.path().join("checkpoints.log"), &[0x10, 0, 0, 0, 1, 2]);
+    append_bytes(&dir.path().join("leaves.bin"), &[9; 32]);
+    fs::write(dir.path().join("entries.000007.log.tmp"), b"half").unwrap();
+    let before = snapshot(dir.path());
+
+    let ro = Ledger::open_read_only(config(dir.path()), key.verifier())
+        .await
+        .unwrap();
+    assert_eq!(ro.size(), 49);
+    assert_eq!(ro.record(48).await.unwrap(), rec("b8"));
+    assert_eq!(ro.latest_checkpoint().unwrap().checkpoint, cp.checkpoint);
+    check_inclusion(&ro, 17, &cp.checkpoint).await;
+    assert_eq!(ro.evidence("a3").await.unwrap().len(), 1);
+    assert!(matches!(
+        ro.append(&rec("x")).await,
+        Err(LedgerError::ReadOnly(_))
+    ));
+    assert!(matches!(
+        ro.checkpoint().await,
+        Err(LedgerError::ReadOnly(_))
+    ));
+    ro.close().await.unwrap();
+    assert!(
+        snapshot(dir.path()) == before,
+        "a read-only open changed the ledger's files"
+    );
+    // A writable open repairs the same state (so the check above would catch a repair).
+    let ledger = Ledger::open(config(dir.path()), key).await.unwrap();
+    assert!(ledger.recovery_report().entry_bytes_truncated > 0);
+    ledger.close().await.unwrap();
+    assert!(snapshot(dir.path()) != before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_open_beside_a_running_writer_sees_what_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = signer();
+    let writer = Ledger::open(config(dir.path()), key.clone()).await.unwrap();
+    fill(&writer, "a", 30).await;
+    let cp = writer.checkpoint().await.unwrap();
+    fill(&writer, "b", 5).await;
+    let ro = Ledger::open_read_only(config(dir.path()), key.verifier())
+        .await
+        .unwrap();
+    assert_eq!(ro.size(), 35);
+    assert_eq!(ro.record(34).await.unwrap(), rec("b4"));
+    assert_eq!(ro.latest_checkpoint().unwrap().checkpoint, cp.checkpoint);
+    check_inclusion(&ro, 29, &cp.checkpoint).await;
+    assert_eq!(ro.verifier().to_string(), key.verifier().to_string());
+    ro.close().await.unwrap();
+    // The writer is undisturbed, and its lock still holds.
+    fill(&writer, "c", 5).await;
+    assert!(matches!(
+        Ledger::open(config(dir.path()), signer()).await,
+        Err(LedgerError::InUse { .. })
+    ));
+    writer.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn ledger_files_are_created_owner_only_and_wider_ones_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_dir = dir.path().join("ledger");
+    let cfg = || {
+        let mut c = config(dir.path());
+        c.dir = ledger_dir.clone();
+        c
+    };
+    let ledger = Ledger::open(cfg(), signer()).await.unwrap();
+    fill(&ledger, "a", 3).await;
+    ledger.checkpoint().await.unwrap();
+    ledger.close().await.unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&ledger_dir), 0o700);
+    for (name, _) in snapshot(&ledger_dir) {
+        assert_eq!(mode(&ledger_dir.join(&name)), 0o600, "{name}");
+    }
+    let open = || Ledger::open(cfg(), signer());
+    for name in ["checkpoints.log", "leaves.bin", "entries.000000.log"] {
+        let path = ledger_dir.join(name);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = open().await.unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("chmod 600 {}", path.display())),
+            "{name}: {e}"
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    fs::set_permissions(&ledger_dir, fs::Permissions::from_mode(0o750)).unwrap();
+    let e = open().await.unwrap_err().to_string();
+    assert!(e.contains("chmod 700"), "{e}");
+    fs::set_permissions(&ledger_dir, fs::Permissions::from_mode(0o700)).unwrap();
+    open().await.unwrap().close().await.unwrap();
 }

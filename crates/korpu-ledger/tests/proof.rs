@@ -28,6 +28,8 @@ fn rec(i: u64) -> ExchangeRecord {
         error: None,
         request_body_sha256: None,
         response_body_sha256: None,
+        request_signed: None,
+        response_signed: None,
     }
 }
 
@@ -35,6 +37,12 @@ fn rec(i: u64) -> ExchangeRecord {
 async fn tlog_proof_round_trip_and_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let signer = NoteSigner::generate(ORIGIN).unwrap();
+    // A ledger refuses a directory others can enter; tempdirs here are made 0755.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let mut cfg = LedgerConfig::new(dir.path(), ORIGIN);
     cfg.checkpoint_interval = Duration::from_secs(3600);
     let ledger = Ledger::open(cfg, signer.clone()).await.unwrap();

@@ -30,10 +30,14 @@ fn rec(i: u64) -> ExchangeRecord {
         error: None,
         request_body_sha256: None,
         response_body_sha256: None,
+        request_signed: None,
+        response_signed: None,
     }
 }
 
 fn config(dir: &std::path::Path) -> LedgerConfig {
+    // A ledger refuses a directory others can enter; tempdirs here are made 0755.
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let mut c = LedgerConfig::new(dir, ORIGIN);
     c.checkpoint_interval = Duration::from_secs(3600);
     c.checkpoint_every = u64::MAX;

@@ -90,6 +90,21 @@ pub fn create_dir(dir: &Path) -> Result<(), PrivateError> {
     check(dir)
 }
 
+/// Creates `dir` and any missing parents with mode 0700, without judging an existing `dir`:
+/// for a service's data directory, which the operator may share with public files (the
+/// stores inside it are checked themselves).
+pub fn create_missing_dir(dir: &Path) -> Result<(), PrivateError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(|source| PrivateError::Io {
+            path: dir.to_path_buf(),
+            action: "create",
+            source,
+        })
+}
+
 /// Open options that create files with mode 0600 (an existing file keeps its mode: [`check`] it).
 pub fn file_options() -> OpenOptions {
     let mut o = OpenOptions::new();
@@ -98,7 +113,8 @@ pub fn file_options() -> OpenOptions {
 }
 
 /// Prepares an SQLite database URL (`sqlite:PATH`, `sqlite://PATH`, with or without `?…`) for
-/// opening: its directory is created 0700, the database file is created empty with mode 0600
+/// opening: its directory is created 0700 when missing (an existing one is the operator's, see
+/// [`create_missing_dir`]), the database file is created empty with mode 0600
 /// when missing (SQLite takes an empty file as a new database, and gives its `-wal`, `-shm` and
 /// `-journal` files the database file's mode), and the directory, the file and any of those
 /// companions are checked. Other URLs (PostgreSQL, `sqlite::memory:`) pass untouched.
@@ -113,7 +129,7 @@ pub fn prepare_sqlite(url: &str) -> Result<(), PrivateError> {
     }
     let path = Path::new(path);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_dir(parent)?;
+        create_missing_dir(parent)?;
     }
     match file_options().write(true).create_new(true).open(path) {
         Ok(_) => {}
