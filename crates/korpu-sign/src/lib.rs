@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod asice;
+pub mod asics;
 pub mod cades;
 pub mod detect;
 mod ess;

@@ -27,11 +27,13 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use korpu_pki::alg::{AlgError, EcdsaEncoding, HashAlg, SignatureAlgorithm};
-use korpu_pki::cert::{verify_chain, Certificate};
+use korpu_pki::cert::Certificate;
+use korpu_pki::path::{build_path, Limits as PathLimits, Usage};
 use korpu_pki::{tsa, PkiError};
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 
+use crate::lt::ValidationOptions;
 use crate::rfc3339;
 use crate::validate::{Indication, SignatureReport};
 use crate::xml::{C14n, Document, Limits, NodeId, XmlError};
@@ -184,6 +186,7 @@ pub fn validate_file(
     anchors: &[Certificate],
     at: SystemTime,
     limits: &Limits,
+    options: &ValidationOptions,
 ) -> Result<Vec<XadesSignature>, XmlError> {
     let doc = Document::parse(xml, limits)?;
     let root = doc.root();
@@ -201,7 +204,7 @@ pub fn validate_file(
     }
     Ok(sigs
         .into_iter()
-        .map(|s| validate_signature(&doc, s, files, anchors, at))
+        .map(|s| validate_signature(&doc, s, files, anchors, at, options))
         .collect())
 }
 
@@ -229,6 +232,7 @@ fn validate_signature(
     files: &BTreeMap<String, Vec<u8>>,
     anchors: &[Certificate],
     at: SystemTime,
+    options: &ValidationOptions,
 ) -> XadesSignature {
     use Indication::*;
     let id = doc
@@ -464,6 +468,7 @@ fn validate_signature(
     // Signature time-stamps (B-T): RFC 3161 over the canonical ds:SignatureValue element.
     let mut proven: Option<SystemTime> = None;
     let mut ocsps = Vec::new();
+    let mut crl_ders = Vec::new();
     if let Some(u) = usp {
         for ts in doc.children_named(u, XADES, "SignatureTimeStamp") {
             out.report.level = "B-T".into();
@@ -524,10 +529,21 @@ fn validate_signature(
             }
         }
         for rv in doc.children_named(u, XADES, "RevocationValues") {
-            for ov in doc.children_named(rv, XADES, "OCSPValues") {
-                for e in doc.children_named(ov, XADES, "EncapsulatedOCSPValue") {
+            let values = doc
+                .children_named(rv, XADES, "OCSPValues")
+                .flat_map(|v| doc.children_named(v, XADES, "EncapsulatedOCSPValue"))
+                .map(|e| (e, true))
+                .chain(
+                    doc.children_named(rv, XADES, "CRLValues")
+                        .flat_map(|v| doc.children_named(v, XADES, "EncapsulatedCRLValue"))
+                        .map(|e| (e, false)),
+                )
+                .collect::<Vec<_>>();
+            {
+                for (e, is_ocsp) in values {
                     match b64(&doc.text(e)) {
-                        Ok(d) => ocsps.push(d),
+                        Ok(d) if is_ocsp => ocsps.push(d),
+                        Ok(d) => crl_ders.push(d),
                         Err(e) => {
                             return fail(
                                 out,
@@ -542,7 +558,18 @@ fn validate_signature(
         }
     }
     out.report.proven_signing_time = proven.map(rfc3339);
-    out.report = chain_and_revocation(out.report, &signer, &certs, anchors, at, proven, &ocsps);
+    let (crls, bad) = crate::lt::parse_crls(&crl_ders);
+    if let Some(e) = bad.first() {
+        return fail(
+            out,
+            TotalFailed,
+            "FORMAT_FAILURE",
+            format!("a CRL value: {e}"),
+        );
+    }
+    out.report = chain_and_revocation(
+        out.report, &signer, &certs, anchors, at, proven, &ocsps, &crls, options,
+    );
     out
 }
 
@@ -580,6 +607,11 @@ fn check_references(
                 return o;
             }
         };
+        // A container file the reference names is covered by this signature, whether or not
+        // its digest can be checked.
+        if let Some(u) = uri.as_deref().filter(|u| !u.starts_with('#')) {
+            o.covers.push(file_name(u));
+        }
         let dm_uri = attr(doc, dm, "Algorithm");
         let Some(hash) = digest_from_uri(&dm_uri) else {
             o.unsupported
@@ -638,15 +670,13 @@ fn check_references(
                 }
             }
         } else {
-            let name = percent_decode_str(&uri).decode_utf8_lossy().into_owned();
-            let name = name.strip_prefix("./").unwrap_or(&name).to_owned();
+            let name = file_name(&uri);
             let Some(content) = files.get(&name) else {
                 // EN 319 102-1 §5.2.8: the signed data cannot be obtained.
                 o.not_found
                     .get_or_insert(format!("\"{name}\" is not in the container"));
                 continue;
             };
-            o.covers.push(name.clone());
             match (&c14n, enveloped) {
                 (None, false) => Ok(content.clone()),
                 (Some(alg), _) => Document::parse(content, &Limits::default())
@@ -679,6 +709,12 @@ fn check_references(
         }
     }
     o
+}
+
+/// The container file a reference URI names (percent-decoded, relative to the root).
+fn file_name(uri: &str) -> String {
+    let name = percent_decode_str(uri).decode_utf8_lossy().into_owned();
+    name.strip_prefix("./").unwrap_or(&name).to_owned()
 }
 
 /// The ds:Signature element enclosing `n` (or `n` itself).
@@ -788,9 +824,10 @@ fn classify_ts_error(e: &PkiError) -> (Indication, &'static str) {
     }
 }
 
-/// The chain to a trust anchor (at the proven time when there is one) and the revocation
-/// status from embedded OCSP responses, as for CAdES.
-pub(crate) fn chain_and_revocation(
+/// The chain to a trust anchor (at the proven time when there is one) and the revocation of
+/// every certificate on it, exactly as for CAdES ([`crate::validate`]).
+#[allow(clippy::too_many_arguments)]
+fn chain_and_revocation(
     report: SignatureReport,
     signer: &Certificate,
     certs: &[Certificate],
@@ -798,15 +835,23 @@ pub(crate) fn chain_and_revocation(
     at: SystemTime,
     proven: Option<SystemTime>,
     ocsps: &[Vec<u8>],
+    crls: &[korpu_pki::crl::Crl],
+    options: &ValidationOptions,
 ) -> SignatureReport {
     let mut report = report;
-    match verify_chain(signer, certs, anchors, proven.unwrap_or(at)) {
+    match build_path(
+        signer,
+        certs,
+        anchors,
+        proven.unwrap_or(at),
+        Usage::DocumentSigning,
+        PathLimits::default(),
+    ) {
         Ok(chain) => {
             report.trust_anchor = chain.last().map(|c| c.subject());
-            match chain.get(1) {
-                Some(issuer) => crate::lt::check_revocation(report, signer, issuer, ocsps, proven),
-                None => report,
-            }
+            crate::lt::check_path_revocation(
+                report, &chain, anchors, ocsps, crls, proven, at, options,
+            )
         }
         Err(e @ PkiError::Expired { .. }) | Err(e @ PkiError::NotYetValid { .. }) => {
             let why = if proven.is_some() {
@@ -816,6 +861,11 @@ pub(crate) fn chain_and_revocation(
             };
             report.verdict(Indication::Indeterminate, "OUT_OF_BOUNDS_NO_POE", why)
         }
+        Err(e @ PkiError::WrongCertificateUsage { .. }) => report.verdict(
+            Indication::Indeterminate,
+            "CHAIN_CONSTRAINTS_FAILURE",
+            e.to_string(),
+        ),
         Err(e) => report.verdict(
             Indication::Indeterminate,
             "NO_CERTIFICATE_CHAIN_FOUND",

@@ -1,0 +1,733 @@
+//! ASiC-E with XAdES made by outside tools, validated by Körpü: containers pyasice (PyPI
+//! `pyasice`, the DigiDoc/BDOC library) signs with RSA and EC keys that openssl made, under a
+//! CA openssl made. With the root trusted they are TOTAL_PASSED, with another root
+//! INDETERMINATE; a flipped byte in a data file is TOTAL_FAILED / HASH_FAILURE, in the
+//! SignatureValue SIG_CRYPTO_FAILURE, in SignedProperties HASH_FAILURE; a DOCTYPE with entities
+//! is refused quickly as FORMAT_FAILURE. Also ASiC-S (zip made here, signature by `openssl cms`,
+//! or a time-stamp token) and enveloping CAdES made by `openssl cms -sign -nodetach`.
+//! `scripts/test` installs pyasice.
+mod common;
+
+use std::io::{Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use common::openssl;
+use korpu_pki::cert::Certificate;
+use korpu_sign::asice::{self, ContainerReport, Limits};
+use korpu_sign::validate::{validate_cades_enveloping, Indication};
+use korpu_sign::{asics, detect, RevocationFetcher, Timestamper, ValidationOptions};
+use std::sync::Arc;
+use zip::write::SimpleFileOptions;
+use zip::CompressionMethod;
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn script() -> String {
+    format!("{}/tests/xades/bdoc.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run_ok(dir: &Path, args: &[&str]) {
+    let r = openssl(dir, args);
+    assert!(r.ok, "openssl {args:?}: {}", r.out);
+}
+
+/// A CA made by openssl: key type `ca_alg` ("ec" P-256 or "rsa" 2048), and signer keys
+/// issued by it.
+struct OpensslPki {
+    dir: tempfile::TempDir,
+}
+
+impl OpensslPki {
+    fn new(ca_alg: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        genkey(d, "ca.key", ca_alg);
+        run_ok(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "ca.key",
+                "-subj",
+                "/CN=XAdES Test Root/O=Korpu Test",
+                "-days",
+                "30",
+                "-sha256",
+                "-out",
+                "ca.pem",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        std::fs::write(
+            d.join("leaf.cnf"),
+            format!(
+                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+                 crlDistributionPoints=URI:{CRL_URL}\n"
+            ),
+        )
+        .unwrap();
+        // A minimal `openssl ca` database, so openssl can issue the CA's CRL and revoke.
+        std::fs::write(
+            d.join("ca.cnf"),
+            "[ca]\ndefault_ca = CA_default\n[CA_default]\ndatabase = index.txt\n\
+             crlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 7\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("index.txt"), "").unwrap();
+        std::fs::write(d.join("crlnumber"), "01\n").unwrap();
+        OpensslPki { dir }
+    }
+
+    /// Revokes the signer `name` (its certificate `name.pem`) in the CA's database.
+    fn revoke(&self, name: &str) {
+        run_ok(
+            self.dir.path(),
+            &[
+                "ca",
+                "-revoke",
+                &format!("{name}.pem"),
+                "-config",
+                "ca.cnf",
+                "-keyfile",
+                "ca.key",
+                "-cert",
+                "ca.pem",
+            ],
+        );
+    }
+
+    /// Validation that may fetch the CA's current CRL (issued now by `openssl ca -gencrl`)
+    /// from the distribution point its certificates name.
+    fn options(&self) -> ValidationOptions {
+        run_ok(
+            self.dir.path(),
+            &[
+                "ca", "-gencrl", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem",
+                "-out", "ca.crl",
+            ],
+        );
+        let pem = std::fs::read(self.path("ca.crl")).unwrap();
+        ValidationOptions {
+            fetcher: Some(Arc::new(CrlServer { crl: pem })),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn root(&self) -> Vec<Certificate> {
+        Certificate::all_from_pem(&std::fs::read_to_string(self.path("ca.pem")).unwrap()).unwrap()
+    }
+
+    /// A signer `name` with key `alg` ("ec256", "ec384", "ec521", "rsa2048", "rsa3072").
+    fn signer(&self, name: &str, alg: &str) -> (PathBuf, PathBuf) {
+        let d = self.dir.path();
+        let key = format!("{name}.key");
+        genkey(d, &key, alg);
+        run_ok(
+            d,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &key,
+                "-subj",
+                &format!("/CN={name}/O=Korpu Test"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        run_ok(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "10",
+                "-sha256",
+                "-extfile",
+                "leaf.cnf",
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+        (self.path(&key), self.path(&format!("{name}.pem")))
+    }
+}
+
+/// Where the test CA publishes its CRL; [`CrlServer`] answers for it.
+const CRL_URL: &str = "http://crl.test.invalid/ca.crl";
+
+/// The CA's CRL distribution point: answers GET for [`CRL_URL`] with openssl's CRL, nothing else.
+struct CrlServer {
+    crl: Vec<u8>,
+}
+
+impl RevocationFetcher for CrlServer {
+    fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+        if url == CRL_URL {
+            Ok(self.crl.clone())
+        } else {
+            Err(format!("{url}: not found"))
+        }
+    }
+
+    fn post(&self, url: &str, _: &str, _: &[u8]) -> Result<Vec<u8>, String> {
+        Err(format!("{url}: no OCSP responder here"))
+    }
+}
+
+fn genkey(d: &Path, out: &str, alg: &str) {
+    let args: Vec<&str> = match alg {
+        "ec" | "ec256" => vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ],
+        "ec384" => vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+        ],
+        "ec521" => vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-521",
+        ],
+        "rsa" | "rsa2048" => vec![
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ],
+        "rsa3072" => vec![
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:3072",
+        ],
+        other => panic!("unknown key type {other}"),
+    };
+    let mut args = args;
+    args.extend(["-out", out]);
+    run_ok(d, &args);
+}
+
+/// A container pyasice signs over `files` (name, content) with `key`/`cert`, digest `hash`.
+fn pyasice_sign(
+    dir: &Path,
+    key: &Path,
+    cert: &Path,
+    hash: &str,
+    files: &[(&str, &[u8])],
+) -> Vec<u8> {
+    pyasice_sign_with(dir, key, cert, hash, files, &[])
+}
+
+fn pyasice_sign_with(
+    dir: &Path,
+    key: &Path,
+    cert: &Path,
+    hash: &str,
+    files: &[(&str, &[u8])],
+    extra: &[&str],
+) -> Vec<u8> {
+    let mut paths = Vec::new();
+    for (name, content) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, content).unwrap();
+        paths.push(p);
+    }
+    let out = dir.join(format!("signed-{}.asice", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let r = Command::new(python())
+        .arg(script())
+        .args(["sign", "--key"])
+        .arg(key)
+        .arg("--cert")
+        .arg(cert)
+        .args(["--hash", hash])
+        .args(extra)
+        .arg(&out)
+        .args(&paths)
+        .output()
+        .expect("python3 is needed for the pyasice interop tests");
+    assert!(
+        r.status.success(),
+        "pyasice failed (is it installed? scripts/test installs it):\n{}{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+    std::fs::read(&out).unwrap()
+}
+
+fn validate(container: &[u8], pki: &OpensslPki, anchors: &[Certificate]) -> ContainerReport {
+    asice::validate_opts(
+        container,
+        anchors,
+        SystemTime::now(),
+        &Limits::default(),
+        &pki.options(),
+    )
+    .unwrap()
+}
+
+fn verdict(r: &ContainerReport) -> (Indication, Option<String>) {
+    assert_eq!(r.signatures.len(), 1, "{r:#?}");
+    let s = &r.signatures[0].report;
+    (s.indication, s.sub_indication.clone())
+}
+
+fn entries(container: &[u8]) -> Vec<(String, Vec<u8>, bool)> {
+    let mut z = zip::ZipArchive::new(Cursor::new(container)).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut e = z.by_index(i).unwrap();
+            let mut v = Vec::new();
+            e.read_to_end(&mut v).unwrap();
+            (
+                e.name().to_owned(),
+                v,
+                e.compression() == CompressionMethod::Stored,
+            )
+        })
+        .collect()
+}
+
+fn rebuild(entries: &[(String, Vec<u8>, bool)]) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, content, stored) in entries {
+        let method = if *stored {
+            CompressionMethod::Stored
+        } else {
+            CompressionMethod::Deflated
+        };
+        z.start_file(
+            name.as_str(),
+            SimpleFileOptions::default().compression_method(method),
+        )
+        .unwrap();
+        z.write_all(content).unwrap();
+    }
+    z.finish().unwrap().into_inner()
+}
+
+/// `container` with entry `name` changed by `f`.
+fn edit(container: &[u8], name: &str, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut e = entries(container);
+    let entry = e
+        .iter_mut()
+        .find(|(n, _, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name}"));
+    f(&mut entry.1);
+    rebuild(&e)
+}
+
+const SIG_FILE: &str = "META-INF/signatures1.xml";
+
+#[test]
+fn pyasice_containers_pass_with_their_root_and_are_indeterminate_without() {
+    let pki = OpensslPki::new("ec");
+    let other = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    let files: &[(&str, &[u8])] = &[
+        ("decision.txt", b"The decision of the ministry.\n"),
+        ("annex.bin", &[0u8, 1, 2, 255]),
+    ];
+    for (alg, hash) in [
+        ("ec256", "sha256"),
+        ("ec384", "sha384"),
+        ("rsa2048", "sha256"),
+        ("rsa3072", "sha512"),
+    ] {
+        let (key, cert) = pki.signer(&format!("Signer {alg}"), alg);
+        let c = pyasice_sign(work.path(), &key, &cert, hash, files);
+        assert_eq!(detect::detect(&c), detect::Format::AsicE);
+        let r = validate(&c, &pki, &pki.root());
+        assert_eq!(
+            verdict(&r),
+            (Indication::TotalPassed, None),
+            "{alg}/{hash}: {r:#?}"
+        );
+        let s = &r.signatures[0];
+        assert!(s.report.signer.contains(&format!("Signer {alg}")), "{s:?}");
+        assert!(s.report.claimed_signing_time.is_some());
+        assert_eq!(s.covers.len(), 2);
+        assert_eq!(s.signature_file, "META-INF/signatures1.xml#S1");
+        let r = validate(&c, &pki, &other.root());
+        assert_eq!(
+            verdict(&r),
+            (
+                Indication::Indeterminate,
+                Some("NO_CERTIFICATE_CHAIN_FOUND".into())
+            ),
+            "{alg}: {r:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_signer_revoked_in_openssl_crl_is_not_passed() {
+    let pki = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    let (key, cert) = pki.signer("Revoked", "ec256");
+    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("a.txt", b"a")]);
+    assert_eq!(
+        verdict(&validate(&c, &pki, &pki.root())).0,
+        Indication::TotalPassed
+    );
+    pki.revoke("Revoked");
+    // B-B: nothing proves the signature is older than the revocation.
+    assert_eq!(
+        verdict(&validate(&c, &pki, &pki.root())),
+        (Indication::Indeterminate, Some("REVOKED_NO_POE".into()))
+    );
+}
+
+#[test]
+fn pyasice_container_under_an_rsa_ca_passes() {
+    let pki = OpensslPki::new("rsa");
+    let work = tempfile::tempdir().unwrap();
+    let (key, cert) = pki.signer("RSA CA Signer", "ec256");
+    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("a.txt", b"a")]);
+    let r = validate(&c, &pki, &pki.root());
+    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+}
+
+#[test]
+fn a_flipped_data_byte_is_hash_failure_and_a_flipped_signature_byte_sig_crypto_failure() {
+    let pki = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    for alg in ["ec256", "rsa2048"] {
+        let (key, cert) = pki.signer(&format!("Flip {alg}"), alg);
+        let c = pyasice_sign(
+            work.path(),
+            &key,
+            &cert,
+            "sha256",
+            &[("data.txt", b"pay 100 AZN")],
+        );
+        assert_eq!(
+            verdict(&validate(&c, &pki, &pki.root())).0,
+            Indication::TotalPassed
+        );
+
+        let data = edit(&c, "data.txt", |d| d[4] ^= 0x01);
+        assert_eq!(
+            verdict(&validate(&data, &pki, &pki.root())),
+            (Indication::TotalFailed, Some("HASH_FAILURE".into())),
+            "{alg}"
+        );
+
+        let sig = edit(&c, SIG_FILE, |x| {
+            let s = String::from_utf8(x.clone()).unwrap();
+            let start = s.find("<ds:SignatureValue").unwrap();
+            let start = start + s[start..].find('>').unwrap() + 1;
+            let end = start + s[start..].find('<').unwrap();
+            let mut v = base64::engine::general_purpose::STANDARD
+                .decode(s[start..end].trim())
+                .unwrap();
+            v[10] ^= 0x01;
+            let flipped = base64::engine::general_purpose::STANDARD.encode(v);
+            *x = format!("{}{flipped}{}", &s[..start], &s[end..]).into_bytes();
+        });
+        assert_eq!(
+            verdict(&validate(&sig, &pki, &pki.root())),
+            (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into())),
+            "{alg}"
+        );
+
+        // SignedProperties is covered by its own reference: a changed signing time is caught.
+        let props = edit(&c, SIG_FILE, |x| {
+            let s = String::from_utf8(x.clone()).unwrap();
+            let i = s.find("<xades:SigningTime>").unwrap() + "<xades:SigningTime>".len();
+            let mut b = s.into_bytes();
+            b[i + 3] = if b[i + 3] == b'1' { b'2' } else { b'1' };
+            *x = b;
+        });
+        assert_eq!(
+            verdict(&validate(&props, &pki, &pki.root())),
+            (Indication::TotalFailed, Some("HASH_FAILURE".into())),
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn an_unsupported_digest_is_indeterminate_not_failed() {
+    let pki = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    let (key, cert) = pki.signer("Unsupported", "ec256");
+    // pyasice's signature, with the data references digested with SHA3-256 (which Körpü does
+    // not implement): nothing can be computed over the data, so it must not be called forged.
+    let c = pyasice_sign_with(
+        work.path(),
+        &key,
+        &cert,
+        "sha256",
+        &[("d.txt", b"x")],
+        &["--data-digest", "sha3-256"],
+    );
+    let r = validate(&c, &pki, &pki.root());
+    assert_eq!(
+        verdict(&r),
+        (
+            Indication::Indeterminate,
+            Some("CRYPTO_CONSTRAINTS_FAILURE".into())
+        ),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn a_doctype_with_entities_is_refused_fast_as_format_failure() {
+    let pki = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    let (key, cert) = pki.signer("Doctype", "ec256");
+    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("d.txt", b"x")]);
+    let mut lol =
+        String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
+    for i in 1..10 {
+        let prev = if i == 1 {
+            "lol".to_string()
+        } else {
+            format!("lol{}", i - 1)
+        };
+        lol.push_str(&format!(
+            "<!ENTITY lol{i} \"{}\">\n",
+            format!("&{prev};").repeat(10)
+        ));
+    }
+    lol.push_str("<!ENTITY xxe SYSTEM \"file:///etc/passwd\">\n]>\n");
+    let c = edit(&c, SIG_FILE, |x| {
+        let s = String::from_utf8(x.clone()).unwrap();
+        let body = s.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+        let body = body.replacen("<ds:SignedInfo>", "<ds:SignedInfo>&lol9;&xxe;", 1);
+        *x = format!("{lol}{body}").into_bytes();
+    });
+    let t = Instant::now();
+    let r = validate(&c, &pki, &pki.root());
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        verdict(&r),
+        (Indication::TotalFailed, Some("FORMAT_FAILURE".into()))
+    );
+    assert!(
+        r.signatures[0]
+            .report
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("DOCTYPE"),
+        "{r:#?}"
+    );
+}
+
+/// An ASiC-S container: mimetype, one data object, and `meta` under META-INF.
+fn asic_s(data_name: &str, data: &[u8], meta: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut e = vec![
+        (
+            "mimetype".to_string(),
+            detect::ASICS_MIMETYPE.as_bytes().to_vec(),
+            true,
+        ),
+        (data_name.to_string(), data.to_vec(), false),
+    ];
+    for (n, c) in meta {
+        e.push((format!("META-INF/{n}"), c.clone(), false));
+    }
+    rebuild(&e)
+}
+
+#[test]
+fn asic_s_with_an_openssl_cades_signature_or_a_time_stamp_passes() {
+    let pki = OpensslPki::new("ec");
+    let d = pki.dir.path();
+    let (_key, _cert) = pki.signer("AsicS", "ec256");
+    let data = b"ASiC-S data object".to_vec();
+    std::fs::write(d.join("data.bin"), &data).unwrap();
+    run_ok(
+        d,
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-outform",
+            "DER",
+            "-md",
+            "sha256",
+            "-signer",
+            "AsicS.pem",
+            "-inkey",
+            "AsicS.key",
+            "-in",
+            "data.bin",
+            "-out",
+            "sig.p7s",
+            "-cades",
+        ],
+    );
+    let p7s = std::fs::read(d.join("sig.p7s")).unwrap();
+    let c = asic_s("data.bin", &data, &[("signature.p7s", p7s.clone())]);
+    assert_eq!(detect::detect(&c), detect::Format::AsicS);
+    let r = asics::validate_opts(
+        &c,
+        &pki.root(),
+        SystemTime::now(),
+        &Limits::default(),
+        &pki.options(),
+    )
+    .unwrap();
+    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    assert_eq!(r.files, vec!["data.bin".to_string()]);
+
+    let changed = asic_s("data.bin", b"ASiC-S data objecT", &[("signature.p7s", p7s)]);
+    let r = asics::validate_opts(
+        &changed,
+        &pki.root(),
+        SystemTime::now(),
+        &Limits::default(),
+        &pki.options(),
+    )
+    .unwrap();
+    assert_eq!(
+        verdict(&r),
+        (Indication::TotalFailed, Some("HASH_FAILURE".into()))
+    );
+
+    // A time-stamp token over the data object (ASiC-S with timestamp.tst).
+    let kpki = common::Pki::new("AsicS TSA");
+    let tsa = kpki.tsa();
+    let sha: [u8; 32] =
+        sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &data)).into();
+    let token = tsa.timestamp(&sha).unwrap();
+    let c = asic_s("data.bin", &data, &[("timestamp.tst", token.clone())]);
+    let r = asics::validate(&c, &kpki.anchors(), SystemTime::now(), &Limits::default()).unwrap();
+    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    assert!(r.signatures[0].report.proven_signing_time.is_some());
+    let c = asic_s("data.bin", b"other", &[("timestamp.tst", token)]);
+    let r = asics::validate(&c, &kpki.anchors(), SystemTime::now(), &Limits::default()).unwrap();
+    assert_eq!(
+        verdict(&r),
+        (Indication::TotalFailed, Some("HASH_FAILURE".into())),
+        "{r:#?}"
+    );
+
+    // Two data objects are not ASiC-S.
+    let mut e = entries(&asic_s("data.bin", &data, &[]));
+    e.push(("second.bin".into(), b"2".to_vec(), false));
+    assert!(asics::validate(
+        &rebuild(&e),
+        &pki.root(),
+        SystemTime::now(),
+        &Limits::default()
+    )
+    .is_err());
+}
+
+#[test]
+fn enveloping_cades_from_openssl_passes_and_carries_its_content() {
+    let pki = OpensslPki::new("ec");
+    let d = pki.dir.path();
+    pki.signer("Enveloping", "ec256");
+    std::fs::write(d.join("letter.txt"), b"Dear citizen").unwrap();
+    run_ok(
+        d,
+        &[
+            "cms",
+            "-sign",
+            "-nodetach",
+            "-binary",
+            "-outform",
+            "DER",
+            "-md",
+            "sha256",
+            "-signer",
+            "Enveloping.pem",
+            "-inkey",
+            "Enveloping.key",
+            "-in",
+            "letter.txt",
+            "-out",
+            "letter.p7m",
+            "-cades",
+        ],
+    );
+    let p7m = std::fs::read(d.join("letter.p7m")).unwrap();
+    assert_eq!(detect::detect(&p7m), detect::Format::Cms);
+    let (r, content) =
+        validate_cades_enveloping(&p7m, &pki.root(), SystemTime::now(), &pki.options());
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:?}");
+    assert_eq!(content.as_deref(), Some(b"Dear citizen".as_slice()));
+
+    // A detached signature given as enveloping: the data is missing, not forged.
+    run_ok(
+        d,
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-outform",
+            "DER",
+            "-md",
+            "sha256",
+            "-signer",
+            "Enveloping.pem",
+            "-inkey",
+            "Enveloping.key",
+            "-in",
+            "letter.txt",
+            "-out",
+            "letter.p7s",
+            "-cades",
+        ],
+    );
+    let p7s = std::fs::read(d.join("letter.p7s")).unwrap();
+    let (r, content) =
+        validate_cades_enveloping(&p7s, &pki.root(), SystemTime::now(), &pki.options());
+    assert_eq!(
+        (r.indication, r.sub_indication.as_deref()),
+        (Indication::Indeterminate, Some("SIGNED_DATA_NOT_FOUND"))
+    );
+    assert!(content.is_none());
+
+    // The content inside changed: the message digest no longer matches.
+    let mut bad = p7m.clone();
+    let i = bad.windows(12).position(|w| w == b"Dear citizen").unwrap();
+    bad[i] = b'B';
+    let (r, _) = validate_cades_enveloping(&bad, &pki.root(), SystemTime::now(), &pki.options());
+    assert_eq!(
+        (r.indication, r.sub_indication.as_deref()),
+        (Indication::TotalFailed, Some("HASH_FAILURE"))
+    );
+}
