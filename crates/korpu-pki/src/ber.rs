@@ -248,13 +248,31 @@ pub fn needs_normalising(input: &[u8]) -> bool {
     to_der(input).map(|d| d != input).unwrap_or(false)
 }
 
-/// For each SignerInfo of a CMS ContentInfo(SignedData), in order, the bytes its signature
-/// covers when it has signed attributes: the signedAttrs element exactly as in `input` with
-/// its `[0] IMPLICIT` tag replaced by the SET OF tag 0x31 (RFC 5652 §5.4). `None` for a
-/// SignerInfo without signed attributes. Works on BER and DER input alike; signed attributes
-/// that were themselves written with indefinite lengths are put in definite form (their
-/// contents are not reordered).
+/// For each SignerInfo of a CMS ContentInfo(SignedData), in input order, the bytes its
+/// signature covers when it has signed attributes: the signedAttrs element exactly as in
+/// `input` with its `[0] IMPLICIT` tag replaced by the SET OF tag 0x31 (RFC 5652 §5.4). `None`
+/// for a SignerInfo without signed attributes. Works on BER and DER input alike; signed
+/// attributes that were themselves written with indefinite lengths are put in definite form
+/// (their contents are not reordered).
 pub fn cms_signed_attrs(input: &[u8]) -> Result<Vec<Option<Vec<u8>>>, BerError> {
+    Ok(cms_signer_infos(input)?
+        .into_iter()
+        .map(|r| r.signed_attrs)
+        .collect())
+}
+
+/// What [`cms_signer_infos`] finds for one SignerInfo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawSignerInfo {
+    /// The signed attributes as signed (see [`cms_signed_attrs`]).
+    pub signed_attrs: Option<Vec<u8>>,
+    /// The signature value's content octets: a parsed SignerInfo is matched to its raw bytes by
+    /// it, since a parser may reorder the SET OF SignerInfos.
+    pub signature: Vec<u8>,
+}
+
+/// The SignerInfos of a ContentInfo(SignedData) as they are in `input` (BER or DER).
+pub fn cms_signer_infos(input: &[u8]) -> Result<Vec<RawSignerInfo>, BerError> {
     let ci = read(input, 0, 0)?;
     let ci_children = children(&ci, 0)?;
     let explicit = ci_children
@@ -272,14 +290,27 @@ pub fn cms_signed_attrs(input: &[u8]) -> Result<Vec<Option<Vec<u8>>>, BerError> 
         .ok_or_else(|| err(sd.content_at, "SignedData without signerInfos"))?;
     let mut out = Vec::new();
     for si in children(infos, 3)? {
-        let fields = children(&si, 4)?;
-        match fields.get(3) {
+        out.push(raw_signer_info(&si, 4)?);
+    }
+    Ok(out)
+}
+
+/// [`RawSignerInfo`] of one SignerInfo given on its own (a counter-signature, RFC 5652 §11.4).
+pub fn signer_info_raw(input: &[u8]) -> Result<RawSignerInfo, BerError> {
+    let si = read(input, 0, 0)?;
+    raw_signer_info(&si, 0)
+}
+
+fn raw_signer_info(si: &Element<'_>, depth: usize) -> Result<RawSignerInfo, BerError> {
+    {
+        let fields = children(si, depth)?;
+        let (signed_attrs, rest) = match fields.get(3) {
             Some(attrs) if attrs.tag == [0xa0] => {
                 let mut bytes = Vec::with_capacity(attrs.raw.len());
                 if attrs.indefinite || !is_minimal(attrs) {
                     let mut content = Vec::new();
-                    for c in children(attrs, 5)? {
-                        write_der(&c, &mut content, 6)?;
+                    for c in children(attrs, depth + 1)? {
+                        write_der(&c, &mut content, depth + 2)?;
                     }
                     bytes.push(0x31);
                     push_len(&mut bytes, content.len());
@@ -288,12 +319,21 @@ pub fn cms_signed_attrs(input: &[u8]) -> Result<Vec<Option<Vec<u8>>>, BerError> 
                     bytes.extend_from_slice(attrs.raw);
                     bytes[0] = 0x31;
                 }
-                out.push(Some(bytes));
+                (Some(bytes), fields.get(5))
             }
-            _ => out.push(None),
-        }
+            _ => (None, fields.get(4)),
+        };
+        let sig = rest
+            .filter(|s| s.tag == [0x04] || s.tag == [0x24])
+            .ok_or_else(|| err(si.content_at, "SignerInfo without a signature value"))?;
+        let mut sig_der = Vec::new();
+        write_der(sig, &mut sig_der, depth + 1)?;
+        let header = read(&sig_der, 0, 0)?;
+        Ok(RawSignerInfo {
+            signed_attrs,
+            signature: header.content.to_vec(),
+        })
     }
-    Ok(out)
 }
 
 /// Whether an element's own length octets are in DER's minimal form.
@@ -350,7 +390,7 @@ mod tests {
         let attrs = [0xa0, 0x06, 0x04, 0x01, 0x02, 0x04, 0x01, 0x01];
         let mut si = vec![0x02, 0x01, 0x01, 0x30, 0x00, 0x30, 0x00];
         si.extend_from_slice(&attrs);
-        si.extend_from_slice(&[0x30, 0x00, 0x04, 0x00]);
+        si.extend_from_slice(&[0x30, 0x00, 0x04, 0x01, 0x99]);
         let mut si_seq = vec![0x30, si.len() as u8];
         si_seq.extend(si);
         let mut sd = vec![
@@ -376,6 +416,7 @@ mod tests {
             got,
             vec![Some(vec![0x31, 0x06, 0x04, 0x01, 0x02, 0x04, 0x01, 0x01])]
         );
+        assert_eq!(cms_signer_infos(&ci).unwrap()[0].signature, vec![0x99]);
         assert!(to_der(&ci).is_ok());
     }
 }
