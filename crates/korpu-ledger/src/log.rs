@@ -237,21 +237,27 @@ pub struct SubjectPage {
 
 impl SubjectPage {
     /// The page in the data tracker's JSON shape (see the gateway's `Recorder`):
-    /// `{"entries":[{"index","time","client","service","purpose","message_id","leaf_hash",
-    /// "proof":{"tree_size","hashes","checkpoint"}}],"next"}`, `time` in RFC 3339 UTC.
+    /// `{"entries":[{"index","leaf","time","client","service","purpose","message_id",
+    /// "leaf_hash","proof":{"tree_size","hashes","checkpoint"}}],"next"}`. `leaf` is the
+    /// record's exact leaf bytes ([`ExchangeRecord::leaf_bytes`]) in base64: what the proof
+    /// proves. A verifier recomputes the leaf hash from them and shows only what it parses
+    /// from them; the other fields (`time` in RFC 3339 UTC, …) are conveniences for tools and
+    /// prove nothing.
     pub fn to_tracker_json(&self) -> serde_json::Value {
         let entries: Vec<serde_json::Value> = self
             .entries
             .iter()
             .map(|a| {
+                let leaf = a.record.leaf_bytes();
                 serde_json::json!({
                     "index": a.index,
+                    "leaf": B64.encode(&leaf),
                     "time": rfc3339_ms(a.record.time_unix_ms),
                     "client": a.record.client,
                     "service": a.record.service,
                     "purpose": a.record.purpose,
                     "message_id": a.record.message_id,
-                    "leaf_hash": hex::encode(a.record.leaf_hash()),
+                    "leaf_hash": hex::encode(leaf_hash(&leaf)),
                     "proof": {
                         "tree_size": self.checkpoint.as_ref().map(|c| c.checkpoint.size),
                         "hashes": a.proof.iter().map(hex::encode).collect::<Vec<_>>(),
@@ -264,8 +270,9 @@ impl SubjectPage {
     }
 }
 
-/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC).
-fn rfc3339_ms(ms: u64) -> String {
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC), as records'
+/// times are shown.
+pub fn rfc3339_ms(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil_from_days.

@@ -138,6 +138,16 @@ async fn accesses_newest_first_paginated_with_proofs_and_rebuilt_after_a_crash()
     assert_eq!(e["message_id"], format!("msg-{:05}", idx[0]));
     assert_eq!(e["proof"]["tree_size"], 100);
     assert_eq!(json["next"], idx[2]);
+    // The exact leaf bytes travel with the proof: they are the record the proof proves.
+    use base64::Engine;
+    let leaf = base64::engine::general_purpose::STANDARD
+        .decode(e["leaf"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(leaf, page.entries[0].record.leaf_bytes());
+    assert_eq!(
+        e["leaf_hash"],
+        hex::encode(korpu_ledger::merkle::leaf_hash(&leaf))
+    );
     let t0 = rec(0).time_unix_ms; // 2023-11-14T22:13:20.123Z
     let secs = (rec(idx[0]).time_unix_ms - t0) / 1000 + 20;
     assert_eq!(
