@@ -677,7 +677,7 @@ impl Exchange {
         }
         let report = asice::validate(body, &self.anchors, SystemTime::now(), &self.limits)
             .map_err(|e| DocsError::Invalid(format!("the container: {e}")))?;
-        if report.indication != Indication::TotalPassed {
+        if !accepted(&report) {
             let why: Vec<String> = report
                 .signatures
                 .iter()
@@ -872,7 +872,7 @@ impl Exchange {
         let report = asice::validate(&bytes, &self.anchors, SystemTime::now(), &self.limits)
             .map_err(|e| DocsError::Invalid(format!("the signed container: {e}")))?;
         let member = from.member.to_string();
-        if report.indication != Indication::TotalPassed
+        if !accepted(&report)
             || !report
                 .signatures
                 .iter()
@@ -1098,6 +1098,20 @@ impl Exchange {
 /// The current time in Unix seconds (for `expire` without a given time).
 pub fn unix_now() -> i64 {
     now_secs()
+}
+
+
+/// Whether a container's signatures are good enough to accept a delivery: every signature
+/// intact and trusted, where "revocation not established" (INDETERMINATE/TRY_LATER, the verdict
+/// of a B-B/B-T signature with no revocation data) is accepted. The exchange validates offline
+/// and at once, as it did when such signatures were reported "revocation not checked"; a
+/// revoked signer (TOTAL_FAILED/REVOKED, or REVOKED_NO_POE) is still refused, and the receiving
+/// organisation can establish revocation later with `korpu doc verify --fetch-revocation`.
+fn accepted(report: &asice::ContainerReport) -> bool {
+    !report.signatures.is_empty()
+        && report.signatures.iter().all(|s| {
+            s.report.indication == Indication::TotalPassed || s.report.lacks_only_revocation()
+        })
 }
 
 #[cfg(test)]

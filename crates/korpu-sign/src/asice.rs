@@ -26,7 +26,7 @@ use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
 use crate::cades::{self, Signer};
-use crate::validate::{validate_cades, Indication, SignatureReport};
+use crate::validate::{Indication, SignatureReport};
 use crate::{SignError, Timestamper};
 
 /// The content of the `mimetype` entry of an ASiC-E container (EN 319 162-1 §A.1).
@@ -480,7 +480,8 @@ pub fn validate(
     let mut reports = Vec::new();
     for s in sigs {
         let m = parse_manifest(&s.manifest_name, &s.manifest)?;
-        let mut report = validate_cades(&s.signature, &s.manifest, anchors, at);
+        let mut report =
+            crate::validate::validate_cades_opts(&s.signature, &s.manifest, anchors, at, options);
         for r in &m.refs {
             covered.insert(r.uri.clone());
             let Some(content) = c.files.get(&r.uri) else {
@@ -493,6 +494,23 @@ pub fn validate(
                 );
                 continue;
             };
+) -> Result<ContainerReport, AsicError> {
+    validate_opts(
+        bytes,
+        anchors,
+        at,
+        limits,
+        &crate::lt::ValidationOptions::default(),
+    )
+}
+
+/// [`validate`] with options (e.g. allowing missing revocation data to be fetched).
+pub fn validate_opts(
+    bytes: &[u8],
+    anchors: &[Certificate],
+    at: SystemTime,
+    limits: &Limits,
+    options: &crate::lt::ValidationOptions,
             if r.digest_method != XMLENC_SHA256 {
                 report = report.fail_with(
                     "FORMAT_FAILURE",

@@ -26,7 +26,7 @@ pub mod validate;
 pub mod xades;
 pub mod xml;
 
-pub use lt::{LocalOcsp, RevocationSource};
+pub use lt::{LocalOcsp, RevocationFetcher, RevocationSource, ValidationOptions};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;

@@ -16,6 +16,7 @@ use const_oid::db::rfc5911::ID_SIGNED_DATA;
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode, Encode, Sequence};
 use korpu_pki::cert::Certificate;
+use korpu_pki::crl::{self, Crl};
 use korpu_pki::ocsp::{self, CertStatus, Responder};
 use x509_cert::attr::Attribute;
 use x509_ocsp::{BasicOcspResponse, OcspResponse, OcspResponseStatus, ResponseBytes};
@@ -237,105 +238,433 @@ fn produced_at(resp: &[u8]) -> Option<SystemTime> {
         .max()
 }
 
-/// Sets the report's revocation status and level from the embedded `ocsps`, following EN 319
-/// 102-1 §5.2.6 and the DSS semantics: revoked at or before the proven signing time →
-/// TOTAL_FAILED/REVOKED; revoked and no proof of an earlier signing time → INDETERMINATE/
-/// REVOKED_NO_POE; revoked only after the proven time → the signature stays valid. No usable
-/// response → the status stays "not checked" and the level B-T at most.
-pub(crate) fn check_revocation(
-    mut report: SignatureReport,
-    signer: &Certificate,
+/// Where revocation data for a validation may come from besides the signature and the
+/// document: the CRL distribution points and OCSP responders certificates name. Validation
+/// uses one only when the caller hands it in ([`ValidationOptions::fetcher`]); by default
+/// nothing is fetched and validation needs no network.
+pub trait RevocationFetcher: Send + Sync {
+    /// GETs `url` (a CRL distribution point) and returns the body.
+    fn get(&self, url: &str) -> Result<Vec<u8>, String>;
+    /// POSTs `body` with `content_type` to `url` (an OCSP responder) and returns the body.
+    fn post(&self, url: &str, content_type: &str, body: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// How a validation may go about its work beyond the bytes it is given.
+#[derive(Clone, Default)]
+pub struct ValidationOptions {
+    /// Fetch revocation data the signature lacks from the URLs in the certificates. `None`
+    /// (the default): only embedded data counts, and a signature without it is
+    /// INDETERMINATE/TRY_LATER.
+    pub fetcher: Option<std::sync::Arc<dyn RevocationFetcher>>,
+    /// The cryptographic constraints to judge algorithms by; `None`: the embedded default
+    /// ([`crate::policy::Policy::default`]).
+    pub policy: Option<std::sync::Arc<crate::policy::Policy>>,
+}
+
+impl std::fmt::Debug for ValidationOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidationOptions")
+            .field("fetcher", &self.fetcher.is_some())
+            .field("policy", &self.policy.as_ref().map(|p| p.name.clone()))
+            .finish()
+    }
+}
+
+/// One answer about one certificate's status.
+struct Statement {
+    status: CertStatus,
+    this_update: SystemTime,
+    next_update: Option<SystemTime>,
+    /// "embedded OCSP response", "embedded CRL", "fetched CRL", ...
+    source: &'static str,
+    embedded: bool,
+}
+
+/// The latest nextUpdate of a response's single responses.
+fn next_update_of(resp: &[u8]) -> Option<SystemTime> {
+    let r = OcspResponse::from_der(resp).ok()?;
+    let b = BasicOcspResponse::from_der(r.response_bytes?.response.as_bytes()).ok()?;
+    b.tbs_response_data
+        .responses
+        .iter()
+        .filter_map(|s| s.next_update.map(|n| n.0.to_system_time()))
+        .max()
+}
+
+/// What `ocsps` and `crls` (already parsed) say about `cert`, each checked against `issuer`.
+/// `Err` carries why the data that was there could not be used.
+fn statements(
+    cert: &Certificate,
     issuer: &Certificate,
     ocsps: &[Vec<u8>],
-    proven: Option<SystemTime>,
-) -> SignatureReport {
-    let mut best: Option<(CertStatus, SystemTime)> = None;
+    crls: &[Crl],
+    embedded: bool,
+) -> (Vec<Statement>, Option<String>) {
+    let mut out = Vec::new();
     let mut last_err = None;
     for r in ocsps {
         // The response is judged at the time it speaks for: it was fresh then, and it is old
         // now by design (that is what "long-term" means).
         let Some(when) = produced_at(r) else { continue };
-        match ocsp::verify_response_dated(r, signer, issuer, None, when) {
-            Ok((status, this_update)) => {
-                if best.as_ref().is_none_or(|(_, t)| this_update > *t) {
-                    best = Some((status, this_update));
-                }
-            }
-            Err(e) => last_err = Some(e),
+        match ocsp::verify_response_dated(r, cert, issuer, None, when) {
+            Ok((status, this_update)) => out.push(Statement {
+                status,
+                this_update,
+                next_update: next_update_of(r),
+                source: if embedded {
+                    "embedded OCSP response"
+                } else {
+                    "fetched OCSP response"
+                },
+                embedded,
+            }),
+            Err(e) => last_err = Some(format!("OCSP response: {e}")),
         }
     }
-    let Some((status, this_update)) = best else {
-        if let Some(e) = last_err {
-            report.revocation = format!("not checked: the embedded OCSP response is unusable: {e}");
+    for crl in crls {
+        // A CRL of another CA is simply not about this certificate.
+        if !korpu_pki::name::names_match(crl.issuer_name(), &cert.parsed().tbs_certificate.issuer) {
+            continue;
         }
-        return report;
-    };
-    match status {
-        CertStatus::Good if proven.is_some_and(|p| this_update < p) => {
-            // An answer older than the time-stamped signature says nothing about a revocation
-            // between then and the signing: it does not make the signature long-term
-            // (EN 319 102-1 §5.2.5.4, revocation freshness).
-            report.revocation = format!(
-                "not established: the embedded OCSP response ({}) predates the proven signing \
-                 time",
-                rfc3339(this_update)
-            );
-            report
+        match crl.verify_issued_by(issuer).and_then(|()| crl.status(cert)) {
+            Ok(status) => out.push(Statement {
+                status,
+                this_update: crl.this_update(),
+                next_update: crl.next_update(),
+                source: if embedded {
+                    "embedded CRL"
+                } else {
+                    "fetched CRL"
+                },
+                embedded,
+            }),
+            Err(e) => last_err = Some(format!("CRL of {}: {e}", crl.issuer())),
         }
-        CertStatus::Good => {
-            if report.level == "B-T" {
-                report.level = "B-LT".into();
-            }
-            report.revocation =
-                format!("good (embedded OCSP response of {})", rfc3339(this_update));
-            report
+    }
+    (out, last_err)
+}
+
+/// Asks the certificate's OCSP responders, then its CRL distribution points, through
+/// `fetcher`; stops at the first usable answer.
+fn fetch_statements(
+    fetcher: &dyn RevocationFetcher,
+    cert: &Certificate,
+    issuer: &Certificate,
+) -> (Vec<Statement>, Option<String>) {
+    let mut last_err = None;
+    let now = SystemTime::now();
+    for url in crl::ocsp_urls(cert).iter() {
+        let got = ocsp::build_request(cert, issuer)
+            .map_err(|e| e.to_string())
+            .and_then(|(req, nonce)| {
+                let resp = fetcher.post(url, "application/ocsp-request", &req)?;
+                let (status, this_update) =
+                    ocsp::verify_response_dated(&resp, cert, issuer, Some(&nonce), now)
+                        .map_err(|e| e.to_string())?;
+                Ok(Statement {
+                    status,
+                    this_update,
+                    next_update: next_update_of(&resp),
+                    source: "fetched OCSP response",
+                    embedded: false,
+                })
+            });
+        match got {
+            Ok(s) => return (vec![s], None),
+            Err(e) => last_err = Some(format!("{url}: {e}")),
         }
-        CertStatus::Unknown => {
-            report.revocation = format!(
-                "unknown to the OCSP responder (embedded response of {})",
-                rfc3339(this_update)
-            );
-            report.verdict(
-                Indication::Indeterminate,
-                "TRY_LATER",
-                "the embedded OCSP response does not know the signer certificate",
-            )
-        }
-        CertStatus::Revoked {
-            at: revoked,
-            reason,
-        } => {
-            let why = reason.map(|r| format!(" ({r:?})")).unwrap_or_default();
-            report.revocation = format!("revoked at {}{why}", rfc3339(revoked));
-            if report.level == "B-T" {
-                report.level = "B-LT".into();
-            }
-            match proven {
-                Some(p) if revoked > p => {
-                    // Proof that the signature existed before the revocation: it keeps its
-                    // value (EN 319 102-1 §5.6.2.4, past signature validation).
-                    report
+    }
+    for url in crl::crl_urls(cert).iter() {
+        let got = fetcher
+            .get(url)
+            .and_then(|b| Crl::from_der_or_pem(&b).map_err(|e| e.to_string()))
+            .and_then(|c| {
+                let (found, err) = statements(cert, issuer, &[], &[c], false);
+                if found.is_empty() {
+                    Err(err.unwrap_or_else(|| "the CRL is not about this certificate".into()))
+                } else {
+                    Ok(found)
                 }
-                Some(p) => report.verdict(
-                    Indication::TotalFailed,
+            });
+        match got {
+            Ok(s) => return (s, None),
+            Err(e) => last_err = Some(format!("{url}: {e}")),
+        }
+    }
+    (Vec::new(), last_err)
+}
+
+/// The revocation data a signature carries besides OCSP: CRLs in SignedData.crls and in the
+/// revocation-values attribute (crlVals). Malformed or unsupported ones are skipped (they are
+/// then simply not revocation data), except that the reasons are returned for the report.
+pub(crate) fn embedded_crls(
+    sd: &cms::signed_data::SignedData,
+    si: &SignerInfo,
+) -> (Vec<Crl>, Vec<String>) {
+    let mut ders = Vec::new();
+    for c in sd.crls.iter().flat_map(|c| c.0.iter()) {
+        if let cms::revocation::RevocationInfoChoice::Crl(l) = c {
+            if let Ok(d) = l.to_der() {
+                ders.push(d);
+            }
+        }
+    }
+    for a in si.unsigned_attrs.iter().flat_map(|u| u.iter()) {
+        if a.oid != ID_AA_ETS_REVOCATION_VALUES {
+            continue;
+        }
+        for v in a.values.iter() {
+            if let Ok(rv) = v.decode_as::<RevocationValues>() {
+                for c in rv.crl_vals.iter().flatten() {
+                    if let Ok(d) = c.to_der() {
+                        ders.push(d);
+                    }
+                }
+            }
+        }
+    }
+    parse_crls(&ders)
+}
+
+/// Parses CRLs, keeping the ones that parse and the reasons of those that do not.
+pub(crate) fn parse_crls(ders: &[Vec<u8>]) -> (Vec<Crl>, Vec<String>) {
+    let mut out: Vec<Crl> = Vec::new();
+    let mut errs = Vec::new();
+    for d in ders {
+        match Crl::from_der(d) {
+            Ok(c) if !out.contains(&c) => out.push(c),
+            Ok(_) => {}
+            Err(e) => errs.push(e.to_string()),
+        }
+    }
+    (out, errs)
+}
+
+/// How bad a certificate's revocation outcome is for the signature; the worst one decides.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Severity {
+    Fine,
+    TryLater,
+    RevokedNoPoe,
+    Revoked,
+}
+
+/// Checks revocation of every certificate of `chain` (signer first, anchor last) but the
+/// anchor, following EN 319 102-1 §5.2.6 and the DSS semantics, and sets the report's
+/// revocation text, level and verdict:
+/// - revoked at or before the proven signing time → TOTAL_FAILED/REVOKED (signer or CA);
+/// - revoked and no proof of an earlier signing time → INDETERMINATE/REVOKED_NO_POE (signer)
+///   or REVOKED_CA_NO_POE (a CA);
+/// - revoked only after the proven time → still valid, the revocation noted;
+/// - no usable, fresh revocation data → INDETERMINATE/TRY_LATER.
+///
+/// Fresh means issued at or after the proven signing time; without a time-stamp (the control
+/// time is then the validation time `at`), also any answer whose validity period (thisUpdate
+/// to nextUpdate) includes `at`. A "revoked" answer counts whatever its age. A CA certificate
+/// that names no CRL distribution point and no OCSP responder (its issuer publishes nothing
+/// about it, as in closed PKIs where the root vouches for one issuing CA) and for which no data
+/// is present is reported as "no revocation service" without lowering the verdict; the signer
+/// certificate always needs revocation data. The level becomes B-LT when a time-stamped
+/// signature carries (embedded, not fetched) data for every certificate that needs it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_path_revocation(
+    mut report: SignatureReport,
+    chain: &[Certificate],
+    anchors: &[Certificate],
+    ocsps: &[Vec<u8>],
+    crls: &[Crl],
+    proven: Option<SystemTime>,
+    at: SystemTime,
+    options: &ValidationOptions,
+) -> SignatureReport {
+    let control = proven.unwrap_or(at);
+    let mut parts: Vec<String> = Vec::new();
+    let mut worst = (Severity::Fine, String::new(), "");
+    let mut all_embedded = true;
+    for (i, cert) in chain.iter().enumerate() {
+        let Some(issuer) = chain.get(i + 1) else {
+            break;
+        };
+        if anchors.contains(cert) {
+            break;
+        }
+        let who = if i == 0 {
+            "the signer certificate".to_owned()
+        } else {
+            format!("CA certificate \"{}\"", cert.subject())
+        };
+        let label = |text: String| {
+            if i == 0 {
+                text
+            } else {
+                format!("CA \"{}\": {text}", cert.subject())
+            }
+        };
+        // id-pkix-ocsp-nocheck: the CA vouches for it for its whole life (RFC 6960 §4.2.2.2.1).
+        if cert
+            .extension(const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK)
+            .is_some()
+        {
+            parts.push(label("not checked (id-pkix-ocsp-nocheck)".into()));
+            continue;
+        }
+        let (mut found, mut err) = statements(cert, issuer, ocsps, crls, true);
+        let usable = |s: &Statement| match s.status {
+            CertStatus::Revoked { .. } => true,
+            _ => fresh(s, proven, control),
+        };
+        if !found.iter().any(usable) {
+            if let Some(f) = &options.fetcher {
+                let (more, e) = fetch_statements(f.as_ref(), cert, issuer);
+                found.extend(more);
+                err = e.or(err);
+            }
+        }
+        // Revoked: the earliest revocation any source states.
+        let revoked = found
+            .iter()
+            .filter_map(|s| match s.status {
+                CertStatus::Revoked { at, reason } => Some((at, reason, s)),
+                _ => None,
+            })
+            .min_by_key(|(at, _, _)| *at);
+        if let Some((when, reason, s)) = revoked {
+            all_embedded &= s.embedded;
+            let why = reason.map(|r| format!(" ({r:?})")).unwrap_or_default();
+            parts.push(label(format!(
+                "revoked at {}{why} ({} of {})",
+                rfc3339(when),
+                s.source,
+                rfc3339(s.this_update)
+            )));
+            let (sev, sub, text) = match proven {
+                // Proof that the signature existed before the revocation: it keeps its value
+                // (EN 319 102-1 §5.6.2.4, past signature validation).
+                Some(p) if when > p => continue,
+                Some(p) => (
+                    Severity::Revoked,
                     "REVOKED",
                     format!(
-                        "the signer certificate was revoked at {}{why}, before the time-stamped \
-                         signing time {}",
-                        rfc3339(revoked),
+                        "{who} was revoked at {}{why}, before the time-stamped signing time {}",
+                        rfc3339(when),
                         rfc3339(p)
                     ),
                 ),
-                None => report.verdict(
-                    Indication::Indeterminate,
-                    "REVOKED_NO_POE",
+                None => (
+                    Severity::RevokedNoPoe,
+                    if i == 0 {
+                        "REVOKED_NO_POE"
+                    } else {
+                        "REVOKED_CA_NO_POE"
+                    },
                     format!(
-                        "the signer certificate was revoked at {}{why} and no signature \
-                         time-stamp proves the signature is older",
-                        rfc3339(revoked)
+                        "{who} was revoked at {}{why} and no signature time-stamp proves the \
+                         signature is older",
+                        rfc3339(when)
                     ),
                 ),
+            };
+            if sev > worst.0 {
+                worst = (sev, text, sub);
             }
+            continue;
+        }
+        let good = found
+            .iter()
+            .filter(|s| s.status == CertStatus::Good && fresh(s, proven, control))
+            .max_by_key(|s| (s.embedded, s.this_update));
+        if let Some(s) = good {
+            all_embedded &= s.embedded;
+            parts.push(label(format!(
+                "good ({} of {})",
+                s.source,
+                rfc3339(s.this_update)
+            )));
+            continue;
+        }
+        let text = if let Some(s) = found.iter().find(|s| s.status == CertStatus::Unknown) {
+            parts.push(label(format!(
+                "unknown to the OCSP responder ({})",
+                s.source
+            )));
+            format!("the OCSP responder does not know {who}")
+        } else if let Some(s) = found.iter().max_by_key(|s| s.this_update) {
+            parts.push(label(format!(
+                "not established: the {} ({}) predates the proven signing time",
+                s.source,
+                rfc3339(s.this_update)
+            )));
+            format!(
+                "the revocation data for {who} ({} of {}) is older than the signing time it \
+                 would vouch for",
+                s.source,
+                rfc3339(s.this_update)
+            )
+        } else if i > 0 && crl::crl_urls(cert).is_empty() && crl::ocsp_urls(cert).is_empty() {
+            parts.push(label(
+                "no revocation service (its issuer publishes none)".into(),
+            ));
+            continue;
+        } else {
+            parts.push(label(match &err {
+                Some(e) => format!("not checked: the revocation data is unusable: {e}"),
+                None => "not checked: no revocation data".into(),
+            }));
+            format!(
+                "no usable revocation data for {who}{}; it must be embedded (level B-LT) or \
+                 fetching allowed",
+                err.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+            )
+        };
+        if Severity::TryLater > worst.0 {
+            worst = (Severity::TryLater, text, "TRY_LATER");
         }
     }
+    report.revocation = if parts.is_empty() {
+        "not needed (the signer certificate is a trust anchor)".into()
+    } else {
+        parts.join("; ")
+    };
+    let established = worst.0 != Severity::TryLater;
+    if report.level == "B-T" && established && all_embedded {
+        report.level = "B-LT".into();
+    }
+    match worst.0 {
+        Severity::Fine => report,
+        Severity::Revoked => report.verdict(Indication::TotalFailed, worst.2, worst.1),
+        Severity::RevokedNoPoe | Severity::TryLater => {
+            report.verdict(Indication::Indeterminate, worst.2, worst.1)
+        }
+    }
+}
+
+/// The signer's revocation from `ocsps` alone, for callers that know only the signer and its
+/// issuer (XAdES): [`check_path_revocation`] on that two-certificate path, without fetching.
+pub(crate) fn check_revocation(
+    report: SignatureReport,
+    signer: &Certificate,
+    issuer: &Certificate,
+    ocsps: &[Vec<u8>],
+    proven: Option<SystemTime>,
+) -> SignatureReport {
+    check_path_revocation(
+        report,
+        &[signer.clone(), issuer.clone()],
+        &[],
+        ocsps,
+        &[],
+        proven,
+        SystemTime::now(),
+        &ValidationOptions::default(),
+    )
+}
+
+/// Whether a "good" answer covers the control time (see [`check_path_revocation`]).
+fn fresh(s: &Statement, proven: Option<SystemTime>, control: SystemTime) -> bool {
+    if s.this_update >= control {
+        return true;
+    }
+    // An answer older than the time-stamped signature says nothing about a revocation between
+    // then and the signing (EN 319 102-1 §5.2.5.4, revocation freshness).
+    proven.is_none() && s.next_update.is_some_and(|n| n >= control)
 }

@@ -369,13 +369,31 @@ pub fn validate(
     at: SystemTime,
     limits: &Limits,
 ) -> Result<PdfReport, PdfError> {
+    validate_opts(
+        pdf,
+        anchors,
+        at,
+        limits,
+        &crate::lt::ValidationOptions::default(),
+    )
+}
+
+/// [`validate`] with options (e.g. allowing missing revocation data to be fetched).
+pub fn validate_opts(
+    pdf: &[u8],
+    anchors: &[Certificate],
+    at: SystemTime,
+    limits: &Limits,
+    options: &crate::lt::ValidationOptions,
+) -> Result<PdfReport, PdfError> {
     let doc = Document::parse(pdf, limits)?;
     let (_, catalog) = catalog(&doc)?;
     let found = find_signatures(&doc, &catalog, limits)?;
     if found.is_empty() {
         return Err(PdfError::NoSignature);
     }
-    let evidence_base = dss_evidence(&doc, &catalog);
+    let mut evidence_base = dss_evidence(&doc, &catalog);
+    evidence_base.options = options.clone();
     let mut out = Vec::new();
     for s in found {
         let mut evidence = evidence_base.clone();
@@ -393,7 +411,8 @@ pub fn validate(
         let mut report = report;
         if let Some(end) = end.filter(|e| *e <= pdf.len()) {
             if let Err(why) = changes_after(&doc, end, limits) {
-                if report.indication == Indication::TotalPassed {
+                // A change after signing outweighs missing revocation data.
+                if report.indication == Indication::TotalPassed || report.lacks_only_revocation() {
                     report = report.verdict(
                         Indication::Indeterminate,
                         "SIG_CONSTRAINTS_FAILURE",
@@ -715,6 +734,7 @@ fn dss_evidence(doc: &Document<'_>, catalog: &Dict) -> Evidence {
         .filter_map(|c| Certificate::from_der(c).ok())
         .collect();
     ev.ocsps = streams("OCSPs");
+    ev.crls = streams("CRLs");
     ev
 }
 

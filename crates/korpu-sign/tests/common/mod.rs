@@ -12,6 +12,14 @@ use korpu_sign::LocalTimestamper;
 
 pub const DAY: Duration = Duration::from_secs(86400);
 
+/// The verdict of an intact, trusted signature validated without revocation data (B-B and B-T
+/// with nothing embedded, no fetching): every check passed but revocation, so
+/// INDETERMINATE/TRY_LATER (EN 319 102-1 §5.2.6, as DSS), not TOTAL_PASSED.
+pub fn assert_valid_without_revocation(r: &korpu_sign::validate::SignatureReport) {
+    assert!(r.lacks_only_revocation(), "{r:#?}");
+    assert!(r.revocation.starts_with("not checked"), "{r:#?}");
+}
+
 pub struct Pki {
     pub root: Certificate,
     pub root_key: SigningKey,
