@@ -51,6 +51,13 @@ pub struct CentralConfig {
     pub max_body_bytes: usize,
     /// Time limit for handling one request, in seconds. Default 30.
     pub request_timeout_secs: u64,
+    /// Longest time from accepting a connection to the end of its TLS handshake (management
+    /// API), in seconds. Default 10.
+    pub tls_handshake_timeout_secs: u64,
+    /// Longest time a connection may take to bring a complete request head after it opened
+    /// (and, on HTTP/1, after its previous request), on both listeners, in seconds.
+    /// Default 30.
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for CentralConfig {
@@ -70,6 +77,8 @@ impl Default for CentralConfig {
             tsa_policy: crate::pki::DEFAULT_TSA_POLICY.into(),
             max_body_bytes: 4 << 20,
             request_timeout_secs: 30,
+            tls_handshake_timeout_secs: 10,
+            header_read_timeout_secs: 30,
         }
     }
 }
@@ -163,9 +172,13 @@ impl CentralConfig {
                 self.conf_refresh_secs, self.conf_validity_secs
             )));
         }
-        if self.max_body_bytes == 0 || self.request_timeout_secs == 0 {
+        if self.max_body_bytes == 0
+            || self.request_timeout_secs == 0
+            || self.tls_handshake_timeout_secs == 0
+            || self.header_read_timeout_secs == 0
+        {
             return Err(bad(
-                "max_body_bytes and request_timeout_secs must be positive".into(),
+                "max_body_bytes, request_timeout_secs, tls_handshake_timeout_secs and header_read_timeout_secs must be positive".into(),
             ));
         }
         Ok(())

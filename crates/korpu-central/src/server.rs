@@ -138,24 +138,28 @@ pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryErr
     let mgmt_app = management_router(state.clone()).layer(limit);
     let public_app = public_router(state.clone()).layer(limit);
 
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(serve_tls(
-        management,
-        tls,
-        mgmt_app,
-        shutdown_rx.clone(),
-    )));
-    let mut rx = shutdown_rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let res = axum::serve(public, public_app)
-            .with_graceful_shutdown(async move {
-                stopped(&mut rx).await;
-            })
-            .await;
-        if let Err(e) = res {
-            tracing::error!(error = %e, "public listener failed");
-        }
-    }));
+    let timeouts = korpu_net::Timeouts::from_secs(
+        config.tls_handshake_timeout_secs,
+        config.header_read_timeout_secs,
+    );
+    let mut tasks = vec![
+        korpu_net::serve_router(
+            management,
+            Some(tls),
+            mgmt_app,
+            timeouts,
+            shutdown_rx.clone(),
+            DRAIN_TIMEOUT,
+        ),
+        korpu_net::serve_router(
+            public,
+            None,
+            public_app,
+            timeouts,
+            shutdown_rx.clone(),
+            DRAIN_TIMEOUT,
+        ),
+    ];
     let refresh = Duration::from_secs(config.conf_refresh_secs);
     let mut rx = shutdown_rx;
     let st = state.clone();
@@ -182,8 +186,11 @@ pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryErr
 
 /// Resolves once shutdown was asked for (or the sender is gone).
 async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
+    korpu_net::stopped(rx).await
 }
+
+/// How long requests in flight may take to finish after shutdown was asked for.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn republish(state: &AppState) -> Result<u64, RegistryError> {
     let _one_at_a_time = state.publishing.lock().await;
@@ -215,46 +222,6 @@ fn tls_acceptor(pki: &CentralPki) -> Result<tokio_rustls::TlsAcceptor, RegistryE
         .map_err(|e| RegistryError::Pki(format!("the management TLS key: {e}")))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
-}
-
-/// Accepts TLS connections until shutdown, then waits for open connections to finish.
-async fn serve_tls(
-    listener: TcpListener,
-    tls: tokio_rustls::TlsAcceptor,
-    app: Router,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-            },
-            _ = stopped(&mut shutdown) => break,
-        };
-        let tls = tls.clone();
-        let app = app.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let stream = match tls.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            let conn = builder
-                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
 }
 
 // ----- management API ---------------------------------------------------------------------

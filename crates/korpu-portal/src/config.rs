@@ -60,6 +60,9 @@ pub struct PortalConfig {
     pub upstream_timeout_secs: u64,
     /// Largest accepted form body, in bytes. Default 64 KiB.
     pub max_body_bytes: usize,
+    /// Longest time a connection may take to bring a complete request head after it opened
+    /// (and, on HTTP/1, after its previous request), in seconds. Default 30.
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for PortalConfig {
@@ -85,6 +88,7 @@ impl Default for PortalConfig {
             status_refresh_secs: 5,
             upstream_timeout_secs: 20,
             max_body_bytes: 64 << 10,
+            header_read_timeout_secs: 30,
         }
     }
 }
@@ -175,10 +179,11 @@ impl PortalConfig {
             || self.session_ttl_secs == 0
             || self.upstream_timeout_secs == 0
             || self.max_body_bytes == 0
+            || self.header_read_timeout_secs == 0
         {
             return Err(bad(
-                "conf_refresh_secs, status_refresh_secs, session_ttl_secs, upstream_timeout_secs \
-                 and max_body_bytes must be positive"
+                "conf_refresh_secs, status_refresh_secs, session_ttl_secs, upstream_timeout_secs, \
+                 max_body_bytes and header_read_timeout_secs must be positive"
                     .into(),
             ));
         }

@@ -188,21 +188,22 @@ pub async fn start(cfg: PortalConfig) -> Result<RunningPortal, StartError> {
         dev_idp,
         cfg,
     });
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
     spawn_refreshers(state.clone(), stop.subscribe());
     let app = router(state.clone());
-    let task = tokio::spawn(async move {
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "portal server stopped");
-        }
-    });
+    // No TLS here (a proxy in front terminates it), so only the header-read timeout applies.
+    let timeouts = korpu_net::Timeouts {
+        tls_handshake: Duration::ZERO,
+        header_read: Duration::from_secs(state.cfg.header_read_timeout_secs),
+    };
+    let task = korpu_net::serve_router(
+        listener,
+        None,
+        app,
+        timeouts,
+        stopped,
+        Duration::from_secs(10),
+    );
     tracing::info!(%addr, url = %public_url, "portal listening");
     Ok(RunningPortal {
         addr,
