@@ -61,6 +61,25 @@ async function run(name, fn) {
   }
 }
 
+// The identity provider's sign-in: korpu demo's development provider (a personal id) or
+// oidc-provider's development interactions (login, password, consent).
+async function providerSignIn(p, id) {
+  await p.waitForSelector('input[name=login], input#pin');
+  if (await p.locator('input#pin').count()) {
+    await p.fill('#pin', id);
+    await p.click('button[type=submit]');
+  } else {
+    await p.fill('input[name=login]', id);
+    await p.fill('input[name=password]', 'any');
+    await p.click('button[type=submit]');
+    const consent = p.locator('button:has-text("Continue")');
+    await p.waitForLoadState();
+    if (await consent.count()) await consent.click();
+  }
+}
+
+const portalOrigin = new URL(portal).origin;
+
 const browser = await chromium.launch({
   executablePath: chromiumPath,
   headless: true,
@@ -279,6 +298,66 @@ try {
   await run('a form without its CSRF token is refused', async () => {
     const r = await page.request.post(`${portal}/logout`, { form: { csrf: 'forged' }, maxRedirects: 0 });
     check(r.status() === 403, `forged logout is refused (${r.status()})`);
+  });
+
+  await run('a callback link made for another browser signs nobody in', async () => {
+    // The attacker starts a sign-in as themself and stops at the provider's redirect back to
+    // the portal: that callback link is what a login-CSRF attack sends to a victim.
+    const attacker = await browser.newContext();
+    const a = await attacker.newPage();
+    let captured;
+    const isCallback = (u) => u.origin === portalOrigin && u.pathname === '/callback';
+    const gotLink = new Promise((resolve) => {
+      a.route(isCallback, (route) => {
+        captured = route.request().url();
+        resolve();
+        route.abort();
+      });
+    });
+    await a.goto(`${portal}/login?next=/tracker`);
+    await providerSignIn(a, 'AZ0000666').catch(() => {});
+    await Promise.race([gotLink, a.waitForTimeout(15000)]);
+    check(captured && captured.includes('state='), `the provider redirected to the callback (${captured})`);
+    const victim = await browser.newContext();
+    const v = await victim.newPage();
+    const r = await v.goto(captured);
+    check(r.status() === 400, `the victim's browser is refused (${r.status()})`);
+    const sessions = (await victim.cookies(portal)).filter((ck) => ck.name.endsWith('mygov'));
+    check(sessions.length === 0, `no session cookie in the victim's browser: ${JSON.stringify(sessions)}`);
+    check(!(await v.textContent('body')).includes('AZ0000666'), 'the victim is not signed in as the attacker');
+    // The same link in the browser it was made for does sign in: the refusal above is the
+    // browser binding, not a broken link.
+    await a.unroute(isCallback);
+    const own = await a.goto(captured);
+    check(own.status() === 200 && new URL(a.url()).pathname === '/tracker', `the attacker's own browser signs in (${own.status()} ${a.url()})`);
+    const pre = (await attacker.cookies(portal)).filter((ck) => ck.name.includes('login'));
+    check(pre.length === 0, 'the pre-login cookie is spent after the callback');
+    await attacker.close();
+    await victim.close();
+  });
+
+  await run('sign-in never redirects off-site (next=/%09/evil.example/)', async () => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    let leaked = null;
+    await ctx.route((u) => u.origin !== portalOrigin && !u.href.startsWith(args.consent) && !/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(u.href), (route) => {
+      leaked = route.request().url();
+      route.abort();
+    });
+    await p.goto(`${portal}/login?next=/%09/evil.example/`);
+    await providerSignIn(p, 'AZ1234567');
+    await p.waitForURL((u) => u.origin !== portalOrigin || !(u.pathname.startsWith('/dev-idp') || u.pathname === '/callback'), { timeout: 15000 }).catch(() => {});
+    await p.waitForLoadState();
+    check(leaked === null, `Chromium was sent off-site to ${leaked}`);
+    check(new URL(p.url()).origin === portalOrigin, `still on the portal: ${p.url()}`);
+    await ctx.close();
+  });
+
+  await run('the 404 page links only to its own origin (GET //evil.example/x)', async () => {
+    const r = await page.request.get(`${portal}//evil.example/x`);
+    check(r.status() === 404, `404 (${r.status()})`);
+    const body = await r.text();
+    check(!/href="\/\//.test(body) && !body.includes('evil.example/x?lang'), `no link to another origin: ${body.match(/<nav class="langs".*?<\/nav>/s)}`);
   });
 
   await run('sign out', async () => {

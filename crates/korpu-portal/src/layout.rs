@@ -87,10 +87,16 @@ pub fn page(f: &Frame<'_>, title: &str, body: &str) -> String {
         "<nav class=\"langs\" aria-label=\"{}\"><ul>",
         esc(l.t("language"))
     ));
-    let sep = if f.path.contains('?') { '&' } else { '?' };
+    // Query-only references (`?lang=en`) keep the page's own path and origin: a link built
+    // from the path itself would, for a request to `//evil.example/x`, point off-site.
+    let query = f.path.split_once('?').map_or("", |(_, q)| q);
     for other in Lang::ALL {
         h.raw("<li>");
-        let href = format!("{}{sep}lang={}", f.path, other.code());
+        let href = if query.is_empty() {
+            format!("?lang={}", other.code())
+        } else {
+            format!("?{query}&lang={}", other.code())
+        };
         if other == l {
             h.el(
                 "a",
@@ -128,4 +134,41 @@ pub fn page(f: &Frame<'_>, title: &str, body: &str) -> String {
     h.text(l.t("footer"));
     h.raw("</div></footer></body></html>");
     h.into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(path: &str) -> String {
+        page(
+            &Frame {
+                lang: Lang::default(),
+                path,
+                user: None,
+                unread: 0,
+                section: "",
+            },
+            "t",
+            "",
+        )
+    }
+
+    /// `GET //evil.example/x` used to give `href="//evil.example/x?lang=az"`.
+    #[test]
+    fn language_links_never_leave_the_origin() {
+        for path in [
+            "//evil.example/x",
+            "/\\evil.example/x",
+            "///evil.example/x?q=1",
+        ] {
+            let html = frame(path);
+            assert!(!html.contains("href=\"//"), "{path}: {html}");
+            assert!(!html.contains("href=\"/\\"), "{path}: {html}");
+            assert!(!html.contains("evil.example/x?lang"), "{path}: {html}");
+        }
+        let html = frame("/services?q=benefit");
+        assert!(html.contains("href=\"?q=benefit&amp;lang=en\""), "{html}");
+        assert!(frame("/services").contains("href=\"?lang=ru\""));
+    }
 }

@@ -407,11 +407,11 @@ pub(crate) async fn ctx(s: &AppState, headers: &HeaderMap, uri: &axum::http::Uri
     };
     let rest: Vec<(String, String)> = q.into_iter().filter(|(k, _)| k != "lang").collect();
     let path = if rest.is_empty() {
-        uri.path().to_owned()
+        page_path(uri.path())
     } else {
         format!(
             "{}?{}",
-            uri.path(),
+            page_path(uri.path()),
             form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(rest)
                 .finish()
@@ -441,6 +441,16 @@ pub(crate) async fn ctx(s: &AppState, headers: &HeaderMap, uri: &axum::http::Uri
 }
 
 impl AppState {
+    /// The pre-login cookie binding a sign-in's `state` to the browser that started it
+    /// (`__Host-` on HTTPS, like the session cookie).
+    fn login_cookie(&self) -> &'static str {
+        if self.secure {
+            "__Host-mygov-login"
+        } else {
+            "mygov-login"
+        }
+    }
+
     fn cookie(&self, name: &str, value: &str, max_age: i64, http_only: bool) -> String {
         format!(
             "{name}={value}; Path=/; Max-Age={max_age}; SameSite=Lax{}{}",
@@ -1864,20 +1874,51 @@ async fn notifications(
 
 // ----- sign-in --------------------------------------------------------------------------------
 
-/// Only same-site paths may be a `next`: an open redirect would let a phishing link borrow
-/// the portal's address.
+/// Only same-origin paths may be a `next`: an open redirect would let a phishing link borrow
+/// the portal's address. Anything else becomes `/`; no `next` at all, `/applications`.
 fn safe_next(next: Option<String>) -> String {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && n.len() < 2000 =>
-        {
-            n
-        }
-        _ => "/applications".into(),
+        None => "/applications".into(),
+        Some(n) if is_local_path(&n) => n,
+        Some(_) => "/".into(),
     }
+}
+
+/// Whether `p`, sent as a `Location`, stays on this origin whatever a browser does with it.
+/// The WHATWG URL parser drops tabs and newlines (`/\t/evil` is `//evil`), treats `\` as `/`
+/// in http(s) URLs (`/\evil` is `//evil`), and `//host` is another origin; so a path must start
+/// with exactly one `/`, and neither it nor its percent-decoded forms (`%09`, `%5C`, …, a
+/// handler might decode them and redirect again) may hold a backslash, a control character
+/// or a second leading slash.
+pub(crate) fn is_local_path(p: &str) -> bool {
+    let ok = |b: &[u8]| {
+        b.first() == Some(&b'/')
+            && b.get(1) != Some(&b'/')
+            && !b.iter().any(|&c| c == b'\\' || c < 0x20 || c == 0x7f)
+    };
+    if p.len() >= 2000 || !ok(p.as_bytes()) {
+        return false;
+    }
+    // Decoded until nothing changes (a few rounds at most: each one shortens the text).
+    let mut form = p.as_bytes().to_vec();
+    for _ in 0..4 {
+        let decoded: Vec<u8> = percent_encoding::percent_decode(&form).collect();
+        if decoded == form {
+            return true;
+        }
+        if !ok(&decoded) {
+            return false;
+        }
+        form = decoded;
+    }
+    false
+}
+
+/// A request path made safe to write back into a page: leading slashes and backslashes
+/// collapsed to one `/`, so `//evil.example/x` (a valid request target) never becomes a
+/// link to another origin.
+fn page_path(p: &str) -> String {
+    format!("/{}", p.trim_start_matches(['/', '\\']))
 }
 
 /// Counts a sign-in attempt from `ip`; false when over the per-minute limit.
@@ -1971,8 +2012,17 @@ async fn login(
         &oidc::pkce_challenge(&verifier),
         c.lang.code(),
     );
-    redirect(&url, &c.set_cookies)
+    // Login CSRF (RFC 6749 §10.12): the state, and with it the nonce and PKCE verifier kept
+    // under it, belongs to this browser only. SameSite=Lax still sends it on the provider's
+    // top-level redirect back to /callback; an attacker's callback link, opened in a victim's
+    // browser, arrives without it.
+    let mut cookies = c.set_cookies.clone();
+    cookies.push(s.cookie(s.login_cookie(), &state, LOGIN_TTL_SECS, true));
+    redirect(&url, &cookies)
 }
+
+/// How long a sign-in may take between /login and /callback.
+const LOGIN_TTL_SECS: i64 = 600;
 
 async fn callback(
     State(s): State<Shared>,
@@ -1992,6 +2042,10 @@ async fn callback(
         );
     }
     let q = query_pairs(uri.query());
+    // The pre-login cookie is spent whatever happens next.
+    let mut c = c;
+    c.set_cookies.push(s.cookie(s.login_cookie(), "", 0, true));
+    let c = c;
     let fail = |why: &str| {
         tracing::warn!(reason = %why, "sign-in failed");
         message_page(
@@ -2008,8 +2062,16 @@ async fn callback(
             query_get(&q, "error").unwrap_or_default()
         ));
     };
+    // Checked before the state is looked up (and spent): a link made for another browser
+    // neither signs this one in nor spoils the sign-in it was made for.
+    if !cookies(&headers)
+        .get(s.login_cookie())
+        .is_some_and(|mine| same(mine, &state))
+    {
+        return fail("the state does not belong to this browser (no or another pre-login cookie)");
+    }
     let pending = match s.store.take_login(&state).await {
-        Ok(Some(p)) if now() - p.created_at < 600 => p,
+        Ok(Some(p)) if now() - p.created_at < LOGIN_TTL_SECS => p,
         _ => return fail("unknown or expired state"),
     };
     let p = match provider(&s, false).await {
@@ -2121,12 +2183,56 @@ mod tests {
     #[test]
     fn next_is_same_site_only() {
         assert_eq!(safe_next(Some("/services?q=x".into())), "/services?q=x");
-        assert_eq!(safe_next(Some("//evil.example/".into())), "/applications");
-        assert_eq!(
-            safe_next(Some("https://evil.example/".into())),
-            "/applications"
-        );
-        assert_eq!(safe_next(Some("/\\evil".into())), "/applications");
+        assert_eq!(safe_next(None), "/applications");
+        assert_eq!(safe_next(Some("//evil.example/".into())), "/");
+        assert_eq!(safe_next(Some("https://evil.example/".into())), "/");
+        assert_eq!(safe_next(Some("/\\evil".into())), "/");
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
+
+    /// `/login?next=/%09/evil.example/` used to redirect to `/\t/evil.example/`, which a
+    /// browser's URL parser reads as `//evil.example/` (issue 13, item 12).
+    #[test]
+    fn next_refuses_what_a_browser_would_take_off_site() {
+        for bad in [
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r/evil.example/",
+            "/%09/evil.example/",
+            "/%0a/evil.example/",
+            "/%0D/evil.example/",
+            "/\\evil",
+            "/%5cevil",
+            "/%5Cevil.example/",
+            "//evil",
+            "/%2f/evil.example/",
+            "/%252f/evil.example/",
+            "/%2509/evil.example/",
+            "\\/evil",
+            " /evil",
+            "\t/evil",
+            "evil",
+            "/x\u{7f}",
+            "",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?} was accepted");
+            assert_eq!(safe_next(Some(bad.into())), "/", "{bad:?}");
+        }
+        for good in [
+            "/",
+            "/services?q=benefit",
+            "/applications/42",
+            "/a%20b",
+            "/tracker#x",
+        ] {
+            assert!(is_local_path(good), "{good:?} was refused");
+        }
+    }
+
+    #[test]
+    fn page_paths_have_one_leading_slash() {
+        assert_eq!(page_path("//evil.example/x"), "/evil.example/x");
+        assert_eq!(page_path("/\\evil.example/x"), "/evil.example/x");
+        assert_eq!(page_path("/services"), "/services");
     }
 }

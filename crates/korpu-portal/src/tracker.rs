@@ -2,6 +2,10 @@
 //! `korpuSubjectAccesses` metaservice (over the bridge, as the portal, with the citizen as
 //! user and subject), and checks each entry's inclusion proof and checkpoint signature against
 //! that gateway's ledger key from the global configuration.
+//!
+//! What is shown is what was hashed: every row is parsed from the record's exact bytes the
+//! gateway sends with the proof ([`crate::verify::verify_entry`]); the fields the gateway puts
+//! beside them are never shown, so a "verified" badge covers the whole row.
 
 use std::sync::Arc;
 
@@ -78,10 +82,29 @@ pub async fn tracker(
                 }
             };
             for e in v["entries"].as_array().cloned().unwrap_or_default() {
-                let who = e["client"].as_str().unwrap_or("").to_owned();
+                let checked = match &key {
+                    Some(k) => crate::verify::verify_entry(&e, k, &u.citizen),
+                    None => crate::verify::CheckedEntry {
+                        record: None,
+                        verdict: Err("no ledger key registered for this gateway".into()),
+                    },
+                };
+                let Some(rec) = checked.record else {
+                    rows.push((
+                        String::new(),
+                        "—".into(),
+                        "—".into(),
+                        format!("— ({agency})"),
+                        "—".into(),
+                        checked.verdict,
+                    ));
+                    continue;
+                };
+                let who = rec.client.clone();
                 // The citizen's own requests through myGov (applying, checking a status) are
-                // not someone else looking at their data; they are counted, not listed.
-                if who == s.client.to_string() {
+                // not someone else looking at their data; they are counted, not listed (only
+                // when proven: an unproven row is shown, failed, whoever it claims).
+                if checked.verdict.is_ok() && who == s.client.to_string() {
                     own += 1;
                     continue;
                 }
@@ -91,23 +114,19 @@ pub async fn tracker(
                     .and_then(|c| conf.members.iter().find(|m| &m.id == c.member()))
                     .map_or_else(|| who.clone(), |m| m.name.clone());
                 let system = who.rsplit('/').next().unwrap_or("").to_owned();
-                let service = e["service"].as_str().unwrap_or("").to_owned();
+                let service = rec.service.clone();
                 let what = service
                     .parse::<korpu_id::ServiceId>()
                     .ok()
                     .and_then(|id| conf.service(&id).map(|x| x.title.clone()))
                     .unwrap_or(service);
-                let verdict = match &key {
-                    Some(k) => crate::verify::verify_entry(&e, k),
-                    None => Err("no ledger key registered for this gateway".into()),
-                };
                 rows.push((
-                    e["time"].as_str().unwrap_or("").to_owned(),
+                    korpu_ledger::log::rfc3339_ms(rec.time_unix_ms),
                     who_name,
                     system,
                     format!("{what} ({agency})"),
-                    e["purpose"].as_str().unwrap_or("—").to_owned(),
-                    verdict,
+                    rec.purpose.clone().unwrap_or_else(|| "—".into()),
+                    checked.verdict,
                 ));
             }
         }

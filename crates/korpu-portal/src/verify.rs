@@ -47,9 +47,60 @@ pub fn verify_pdf_against(roots_pem: &[String], pdf: &[u8]) -> Result<String, St
     Ok(signers.join("; "))
 }
 
-/// Verifies a data-tracker entry: the leaf is in the tree whose root the checkpoint states,
-/// and the checkpoint is signed by `ledger_key`. Returns the checkpoint's tree size.
-pub fn verify_entry(entry: &Value, ledger_key: &str) -> Result<u64, String> {
+/// A data-tracker entry as far as it is proven: the record parsed from the leaf bytes the
+/// entry carries (`None` when there are none or they are not a record) and the verdict on
+/// those bytes (the checkpoint's tree size, or why they are not proven).
+#[derive(Debug)]
+pub struct CheckedEntry {
+    /// The record, parsed from exactly the bytes that were hashed. Nothing else of the entry
+    /// is to be shown: the gateway's convenience fields beside the bytes prove nothing.
+    pub record: Option<korpu_ledger::ExchangeRecord>,
+    /// `Ok(tree size)` when the bytes are in the signed tree and name `subject`.
+    pub verdict: Result<u64, String>,
+}
+
+/// Verifies a data-tracker entry as Certificate Transparency verifies a log entry: the RFC 9162
+/// leaf hash is recomputed from the record's bytes (`leaf`, base64), proven by the inclusion
+/// proof to be in the tree whose root the checkpoint states, the checkpoint is signed by
+/// `ledger_key`, and the record's data subject is `subject`. `leaf_hash`, `purpose`, `client`
+/// and every other field carried beside the bytes are ignored.
+pub fn verify_entry(entry: &Value, ledger_key: &str, subject: &str) -> CheckedEntry {
+    use base64::Engine;
+    let bytes = match entry["leaf"]
+        .as_str()
+        .map(|b| base64::engine::general_purpose::STANDARD.decode(b))
+    {
+        Some(Ok(b)) => b,
+        Some(Err(_)) => return unproven(None, "the record's bytes are not base64"),
+        None => return unproven(None, "the entry carries no record bytes, only claims"),
+    };
+    let record = match korpu_ledger::ExchangeRecord::from_leaf_bytes(&bytes) {
+        Ok(r) => r,
+        Err(e) => return unproven(None, &format!("the record's bytes are not a record: {e}")),
+    };
+    let verdict = verify_leaf(entry, &korpu_ledger::merkle::leaf_hash(&bytes), ledger_key)
+        .and_then(|size| {
+            if record.data_subject.as_deref() == Some(subject) {
+                Ok(size)
+            } else {
+                Err("the record is about someone else".into())
+            }
+        });
+    CheckedEntry {
+        record: Some(record),
+        verdict,
+    }
+}
+
+fn unproven(record: Option<korpu_ledger::ExchangeRecord>, why: &str) -> CheckedEntry {
+    CheckedEntry {
+        record,
+        verdict: Err(why.to_owned()),
+    }
+}
+
+/// Checks that `leaf` is at the entry's `index` in the tree of the entry's signed checkpoint.
+fn verify_leaf(entry: &Value, leaf: &[u8; 32], ledger_key: &str) -> Result<u64, String> {
     let hash = |v: &Value| -> Result<[u8; 32], String> {
         let s = v.as_str().ok_or("a hash is missing")?;
         hex::decode(s)
@@ -58,7 +109,6 @@ pub fn verify_entry(entry: &Value, ledger_key: &str) -> Result<u64, String> {
             .ok_or_else(|| format!("{s:?} is not a SHA-256 hash in hex"))
     };
     let index = entry["index"].as_u64().ok_or("no index")?;
-    let leaf = hash(&entry["leaf_hash"])?;
     let proof = &entry["proof"];
     let size = proof["tree_size"].as_u64().ok_or("no tree_size")?;
     let path = proof["hashes"]
@@ -79,7 +129,7 @@ pub fn verify_entry(entry: &Value, ledger_key: &str) -> Result<u64, String> {
             cp.size
         ));
     }
-    korpu_ledger::merkle::verify_inclusion(index, size, &leaf, &path, &cp.root)
+    korpu_ledger::merkle::verify_inclusion(index, size, leaf, &path, &cp.root)
         .map_err(|e| format!("the inclusion proof: {e:?}"))?;
     Ok(size)
 }
@@ -91,17 +141,42 @@ mod tests {
     use korpu_ledger::merkle::{leaf_hash, node_hash};
     use serde_json::json;
 
-    /// A two-leaf log signed by `signer`, and the tracker entry for leaf 0.
-    fn entry(signer: &NoteSigner) -> Value {
-        let (l0, l1) = (leaf_hash(b"record 0"), leaf_hash(b"record 1"));
+    pub(crate) const SUBJECT: &str = "AZ7654321";
+
+    /// A record of the social ministry reading `SUBJECT`'s family composition.
+    pub(crate) fn record(purpose: &str) -> korpu_ledger::ExchangeRecord {
+        serde_json::from_value(json!({
+            "message_id": "m-1", "time_unix_ms": 1_700_000_000_123u64,
+            "client": "AZ/GOV/1400003/benefits",
+            "service": "AZ/GOV/1400001/population/familyComposition",
+            "gateway": "AZ/GOV/1400001/gw1", "role": "server",
+            "user_id": "AZ1234567", "data_subject": SUBJECT, "purpose": purpose,
+            "request_digest": "00", "request_signature": "MEUC",
+            "request_signer_cert_sha256": "ab",
+        }))
+        .unwrap()
+    }
+
+    /// A two-leaf log whose leaf 0 is `rec`, signed by `signer`, and its tracker entry in the
+    /// gateway's shape (the leaf bytes, and the convenience fields beside them).
+    pub(crate) fn entry_for(rec: &korpu_ledger::ExchangeRecord, signer: &NoteSigner) -> Value {
+        use base64::Engine;
+        let bytes = rec.leaf_bytes();
+        let (l0, l1) = (leaf_hash(&bytes), leaf_hash(b"record 1"));
         let cp = Checkpoint {
             origin: "korpu/AZ/GOV/1/gw1".into(),
             size: 2,
             root: node_hash(&l0, &l1),
         };
         let note = sign_note(&cp.to_body(), signer).unwrap();
-        json!({"index": 0, "leaf_hash": hex::encode(l0),
+        json!({"index": 0, "leaf": base64::engine::general_purpose::STANDARD.encode(&bytes),
+               "leaf_hash": hex::encode(l0), "client": rec.client, "service": rec.service,
+               "purpose": rec.purpose, "time": "2023-11-14T22:13:20.123Z",
                "proof": {"tree_size": 2, "hashes": [hex::encode(l1)], "checkpoint": note}})
+    }
+
+    fn entry(signer: &NoteSigner) -> Value {
+        entry_for(&record("benefit-eligibility"), signer)
     }
 
     #[test]
@@ -109,23 +184,57 @@ mod tests {
         let signer = NoteSigner::generate("korpu/AZ/GOV/1/gw1").unwrap();
         let key = signer.verifier().to_vkey();
         let good = entry(&signer);
-        assert_eq!(verify_entry(&good, &key), Ok(2));
-
-        let mut tampered = good.clone();
-        tampered["leaf_hash"] = json!(hex::encode(leaf_hash(b"another record")));
-        assert!(verify_entry(&tampered, &key)
-            .unwrap_err()
-            .contains("inclusion proof"));
+        let checked = verify_entry(&good, &key, SUBJECT);
+        assert_eq!(checked.verdict, Ok(2));
+        assert_eq!(checked.record.unwrap(), record("benefit-eligibility"));
 
         let mut wrong_size = good.clone();
         wrong_size["proof"]["tree_size"] = json!(3);
-        assert!(verify_entry(&wrong_size, &key).is_err());
+        assert!(verify_entry(&wrong_size, &key, SUBJECT).verdict.is_err());
 
         // A checkpoint signed by another key (a forged log) is refused.
         let other = NoteSigner::generate("korpu/AZ/GOV/1/gw1").unwrap();
-        assert!(verify_entry(&entry(&other), &key)
+        assert!(verify_entry(&entry(&other), &key, SUBJECT)
+            .verdict
             .unwrap_err()
             .contains("checkpoint signature"));
+
+        // Someone else's record, proven or not, is not this citizen's.
+        assert!(verify_entry(&good, &key, "AZ0000001").verdict.is_err());
+    }
+
+    /// What is shown as verified is what was hashed: a purpose altered inside the record's
+    /// bytes fails the proof; one altered beside them is not what the entry yields.
+    #[test]
+    fn an_altered_purpose_is_never_verified_nor_shown() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let signer = NoteSigner::generate("korpu/AZ/GOV/1/gw1").unwrap();
+        let key = signer.verifier().to_vkey();
+        let good = entry(&signer);
+
+        let mut inside = good.clone();
+        inside["leaf"] = json!(b64.encode(record("tax-audit").leaf_bytes()));
+        let checked = verify_entry(&inside, &key, SUBJECT);
+        assert!(
+            checked.verdict.unwrap_err().contains("inclusion proof"),
+            "altered bytes must fail the proof"
+        );
+
+        let mut beside = good.clone();
+        beside["purpose"] = json!("tax-audit");
+        beside["client"] = json!("AZ/GOV/9999999/anyone");
+        let checked = verify_entry(&beside, &key, SUBJECT);
+        assert_eq!(checked.verdict, Ok(2));
+        let rec = checked.record.unwrap();
+        assert_eq!(rec.purpose.as_deref(), Some("benefit-eligibility"));
+        assert_eq!(rec.client, "AZ/GOV/1400003/benefits");
+
+        // An entry with claims and a proof but without the bytes proves nothing.
+        let mut claims_only = good.clone();
+        claims_only.as_object_mut().unwrap().remove("leaf");
+        let checked = verify_entry(&claims_only, &key, SUBJECT);
+        assert!(checked.verdict.is_err() && checked.record.is_none());
     }
 
     #[test]
