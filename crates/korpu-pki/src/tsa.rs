@@ -716,7 +716,10 @@ fn verify_token_imprint(
     }
     // Any algorithm of [`crate::alg`] (foreign TSAs sign with RSA), over the signed attributes
     // exactly as the TSA encoded them (RFC 5652 §5.4), not over a re-encoding.
-    let alg = crate::alg::SignatureAlgorithm::from_cms(&si.signature_algorithm, Some(&si.digest_alg.oid))?;
+    let alg = crate::alg::SignatureAlgorithm::from_cms(
+        &si.signature_algorithm,
+        Some(&si.digest_alg.oid),
+    )?;
     let attrs_der = crate::ber::cms_signed_attrs(token_der)
         .map_err(|e| bad(e.to_string()))?
         .into_iter()

@@ -41,6 +41,44 @@ pub(crate) struct SigningCertificateV2 {
     pub policies: Option<Vec<Any>>,
 }
 
+/// id-aa-signingCertificate (RFC 2634 §5.4): the SHA-1 form older signers (and openssl for
+/// SHA-1 signatures) write instead of signing-certificate-v2.
+pub(crate) const ID_AA_SIGNING_CERTIFICATE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.12");
+
+/// ESSCertID (RFC 2634 §5.4.1): SHA-1 certHash, optional issuerSerial.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub(crate) struct EssCertId {
+    pub cert_hash: OctetString,
+    #[asn1(optional = "true")]
+    pub issuer_serial: Option<IssuerSerial>,
+}
+
+/// SigningCertificate (RFC 2634 §5.4).
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub(crate) struct SigningCertificate {
+    pub certs: Vec<EssCertId>,
+    #[asn1(optional = "true")]
+    pub policies: Option<Vec<Any>>,
+}
+
+/// A v1 attribute in the v2 shape (hash SHA-1), so one check serves both.
+pub(crate) fn v1_as_v2(v: &Any) -> der::Result<SigningCertificateV2> {
+    let v1: SigningCertificate = v.decode_as()?;
+    Ok(SigningCertificateV2 {
+        certs: v1
+            .certs
+            .into_iter()
+            .map(|c| EssCertIdV2 {
+                hash_algorithm: Some(korpu_pki::alg::HashAlg::Sha1.algorithm_identifier()),
+                cert_hash: c.cert_hash,
+                issuer_serial: c.issuer_serial,
+            })
+            .collect(),
+        policies: v1.policies,
+    })
+}
+
 /// RFC 5652 §11.3: signing-time is UTCTime from 1950 to 2049 and GeneralizedTime otherwise.
 pub(crate) fn signing_time_any(t: SystemTime) -> der::Result<Any> {
     let dt = der::DateTime::from_system_time(t)?;

@@ -18,10 +18,13 @@
 pub mod asice;
 pub mod asics;
 pub mod cades;
+mod cms_check;
+mod counter;
 pub mod detect;
 mod ess;
 pub mod lt;
 pub mod pdf;
+pub mod policy;
 pub mod validate;
 pub mod xades;
 pub mod xml;

@@ -16,16 +16,16 @@ use cms::signed_data::SignerInfo;
 use const_oid::db::rfc5911::{
     ID_AA_SIGNING_CERTIFICATE_V_2, ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNING_TIME,
 };
-use const_oid::db::rfc5912::{ECDSA_WITH_SHA_256, ID_EC_PUBLIC_KEY, ID_SHA_256};
 use der::asn1::{ObjectIdentifier, OctetString};
 use der::{Any, Encode};
-use korpu_pki::cert::{verify_chain, Certificate};
+use korpu_pki::cert::Certificate;
+use korpu_pki::path::{build_path, Limits as PathLimits, Usage};
 use korpu_pki::{tsa, PkiError};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::cades::parse_signed_data;
+use crate::cms_check::{self, Content};
 use crate::ess::{self, SigningCertificateV2};
 use crate::rfc3339;
 
@@ -64,6 +64,23 @@ pub struct SignatureReport {
     pub sub_indication: Option<String>,
     /// What a person needs to know about a verdict other than TOTAL_PASSED.
     pub reason: Option<String>,
+    /// Counter-signatures on this signature (RFC 5652 §11.4), each with its own verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counter_signatures: Vec<CounterSignatureReport>,
+}
+
+/// The outcome of one counter-signature: who counter-signed and whether it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterSignatureReport {
+    /// Subject of the counter-signer's certificate, or empty when it is not in the signature.
+    pub signer: String,
+    /// The verdict on the counter-signature (its digest over the signature value, its own
+    /// signature, and its certificate's chain).
+    pub indication: Indication,
+    /// ETSI EN 319 102-1 sub-indication.
+    pub sub_indication: Option<String>,
+    /// Why, when not TOTAL_PASSED.
+    pub reason: Option<String>,
 }
 
 impl SignatureReport {
@@ -78,6 +95,7 @@ impl SignatureReport {
             indication: Indication::TotalPassed,
             sub_indication: None,
             reason: None,
+            counter_signatures: Vec::new(),
         }
     }
 
@@ -97,6 +115,16 @@ impl SignatureReport {
         SignatureReport::new().verdict(Indication::TotalFailed, sub, reason)
     }
 
+    /// Whether every check passed except that the revocation status of a certificate on the
+    /// path could not be established (INDETERMINATE/TRY_LATER): the verdict of an intact,
+    /// trusted B-B or B-T signature validated without revocation data. Callers that accept
+    /// such signatures for their own reasons (a receipt checked right after it was made) say so
+    /// by calling this, instead of treating the verdict as passed.
+    pub fn lacks_only_revocation(&self) -> bool {
+        self.indication == Indication::Indeterminate
+            && self.sub_indication.as_deref() == Some("TRY_LATER")
+    }
+
     /// Downgrades a passed report to TOTAL_FAILED (used by ASiC when a manifest reference does
     /// not match); keeps an earlier failure's reason.
     pub(crate) fn fail_with(self, sub: &str, reason: impl Into<String>) -> Self {
@@ -114,7 +142,28 @@ pub fn validate_cades(
     anchors: &[Certificate],
     at: SystemTime,
 ) -> SignatureReport {
-    validate_cades_digest(p7s, &Sha256::digest(data).into(), anchors, at)
+    validate_cades_opts(
+        p7s,
+        data,
+        anchors,
+        at,
+        &crate::lt::ValidationOptions::default(),
+    )
+}
+
+/// [`validate_cades`] with options (e.g. allowing revocation data to be fetched).
+pub fn validate_cades_opts(
+    p7s: &[u8],
+    data: &[u8],
+    anchors: &[Certificate],
+    at: SystemTime,
+    options: &crate::lt::ValidationOptions,
+) -> SignatureReport {
+    let evidence = Evidence {
+        options: options.clone(),
+        ..Evidence::default()
+    };
+    validate_cades_content(p7s, &Content::Data(data), anchors, at, &evidence)
 }
 
 /// Like [`validate_cades`], for data whose SHA-256 the caller has computed. Signatures using
@@ -128,6 +177,47 @@ pub fn validate_cades_digest(
     validate_cades_with(p7s, sha256, anchors, at, &Evidence::default())
 }
 
+/// Validates the enveloping CAdES signature `p7m` (DER or BER; the signed content inside, in
+/// eContent) against `anchors` at `at`, and returns the content beside the verdict. A
+/// signature without content is detached: INDETERMINATE / SIGNED_DATA_NOT_FOUND (EN 319 102-1
+/// §5.2.8), since the data it signs was not given — validate it with [`validate_cades`].
+pub fn validate_cades_enveloping(
+    p7m: &[u8],
+    anchors: &[Certificate],
+    at: SystemTime,
+    options: &crate::lt::ValidationOptions,
+) -> (SignatureReport, Option<Vec<u8>>) {
+    let sd = match parse_signed_data(p7m) {
+        Ok(sd) => sd,
+        Err(e) => return (SignatureReport::failed("FORMAT_FAILURE", e), None),
+    };
+    let Some(econtent) = sd.encap_content_info.econtent.as_ref() else {
+        let r = SignatureReport::new().verdict(
+            Indication::Indeterminate,
+            "SIGNED_DATA_NOT_FOUND",
+            "a detached signature: the signed data is not inside it; give the signed file \
+             (korpu doc verify --detached-content FILE)",
+        );
+        return (r, None);
+    };
+    let content = match econtent.decode_as::<OctetString>() {
+        Ok(o) => o.into_bytes(),
+        Err(e) => {
+            return (
+                SignatureReport::failed("FORMAT_FAILURE", format!("eContent: {e}")),
+                None,
+            )
+        }
+    };
+    let evidence = Evidence {
+        enveloping: true,
+        options: options.clone(),
+        ..Evidence::default()
+    };
+    let report = validate_cades_content(p7m, &Content::Data(&content), anchors, at, &evidence);
+    (report, Some(content))
+}
+
 /// Validation material found outside the CMS (a PDF's DSS dictionary, the PDF's /M entry).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Evidence {
@@ -138,8 +228,15 @@ pub(crate) struct Evidence {
     /// The claimed signing time when the CMS has no signing-time attribute (PAdES puts it in
     /// the signature dictionary's /M instead, EN 319 142-1 §5.2.2).
     pub claimed_time: Option<SystemTime>,
+    /// The signed content is inside the CMS (an enveloping `.p7m`), not given beside it.
+    pub enveloping: bool,
+    /// DER CRLs (a PDF's DSS /CRLs).
+    pub crls: Vec<Vec<u8>>,
+    /// Whether revocation data may be fetched.
+    pub options: crate::lt::ValidationOptions,
 }
 
+/// As [`validate_cades_content`] for a caller that has only the data's SHA-256.
 pub(crate) fn validate_cades_with(
     p7s: &[u8],
     sha256: &[u8; 32],
@@ -147,27 +244,129 @@ pub(crate) fn validate_cades_with(
     at: SystemTime,
     evidence: &Evidence,
 ) -> SignatureReport {
-    use Indication::*;
+    validate_cades_content(p7s, &Content::Sha256(*sha256), anchors, at, evidence)
+}
+
+/// Validates every SignerInfo of `p7s` and returns the worst report (TOTAL_FAILED before
+/// INDETERMINATE before TOTAL_PASSED): a file signed by several people is only as good as its
+/// weakest signature. With several signers the report's reason says which one it is about;
+/// [`validate_cades_signers`] gives a report per signer.
+pub(crate) fn validate_cades_content(
+    p7s: &[u8],
+    content: &Content<'_>,
+    anchors: &[Certificate],
+    at: SystemTime,
+    evidence: &Evidence,
+) -> SignatureReport {
+    worst(validate_signers(p7s, content, anchors, at, evidence))
+}
+
+/// One report per SignerInfo of the detached CAdES signature `p7s` over `data`, in the order
+/// of the signature's SET OF SignerInfo.
+pub fn validate_cades_signers(
+    p7s: &[u8],
+    data: &[u8],
+    anchors: &[Certificate],
+    at: SystemTime,
+    options: &crate::lt::ValidationOptions,
+) -> Vec<SignatureReport> {
+    let evidence = Evidence {
+        options: options.clone(),
+        ..Evidence::default()
+    };
+    validate_signers(p7s, &Content::Data(data), anchors, at, &evidence)
+}
+
+/// The worst of several reports; with more than one, its reason names the signer.
+pub(crate) fn worst(mut reports: Vec<SignatureReport>) -> SignatureReport {
+    let rank = |r: &SignatureReport| match r.indication {
+        Indication::TotalFailed => 2,
+        Indication::Indeterminate => 1,
+        Indication::TotalPassed => 0,
+    };
+    let n = reports.len();
+    let Some(i) = (0..n).max_by_key(|i| (rank(&reports[*i]), std::cmp::Reverse(*i))) else {
+        return SignatureReport::failed("FORMAT_FAILURE", "the SignedData has no SignerInfo");
+    };
+    let mut r = reports.swap_remove(i);
+    if n > 1 {
+        let who = if r.signer.is_empty() {
+            "an unidentified signer".to_string()
+        } else {
+            format!("\"{}\"", r.signer)
+        };
+        let summary = format!("signer {} of {n} ({who})", i + 1);
+        r.reason = Some(match r.reason.take() {
+            Some(why) => format!("{summary}: {why}"),
+            None => format!("{summary}: the worst of {n} signatures, all passed"),
+        });
+    }
+    r
+}
+
+pub(crate) fn validate_signers(
+    p7s: &[u8],
+    content: &Content<'_>,
+    anchors: &[Certificate],
+    at: SystemTime,
+    evidence: &Evidence,
+) -> Vec<SignatureReport> {
     let sd = match parse_signed_data(p7s) {
         Ok(sd) => sd,
-        Err(e) => return SignatureReport::failed("FORMAT_FAILURE", e),
+        Err(e) => return vec![SignatureReport::failed("FORMAT_FAILURE", e)],
     };
-    let infos: Vec<&SignerInfo> = sd.signer_infos.0.iter().collect();
-    let [si] = infos.as_slice() else {
-        return SignatureReport::failed(
-            "FORMAT_FAILURE",
-            format!(
-                "{} signers in one SignedData; one signature per file is supported",
-                infos.len()
-            ),
-        );
+    // The signed attributes as signed: taken from the input, since parsing sorts SETs.
+    let raws = match korpu_pki::ber::cms_signer_infos(p7s) {
+        Ok(r) => r,
+        Err(e) => return vec![SignatureReport::failed("FORMAT_FAILURE", e.to_string())],
     };
-    if sd.encap_content_info.econtent.is_some() {
-        return SignatureReport::failed(
+    if sd.encap_content_info.econtent.is_some() && !evidence.enveloping {
+        return vec![SignatureReport::failed(
             "FORMAT_FAILURE",
             "the signature encapsulates content; a detached signature was expected",
-        );
+        )];
     }
+    let mut out = Vec::new();
+    for si in sd.signer_infos.0.iter() {
+        let raw = raws
+            .iter()
+            .find(|r| r.signature == si.signature.as_bytes());
+        out.push(match raw {
+            Some(raw) => validate_signer(
+                &sd,
+                si,
+                raw.signed_attrs.as_deref(),
+                content,
+                anchors,
+                at,
+                evidence,
+            ),
+            None => SignatureReport::failed(
+                "FORMAT_FAILURE",
+                "a SignerInfo could not be located in the input",
+            ),
+        });
+    }
+    if out.is_empty() {
+        out.push(SignatureReport::failed(
+            "FORMAT_FAILURE",
+            "the SignedData has no SignerInfo",
+        ));
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn validate_signer(
+    sd: &cms::signed_data::SignedData,
+    si: &SignerInfo,
+    raw_signed_attrs: Option<&[u8]>,
+    content: &Content<'_>,
+    anchors: &[Certificate],
+    at: SystemTime,
+    evidence: &Evidence,
+) -> SignatureReport {
+    use Indication::*;
     let mut certs = Vec::new();
     for c in sd.certificates.iter().flat_map(|s| s.0.iter()) {
         if let CertificateChoices::Certificate(c) = c {
@@ -191,6 +390,14 @@ pub(crate) fn validate_cades_with(
     match crate::lt::embedded_ocsps(si) {
         Ok(found) => ocsps.extend(found),
         Err(e) => return SignatureReport::failed("FORMAT_FAILURE", e),
+    }
+    // CRLs that do not parse or are of a kind we do not support are no revocation data; the
+    // check below says so when nothing else is there.
+    let (mut crls, _) = crate::lt::parse_crls(&evidence.crls);
+    for c in crate::lt::embedded_crls(&sd, si).0 {
+        if !crls.contains(&c) {
+            crls.push(c);
+        }
     }
     let mut report = SignatureReport::new();
     report.claimed_signing_time = evidence.claimed_time.map(rfc3339);
@@ -219,8 +426,18 @@ pub(crate) fn validate_cades_with(
     // Signed attributes: EN 319 122-1 §5.2 requires them (content-type, message-digest and
     // signing-certificate-v2); without them the signature covers the data only, not the
     // certificate, which the baseline profiles do not allow.
+    // Without them (legacy CMS) the signature is over the data itself: verified, and if it
+    // holds the verdict is INDETERMINATE/SIG_CONSTRAINTS_FAILURE, never failed.
     let Some(attrs) = si.signed_attrs.as_ref() else {
-        return report.verdict(TotalFailed, "FORMAT_FAILURE", "no signed attributes");
+        return match cms_check::check_signature(si, None, content, &signer) {
+            Ok(_) => report.verdict(
+                Indeterminate,
+                "SIG_CONSTRAINTS_FAILURE",
+                "the signature value verifies, but it has no signed attributes: nothing binds \
+                 the signer certificate or a signing time (a legacy CMS signature, not CAdES)",
+            ),
+            Err(f) => report.verdict(f.indication, f.sub, f.reason),
+        };
     };
     let single = |oid: ObjectIdentifier| -> Result<Option<&Any>, String> {
         let mut it = attrs.iter().filter(|a| a.oid == oid);
@@ -258,13 +475,10 @@ pub(crate) fn validate_cades_with(
             )
         }
     }
-    if si.digest_alg.oid != ID_SHA_256 {
-        return report.verdict(
-            TotalFailed,
-            "HASH_FAILURE",
-            format!("digest algorithm {} is not SHA-256", si.digest_alg.oid),
-        );
-    }
+    let digest_alg = match cms_check::digest_alg(si) {
+        Ok(h) => h,
+        Err(f) => return report.verdict(f.indication, f.sub, f.reason),
+    };
     let Some(Ok(md)) = attr_or_report!(ID_MESSAGE_DIGEST).map(|v| v.decode_as::<OctetString>())
     else {
         return report.verdict(
@@ -273,38 +487,28 @@ pub(crate) fn validate_cades_with(
             "missing or malformed message-digest attribute",
         );
     };
-    if md.as_bytes() != sha256.as_slice() {
+    if let Err(f) = cms_check::check_message_digest(content, digest_alg, md.as_bytes()) {
+        return report.verdict(f.indication, f.sub, f.reason);
+    }
+    let Some(signed_bytes) = raw_signed_attrs else {
         return report.verdict(
             TotalFailed,
-            "HASH_FAILURE",
-            "the data does not match the signed message digest: it was altered",
+            "FORMAT_FAILURE",
+            "the signed attributes could not be located in the input",
         );
-    }
-    // ecdsa-with-SHA256, or id-ecPublicKey with the SHA-256 digest (older CMS writers).
-    let alg = si.signature_algorithm.oid;
-    if alg != ECDSA_WITH_SHA_256 && alg != ID_EC_PUBLIC_KEY {
-        return report.verdict(
-            TotalFailed,
-            "SIG_CRYPTO_FAILURE",
-            format!("signature algorithm {alg} is not ECDSA with SHA-256"),
-        );
-    }
-    let attrs_der = match attrs.to_der() {
-        Ok(d) => d,
-        Err(e) => return report.verdict(TotalFailed, "FORMAT_FAILURE", e.to_string()),
     };
-    if let Err(e) = signer.verify_signature(&attrs_der, si.signature.as_bytes()) {
-        return report.verdict(
-            TotalFailed,
-            "SIG_CRYPTO_FAILURE",
-            format!("the signature value does not verify: {e}"),
-        );
-    }
+    let verified = match cms_check::check_signature(si, Some(signed_bytes), content, &signer) {
+        Ok(v) => v,
+        Err(f) => return report.verdict(f.indication, f.sub, f.reason),
+    };
+    report.counter_signatures = crate::counter::check_all(si, &certs, anchors, at);
     // signing-certificate-v2 (EN 319 122-1 §5.2.2.3) binds the certificate into what was signed,
     // so the certificate (and with it the name and policy) cannot be swapped for another one
     // over the same key.
+    let ess_v1 = attr_or_report!(ess::ID_AA_SIGNING_CERTIFICATE);
     match attr_or_report!(ID_AA_SIGNING_CERTIFICATE_V_2)
         .map(|v| v.decode_as::<SigningCertificateV2>())
+        .or_else(|| ess_v1.map(|v| ess::v1_as_v2(v)))
     {
         Some(Ok(sc)) => {
             if let Err(why) = check_ess(&sc, &signer) {
@@ -330,7 +534,6 @@ pub(crate) fn validate_cades_with(
     // Signature time-stamp: proof of existence of the signature value at genTime.
     let mut proven: Option<SystemTime> = None;
     if has_ts {
-        let sig_digest: [u8; 32] = Sha256::digest(si.signature.as_bytes()).into();
         let tokens: Vec<&Any> = si
             .unsigned_attrs
             .iter()
@@ -343,7 +546,7 @@ pub(crate) fn validate_cades_with(
                 Ok(d) => d,
                 Err(e) => return report.verdict(TotalFailed, "FORMAT_FAILURE", e.to_string()),
             };
-            match tsa::verify_token(&der, &sig_digest, None, anchors) {
+            match tsa::verify_token_over(&der, si.signature.as_bytes(), None, anchors) {
                 Ok(t) => proven = Some(proven.map_or(t, |p: SystemTime| p.min(t))),
                 Err(e) => {
                     let (ind, sub) = classify_ts_error(&e);
@@ -355,17 +558,36 @@ pub(crate) fn validate_cades_with(
     }
 
     // The chain is checked at the proven time when there is one (EN 319 102-1 §5.6.2.4: proof
-    // of existence before expiry); revocation is not checked in this version.
+    // of existence before expiry), then the revocation of every certificate on it.
     let chain_time = proven.unwrap_or(at);
-    match verify_chain(&signer, &certs, anchors, chain_time) {
+    let crypto = evidence
+        .options
+        .policy
+        .as_deref()
+        .map_or_else(
+            || crate::policy::Policy::default().check(digest_alg, &verified, at, proven),
+            |p| p.check(digest_alg, &verified, at, proven),
+        );
+    let report = match build_path(
+        &signer,
+        &certs,
+        anchors,
+        chain_time,
+        Usage::DocumentSigning,
+        PathLimits::default(),
+    ) {
         Ok(chain) => {
             report.trust_anchor = chain.last().map(|c| c.subject());
-            match chain.get(1) {
-                Some(issuer) => {
-                    crate::lt::check_revocation(report, &signer, issuer, &ocsps, proven)
-                }
-                None => report,
-            }
+            crate::lt::check_path_revocation(
+                report,
+                &chain,
+                anchors,
+                &ocsps,
+                &crls,
+                proven,
+                at,
+                &evidence.options,
+            )
         }
         Err(e @ PkiError::Expired { .. }) | Err(e @ PkiError::NotYetValid { .. }) => {
             let why = if proven.is_some() {
@@ -375,7 +597,29 @@ pub(crate) fn validate_cades_with(
             };
             report.verdict(Indeterminate, "OUT_OF_BOUNDS_NO_POE", why)
         }
+        // A certificate not allowed to do what the path asks of it (EN 319 102-1 §5.2.6).
+        Err(e @ PkiError::WrongCertificateUsage { .. }) => {
+            report.verdict(Indeterminate, "CHAIN_CONSTRAINTS_FAILURE", e.to_string())
+        }
         Err(e) => report.verdict(Indeterminate, "NO_CERTIFICATE_CHAIN_FOUND", e.to_string()),
+    };
+    apply_crypto_policy(report, crypto)
+}
+
+/// An algorithm the policy no longer accepts makes an otherwise passed signature (or one
+/// lacking only revocation data) INDETERMINATE; it never hides a failure.
+fn apply_crypto_policy(
+    report: SignatureReport,
+    crypto: Result<(), crate::policy::CryptoFailure>,
+) -> SignatureReport {
+    match crypto {
+        Ok(()) => report,
+        Err(f)
+            if report.indication == Indication::TotalPassed || report.lacks_only_revocation() =>
+        {
+            report.verdict(Indication::Indeterminate, f.sub_indication, f.reason)
+        }
+        Err(_) => report,
     }
 }
 
@@ -384,15 +628,13 @@ fn check_ess(sc: &SigningCertificateV2, signer: &Certificate) -> Result<(), Stri
         .certs
         .first()
         .ok_or("signing-certificate-v2 lists no certificate")?;
-    if let Some(a) = &first.hash_algorithm {
-        if a.oid != ID_SHA_256 {
-            return Err(format!(
-                "signing-certificate-v2 uses hash {}, only SHA-256 is supported",
-                a.oid
-            ));
-        }
-    }
-    if first.cert_hash.as_bytes() != Sha256::digest(signer.der()).as_slice() {
+    // hashAlgorithm DEFAULT id-sha256 (RFC 5035 §4); v1 attributes arrive here with SHA-1.
+    let h = match &first.hash_algorithm {
+        None => korpu_pki::alg::HashAlg::Sha256,
+        Some(a) => korpu_pki::alg::HashAlg::from_oid(&a.oid)
+            .ok_or_else(|| format!("signing-certificate-v2 uses an unsupported hash {}", a.oid))?,
+    };
+    if first.cert_hash.as_bytes() != h.digest(signer.der()).as_slice() {
         return Err("signing-certificate-v2 names another certificate than the signer's".into());
     }
     if let Some(is) = &first.issuer_serial {
@@ -421,6 +663,9 @@ fn classify_ts_error(e: &PkiError) -> (Indication, &'static str) {
             (Indication::TotalFailed, "SIG_CRYPTO_FAILURE")
         }
         PkiError::Malformed { .. } => (Indication::TotalFailed, "FORMAT_FAILURE"),
+        PkiError::UnsupportedAlgorithm(_) => {
+            (Indication::Indeterminate, "CRYPTO_CONSTRAINTS_FAILURE_NO_POE")
+        }
         PkiError::BadSignature(_) => (Indication::TotalFailed, "SIG_CRYPTO_FAILURE"),
         PkiError::Expired { .. } | PkiError::NotYetValid { .. } => {
             (Indication::Indeterminate, "OUT_OF_BOUNDS_NO_POE")

@@ -400,7 +400,14 @@ pub fn validate_opts(
         evidence.claimed_time = s.m.as_deref().and_then(parse_pdf_date);
         let report = match check_byte_range(&doc, &s) {
             Err(why) => SignatureReport::failed("FORMAT_FAILURE", why),
-            Ok(digest) => validate::validate_cades_with(&s.cms, &digest, anchors, at, &evidence),
+            // Hashed with the signer's own digest algorithm (SHA-256/384/512, SHA-1).
+            Ok((first, second)) => validate::validate_cades_content(
+                &s.cms,
+                &crate::cms_check::Content::Parts(vec![first, second]),
+                anchors,
+                at,
+                &evidence,
+            ),
         };
         let end = s
             .byte_range
@@ -674,8 +681,11 @@ fn der_prefix(b: &[u8]) -> Option<&[u8]> {
 }
 
 /// Checks that the ByteRange is `[0 a b c]` with the gap exactly the /Contents string and the
-/// end at the end of a revision; returns the SHA-256 of the covered bytes.
-fn check_byte_range(doc: &Document<'_>, s: &FoundSig) -> Result<[u8; 32], String> {
+/// end at the end of a revision; returns the two covered pieces.
+fn check_byte_range<'d>(
+    doc: &'d Document<'_>,
+    s: &FoundSig,
+) -> Result<(&'d [u8], &'d [u8]), String> {
     let data = doc.data();
     let [a, b, c, d] = s.byte_range[..] else {
         return Err("the /ByteRange is not four non-negative integers".into());
@@ -705,10 +715,7 @@ fn check_byte_range(doc: &Document<'_>, s: &FoundSig) -> Result<[u8; 32], String
     if !data[..e].ends_with(b"%%EOF") {
         return Err("the /ByteRange does not end at the end of a revision (%%EOF)".into());
     }
-    let mut h = Sha256::new();
-    h.update(&data[..b]);
-    h.update(&data[c..end]);
-    Ok(h.finalize().into())
+    Ok((&data[..b], &data[c..end]))
 }
 
 /// Collects the certificates and OCSP responses of the document security store.
