@@ -119,6 +119,7 @@ impl OpensslPki {
         let pem = std::fs::read(self.path("ca.crl")).unwrap();
         ValidationOptions {
             fetcher: Some(Arc::new(CrlServer { crl: pem })),
+            ..ValidationOptions::default()
         }
     }
 
@@ -225,6 +226,7 @@ fn genkey(d: &Path, out: &str, alg: &str) {
             "-pkeyopt",
             "rsa_keygen_bits:2048",
         ],
+        "ed25519" => vec!["genpkey", "-algorithm", "ED25519"],
         "rsa3072" => vec![
             "genpkey",
             "-algorithm",
@@ -351,8 +353,11 @@ fn edit(container: &[u8], name: &str, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 
 const SIG_FILE: &str = "META-INF/signatures1.xml";
 
+/// The matrix of issue 14 for ASiC-E XAdES: each key type and digest pyasice (with RSA-PSS and
+/// Ed25519 set by the helper) signs passes with its root and is INDETERMINATE under another;
+/// one flipped byte in a data file is HASH_FAILURE, in the SignatureValue SIG_CRYPTO_FAILURE.
 #[test]
-fn pyasice_containers_pass_with_their_root_and_are_indeterminate_without() {
+fn pyasice_matrix_passes_with_its_root_and_fails_only_when_altered() {
     let pki = OpensslPki::new("ec");
     let other = OpensslPki::new("ec");
     let work = tempfile::tempdir().unwrap();
@@ -360,36 +365,80 @@ fn pyasice_containers_pass_with_their_root_and_are_indeterminate_without() {
         ("decision.txt", b"The decision of the ministry.\n"),
         ("annex.bin", &[0u8, 1, 2, 255]),
     ];
-    for (alg, hash) in [
-        ("ec256", "sha256"),
-        ("ec384", "sha384"),
-        ("rsa2048", "sha256"),
-        ("rsa3072", "sha512"),
+    let mut table = Vec::new();
+    for (alg, pss) in [
+        ("rsa2048", false),
+        ("rsa3072", true),
+        ("ec256", false),
+        ("ec384", false),
+        ("ec521", false),
+        ("ed25519", false),
     ] {
-        let (key, cert) = pki.signer(&format!("Signer {alg}"), alg);
-        let c = pyasice_sign(work.path(), &key, &cert, hash, files);
-        assert_eq!(detect::detect(&c), detect::Format::AsicE);
-        let r = validate(&c, &pki, &pki.root());
-        assert_eq!(
-            verdict(&r),
-            (Indication::TotalPassed, None),
-            "{alg}/{hash}: {r:#?}"
-        );
-        let s = &r.signatures[0];
-        assert!(s.report.signer.contains(&format!("Signer {alg}")), "{s:?}");
-        assert!(s.report.claimed_signing_time.is_some());
-        assert_eq!(s.covers.len(), 2);
-        assert_eq!(s.signature_file, "META-INF/signatures1.xml#S1");
-        let r = validate(&c, &pki, &other.root());
-        assert_eq!(
-            verdict(&r),
-            (
-                Indication::Indeterminate,
-                Some("NO_CERTIFICATE_CHAIN_FOUND".into())
-            ),
-            "{alg}: {r:#?}"
-        );
+        let name = format!("Signer {alg}{}", if pss { " PSS" } else { "" });
+        let (key, cert) = pki.signer(&name, alg);
+        let hashes: &[&str] = if alg == "ed25519" {
+            &["sha512"]
+        } else {
+            &["sha256", "sha384", "sha512"]
+        };
+        for hash in hashes {
+            let extra: &[&str] = if pss { &["--pss"] } else { &[] };
+            let c = pyasice_sign_with(work.path(), &key, &cert, hash, files, extra);
+            assert_eq!(detect::detect(&c), detect::Format::AsicE);
+            let r = validate(&c, &pki, &pki.root());
+            let label = format!("{name}/{hash}");
+            assert_eq!(
+                verdict(&r),
+                (Indication::TotalPassed, None),
+                "{label}: {r:#?}"
+            );
+            let s = &r.signatures[0];
+            assert!(s.report.signer.contains(&name), "{s:?}");
+            assert!(s.report.claimed_signing_time.is_some());
+            assert_eq!(s.covers.len(), 2);
+            assert_eq!(s.signature_file, "META-INF/signatures1.xml#S1");
+            let r = validate(&c, &pki, &other.root());
+            assert_eq!(
+                verdict(&r),
+                (
+                    Indication::Indeterminate,
+                    Some("NO_CERTIFICATE_CHAIN_FOUND".into())
+                ),
+                "{label}: {r:#?}"
+            );
+            let flipped = edit(&c, "decision.txt", |d| d[4] ^= 0x01);
+            let data_verdict = verdict(&validate(&flipped, &pki, &pki.root()));
+            assert_eq!(
+                data_verdict,
+                (Indication::TotalFailed, Some("HASH_FAILURE".into())),
+                "{label}"
+            );
+            let sig_verdict = verdict(&validate(&flip_signature_value(&c), &pki, &pki.root()));
+            assert_eq!(
+                sig_verdict,
+                (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into())),
+                "{label}"
+            );
+            table.push(format!("{label}: TOTAL_PASSED; data flipped: HASH_FAILURE; value flipped: SIG_CRYPTO_FAILURE"));
+        }
     }
+    println!("{}", table.join("\n"));
+}
+
+/// `c` with one bit of its XAdES SignatureValue flipped.
+fn flip_signature_value(c: &[u8]) -> Vec<u8> {
+    edit(c, SIG_FILE, |x| {
+        let s = String::from_utf8(x.clone()).unwrap();
+        let start = s.find("<ds:SignatureValue").unwrap();
+        let start = start + s[start..].find('>').unwrap() + 1;
+        let end = start + s[start..].find('<').unwrap();
+        let mut v = base64::engine::general_purpose::STANDARD
+            .decode(s[start..end].split_whitespace().collect::<String>())
+            .unwrap();
+        v[10] ^= 0x01;
+        let flipped = base64::engine::general_purpose::STANDARD.encode(v);
+        *x = format!("{}{flipped}{}", &s[..start], &s[end..]).into_bytes();
+    })
 }
 
 #[test]
@@ -445,18 +494,7 @@ fn a_flipped_data_byte_is_hash_failure_and_a_flipped_signature_byte_sig_crypto_f
             "{alg}"
         );
 
-        let sig = edit(&c, SIG_FILE, |x| {
-            let s = String::from_utf8(x.clone()).unwrap();
-            let start = s.find("<ds:SignatureValue").unwrap();
-            let start = start + s[start..].find('>').unwrap() + 1;
-            let end = start + s[start..].find('<').unwrap();
-            let mut v = base64::engine::general_purpose::STANDARD
-                .decode(s[start..end].trim())
-                .unwrap();
-            v[10] ^= 0x01;
-            let flipped = base64::engine::general_purpose::STANDARD.encode(v);
-            *x = format!("{}{flipped}{}", &s[..start], &s[end..]).into_bytes();
-        });
+        let sig = flip_signature_value(&c);
         assert_eq!(
             verdict(&validate(&sig, &pki, &pki.root())),
             (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into())),
@@ -730,4 +768,190 @@ fn enveloping_cades_from_openssl_passes_and_carries_its_content() {
         (r.indication, r.sub_indication.as_deref()),
         (Indication::TotalFailed, Some("HASH_FAILURE"))
     );
+}
+
+/// A signatures file for xmlsec1 to complete: SignedInfo canonicalised with `c14n`, signed with
+/// `sig_method`, one reference to the container file `data.txt` digested with `digest`, one to
+/// SignedProperties transformed with `sp_transform` (its inner XML, e.g. an InclusiveNamespaces
+/// element) — with an unused namespace on the root, an inherited xml:lang and a comment inside
+/// SignedInfo, which the canonicalisations treat differently.
+fn xmlsec_template(
+    c14n: &str,
+    sig_method: &str,
+    digest: &str,
+    sp_transform: &str,
+    sp_inner: &str,
+    cert_der: &[u8],
+) -> String {
+    use sha2::Digest as _;
+    let cert_digest =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(cert_der));
+    format!(
+        r##"<?xml version="1.0" encoding="UTF-8"?>
+<asic:XAdESSignatures xmlns:asic="http://uri.etsi.org/02918/v1.2.1#" xmlns:extra="urn:example:unused">
+<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="S1" xml:lang="az">
+<ds:SignedInfo>
+<!-- kept only by the WithComments canonicalisations -->
+<ds:CanonicalizationMethod Algorithm="{c14n}"/>
+<ds:SignatureMethod Algorithm="{sig_method}"/>
+<ds:Reference URI="data.txt"><ds:DigestMethod Algorithm="{digest}"/><ds:DigestValue></ds:DigestValue></ds:Reference>
+<ds:Reference Type="http://uri.etsi.org/01903#SignedProperties" URI="#SP1"><ds:Transforms><ds:Transform Algorithm="{sp_transform}">{sp_inner}</ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="{digest}"/><ds:DigestValue></ds:DigestValue></ds:Reference>
+</ds:SignedInfo>
+<ds:SignatureValue></ds:SignatureValue>
+<ds:KeyInfo><ds:X509Data></ds:X509Data></ds:KeyInfo>
+<ds:Object><xades:QualifyingProperties xmlns:xades="http://uri.etsi.org/01903/v1.3.2#" Target="#S1"><xades:SignedProperties Id="SP1"><xades:SignedSignatureProperties><xades:SigningTime>2026-01-02T03:04:05Z</xades:SigningTime><xades:SigningCertificateV2><xades:Cert><xades:CertDigest><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>{cert_digest}</ds:DigestValue></xades:CertDigest></xades:Cert></xades:SigningCertificateV2></xades:SignedSignatureProperties></xades:SignedProperties></xades:QualifyingProperties></ds:Object>
+</ds:Signature>
+</asic:XAdESSignatures>
+"##
+    )
+}
+
+fn xmlsec1(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("xmlsec1")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("xmlsec1 is needed (scripts/test installs it)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Signatures made by xmlsec1 with each canonicalisation (inclusive 1.0 and 1.1, exclusive with
+/// an InclusiveNamespaces PrefixList, with and without comments), ECDSA and RSA with SHA-256,
+/// 384 and 512: xmlsec1 verifies them, and Körpü passes them in an ASiC-E container; a changed
+/// data file is HASH_FAILURE.
+#[test]
+fn xmlsec1_signatures_with_every_canonicalisation_pass() {
+    let pki = OpensslPki::new("ec");
+    const C14N10: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
+    const C14N10C: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments";
+    const C14N11: &str = "http://www.w3.org/2006/12/xml-c14n11";
+    const C14N11C: &str = "http://www.w3.org/2006/12/xml-c14n11#WithComments";
+    const EXC: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+    const EXCC: &str = "http://www.w3.org/2001/10/xml-exc-c14n#WithComments";
+    const MORE: &str = "http://www.w3.org/2001/04/xmldsig-more#";
+    let prefix_list = r#"<ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="extra ds"/>"#;
+    let cases: &[(&str, &str, &str, &str, &str, &str)] = &[
+        // (key, SignedInfo c14n, signature method, digest, SignedProperties transform, inner)
+        (
+            "ec256",
+            C14N10,
+            "ecdsa-sha256",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+            EXC,
+            prefix_list,
+        ),
+        (
+            "ec384",
+            C14N11C,
+            "ecdsa-sha384",
+            "http://www.w3.org/2001/04/xmldsig-more#sha384",
+            C14N10,
+            "",
+        ),
+        (
+            "ec521",
+            EXCC,
+            "ecdsa-sha512",
+            "http://www.w3.org/2001/04/xmlenc#sha512",
+            C14N11,
+            "",
+        ),
+        (
+            "rsa2048",
+            C14N10C,
+            "rsa-sha256",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+            C14N10C,
+            "",
+        ),
+        (
+            "rsa3072",
+            EXC,
+            "rsa-sha512",
+            "http://www.w3.org/2001/04/xmlenc#sha512",
+            EXCC,
+            prefix_list,
+        ),
+    ];
+    for (i, (alg, c14n, method, digest, sp_t, sp_inner)) in cases.iter().enumerate() {
+        let name = format!("Xmlsec {i} {alg}");
+        let (key, cert) = pki.signer(&name, alg);
+        let d = tempfile::tempdir().unwrap();
+        let data = format!("data signed by case {i}\n");
+        std::fs::write(d.path().join("data.txt"), &data).unwrap();
+        let cert_der = Certificate::all_from_pem(&std::fs::read_to_string(&cert).unwrap()).unwrap()
+            [0]
+        .der()
+        .to_vec();
+        let tmpl = xmlsec_template(
+            c14n,
+            &format!("{MORE}{method}"),
+            digest,
+            sp_t,
+            sp_inner,
+            &cert_der,
+        );
+        std::fs::write(d.path().join("tmpl.xml"), tmpl).unwrap();
+        let keys = format!("{},{}", key.display(), cert.display());
+        let (ok, out) = xmlsec1(
+            d.path(),
+            &[
+                "--sign",
+                "--privkey-pem",
+                &keys,
+                "--id-attr:Id",
+                "SignedProperties",
+                "--output",
+                "signatures0.xml",
+                "tmpl.xml",
+            ],
+        );
+        assert!(ok, "xmlsec1 --sign (case {i}): {out}");
+        let ca = pki.path("ca.pem");
+        let (ok, out) = xmlsec1(
+            d.path(),
+            &[
+                "--verify",
+                "--trusted-pem",
+                ca.to_str().unwrap(),
+                "--id-attr:Id",
+                "SignedProperties",
+                "signatures0.xml",
+            ],
+        );
+        assert!(ok, "xmlsec1 --verify (case {i}): {out}");
+        let xml = std::fs::read(d.path().join("signatures0.xml")).unwrap();
+        let container = rebuild(&[
+            ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
+            ("data.txt".into(), data.clone().into_bytes(), false),
+            ("META-INF/signatures0.xml".into(), xml.clone(), false),
+        ]);
+        let r = validate(&container, &pki, &pki.root());
+        assert_eq!(
+            verdict(&r),
+            (Indication::TotalPassed, None),
+            "case {i} ({c14n}, {method}): {r:#?}"
+        );
+        let changed = rebuild(&[
+            ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
+            (
+                "data.txt".into(),
+                data.replace("case", "Case").into_bytes(),
+                false,
+            ),
+            ("META-INF/signatures0.xml".into(), xml, false),
+        ]);
+        assert_eq!(
+            verdict(&validate(&changed, &pki, &pki.root())),
+            (Indication::TotalFailed, Some("HASH_FAILURE".into())),
+            "case {i}"
+        );
+    }
 }
