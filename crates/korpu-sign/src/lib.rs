@@ -23,6 +23,7 @@ mod counter;
 pub mod detect;
 mod ess;
 pub mod lt;
+pub mod fetch;
 pub mod pdf;
 pub mod policy;
 pub mod validate;

@@ -1,13 +1,20 @@
-//! Baseline level B-LT: the validation data (OCSP responses) that lets a signature be validated
-//! later without any network access, and the revocation check that uses only that data.
+//! Baseline level B-LT: the validation data (OCSP responses and CRLs) that lets a signature be
+//! validated later without any network access, and the revocation check over a whole
+//! certification path that uses that data (and, only when the caller allows it, data fetched
+//! from the URLs in the certificates).
 //!
 //! CAdES (EN 319 122-1 §5.5.2): OCSP responses go into the `revocation-values` unsigned
-//! attribute (`ocspVals`, BasicOCSPResponse values); the certificates are already in
-//! SignedData.certificates. PAdES (EN 319 142-1 §5.4): the full OCSPResponses go into the
-//! document security store, see [`crate::pdf::add_validation_data`].
+//! attribute (`ocspVals`, BasicOCSPResponse values), CRLs into its `crlVals`; the certificates
+//! are already in SignedData.certificates. PAdES (EN 319 142-1 §5.4): the full OCSPResponses
+//! and CRLs go into the document security store, see [`crate::pdf::add_validation_data`].
+//! Revocation data is gathered for the signer and for each CA certificate above it that the
+//! signature carries (OCSP first, a CRL when the CA publishes one).
 //!
-//! Not here: CRLs (the platform PKI answers by OCSP only), revocation of CA certificates
-//! (the issuing CA is checked by chain validity only), and B-LTA archive time-stamps.
+//! Validation ([`check_path_revocation`]) follows EN 319 102-1 §5.2.6 as EU DSS applies it:
+//! every certificate of the path but the trust anchor needs fresh revocation data, or the
+//! verdict is INDETERMINATE/TRY_LATER. Not here: delta CRLs (refused by
+//! [`korpu_pki::crl`], hence no data), revocation of time-stamping units' certificates (their
+//! tokens are checked by chain only), and B-LTA archive time-stamps.
 use std::time::SystemTime;
 
 use cms::content_info::ContentInfo;
@@ -48,6 +55,85 @@ pub trait RevocationSource {
     /// Returns a DER OCSPResponse about `cert`, issued by `issuer`, already checked to be a
     /// valid, fresh answer for it.
     fn ocsp(&self, cert: &Certificate, issuer: &Certificate) -> Result<Vec<u8>, SignError>;
+
+    /// Returns a DER CRL of `issuer` that covers `cert`, when the CA publishes CRLs; asked when
+    /// [`RevocationSource::ocsp`] has no answer. The default publishes none.
+    fn crl(&self, cert: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
+        let _ = (cert, issuer);
+        Ok(None)
+    }
+}
+
+/// Revocation data for one signature: OCSP responses and CRLs.
+#[derive(Debug, Default)]
+pub(crate) struct Gathered {
+    pub ocsps: Vec<Vec<u8>>,
+    pub crls: Vec<Vec<u8>>,
+}
+
+/// OCSP response, else CRL, about `cert` from `source`.
+fn revocation_for(
+    source: &dyn RevocationSource,
+    cert: &Certificate,
+    issuer: &Certificate,
+    into: &mut Gathered,
+) -> Result<(), SignError> {
+    let ocsp_err = match source.ocsp(cert, issuer) {
+        Ok(r) => {
+            into.ocsps.push(r);
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    match source.crl(cert, issuer)? {
+        Some(c) => {
+            if !into.crls.contains(&c) {
+                into.crls.push(c);
+            }
+            Ok(())
+        }
+        None => Err(ocsp_err),
+    }
+}
+
+/// Revocation data for `signer` (which must be found: an error otherwise) and, as far as the
+/// source answers, for every CA certificate above it whose issuer is in `pool`, so a validator
+/// can check the whole path offline (EN 319 102-1 checks CA certificates too). The walk stops
+/// at a self-signed certificate, a certificate whose issuer is not in `pool`, or after a
+/// bounded number of steps.
+pub(crate) fn gather(
+    source: &dyn RevocationSource,
+    signer: &Certificate,
+    pool: &[Certificate],
+) -> Result<Gathered, SignError> {
+    const MAX_STEPS: usize = 8;
+    let mut out = Gathered::default();
+    let mut current = signer.clone();
+    for step in 0..MAX_STEPS {
+        let Some(issuer) = pool
+            .iter()
+            .find(|c| **c != current && current.verify_issued_by(c).is_ok())
+        else {
+            if step == 0 {
+                return Err(SignError::InvalidInput(format!(
+                    "the issuer of \"{}\" is not in the signature; give the chain",
+                    current.subject()
+                )));
+            }
+            break;
+        };
+        match revocation_for(source, &current, issuer, &mut out) {
+            Ok(()) => {}
+            Err(e) if step == 0 => return Err(e),
+            // A CA's status is best effort: many roots publish nothing about their CAs.
+            Err(_) => {}
+        }
+        if issuer.verify_issued_by(issuer).is_ok() {
+            break;
+        }
+        current = issuer.clone();
+    }
+    Ok(out)
 }
 
 /// A [`RevocationSource`] over an in-process [`Responder`] and a status lookup: for tests,
@@ -98,7 +184,8 @@ pub fn add_revocation_values(
             .ok_or_else(|| {
                 SignError::malformed("CAdES signature", "the signer certificate is not in it")
             })?;
-        let mut responses = vec![fetch(source, signer, &certs)?];
+        let gathered = gather(source, signer, &certs)?;
+        let mut responses = gathered.ocsps;
         for tsa in timestamp_signers(&si) {
             let mut pool = certs.clone();
             pool.extend(tsa.1);
@@ -110,9 +197,13 @@ pub fn add_revocation_values(
         for r in &responses {
             basics.push(Any::from_der(&basic_of(r)?).map_err(enc)?);
         }
+        let mut crl_vals = Vec::new();
+        for c in &gathered.crls {
+            crl_vals.push(Any::from_der(c).map_err(enc)?);
+        }
         let rv = RevocationValues {
-            crl_vals: None,
-            ocsp_vals: Some(basics),
+            crl_vals: (!crl_vals.is_empty()).then_some(crl_vals),
+            ocsp_vals: (!basics.is_empty()).then_some(basics),
             other_rev_vals: None,
         };
         let mut all: Vec<Attribute> = si
@@ -636,27 +727,6 @@ pub(crate) fn check_path_revocation(
             report.verdict(Indication::Indeterminate, worst.2, worst.1)
         }
     }
-}
-
-/// The signer's revocation from `ocsps` alone, for callers that know only the signer and its
-/// issuer (XAdES): [`check_path_revocation`] on that two-certificate path, without fetching.
-pub(crate) fn check_revocation(
-    report: SignatureReport,
-    signer: &Certificate,
-    issuer: &Certificate,
-    ocsps: &[Vec<u8>],
-    proven: Option<SystemTime>,
-) -> SignatureReport {
-    check_path_revocation(
-        report,
-        &[signer.clone(), issuer.clone()],
-        &[],
-        ocsps,
-        &[],
-        proven,
-        SystemTime::now(),
-        &ValidationOptions::default(),
-    )
 }
 
 /// Whether a "good" answer covers the control time (see [`check_path_revocation`]).

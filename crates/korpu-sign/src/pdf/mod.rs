@@ -264,6 +264,7 @@ pub fn add_validation_data(
     let (root, mut catalog) = catalog(&doc).map_err(pdf_err)?;
     let mut certs: Vec<Vec<u8>> = Vec::new();
     let mut ocsps: Vec<Vec<u8>> = Vec::new();
+    let mut crls: Vec<Vec<u8>> = Vec::new();
     let found = find_signatures(&doc, &catalog, limits).map_err(pdf_err)?;
     if found.is_empty() {
         return Err(SignError::InvalidInput("the PDF has no signature".into()));
@@ -298,8 +299,11 @@ pub fn add_validation_data(
             let Some(signer) = pool.iter().find(|c| crate::ess::sid_matches(&si.sid, c)) else {
                 continue;
             };
-            match lt::fetch(source, signer, &pool) {
-                Ok(r) => ocsps.push(r),
+            match lt::gather(source, signer, &pool) {
+                Ok(g) => {
+                    ocsps.extend(g.ocsps);
+                    crls.extend(g.crls);
+                }
                 Err(e) if is_newest => return Err(e),
                 Err(_) => continue,
             }
@@ -316,6 +320,8 @@ pub fn add_validation_data(
     }
     let mut seen = BTreeSet::new();
     certs.retain(|c| seen.insert(c.clone()));
+    let mut seen = BTreeSet::new();
+    crls.retain(|c| seen.insert(c.clone()));
 
     let mut num = doc.next_number();
     let mut objects = Vec::new();
@@ -333,6 +339,7 @@ pub fn add_validation_data(
     };
     let cert_refs = stream_refs(&certs, &mut objects);
     let ocsp_refs = stream_refs(&ocsps, &mut objects);
+    let crl_refs = stream_refs(&crls, &mut objects);
     // Keep what an earlier DSS holds (another signer's validation data).
     let mut dss = match get(&catalog, "DSS") {
         Some(o) => doc
@@ -343,7 +350,14 @@ pub fn add_validation_data(
             .unwrap_or_default(),
         None => Dict::new(),
     };
-    for (key, new) in [("Certs", cert_refs), ("OCSPs", ocsp_refs)] {
+    for (key, new) in [
+        ("Certs", cert_refs),
+        ("OCSPs", ocsp_refs),
+        ("CRLs", crl_refs),
+    ] {
+        if new.is_empty() && key == "CRLs" {
+            continue;
+        }
         let mut arr = match get(&dss, key) {
             Some(o) => match doc.resolve(o).map_err(pdf_err)? {
                 Obj::Array(a) => a,

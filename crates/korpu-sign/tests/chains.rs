@@ -1,0 +1,376 @@
+//! Certification paths and revocation in signature validation, on hierarchies and CRLs made by
+//! openssl: RSA and EC CAs mixed, CRLs embedded at B-LT for the signer and its CA, a revoked
+//! intermediate CA, a CRL nobody trustworthy signed, and CRLs fetched from a distribution point
+//! on a local HTTP server only when the caller allows fetching.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+mod common;
+#[path = "../../korpu-pki/tests/support/ossl.rs"]
+mod ossl;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use korpu_pki::cert::Certificate;
+use korpu_sign::fetch::HttpFetcher;
+use korpu_sign::lt::add_revocation_values;
+use korpu_sign::validate::{validate_cades, validate_cades_opts, Indication};
+use korpu_sign::{RevocationSource, SignError, ValidationOptions};
+use ossl::{KeyKind, Made, Ossl, CA_EXT, SIGNER_EXT};
+
+const DATA: &[u8] = b"a contract signed under a foreign CA\n";
+
+/// openssl's detached CAdES signature over DATA by `signer`, carrying `chain`.
+fn openssl_sign(o: &Ossl, signer: &Made, chain: &[&Made]) -> Vec<u8> {
+    std::fs::write(o.path("data.bin"), DATA).unwrap();
+    let bundle: String = chain
+        .iter()
+        .map(|c| std::fs::read_to_string(&c.cert_path).unwrap())
+        .collect();
+    std::fs::write(o.path("chain.pem"), bundle).unwrap();
+    ossl::run(
+        o.dir.path(),
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-cades",
+            "-md",
+            "sha256",
+            "-in",
+            "data.bin",
+            "-signer",
+            signer.cert_path.to_str().unwrap(),
+            "-inkey",
+            signer.key_path.to_str().unwrap(),
+            "-certfile",
+            "chain.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "sig.p7s",
+        ],
+    );
+    std::fs::read(o.path("sig.p7s")).unwrap()
+}
+
+/// Serves CRLs: for a certificate, the CRL its issuer published (by issuer subject).
+struct Crls(Vec<(Certificate, Vec<u8>)>);
+
+impl RevocationSource for Crls {
+    fn ocsp(&self, cert: &Certificate, _: &Certificate) -> Result<Vec<u8>, SignError> {
+        Err(SignError::InvalidInput(format!(
+            "no OCSP responder for \"{}\"",
+            cert.subject()
+        )))
+    }
+    fn crl(&self, _: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
+        Ok(self
+            .0
+            .iter()
+            .find(|(ca, _)| ca == issuer)
+            .map(|(_, crl)| crl.clone()))
+    }
+}
+
+struct Hierarchy {
+    o: Ossl,
+    root: Made,
+    ca: Made,
+    signer: Made,
+}
+
+fn rsa_root_ec_ca_ec_signer(ca_ext: &str, signer_ext: &str) -> Hierarchy {
+    let o = Ossl::new();
+    let root = o.root(
+        "root",
+        "/O=Foreign Trust/CN=Foreign RSA Root",
+        KeyKind::Rsa2048,
+    );
+    let ca = o.issue(
+        "ca",
+        "/O=Foreign Trust/CN=Foreign EC CA",
+        KeyKind::P384,
+        &root,
+        ca_ext,
+    );
+    let signer = o.issue(
+        "signer",
+        "/CN=Foreign Signer",
+        KeyKind::P256,
+        &ca,
+        signer_ext,
+    );
+    Hierarchy {
+        o,
+        root,
+        ca,
+        signer,
+    }
+}
+
+#[test]
+fn rsa_root_ec_intermediate_ec_signer_passes_with_embedded_crls() {
+    let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
+    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
+    let anchors = [h.root.cert.clone()];
+    let now = SystemTime::now();
+
+    // Intact and trusted across RSA and EC, but nothing says whether anything was revoked.
+    let r = validate_cades(&p7s, DATA, &anchors, now);
+    common::assert_valid_without_revocation(&r);
+    assert_eq!(
+        r.trust_anchor.as_deref(),
+        Some(h.root.cert.subject().as_str())
+    );
+
+    // B-LT with the CAs' CRLs: the signer's (from the EC CA) and the CA's (from the RSA root).
+    let crls = Crls(vec![
+        (h.ca.cert.clone(), h.o.crl(&h.ca, None)),
+        (h.root.cert.clone(), h.o.crl(&h.root, None)),
+    ]);
+    let lt = add_revocation_values(&p7s, &crls).unwrap();
+    let r = validate_cades(&lt, DATA, &anchors, now);
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert!(r.revocation.starts_with("good (embedded CRL"), "{r:#?}");
+    assert!(
+        r.revocation
+            .contains("CN=Foreign EC CA,O=Foreign Trust\": good (embedded CRL"),
+        "the intermediate CA is checked too: {r:#?}"
+    );
+}
+
+#[test]
+fn ec_root_rsa_signer_passes() {
+    let o = Ossl::new();
+    let root = o.root("root", "/CN=Foreign EC Root", KeyKind::P384);
+    let signer = o.issue(
+        "signer",
+        "/CN=RSA Signer",
+        KeyKind::Rsa2048,
+        &root,
+        SIGNER_EXT,
+    );
+    let p7s = openssl_sign(&o, &signer, &[&root]);
+    let crls = Crls(vec![(root.cert.clone(), o.crl(&root, None))]);
+    let lt = add_revocation_values(&p7s, &crls).unwrap();
+    let r = validate_cades(&lt, DATA, &[root.cert.clone()], SystemTime::now());
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+}
+
+#[test]
+fn a_revoked_intermediate_fails_the_signature_when_revoked_before_the_proven_time() {
+    let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
+    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
+    // The root revokes the issuing CA now.
+    h.o.revoke(&h.root, &h.ca, "cACompromise");
+    let crls = Crls(vec![
+        (h.ca.cert.clone(), h.o.crl(&h.ca, None)),
+        (h.root.cert.clone(), h.o.crl(&h.root, None)),
+    ]);
+    let now = SystemTime::now();
+
+    // Time-stamped an hour after the revocation (by our TSA, which the verifier also trusts).
+    let pki = common::Pki::new("Chains TSA");
+    let tsa = pki.tsa();
+    tsa.set_time(Some(now + Duration::from_secs(3600)));
+    let bt = korpu_sign::cades::add_signature_timestamp(&p7s, &tsa).unwrap();
+    let lt = add_revocation_values(&bt, &crls).unwrap();
+    let anchors = [h.root.cert.clone(), pki.root.clone()];
+    let r = validate_cades(&lt, DATA, &anchors, now + Duration::from_secs(7200));
+    assert_eq!(r.indication, Indication::TotalFailed, "{r:#?}");
+    assert_eq!(r.sub_indication.as_deref(), Some("REVOKED"), "{r:#?}");
+    assert!(
+        r.reason.as_deref().unwrap().contains("Foreign EC CA"),
+        "{r:#?}"
+    );
+    assert!(
+        r.reason.as_deref().unwrap().contains("CaCompromise"),
+        "{r:#?}"
+    );
+
+    // Without a time-stamp nothing proves the signature predates the revocation.
+    let lt = add_revocation_values(&p7s, &crls).unwrap();
+    let r = validate_cades(&lt, DATA, &anchors, now);
+    assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
+    assert_eq!(
+        r.sub_indication.as_deref(),
+        Some("REVOKED_CA_NO_POE"),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn a_crl_with_a_bad_signature_is_not_trusted() {
+    let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
+    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
+    // Someone else's key under the CA's name issues a clean CRL; the real CA revoked the signer.
+    let impostor = h.o.issue(
+        "impostor",
+        "/O=Foreign Trust/CN=Foreign EC CA",
+        KeyKind::P384,
+        &h.root,
+        CA_EXT,
+    );
+    h.o.revoke(&h.ca, &h.signer, "keyCompromise");
+    let forged = h.o.crl(&impostor, None);
+    let lt = add_revocation_values(
+        &p7s,
+        &Crls(vec![
+            (h.ca.cert.clone(), forged),
+            (h.root.cert.clone(), h.o.crl(&h.root, None)),
+        ]),
+    )
+    .unwrap();
+    let r = validate_cades(&lt, DATA, &[h.root.cert.clone()], SystemTime::now());
+    // Not "good": the CRL is not the CA's, so there is no revocation data for the signer.
+    assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
+    assert_eq!(r.sub_indication.as_deref(), Some("TRY_LATER"), "{r:#?}");
+    assert!(r.revocation.contains("unusable"), "{r:#?}");
+
+    // The real CA's CRL says revoked, and without a time-stamp that is REVOKED_NO_POE.
+    let lt = add_revocation_values(&p7s, &Crls(vec![(h.ca.cert.clone(), h.o.crl(&h.ca, None))]))
+        .unwrap();
+    let r = validate_cades(&lt, DATA, &[h.root.cert.clone()], SystemTime::now());
+    assert_eq!(
+        r.sub_indication.as_deref(),
+        Some("REVOKED_NO_POE"),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn a_signer_certificate_not_for_signing_is_refused() {
+    let ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+               extendedKeyUsage=serverAuth\n";
+    let h = rsa_root_ec_ca_ec_signer(CA_EXT, ext);
+    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca]);
+    let r = validate_cades(&p7s, DATA, &[h.root.cert.clone()], SystemTime::now());
+    assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
+    assert_eq!(
+        r.sub_indication.as_deref(),
+        Some("CHAIN_CONSTRAINTS_FAILURE"),
+        "{r:#?}"
+    );
+}
+
+/// A plain HTTP server on 127.0.0.1 serving files by path, counting requests; stops when the
+/// returned flag is set (or after a minute).
+type Files = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+fn serve(listener: TcpListener, files: Files) -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (h, s) = (hits.clone(), stop.clone());
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !s.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+            let Ok((mut conn, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            h.fetch_add(1, Ordering::Relaxed);
+            let line = String::from_utf8_lossy(&req)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            let path = line.split(' ').nth(1).unwrap_or("");
+            let files = files.lock().unwrap();
+            let answer = match files.iter().find(|(p, _)| p == path) {
+                Some((_, body)) => {
+                    let mut a = format!(
+                        "HTTP/1.0 200 OK\r\nContent-Type: application/pkix-crl\r\n\
+                         Content-Length: {}\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    a.extend_from_slice(body);
+                    a
+                }
+                None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            };
+            let _ = conn.write_all(&answer);
+        }
+    });
+    (hits, stop)
+}
+
+#[test]
+fn crls_are_fetched_from_distribution_points_only_when_allowed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let o = Ossl::new();
+    let root = o.root("root", "/CN=Fetch Root", KeyKind::Rsa2048);
+    let ca = o.issue(
+        "ca",
+        "/CN=Fetch CA",
+        KeyKind::P256,
+        &root,
+        &format!("{CA_EXT}crlDistributionPoints=URI:{base}/root.crl\n"),
+    );
+    let signer = o.issue(
+        "signer",
+        "/CN=Fetch Signer",
+        KeyKind::P256,
+        &ca,
+        &format!("{SIGNER_EXT}crlDistributionPoints=URI:{base}/ca.crl\n"),
+    );
+    let p7s = openssl_sign(&o, &signer, &[&ca]);
+    let files: Files = Arc::new(Mutex::new(vec![
+        ("/root.crl".into(), o.crl(&root, None)),
+        ("/ca.crl".into(), o.crl(&ca, None)),
+    ]));
+    let (hits, stop) = serve(listener, files.clone());
+    let anchors = [root.cert.clone()];
+    let now = SystemTime::now();
+
+    // By default validation stays offline.
+    let r = validate_cades(&p7s, DATA, &anchors, now);
+    common::assert_valid_without_revocation(&r);
+    assert_eq!(
+        hits.load(Ordering::Relaxed),
+        0,
+        "nothing may be fetched by default"
+    );
+
+    let fetching = ValidationOptions {
+        fetcher: Some(Arc::new(HttpFetcher::default())),
+        ..ValidationOptions::default()
+    };
+    let r = validate_cades_opts(&p7s, DATA, &anchors, now, &fetching);
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert!(r.revocation.starts_with("good (fetched CRL"), "{r:#?}");
+    assert!(
+        r.revocation.contains("Fetch CA\": good (fetched CRL"),
+        "{r:#?}"
+    );
+    assert_eq!(hits.load(Ordering::Relaxed), 2);
+    // A fetched answer does not make the signature B-LT: nothing was embedded.
+    assert_eq!(r.level, "B-B");
+
+    // The CA revokes the signer and publishes a new CRL: fetching now finds it.
+    o.revoke(&ca, &signer, "keyCompromise");
+    files.lock().unwrap()[1].1 = o.crl(&ca, None);
+    let r = validate_cades_opts(&p7s, DATA, &anchors, now, &fetching);
+    assert_eq!(
+        r.sub_indication.as_deref(),
+        Some("REVOKED_NO_POE"),
+        "{r:#?}"
+    );
+    assert!(r.revocation.starts_with("revoked at"), "{r:#?}");
+    stop.store(true, Ordering::Relaxed);
+}
