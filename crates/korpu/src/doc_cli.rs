@@ -6,6 +6,11 @@
 //! responder are reached over HTTP (RFC 3161 §3.4, RFC 6960 appendix A). Verification is
 //! offline: it uses only the file and the trust anchors given.
 //!
+//! `doc verify` tells the format from the bytes, never from the file name
+//! ([`korpu_sign::detect`]): PAdES, ASiC-E (CAdES or XAdES), ASiC-S, and standalone CAdES —
+//! detached (`.p7s`, with `--detached-content FILE`) or enveloping (`.p7m`, whose content
+//! `--extract` writes out), in DER, BER or PEM.
+//!
 //! Not here: `doc send` / `doc inbox` (document exchange), visible signatures, B-LTA.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -51,8 +56,10 @@ pub enum DocCommand {
         /// Where to write the signed PDF or the container.
         output: PathBuf,
     },
-    /// Validate every signature of a PAdES PDF or an ASiC-E container and print the report;
-    /// exits non-zero unless every signature is TOTAL_PASSED.
+    /// Validate every signature of a signed document and print the report: a PAdES PDF, an
+    /// ASiC-E (CAdES or XAdES) or ASiC-S container, or a standalone CAdES signature (.p7s
+    /// detached, .p7m enveloping). The format is read from the content, not the file name.
+    /// Exits non-zero unless every signature is TOTAL_PASSED.
     Verify {
         /// Trust anchors (PEM, may hold several); repeat for more files.
         #[arg(long, required = true)]
@@ -60,7 +67,13 @@ pub enum DocCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
-        /// The signed PDF or container.
+        /// The signed data of a detached CAdES signature (.p7s).
+        #[arg(long, value_name = "FILE")]
+        detached_content: Option<PathBuf>,
+        /// Write the content of an enveloping CAdES signature (.p7m) to this file.
+        #[arg(long, value_name = "FILE")]
+        extract: Option<PathBuf>,
+        /// The signed document, container or signature.
         file: PathBuf,
     },
     /// Send a document to another organisation over the bridge (as `korpu docs send`).
@@ -185,7 +198,13 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
             println!("signed {} -> {}", input.display(), output.display());
             Ok(())
         }
-        DocCommand::Verify { trust, json, file } => {
+        DocCommand::Verify {
+            trust,
+            json,
+            detached_content,
+            extract,
+            file,
+        } => {
             let mut anchors = Vec::new();
             for t in &trust {
                 anchors.extend(read_certs(t)?);
@@ -198,18 +217,31 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                 .max_pdf_size
                 .max(asice::Limits::default().max_total_size);
             let report = if size > limit {
-                Verdict {
-                    format: "unknown",
-                    signatures: Vec::new(),
-                    error: Some(format!(
+                Verdict::failed(
+                    "unknown",
+                    format!(
                         "FORMAT_FAILURE: the file has {size} bytes, more than the limit of {limit}"
-                    )),
-                }
+                    ),
+                )
             } else {
                 let data = std::fs::read(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                verify(&data, &anchors, SystemTime::now())
+                let detached = match &detached_content {
+                    Some(p) => Some(
+                        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+                    ),
+                    None => None,
+                };
+                verify(&data, detached.as_deref(), &anchors, SystemTime::now())
             };
+            if let (Some(out), Some(content)) = (&extract, &report.content) {
+                write_atomically(out, content)?;
+            } else if extract.is_some() {
+                bail!(
+                    "--extract: {} carries no content to extract",
+                    file.display()
+                );
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report.to_json())?);
             } else {
@@ -248,11 +280,151 @@ struct Verdict {
     signatures: Vec<Line>,
     /// The file could not be read as a signed document at all.
     error: Option<String>,
+    /// The signed content of an enveloping signature.
+    content: Option<Vec<u8>>,
 }
 
-fn verify(data: &[u8], anchors: &[Certificate], at: SystemTime) -> Verdict {
-    if data.starts_with(b"%PDF-") {
-        match pdf::validate(data, anchors, at, &pdf::Limits::default()) {
+impl Verdict {
+    fn failed(format: &'static str, error: String) -> Self {
+        Verdict {
+            format,
+            signatures: Vec::new(),
+            error: Some(error),
+            content: None,
+        }
+    }
+
+    fn container(
+        format: &'static str,
+        r: Result<asice::ContainerReport, asice::AsicError>,
+    ) -> Self {
+        match r {
+            Ok(r) => Verdict {
+                format,
+                signatures: r
+                    .signatures
+                    .into_iter()
+                    .map(|s| Line {
+                        label: format!("{} over {}", s.signature_file, s.covers.join(", ")),
+                        report: s.report,
+                        modified_after: None,
+                    })
+                    .collect(),
+                error: None,
+                content: None,
+            },
+            Err(e) => Verdict::failed(format, format!("FORMAT_FAILURE: {e}")),
+        }
+    }
+}
+
+fn verify(
+    data: &[u8],
+    detached: Option<&[u8]>,
+    anchors: &[Certificate],
+    at: SystemTime,
+) -> Verdict {
+    use korpu_sign::detect::{self, Format};
+    let options = korpu_sign::ValidationOptions::default();
+    let format = detect::detect(data);
+    if detached.is_some() && !matches!(format, Format::Cms | Format::CmsPem) {
+        return Verdict::failed(
+            format.name(),
+            "--detached-content is for a detached CAdES signature (.p7s); this file is not one"
+                .into(),
+        );
+    }
+    match format {
+        Format::Pdf => return verify_pdf(data, anchors, at, &options),
+        Format::AsicE => {
+            let r = asice::validate_opts(data, anchors, at, &asice::Limits::default(), &options);
+            let xades = r.as_ref().is_ok_and(|r| {
+                r.signatures
+                    .iter()
+                    .any(|s| s.signature_file.contains("signatures"))
+            });
+            return Verdict::container(
+                if xades {
+                    "ASiC-E (XAdES)"
+                } else {
+                    "ASiC-E (CAdES)"
+                },
+                r,
+            );
+        }
+        Format::AsicS => {
+            let r = korpu_sign::asics::validate_opts(
+                data,
+                anchors,
+                at,
+                &asice::Limits::default(),
+                &options,
+            );
+            return Verdict::container("ASiC-S", r);
+        }
+        Format::Cms | Format::CmsPem => {
+            let Some(der) = detect::cms_der(data) else {
+                return Verdict::failed("CAdES", "FORMAT_FAILURE: malformed PEM".into());
+            };
+            let (label, report, content) = match detached {
+                Some(content) => (
+                    "detached signature".to_string(),
+                    korpu_sign::validate::validate_cades_opts(&der, content, anchors, at, &options),
+                    None,
+                ),
+                None => {
+                    let (r, content) = korpu_sign::validate::validate_cades_enveloping(
+                        &der, anchors, at, &options,
+                    );
+                    let label = match &content {
+                        Some(c) => format!(
+                            "enveloping signature over {} bytes of {}",
+                            c.len(),
+                            content_kind(c)
+                        ),
+                        None => "detached signature, content not given".to_string(),
+                    };
+                    (label, r, content)
+                }
+            };
+            return Verdict {
+                format: "CAdES",
+                signatures: vec![Line {
+                    label,
+                    report,
+                    modified_after: None,
+                }],
+                error: None,
+                content,
+            };
+        }
+        Format::Xml => {
+            return Verdict::failed(
+                "XML",
+                "FORMAT_FAILURE: a standalone XML document; Körpü validates XAdES inside ASiC-E \
+                 and ASiC-S containers"
+                    .into(),
+            )
+        }
+        Format::Unknown => {
+            return Verdict::failed(
+                "unknown",
+                "FORMAT_FAILURE: not a signed document Körpü recognises (PDF, ASiC-E, ASiC-S, \
+                 CAdES .p7s/.p7m)"
+                    .into(),
+            )
+        }
+    }
+}
+
+fn verify_pdf(
+    data: &[u8],
+    anchors: &[Certificate],
+    at: SystemTime,
+    options: &korpu_sign::ValidationOptions,
+) -> Verdict {
+    {
+        match pdf::validate_opts(data, anchors, at, &pdf::Limits::default(), options) {
             Ok(r) => Verdict {
                 format: "PAdES (PDF)",
                 signatures: r
@@ -265,34 +437,22 @@ fn verify(data: &[u8], anchors: &[Certificate], at: SystemTime) -> Verdict {
                     })
                     .collect(),
                 error: None,
+                content: None,
             },
-            Err(e) => Verdict {
-                format: "PAdES (PDF)",
-                signatures: Vec::new(),
-                error: Some(format!("FORMAT_FAILURE: {e}")),
-            },
+            Err(e) => Verdict::failed("PAdES (PDF)", format!("FORMAT_FAILURE: {e}")),
         }
-    } else {
-        match asice::validate(data, anchors, at, &asice::Limits::default()) {
-            Ok(r) => Verdict {
-                format: "ASiC-E (CAdES)",
-                signatures: r
-                    .signatures
-                    .into_iter()
-                    .map(|s| Line {
-                        label: format!("{} over {}", s.signature_file, s.covers.join(", ")),
-                        report: s.report,
-                        modified_after: None,
-                    })
-                    .collect(),
-                error: None,
-            },
-            Err(e) => Verdict {
-                format: "ASiC-E (CAdES)",
-                signatures: Vec::new(),
-                error: Some(format!("FORMAT_FAILURE: {e}")),
-            },
-        }
+    }
+}
+
+/// What the content of an enveloping signature looks like, for the report.
+fn content_kind(c: &[u8]) -> &'static str {
+    use korpu_sign::detect::{detect, Format};
+    match detect(c) {
+        Format::Pdf => "PDF",
+        Format::Xml => "XML",
+        Format::AsicE | Format::AsicS => "a zip container",
+        _ if std::str::from_utf8(c).is_ok() => "text",
+        _ => "binary data",
     }
 }
 
