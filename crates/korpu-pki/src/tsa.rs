@@ -94,6 +94,9 @@ struct SigningCertificate {
     policies: Option<Vec<Any>>,
 }
 
+/// Longest nonce (INTEGER content octets) a request may carry.
+pub const MAX_NONCE_OCTETS: usize = 32;
+
 /// PKIStatus values (RFC 3161 §2.4.2).
 const GRANTED: u8 = 0;
 const GRANTED_WITH_MODS: u8 = 1;
@@ -287,6 +290,28 @@ impl Authority {
                     hash.output_len()
                 ),
             ));
+        }
+        // The nonce is the requester's, echoed into the signed token: bounded, so nobody has
+        // the TSA sign a megabyte of their choosing (64 bits is customary; RFC 3161 §2.4.1
+        // wants "a large random number", which 32 octets covers), and not negative, which a
+        // random number never is and which some verifiers compare wrongly.
+        if let Some(nonce) = &req.nonce {
+            let octets = nonce.as_bytes();
+            if octets.len() > MAX_NONCE_OCTETS {
+                return Err(Rejection::new(
+                    FailInfo::BadDataFormat,
+                    format!(
+                        "the nonce is {} octets long; at most {MAX_NONCE_OCTETS} are accepted",
+                        octets.len()
+                    ),
+                ));
+            }
+            if octets.first().is_some_and(|b| b & 0x80 != 0) {
+                return Err(Rejection::new(
+                    FailInfo::BadDataFormat,
+                    "the nonce is negative; it must be a positive random number",
+                ));
+            }
         }
         // RFC 3161 §2.4.2: the policy in the token MUST be the requested one; a TSA that does
         // not operate under it must refuse rather than claim it.
@@ -1038,6 +1063,37 @@ mod tests {
             b[i] ^= 0x41;
             let _ = s.tsa.respond(&b, now, 1);
         }
+    }
+
+    /// 1 MiB and negative nonces were granted (issue 13, item 14).
+    #[test]
+    fn nonces_over_32_octets_or_negative_are_rejected_as_bad_data_format() {
+        let s = setup();
+        let now = SystemTime::now();
+        let (req, _) = build_request(&[0; 32]);
+        let base = TimeStampReq::from_der(&req).unwrap();
+        let with_nonce = |octets: &[u8]| {
+            let mut r = base.clone();
+            r.nonce = Some(Int::new(octets).unwrap());
+            s.tsa.respond(&r.to_der().unwrap(), now, 1)
+        };
+        let rejected = |resp: &[u8]| {
+            let (status, fi) = status_of(resp);
+            status == REJECTION && fi == Some(FailInfo::BadDataFormat.bits())
+        };
+        let mut big = vec![0x7f; 1 << 20];
+        assert!(rejected(&with_nonce(&big)), "a 1 MiB nonce");
+        big.truncate(33);
+        assert!(rejected(&with_nonce(&big)), "a 33-octet nonce");
+        assert!(rejected(&with_nonce(&[0xff])), "nonce -1");
+        assert!(
+            rejected(&with_nonce(&[0x80, 0, 0, 0, 0, 0, 0, 0])),
+            "a negative 64-bit nonce"
+        );
+        big.truncate(32);
+        assert_eq!(status_of(&with_nonce(&big)).0, GRANTED, "32 octets");
+        assert_eq!(status_of(&with_nonce(&[0x00, 0xff])).0, GRANTED, "255");
+        assert_eq!(status_of(&with_nonce(&[0])).0, GRANTED, "zero");
     }
 
     #[test]
