@@ -121,6 +121,16 @@ impl Default for GatewayConfig {
             keep_bodies_max_bytes: 16 << 20,
         }
     }
+    /// The provider side accepts a signed request only if it was created at most this long
+    /// ago, and only once per message id within it (replay protection), in seconds.
+    /// Default 300.
+    pub replay_window_secs: u64,
+    /// How far other gateways' clocks may be ahead of (or behind, on top of the window) ours,
+    /// in seconds. Default 30.
+    pub max_clock_skew_secs: u64,
+    /// Most message ids the replay guard remembers at once (about 40 bytes each); when full,
+    /// new requests are refused until old ids leave the window. Default 10,000,000.
+    pub replay_max_ids: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +168,9 @@ impl GatewayConfig {
         let mut table = toml::Value::try_from(&parsed).expect("a configuration serialises");
         let keys: Vec<String> = table
             .as_table()
+            replay_window_secs: 300,
+            max_clock_skew_secs: 30,
+            replay_max_ids: 10_000_000,
             .map(|t| t.keys().cloned().collect())
             .unwrap_or_default();
         for (name, value) in env {

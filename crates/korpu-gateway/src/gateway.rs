@@ -123,7 +123,6 @@ pub struct Gateway {
     /// `id` in text form, as records carry it.
     id_text: String,
     anchor: Anchor,
-    sign_key: SigningKey,
     sign_cert: Certificate,
     /// `sign_cert` as the signer header carries it.
     sign_cert_header: HeaderValue,
@@ -151,6 +150,8 @@ pub struct Gateway {
     verifier: Verifier,
     networks: Vec<Cidr>,
     backends: HashMap<ServiceId, String>,
+    /// Refuses replayed and stale requests on the provider side.
+    replay: crate::replay::ReplayGuard,
     http_conf: reqwest::Client,
 }
 
@@ -165,14 +166,14 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn err_response(e: &XRoadError, message_id: &str) -> Response<OutBody> {
-    let mut r = Response::new(OutBody::full(e.body(message_id)));
+/// The one place errors become answers: PR-REST's error form (JSON, or XML when the caller's
+/// `Accept` asks for it), with `X-Road-Error` and `X-Road-Id`.
+fn err_response(e: &XRoadError, message_id: &str, form: p::ErrorForm) -> Response<OutBody> {
+    let (body, content_type) = e.render(message_id, form);
+    let mut r = Response::new(OutBody::full(body));
     *r.status_mut() = hyper::StatusCode::from_u16(e.status()).expect("400 or 500");
     let h = r.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json;charset=utf-8"),
-    );
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     p::set(h, p::H_ERROR, e.kind);
     p::set(h, p::H_ID, message_id);
     r
@@ -180,6 +181,48 @@ fn err_response(e: &XRoadError, message_id: &str) -> Response<OutBody> {
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
+/// Response headers the client's gateway replaces with its own values and never passes on as
+/// received, so their signature need not cover them (`X-Road-Error` is a field of the base).
+/// `Date` is among them when uncovered: the provider's HTTP server adds it after signing, and
+/// our own server then sets its own.
+const RESPONSE_OWN_HEADERS: &[&str] = &[
+    p::H_CLIENT,
+    p::H_SERVICE,
+    p::H_ID,
+    p::H_REQUEST_HASH,
+    p::H_ERROR,
+    "date",
+];
+
+/// What the client's gateway makes of an unsigned answer. The provider's gateway signs every
+/// answer to a request it authenticated; an unsigned one says it could not (our TLS staple,
+/// signer or signature refused, its configuration outdated…). It came over the pinned TLS
+/// connection, so its error type is passed on, but nothing about it is evidence, and it is
+/// not recorded.
+fn unsigned_answer(
+    provider: &GatewayId,
+    status: u16,
+    error_type: Option<&str>,
+    body: &mut Spooled,
+) -> XRoadError {
+    let Some(kind) = error_type.and_then(kind::known).filter(|_| status >= 400) else {
+        return XRoadError::new(
+            kind::CP_SIGNATURE,
+            format!("the response from {provider} is not signed"),
+        );
+    };
+    let message = Some(body)
+        .filter(|b| b.len <= 64 << 10)
+        .and_then(|b| b.to_bytes().ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    XRoadError::new(
+        kind,
+        format!("gateway {provider} refused the request without signing its answer (it could not authenticate it): {message}"),
+    )
+}
+
 }
 
 impl Gateway {
@@ -261,7 +304,7 @@ impl Gateway {
             ))
         };
         let signer = BatchSigner::start(
-            sign_key.clone(),
+            sign_key,
             Duration::from_micros(cfg.sign_batch_window_us),
             cfg.sign_batch_max,
         );
@@ -272,12 +315,17 @@ impl Gateway {
             signer,
             verifier: Verifier::default(),
             sign_cert_header: b64_header(sign_cert.der()),
-            sign_key,
             sign_cert,
             tls_key,
             tls_cert,
             loaded: RwLock::new(None),
             conf_error: Mutex::new(None),
+            replay: crate::replay::ReplayGuard::new(
+                Duration::from_secs(cfg.replay_window_secs),
+                Duration::from_secs(cfg.max_clock_skew_secs),
+                cfg.replay_max_ids,
+                now_ms(),
+            ),
             staples: RwLock::new(Staples::default()),
             peers: tokio::sync::Mutex::new(HashMap::new()),
             peer_turn: std::sync::atomic::AtomicUsize::new(0),
@@ -637,7 +685,8 @@ impl Gateway {
                 format!("{} is not in this gateway's client_networks", remote.ip()),
             );
             self.metrics.inc_error(e.kind);
-            return err_response(&e, "");
+            return err_response(&e, "", form);
+        let form = p::ErrorForm::from_accept(req.headers());
         }
         match path.split('?').next().unwrap_or("") {
             "/metrics" => {
@@ -646,7 +695,7 @@ impl Gateway {
                 return Response::new(OutBody::full(text));
             }
             "/health" => return self.health(),
-            "/listClients" => return self.list_clients(),
+            "/listClients" => return self.list_clients(form),
             _ => {}
         }
         let _permit = self.limiter.acquire().await;
@@ -667,7 +716,7 @@ impl Gateway {
                 self.metrics.inc_error(e.kind);
                 self.metrics.observe("client", e.status(), elapsed);
                 tracing::warn!(message_id = %message_id, error_type = e.kind, error = %e.message, role = "client", "exchange refused");
-                err_response(&e, &message_id)
+                err_response(&e, &message_id, form)
             }
         }
     }
@@ -760,32 +809,16 @@ impl Gateway {
         let (parts, req_body) = req.into_parts();
         let method = parts.method;
         let in_headers = parts.headers;
-        let content_type = header(&in_headers, "content-type").map(str::to_owned);
         let body = self
             .receive(
                 req_body,
                 "request",
                 kind::TOO_LARGE,
                 kind::BAD_REQUEST,
-                true,
+                false,
             )
             .await?;
         self.metrics.add_bytes("request", body.len);
-        let signed = p::SignedRequest {
-            method: method.as_str(),
-            service: &target.service,
-            path: &target.path,
-            query: target.query.as_deref(),
-            headers: &xh,
-            content_type: content_type.as_deref(),
-            body_sha256: &body.sha256,
-        };
-        let (input, request_hash) =
-            signed.signing_input_and_request_hash(&body.sha512.expect("asked for above"));
-        let digest_bytes: [u8; 32] = Sha256::digest(&input).into();
-        let digest = hex::encode(digest_bytes);
-        let signature = self.signer.sign(input, digest_bytes).await;
-        tracing::debug!(phase = "signed", us = t0.elapsed().as_micros() as u64);
 
         let mut out_headers = p::passthrough_headers(&in_headers);
         p::strip_xroad_response_headers(&mut out_headers);
@@ -803,7 +836,9 @@ impl Gateway {
         }
         p::set_unique(&mut out_headers, p::H_ID, &xh.message_id);
         p::set_unique(&mut out_headers, p::H_SIG, &signature);
-        p::set_unique(&mut out_headers, p::H_REQUEST_DIGEST, &digest);
+        p::set_unique(&mut out_headers, p::H_CREATED, &created_ms.to_string());
+        // The list repeats from message to message: HPACK may keep it.
+        p::set(&mut out_headers, p::H_COVERED, &covered);
         self.staple_headers(&mut out_headers);
 
         // Try the provider's gateways in order until one answers (X-Road's failover).
@@ -811,6 +846,8 @@ impl Gateway {
         let mut last_err = None;
         let mut answered = None;
         for gw in &gateways {
+        // What goes to the provider is what is signed: every forwarded header is covered
+        // (protocol's module doc), the X-Road ones as this gateway sets them.
             let peer = match self.peer(&loaded, gw).await {
                 Ok(p) => p,
                 Err(e) => {
@@ -826,6 +863,37 @@ impl Gateway {
             let Some(b) = body.take() else { break };
             let out = rb
                 .body(b.into_body())
+        let covered = p::covered_names(&out_headers);
+        let covered_sha256 = p::covered_sha256(
+            Some((method.as_str(), &target.path, target.query.as_deref())),
+            &covered,
+            &out_headers,
+            &body.sha256,
+        );
+        // The data subject as the provider's gateway will find it, signed so that its record
+        // can show it was (the provider recomputes it from what it receives).
+        let subject = service
+            .data_subject
+            .as_ref()
+            .and_then(|loc| find_subject(loc, &out_headers, &target, service.openapi.as_deref()));
+        let created_ms = now_ms();
+        let base = p::SignedRequest {
+            service: &target.service_text,
+            headers: &xh,
+            created_ms,
+            subject: subject.as_deref(),
+            covered_sha256,
+        }
+        .signature_base();
+        let request_hash = p::request_hash(&base);
+        let digest_bytes: [u8; 32] = Sha256::digest(base.as_bytes()).into();
+        let digest = hex::encode(digest_bytes);
+        let signature = self
+            .signer
+            .sign(base.as_bytes().to_vec(), digest_bytes)
+            .await;
+        tracing::debug!(phase = "signed", us = t0.elapsed().as_micros() as u64);
+
                 .map_err(|e| XRoadError::new(kind::BAD_REQUEST, e.to_string()))?;
             let mut sender = peer.sender.clone();
             let wait =
@@ -878,7 +946,7 @@ impl Gateway {
             "provider gateway TLS",
         )
         .map_err(|e| XRoadError::new(kind::CP_SSL, e))?;
-        let rbody = self
+        let mut rbody = self
             .receive(
                 rbody,
                 "response",
@@ -892,7 +960,15 @@ impl Gateway {
         // group commit can wait for it (answers arrive in bursts, each a moment after another).
         let announced = self.recorder.announce();
         let status = parts.status.as_u16();
-        let rct = header(&parts.headers, "content-type");
+        let error_type = header(&parts.headers, p::H_ERROR).map(str::to_owned);
+        let Some(rsig) = header(&parts.headers, p::H_SIG) else {
+            return Err(unsigned_answer(
+                &gw.id,
+                status,
+                error_type.as_deref(),
+                &mut rbody,
+            ));
+        };
         let provider_member = &gw.id.member;
         let signer = self
             .check_signer(
@@ -907,24 +983,41 @@ impl Gateway {
                     format!("the response from {}: {e}", gw.id),
                 )
             })?;
-        let rinput = p::response_signing_input(&digest, status, rct, &rbody.sha256);
-        let rdigest: [u8; 32] = Sha256::digest(&rinput).into();
-        let rsig = header(&parts.headers, p::H_SIG).unwrap_or("").to_owned();
+        // Every header passed on to the information system must be covered; the X-Road ones
+        // this gateway sets itself (and X-Road-Error is a field of the base).
+        let rcovered = header(&parts.headers, p::H_COVERED).unwrap_or("");
+        if let Some(n) = p::uncovered_header(&parts.headers, rcovered, RESPONSE_OWN_HEADERS) {
+            return Err(XRoadError::new(
+                kind::CP_SIGNATURE,
+                format!(
+                    "the response from {} carries the header {n}, which its signature does not cover",
+                    gw.id
+                ),
+            ));
+        }
+        let rbase = p::response_signature_base(
+            &digest,
+            status,
+            error_type.as_deref(),
+            &p::covered_sha256(None, rcovered, &parts.headers, &rbody.sha256),
+        );
+        let rdigest: [u8; 32] = Sha256::digest(rbase.as_bytes()).into();
+        let rsig = rsig.to_owned();
         self.verifier
-            .verify(&signer, &rinput, &rdigest, &rsig)
+            .verify(&signer, rbase.as_bytes(), &rdigest, &rsig)
             .await
             .map_err(|_| {
                 XRoadError::new(
                     kind::CP_SIGNATURE,
                     format!(
-                    "the response from {} does not match its signature: it was altered in transit",
-                    gw.id
-                ),
+                        "the response from {} does not match its signature: it was altered in \
+                         transit, or answers another request",
+                        gw.id
+                    ),
                 )
             })?;
-        // The response signature covers the request's digest, which binds this answer to this
-        // request; the X-Road-Request-Hash the information system gets is computed here.
-        let error_type = header(&parts.headers, p::H_ERROR).map(str::to_owned);
+        // The response's signature base names this request's digest: the answer is bound to
+        // this request, whose X-Road-Request-Hash the information system gets.
 
         tracing::debug!(
             phase = "response verified",
@@ -971,6 +1064,8 @@ impl Gateway {
         }
         *out.headers_mut() = h;
         Ok((out, rec))
+            request_signed: Some(base),
+            response_signed: Some(rbase),
     }
 
     /// Receives a request or response body under the configured limits; `too_large` and
@@ -982,6 +1077,9 @@ impl Gateway {
         too_large: &'static str,
         broken: &'static str,
         sha512: bool,
+        if !rcovered.split(' ').any(|n| n == "date") {
+            h.remove(hyper::header::DATE);
+        }
     ) -> Result<Spooled, XRoadError> {
         Spooled::receive(
             body,
@@ -1103,6 +1201,8 @@ impl Gateway {
             service: service.to_string(),
             gateway: self.id_text.clone(),
             role: "client".into(),
+            request_signed: None,
+            response_signed: None,
             user_id: xh.user_id.clone(),
             data_subject: None,
             purpose: xh.purpose.clone(),
@@ -1130,34 +1230,44 @@ impl Gateway {
         let started = Instant::now();
         let _permit = self.limiter.acquire().await;
         let message_id = header(req.headers(), p::H_ID).unwrap_or("").to_owned();
-        let claimed_digest = header(req.headers(), p::H_REQUEST_DIGEST)
-            .unwrap_or("")
-            .to_owned();
-        let result = self.provider_exchange(req, &peer_cert).await;
+        let form = p::ErrorForm::from_accept(req.headers());
+        let mut verified = None;
+        let result = self.provider_exchange(req, &peer_cert, &mut verified).await;
         let elapsed = started.elapsed();
         let (resp, rec) = match result {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.inc_error(e.kind);
                 tracing::warn!(%message_id, error_type = e.kind, error = %e.message, role = "provider", "exchange refused");
-                // Errors are signed too, so the caller's gateway can tell a real refusal from
-                // one forged in transit.
-                let mut r = err_response(&e, &message_id);
-                let body = e.body(&message_id);
-                let sha: [u8; 32] = Sha256::digest(&body).into();
-                let input = p::response_signing_input(
-                    &claimed_digest,
-                    e.status(),
-                    Some("application/json;charset=utf-8"),
-                    &sha,
-                );
-                p::set(
-                    r.headers_mut(),
-                    p::H_SIG,
-                    &B64.encode(self.sign_key.sign(&input)),
-                );
+                let mut r = err_response(&e, &message_id, form);
+                // A refusal is signed, so the caller's gateway can tell it from one forged in
+                // transit — but only over a request digest this gateway computed from a request
+                // whose signature it verified: signing for a peer not yet authenticated would
+                // give anyone a signature over a digest of their choosing.
+                if let Some(digest) = verified {
+                    let (body, _) = e.render(&message_id, form);
+                    let covered = "content-type";
+                    let base = p::response_signature_base(
+                        &digest,
+                        e.status(),
+                        Some(e.kind),
+                        &p::covered_sha256(
+                            None,
+                            covered,
+                            r.headers(),
+                            &Sha256::digest(&body).into(),
+                        ),
+                    );
+                    let bdigest: [u8; 32] = Sha256::digest(base.as_bytes()).into();
+                    let sig = self.signer.sign(base.into_bytes(), bdigest).await;
+                    p::set_unique(r.headers_mut(), p::H_SIG, &sig);
+    /// `verified` is set to the request's digest once its signature is verified: from then on
+    /// the peer is authenticated and a refusal may be signed.
+                    p::set(r.headers_mut(), p::H_COVERED, covered);
+                }
                 self.staple_headers(r.headers_mut());
                 self.metrics.observe("provider", e.status(), elapsed);
+        verified: &mut Option<String>,
                 return r;
             }
         };
@@ -1211,8 +1321,24 @@ impl Gateway {
         let (parts, req_body) = req.into_parts();
         let method = parts.method;
         let in_headers = parts.headers;
-        let content_type = header(&in_headers, "content-type").map(str::to_owned);
-        let body = self
+        // Everything this side forwards or reads must be covered by the signature: a header
+        // the sender did not list was added on the way (see protocol's module doc).
+        let covered = header(&in_headers, p::H_COVERED).unwrap_or("");
+        if let Some(n) = p::uncovered_header(&in_headers, covered, &[]) {
+            return Err(XRoadError::new(
+                kind::SP_SIGNATURE,
+                format!("the request carries the header {n}, which its signature does not cover"),
+            ));
+        }
+        let created_ms: u64 = header(&in_headers, p::H_CREATED)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| {
+                XRoadError::new(
+                    kind::SP_SIGNATURE,
+                    "the request carries no signed creation time",
+                )
+            })?;
+        let mut body = self
             .receive(
                 req_body,
                 "request",
@@ -1221,17 +1347,26 @@ impl Gateway {
                 false,
             )
             .await?;
-        let mut body = body;
-        let body_sha256 = body.sha256;
-        let signed = p::SignedRequest {
-            method: method.as_str(),
-            service: &target.service,
-            path: &target.path,
-            query: target.query.as_deref(),
+        let declared = conf.service(&target.service);
+        // Found in covered headers, path or query only, and a field of the signature base.
+        let data_subject = declared.and_then(|s| {
+            s.data_subject
+                .as_ref()
+                .and_then(|loc| find_subject(loc, &in_headers, &target, s.openapi.as_deref()))
+        });
+        let base = p::SignedRequest {
+            service: &target.service_text,
             headers: &xh,
-            content_type: content_type.as_deref(),
-            body_sha256: &body_sha256,
-        };
+            created_ms,
+            subject: data_subject.as_deref(),
+            covered_sha256: p::covered_sha256(
+                Some((method.as_str(), &target.path, target.query.as_deref())),
+                covered,
+                &in_headers,
+                &body.sha256,
+            ),
+        }
+        .signature_base();
         let signer = self
             .check_signer(
                 &loaded,
@@ -1240,11 +1375,28 @@ impl Gateway {
                 xh.client.member(),
             )
             .map_err(|e| XRoadError::new(kind::SP_SIGNATURE, e))?;
+        *verified = Some(digest.clone());
+        // After the signature (else anyone could burn another client's ids), before anything
+        // is forwarded or recorded.
+        self.replay
+            .accept(
+                &xh.client_text,
+                &xh.message_id,
+                created_ms,
+                now_ms(),
+                Instant::now(),
+            )
+            .map_err(|e| {
+                let kind = match e {
+                    crate::replay::Refused::Replayed(_) => kind::SP_REPLAYED,
+                    _ => kind::SP_STALE,
+                };
+                XRoadError::new(kind, e.to_string())
+            })?;
         let signature = header(&in_headers, p::H_SIG).unwrap_or("").to_owned();
-        let input = signed.signing_input();
-        let digest_bytes: [u8; 32] = Sha256::digest(&input).into();
+        let digest_bytes: [u8; 32] = Sha256::digest(base.as_bytes()).into();
         self.verifier
-            .verify(&signer, &input, &digest_bytes, &signature)
+            .verify(&signer, base.as_bytes(), &digest_bytes, &signature)
             .await
             .map_err(|_| {
                 XRoadError::new(
@@ -1282,10 +1434,6 @@ impl Gateway {
             )
         })?;
         authorise(conf, &xh, service, kind::SP_ACCESS_DENIED)?;
-        let data_subject = service
-            .data_subject
-            .as_ref()
-            .and_then(|loc| find_subject(loc, &in_headers, &target, service.openapi.as_deref()));
 
         // Bodies are kept only for the services this gateway's configuration names.
         let keeper = self
@@ -1316,10 +1464,16 @@ impl Gateway {
         let status = status_code.as_u16();
         let mut rh = p::passthrough_headers(&rh_in);
         p::strip_xroad_response_headers(&mut rh);
-        let rinput =
-            p::response_signing_input(&digest, status, header(&rh, "content-type"), &rbody.sha256);
-        let rdigest: [u8; 32] = Sha256::digest(&rinput).into();
-        let rsig = self.signer.sign(rinput, rdigest).await;
+        // Every header the client's gateway will pass on is covered.
+        let rcovered = p::covered_names(&rh);
+        let rbase = p::response_signature_base(
+            &digest,
+            status,
+            None,
+            &p::covered_sha256(None, &rcovered, &rh, &rbody.sha256),
+        );
+        let rdigest: [u8; 32] = Sha256::digest(rbase.as_bytes()).into();
+        let rsig = self.signer.sign(rbase.as_bytes().to_vec(), rdigest).await;
         tracing::debug!(
             phase = "response signed",
             us = t0.elapsed().as_micros() as u64
@@ -1332,6 +1486,8 @@ impl Gateway {
             gateway: self.id_text.clone(),
             role: "provider".into(),
             user_id: xh.user_id.clone(),
+            request_signed: Some(base),
+            response_signed: Some(rbase),
             data_subject,
             purpose: xh.purpose.clone(),
             request_digest: digest,
@@ -1345,6 +1501,7 @@ impl Gateway {
             request_body_sha256,
             response_body_sha256,
         };
+        p::set(&mut rh, p::H_COVERED, &rcovered);
         self.recorder
             .record(&rec)
             .await
@@ -1615,7 +1772,7 @@ impl Gateway {
     }
 
     /// PR-META listClients (JSON form).
-    fn list_clients(&self) -> Response<OutBody> {
+    fn list_clients(&self, form: p::ErrorForm) -> Response<OutBody> {
         let Some(loaded) = self.loaded() else {
             return err_response(
                 &XRoadError::new(kind::OUTDATED_CONF, "no global configuration yet"),
@@ -1625,6 +1782,7 @@ impl Gateway {
         let mut list = Vec::new();
         for m in &loaded.conf.members {
             let id = |sub: Option<&str>| {
+                form,
                 let mut v = serde_json::json!({
                     "member_class": m.id.class.as_str(), "member_code": m.id.code.as_str(),
                     "object_type": if sub.is_some() { "SUBSYSTEM" } else { "MEMBER" },

@@ -9,6 +9,7 @@
 //! - [`body`]: bounded-memory spooling of bodies, which must be whole before their signature
 //!   can be checked.
 //! - [`record`]: the durable exchange record behind the [`record::Recorder`] interface.
+//! - [`replay`]: the provider side's refusal of replayed and stale requests.
 //! - [`certstore`]: the signing certificates that the records name, kept for evidence.
 //! - [`server`]: listeners, background refresh and graceful shutdown.
 //!
@@ -26,6 +27,7 @@ pub mod protocol;
 pub mod record;
 pub mod server;
 pub mod tls;
+pub mod replay;
 
 pub use config::GatewayConfig;
 pub use gateway::Gateway;

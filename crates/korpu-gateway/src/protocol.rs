@@ -1,7 +1,19 @@
 //! The X-Road Message Protocol for REST (PR-REST r1) as pure functions: reading a request's
-//! target and X-Road headers, filtering headers (PR-REST §4.3 "Filtered headers"), the error
-//! types and their JSON form (§4.6), the request hash (§4.3), and the canonical bytes that
-//! gateways sign.
+//! target and X-Road headers (refusing dot segments), filtering headers (PR-REST §4.3
+//! "Filtered headers"), the error types and their JSON and XML forms (§4.6), the request hash
+//! (§4.3), and the signature bases that gateways sign.
+//!
+//! **What a signature covers.** As in HTTP Message Signatures (RFC 9421), the signed input
+//! names its covered headers explicitly, and the list is itself signed: the sender lists every
+//! header it forwards ([`H_COVERED`]), and the receiver recomputes the input from the values it
+//! received and *refuses* a message carrying a forwardable header that the list leaves out
+//! ([`uncovered_header`]). Refusing rather than dropping: such a header can only have been added
+//! on the way, and a refusal shows the tampering where silently dropping would hide it. The
+//! signature base (what is signed, and what the record keeps beside its signature) states the
+//! facts a record states — message id, creation time, client, service, user, purpose, data
+//! subject — and the SHA-256 of the covered block: method, path, query, the covered headers'
+//! values in the listed order, and the body's SHA-256. A verifier years later recomputes the
+//! base's hash from the record alone.
 //!
 //! Nothing here does I/O; the proxy layers call these functions on header maps and bytes.
 
@@ -31,7 +43,11 @@ pub const H_SIG: &str = "x-korpu-gw-signature";
 pub const H_SIGNER: &str = "x-korpu-gw-signer";
 pub const H_SIGNER_OCSP: &str = "x-korpu-gw-signer-ocsp";
 pub const H_TLS_OCSP: &str = "x-korpu-gw-tls-ocsp";
-pub const H_REQUEST_DIGEST: &str = "x-korpu-gw-request-digest";
+/// When the sender signed the message, Unix milliseconds (covered by the signature).
+pub const H_CREATED: &str = "x-korpu-gw-created";
+/// The headers the signature covers, lowercase names separated by single spaces, in the order
+/// their values enter the covered block (RFC 9421's covered components).
+pub const H_COVERED: &str = "x-korpu-gw-covered";
 
 /// Hop-by-hop headers and headers that leak the origin host (PR-REST §4.3, "Filtered headers"),
 /// plus Content-Length, which the gateway recomputes.
@@ -86,6 +102,89 @@ impl XRoadError {
         }))
         .expect("an error always serialises")
     }
+
+    /// The same content in PR-REST's XML form (for `Accept: application/xml` or `text/xml`).
+    pub fn xml_body(&self, message_id: &str) -> Vec<u8> {
+        let mut out = String::with_capacity(128 + self.message.len());
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error><type>");
+        xml_escape_into(&mut out, self.kind);
+        out.push_str("</type><message>");
+        xml_escape_into(&mut out, &self.message);
+        out.push_str("</message><detail>");
+        xml_escape_into(&mut out, message_id);
+        out.push_str("</detail></error>\n");
+        out.into_bytes()
+    }
+
+    /// The body and its content type in the form the caller asked for ([`ErrorForm`]).
+    pub fn render(&self, message_id: &str, form: ErrorForm) -> (Vec<u8>, &'static str) {
+        match form {
+            ErrorForm::Json => (self.body(message_id), ERROR_JSON),
+            ErrorForm::Xml => (self.xml_body(message_id), ERROR_XML),
+        }
+    }
+}
+
+/// Content type of the JSON error form.
+pub const ERROR_JSON: &str = "application/json;charset=utf-8";
+/// Content type of the XML error form.
+pub const ERROR_XML: &str = "application/xml;charset=utf-8";
+
+/// Which of PR-REST's two error forms a caller gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorForm {
+    #[default]
+    Json,
+    Xml,
+}
+
+impl ErrorForm {
+    /// XML when the request's `Accept` prefers `application/xml` or `text/xml` (by q-value,
+    /// the earlier listed on a tie) over `application/json`; JSON otherwise, wildcards included.
+    pub fn from_accept(headers: &HeaderMap) -> Self {
+        let mut best: Option<(u16, Self)> = None;
+        for value in headers.get_all(hyper::header::ACCEPT) {
+            let Ok(value) = value.to_str() else { continue };
+            for range in value.split(',') {
+                let mut parts = range.split(';');
+                let media = parts.next().unwrap_or("").trim();
+                let form = if media.eq_ignore_ascii_case("application/xml")
+                    || media.eq_ignore_ascii_case("text/xml")
+                {
+                    Self::Xml
+                } else if media.eq_ignore_ascii_case("application/json") {
+                    Self::Json
+                } else {
+                    continue;
+                };
+                let q = parts
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .find_map(|q| q.trim().parse::<f32>().ok())
+                    .map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0) as u16);
+                if q > 0 && best.is_none_or(|(b, _)| q > b) {
+                    best = Some((q, form));
+                }
+            }
+        }
+        best.map_or(Self::Json, |(_, f)| f)
+    }
+}
+
+/// Escapes text for XML character data; characters XML 1.0 cannot carry at all (most C0
+/// controls) become U+FFFD rather than an ill-formed document.
+fn xml_escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
 }
 
 impl std::fmt::Display for XRoadError {
@@ -118,6 +217,37 @@ pub mod kind {
     pub const SP_TOO_LARGE: &str = "Server.ServerProxy.ResponseTooLarge";
     pub const SP_DATABASE: &str = "Server.ServerProxy.DatabaseError";
     pub const SP_BAD_REQUEST: &str = "Server.ServerProxy.BadRequest";
+    /// A message id the provider's gateway has already accepted within the acceptance window.
+    pub const SP_REPLAYED: &str = "Server.ServerProxy.ReplayedMessage";
+    /// A signature created outside the acceptance window (or in the future beyond the skew).
+    pub const SP_STALE: &str = "Server.ServerProxy.StaleMessage";
+
+    /// The `'static` form of an error type a peer sent, when it is one of ours.
+    pub fn known(t: &str) -> Option<&'static str> {
+        [
+            BAD_REQUEST,
+            INVALID_CLIENT,
+            UNKNOWN_CLIENT,
+            UNKNOWN_SERVICE,
+            ACCESS_DENIED,
+            PURPOSE_REQUIRED,
+            TOO_LARGE,
+            SP_SSL,
+            SP_SIGNATURE,
+            SP_ACCESS_DENIED,
+            SP_UNKNOWN_SERVICE,
+            SP_OUTDATED_CONF,
+            SP_SERVICE_FAILED,
+            SP_SERVICE_TIMEOUT,
+            SP_TOO_LARGE,
+            SP_DATABASE,
+            SP_BAD_REQUEST,
+            SP_REPLAYED,
+            SP_STALE,
+        ]
+        .into_iter()
+        .find(|k| *k == t)
+    }
 }
 
 /// What a request to the client side asks for, once parsed.
@@ -154,6 +284,18 @@ pub fn parse_target(path_and_query: &str) -> Result<Target, XRoadError> {
             "the request URI is longer than 8192 bytes",
         ));
     }
+    // Refused before anything reads the path (access check, data subject, forwarding): a
+    // backend that normalises `/echo/../family` serves `family` under `echo`'s right, and a
+    // recorded subject of `..` hides an access from its subject.
+    if let Some(seg) = rest.split('/').find(|s| is_dot_segment(s)) {
+        return Err(XRoadError::new(
+            kind::BAD_REQUEST,
+            format!(
+                "the path segment {seg:?} is a dot segment (also when percent-encoded); \
+                 X-Road paths must name their resource directly"
+            ),
+        ));
+    }
     let (service, rest) = ServiceId::split_rest_path(rest).map_err(|e| {
         XRoadError::new(
             kind::BAD_REQUEST,
@@ -166,6 +308,36 @@ pub fn parse_target(path_and_query: &str) -> Result<Target, XRoadError> {
         path: rest.to_owned(),
         query,
     })
+}
+
+/// Whether a path segment is `.` or `..` once percent-decoded — also when it would become one
+/// or contain one after a decoding backend splits it at an encoded slash or backslash
+/// (`..%2Ffamily`, `x%5C..`), or decodes it twice (`%252e%252e`).
+pub fn is_dot_segment(seg: &str) -> bool {
+    if !seg.contains(['.', '%', '\\']) {
+        return false;
+    }
+    let mut bytes = seg.as_bytes().to_vec();
+    // Each pass decodes one layer; three covers any backend we know of.
+    for _ in 0..3 {
+        if bytes
+            .split(|b| *b == b'/' || *b == b'\\')
+            .any(|part| part == b"." || part == b"..")
+        {
+            return true;
+        }
+        if !bytes.contains(&b'%') {
+            return false;
+        }
+        let decoded: Vec<u8> = percent_encoding::percent_decode(&bytes).collect();
+        if decoded == bytes {
+            return false;
+        }
+        bytes = decoded;
+    }
+    bytes
+        .split(|b| *b == b'/' || *b == b'\\')
+        .any(|part| part == b"." || part == b"..")
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, XRoadError> {
@@ -326,102 +498,178 @@ pub fn set_unique(h: &mut HeaderMap, name: &'static str, value: &str) {
     }
 }
 
-/// What the two gateways sign about a request. Every field that decides what the provider
-/// does, or what the evidence says, is covered; the body by its SHA-256 (SHA-NI makes it four
-/// times faster than SHA-512 here, and a gateway hashes every body that passes).
+/// Whether a header, when present, must be covered by a message's signature: every header a
+/// gateway forwards (to the provider's information system, or back to the caller's) or reads.
+/// Filtered (hop-by-hop) headers are never forwarded and gateway-internal ones never leave the
+/// gateways; those are covered, where they matter, as fields of the signature base.
+pub fn must_cover(name: &str) -> bool {
+    !FILTERED.contains(&name) && !name.starts_with(INTERNAL_PREFIX)
+}
+
+/// The covered-header list ([`H_COVERED`]) for the headers a gateway sends: each forwarded
+/// name once, in the map's order.
+pub fn covered_names(headers: &HeaderMap) -> String {
+    let mut out = String::new();
+    for name in headers
+        .keys()
+        .map(HeaderName::as_str)
+        .filter(|n| must_cover(n))
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(name);
+    }
+    out
+}
+
+/// The first header of a received message that would be forwarded (or read) although its
+/// signature's list `covered` leaves it out; `exempt` names headers the receiver replaces
+/// with its own values and never forwards as received.
+pub fn uncovered_header<'a>(
+    headers: &'a HeaderMap,
+    covered: &str,
+    exempt: &[&str],
+) -> Option<&'a str> {
+    headers
+        .keys()
+        .map(HeaderName::as_str)
+        .find(|n| must_cover(n) && !exempt.contains(n) && !covered.split(' ').any(|c| c == *n))
+}
+
+/// Where signed fields are written: the signature base, or straight into a hash.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+fn push_field(out: &mut impl Sink, name: &[u8], value: &[u8]) {
+    // Length-prefixed fields: no value can be crafted to shift another field's boundaries.
+    out.put(name);
+    out.put(b"=");
+    out.put(value.len().to_string().as_bytes());
+    out.put(b":");
+    out.put(value);
+    out.put(b"\n");
+}
+
+/// The SHA-256 of a message's covered block: for a request its method, path and query, then
+/// the covered-header list, each listed header's values in order (a listed header that is
+/// absent contributes none, so removing or adding one changes the block), and the body's
+/// SHA-256.
+pub fn covered_sha256(
+    request: Option<(&str, &str, Option<&str>)>,
+    covered: &str,
+    headers: &HeaderMap,
+    body_sha256: &[u8; 32],
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"korpu-covered/1\n");
+    if let Some((method, path, query)) = request {
+        push_field(&mut h, b"@method", method.as_bytes());
+        push_field(&mut h, b"@path", path.as_bytes());
+        push_field(&mut h, b"@query", query.unwrap_or("").as_bytes());
+    }
+    push_field(&mut h, b"@headers", covered.as_bytes());
+    for name in covered.split(' ').filter(|n| !n.is_empty()) {
+        for value in headers.get_all(name) {
+            push_field(&mut h, name.as_bytes(), value.as_bytes());
+        }
+    }
+    push_field(&mut h, b"@body-sha256", hex::encode(body_sha256).as_bytes());
+    h.finalize().into()
+}
+
+/// What the two gateways sign about a request: its signature base states, as fields, what
+/// the records state (message id, creation time, client, service, user, purpose, data
+/// subject), and covers everything forwarded through [`covered_sha256`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedRequest<'a> {
-    pub method: &'a str,
-    pub service: &'a ServiceId,
-    pub path: &'a str,
-    pub query: Option<&'a str>,
+    pub service: &'a str,
     pub headers: &'a XRoadHeaders,
-    pub content_type: Option<&'a str>,
-    pub body_sha256: &'a [u8; 32],
+    /// When the sender signed, Unix milliseconds ([`H_CREATED`]).
+    pub created_ms: u64,
+    /// The data subject as the service declares where to find it, `None` when it declares
+    /// none or the request carries none.
+    pub subject: Option<&'a str>,
+    /// [`covered_sha256`] of the request as sent.
+    pub covered_sha256: [u8; 32],
 }
 
-fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
-    // Length-prefixed fields: no value can be crafted to shift another field's boundaries.
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'=');
-    out.extend_from_slice(value.len().to_string().as_bytes());
-    out.push(b':');
-    out.extend_from_slice(value.as_bytes());
-    out.push(b'\n');
-}
+/// The first line of a request's signature base (the format's version).
+pub const REQUEST_BASE_V2: &str = "korpu-request/2";
+/// The first line of a response's signature base.
+pub const RESPONSE_BASE_V2: &str = "korpu-response/2";
 
 impl SignedRequest<'_> {
-    /// The canonical header part: what `X-Road-Request-Hash` calls "headers".
-    pub fn canonical_headers(&self) -> Vec<u8> {
+    /// The signature base: what is signed (its SHA-256 is the record's request digest) and
+    /// what the record keeps to prove its fields were signed.
+    pub fn signature_base(&self) -> String {
         let h = self.headers;
-        let mut out = b"korpu-request/1\n".to_vec();
-        push_field(&mut out, "method", self.method);
-        push_field(&mut out, "service", &self.service.to_string());
-        push_field(&mut out, "path", self.path);
-        push_field(&mut out, "query", self.query.unwrap_or(""));
-        push_field(&mut out, "client", &h.client_text);
-        push_field(&mut out, "id", &h.message_id);
-        push_field(&mut out, "user", h.user_id.as_deref().unwrap_or(""));
-        push_field(&mut out, "issue", h.issue.as_deref().unwrap_or(""));
-        push_field(&mut out, "purpose", h.purpose.as_deref().unwrap_or(""));
-        push_field(
-            &mut out,
-            "represented",
-            h.represented_party.as_deref().unwrap_or(""),
+        let mut out = Vec::with_capacity(384);
+        out.put(REQUEST_BASE_V2.as_bytes());
+        out.put(b"\n");
+        let (created, covered) = (
+            self.created_ms.to_string(),
+            hex::encode(self.covered_sha256),
         );
-        push_field(&mut out, "content-type", self.content_type.unwrap_or(""));
-        out
-    }
-
-    /// The bytes that are signed: canonical headers and the body's SHA-256.
-    pub fn signing_input(&self) -> Vec<u8> {
-        let mut out = self.canonical_headers();
-        push_field(&mut out, "body-sha256", &hex::encode(self.body_sha256));
-        out
-    }
-
-    /// PR-REST §4.3's `X-Road-Request-Hash`: base64(SHA512(SHA512(headers) + SHA512(body))).
-    /// Only the client's gateway computes it, for its information system; between gateways
-    /// the response signature binds the response to the request's digest instead.
-    pub fn request_hash(&self, body_sha512: &[u8; 64]) -> String {
-        request_hash_of(&self.canonical_headers(), body_sha512)
-    }
-
-    /// [`Self::signing_input`] and [`Self::request_hash`] together, the canonical headers
-    /// built once for both (the client's gateway needs both for every request).
-    pub fn signing_input_and_request_hash(&self, body_sha512: &[u8; 64]) -> (Vec<u8>, String) {
-        let mut out = self.canonical_headers();
-        let hash = request_hash_of(&out, body_sha512);
-        push_field(&mut out, "body-sha256", &hex::encode(self.body_sha256));
-        (out, hash)
-    }
-
-    /// The hex SHA-256 of the signing input: the request digest in the evidence record.
-    pub fn digest_hex(&self) -> String {
-        hex::encode(Sha256::digest(self.signing_input()))
+        let fields: [(&str, &str); 8] = [
+            ("id", &h.message_id),
+            ("created", &created),
+            ("client", &h.client_text),
+            ("service", self.service),
+            ("user", h.user_id.as_deref().unwrap_or("")),
+            ("purpose", h.purpose.as_deref().unwrap_or("")),
+            ("subject", self.subject.unwrap_or("")),
+            ("covered-sha256", &covered),
+        ];
+        for (name, value) in fields {
+            push_field(&mut out, name.as_bytes(), value.as_bytes());
+        }
+        String::from_utf8(out).expect("every field is text")
     }
 }
 
-fn request_hash_of(canonical_headers: &[u8], body_sha512: &[u8; 64]) -> String {
-    let mut h = Sha512::new();
-    h.update(Sha512::digest(canonical_headers));
-    h.update(body_sha512);
-    B64.encode(h.finalize())
+/// PR-REST §4.3's `X-Road-Request-Hash`: base64 SHA-512 of the request message as signed —
+/// its signature base, which holds the message id, the creation time and (through the covered
+/// block) the body, so it differs per exchange and binds an answer to one request.
+pub fn request_hash(signature_base: &str) -> String {
+    B64.encode(Sha512::digest(signature_base.as_bytes()))
 }
 
-/// What the provider's gateway signs about a response, bound to its request.
-pub fn response_signing_input(
+/// What the provider's gateway signs about a response, bound to its request by the request's
+/// digest; `error` is the `X-Road-Error` it sends (recorded by both gateways).
+pub fn response_signature_base(
     request_digest_hex: &str,
     status: u16,
-    content_type: Option<&str>,
-    body_sha256: &[u8; 32],
-) -> Vec<u8> {
-    let mut out = b"korpu-response/1\n".to_vec();
-    push_field(&mut out, "request", request_digest_hex);
-    push_field(&mut out, "status", &status.to_string());
-    push_field(&mut out, "content-type", content_type.unwrap_or(""));
-    push_field(&mut out, "body-sha256", &hex::encode(body_sha256));
-    out
+    error: Option<&str>,
+    covered_sha256: &[u8; 32],
+) -> String {
+    let mut out = Vec::with_capacity(256);
+    out.put(RESPONSE_BASE_V2.as_bytes());
+    out.put(b"\n");
+    let (status, covered) = (status.to_string(), hex::encode(covered_sha256));
+    let fields: [(&str, &str); 4] = [
+        ("request", request_digest_hex),
+        ("status", &status),
+        ("error", error.unwrap_or("")),
+        ("covered-sha256", &covered),
+    ];
+    for (name, value) in fields {
+        push_field(&mut out, name.as_bytes(), value.as_bytes());
+    }
+    String::from_utf8(out).expect("every field is text")
 }
 
 #[cfg(test)]
@@ -507,68 +755,281 @@ mod tests {
         assert_ne!(id, new_message_id());
     }
 
+    fn sample_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            (H_CLIENT, "AZ/GOV/3/benefits"),
+            (H_SERVICE, "AZ/GOV/1/pop/income"),
+            (H_ID, "m1"),
+            (H_USER, "AZ1"),
+            (H_PURPOSE, "benefit"),
+            (H_ISSUE, "case-7"),
+            (H_REPRESENTED, "COM/1500001"),
+            ("x-subject-id", "AZ1234567"),
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+            ("x-custom", "a"),
+        ] {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        h.append("x-custom", HeaderValue::from_static("b"));
+        h
+    }
+
+    fn covered_of(h: &HeaderMap, covered: &str) -> [u8; 32] {
+        covered_sha256(
+            Some(("GET", "/income", Some("y=2024"))),
+            covered,
+            h,
+            &[7; 32],
+        )
+    }
+
     #[test]
-    fn every_signed_field_changes_the_digest() {
-        let service: ServiceId = "AZ/GOV/1/pop/persons".parse().unwrap();
-        let headers = XRoadHeaders {
-            client: "AZ/GOV/3/benefits".parse().unwrap(),
-            client_text: "AZ/GOV/3/benefits".into(),
-            message_id: "m1".into(),
-            user_id: Some("AZ1".into()),
-            issue: None,
-            purpose: Some("benefit".into()),
-            represented_party: None,
-            security_server: None,
-            service_header: None,
-        };
-        let body = [7u8; 32];
+    fn each_altered_added_or_removed_covered_header_changes_what_is_signed() {
+        let h = sample_headers();
+        let covered = covered_names(&h);
+        assert!(covered.split(' ').any(|n| n == "x-subject-id"), "{covered}");
+        assert_eq!(uncovered_header(&h, &covered, &[]), None);
+        let base = covered_of(&h, &covered);
+        let names: Vec<HeaderName> = h.keys().cloned().collect();
+        for name in &names {
+            let mut altered = h.clone();
+            altered.insert(name.clone(), HeaderValue::from_static("forged"));
+            assert_ne!(covered_of(&altered, &covered), base, "altered {name}");
+            let mut removed = h.clone();
+            removed.remove(name);
+            assert_ne!(covered_of(&removed, &covered), base, "removed {name}");
+            // Dropping the header and its name from the list changes the (signed) list.
+            let shorter: Vec<&str> = covered.split(' ').filter(|n| n != name).collect();
+            assert_ne!(
+                covered_of(&removed, &shorter.join(" ")),
+                base,
+                "unlisted {name}"
+            );
+        }
+        // A second value, or the same values in another order, is another message.
+        let mut more = h.clone();
+        more.append("x-subject-id", HeaderValue::from_static("AZ7654321"));
+        assert_ne!(covered_of(&more, &covered), base);
+        let mut swapped = h.clone();
+        swapped.remove("x-custom");
+        swapped.append("x-custom", HeaderValue::from_static("b"));
+        swapped.append("x-custom", HeaderValue::from_static("a"));
+        assert_ne!(covered_of(&swapped, &covered), base);
+        // A header added on the way is not in the list: the receiver refuses it.
+        let mut added = h.clone();
+        added.insert("x-subject-id-2", HeaderValue::from_static("AZ7654321"));
+        assert_eq!(
+            uncovered_header(&added, &covered, &[]),
+            Some("x-subject-id-2")
+        );
+        // Internal and hop-by-hop headers are not forwarded, so need no cover.
+        added.remove("x-subject-id-2");
+        added.insert(H_SIG, HeaderValue::from_static("sig"));
+        added.insert("content-length", HeaderValue::from_static("3"));
+        assert_eq!(uncovered_header(&added, &covered, &[]), None);
+        // Method, path, query and body are covered too.
+        for other in [
+            covered_sha256(
+                Some(("POST", "/income", Some("y=2024"))),
+                &covered,
+                &h,
+                &[7; 32],
+            ),
+            covered_sha256(
+                Some(("GET", "/family", Some("y=2024"))),
+                &covered,
+                &h,
+                &[7; 32],
+            ),
+            covered_sha256(Some(("GET", "/income", None)), &covered, &h, &[7; 32]),
+            covered_sha256(
+                Some(("GET", "/income", Some("y=2024"))),
+                &covered,
+                &h,
+                &[8; 32],
+            ),
+        ] {
+            assert_ne!(other, base);
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_signature_base_changes_it_and_the_request_hash() {
+        let h = sample_headers();
+        let xh = parse_headers(&h, new_message_id).unwrap();
         let base = SignedRequest {
-            method: "GET",
-            service: &service,
-            path: "/persons/1",
-            query: None,
-            headers: &headers,
-            content_type: None,
-            body_sha256: &body,
+            service: "AZ/GOV/1/pop/income",
+            headers: &xh,
+            created_ms: 1_700_000_000_000,
+            subject: Some("AZ1234567"),
+            covered_sha256: covered_of(&h, &covered_names(&h)),
         };
-        let d0 = base.digest_hex();
-        let mut other_headers = headers.clone();
-        other_headers.purpose = Some("curiosity".into());
-        let other_body = [8u8; 32];
+        let text = base.signature_base();
+        assert!(
+            text.starts_with("korpu-request/2\nid=2:m1\ncreated=13:1700000000000\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nsubject=9:AZ1234567\n"), "{text}");
+        let mut other_id = xh.clone();
+        other_id.message_id = "m2".into();
+        let mut other_user = xh.clone();
+        other_user.user_id = Some("AZ2".into());
+        let mut other_purpose = xh.clone();
+        other_purpose.purpose = None;
+        let mut other_client = xh.clone();
+        other_client.client_text = "AZ/GOV/3/other".into();
         let variants = [
             SignedRequest {
-                method: "POST",
+                headers: &other_id,
                 ..base.clone()
             },
             SignedRequest {
-                path: "/persons/2",
+                headers: &other_user,
                 ..base.clone()
             },
             SignedRequest {
-                query: Some("x=1"),
+                headers: &other_purpose,
                 ..base.clone()
             },
             SignedRequest {
-                headers: &other_headers,
+                headers: &other_client,
                 ..base.clone()
             },
             SignedRequest {
-                body_sha256: &other_body,
+                created_ms: 1_700_000_000_001,
                 ..base.clone()
             },
             SignedRequest {
-                content_type: Some("text/plain"),
+                subject: Some("AZ7654321"),
+                ..base.clone()
+            },
+            SignedRequest {
+                subject: None,
+                ..base.clone()
+            },
+            SignedRequest {
+                service: "AZ/GOV/1/pop/family",
+                ..base.clone()
+            },
+            SignedRequest {
+                covered_sha256: [0; 32],
                 ..base.clone()
             },
         ];
+        let hash = request_hash(&text);
+        assert_eq!(hash.len(), 88, "base64 of a SHA-512");
         for v in variants {
-            assert_ne!(v.digest_hex(), d0, "{v:?}");
+            let t = v.signature_base();
+            assert_ne!(t, text, "{v:?}");
+            assert_ne!(request_hash(&t), hash, "{v:?}");
         }
-        assert_eq!(base.request_hash(&[0; 64]).len(), 88);
-        let (input, hash) = base.signing_input_and_request_hash(&[0; 64]);
-        assert_eq!(
-            (input, hash),
-            (base.signing_input(), base.request_hash(&[0; 64]))
+        let r = response_signature_base("ab", 200, None, &[1; 32]);
+        assert_ne!(r, response_signature_base("ac", 200, None, &[1; 32]));
+        assert_ne!(r, response_signature_base("ab", 500, None, &[1; 32]));
+        assert_ne!(
+            r,
+            response_signature_base("ab", 200, Some("Server.X"), &[1; 32])
         );
+        assert_ne!(r, response_signature_base("ab", 200, None, &[2; 32]));
+    }
+
+    #[test]
+    fn two_identical_requests_have_different_request_hashes() {
+        let h = sample_headers();
+        let covered = covered_of(&h, &covered_names(&h));
+        let hash = |id: &str, created_ms| {
+            let mut xh = parse_headers(&h, new_message_id).unwrap();
+            xh.message_id = id.into();
+            request_hash(
+                &SignedRequest {
+                    service: "AZ/GOV/1/pop/income",
+                    headers: &xh,
+                    created_ms,
+                    subject: None,
+                    covered_sha256: covered,
+                }
+                .signature_base(),
+            )
+        };
+        assert_ne!(hash(&new_message_id(), 1), hash(&new_message_id(), 1));
+        // Even an information system reusing its X-Road-Id gets one hash per message.
+        assert_ne!(hash("same", 1), hash("same", 2));
+        assert_eq!(hash("same", 1), hash("same", 1));
+    }
+
+    #[test]
+    fn dot_segments_are_refused_in_every_encoding() {
+        for bad in [
+            "/r1/AZ/GOV/1/pop/echo/../family/AZ1",
+            "/r1/AZ/GOV/1/pop/echo/./x",
+            "/r1/AZ/GOV/1/pop/persons/AZ1/x/..",
+            "/r1/AZ/GOV/1/pop/echo/%2e%2e/family",
+            "/r1/AZ/GOV/1/pop/echo/%2E%2E/family",
+            "/r1/AZ/GOV/1/pop/echo/.%2E/family",
+            "/r1/AZ/GOV/1/pop/echo/%2e./family",
+            "/r1/AZ/GOV/1/pop/echo/%2e/family",
+            "/r1/AZ/GOV/1/pop/echo/..%2ffamily",
+            "/r1/AZ/GOV/1/pop/echo/..%2Ffamily",
+            "/r1/AZ/GOV/1/pop/echo/x%2f..%2ffamily",
+            "/r1/AZ/GOV/1/pop/echo/..%5cfamily",
+            "/r1/AZ/GOV/1/pop/echo/..\\family",
+            "/r1/AZ/GOV/1/pop/echo/%252e%252e/family",
+            "/r1/AZ/GOV/1/../pop/echo",
+            "/r1/AZ/GOV/1/pop/echo/..?x=1",
+        ] {
+            let e = parse_target(bad).unwrap_err();
+            assert_eq!((e.kind, e.status()), (kind::BAD_REQUEST, 400), "{bad}");
+            assert!(e.message.contains("dot segment"), "{bad}: {e}");
+        }
+        for good in [
+            "/r1/AZ/GOV/1/pop/echo/a.b/..c/c../...",
+            "/r1/AZ/GOV/1/pop/echo/v1.2/%2e%2e%2e",
+            "/r1/AZ/GOV/1/pop/echo/a%2fb",
+            "/r1/AZ/GOV/1/pop/echo/x?path=../..",
+        ] {
+            assert!(parse_target(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn xml_errors_carry_the_json_content_escaped() {
+        let e = XRoadError::new(kind::BAD_REQUEST, "a <b> & \"c\" 'd'\u{1}");
+        let (xml, ct) = e.render("id<1>", ErrorForm::Xml);
+        assert_eq!(ct, "application/xml;charset=utf-8");
+        assert_eq!(
+            String::from_utf8(xml).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error><type>Client.BadRequest</type>\
+             <message>a &lt;b&gt; &amp; &quot;c&quot; &apos;d&apos;\u{FFFD}</message>\
+             <detail>id&lt;1&gt;</detail></error>\n"
+        );
+        let (json, ct) = e.render("id<1>", ErrorForm::Json);
+        assert_eq!(ct, "application/json;charset=utf-8");
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["message"], "a <b> & \"c\" 'd'\u{1}");
+    }
+
+    #[test]
+    fn accept_chooses_the_error_form() {
+        let form = |accept: &[&str]| {
+            let mut h = HeaderMap::new();
+            for a in accept {
+                h.append("accept", HeaderValue::from_str(a).unwrap());
+            }
+            ErrorForm::from_accept(&h)
+        };
+        assert_eq!(form(&[]), ErrorForm::Json);
+        assert_eq!(form(&["application/xml"]), ErrorForm::Xml);
+        assert_eq!(form(&["text/xml; charset=utf-8"]), ErrorForm::Xml);
+        assert_eq!(form(&["*/*"]), ErrorForm::Json);
+        assert_eq!(
+            form(&["application/json, application/xml"]),
+            ErrorForm::Json
+        );
+        assert_eq!(form(&["application/xml, application/json"]), ErrorForm::Xml);
+        assert_eq!(form(&["application/json;q=0.5, text/xml"]), ErrorForm::Xml);
+        assert_eq!(form(&["application/xml;q=0"]), ErrorForm::Json);
+        assert_eq!(form(&["text/html", "APPLICATION/XML"]), ErrorForm::Xml);
     }
 }

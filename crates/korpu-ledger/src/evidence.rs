@@ -239,6 +239,7 @@ fn check_signatures(
             index: evidence.leaf_index,
             detail,
         };
+        signed_fields_match(rec, which, digest_hex).map_err(fail)?;
         let signer = certs
             .iter()
             .find(|c| c.sha256_fingerprint_hex().eq_ignore_ascii_case(fp))
@@ -267,4 +268,122 @@ fn check_signatures(
         signed_by.push(member);
     }
     Ok(signed_by)
+}
+
+/// Checks that the record states only what its signature covers: the signature base it
+/// carries hashes to the signed digest, and each of the record's fields named there has the
+/// signed value (the data subject too, when the record names one). Records of the first
+/// format carry no base; their signatures are checked over the digest alone.
+fn signed_fields_match(rec: &ExchangeRecord, which: &str, digest_hex: &str) -> Result<(), String> {
+    let (base, version) = match which {
+        "request" => (rec.request_signed.as_deref(), "korpu-request/2"),
+        _ => (rec.response_signed.as_deref(), "korpu-response/2"),
+    };
+    let Some(base) = base else { return Ok(()) };
+    if !hex::encode(Sha256::digest(base.as_bytes())).eq_ignore_ascii_case(digest_hex) {
+        return Err(format!(
+            "the record's {which} signature base does not hash to its digest (the record was altered)"
+        ));
+    }
+    let (v, fields) = crate::record::signature_base_fields(base)
+        .filter(|(v, _)| *v == version)
+        .ok_or_else(|| format!("the record's {which} signature base is not {version}"))?;
+    let status = rec.response_status.map(|s| s.to_string());
+    let wanted: Vec<(&str, Option<&str>)> = if v == "korpu-request/2" {
+        vec![
+            ("id", Some(rec.message_id.as_str())),
+            ("client", Some(rec.client.as_str())),
+            ("service", Some(rec.service.as_str())),
+            ("user", Some(rec.user_id.as_deref().unwrap_or(""))),
+            ("purpose", Some(rec.purpose.as_deref().unwrap_or(""))),
+            // A client's record names no subject; a provider's names the signed one.
+            ("subject", rec.data_subject.as_deref()),
+        ]
+    } else {
+        vec![
+            ("request", Some(rec.request_digest.as_str())),
+            ("status", status.as_deref()),
+            ("error", Some(rec.error.as_deref().unwrap_or(""))),
+        ]
+    };
+    for (name, want) in wanted {
+        let Some(want) = want else { continue };
+        let signed = fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        if signed != Some(want) {
+            return Err(format!(
+                "the record says {name} {want:?}, but its {which} signature covers {signed:?} (the record was altered)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(out: &mut String, name: &str, value: &str) {
+        out.push_str(&format!("{name}={}:{value}\n", value.len()));
+    }
+
+    fn signed_record(subject_signed: &str) -> ExchangeRecord {
+        let mut base = String::from("korpu-request/2\n");
+        for (n, v) in [
+            ("id", "m1"),
+            ("created", "1700000000000"),
+            ("client", "AZ/GOV/1400003/benefits"),
+            ("service", "AZ/GOV/1400002/tax/income"),
+            ("user", "AZ1234567"),
+            ("purpose", "benefit"),
+            ("subject", subject_signed),
+            ("covered-sha256", &"ab".repeat(32)),
+        ] {
+            field(&mut base, n, v);
+        }
+        ExchangeRecord {
+            message_id: "m1".into(),
+            time_unix_ms: 1_700_000_000_123,
+            client: "AZ/GOV/1400003/benefits".into(),
+            service: "AZ/GOV/1400002/tax/income".into(),
+            gateway: "AZ/GOV/1400002/gw1".into(),
+            role: "provider".into(),
+            user_id: Some("AZ1234567".into()),
+            data_subject: Some("AZ1234567".into()),
+            purpose: Some("benefit".into()),
+            request_digest: hex::encode(Sha256::digest(base.as_bytes())),
+            response_digest: None,
+            response_status: Some(200),
+            request_signature: String::new(),
+            request_signer_cert_sha256: String::new(),
+            response_signature: None,
+            response_signer_cert_sha256: None,
+            error: None,
+            request_body_sha256: None,
+            response_body_sha256: None,
+            request_signed: Some(base),
+            response_signed: None,
+        }
+    }
+
+    #[test]
+    fn a_record_stating_a_subject_or_purpose_its_signature_does_not_cover_fails() {
+        let rec = signed_record("AZ1234567");
+        assert_eq!(
+            signed_fields_match(&rec, "request", &rec.request_digest),
+            Ok(())
+        );
+        // The record names another subject than the signed one.
+        let rec = signed_record("AZ7654321");
+        let e = signed_fields_match(&rec, "request", &rec.request_digest).unwrap_err();
+        assert!(e.contains("subject"), "{e}");
+        let mut rec = signed_record("AZ1234567");
+        rec.purpose = Some("curiosity".into());
+        let e = signed_fields_match(&rec, "request", &rec.request_digest).unwrap_err();
+        assert!(e.contains("purpose"), "{e}");
+        // A base altered to fit the record no longer hashes to the signed digest.
+        let mut rec = signed_record("AZ1234567");
+        rec.request_signed = rec.request_signed.map(|b| b.replace("benefit", "curiosi"));
+        let e = signed_fields_match(&rec, "request", &rec.request_digest).unwrap_err();
+        assert!(e.contains("does not hash"), "{e}");
+    }
 }

@@ -58,6 +58,35 @@ pub struct ExchangeRecord {
     /// Hex SHA-256 of the response body, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_body_sha256: Option<String>,
+    /// The request's signature base, verbatim (`korpu-request/2`: length-prefixed fields,
+    /// see [`signature_base_fields`]): its SHA-256 is `request_digest`, and its fields state the
+    /// message id, creation time, client, service, user, purpose and data subject that were
+    /// signed, so a verifier checks this record's own fields against what the signature
+    /// covers. Absent in records of the first format (whose signatures covered less), and
+    /// then not encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_signed: Option<String>,
+    /// The response's signature base (`korpu-response/2`), likewise for `response_digest`:
+    /// the request digest it answers, the status and the `X-Road-Error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_signed: Option<String>,
+}
+
+/// The fields of a signature base (`korpu-request/2` or `korpu-response/2`): a version line,
+/// then `name=LEN:VALUE\n` fields, LEN the value's length in bytes. `None` when the text is
+/// not in that form.
+pub fn signature_base_fields(base: &str) -> Option<(&str, Vec<(&str, &str)>)> {
+    let (version, mut rest) = base.split_once('\n')?;
+    let mut fields = Vec::new();
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once('=')?;
+        let (len, after) = after.split_once(':')?;
+        let len: usize = len.parse().ok()?;
+        let value = after.get(..len)?;
+        rest = after.get(len..)?.strip_prefix('\n')?;
+        fields.push((name, value));
+    }
+    Some((version, fields))
 }
 
 impl ExchangeRecord {
@@ -115,6 +144,8 @@ mod tests {
             error: None,
             request_body_sha256: None,
             response_body_sha256: None,
+            request_signed: None,
+            response_signed: None,
         }
     }
 

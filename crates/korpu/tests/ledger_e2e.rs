@@ -98,6 +98,8 @@ fn rec(tag: &str, i: u64) -> ExchangeRecord {
         error: None,
         request_body_sha256: None,
         response_body_sha256: None,
+        request_signed: None,
+        response_signed: None,
     }
 }
 

@@ -1,0 +1,950 @@
+//! The gateway tried as an attacker would (issue 13), against real processes on loopback ports
+//! chosen at run time: a central registry, the population registry's gateway (provider, "A")
+//! in front of an information system that this test runs itself (so it can tell exactly what
+//! reached it), and the social ministry's gateway (client, "B").
+//!
+//! The attacker holds B's gateway TLS key (not its signing key) and sits between the two
+//! gateways: A is registered at the attacker's relay, which terminates B's TLS with A's
+//! certificate, keeps a copy of every signed request, and passes it on to A over its own TLS
+//! connection with B's key. From there it sends captured requests again — unchanged, with
+//! another data subject, with other headers — and its own requests with signatures and digests
+//! of its choosing.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use korpu_gateway::tls::OwnTls;
+use korpu_pki::cert::Certificate;
+use serde_json::Value;
+
+const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
+const PROVIDER: &str = "AZ/GOV/1400001";
+const CLIENT: &str = "AZ/GOV/1400003";
+const B_CLIENT: &str = "AZ/GOV/1400003/benefits";
+const ECHO: &str = "AZ/GOV/1400001/population/echo";
+const FAMILY: &str = "AZ/GOV/1400001/population/family";
+/// Declares its data subject in the `X-Subject-Id` header, as the demo's tax service does.
+const INCOME: &str = "AZ/GOV/1400001/population/income";
+
+mod support;
+use support::free_port;
+
+fn korpu_ok(args: &[&str]) -> String {
+    let out = Command::new(KORPU)
+        .args(args)
+        .env("KORPU_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "korpu {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Proc {
+    /// Starts `korpu args` and waits for its first stdout line.
+    fn start(args: &[&str], env: &[(&str, String)], log: &Path) -> (Self, String) {
+        let mut cmd = Command::new(KORPU);
+        cmd.args(args)
+            .env("KORPU_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            !line.is_empty(),
+            "korpu {args:?} printed nothing; its log {}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        (Proc(child), line)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What the provider's information system received: one entry per request, its path and
+/// headers.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<(String, HeaderMap)>>>);
+
+impl Seen {
+    fn paths(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    fn subjects(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, h)| h.get("x-subject-id")?.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// The provider's information system: answers every request with what it received, and
+/// remembers it.
+async fn start_system(seen: Seen) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let seen = seen.clone();
+                        async move {
+                            let path = req.uri().to_string();
+                            let answer = serde_json::json!({
+                                "path": path,
+                                "subject": req.headers().get("x-subject-id").and_then(|v| v.to_str().ok()),
+                            });
+                            seen.0.lock().unwrap().push((path, req.headers().clone()));
+                            let mut r =
+                                hyper::Response::new(Full::new(Bytes::from(answer.to_string())));
+                            r.headers_mut().insert(
+                                "content-type",
+                                HeaderValue::from_static("application/json"),
+                            );
+                            Ok::<_, std::convert::Infallible>(r)
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+struct Instance {
+    dir: tempfile::TempDir,
+    _central: Proc,
+    a: Option<Proc>,
+    b: Option<Proc>,
+    a_server: SocketAddr,
+    b_client: String,
+    a_env: Vec<(&'static str, String)>,
+    seen: Seen,
+}
+
+impl Instance {
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn admin(&self, args: &[&str]) -> String {
+        let config = self.path("central/central.toml");
+        let mut all = vec!["central", "--config", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        korpu_ok(&all)
+    }
+
+    /// A and B, with A registered at `a_registered` (the attacker's relay) and started with
+    /// the environment overrides `a_env`.
+    async fn new(a_registered: Option<SocketAddr>, a_env: Vec<(&'static str, String)>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (mgmt, public) = (free_port(), free_port());
+        korpu_ok(&[
+            "central",
+            "init",
+            "--dir",
+            d.join("central").to_str().unwrap(),
+            "--management-listen",
+            &format!("127.0.0.1:{mgmt}"),
+            "--public-listen",
+            &format!("127.0.0.1:{public}"),
+        ]);
+        let (central, _) = Proc::start(
+            &[
+                "central",
+                "--config",
+                d.join("central/central.toml").to_str().unwrap(),
+                "serve",
+            ],
+            &[("KORPU_CENTRAL_CONF_REFRESH_SECS", "1".to_string())],
+            &d.join("central.log"),
+        );
+        let a_server: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let b_server: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let seen = Seen::default();
+        let system = start_system(seen.clone()).await;
+        let mut inst = Instance {
+            dir,
+            _central: central,
+            a: None,
+            b: None,
+            a_server,
+            b_client: String::new(),
+            a_env,
+            seen,
+        };
+        let a_addr = a_registered.unwrap_or(a_server).to_string();
+        for (member, name, sub, gw_addr) in [
+            (PROVIDER, "State Population Registry", "population", a_addr),
+            (
+                CLIENT,
+                "Ministry of Labour",
+                "benefits",
+                b_server.to_string(),
+            ),
+        ] {
+            inst.admin(&["member", "add", member, "--name", name]);
+            inst.admin(&["subsystem", "add", &format!("{member}/{sub}")]);
+            inst.admin(&[
+                "gateway",
+                "add",
+                &format!("{member}/gw1"),
+                "--address",
+                &gw_addr,
+            ]);
+            inst.admin(&[
+                "gateway",
+                "add-client",
+                &format!("{member}/gw1"),
+                &format!("{member}/{sub}"),
+            ]);
+            let gw_dir = inst.path(sub);
+            korpu_ok(&[
+                "gateway",
+                "keys",
+                "--dir",
+                gw_dir.to_str().unwrap(),
+                "--gateway",
+                &format!("{member}/gw1"),
+            ]);
+            for (kind, owner, name) in [
+                ("signing", member.to_string(), "sign"),
+                ("gateway-tls", format!("{member}/gw1"), "tls"),
+            ] {
+                inst.admin(&[
+                    "cert",
+                    "issue",
+                    "--kind",
+                    kind,
+                    "--owner",
+                    &owner,
+                    "--csr",
+                    gw_dir.join(format!("{name}.csr.pem")).to_str().unwrap(),
+                    "--out",
+                    gw_dir.join(format!("{name}.pem")).to_str().unwrap(),
+                ]);
+            }
+        }
+        inst.admin(&["service", "add", ECHO, "--title", "Echo"]);
+        inst.admin(&[
+            "service",
+            "add",
+            FAMILY,
+            "--title",
+            "Family",
+            "--subject-path",
+            "pin",
+        ]);
+        inst.admin(&[
+            "service",
+            "add",
+            INCOME,
+            "--title",
+            "Income",
+            "--subject-header",
+            "X-Subject-Id",
+            "--purpose-required",
+        ]);
+        // B may call echo and income, not family.
+        inst.admin(&["access", "grant", B_CLIENT, ECHO]);
+        inst.admin(&["access", "grant", B_CLIENT, INCOME]);
+        let anchor = inst.path("central/anchor.json");
+        for (sub, member, server, services) in [
+            (
+                "population",
+                PROVIDER,
+                a_server,
+                format!(
+                    "\"{ECHO}\" = \"http://{system}/echo\"\n\"{FAMILY}\" = \"http://{system}/family\"\n\"{INCOME}\" = \"http://{system}/income\"\n"
+                ),
+            ),
+            ("benefits", CLIENT, b_server, String::new()),
+        ] {
+            let toml_text = format!(
+                "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\nledger_checkpoint_secs = 1\n[services]\n{services}",
+                anchor.display(),
+                inst.path(sub).display(),
+                free_port()
+            );
+            let config = inst.path(sub).join("gateway.toml");
+            std::fs::write(&config, toml_text).unwrap();
+            let key = korpu_ok(&["ledger", "key", "--config", config.to_str().unwrap()]);
+            inst.admin(&[
+                "gateway",
+                "set-ledger-key",
+                &format!("{member}/gw1"),
+                key.trim(),
+            ]);
+        }
+        inst.start_gateway(true);
+        inst.start_gateway(false);
+        inst
+    }
+
+    fn start_gateway(&mut self, provider: bool) {
+        let (sub, env) = if provider {
+            ("population", self.a_env.clone())
+        } else {
+            ("benefits", Vec::new())
+        };
+        let config = self.path(sub).join("gateway.toml");
+        let log = self.path(&format!(
+            "{sub}-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let (p, line) = Proc::start(
+            &["gateway", "serve", "--config", config.to_str().unwrap()],
+            &env,
+            &log,
+        );
+        let client = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .to_owned();
+        if provider {
+            self.a = Some(p);
+        } else {
+            self.b = Some(p);
+            self.b_client = client;
+        }
+    }
+
+    /// The records in a gateway's evidence ledger (the gateway is stopped with kill -9 —
+    /// what it acknowledged is durable — read with `korpu ledger dump`, and started again).
+    fn records(&mut self, sub: &str) -> Vec<Value> {
+        let provider = sub == "population";
+        if provider {
+            self.a.take();
+        } else {
+            self.b.take();
+        }
+        let config = self.path(sub).join("gateway.toml");
+        let out = korpu_ok(&["ledger", "dump", "--config", config.to_str().unwrap()]);
+        self.start_gateway(provider);
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The platform's root and issuing CA certificates, from the central registry's files.
+    fn cas(&self) -> (Certificate, Certificate) {
+        let mut found = HashMap::new();
+        let mut dirs = vec![self.path("central")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if let Some(name @ ("root.pem" | "issuing.pem")) =
+                    p.file_name().and_then(|n| n.to_str())
+                {
+                    found.insert(name.to_owned(), std::fs::read_to_string(&p).unwrap());
+                }
+            }
+        }
+        let cert = |n: &str| Certificate::from_pem(&found[n]).unwrap();
+        (cert("root.pem"), cert("issuing.pem"))
+    }
+
+    /// A gateway's TLS identity (its certificate chain and key), as an attacker who stole it.
+    fn tls_identity(&self, sub: &str) -> OwnTls {
+        let (_, issuing) = self.cas();
+        let cert = Certificate::from_pem(
+            &std::fs::read_to_string(self.path(sub).join("tls.pem")).unwrap(),
+        )
+        .unwrap();
+        OwnTls {
+            chain: vec![cert.der().to_vec().into(), issuing.der().to_vec().into()],
+            key: korpu_pki::key::read_private_key(&self.path(sub).join("tls.p8")).unwrap(),
+        }
+    }
+
+    /// An HTTP/2 connection to A over TLS with B's stolen key: as gateway B, as far as TLS
+    /// can tell.
+    async fn connect_to_a_as_b(&self) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+        let (root, _) = self.cas();
+        let a_cert = Certificate::from_pem(
+            &std::fs::read_to_string(self.path("population").join("tls.pem")).unwrap(),
+        )
+        .unwrap();
+        let cfg = korpu_gateway::tls::client_config(
+            &self.tls_identity("benefits"),
+            &[root],
+            vec![a_cert.sha256_fingerprint_hex()],
+        )
+        .unwrap();
+        let mut last = None;
+        // A may be restarting (records()): try for a few seconds.
+        for _ in 0..100 {
+            match tokio::net::TcpStream::connect(self.a_server).await {
+                Ok(tcp) => {
+                    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg.clone()))
+                        .connect("127.0.0.1".try_into().unwrap(), tcp)
+                        .await
+                        .unwrap();
+                    let (sender, conn) =
+                        hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+                            .handshake(TokioIo::new(tls))
+                            .await
+                            .unwrap();
+                    tokio::spawn(conn);
+                    return sender;
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("gateway A does not accept connections: {last:?}");
+    }
+
+    /// Sends `req` to A over a fresh connection as B; the answer's status, headers and body.
+    async fn send_to_a(&self, req: &Captured) -> (u16, HeaderMap, Bytes) {
+        let mut sender = self.connect_to_a_as_b().await;
+        let mut r = hyper::Request::builder()
+            .method(req.method.as_str())
+            .uri(format!("https://{}{}", self.a_server, req.path))
+            .body(Full::new(req.body.clone()))
+            .unwrap();
+        *r.headers_mut() = req.headers.clone();
+        let resp = sender.send_request(r).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (parts.status.as_u16(), parts.headers, body)
+    }
+}
+
+/// A request between the gateways as the attacker saw it.
+#[derive(Clone, Debug)]
+struct Captured {
+    method: String,
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Captured {
+    fn with_header(&self, name: &'static str, value: &str) -> Self {
+        let mut c = self.clone();
+        c.headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(value).unwrap(),
+        );
+        c
+    }
+}
+
+/// The attacker's relay between B and A: terminates B's TLS with A's certificate and key,
+/// keeps each request, and — while `forward` is set — passes it on to A as B.
+struct Relay {
+    captured: Arc<Mutex<Vec<Captured>>>,
+    forward: Arc<AtomicBool>,
+}
+
+impl Relay {
+    fn start(listener: TcpListener, inst: &Instance) -> Self {
+        let (root, _) = inst.cas();
+        let server = Arc::new(
+            korpu_gateway::tls::server_config(&inst.tls_identity("population"), &[root]).unwrap(),
+        );
+        let relay = Relay {
+            captured: Arc::default(),
+            forward: Arc::new(AtomicBool::new(true)),
+        };
+        let (captured, forward) = (relay.captured.clone(), relay.forward.clone());
+        // Forwarding needs the instance's paths; what it needs is cheap to carry.
+        let upstream = Arc::new(Upstream {
+            a_server: inst.a_server,
+            client: korpu_gateway::tls::client_config(
+                &inst.tls_identity("benefits"),
+                &[inst.cas().0],
+                vec![Certificate::from_pem(
+                    &std::fs::read_to_string(inst.path("population").join("tls.pem")).unwrap(),
+                )
+                .unwrap()
+                .sha256_fingerprint_hex()],
+            )
+            .unwrap(),
+        });
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (server, captured, forward, upstream) = (
+                    server.clone(),
+                    captured.clone(),
+                    forward.clone(),
+                    upstream.clone(),
+                );
+                tokio::spawn(async move {
+                    let Ok(tls) = tokio_rustls::TlsAcceptor::from(server).accept(tcp).await else {
+                        return;
+                    };
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (captured, forward, upstream) =
+                                (captured.clone(), forward.clone(), upstream.clone());
+                            async move {
+                                let (parts, body) = req.into_parts();
+                                let c = Captured {
+                                    method: parts.method.to_string(),
+                                    path: parts
+                                        .uri
+                                        .path_and_query()
+                                        .map_or("/".into(), |pq| pq.to_string()),
+                                    headers: parts.headers,
+                                    body: body.collect().await.unwrap().to_bytes(),
+                                };
+                                captured.lock().unwrap().push(c.clone());
+                                let mut out = hyper::Response::new(Full::new(Bytes::new()));
+                                if !forward.load(Ordering::SeqCst) {
+                                    *out.status_mut() = hyper::StatusCode::BAD_GATEWAY;
+                                    return Ok::<_, std::convert::Infallible>(out);
+                                }
+                                let (status, headers, body) = upstream.send(&c).await;
+                                *out.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                                *out.headers_mut() = headers;
+                                *out.body_mut() = Full::new(body);
+                                Ok(out)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+        relay
+    }
+
+    fn captured(&self) -> Vec<Captured> {
+        self.captured.lock().unwrap().clone()
+    }
+}
+
+struct Upstream {
+    a_server: SocketAddr,
+    client: rustls::ClientConfig,
+}
+
+impl Upstream {
+    async fn send(&self, req: &Captured) -> (u16, HeaderMap, Bytes) {
+        let tcp = tokio::net::TcpStream::connect(self.a_server).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(self.client.clone()))
+            .connect("127.0.0.1".try_into().unwrap(), tcp)
+            .await
+            .unwrap();
+        let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut r = hyper::Request::builder()
+            .method(req.method.as_str())
+            .uri(format!("https://{}{}", self.a_server, req.path))
+            .body(Full::new(req.body.clone()))
+            .unwrap();
+        *r.headers_mut() = req.headers.clone();
+        let resp = sender.send_request(r).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        (
+            parts.status.as_u16(),
+            parts.headers,
+            body.collect().await.unwrap().to_bytes(),
+        )
+    }
+}
+
+/// An instance whose gateways talk through the attacker's relay.
+async fn intercepted(a_env: Vec<(&'static str, String)>) -> (Instance, Relay) {
+    let relay_listener = TcpListener::bind(("127.0.0.1", free_port())).unwrap();
+    let relay_addr = relay_listener.local_addr().unwrap();
+    let inst = Instance::new(Some(relay_addr), a_env).await;
+    let relay = Relay::start(relay_listener, &inst);
+    (inst, relay)
+}
+
+/// Calls B's client side as an information system would.
+async fn call_b(
+    inst: &Instance,
+    service: &str,
+    rest: &str,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut req = client
+        .get(format!("{}/r1/{service}{rest}", inst.b_client))
+        .header("X-Road-Client", B_CLIENT);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let h = resp.headers().clone();
+    (status, h, resp.bytes().await.unwrap().to_vec())
+}
+
+/// Sends one raw HTTP/1.1 request line to B (HTTP clients would normalise dot segments away
+/// before sending, an attacker's client does not); the status and body.
+fn raw_call_b(inst: &Instance, path: &str, extra: &str) -> (u16, String) {
+    let addr = inst
+        .b_client
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-Road-Client: {B_CLIENT}\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {out}"));
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// One signed request for `subject`'s income, made by B for its information system and
+/// captured on the way; with its message id.
+async fn captured_income_request(
+    inst: &Instance,
+    relay: &Relay,
+    subject: &str,
+) -> (Captured, String) {
+    let before = relay.captured().len();
+    let (status, h, body) = call_b(
+        inst,
+        INCOME,
+        "/declared?year=2025",
+        &[
+            ("X-Subject-Id", subject),
+            ("X-Korpu-Purpose", "benefit-eligibility"),
+        ],
+    )
+    .await;
+    let captured = relay.captured();
+    assert_eq!(captured.len(), before + 1, "the relay saw the request");
+    let c = captured[before].clone();
+    let id = header(&c.headers, "x-road-id").unwrap().to_owned();
+    if relay.forward.load(Ordering::SeqCst) {
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            h.get("x-road-id").and_then(|v| v.to_str().ok()),
+            Some(id.as_str())
+        );
+    }
+    (c, id)
+}
+
+fn provider_records_for<'a>(records: &'a [Value], id: &str) -> Vec<&'a Value> {
+    records
+        .iter()
+        .filter(|r| r["message_id"] == id && r["role"] == "provider")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_captured_request_resent_with_another_data_subject_or_header_is_refused_and_not_recorded()
+{
+    let (mut inst, relay) = intercepted(Vec::new()).await;
+    let (captured, id) = captured_income_request(&inst, &relay, "AZ1111111").await;
+    assert_eq!(inst.seen.subjects(), ["AZ1111111"]);
+    // The data subject, the user, the purpose, the path, another header: each one changed.
+    let mut forged = vec![
+        captured.with_header("x-subject-id", "AZ2222222"),
+        captured.with_header("x-road-userid", "AZ2222222"),
+        captured.with_header("x-korpu-purpose", "curiosity"),
+        captured.with_header("accept", "text/plain"),
+    ];
+    let mut other_path = captured.clone();
+    other_path.path = other_path.path.replace("year=2025", "year=2024");
+    forged.push(other_path);
+    // A header the client's gateway did not send: added on the way, not covered.
+    forged.push(captured.with_header("x-subject-id-2", "AZ2222222"));
+    // A fresh message id does not help either: the id is signed.
+    forged.push(
+        captured
+            .with_header("x-subject-id", "AZ2222222")
+            .with_header("x-road-id", "00000000-0000-4000-8000-000000000000"),
+    );
+    for f in &forged {
+        let (status, h, body) = inst.send_to_a(f).await;
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, 500, "{f:?}: {v}");
+        assert_eq!(v["type"], "Server.ServerProxy.InvalidSignature", "{v}");
+        assert_eq!(
+            header(&h, "x-road-error"),
+            Some("Server.ServerProxy.InvalidSignature")
+        );
+    }
+    assert_eq!(
+        inst.seen.subjects(),
+        ["AZ1111111"],
+        "no forged request reached the information system"
+    );
+    let records = inst.records("population");
+    let served = provider_records_for(&records, &id);
+    assert_eq!(served.len(), 1, "{records:?}");
+    assert_eq!(served[0]["data_subject"], "AZ1111111");
+    assert!(
+        !records.iter().any(|r| r["data_subject"] == "AZ2222222"),
+        "nothing recorded for the forged subject: {records:?}"
+    );
+    // The record carries the base its signature covers, which names the subject.
+    let signed = served[0]["request_signed"].as_str().unwrap();
+    assert!(signed.contains("\nsubject=9:AZ1111111\n"), "{signed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_captured_request_sent_again_is_refused_as_a_replay_and_recorded_once() {
+    let (mut inst, relay) = intercepted(Vec::new()).await;
+    let (captured, id) = captured_income_request(&inst, &relay, "AZ1111111").await;
+    for _ in 0..2 {
+        let (status, h, body) = inst.send_to_a(&captured).await;
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, 500, "{v}");
+        assert_eq!(v["type"], "Server.ServerProxy.ReplayedMessage", "{v}");
+        // The request was authenticated (a genuine, if replayed, signature): the refusal is
+        // signed over its digest.
+        assert!(h.contains_key("x-korpu-gw-signature"));
+    }
+    assert_eq!(inst.seen.paths().len(), 1, "answered once");
+    let records = inst.records("population");
+    assert_eq!(provider_records_for(&records, &id).len(), 1, "{records:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_captured_request_is_refused_once_its_signature_is_older_than_the_window_or_the_provider_restarted(
+) {
+    let (mut inst, relay) = intercepted(vec![
+        ("KORPU_GATEWAY_REPLAY_WINDOW_SECS", "2".into()),
+        ("KORPU_GATEWAY_MAX_CLOCK_SKEW_SECS", "0".into()),
+    ])
+    .await;
+    // Captured, never delivered: A has not seen these ids.
+    relay.forward.store(false, Ordering::SeqCst);
+    let (before_restart, _) = captured_income_request(&inst, &relay, "AZ1111111").await;
+    // Across a restart, A no longer remembers ids: it refuses what was created before it
+    // started (whatever was accepted before the restart was).
+    inst.a.take();
+    inst.start_gateway(true);
+    let stale = |status: u16, body: &[u8], why: &str| {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            (status, v["type"].as_str()),
+            (500, Some("Server.ServerProxy.StaleMessage")),
+            "{v}"
+        );
+        assert!(v["message"].as_str().unwrap().contains(why), "{v}");
+    };
+    let (status, _, body) = inst.send_to_a(&before_restart).await;
+    stale(status, &body, "before this gateway started");
+    // Created after the start, delivered after the window.
+    let (late, _) = captured_income_request(&inst, &relay, "AZ1111112").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, _, body) = inst.send_to_a(&late).await;
+    stale(status, &body, "older than the acceptance window");
+    assert!(inst.seen.paths().is_empty(), "{:?}", inst.seen.paths());
+    let records = inst.records("population");
+    assert!(
+        !records.iter().any(|r| r["role"] == "provider"),
+        "{records:?}"
+    );
+    // An honest exchange still passes, signed now.
+    relay.forward.store(true, Ordering::SeqCst);
+    captured_income_request(&inst, &relay, "AZ1111113").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dot_segments_are_refused_before_the_access_check_and_never_reach_the_system() {
+    let (inst, relay) = intercepted(Vec::new()).await;
+    let prefix = format!("/r1/{ECHO}");
+    for rest in [
+        "/../family/AZ1234567",
+        "/./x",
+        "/%2e%2e/family/AZ1234567",
+        "/%2E%2E/family/AZ1234567",
+        "/.%2E/family/AZ1234567",
+        "/..%2Ffamily%2FAZ1234567",
+        "/x/..",
+    ] {
+        let (status, body) = raw_call_b(&inst, &format!("{prefix}{rest}"), "");
+        assert_eq!(status, 400, "{rest}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["type"], "Client.BadRequest", "{rest}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("dot segment"),
+            "{v}"
+        );
+    }
+    // B has no right to family: a dot segment is refused as such, before the access check.
+    let (status, body) = raw_call_b(&inst, &format!("/r1/{FAMILY}/AZ1234567/../../echo"), "");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (400, Some("Client.BadRequest")),
+        "{v}"
+    );
+    // Straight to A, past B's checks: refused by A too, unsigned (not authenticated yet).
+    let (genuine, _) = captured_income_request(&inst, &relay, "AZ1111111").await;
+    let mut dotted = genuine.clone();
+    dotted.path = format!("/r1/{ECHO}/%2e%2e/family/AZ1234567");
+    let (status, h, body) = inst.send_to_a(&dotted).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 500, "{v}");
+    assert_eq!(v["type"], "Server.ServerProxy.BadRequest", "{v}");
+    assert!(!h.contains_key("x-korpu-gw-signature"));
+    let paths = inst.seen.paths();
+    assert_eq!(
+        paths.len(),
+        1,
+        "only the genuine request reached the system: {paths:?}"
+    );
+    assert!(!paths[0].contains("family"), "{paths:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unauthenticated_peer_gets_no_signature_over_a_digest_of_its_choosing() {
+    let (inst, relay) = intercepted(Vec::new()).await;
+    let (genuine, _) = captured_income_request(&inst, &relay, "AZ1111111").await;
+    let chosen = "ab".repeat(32);
+    let mut attempts = Vec::new();
+    // B's TLS key, but no valid signature: a bogus one, or none at all, each with the digest
+    // the attacker wants signed in the header the old protocol took it from.
+    for sig in [Some("MEUCIQ=="), None] {
+        let mut c = genuine.with_header("x-korpu-gw-request-digest", &chosen);
+        c.headers
+            .insert("x-road-id", HeaderValue::from_static("attacker-1"));
+        match sig {
+            Some(s) => {
+                c.headers
+                    .insert("x-korpu-gw-signature", HeaderValue::from_static(s));
+            }
+            None => {
+                c.headers.remove("x-korpu-gw-signature");
+            }
+        }
+        attempts.push(c);
+    }
+    // Stapled OCSP missing: refused even before the signature is looked at.
+    let mut no_staple = genuine.clone();
+    no_staple.headers.remove("x-korpu-gw-tls-ocsp");
+    attempts.push(no_staple);
+    for c in &attempts {
+        let (status, h, body) = inst.send_to_a(c).await;
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, 500, "{v}");
+        assert!(
+            v["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("Server.ServerProxy."),
+            "{v}"
+        );
+        assert!(
+            !h.contains_key("x-korpu-gw-signature"),
+            "an unauthenticated peer got a signed answer: {h:?}"
+        );
+    }
+    assert_eq!(inst.seen.paths().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_come_in_pr_rest_xml_when_the_caller_accepts_xml() {
+    let (inst, _relay) = intercepted(Vec::new()).await;
+    for accept in [
+        "application/xml",
+        "text/xml",
+        "application/json;q=0.1, application/xml",
+    ] {
+        let (status, h, body) = call_b(&inst, FAMILY, "/AZ1234567", &[("Accept", accept)]).await;
+        let text = String::from_utf8(body).unwrap();
+        assert_eq!(status, 400, "{text}");
+        assert_eq!(
+            h.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/xml;charset=utf-8")
+        );
+        assert_eq!(
+            h.get("x-road-error").and_then(|v| v.to_str().ok()),
+            Some("Client.AccessDenied")
+        );
+        assert!(
+            text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error><type>Client.AccessDenied</type><message>"),
+            "{text}"
+        );
+        assert!(text.contains("</message><detail>") && text.ends_with("</detail></error>\n"));
+    }
+    // Without Accept, or preferring JSON: the JSON form, the same content.
+    let (_, h, body) = call_b(&inst, FAMILY, "/AZ1234567", &[]).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["type"], "Client.AccessDenied");
+    assert!(h
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json")));
+}
