@@ -47,6 +47,12 @@ pub struct CentralConfig {
     pub ocsp_validity_secs: u64,
     /// The RFC 3161 policy OID of the time-stamping authority.
     pub tsa_policy: String,
+    /// Time-stamps each client address may ask `/tsa` for per second, on average; beyond
+    /// that it is answered 429 with `Retry-After`. Default 20 (gateways stamp a checkpoint
+    /// every few seconds each; many share an address behind NAT).
+    pub tsa_requests_per_second: f64,
+    /// ... and at once, after a pause. Default 200.
+    pub tsa_burst: u32,
     /// Largest accepted request body on either listener, in bytes. Default 4 MiB.
     pub max_body_bytes: usize,
     /// Time limit for handling one request, in seconds. Default 30.
@@ -75,6 +81,8 @@ impl Default for CentralConfig {
             leaf_cert_validity_days: 365,
             ocsp_validity_secs: 3600,
             tsa_policy: crate::pki::DEFAULT_TSA_POLICY.into(),
+            tsa_requests_per_second: 20.0,
+            tsa_burst: 200,
             max_body_bytes: 4 << 20,
             request_timeout_secs: 30,
             tls_handshake_timeout_secs: 10,
@@ -170,6 +178,15 @@ impl CentralConfig {
                 "conf_refresh_secs ({}) must be at least 1 and at most half of conf_validity_secs ({}), \
                  so gateways always get a fresh configuration before theirs expires",
                 self.conf_refresh_secs, self.conf_validity_secs
+            )));
+        }
+        if self.tsa_requests_per_second.is_nan()
+            || self.tsa_requests_per_second <= 0.0
+            || self.tsa_burst == 0
+        {
+            return Err(bad(format!(
+                "tsa_requests_per_second ({}) and tsa_burst ({}) must be positive",
+                self.tsa_requests_per_second, self.tsa_burst
             )));
         }
         if self.max_body_bytes == 0

@@ -13,6 +13,7 @@
 pub mod config;
 pub mod error;
 pub mod pki;
+pub mod ratelimit;
 pub mod registry;
 pub mod server;
 pub mod store;

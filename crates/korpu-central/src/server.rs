@@ -5,7 +5,8 @@
 //! - the **public endpoints** (plain HTTP; everything they serve is signed, so transport
 //!   security adds nothing a verifier relies on): `GET /conf` (the signed global
 //!   configuration), `GET /anchor`, `POST /ocsp` and `GET /ocsp/{base64}` (RFC 6960 Appendix A),
-//!   `POST /tsa` (RFC 3161 over HTTP, RFC 3161 §3.4), `GET /health`.
+//!   `POST /tsa` (RFC 3161 over HTTP, RFC 3161 §3.4; per client address rate-limited, 429
+//!   with `Retry-After` beyond it), `GET /health`.
 //!
 //! The signed configuration is rebuilt after every change made through the API and re-signed
 //! every `conf_refresh_secs`, so that changes made by another process (a second registry
@@ -51,6 +52,8 @@ struct AppState {
     published: RwLock<Published>,
     ocsp: korpu_pki::ocsp::Responder,
     tsa: korpu_pki::tsa::Authority,
+    /// Per client address: the TSA signs whatever it is sent, so nobody gets it without end.
+    tsa_limit: crate::ratelimit::RateLimiter,
     request_timeout: Duration,
 }
 
@@ -131,6 +134,10 @@ pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryErr
         }),
         ocsp,
         tsa,
+        tsa_limit: crate::ratelimit::RateLimiter::new(
+            config.tsa_requests_per_second,
+            config.tsa_burst,
+        ),
         request_timeout: Duration::from_secs(config.request_timeout_secs),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -514,7 +521,29 @@ async fn ocsp_get(State(s): State<Shared>, Path(encoded): Path<String>) -> Respo
     }
 }
 
-async fn tsa_post(State(s): State<Shared>, b: Bytes) -> Response {
+async fn tsa_post(
+    State(s): State<Shared>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    b: Bytes,
+) -> Response {
+    // Before any parsing or signing. (Without a peer address, only in-process tests, there is
+    // no one to count.)
+    if let Some(axum::Extension(axum::extract::ConnectInfo(addr))) = peer {
+        if let Err(wait) = s.tsa_limit.check(addr.ip(), std::time::Instant::now()) {
+            tracing::debug!(client = %addr.ip(), "time-stamp request over the client's rate");
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many time-stamp requests from this address; retry later\n",
+            )
+                .into_response();
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&secs.max(1).to_string()).expect("digits"),
+            );
+            return r;
+        }
+    }
     // RFC 3161 serials are positive; a random 63-bit value is unique without shared state.
     let serial = (rand_core::RngCore::next_u64(&mut rand_core::OsRng) >> 1).max(1);
     let resp = s.tsa.respond(&b, std::time::SystemTime::now(), serial);
@@ -543,6 +572,7 @@ pub async fn test_router(registry: Registry) -> Result<Router, RegistryError> {
         }),
         ocsp,
         tsa,
+        tsa_limit: crate::ratelimit::RateLimiter::new(20.0, 200),
         request_timeout: Duration::from_secs(30),
     });
     Ok(management_router(state.clone()).merge(public_router(state)))

@@ -56,6 +56,10 @@ impl Spooled {
         memory: usize,
         sha512: bool,
     ) -> Result<Self, SpoolError> {
+        // A declared length (Content-Length) over the limit is refused before a byte is read.
+        if body.size_hint().lower() > limit {
+            return Err(SpoolError::TooLarge { limit });
+        }
         let mut hasher = Sha256::new();
         let mut hasher512 = sha512.then(Sha512::new);
         let mut buf = BytesMut::new();

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use korpu_net::{FirstRequest, Timeouts};
 use korpu_pki::cert::Certificate;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -35,18 +36,17 @@ impl RunningGateway {
     }
 }
 
-async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
+/// Streams a peer gateway may open and reset before the server has accepted them, on one
+/// connection before it is cut off (hyper's default is 20; an information system hanging up
+/// resets a stream too, so a busy gateway gets more room).
+const PENDING_RESET_STREAMS: usize = 256;
 
 /// How long open connections may take to finish after shutdown was asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Accepts connections on `listener` until shutdown, serving each in a task of its own with a
-/// watcher for graceful shutdown; then waits (at most [`DRAIN_TIMEOUT`]) for them to finish.
 fn accept_until_stopped<F, Fut>(
     listener: TcpListener,
-    mut rx: watch::Receiver<bool>,
+    rx: watch::Receiver<bool>,
     serve: F,
 ) -> tokio::task::JoinHandle<()>
 where
@@ -55,24 +55,21 @@ where
         + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    tokio::spawn(async move {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        loop {
-            let (tcp, remote) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                },
-                _ = stopped(&mut rx) => break,
-            };
-            let _ = tcp.set_nodelay(true);
-            tokio::spawn(serve(tcp, remote, graceful.watcher()));
-        }
-        let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
-    })
+    korpu_net::accept_until_stopped(listener, rx, DRAIN_TIMEOUT, serve)
+}
+
+/// The client side's connection builder. Its own header limits sit well above the
+/// configured ones, so a request over those reaches the gateway's check and is refused in
+/// PR-REST's error form rather than by the HTTP layer.
+fn client_side_builder(
+    timeouts: &Timeouts,
+    (max_bytes, max_count): (usize, usize),
+) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+    let mut b = korpu_net::http_builder(timeouts);
+    b.http1().max_headers(max_count.saturating_mul(4).max(100));
+    b.http2()
+        .max_header_list_size(u32::try_from(max_bytes.saturating_mul(8)).unwrap_or(u32::MAX));
+    b
 }
 
 /// Starts a gateway: loads its keys, fetches the configuration (a gateway with none still
@@ -103,6 +100,9 @@ pub async fn start(
         .map_err(|e| StartError(e.to_string()))?;
     let conf_every = Duration::from_secs(cfg.conf_refresh_secs);
     let ocsp_every = Duration::from_secs(cfg.ocsp_refresh_secs);
+    let timeouts =
+        Timeouts::from_secs(cfg.tls_handshake_timeout_secs, cfg.header_read_timeout_secs);
+    let limits = (cfg.max_header_bytes, cfg.max_header_count);
     let gw = Gateway::new(cfg, recorder)?;
     if let Err(e) = gw.refresh_conf().await {
         tracing::warn!(error = %e, "starting without a fresh global configuration");
@@ -127,7 +127,7 @@ pub async fn start(
                             tracing::error!(alert = true, error = %e, "renewing our OCSP responses failed");
                         }
                     }
-                    _ = stopped(&mut rx) => break,
+                    _ = korpu_net::stopped(&mut rx) => break,
                 }
             }
         }));
@@ -139,12 +139,14 @@ pub async fn start(
         tasks.push(accept_until_stopped(client_l, rx.clone(), move |tcp, remote, watcher| {
             let gw = gw.clone();
             async move {
+                let (io, arrived) = FirstRequest::new(tcp, &timeouts);
                 let svc = service_fn(move |req| {
+                    arrived.request();
                     let gw = gw.clone();
                     async move { Ok::<_, std::convert::Infallible>(gw.handle_client(req, remote, None).await) }
                 });
-                let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tcp), svc)
+                let conn = client_side_builder(&timeouts, limits)
+                    .serve_connection(TokioIo::new(io), svc)
                     .into_owned();
                 if let Err(e) = watcher.watch(conn).await {
                     tracing::debug!(%remote, error = %e, "client connection ended with an error");
@@ -163,7 +165,8 @@ pub async fn start(
                     tracing::warn!(%remote, "refusing an information system: no global configuration yet");
                     return;
                 };
-                let stream = match tokio_rustls::TlsAcceptor::from(tls).accept(tcp).await {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                let stream = match korpu_net::tls_handshake(&acceptor, tcp, &timeouts).await {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(%remote, error = %e, "TLS handshake with an information system failed");
@@ -176,13 +179,15 @@ pub async fn start(
                 }) else {
                     return;
                 };
+                let (io, arrived) = FirstRequest::new(stream, &timeouts);
                 let svc = service_fn(move |req| {
+                    arrived.request();
                     let gw = gw.clone();
                     let fp = fp.clone();
                     async move { Ok::<_, std::convert::Infallible>(gw.handle_client(req, remote, Some(fp)).await) }
                 });
-                let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
+                let conn = client_side_builder(&timeouts, limits)
+                    .serve_connection(TokioIo::new(io), svc)
                     .into_owned();
                 if let Err(e) = watcher.watch(conn).await {
                     tracing::debug!(%remote, error = %e, "information system connection ended with an error");
@@ -201,7 +206,8 @@ pub async fn start(
                     tracing::warn!(%remote, "refusing a gateway connection: no global configuration yet");
                     return;
                 };
-                let tls = match tokio_rustls::TlsAcceptor::from(loaded.server_tls.clone()).accept(tcp).await {
+                let acceptor = tokio_rustls::TlsAcceptor::from(loaded.server_tls.clone());
+                let tls = match korpu_net::tls_handshake(&acceptor, tcp, &timeouts).await {
                     Ok(t) => t,
                     Err(e) => {
                         tracing::warn!(%remote, error = %e, "TLS handshake with a gateway failed");
@@ -220,7 +226,9 @@ pub async fn start(
                 else {
                     return;
                 };
+                let (io, arrived) = FirstRequest::new(tls, &timeouts);
                 let svc = service_fn(move |req| {
+                    arrived.request();
                     let gw = gw.clone();
                     let cert = cert.clone();
                     async move { Ok::<_, std::convert::Infallible>(gw.handle_peer(req, cert).await) }
@@ -230,8 +238,15 @@ pub async fn start(
                     .initial_stream_window_size(crate::gateway::H2_STREAM_WINDOW)
                     .initial_connection_window_size(crate::gateway::H2_CONNECTION_WINDOW)
                     .max_concurrent_streams(1024)
-                    .header_table_size(crate::gateway::HPACK_TABLE_BYTES);
-                let conn = builder.serve_connection(TokioIo::new(tls), svc);
+                    .header_table_size(crate::gateway::HPACK_TABLE_BYTES)
+                    .max_header_list_size(crate::limits::PEER_HEADER_LIST_BYTES as u32)
+                    // A peer gateway that stops answering pings is dropped; one that resets
+                    // streams as fast as it opens them (HTTP/2 "rapid reset") is cut off.
+                    .timer(TokioTimer::new())
+                    .keep_alive_interval(timeouts.header_read)
+                    .keep_alive_timeout(timeouts.header_read)
+                    .max_pending_accept_reset_streams(PENDING_RESET_STREAMS);
+                let conn = builder.serve_connection(TokioIo::new(io), svc);
                 if let Err(e) = watcher.watch(conn).await {
                     tracing::debug!(%remote, error = %e, "gateway connection ended with an error");
                 }

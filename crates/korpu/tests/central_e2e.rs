@@ -70,10 +70,16 @@ impl Central {
     }
 
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// [`Central::start`] with `KORPU_CENTRAL_*` overrides.
+    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Self {
         let (_, p) = Self::init(dir);
         let mut child = Command::new(KORPU)
             .args(["central", "serve", "--config"])
             .arg(dir.join("central.toml"))
+            .envs(env.iter().copied())
             .env("KORPU_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -407,6 +413,148 @@ async fn openssl_verifies_our_time_stamps() {
         t.contains("Status: Granted") && t.contains("1.3.6.1.4.1.32473.1.3161"),
         "{t}"
     );
+    c.stop();
+}
+
+/// The TSA signed anything for anyone: 1 MiB and negative nonces, without limit (issue 13,
+/// item 14). Now a client gets its burst, then 429 with Retry-After, while the nonce bounds
+/// answer with an RFC 3161 rejection that openssl reads as such.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tsa_rate_limits_each_client_and_rejects_oversized_and_negative_nonces() {
+    let work = tempfile::tempdir().unwrap();
+    let c = Central::start_with(
+        &work.path().join("central"),
+        &[
+            ("KORPU_CENTRAL_TSA_BURST", "3"),
+            ("KORPU_CENTRAL_TSA_REQUESTS_PER_SECOND", "0.2"),
+        ],
+    );
+    let data = work.path().join("data.txt");
+    std::fs::write(&data, "a birth was registered").unwrap();
+    let tsq = work.path().join("q.tsq");
+    let out = openssl(&[
+        "ts",
+        "-query",
+        "-data",
+        data.to_str().unwrap(),
+        "-sha256",
+        "-cert",
+        "-out",
+        tsq.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let query = std::fs::read(&tsq).unwrap();
+    // TimeStampReq ::= SEQUENCE { version, messageImprint, ..., nonce INTEGER, certReq }:
+    // the same request with its nonce replaced by `nonce` (content octets).
+    let with_nonce = |nonce: &[u8]| -> Vec<u8> {
+        fn der_len(n: usize) -> Vec<u8> {
+            match n {
+                0..=127 => vec![n as u8],
+                _ => {
+                    let b = n.to_be_bytes();
+                    let skip = b.iter().take_while(|&&x| x == 0).count();
+                    let mut v = vec![0x80 | (b.len() - skip) as u8];
+                    v.extend_from_slice(&b[skip..]);
+                    v
+                }
+            }
+        }
+        // Walk the outer SEQUENCE's elements: keep all but the INTEGER after messageImprint.
+        let (hdr, body) = if query[1] & 0x80 == 0 {
+            (2, &query[2..])
+        } else {
+            let n = (query[1] & 0x7f) as usize;
+            (2 + n, &query[2 + n..])
+        };
+        assert!(hdr > 0);
+        let mut elems = Vec::new();
+        let mut i = 0;
+        while i < body.len() {
+            let (len, l) = if body[i + 1] & 0x80 == 0 {
+                (body[i + 1] as usize, 1)
+            } else {
+                let n = (body[i + 1] & 0x7f) as usize;
+                (
+                    body[i + 2..i + 2 + n]
+                        .iter()
+                        .fold(0usize, |a, &b| a << 8 | b as usize),
+                    1 + n,
+                )
+            };
+            elems.push(body[i..i + 1 + l + len].to_vec());
+            i += 1 + l + len;
+        }
+        let mut inner = Vec::new();
+        for (k, e) in elems.iter().enumerate() {
+            if k > 1 && e[0] == 0x02 {
+                inner.push(0x02);
+                inner.extend(der_len(nonce.len()));
+                inner.extend_from_slice(nonce);
+            } else {
+                inner.extend_from_slice(e);
+            }
+        }
+        let mut out = vec![0x30];
+        out.extend(der_len(inner.len()));
+        out.extend(inner);
+        out
+    };
+    let client = reqwest::Client::new();
+    let post = |body: Vec<u8>| {
+        let client = client.clone();
+        let url = format!("{}/tsa", c.public);
+        async move {
+            let r = client
+                .post(url)
+                .header("content-type", "application/timestamp-query")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let retry = r.headers().get("retry-after").cloned();
+            (status, retry, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let reply_text = |reply: &[u8], name: &str| {
+        let tsr = work.path().join(name);
+        std::fs::write(&tsr, reply).unwrap();
+        text(&openssl(&[
+            "ts",
+            "-reply",
+            "-in",
+            tsr.to_str().unwrap(),
+            "-text",
+        ]))
+    };
+    // Three within the burst: granted, and rejected as bad data for the two bad nonces.
+    let (st, _, reply) = post(query.clone()).await;
+    assert!(st.is_success(), "{st}");
+    assert!(reply_text(&reply, "ok.tsr").contains("Status: Granted"));
+    let (st, _, reply) = post(with_nonce(&[0x7f; 33])).await;
+    assert!(st.is_success(), "{st}");
+    let t = reply_text(&reply, "big.tsr");
+    assert!(
+        t.contains("Status: Rejected") && t.contains("the data submitted has the wrong format"),
+        "{t}"
+    );
+    let (st, _, reply) = post(with_nonce(&[0xff, 1, 2, 3, 4, 5, 6, 7])).await;
+    assert!(st.is_success(), "{st}");
+    let t = reply_text(&reply, "neg.tsr");
+    assert!(
+        t.contains("Status: Rejected") && t.contains("the data submitted has the wrong format"),
+        "{t}"
+    );
+    // The burst is spent: this client now waits, told for how long.
+    let (st, retry, _) = post(query.clone()).await;
+    assert_eq!(st, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    let secs: u64 = retry
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&secs), "Retry-After {secs}");
     c.stop();
 }
 
