@@ -121,6 +121,16 @@ pub struct GatewayConfig {
     /// Largest body a keeping service may exchange (it is encrypted in memory), in bytes;
     /// larger ones are refused. Default 16 MiB.
     pub keep_bodies_max_bytes: u64,
+    /// The provider side accepts a signed request only if it was created at most this long
+    /// ago, and only once per message id within it (replay protection), in seconds.
+    /// Default 300.
+    pub replay_window_secs: u64,
+    /// How far other gateways' clocks may be ahead of (or behind, on top of the window) ours,
+    /// in seconds. Default 30.
+    pub max_clock_skew_secs: u64,
+    /// Most message ids the replay guard remembers at once (about 40 bytes each); when full,
+    /// new requests are refused until old ids leave the window. Default 10,000,000.
+    pub replay_max_ids: usize,
 }
 
 impl Default for GatewayConfig {
@@ -158,18 +168,11 @@ impl Default for GatewayConfig {
             ledger_segment_bytes: 64 << 20,
             keep_bodies: Vec::new(),
             keep_bodies_max_bytes: 16 << 20,
+            replay_window_secs: 300,
+            max_clock_skew_secs: 30,
+            replay_max_ids: 10_000_000,
         }
     }
-    /// The provider side accepts a signed request only if it was created at most this long
-    /// ago, and only once per message id within it (replay protection), in seconds.
-    /// Default 300.
-    pub replay_window_secs: u64,
-    /// How far other gateways' clocks may be ahead of (or behind, on top of the window) ours,
-    /// in seconds. Default 30.
-    pub max_clock_skew_secs: u64,
-    /// Most message ids the replay guard remembers at once (about 40 bytes each); when full,
-    /// new requests are refused until old ids leave the window. Default 10,000,000.
-    pub replay_max_ids: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -392,5 +395,33 @@ mod tests {
         )];
         let c = GatewayConfig::from_toml_with_env(ok, "t", env.into_iter()).unwrap();
         assert_eq!(c.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn limits_and_timeouts_are_checked_settings() {
+        let ok = "gateway = \"AZ/GOV/1/gw1\"\n";
+        let c = GatewayConfig::from_toml_with_env(ok, "t", std::iter::empty()).unwrap();
+        let text = c.to_toml();
+        for key in [
+            "max_concurrent_per_client = 256",
+            "max_concurrent_per_peer = 512",
+            "body_timeout_secs = 300",
+            "max_header_bytes = 16384",
+            "max_header_count = 100",
+            "tls_handshake_timeout_secs = 10",
+            "header_read_timeout_secs = 30",
+        ] {
+            assert!(text.contains(key), "--print-config lacks {key}");
+        }
+        let env = |k: &str, v: &str| [(format!("KORPU_GATEWAY_{k}"), v.to_string())].into_iter();
+        let c = GatewayConfig::from_toml_with_env(ok, "t", env("MAX_CONCURRENT_PER_CLIENT", "4"))
+            .unwrap();
+        assert_eq!(c.max_concurrent_per_client, 4);
+        let e = GatewayConfig::from_toml_with_env(ok, "t", env("MAX_HEADER_BYTES", "100000"))
+            .unwrap_err();
+        assert!(e.to_string().contains("max_header_bytes"), "{e}");
+        let e = GatewayConfig::from_toml_with_env(ok, "t", env("HEADER_READ_TIMEOUT_SECS", "0"))
+            .unwrap_err();
+        assert!(e.to_string().contains("header_read_timeout_secs"), "{e}");
     }
 }

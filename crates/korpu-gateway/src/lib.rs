@@ -27,9 +27,9 @@ pub mod metrics;
 pub mod peers;
 pub mod protocol;
 pub mod record;
+pub mod replay;
 pub mod server;
 pub mod tls;
-pub mod replay;
 
 pub use config::GatewayConfig;
 pub use gateway::Gateway;
