@@ -148,10 +148,10 @@ pub struct Gateway {
     limiter: Semaphore,
     signer: Arc<BatchSigner>,
     verifier: Verifier,
-    networks: Vec<Cidr>,
-    backends: HashMap<ServiceId, String>,
     /// Refuses replayed and stale requests on the provider side.
     replay: crate::replay::ReplayGuard,
+    networks: Vec<Cidr>,
+    backends: HashMap<ServiceId, String>,
     http_conf: reqwest::Client,
 }
 
@@ -179,8 +179,6 @@ fn err_response(e: &XRoadError, message_id: &str, form: p::ErrorForm) -> Respons
     r
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
 /// Response headers the client's gateway replaces with its own values and never passes on as
 /// received, so their signature need not cover them (`X-Road-Error` is a field of the base).
 /// `Date` is among them when uncovered: the provider's HTTP server adds it after signing, and
@@ -223,6 +221,8 @@ fn unsigned_answer(
     )
 }
 
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
 }
 
 impl Gateway {
@@ -314,18 +314,18 @@ impl Gateway {
             anchor,
             signer,
             verifier: Verifier::default(),
-            sign_cert_header: b64_header(sign_cert.der()),
-            sign_cert,
-            tls_key,
-            tls_cert,
-            loaded: RwLock::new(None),
-            conf_error: Mutex::new(None),
             replay: crate::replay::ReplayGuard::new(
                 Duration::from_secs(cfg.replay_window_secs),
                 Duration::from_secs(cfg.max_clock_skew_secs),
                 cfg.replay_max_ids,
                 now_ms(),
             ),
+            sign_cert_header: b64_header(sign_cert.der()),
+            sign_cert,
+            tls_key,
+            tls_cert,
+            loaded: RwLock::new(None),
+            conf_error: Mutex::new(None),
             staples: RwLock::new(Staples::default()),
             peers: tokio::sync::Mutex::new(HashMap::new()),
             peer_turn: std::sync::atomic::AtomicUsize::new(0),
@@ -678,6 +678,7 @@ impl Gateway {
             .path_and_query()
             .map_or("/", |pq| pq.as_str())
             .to_owned();
+        let form = p::ErrorForm::from_accept(req.headers());
         // Plain HTTP is authenticated by network; TLS by the pinned certificate, below.
         if client_cert.is_none() && !self.networks.iter().any(|n| n.contains(remote.ip())) {
             let e = XRoadError::new(
@@ -686,7 +687,6 @@ impl Gateway {
             );
             self.metrics.inc_error(e.kind);
             return err_response(&e, "", form);
-        let form = p::ErrorForm::from_accept(req.headers());
         }
         match path.split('?').next().unwrap_or("") {
             "/metrics" => {
@@ -820,6 +820,8 @@ impl Gateway {
             .await?;
         self.metrics.add_bytes("request", body.len);
 
+        // What goes to the provider is what is signed: every forwarded header is covered
+        // (protocol's module doc), the X-Road ones as this gateway sets them.
         let mut out_headers = p::passthrough_headers(&in_headers);
         p::strip_xroad_response_headers(&mut out_headers);
         for (n, v) in [
@@ -835,34 +837,6 @@ impl Gateway {
             }
         }
         p::set_unique(&mut out_headers, p::H_ID, &xh.message_id);
-        p::set_unique(&mut out_headers, p::H_SIG, &signature);
-        p::set_unique(&mut out_headers, p::H_CREATED, &created_ms.to_string());
-        // The list repeats from message to message: HPACK may keep it.
-        p::set(&mut out_headers, p::H_COVERED, &covered);
-        self.staple_headers(&mut out_headers);
-
-        // Try the provider's gateways in order until one answers (X-Road's failover).
-        let mut body = Some(body);
-        let mut last_err = None;
-        let mut answered = None;
-        for gw in &gateways {
-        // What goes to the provider is what is signed: every forwarded header is covered
-        // (protocol's module doc), the X-Road ones as this gateway sets them.
-            let peer = match self.peer(&loaded, gw).await {
-                Ok(p) => p,
-                Err(e) => {
-                    last_err = Some(e);
-                    continue;
-                }
-            };
-            let mut rb = Request::builder()
-                .method(method.clone())
-                .uri(format!("https://{}{}", gw.address, path));
-            // Every way out of this attempt below ends the loop: the headers go with it.
-            *rb.headers_mut().expect("builder") = std::mem::take(&mut out_headers);
-            let Some(b) = body.take() else { break };
-            let out = rb
-                .body(b.into_body())
         let covered = p::covered_names(&out_headers);
         let covered_sha256 = p::covered_sha256(
             Some((method.as_str(), &target.path, target.query.as_deref())),
@@ -894,6 +868,32 @@ impl Gateway {
             .await;
         tracing::debug!(phase = "signed", us = t0.elapsed().as_micros() as u64);
 
+        p::set_unique(&mut out_headers, p::H_SIG, &signature);
+        p::set_unique(&mut out_headers, p::H_CREATED, &created_ms.to_string());
+        // The list repeats from message to message: HPACK may keep it.
+        p::set(&mut out_headers, p::H_COVERED, &covered);
+        self.staple_headers(&mut out_headers);
+
+        // Try the provider's gateways in order until one answers (X-Road's failover).
+        let mut body = Some(body);
+        let mut last_err = None;
+        let mut answered = None;
+        for gw in &gateways {
+            let peer = match self.peer(&loaded, gw).await {
+                Ok(p) => p,
+                Err(e) => {
+                    last_err = Some(e);
+                    continue;
+                }
+            };
+            let mut rb = Request::builder()
+                .method(method.clone())
+                .uri(format!("https://{}{}", gw.address, path));
+            // Every way out of this attempt below ends the loop: the headers go with it.
+            *rb.headers_mut().expect("builder") = std::mem::take(&mut out_headers);
+            let Some(b) = body.take() else { break };
+            let out = rb
+                .body(b.into_body())
                 .map_err(|e| XRoadError::new(kind::BAD_REQUEST, e.to_string()))?;
             let mut sender = peer.sender.clone();
             let wait =
@@ -1043,6 +1043,8 @@ impl Gateway {
             error: error_type.clone(),
             request_body_sha256: None,
             response_body_sha256: None,
+            request_signed: Some(base),
+            response_signed: Some(rbase),
         };
         self.recorder
             .record_announced(announced, &rec)
@@ -1054,6 +1056,9 @@ impl Gateway {
         *out.status_mut() = parts.status;
         let mut h = p::passthrough_headers(&parts.headers);
         p::strip_xroad_response_headers(&mut h);
+        if !rcovered.split(' ').any(|n| n == "date") {
+            h.remove(hyper::header::DATE);
+        }
         p::set(&mut h, p::H_ID, &xh.message_id);
         p::set(&mut h, p::H_CLIENT, &xh.client_text);
         p::set(&mut h, p::H_SERVICE, &target.service_text);
@@ -1064,8 +1069,6 @@ impl Gateway {
         }
         *out.headers_mut() = h;
         Ok((out, rec))
-            request_signed: Some(base),
-            response_signed: Some(rbase),
     }
 
     /// Receives a request or response body under the configured limits; `too_large` and
@@ -1077,9 +1080,6 @@ impl Gateway {
         too_large: &'static str,
         broken: &'static str,
         sha512: bool,
-        if !rcovered.split(' ').any(|n| n == "date") {
-            h.remove(hyper::header::DATE);
-        }
     ) -> Result<Spooled, XRoadError> {
         Spooled::receive(
             body,
@@ -1201,8 +1201,6 @@ impl Gateway {
             service: service.to_string(),
             gateway: self.id_text.clone(),
             role: "client".into(),
-            request_signed: None,
-            response_signed: None,
             user_id: xh.user_id.clone(),
             data_subject: None,
             purpose: xh.purpose.clone(),
@@ -1216,6 +1214,8 @@ impl Gateway {
             error: None,
             request_body_sha256: None,
             response_body_sha256: None,
+            request_signed: None,
+            response_signed: None,
         }
     }
 
@@ -1261,13 +1261,10 @@ impl Gateway {
                     let bdigest: [u8; 32] = Sha256::digest(base.as_bytes()).into();
                     let sig = self.signer.sign(base.into_bytes(), bdigest).await;
                     p::set_unique(r.headers_mut(), p::H_SIG, &sig);
-    /// `verified` is set to the request's digest once its signature is verified: from then on
-    /// the peer is authenticated and a refusal may be signed.
                     p::set(r.headers_mut(), p::H_COVERED, covered);
                 }
                 self.staple_headers(r.headers_mut());
                 self.metrics.observe("provider", e.status(), elapsed);
-        verified: &mut Option<String>,
                 return r;
             }
         };
@@ -1278,10 +1275,13 @@ impl Gateway {
         resp
     }
 
+    /// `verified` is set to the request's digest once its signature is verified: from then on
+    /// the peer is authenticated and a refusal may be signed.
     async fn provider_exchange(
         &self,
         req: Request<Incoming>,
         peer_cert: &Certificate,
+        verified: &mut Option<String>,
     ) -> Result<(Response<OutBody>, ExchangeRecord), XRoadError> {
         let t0 = Instant::now();
         let _in_flight = self.signer.enter();
@@ -1375,6 +1375,18 @@ impl Gateway {
                 xh.client.member(),
             )
             .map_err(|e| XRoadError::new(kind::SP_SIGNATURE, e))?;
+        let signature = header(&in_headers, p::H_SIG).unwrap_or("").to_owned();
+        let digest_bytes: [u8; 32] = Sha256::digest(base.as_bytes()).into();
+        self.verifier
+            .verify(&signer, base.as_bytes(), &digest_bytes, &signature)
+            .await
+            .map_err(|_| {
+                XRoadError::new(
+                    kind::SP_SIGNATURE,
+                    "the request does not match its signature: it was altered in transit",
+                )
+            })?;
+        let digest = hex::encode(digest_bytes);
         *verified = Some(digest.clone());
         // After the signature (else anyone could burn another client's ids), before anything
         // is forwarded or recorded.
@@ -1393,18 +1405,6 @@ impl Gateway {
                 };
                 XRoadError::new(kind, e.to_string())
             })?;
-        let signature = header(&in_headers, p::H_SIG).unwrap_or("").to_owned();
-        let digest_bytes: [u8; 32] = Sha256::digest(base.as_bytes()).into();
-        self.verifier
-            .verify(&signer, base.as_bytes(), &digest_bytes, &signature)
-            .await
-            .map_err(|_| {
-                XRoadError::new(
-                    kind::SP_SIGNATURE,
-                    "the request does not match its signature: it was altered in transit",
-                )
-            })?;
-        let digest = hex::encode(digest_bytes);
         tracing::debug!(
             phase = "request verified",
             us = t0.elapsed().as_micros() as u64
@@ -1486,8 +1486,6 @@ impl Gateway {
             gateway: self.id_text.clone(),
             role: "provider".into(),
             user_id: xh.user_id.clone(),
-            request_signed: Some(base),
-            response_signed: Some(rbase),
             data_subject,
             purpose: xh.purpose.clone(),
             request_digest: digest,
@@ -1500,8 +1498,9 @@ impl Gateway {
             error: None,
             request_body_sha256,
             response_body_sha256,
+            request_signed: Some(base),
+            response_signed: Some(rbase),
         };
-        p::set(&mut rh, p::H_COVERED, &rcovered);
         self.recorder
             .record(&rec)
             .await
@@ -1514,6 +1513,7 @@ impl Gateway {
         p::set(&mut rh, p::H_CLIENT, &xh.client_text);
         p::set(&mut rh, p::H_SERVICE, &target.service_text);
         p::set_unique(&mut rh, p::H_SIG, &rsig);
+        p::set(&mut rh, p::H_COVERED, &rcovered);
         self.staple_headers(&mut rh);
         let mut out = Response::new(rbody.into_body());
         *out.status_mut() = status_code;
@@ -1777,12 +1777,12 @@ impl Gateway {
             return err_response(
                 &XRoadError::new(kind::OUTDATED_CONF, "no global configuration yet"),
                 "",
+                form,
             );
         };
         let mut list = Vec::new();
         for m in &loaded.conf.members {
             let id = |sub: Option<&str>| {
-                form,
                 let mut v = serde_json::json!({
                     "member_class": m.id.class.as_str(), "member_code": m.id.code.as_str(),
                     "object_type": if sub.is_some() { "SUBSYSTEM" } else { "MEMBER" },
