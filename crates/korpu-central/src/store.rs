@@ -121,6 +121,9 @@ impl Store {
     /// Opens (creating if needed) the database at `url`: `sqlite:PATH` or `postgres://…`.
     pub async fn open(url: &str) -> Result<Self, RegistryError> {
         sqlx::any::install_default_drivers();
+        // Members, certificates, admin token hashes: the database and its -wal/-shm are the
+        // owner's only.
+        korpu_pki::private::prepare_sqlite(url).map_err(|e| RegistryError::Store(e.to_string()))?;
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else if url.starts_with("sqlite:") {

@@ -758,6 +758,13 @@ async fn an_old_sqlite_database_is_upgraded_in_place() {
             sqlx::query(ddl).execute(&mut conn).await.unwrap();
         }
     }
+    // Made with the umask's mode, which the registry refuses; the operator runs the chmod
+    // its message names.
+    std::fs::set_permissions(
+        dir.path().join("old.db"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let store = Store::open(&url).await.expect("an old database opens");
     assert_eq!(store.gateways().await.unwrap().len(), 1);
     let services = store.services().await.unwrap();

@@ -45,8 +45,10 @@ impl Blobs {
         } else {
             PathBuf::from(spec)
         };
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| DocsError::Config(format!("creating {}: {e}", dir.display())))?;
+        // Documents are personal data: the directory is the owner's only, from creation on
+        // (object_store writes its files with the process umask; a 0700 directory keeps them
+        // unreachable whatever their mode).
+        korpu_pki::private::create_dir(&dir).map_err(|e| DocsError::Config(e.to_string()))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| DocsError::Config(format!("object store {}: {e}", dir.display())))?;
         Ok(Blobs {
@@ -156,13 +158,15 @@ mod tests {
     #[tokio::test]
     async fn content_addressed_and_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Blobs::open("", dir.path()).unwrap();
+        let b = Blobs::open("", &dir.path().join("blobs")).unwrap();
         let sha = b.put(b"hello").await.unwrap();
         assert_eq!(sha, hex::encode(Sha256::digest(b"hello")));
         assert_eq!(b.put(b"hello").await.unwrap(), sha);
         assert_eq!(b.get(&sha).await.unwrap(), b"hello");
         // Altered at rest: refused.
-        let file = dir.path().join(format!("sha256/{}/{}", &sha[..2], sha));
+        let file = dir
+            .path()
+            .join(format!("blobs/sha256/{}/{}", &sha[..2], sha));
         std::fs::write(&file, b"jello").unwrap();
         assert!(b
             .get(&sha)

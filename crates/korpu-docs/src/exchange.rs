@@ -303,8 +303,8 @@ impl Exchange {
             .subsystem
             .parse()
             .map_err(|e| DocsError::Config(format!("subsystem: {e}")))?;
-        std::fs::create_dir_all(&cfg.data_dir)
-            .map_err(|e| DocsError::Config(format!("creating {}: {e}", cfg.data_dir.display())))?;
+        korpu_pki::private::create_missing_dir(&cfg.data_dir)
+            .map_err(|e| DocsError::Config(e.to_string()))?;
         // read_private_key refuses a key file readable by group or others.
         let key = korpu_pki::key::read_private_key(&cfg.key_path())
             .map_err(|e| DocsError::Config(e.to_string()))?;

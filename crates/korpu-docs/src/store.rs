@@ -149,6 +149,9 @@ impl Store {
     /// Opens (creating if needed) the database at `url`: `sqlite:PATH` or `postgres://…`.
     pub async fn open(url: &str) -> Result<Self, DocsError> {
         sqlx::any::install_default_drivers();
+        // Documents' metadata (senders, recipients, titles): the database and its -wal/-shm
+        // are the owner's only.
+        korpu_pki::private::prepare_sqlite(url).map_err(|e| DocsError::Store(e.to_string()))?;
         let sqlite = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             false
         } else if url.starts_with("sqlite:") {

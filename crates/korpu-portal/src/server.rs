@@ -130,12 +130,8 @@ pub async fn start(cfg: PortalConfig) -> Result<RunningPortal, StartError> {
         message: e.to_string(),
     })?;
     if cfg.database_url.is_empty() {
-        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
-            StartError::Store(crate::store::StoreError(format!(
-                "cannot create {}: {e}",
-                cfg.data_dir.display()
-            )))
-        })?;
+        korpu_pki::private::create_missing_dir(&cfg.data_dir)
+            .map_err(|e| StartError::Store(crate::store::StoreError(e.to_string())))?;
     }
     let store = Store::open(&cfg.effective_database_url()).await?;
     let http = reqwest::Client::builder()

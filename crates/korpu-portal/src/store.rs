@@ -129,6 +129,8 @@ impl Store {
     /// Opens (creating if needed) `sqlite:PATH` or `postgres://…`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
+        // Names, e-mails, citizens' ids: the database and its -wal/-shm are the owner's only.
+        korpu_pki::private::prepare_sqlite(url).map_err(|e| StoreError(e.to_string()))?;
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else if url.starts_with("sqlite:") {
