@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 
 const ENV_PREFIX: &str = "KORPU_GATEWAY_";
 
+/// The largest `max_header_bytes`: what provider gateways accept
+/// ([`crate::limits::PEER_HEADER_LIST_BYTES`]) less room for the headers a gateway adds (its
+/// signature, certificate and OCSP responses, about 3 KB).
+const MAX_HEADER_BYTES_LIMIT: usize = crate::limits::PEER_HEADER_LIST_BYTES - (16 << 10);
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
@@ -58,8 +63,35 @@ pub struct GatewayConfig {
     pub connect_timeout_secs: u64,
     /// Waiting for the provider's information system to answer, in seconds. Default 60.
     pub provider_timeout_secs: u64,
-    /// Most exchanges handled at once; more wait. Default 1024.
+    /// Most exchanges each side handles at once, the client side (local information systems)
+    /// and the provider side (other gateways) counted apart, so load on one cannot stall the
+    /// other; more wait. Default 1024.
     pub max_concurrent_exchanges: usize,
+    /// Most exchanges one client subsystem may have in progress on the client side; more of
+    /// its requests wait (before their bodies are read) without holding the side's places.
+    /// Default 256.
+    pub max_concurrent_per_client: usize,
+    /// Most exchanges one calling gateway may have in progress on the provider side; more
+    /// wait. Default 512.
+    pub max_concurrent_per_peer: usize,
+    /// Longest time to receive a whole request or response body, in seconds: a body that
+    /// trickles in slower is cut, with an error to its sender. A `Content-Length` over
+    /// `max_body_bytes` is refused before the body is read. Default 300.
+    pub body_timeout_secs: u64,
+    /// Largest header list a local information system may send, in bytes counted as HTTP/2
+    /// does (name + value + 32 per field); larger requests are refused with
+    /// `Client.BadRequest` before anything reaches the connection to the provider's gateway,
+    /// which all callers share. At most 49152. Default 16384.
+    pub max_header_bytes: usize,
+    /// Most header fields a local information system may send. Default 100.
+    pub max_header_count: usize,
+    /// Longest time from accepting a connection to the end of its TLS handshake, on the
+    /// provider side and the TLS client side, in seconds. Default 10.
+    pub tls_handshake_timeout_secs: u64,
+    /// Longest time a connection may take to bring a complete request head after it opened
+    /// (and, on HTTP/1, after its previous request), on every listener, in seconds; an HTTP/2
+    /// connection that stops answering pings for this long is closed too. Default 30.
+    pub header_read_timeout_secs: u64,
     /// HTTP/2 connections kept to each other gateway, used in turn. Default 0: one per CPU
     /// core (each connection's TLS and framing run on one task at a time).
     pub peer_connections: usize,
@@ -121,6 +153,13 @@ impl Default for GatewayConfig {
             connect_timeout_secs: 5,
             provider_timeout_secs: 60,
             max_concurrent_exchanges: 1024,
+            max_concurrent_per_client: 256,
+            max_concurrent_per_peer: 512,
+            body_timeout_secs: 300,
+            max_header_bytes: 16 << 10,
+            max_header_count: 100,
+            tls_handshake_timeout_secs: 10,
+            header_read_timeout_secs: 30,
             peer_connections: 0,
             sign_batch_window_us: 2000,
             sign_batch_max: 256,
@@ -228,6 +267,37 @@ impl GatewayConfig {
                 )));
             }
         }
+        if config.max_header_bytes > MAX_HEADER_BYTES_LIMIT {
+            return Err(bad(format!(
+                "max_header_bytes ({}) must be at most {MAX_HEADER_BYTES_LIMIT}: with the gateway's own headers, a request must fit the header list that provider gateways accept ({} bytes)",
+                config.max_header_bytes,
+                crate::limits::PEER_HEADER_LIST_BYTES
+            )));
+        }
+        for (name, v) in [
+            (
+                "max_concurrent_exchanges",
+                config.max_concurrent_exchanges as u64,
+            ),
+            (
+                "max_concurrent_per_client",
+                config.max_concurrent_per_client as u64,
+            ),
+            (
+                "max_concurrent_per_peer",
+                config.max_concurrent_per_peer as u64,
+            ),
+            ("body_timeout_secs", config.body_timeout_secs),
+            (
+                "tls_handshake_timeout_secs",
+                config.tls_handshake_timeout_secs,
+            ),
+            ("header_read_timeout_secs", config.header_read_timeout_secs),
+        ] {
+            if v == 0 {
+                return Err(bad(format!("{name} must be at least 1")));
+            }
+        }
         for service in &config.keep_bodies {
             service
                 .parse::<korpu_id::ServiceId>()
@@ -325,5 +395,33 @@ mod tests {
         )];
         let c = GatewayConfig::from_toml_with_env(ok, "t", env.into_iter()).unwrap();
         assert_eq!(c.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn limits_and_timeouts_are_checked_settings() {
+        let ok = "gateway = \"AZ/GOV/1/gw1\"\n";
+        let c = GatewayConfig::from_toml_with_env(ok, "t", std::iter::empty()).unwrap();
+        let text = c.to_toml();
+        for key in [
+            "max_concurrent_per_client = 256",
+            "max_concurrent_per_peer = 512",
+            "body_timeout_secs = 300",
+            "max_header_bytes = 16384",
+            "max_header_count = 100",
+            "tls_handshake_timeout_secs = 10",
+            "header_read_timeout_secs = 30",
+        ] {
+            assert!(text.contains(key), "--print-config lacks {key}");
+        }
+        let env = |k: &str, v: &str| [(format!("KORPU_GATEWAY_{k}"), v.to_string())].into_iter();
+        let c = GatewayConfig::from_toml_with_env(ok, "t", env("MAX_CONCURRENT_PER_CLIENT", "4"))
+            .unwrap();
+        assert_eq!(c.max_concurrent_per_client, 4);
+        let e = GatewayConfig::from_toml_with_env(ok, "t", env("MAX_HEADER_BYTES", "100000"))
+            .unwrap_err();
+        assert!(e.to_string().contains("max_header_bytes"), "{e}");
+        let e = GatewayConfig::from_toml_with_env(ok, "t", env("HEADER_READ_TIMEOUT_SECS", "0"))
+            .unwrap_err();
+        assert!(e.to_string().contains("header_read_timeout_secs"), "{e}");
     }
 }

@@ -25,7 +25,6 @@ use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_pki::ocsp::CertStatus;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 
 use crate::batchsign::{BatchSigner, Verifier};
 use crate::body::{OutBody, SpoolError, Spooled};
@@ -131,7 +130,7 @@ pub struct Gateway {
     loaded: RwLock<Option<Arc<Loaded>>>,
     conf_error: Mutex<Option<String>>,
     staples: RwLock<Staples>,
-    peers: tokio::sync::Mutex<HashMap<String, Arc<Peer>>>,
+    peers: crate::peers::Pool<Peer>,
     peer_turn: std::sync::atomic::AtomicUsize,
     /// `peer_connections`, with 0 resolved to the number of CPU cores.
     peer_connections: usize,
@@ -145,7 +144,10 @@ pub struct Gateway {
     bodies: Option<Arc<korpu_ledger::body::BodyStore>>,
     keep_bodies: std::collections::HashSet<ServiceId>,
     pub metrics: Metrics,
-    limiter: Semaphore,
+    /// Exchanges in progress on the client side, per client subsystem within it.
+    client_limits: crate::limits::Limiter,
+    /// Exchanges in progress on the provider side, per calling gateway within it.
+    provider_limits: crate::limits::Limiter,
     signer: Arc<BatchSigner>,
     verifier: Verifier,
     /// Refuses replayed and stale requests on the provider side.
@@ -282,7 +284,12 @@ impl Gateway {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| err("HTTP client", &e))?;
-        let limiter = Semaphore::new(cfg.max_concurrent_exchanges);
+        let client_limits = crate::limits::Limiter::new(
+            cfg.max_concurrent_exchanges,
+            cfg.max_concurrent_per_client,
+        );
+        let provider_limits =
+            crate::limits::Limiter::new(cfg.max_concurrent_exchanges, cfg.max_concurrent_per_peer);
         let certs = crate::certstore::CertStore::open(&cfg.data_dir)
             .map_err(|e| err(&format!("{}/certs", cfg.data_dir.display()), &e))?;
         certs
@@ -327,7 +334,7 @@ impl Gateway {
             loaded: RwLock::new(None),
             conf_error: Mutex::new(None),
             staples: RwLock::new(Staples::default()),
-            peers: tokio::sync::Mutex::new(HashMap::new()),
+            peers: crate::peers::Pool::default(),
             peer_turn: std::sync::atomic::AtomicUsize::new(0),
             peer_connections: match cfg.peer_connections {
                 0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -339,7 +346,8 @@ impl Gateway {
             bodies,
             keep_bodies,
             metrics: Metrics::default(),
-            limiter,
+            client_limits,
+            provider_limits,
             networks,
             backends,
             http_conf,
@@ -698,7 +706,20 @@ impl Gateway {
             "/listClients" => return self.list_clients(form),
             _ => {}
         }
-        let _permit = self.limiter.acquire().await;
+        // Before anything of this request can reach the HTTP/2 connection that all callers
+        // share to a provider gateway (issue 13, item 9).
+        if let Err(m) = crate::limits::check_headers(
+            req.headers(),
+            self.cfg.max_header_bytes,
+            self.cfg.max_header_count,
+        ) {
+            let e = XRoadError::new(kind::BAD_REQUEST, m);
+            self.metrics.inc_error(e.kind);
+            self.metrics
+                .observe("client", e.status(), started.elapsed());
+            tracing::warn!(error_type = e.kind, error = %e.message, role = "client", "exchange refused");
+            return err_response(&e, "", form);
+        }
         let mut message_id = String::new();
         let result = self
             .client_exchange(req, &path, &mut message_id, client_cert.as_deref())
@@ -806,6 +827,9 @@ impl Gateway {
                 format!("no gateway serves {provider_client}"),
             ));
         }
+        // Waited for before the body is read, by a client the configuration knows: a client
+        // over its share waits alone (issue 13, item 7).
+        let _permit = self.client_limits.enter(&xh.client_text).await;
         let (parts, req_body) = req.into_parts();
         let method = parts.method;
         let in_headers = parts.headers;
@@ -904,10 +928,7 @@ impl Gateway {
                     break;
                 }
                 Ok(Err(e)) => {
-                    self.peers
-                        .lock()
-                        .await
-                        .retain(|_, p| !Arc::ptr_eq(p, &peer));
+                    self.peers.forget(&peer);
                     last_err = Some(XRoadError::new(
                         kind::CP_NETWORK,
                         format!("gateway {} at {} failed: {e}", gw.id, gw.address),
@@ -1081,14 +1102,29 @@ impl Gateway {
         broken: &'static str,
         sha512: bool,
     ) -> Result<Spooled, XRoadError> {
-        Spooled::receive(
-            body,
-            self.cfg.max_body_bytes,
-            self.cfg.memory_spool_bytes,
-            sha512,
+        // A whole body within `body_timeout_secs`: a sender trickling bytes must not hold an
+        // exchange's place (and a spool file) for as long as it likes.
+        let limit = Duration::from_secs(self.cfg.body_timeout_secs);
+        let received = tokio::time::timeout(
+            limit,
+            Spooled::receive(
+                body,
+                self.cfg.max_body_bytes,
+                self.cfg.memory_spool_bytes,
+                sha512,
+            ),
         )
         .await
-        .map_err(|e| match e {
+        .map_err(|_| {
+            XRoadError::new(
+                broken,
+                format!(
+                    "the {what} body did not arrive within {} s (body_timeout_secs)",
+                    limit.as_secs()
+                ),
+            )
+        })?;
+        received.map_err(|e| match e {
             SpoolError::TooLarge { limit } => XRoadError::new(
                 too_large,
                 format!("the {what} body is larger than {limit} bytes (max_body_bytes)"),
@@ -1100,6 +1136,8 @@ impl Gateway {
     }
 
     /// A connection to a provider gateway (HTTP/2 over mutual TLS), reused while it lives.
+    /// Connecting (TCP, TLS, HTTP/2 handshakes, all within `connect_timeout_secs`) happens
+    /// outside the pool's lock, one attempt per peer connection at a time ([`crate::peers`]).
     async fn peer(&self, loaded: &Loaded, gw: &GatewayInfo) -> Result<Arc<Peer>, XRoadError> {
         // A few connections per peer, used in turn: one HTTP/2 connection is driven by one task
         // on each side, which would put every exchange's TLS and framing work on one core.
@@ -1113,84 +1151,33 @@ impl Gateway {
             gw.address,
             gw.tls_cert_sha256.join(",")
         );
-        let mut peers = self.peers.lock().await;
-        if let Some(p) = peers.get(&key) {
-            if !p.sender.is_closed() {
-                return Ok(p.clone());
-            }
-        }
-        let fail = |m: String| XRoadError::new(kind::CP_NETWORK, m);
         let own = OwnTls {
             chain: loaded.own_chain.clone(),
             key: self.tls_key.clone(),
         };
-        let cfg = tls::client_config(&own, &loaded.roots, gw.tls_cert_sha256.clone())
-            .map_err(|e| XRoadError::new(kind::CP_INTERNAL, e))?;
-        let host = gw
-            .address
-            .rsplit_once(':')
-            .map_or(gw.address.as_str(), |(h, _)| h)
-            .trim_matches(['[', ']']);
-        let server_name =
-            rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| {
-                fail(format!(
-                    "gateway {} has an unusable address {}",
-                    gw.id, gw.address
-                ))
-            })?;
-        let connect = tokio::net::TcpStream::connect(&gw.address);
-        let tcp = tokio::time::timeout(Duration::from_secs(self.cfg.connect_timeout_secs), connect)
+        let roots = loaded.roots.clone();
+        let gw = gw.clone();
+        let timeout = Duration::from_secs(self.cfg.connect_timeout_secs);
+        self.peers
+            .get(
+                &key,
+                |p| !p.sender.is_closed(),
+                move || async move {
+                    let (id, address) = (gw.id.clone(), gw.address.clone());
+                    tokio::time::timeout(timeout, connect_peer(own, roots, gw))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(XRoadError::new(
+                                kind::CP_NETWORK,
+                                format!(
+                                    "connecting to gateway {id} at {address} took longer than {} s (connect_timeout_secs)",
+                                    timeout.as_secs()
+                                ),
+                            ))
+                        })
+                },
+            )
             .await
-            .map_err(|_| {
-                fail(format!(
-                    "connecting to gateway {} at {} timed out",
-                    gw.id, gw.address
-                ))
-            })?
-            .map_err(|e| {
-                fail(format!(
-                    "cannot connect to gateway {} at {}: {e}",
-                    gw.id, gw.address
-                ))
-            })?;
-        let _ = tcp.set_nodelay(true);
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-            .connect(server_name, tcp)
-            .await
-            .map_err(|e| {
-                XRoadError::new(
-                    kind::CP_SSL,
-                    format!("TLS with gateway {} failed: {e}", gw.id),
-                )
-            })?;
-        let cert_der = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .ok_or_else(|| {
-                XRoadError::new(
-                    kind::CP_SSL,
-                    "the provider gateway presented no certificate",
-                )
-            })?;
-        let cert = Certificate::from_der(cert_der.as_ref())
-            .map_err(|e| XRoadError::new(kind::CP_SSL, e.to_string()))?;
-        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .initial_stream_window_size(H2_STREAM_WINDOW)
-            .initial_connection_window_size(H2_CONNECTION_WINDOW)
-            .header_table_size(HPACK_TABLE_BYTES)
-            .handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| fail(format!("HTTP/2 with gateway {} failed: {e}", gw.id)))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "gateway connection closed");
-            }
-        });
-        let peer = Arc::new(Peer { sender, cert });
-        peers.insert(key, peer.clone());
-        Ok(peer)
     }
 
     fn local_record(&self, xh: &XRoadHeaders, service: &ServiceId) -> ExchangeRecord {
@@ -1228,7 +1215,6 @@ impl Gateway {
         peer_cert: Arc<Certificate>,
     ) -> Response<OutBody> {
         let started = Instant::now();
-        let _permit = self.limiter.acquire().await;
         let message_id = header(req.headers(), p::H_ID).unwrap_or("").to_owned();
         let form = p::ErrorForm::from_accept(req.headers());
         let mut verified = None;
@@ -1318,6 +1304,8 @@ impl Gateway {
                 format!("gateway {} does not serve client {}", peer_gw.id, xh.client),
             ));
         }
+        // Per calling gateway, so one peer's load leaves room for the others'.
+        let _permit = self.provider_limits.enter(&peer_gw.id.to_string()).await;
         let (parts, req_body) = req.into_parts();
         let method = parts.method;
         let in_headers = parts.headers;
@@ -1609,6 +1597,23 @@ impl Gateway {
             Ok(Ok(r)) => r,
         };
         let (parts, rbody) = resp.into_parts();
+        // The answer goes back on the connection the calling gateway shares among its callers:
+        // headers it would refuse must stop here (issue 13, item 9).
+        crate::limits::check_headers(
+            &parts.headers,
+            self.cfg.max_header_bytes,
+            self.cfg.max_header_count,
+        )
+        .map_err(|m| {
+            XRoadError::new(
+                kind::SP_SERVICE_FAILED,
+                format!(
+                    "the information system behind {}: {}",
+                    target.service,
+                    m.replacen("the request", "its response", 1)
+                ),
+            )
+        })?;
         let rbody = match tokio::time::timeout(
             wait,
             Spooled::receive(
@@ -1869,6 +1874,73 @@ impl Gateway {
 
 /// The rule both gateways apply: `xh.client` needs an access right to `service`, and a purpose
 /// when the service requires one. `denied` is the error type for this side of the exchange.
+/// Connects to a provider gateway: TCP, TLS 1.3 with its pinned certificate, HTTP/2. Owns what
+/// it needs, since it runs in a task of its own (see [`crate::peers`]); the caller bounds it.
+async fn connect_peer(
+    own: OwnTls,
+    roots: Vec<Certificate>,
+    gw: GatewayInfo,
+) -> Result<Arc<Peer>, XRoadError> {
+    let fail = |m: String| XRoadError::new(kind::CP_NETWORK, m);
+    let cfg = tls::client_config(&own, &roots, gw.tls_cert_sha256.clone())
+        .map_err(|e| XRoadError::new(kind::CP_INTERNAL, e))?;
+    let host = gw
+        .address
+        .rsplit_once(':')
+        .map_or(gw.address.as_str(), |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let server_name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| {
+        fail(format!(
+            "gateway {} has an unusable address {}",
+            gw.id, gw.address
+        ))
+    })?;
+    let connect = tokio::net::TcpStream::connect(&gw.address);
+    let tcp = connect.await.map_err(|e| {
+        fail(format!(
+            "cannot connect to gateway {} at {}: {e}",
+            gw.id, gw.address
+        ))
+    })?;
+    let _ = tcp.set_nodelay(true);
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| {
+            XRoadError::new(
+                kind::CP_SSL,
+                format!("TLS with gateway {} failed: {e}", gw.id),
+            )
+        })?;
+    let cert_der = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .ok_or_else(|| {
+            XRoadError::new(
+                kind::CP_SSL,
+                "the provider gateway presented no certificate",
+            )
+        })?;
+    let cert = Certificate::from_der(cert_der.as_ref())
+        .map_err(|e| XRoadError::new(kind::CP_SSL, e.to_string()))?;
+    let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .header_table_size(HPACK_TABLE_BYTES)
+        .max_header_list_size(crate::limits::PEER_HEADER_LIST_BYTES as u32)
+        .handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| fail(format!("HTTP/2 with gateway {} failed: {e}", gw.id)))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "gateway connection closed");
+        }
+    });
+    Ok(Arc::new(Peer { sender, cert }))
+}
+
 fn authorise(
     conf: &GlobalConf,
     xh: &XRoadHeaders,
