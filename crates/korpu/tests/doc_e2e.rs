@@ -63,12 +63,25 @@ impl Pki {
     }
 
     fn leaf(&self, cn: &str, profile: Profile) -> (Certificate, SigningKey) {
+        self.leaf_with_ocsp(cn, profile, None)
+    }
+
+    /// A leaf whose certificate names `ocsp_url` (authorityInfoAccess), for fetching.
+    fn leaf_with_ocsp(
+        &self,
+        cn: &str,
+        profile: Profile,
+        ocsp_url: Option<String>,
+    ) -> (Certificate, SigningKey) {
         let key = SigningKey::generate();
         let pk = key.public_key_der();
         let cert = ca::issue(
             &self.issuing,
             &self.issuing_key,
-            req(cn, &pk, profile),
+            IssueRequest {
+                ocsp_url,
+                ..req(cn, &pk, profile)
+            },
             &ca::random_serial(),
         )
         .unwrap();
@@ -214,9 +227,11 @@ fn doc_sign_and_verify() {
     )
     .unwrap();
     let (alice_cert, alice_key) = pki.leaf("AZ/GOV/1001", Profile::MemberSigning);
-    let (bob_cert, bob_key) = pki.leaf("AZ/GOV/1002", Profile::MemberSigning);
     let (mallory_cert, mallory_key) = pki.leaf("AZ/COM/666", Profile::MemberSigning);
     let url = serve(tsa, responder, vec![mallory_cert.serial_hex()]);
+    // Bob's certificate names the OCSP responder, so a verifier allowed to fetch can ask it.
+    let (bob_cert, bob_key) =
+        pki.leaf_with_ocsp("AZ/GOV/1002", Profile::MemberSigning, Some(format!("{url}/ocsp")));
     let alice = write_signer(dir.path(), "alice", &alice_cert, &alice_key);
     let bob = write_signer(dir.path(), "bob", &bob_cert, &bob_key);
     let mallory = write_signer(dir.path(), "mallory", &mallory_cert, &mallory_key);
@@ -278,12 +293,29 @@ fn doc_sign_and_verify() {
 
     let o = sign(&bob, "b-t", &p("one.pdf"), &p("two.pdf"));
     assert!(o.status.success(), "{}", text(&o));
+    // Bob's B-T signature carries no revocation data: offline, that cannot be established.
     let o = verify(&p("two.pdf"), true);
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(!o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["indication"], "TOTAL_PASSED");
+    assert_eq!(v["indication"], "INDETERMINATE");
     assert_eq!(v["signatures"].as_array().unwrap().len(), 2);
     assert_eq!(v["signatures"][1]["report"]["level"], "B-T");
+    assert_eq!(v["signatures"][1]["report"]["sub_indication"], "TRY_LATER");
+    // Allowed to fetch, the verifier asks the responder Bob's certificate names.
+    let o = korpu(&[
+        "doc",
+        "verify",
+        "--trust",
+        &s(&p("root.pem")),
+        "--fetch-revocation",
+        "--json",
+        &s(&p("two.pdf")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["indication"], "TOTAL_PASSED", "{v}");
+    let rev = v["signatures"][1]["report"]["revocation"].as_str().unwrap();
+    assert!(rev.starts_with("good (fetched OCSP response"), "{v}");
 
     // A change after signing: flagged, non-zero exit.
     let mut changed = std::fs::read(p("one.pdf")).unwrap();
@@ -346,7 +378,8 @@ fn doc_sign_and_verify() {
     let o = sign(&bob, "b-t", &p("decision.asice"), &p("decision2.asice"));
     assert!(o.status.success(), "{}", text(&o));
     let o = verify(&p("decision2.asice"), true);
-    assert!(o.status.success(), "{}", text(&o));
+    // Bob's signature is B-T: without revocation data the container is INDETERMINATE.
+    assert!(!o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["signatures"].as_array().unwrap().len(), 2);
 
@@ -402,5 +435,174 @@ fn doc_sign_and_verify() {
         String::from_utf8_lossy(&o.stderr).contains("--tsa"),
         "{}",
         text(&o)
+    );
+}
+
+/// `doc verify` reads the format from the content: a container renamed `.pdf` is still an
+/// ASiC-E, a `.p7m` renamed `.txt` still CAdES. Standalone CAdES made by `openssl cms -sign`:
+/// enveloping (DER and PEM) with `--extract`, detached with `--detached-content` (an altered
+/// file is TOTAL_FAILED/HASH_FAILURE, a missing one SIGNED_DATA_NOT_FOUND, never forged).
+#[test]
+fn doc_verify_detects_by_content_and_reads_standalone_cades() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let s = |x: &Path| x.to_str().unwrap().to_string();
+    let (tsa_cert, tsa_key) = pki.leaf("Doc TSA", Profile::Tsa);
+    let tsa = Authority::new(
+        tsa_cert,
+        tsa_key,
+        vec![pki.issuing.clone()],
+        "1.3.6.1.4.1.99999.2".parse().unwrap(),
+    )
+    .unwrap();
+    let responder = Responder::new(
+        pki.issuing.clone(),
+        pki.issuing.clone(),
+        pki.issuing_key.clone(),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let url = serve(tsa, responder, Vec::new());
+    let (cert, key) = pki.leaf("AZ/GOV/3003", Profile::MemberSigning);
+    let signer = write_signer(dir.path(), "signer", &cert, &key);
+    std::fs::write(p("chain.pem"), pki.issuing.to_pem()).unwrap();
+    std::fs::write(p("root.pem"), pki.root.to_pem()).unwrap();
+    std::fs::write(p("letter.txt"), "Dear citizen, your permit is granted.\n").unwrap();
+    let verify = |extra: &[&str], file: &Path| {
+        let root = s(&p("root.pem"));
+        let f = s(file);
+        let mut args = vec!["doc", "verify", "--json", "--trust", &root];
+        args.extend_from_slice(extra);
+        args.push(&f);
+        let o = korpu(&args);
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+        (o, v)
+    };
+
+    // A B-LT container under a misleading name.
+    let o = korpu(&[
+        "doc",
+        "sign",
+        "--key",
+        &s(&signer.key),
+        "--cert",
+        &s(&signer.cert),
+        "--chain",
+        &s(&p("chain.pem")),
+        "--tsa",
+        &format!("{url}/tsa"),
+        "--ocsp",
+        &format!("{url}/ocsp"),
+        "--level",
+        "b-lt",
+        &s(&p("letter.txt")),
+        &s(&p("scan.pdf")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (o, v) = verify(&[], &p("scan.pdf"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(v["format"], "ASiC-E (CAdES)", "{v}");
+    assert_eq!(v["indication"], "TOTAL_PASSED", "{v}");
+
+    // Standalone CAdES from openssl (B-B: no revocation data, so at best INDETERMINATE, and
+    // never TOTAL_FAILED while intact).
+    let openssl = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
+    };
+    let base = [
+        "cms",
+        "-sign",
+        "-binary",
+        "-md",
+        "sha256",
+        "-signer",
+        "signer.pem",
+        "-inkey",
+        "signer.key",
+        "-certfile",
+        "chain.pem",
+        "-in",
+        "letter.txt",
+        "-cades",
+    ];
+    openssl(
+        &[
+            &base[..],
+            &["-nodetach", "-outform", "DER", "-out", "letter.p7m"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &base[..],
+            &["-nodetach", "-outform", "PEM", "-out", "letter-pem.p7m"],
+        ]
+        .concat(),
+    );
+    openssl(&[&base[..], &["-outform", "DER", "-out", "letter.p7s"]].concat());
+    std::fs::copy(p("letter.p7m"), p("renamed.txt")).unwrap();
+
+    for f in ["letter.p7m", "letter-pem.p7m", "renamed.txt"] {
+        let out = p(&format!("{f}.content"));
+        let (_, v) = verify(&["--extract", &s(&out)], &p(f));
+        assert_eq!(v["format"], "CAdES", "{f}: {v}");
+        assert_ne!(v["indication"], "TOTAL_FAILED", "{f}: {v}");
+        let label = v["signatures"][0]["label"].as_str().unwrap();
+        assert!(
+            label.starts_with("enveloping signature over 38 bytes of text"),
+            "{label}"
+        );
+        assert_eq!(
+            v["signatures"][0]["report"]["signer"], "CN=AZ/GOV/3003",
+            "{v}"
+        );
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(p("letter.txt")).unwrap()
+        );
+    }
+
+    // Detached: with the content, without it, with altered content.
+    let (_, v) = verify(
+        &["--detached-content", &s(&p("letter.txt"))],
+        &p("letter.p7s"),
+    );
+    assert_ne!(v["indication"], "TOTAL_FAILED", "{v}");
+    assert_eq!(v["signatures"][0]["label"], "detached signature", "{v}");
+    let (o, v) = verify(&[], &p("letter.p7s"));
+    assert!(!o.status.success());
+    assert_eq!(v["indication"], "INDETERMINATE", "{v}");
+    assert_eq!(
+        v["signatures"][0]["report"]["sub_indication"], "SIGNED_DATA_NOT_FOUND",
+        "{v}"
+    );
+    std::fs::write(p("altered.txt"), "Dear citizen, your permit is refused.\n").unwrap();
+    let (o, v) = verify(
+        &["--detached-content", &s(&p("altered.txt"))],
+        &p("letter.p7s"),
+    );
+    assert!(!o.status.success());
+    assert_eq!(v["indication"], "TOTAL_FAILED", "{v}");
+    assert_eq!(
+        v["signatures"][0]["report"]["sub_indication"], "HASH_FAILURE",
+        "{v}"
+    );
+
+    // Something that is no signed document at all.
+    let (o, v) = verify(&[], &p("letter.txt"));
+    assert!(!o.status.success());
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a signed document"),
+        "{v}"
     );
 }
