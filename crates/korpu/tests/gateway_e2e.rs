@@ -1770,3 +1770,193 @@ async fn bodies_are_kept_encrypted_only_for_services_that_ask() {
         .mode();
     assert_eq!(mode & 0o077, 0, "the body key is readable by others");
 }
+
+/// Reads until the peer closes: how long that took, or `None` if still open after `limit`.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let t = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = limit.saturating_sub(t.elapsed());
+        if left.is_zero() {
+            return None;
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return Some(t.elapsed()),
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
+            Err(_) => return Some(t.elapsed()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_gateway_listener_closes_connections_that_make_no_request_in_time() {
+    let mut inst = Instance::new(Opts {
+        a: vec![
+            ("KORPU_GATEWAY_HEADER_READ_TIMEOUT_SECS", "1".into()),
+            ("KORPU_GATEWAY_TLS_HANDSHAKE_TIMEOUT_SECS", "1".into()),
+        ],
+        ..Opts::default()
+    });
+    // A with a TLS client side too.
+    let tls_client_side = format!("127.0.0.1:{}", free_port());
+    inst.a.take();
+    let config = inst.path("population").join("gateway.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("client_tls_listen = \"{tls_client_side}\"\n{text}"),
+    )
+    .unwrap();
+    inst.start_gateway(true);
+    let client_side = inst.a_client.trim_start_matches("http://").to_owned();
+    let open = |addr: &str, send: &[u8]| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(send).unwrap();
+        s
+    };
+    let half_hello: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01];
+    let server_side = inst.a_server.to_string();
+    let mut conns = vec![
+        ("client side, nothing sent", open(&client_side, b"")),
+        (
+            "client side, a partial request head",
+            open(&client_side, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: "),
+        ),
+        (
+            "client side, half an HTTP/2 preface",
+            open(&client_side, b"PRI * HTTP/2.0\r\n"),
+        ),
+        (
+            "TLS client side, no ClientHello",
+            open(&tls_client_side, b""),
+        ),
+        (
+            "TLS client side, half a ClientHello",
+            open(&tls_client_side, half_hello),
+        ),
+        ("provider side, no ClientHello", open(&server_side, b"")),
+        (
+            "provider side, half a ClientHello",
+            open(&server_side, half_hello),
+        ),
+    ];
+    // Each is closed within the 1 s timeouts (a few seconds of slack for a busy machine);
+    // before, they stayed open as long as the client liked.
+    for (what, s) in &mut conns {
+        assert!(
+            closed_within(s, Duration::from_secs(6)).is_some(),
+            "{what}: still open after 6 s with 1 s timeouts"
+        );
+    }
+    // A request in time is answered.
+    let (status, _, _) = call(&format!("{}/health", inst.a_client), "GET", &[], Vec::new()).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_gateway_that_never_answers_does_not_hold_up_exchanges_with_others() {
+    let inst = Instance::new(Opts {
+        b: vec![("KORPU_GATEWAY_CONNECT_TIMEOUT_SECS", "4".into())],
+        ..Opts::default()
+    });
+    // A gateway whose address accepts TCP connections (the kernel's backlog) but never
+    // answers: accept is never called, so no TLS handshake ever completes.
+    let silent = TcpListener::bind(("127.0.0.1", free_port())).unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    const SILENT: &str = "AZ/GOV/1400009";
+    let status_service = format!("{SILENT}/silent/status");
+    inst.admin(&["member", "add", SILENT, "--name", "Silent Agency"]);
+    inst.admin(&["subsystem", "add", &format!("{SILENT}/silent")]);
+    inst.admin(&[
+        "gateway",
+        "add",
+        &format!("{SILENT}/gw1"),
+        "--address",
+        &silent_addr,
+    ]);
+    inst.admin(&[
+        "gateway",
+        "add-client",
+        &format!("{SILENT}/gw1"),
+        &format!("{SILENT}/silent"),
+    ]);
+    inst.admin(&["service", "add", &status_service, "--title", "Status"]);
+    inst.admin(&[
+        "access",
+        "grant",
+        &format!("{CLIENT}/benefits"),
+        &status_service,
+    ]);
+    // Until B has the configuration that names the silent gateway (refreshed every second).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, _, body) = call(
+            &format!("{}/listClients", inst.b_client),
+            "GET",
+            &[("Accept", "application/json")],
+            Vec::new(),
+        )
+        .await;
+        if String::from_utf8_lossy(&body).contains("1400009") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B never saw the new configuration"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // One exchange towards the silent gateway, left connecting...
+    let b = inst.b_client.clone();
+    let started = Instant::now();
+    let stuck = tokio::spawn(async move {
+        call(
+            &format!("{b}/r1/{status_service}/now"),
+            "GET",
+            &[B_CLIENT_HEADER],
+            Vec::new(),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...while exchanges with the population registry go on, each promptly: a connection to
+    // it is made (and reused) beside the attempt on the silent gateway, not after it.
+    for i in 0..8 {
+        let r = tokio::time::timeout(
+            Duration::from_secs(3),
+            call(
+                &format!("{}/r1/{ECHO}/during?i={i}", inst.b_client),
+                "GET",
+                &[B_CLIENT_HEADER],
+                Vec::new(),
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!("exchange {i} with A waited on the attempt to reach the silent gateway")
+        });
+        assert_eq!(r.0, 200, "{}", String::from_utf8_lossy(&r.2));
+    }
+    assert!(
+        !stuck.is_finished(),
+        "the silent gateway's attempt was still under way"
+    );
+    // The attempt ends at connect_timeout_secs with the protocol's error.
+    let (status, h, body) = stuck.await.unwrap();
+    let took = started.elapsed();
+    let v = assert_xroad_error(status, &h, &body, "Server.ClientProxy.NetworkError", 500);
+    assert!(
+        took < Duration::from_secs(15),
+        "the attempt took {took:?} with a 4 s connect timeout: {v}"
+    );
+    drop(silent);
+}
