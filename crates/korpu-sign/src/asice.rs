@@ -10,8 +10,11 @@
 //! yields an [`AsicError`], never a panic. Unsafe entry names (absolute, `..`, backslashes) and
 //! duplicate names, with which two tools would see different files, are refused.
 //!
-//! Not here: ASiC-S, XAdES signatures in ASiC-E (`signatures*.xml`), ASiC archive manifests
-//! (B-LTA), and zip64 containers beyond what the `zip` crate reads transparently.
+//! Validation also reads ASiC-E with XAdES (`META-INF/signatures*.xml`, the DigiDoc/BDOC form,
+//! see [`crate::xades`]); ASiC-S is [`crate::asics`], which shares this bounded reader.
+//!
+//! Not here: creating XAdES signatures, ASiC archive manifests (B-LTA), and zip64 containers
+//! beyond what the `zip` crate reads transparently.
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read, Write};
 use std::time::SystemTime;
@@ -148,6 +151,9 @@ pub enum AsicError {
     /// A signature file no manifest refers to (in ASiC-E CAdES a signature signs a manifest).
     #[error("signature {0} is not referenced by any ASiCManifest")]
     OrphanSignature(String),
+    /// An ASiC-S container must hold exactly one data object (EN 319 162-1 §4.3.3).
+    #[error("an ASiC-S container holds exactly one data object, this one {0}")]
+    NotOneDataObject(usize),
     /// A data file no manifest covers: it would be delivered as if signed, but is not.
     #[error("file \"{0}\" is not covered by any signature")]
     UncoveredFile(String),
@@ -321,6 +327,15 @@ pub fn add_validation_data(
 
 /// Reads a container within `limits` and checks its structure (see the module documentation).
 pub fn open(bytes: &[u8], limits: &Limits) -> Result<Container, AsicError> {
+    open_as(bytes, limits, MIMETYPE)
+}
+
+/// [`open`] for a container whose `mimetype` must be `mimetype` (ASiC-E or ASiC-S).
+pub(crate) fn open_as(
+    bytes: &[u8],
+    limits: &Limits,
+    mimetype: &str,
+) -> Result<Container, AsicError> {
     let corrupt = |e: &dyn std::fmt::Display| AsicError::Corrupt(e.to_string());
     // The local header of the first entry must be at offset 0 and name "mimetype": the check
     // `file` and other sniffers make (EN 319 162-1 §A.1, like ODF), before trusting the
@@ -408,7 +423,7 @@ pub fn open(bytes: &[u8], limits: &Limits) -> Result<Container, AsicError> {
                     "\"mimetype\" further into the zip".into(),
                 ));
             }
-            if content != MIMETYPE.as_bytes() {
+            if content != mimetype.as_bytes() {
                 return Err(AsicError::WrongMimetype(
                     String::from_utf8_lossy(&content)
                         .chars()
@@ -430,6 +445,11 @@ pub fn open(bytes: &[u8], limits: &Limits) -> Result<Container, AsicError> {
 }
 
 impl Container {
+    /// Entries under META-INF (manifests, signatures, time-stamps), by name.
+    pub(crate) fn meta(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.meta
+    }
+
     /// The signatures: each `META-INF/ASiCManifest*.xml` with the p7s its SigReference names.
     pub fn signatures(&self) -> Result<Vec<SignatureEntry>, AsicError> {
         let mut out = Vec::new();
@@ -459,7 +479,7 @@ impl Container {
                 return Err(AsicError::OrphanSignature(name.clone()));
             }
         }
-        if out.is_empty() {
+        if out.is_empty() && !self.meta.keys().any(|n| is_xades(n)) {
             return Err(AsicError::NoSignature);
         }
         Ok(out)
@@ -473,6 +493,23 @@ pub fn validate(
     anchors: &[Certificate],
     at: SystemTime,
     limits: &Limits,
+) -> Result<ContainerReport, AsicError> {
+    validate_opts(
+        bytes,
+        anchors,
+        at,
+        limits,
+        &crate::lt::ValidationOptions::default(),
+    )
+}
+
+/// [`validate`] with options (e.g. allowing missing revocation data to be fetched).
+pub fn validate_opts(
+    bytes: &[u8],
+    anchors: &[Certificate],
+    at: SystemTime,
+    limits: &Limits,
+    options: &crate::lt::ValidationOptions,
 ) -> Result<ContainerReport, AsicError> {
     let c = open(bytes, limits)?;
     let sigs = c.signatures()?;
@@ -494,23 +531,6 @@ pub fn validate(
                 );
                 continue;
             };
-) -> Result<ContainerReport, AsicError> {
-    validate_opts(
-        bytes,
-        anchors,
-        at,
-        limits,
-        &crate::lt::ValidationOptions::default(),
-    )
-}
-
-/// [`validate`] with options (e.g. allowing missing revocation data to be fetched).
-pub fn validate_opts(
-    bytes: &[u8],
-    anchors: &[Certificate],
-    at: SystemTime,
-    limits: &Limits,
-    options: &crate::lt::ValidationOptions,
             if r.digest_method != XMLENC_SHA256 {
                 report = report.fail_with(
                     "FORMAT_FAILURE",
@@ -538,8 +558,48 @@ pub fn validate_opts(
             report,
         });
     }
+    // XAdES signatures (`signatures*.xml`): each ds:Signature references the files itself.
+    let mut unreadable = false;
+    for (name, xml) in c.meta.iter().filter(|(n, _)| is_xades(n)) {
+        match crate::xades::validate_file(
+            xml,
+            &c.files,
+            anchors,
+            at,
+            &crate::xml::Limits::default(),
+            options,
+        ) {
+            Ok(sigs) => {
+                for s in sigs {
+                    covered.extend(s.covers.iter().cloned());
+                    reports.push(ContainerSignature {
+                        manifest: name.clone(),
+                        signature_file: match &s.id {
+                            Some(id) => format!("{name}#{id}"),
+                            None => name.clone(),
+                        },
+                        covers: s.covers,
+                        report: s.report,
+                    });
+                }
+            }
+            Err(e) => {
+                unreadable = true;
+                reports.push(ContainerSignature {
+                    manifest: name.clone(),
+                    signature_file: name.clone(),
+                    covers: Vec::new(),
+                    report: SignatureReport::failed("FORMAT_FAILURE", format!("{name}: {e}")),
+                });
+            }
+        }
+    }
+    // A file no signature covers would be delivered as if signed. (When a signature file
+    // could not be read at all, its FORMAT_FAILURE already says more than this would.)
     if let Some(f) = c.files.keys().find(|f| !covered.contains(*f)) {
-        return Err(AsicError::UncoveredFile(f.clone()));
+        if !unreadable {
+            return Err(AsicError::UncoveredFile(f.clone()));
+        }
     }
     let rank = |i: Indication| match i {
         Indication::TotalPassed => 0,
@@ -586,6 +646,12 @@ fn meta_names(i: usize, count: usize) -> (String, String) {
 fn is_manifest(name: &str) -> bool {
     name.strip_prefix("META-INF/ASiCManifest")
         .is_some_and(|r| r.ends_with(".xml") && !r.contains('/'))
+}
+
+/// `META-INF/*signatures*.xml`: XAdES signatures (EN 319 162-1 §4.4.3.2).
+pub(crate) fn is_xades(name: &str) -> bool {
+    name.strip_prefix("META-INF/")
+        .is_some_and(|r| r.contains("signatures") && r.ends_with(".xml") && !r.contains('/'))
 }
 
 fn is_signature(name: &str) -> bool {
