@@ -22,7 +22,7 @@ use const_oid::db::rfc5911::{
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
 use korpu_pki::cert::Certificate;
-use korpu_pki::key::SigningKey;
+use crate::keys::SignatureKey;
 use sha2::{Digest, Sha256};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::Attribute;
@@ -35,8 +35,9 @@ use crate::{SignError, Timestamper};
 /// holding only the root can build the chain.
 #[derive(Clone, Copy, Debug)]
 pub struct Signer<'a> {
-    /// The signing key (its certificate's key).
-    pub key: &'a SigningKey,
+    /// The signing key (its certificate's key): the platform's P-256
+    /// [`korpu_pki::key::SigningKey`], or a [`crate::keys::DocumentKey`] (RSA, P-384).
+    pub key: &'a dyn SignatureKey,
     /// The signer certificate (profile `MemberSigning`).
     pub cert: &'a Certificate,
     /// Intermediate CA certificates (and optionally the root) to embed.
@@ -126,7 +127,14 @@ fn sign_inner(
     }
     let signed_attrs: SignedAttributes = SetOfVec::try_from(attrs).map_err(enc)?;
     // RFC 5652 §5.4: the signature is over the DER of the attributes with the SET OF tag.
-    let signature = signer.key.sign(&signed_attrs.to_der().map_err(enc)?);
+    let signature = signer
+        .key
+        .sign_message(&signed_attrs.to_der().map_err(enc)?)?;
+    let signature_algorithm = signer
+        .key
+        .algorithm()
+        .algorithm_identifier()
+        .map_err(|e| SignError::encoding("signature algorithm", e))?;
 
     let unsigned_attrs = match timestamper {
         Some(t) => Some(timestamp_attrs(&signature, t)?),
@@ -137,10 +145,7 @@ fn sign_inner(
         sid: ess::sid_for(signer.cert),
         digest_alg: sha256_alg(),
         signed_attrs: Some(signed_attrs),
-        signature_algorithm: AlgorithmIdentifierOwned {
-            oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
-            parameters: None,
-        },
+        signature_algorithm,
         signature: OctetString::new(signature).map_err(enc)?,
         unsigned_attrs,
     };
@@ -247,8 +252,7 @@ pub(crate) fn parse_signed_data(p7s: &[u8]) -> Result<SignedData, String> {
             &normalised[..]
         }
     };
-    let ci =
-        ContentInfo::from_der(input).map_err(|e| format!("not a DER CMS ContentInfo: {e}"))?;
+    let ci = ContentInfo::from_der(input).map_err(|e| format!("not a DER CMS ContentInfo: {e}"))?;
     if ci.content_type != ID_SIGNED_DATA {
         return Err(format!(
             "content type {} is not signedData",

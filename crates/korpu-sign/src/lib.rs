@@ -20,6 +20,7 @@ pub mod asics;
 pub mod cades;
 mod cms_check;
 mod counter;
+pub mod keys;
 pub mod detect;
 mod ess;
 pub mod lt;

@@ -20,8 +20,19 @@ use korpu_sign::pdf::{self, Limits};
 use korpu_sign::validate::Indication;
 use korpu_sign::LocalTimestamper;
 
+/// The python that has pyHanko: `KORPU_PYHANKO_PYTHON`, else the virtualenv `scripts/test`
+/// makes (pyHanko cannot share an environment with the XAdES judges), else `PYTHON`/python3.
 fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+    const VENV: &str = "/opt/korpu/pyhanko-venv/bin/python";
+    std::env::var("KORPU_PYHANKO_PYTHON")
+        .or_else(|_| {
+            if Path::new(VENV).exists() {
+                Ok(VENV.to_string())
+            } else {
+                std::env::var("PYTHON")
+            }
+        })
+        .unwrap_or_else(|_| "python3".into())
 }
 
 fn script(name: &str) -> String {
@@ -217,7 +228,10 @@ fn we_accept_pyhanko_pades_signatures() {
     let limits = Limits::default();
     let r = pdf::validate(&signed, &pki.anchors(), now, &limits).unwrap();
     assert_eq!(r.signatures.len(), 1);
-    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    // Intact and trusted; no revocation data is embedded, so TRY_LATER (see common).
+    r.signatures
+        .iter()
+        .for_each(|s| common::assert_valid_without_revocation(&s.report));
     let s = &r.signatures[0];
     assert_eq!(s.field, "PyHanko");
     assert_eq!(s.report.level, "B-T", "{s:?}");
@@ -231,7 +245,9 @@ fn we_accept_pyhanko_pades_signatures() {
     assert!(v.iter().all(|s| s["bottom_line"] == true), "{v:?}");
     let r = pdf::validate(&ours, &pki.anchors(), now, &limits).unwrap();
     assert_eq!(r.signatures.len(), 2);
-    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    r.signatures
+        .iter()
+        .for_each(|s| common::assert_valid_without_revocation(&s.report));
 
     // pyHanko's own field name would collide; sign an unsigned copy of ours instead.
     let fresh = pdf::sign(
@@ -247,5 +263,7 @@ fn we_accept_pyhanko_pades_signatures() {
     let both = std::fs::read(p("ours_then_pyhanko.pdf")).unwrap();
     let r = pdf::validate(&both, &pki.anchors(), now, &limits).unwrap();
     assert_eq!(r.signatures.len(), 2);
-    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    r.signatures
+        .iter()
+        .for_each(|s| common::assert_valid_without_revocation(&s.report));
 }
