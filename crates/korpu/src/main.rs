@@ -148,7 +148,7 @@ enum ConfCommand {
 
 #[derive(Subcommand)]
 enum LedgerCommand {
-    /// Print every record of a stopped gateway's ledger as JSON lines.
+    /// Print every record of a gateway's ledger as JSON lines (read-only: safe while it runs).
     Dump {
         /// The gateway's configuration file.
         #[arg(long)]
@@ -159,7 +159,7 @@ enum LedgerCommand {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Write the evidence for one exchange of a stopped gateway: record, inclusion proof,
+    /// Write the evidence for one exchange of a gateway (read-only): record, inclusion proof,
     /// signed checkpoint and time-stamp.
     Evidence {
         /// The X-Road-Id of the exchange.
@@ -212,7 +212,7 @@ enum LedgerCommand {
         #[arg(long, required = true)]
         log_key: Vec<String>,
     },
-    /// Write the proof for one exchange of a stopped gateway as a C2SP tlog-proof file
+    /// Write the proof for one exchange of a gateway (read-only) as a C2SP tlog-proof file
     /// (index, inclusion proof, signed checkpoint; the record in its `extra` line).
     Proof {
         /// The X-Road-Id of the exchange.
@@ -230,7 +230,7 @@ enum LedgerCommand {
         #[arg(long, required = true)]
         log_key: Vec<String>,
     },
-    /// Publish a stopped gateway's ledger as C2SP tlog-tiles (checkpoint + tiles) into a
+    /// Publish a gateway's ledger (read-only) as C2SP tlog-tiles (checkpoint + tiles) into a
     /// directory that a plain file server can serve.
     Tiles {
         #[arg(long)]
@@ -333,8 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger {
             command: LedgerCommand::Key { config },
         } => {
-            let ledger = open_stopped_ledger(&config).await?;
-            println!("{}", ledger.verifier());
+            println!("{}", ledger_key(&config).await?);
             Ok(())
         }
         Command::Ledger {
@@ -670,21 +669,47 @@ pub(crate) async fn stop_gateway(
     Ok(())
 }
 
-/// Opens the ledger of a stopped gateway, to read it (a ledger belongs to one process).
+/// Opens a gateway's ledger read-only: it takes no lock and writes nothing (no repair, no
+/// checkpoint), so it is safe beside the running gateway, and sees what is committed.
 async fn open_stopped_ledger(config: &Path) -> anyhow::Result<korpu_ledger::Ledger> {
+    let verifier = ledger_key(config).await?;
     let config = korpu_gateway::GatewayConfig::load(Some(config))?;
-    korpu_gateway::record::open_ledger(&config, NoTimestamps)
+    let origin = korpu_gateway::record::ledger_origin(&config.gateway);
+    let cfg = korpu_ledger::LedgerConfig::new(config.data_dir.join("ledger"), origin);
+    korpu_ledger::Ledger::open_read_only(cfg, verifier)
         .await
-        .map_err(anyhow::Error::msg)
+        .context("opening the ledger read-only")
 }
 
-/// For reading a ledger: checkpoints issued while reading carry no time-stamp.
+/// The gateway's ledger key, made (with the ledger) when the gateway has none yet; once it
+/// exists it is only read, so this works beside the running gateway.
+async fn ledger_key(config: &Path) -> anyhow::Result<korpu_ledger::NoteVerifier> {
+    let config = korpu_gateway::GatewayConfig::load(Some(config))?;
+    let origin = korpu_gateway::record::ledger_origin(&config.gateway);
+    let key_path = config.data_dir.join("ledger-note.p8");
+    if !key_path.exists() {
+        let ledger = korpu_gateway::record::open_ledger(&config, NoTimestamps)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let verifier = ledger.verifier();
+        ledger.close().await?;
+        return Ok(verifier);
+    }
+    korpu_pki::private::check(&key_path)?;
+    let der =
+        std::fs::read(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
+    Ok(korpu_ledger::NoteSigner::from_pkcs8_der(origin, &der)
+        .with_context(|| format!("the ledger key {}", key_path.display()))?
+        .verifier())
+}
+
+/// For the ledger `ledger_key` creates: its checkpoint carries no time-stamp.
 struct NoTimestamps;
 
 impl korpu_ledger::Timestamper for NoTimestamps {
     async fn timestamp(&self, _: &[u8; 32]) -> Result<Vec<u8>, korpu_ledger::LedgerError> {
         Err(korpu_ledger::LedgerError::Timestamp(
-            "not time-stamping while dumping".into(),
+            "not time-stamping a ledger made for its key".into(),
         ))
     }
 }

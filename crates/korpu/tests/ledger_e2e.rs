@@ -471,3 +471,146 @@ async fn serve(root: PathBuf) -> String {
     });
     format!("http://{addr}")
 }
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut all: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// `korpu ledger dump|evidence|proof|tiles|key` opened the ledger writable, ran recovery and
+/// wrote a checkpoint on close: against a live gateway they could cut acknowledged records
+/// (issue 13, item 16). Now they open it read-only beside its running writer (here this test
+/// process, which holds the writer's lock, so a writable open would be refused), see what is
+/// committed, and leave every file byte for byte as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_ledger_commands_work_beside_the_running_writer_and_write_nothing() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let signer = NoteSigner::generate(origin()).unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(data.join("ledger-note.p8"))
+            .unwrap();
+        f.write_all(&signer.to_pkcs8_der().unwrap()).unwrap();
+    }
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "gateway = \"{GATEWAY}\"\nanchor = \"{}\"\ndata_dir = \"{}\"\n",
+            dir.path().join("anchor.json").display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    let mut cfg = LedgerConfig::new(data.join("ledger"), origin());
+    cfg.segment_bytes = 1 << 16;
+    let writer = Ledger::open(cfg, signer.clone()).await.unwrap();
+    for i in 0..5 {
+        writer.append(&rec("live", i)).await.unwrap();
+    }
+    writer.checkpoint().await.unwrap();
+    for i in 5..7 {
+        writer.append(&rec("live", i)).await.unwrap();
+    }
+    // The writer prepares its next segment in the background: let it finish, so that only
+    // the read-only commands could change anything below.
+    let next = data.join("ledger").join("entries.000001.log");
+    for _ in 0..200 {
+        if next.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(next.exists(), "the writer never prepared its next segment");
+    let before = snapshot(&data.join("ledger"));
+
+    let dump = ok(&["ledger", "dump", "--config", s(&config)]);
+    let ids: Vec<String> = dump
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["message_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        (0..7).map(|i| format!("live-{i:05}")).collect::<Vec<_>>()
+    );
+    let key = ok(&["ledger", "key", "--config", s(&config)]);
+    assert_eq!(key.trim(), signer.verifier().to_string());
+    let evidence: serde_json::Value = serde_json::from_str(&ok(&[
+        "ledger",
+        "evidence",
+        "live-00002",
+        "--config",
+        s(&config),
+    ]))
+    .unwrap();
+    assert_eq!(evidence["leaf_index"], 2);
+    let proof = dir.path().join("p.txt");
+    ok(&[
+        "ledger",
+        "proof",
+        "live-00003",
+        "--config",
+        s(&config),
+        "--out",
+        s(&proof),
+    ]);
+    let verified = ok(&["ledger", "verify-proof", s(&proof), "--log-key", key.trim()]);
+    assert!(
+        verified.starts_with("OK: message live-00003 is record 3"),
+        "{verified}"
+    );
+    let tiles = dir.path().join("tiles");
+    let out = ok(&[
+        "ledger",
+        "tiles",
+        "--config",
+        s(&config),
+        "--out",
+        s(&tiles),
+    ]);
+    assert!(out.starts_with("OK: tree size 5"), "{out}");
+    // Not checkpointed yet: no evidence, and no checkpoint made to give some.
+    let err = fails(&["ledger", "evidence", "live-00006", "--config", s(&config)]);
+    assert!(err.contains("newer than the latest checkpoint"), "{err}");
+
+    let after = snapshot(&data.join("ledger"));
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|f| !before.contains(f))
+        .map(|(p, _)| p.display().to_string())
+        .chain(
+            before
+                .iter()
+                .filter(|f| !after.iter().any(|a| a.0 == f.0))
+                .map(|(p, _)| format!("{} (removed)", p.display())),
+        )
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "read-only commands changed the ledger's files: {changed:?}"
+    );
+    // The writer never noticed.
+    assert_eq!(writer.append(&rec("live", 7)).await.unwrap(), 7);
+    writer.close().await.unwrap();
+}
