@@ -531,14 +531,19 @@ pub fn validate_opts(
                 );
                 continue;
             };
-            if r.digest_method != XMLENC_SHA256 {
-                report = report.fail_with(
-                    "FORMAT_FAILURE",
-                    format!(
-                        "\"{}\" is digested with {}, only SHA-256 is supported",
-                        r.uri, r.digest_method
-                    ),
-                );
+            // Any digest the manifest names that Körpü can compute; another one leaves the file
+            // unverified (INDETERMINATE), which is not evidence of alteration.
+            let Some(h) = manifest_digest(&r.digest_method) else {
+                if report.indication == crate::validate::Indication::TotalPassed {
+                    report = report.verdict(
+                        crate::validate::Indication::Indeterminate,
+                        "CRYPTO_CONSTRAINTS_FAILURE_NO_POE",
+                        format!(
+                            "\"{}\" is digested with {}, which Körpü does not support",
+                            r.uri, r.digest_method
+                        ),
+                    );
+                }
                 continue;
             }
             if Sha256::digest(content).as_slice() != r.digest.as_slice() {
@@ -698,6 +703,18 @@ fn guess_mime(name: &str) -> &'static str {
 }
 
 /// The ASiCManifest (EN 319 162-1 Annex A.4) for a signature `sig_name` over `files`.
+/// The digest algorithm an XML-DSig DigestMethod URI names (XMLDSig 1.1 §6.2, RFC 6931).
+fn manifest_digest(uri: &str) -> Option<korpu_pki::alg::HashAlg> {
+    use korpu_pki::alg::HashAlg;
+    match uri {
+        "http://www.w3.org/2000/09/xmldsig#sha1" => Some(HashAlg::Sha1),
+        XMLENC_SHA256 => Some(HashAlg::Sha256),
+        "http://www.w3.org/2001/04/xmldsig-more#sha384" => Some(HashAlg::Sha384),
+        "http://www.w3.org/2001/04/xmlenc#sha512" => Some(HashAlg::Sha512),
+        _ => None,
+    }
+}
+
 fn manifest_xml(sig_name: &str, files: &[DataFile]) -> String {
     use quick_xml::escape::escape;
     let mut x = String::new();
