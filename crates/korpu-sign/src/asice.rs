@@ -545,8 +545,8 @@ pub fn validate_opts(
                     );
                 }
                 continue;
-            }
-            if Sha256::digest(content).as_slice() != r.digest.as_slice() {
+            };
+            if h.digest(content) != r.digest {
                 report = report.fail_with(
                     "HASH_FAILURE",
                     format!(
