@@ -9,6 +9,10 @@
 //! connection with B's key. From there it sends captured requests again — unchanged, with
 //! another data subject, with other headers — and its own requests with signatures and digests
 //! of its choosing.
+//!
+//! The edges (items 7, 9) are tried as a careless or hostile information system would: a flood
+//! of uploads that never finish, a declared body over the limit, a trickling body, a 70 KB
+//! header among other callers' exchanges.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -947,4 +951,240 @@ async fn errors_come_in_pr_rest_xml_when_the_caller_accepts_xml() {
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/json")));
+}
+
+// ----- the edges: one caller's load or fault must not reach the others (items 7, 9) -------
+
+const A_CLIENT: &str = "AZ/GOV/1400001/population";
+/// A second information system of the population registry, behind the same gateway.
+const A_OTHER: &str = "AZ/GOV/1400001/records";
+
+/// A's client side (host:port), from its configuration file.
+fn a_client_side(inst: &Instance) -> String {
+    let text = std::fs::read_to_string(inst.path("population").join("gateway.toml")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("client_listen = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// Lets A's own information systems (population, and a second one, records) call echo
+/// through A's client side, and waits until A's configuration says so.
+async fn a_clients_may_call_echo(inst: &Instance) -> String {
+    inst.admin(&["subsystem", "add", A_OTHER]);
+    inst.admin(&["gateway", "add-client", &format!("{PROVIDER}/gw1"), A_OTHER]);
+    inst.admin(&["access", "grant", A_CLIENT, ECHO]);
+    inst.admin(&["access", "grant", A_OTHER, ECHO]);
+    let a = a_client_side(inst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s1, _) = raw_call(&a, "GET", &format!("/r1/{ECHO}/ready"), A_CLIENT, "").await;
+        let (s2, _) = raw_call(&a, "GET", &format!("/r1/{ECHO}/ready"), A_OTHER, "").await;
+        if (s1, s2) == (200, 200) {
+            return a;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A never let its own systems call echo"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// One raw HTTP/1.1 request (`extra` is more header lines, each ending in CRLF) as `client`,
+/// with no body; the status and body, or a panic if no answer came within 20 s.
+async fn raw_call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    client: &str,
+    extra: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nX-Road-Client: {client}\r\n{extra}Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out))
+        .await
+        .unwrap_or_else(|_| panic!("no answer to {method} {path} within 20 s"))
+        .unwrap();
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {out:?}"));
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
+/// Starts an upload that never finishes: the head and a few bytes of a declared body.
+async fn slow_upload(addr: &str, client: &str, declared: u64) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        format!(
+            "POST /r1/{ECHO}/upload HTTP/1.1\r\nHost: {addr}\r\nX-Road-Client: {client}\r\nContent-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\nfirst bytes"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tcp
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_uploads_from_one_information_system_stall_neither_the_provider_side_nor_other_systems(
+) {
+    // Small limits, so that a handful of uploads is a flood: 8 exchanges per side, 4 per
+    // client subsystem.
+    let inst = Instance::new(
+        None,
+        vec![
+            ("KORPU_GATEWAY_MAX_CONCURRENT_EXCHANGES", "8".into()),
+            ("KORPU_GATEWAY_MAX_CONCURRENT_PER_CLIENT", "4".into()),
+        ],
+    )
+    .await;
+    let a = a_clients_may_call_echo(&inst).await;
+    // Twenty uploads from one of A's systems that never finish: more than A's whole client side.
+    let mut flood = Vec::new();
+    for _ in 0..20 {
+        flood.push(slow_upload(&a, A_CLIENT, 50_000).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Another member's calls reach A's provider side...
+    for i in 0..5 {
+        let (status, _, body) = tokio::time::timeout(
+            Duration::from_secs(10),
+            call_b(&inst, ECHO, &format!("/during-flood?i={i}"), &[]),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("B's exchange {i} stalled behind A's slow uploads"));
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    // ...and A's other information system still gets through A's client side.
+    for i in 0..5 {
+        let (status, body) = tokio::time::timeout(
+            Duration::from_secs(10),
+            raw_call(&a, "GET", &format!("/r1/{ECHO}/other?i={i}"), A_OTHER, ""),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("records' exchange {i} stalled behind population's uploads"));
+        assert_eq!(status, 200, "{body}");
+    }
+    drop(flood);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declared_body_over_the_limit_is_refused_unread_and_a_trickling_body_is_cut() {
+    let inst = Instance::new(
+        None,
+        vec![
+            ("KORPU_GATEWAY_MAX_BODY_BYTES", "65536".into()),
+            ("KORPU_GATEWAY_BODY_TIMEOUT_SECS", "2".into()),
+        ],
+    )
+    .await;
+    let a = a_clients_may_call_echo(&inst).await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answer = |mut tcp: tokio::net::TcpStream| async move {
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    // 10 MB declared, nothing sent: answered at once, from the length alone.
+    let started = std::time::Instant::now();
+    let tcp = slow_upload(&a, A_CLIENT, 10_000_000).await;
+    let out = answer(tcp).await;
+    assert!(out.starts_with("HTTP/1.1 400"), "{out:?}");
+    assert!(out.contains("Client.RequestTooLarge"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // A body that trickles in (a byte every 300 ms) is cut after body_timeout_secs.
+    let started = std::time::Instant::now();
+    let mut tcp = slow_upload(&a, A_CLIENT, 1000).await;
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if tcp.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+        tcp
+    });
+    let tcp = trickle.await.unwrap();
+    let out = answer(tcp).await;
+    assert!(out.starts_with("HTTP/1.1 400"), "{out:?}");
+    assert!(out.contains("body_timeout_secs"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_70_kb_header_is_refused_to_its_sender_alone_while_other_callers_exchanges_succeed() {
+    let inst = Arc::new(Instance::new(None, Vec::new()).await);
+    let huge = "a".repeat(70 * 1024);
+    // 16 callers making 8 exchanges each, while the offender sends its 70 KB header 8 times.
+    let mut callers = Vec::new();
+    for c in 0..16 {
+        let inst = inst.clone();
+        callers.push(tokio::spawn(async move {
+            let mut failed = Vec::new();
+            for i in 0..8 {
+                let (status, _, body) =
+                    call_b(&inst, ECHO, &format!("/concurrent?c={c}&i={i}"), &[]).await;
+                if status != 200 {
+                    failed.push(format!("{status} {}", String::from_utf8_lossy(&body)));
+                }
+            }
+            failed
+        }));
+    }
+    let mut offender = Vec::new();
+    for _ in 0..8 {
+        offender.push(call_b(&inst, ECHO, "/big", &[("X-Big", huge.as_str())]).await);
+    }
+    let mut failed = Vec::new();
+    for c in callers {
+        failed.extend(c.await.unwrap());
+    }
+    assert!(
+        failed.is_empty(),
+        "other callers' exchanges failed: {failed:?}"
+    );
+    for (status, h, body) in offender {
+        let v: Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("{status}: {}", String::from_utf8_lossy(&body)));
+        assert_eq!(
+            (status, v["type"].as_str()),
+            (400, Some("Client.BadRequest")),
+            "{v}"
+        );
+        assert_eq!(header_of(&h, "x-road-error"), Some("Client.BadRequest"));
+        assert!(
+            v["message"].as_str().unwrap().contains("max_header_bytes"),
+            "{v}"
+        );
+    }
+    // Nothing of it reached the provider's system.
+    assert!(inst.seen.paths().iter().all(|p| !p.contains("/big")));
+}
+
+fn header_of<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
 }
