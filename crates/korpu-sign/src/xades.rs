@@ -16,8 +16,8 @@
 //! The verdict rule (EN 319 102-1): TOTAL_FAILED only for a check that was computed and failed
 //! (a reference digest: HASH_FAILURE; the signature value: SIG_CRYPTO_FAILURE; a malformed
 //! signature: FORMAT_FAILURE). An algorithm, canonicalisation or transform Körpü does not
-//! implement, SHA-1 or an RSA key under 2048 bits gives INDETERMINATE /
-//! CRYPTO_CONSTRAINTS_FAILURE, never TOTAL_FAILED.
+//! implement gives INDETERMINATE / CRYPTO_CONSTRAINTS_FAILURE, never TOTAL_FAILED; SHA-1 or a
+//! short RSA key is judged by the validation policy ([`crate::policy`]) as for CAdES.
 //!
 //! Not here: XPath/XSLT/base64 transforms, detached references outside the container,
 //! archive time-stamps (B-LTA), CRL values, counter-signatures, signature policy processing
@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use base64::Engine as _;
-use korpu_pki::alg::{AlgError, EcdsaEncoding, HashAlg, SignatureAlgorithm};
+use korpu_pki::alg::{AlgError, EcdsaEncoding, HashAlg, SignatureAlgorithm, Verified};
 use korpu_pki::cert::Certificate;
 use korpu_pki::path::{build_path, Limits as PathLimits, Usage};
 use korpu_pki::{tsa, PkiError};
@@ -222,8 +222,8 @@ struct RefOutcome {
     not_found: Option<String>,
     /// SignedProperties was covered by a matching reference of the right Type.
     signed_properties_ok: bool,
-    /// SHA-1 was used for a reference.
-    sha1: bool,
+    /// The digest algorithms of the references that were checked.
+    digests: Vec<HashAlg>,
 }
 
 fn validate_signature(
@@ -331,7 +331,7 @@ fn validate_signature(
     let signer = named.or(certs.first()).cloned();
 
     // The signature value over the canonical SignedInfo.
-    let sig_outcome: Result<(), (Indication, &str, String)> = (|| {
+    let sig_outcome: Result<Verified, (Indication, &str, String)> = (|| {
         let cm = doc.child(si, DS, "CanonicalizationMethod").ok_or((
             TotalFailed,
             "FORMAT_FAILURE",
@@ -372,27 +372,7 @@ fn validate_signature(
             )
         })?;
         match alg.verify(&signer.public_key_der(), &signed, &sig_value) {
-            Ok(v) => {
-                if v.algorithm.hash() == HashAlg::Sha1 {
-                    return Err((
-                        Indeterminate,
-                        "CRYPTO_CONSTRAINTS_FAILURE_NO_POE",
-                        "the signature uses SHA-1, which is no longer acceptable".into(),
-                    ));
-                }
-                if matches!(
-                    alg,
-                    SignatureAlgorithm::RsaPkcs1 { .. } | SignatureAlgorithm::RsaPss { .. }
-                ) && v.key.bits() < 2048
-                {
-                    return Err((
-                        Indeterminate,
-                        "CRYPTO_CONSTRAINTS_FAILURE_NO_POE",
-                        format!("the RSA key has {} bits, fewer than 2048", v.key.bits()),
-                    ));
-                }
-                Ok(())
-            }
+            Ok(v) => Ok(v),
             Err(AlgError::BadSignature(w)) => Err((
                 TotalFailed,
                 "SIG_CRYPTO_FAILURE",
@@ -423,22 +403,15 @@ fn validate_signature(
     if let Some(why) = refs.hash_failure {
         return fail(out, TotalFailed, "HASH_FAILURE", why);
     }
-    if let Err((ind, sub, why)) = sig_outcome {
-        return fail(out, ind, sub, why);
-    }
+    let verified = match sig_outcome {
+        Ok(v) => v,
+        Err((ind, sub, why)) => return fail(out, ind, sub, why),
+    };
     if let Some(why) = refs.not_found {
         return fail(out, Indeterminate, "SIGNED_DATA_NOT_FOUND", why);
     }
     if let Some(why) = refs.unsupported {
         return fail(out, Indeterminate, "CRYPTO_CONSTRAINTS_FAILURE", why);
-    }
-    if refs.sha1 {
-        return fail(
-            out,
-            Indeterminate,
-            "CRYPTO_CONSTRAINTS_FAILURE_NO_POE",
-            "a reference is digested with SHA-1, which is no longer acceptable".into(),
-        );
     }
     let signer = signer.expect("the signature verified, so there is a signer");
     // SigningCertificate binds the certificate into what was signed (EN 319 132-1 §5.2.2),
@@ -567,9 +540,34 @@ fn validate_signature(
             format!("a CRL value: {e}"),
         );
     }
+    // The validation policy judges the algorithms (SHA-1, short RSA keys: INDETERMINATE unless
+    // a time-stamp proves the signature older than their expiry), as for CAdES.
+    let default_policy;
+    let policy = match options.policy.as_deref() {
+        Some(p) => p,
+        None => {
+            default_policy = crate::policy::Policy::default();
+            &default_policy
+        }
+    };
+    let crypto = refs
+        .digests
+        .iter()
+        .map(|d| policy.check(*d, &verified, at, proven))
+        .find(Result::is_err)
+        .unwrap_or_else(|| policy.check(verified.algorithm.hash(), &verified, at, proven));
     out.report = chain_and_revocation(
         out.report, &signer, &certs, anchors, at, proven, &ocsps, &crls, options,
     );
+    // Never hides a failure; makes a passed signature (or one lacking only revocation data)
+    // INDETERMINATE.
+    if let Err(f) = crypto {
+        if out.report.indication == TotalPassed || out.report.lacks_only_revocation() {
+            out.report = out
+                .report
+                .verdict(Indeterminate, f.sub_indication, f.reason);
+        }
+    }
     out
 }
 
@@ -692,8 +690,8 @@ fn check_references(
                 continue;
             }
         };
-        if hash == HashAlg::Sha1 {
-            o.sha1 = true;
+        if !o.digests.contains(&hash) {
+            o.digests.push(hash);
         }
         if hash.digest(&octets) == want {
             o.signed_properties_ok |= is_sp;

@@ -227,6 +227,13 @@ fn genkey(d: &Path, out: &str, alg: &str) {
             "rsa_keygen_bits:2048",
         ],
         "ed25519" => vec!["genpkey", "-algorithm", "ED25519"],
+        "rsa1024" => vec![
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:1024",
+        ],
         "rsa3072" => vec![
             "genpkey",
             "-algorithm",
@@ -538,6 +545,23 @@ fn an_unsupported_digest_is_indeterminate_not_failed() {
         (
             Indication::Indeterminate,
             Some("CRYPTO_CONSTRAINTS_FAILURE".into())
+        ),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn a_1024_bit_rsa_key_is_indeterminate_by_policy_not_failed() {
+    let pki = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    let (key, cert) = pki.signer("Short RSA", "rsa1024");
+    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("d.txt", b"x")]);
+    let r = validate(&c, &pki, &pki.root());
+    assert_eq!(
+        verdict(&r),
+        (
+            Indication::Indeterminate,
+            Some("CRYPTO_CONSTRAINTS_FAILURE_NO_POE".into())
         ),
         "{r:#?}"
     );
