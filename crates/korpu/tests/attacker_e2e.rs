@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -488,11 +488,18 @@ impl Captured {
 }
 
 /// The attacker's relay between B and A: terminates B's TLS with A's certificate and key,
-/// keeps each request, and — while `forward` is set — passes it on to A as B.
+/// keeps each request, and — while `forward` is set — passes it on to A as B, altered as
+/// `tamper` says ([`TAMPER_REQUEST_STAPLE`], [`TAMPER_RESPONSE_SIGNATURE`]).
 struct Relay {
     captured: Arc<Mutex<Vec<Captured>>>,
     forward: Arc<AtomicBool>,
+    tamper: Arc<AtomicU8>,
 }
+
+/// The relay drops the calling gateway's stapled TLS OCSP response from requests.
+const TAMPER_REQUEST_STAPLE: u8 = 1;
+/// The relay drops the provider's signature from responses.
+const TAMPER_RESPONSE_SIGNATURE: u8 = 2;
 
 impl Relay {
     fn start(listener: TcpListener, inst: &Instance) -> Self {
@@ -503,8 +510,10 @@ impl Relay {
         let relay = Relay {
             captured: Arc::default(),
             forward: Arc::new(AtomicBool::new(true)),
+            tamper: Arc::default(),
         };
         let (captured, forward) = (relay.captured.clone(), relay.forward.clone());
+        let tamper = relay.tamper.clone();
         // Forwarding needs the instance's paths; what it needs is cheap to carry.
         let upstream = Arc::new(Upstream {
             a_server: inst.a_server,
@@ -532,6 +541,7 @@ impl Relay {
                     forward.clone(),
                     upstream.clone(),
                 );
+                let tamper = tamper.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = tokio_rustls::TlsAcceptor::from(server).accept(tcp).await else {
                         return;
@@ -540,9 +550,10 @@ impl Relay {
                         move |req: hyper::Request<hyper::body::Incoming>| {
                             let (captured, forward, upstream) =
                                 (captured.clone(), forward.clone(), upstream.clone());
+                            let tamper = tamper.load(Ordering::SeqCst);
                             async move {
                                 let (parts, body) = req.into_parts();
-                                let c = Captured {
+                                let mut c = Captured {
                                     method: parts.method.to_string(),
                                     path: parts
                                         .uri
@@ -557,7 +568,13 @@ impl Relay {
                                     *out.status_mut() = hyper::StatusCode::BAD_GATEWAY;
                                     return Ok::<_, std::convert::Infallible>(out);
                                 }
-                                let (status, headers, body) = upstream.send(&c).await;
+                                if tamper == TAMPER_REQUEST_STAPLE {
+                                    c.headers.remove("x-korpu-gw-tls-ocsp");
+                                }
+                                let (status, mut headers, body) = upstream.send(&c).await;
+                                if tamper == TAMPER_RESPONSE_SIGNATURE {
+                                    headers.remove("x-korpu-gw-signature");
+                                }
                                 *out.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
                                 *out.headers_mut() = headers;
                                 *out.body_mut() = Full::new(body);
@@ -960,6 +977,58 @@ const A_CLIENT: &str = "AZ/GOV/1400001/population";
 const A_OTHER: &str = "AZ/GOV/1400001/records";
 
 /// A's client side (host:port), from its configuration file.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsigned_refusal_is_passed_on_by_type_and_an_unsigned_answer_refused_neither_recorded()
+{
+    let (mut inst, relay) = intercepted(Vec::new()).await;
+    // A refuses B's request before authenticating it (no stapled OCSP response): unsigned.
+    relay.tamper.store(TAMPER_REQUEST_STAPLE, Ordering::SeqCst);
+    let (status, h, body) = call_b(
+        &inst,
+        INCOME,
+        "/declared",
+        &[
+            ("X-Subject-Id", "AZ1111111"),
+            ("X-Korpu-Purpose", "benefit-eligibility"),
+        ],
+    )
+    .await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 500, "{v}");
+    assert_eq!(
+        v["type"], "Server.ServerProxy.SslAuthenticationFailed",
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("without signing its answer"),
+        "{v}"
+    );
+    let refused_id = h["x-road-id"].to_str().unwrap().to_owned();
+    // An answer whose signature went missing on the way is refused as unsigned.
+    relay
+        .tamper
+        .store(TAMPER_RESPONSE_SIGNATURE, Ordering::SeqCst);
+    let (status, h, body) = call_b(&inst, ECHO, "/x", &[]).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (500, Some("Server.ClientProxy.InvalidSignature")),
+        "{v}"
+    );
+    let unsigned_id = h["x-road-id"].to_str().unwrap().to_owned();
+    let records = inst.records("benefits");
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["message_id"] == refused_id.as_str()
+                || r["message_id"] == unsigned_id.as_str()),
+        "{records:?}"
+    );
+}
+
 fn a_client_side(inst: &Instance) -> String {
     let text = std::fs::read_to_string(inst.path("population").join("gateway.toml")).unwrap();
     text.lines()
