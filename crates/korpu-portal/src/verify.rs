@@ -318,7 +318,7 @@ mod tests {
             &ca::random_serial(),
         )
         .unwrap();
-        let chain = [issuing];
+        let chain = [issuing.clone()];
         let signer = korpu_sign::cades::Signer {
             key: &key,
             cert: &cert,
@@ -333,7 +333,27 @@ mod tests {
         )
         .unwrap();
 
+        // A decision with no revocation data proves nothing about its signer's certificate
+        // (INDETERMINATE/TRY_LATER): the portal does not show it as valid.
         let roots = vec![root.to_pem()];
+        let err = verify_pdf_against(&roots, &signed).unwrap_err();
+        assert!(err.starts_with("TRY_LATER"), "{err}");
+        // With the signer's OCSP response in the document (as the demo's ministry signs) it is.
+        let responder = korpu_pki::ocsp::Responder::new(
+            issuing.clone(),
+            issuing.clone(),
+            ca_key.clone(),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        let ocsp =
+            korpu_sign::LocalOcsp::new(responder, |_: &str| korpu_pki::ocsp::CertStatus::Good);
+        let signed = korpu_sign::pdf::add_validation_data(
+            &signed,
+            &ocsp,
+            &korpu_sign::pdf::Limits::default(),
+        )
+        .unwrap();
         let who = verify_pdf_against(&roots, &signed).unwrap();
         assert!(who.contains("AZ/GOV/1400003"), "{who}");
 

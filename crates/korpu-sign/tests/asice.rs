@@ -388,7 +388,9 @@ fn flipped_bytes_never_panic() {
         bad[i] ^= ((seed >> 32) as u8) | 1;
         if let Ok(r) = check(&s, &bad) {
             if r.indication == Indication::TotalPassed
-                || r.signatures.iter().all(|s| s.report.lacks_only_revocation())
+                || r.signatures
+                    .iter()
+                    .all(|s| s.report.lacks_only_revocation())
             {
                 accepted += 1;
             }

@@ -328,6 +328,8 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
                     bridge: benefits_bridge.clone(),
                     signing: Some(std::sync::Arc::new(signing)),
                 };
+                    // Decisions are B-LT: the portal shows them valid only with revocation data.
+                    central: Some(public.clone()),
                 Some(crate::sample::spawn_benefits(port_or_free(a.system_port)?, options).await?)
             }
             Some(agency) => Some(crate::sample::spawn(agency, port_or_free(a.system_port)?).await?),

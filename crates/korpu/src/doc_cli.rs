@@ -67,6 +67,11 @@ pub enum DocCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Fetch revocation data a signature lacks: OCSP from the responders and CRLs from the
+        /// distribution points its certificates name (plain HTTP). Without it verification is
+        /// offline, and a signature carrying no revocation data (B-B, B-T) is INDETERMINATE.
+        #[arg(long)]
+        fetch_revocation: bool,
         /// The signed data of a detached CAdES signature (.p7s).
         #[arg(long, value_name = "FILE")]
         detached_content: Option<PathBuf>,
@@ -201,6 +206,7 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
         DocCommand::Verify {
             trust,
             json,
+            fetch_revocation,
             detached_content,
             extract,
             file,
@@ -232,7 +238,22 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                     ),
                     None => None,
                 };
-                verify(&data, detached.as_deref(), &anchors, SystemTime::now())
+                let options = korpu_sign::ValidationOptions {
+                    fetcher: fetch_revocation.then(|| {
+                        std::sync::Arc::new(korpu_sign::fetch::HttpFetcher::default())
+                            as std::sync::Arc<dyn korpu_sign::RevocationFetcher>
+                    }),
+                    ..Default::default()
+                };
+                // Fetching blocks this thread on plain sockets (bounded by the fetcher's
+                // timeouts): a one-shot command has nothing else to run meanwhile.
+                verify(
+                    &data,
+                    detached.as_deref(),
+                    &anchors,
+                    SystemTime::now(),
+                    &options,
+                )
             };
             if let (Some(out), Some(content)) = (&extract, &report.content) {
                 write_atomically(out, content)?;
@@ -323,9 +344,9 @@ fn verify(
     detached: Option<&[u8]>,
     anchors: &[Certificate],
     at: SystemTime,
+    options: &korpu_sign::ValidationOptions,
 ) -> Verdict {
     use korpu_sign::detect::{self, Format};
-    let options = korpu_sign::ValidationOptions::default();
     let format = detect::detect(data);
     if detached.is_some() && !matches!(format, Format::Cms | Format::CmsPem) {
         return Verdict::failed(
@@ -335,9 +356,9 @@ fn verify(
         );
     }
     match format {
-        Format::Pdf => return verify_pdf(data, anchors, at, &options),
+        Format::Pdf => return verify_pdf(data, anchors, at, options),
         Format::AsicE => {
-            let r = asice::validate_opts(data, anchors, at, &asice::Limits::default(), &options);
+            let r = asice::validate_opts(data, anchors, at, &asice::Limits::default(), options);
             let xades = r.as_ref().is_ok_and(|r| {
                 r.signatures
                     .iter()
@@ -358,7 +379,7 @@ fn verify(
                 anchors,
                 at,
                 &asice::Limits::default(),
-                &options,
+                options,
             );
             return Verdict::container("ASiC-S", r);
         }
@@ -369,13 +390,12 @@ fn verify(
             let (label, report, content) = match detached {
                 Some(content) => (
                     "detached signature".to_string(),
-                    korpu_sign::validate::validate_cades_opts(&der, content, anchors, at, &options),
+                    korpu_sign::validate::validate_cades_opts(&der, content, anchors, at, options),
                     None,
                 ),
                 None => {
-                    let (r, content) = korpu_sign::validate::validate_cades_enveloping(
-                        &der, anchors, at, &options,
-                    );
+                    let (r, content) =
+                        korpu_sign::validate::validate_cades_enveloping(&der, anchors, at, options);
                     let label = match &content {
                         Some(c) => format!(
                             "enveloping signature over {} bytes of {}",

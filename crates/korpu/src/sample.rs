@@ -163,6 +163,81 @@ pub mod benefits {
         pub key: korpu_pki::key::SigningKey,
         pub cert: korpu_pki::cert::Certificate,
         pub chain: Vec<korpu_pki::cert::Certificate>,
+        /// The central registry's public URL: its `/tsa` time-stamps decisions and its `/ocsp`
+        /// answers for the ministry's certificate, so decisions are PAdES B-LT and validate
+        /// (TOTAL_PASSED) later without any network. `None`: B-B.
+        pub central: Option<String>,
+    }
+
+    /// The central registry's TSA and OCSP responder, reached over plain HTTP from a blocking
+    /// thread.
+    struct Central {
+        url: String,
+        http: korpu_sign::fetch::HttpFetcher,
+    }
+
+    impl korpu_sign::Timestamper for Central {
+        fn timestamp(&self, sha256: &[u8; 32]) -> Result<Vec<u8>, korpu_sign::SignError> {
+            use korpu_sign::RevocationFetcher;
+            let (req, nonce) = korpu_pki::tsa::build_request(sha256);
+            let resp = self
+                .http
+                .post(
+                    &format!("{}/tsa", self.url),
+                    "application/timestamp-query",
+                    &req,
+                )
+                .map_err(korpu_sign::SignError::Timestamp)?;
+            korpu_sign::token_for_request(&resp, sha256, &nonce)
+        }
+    }
+
+    impl korpu_sign::RevocationSource for Central {
+        fn ocsp(
+            &self,
+            cert: &korpu_pki::cert::Certificate,
+            issuer: &korpu_pki::cert::Certificate,
+        ) -> Result<Vec<u8>, korpu_sign::SignError> {
+            use korpu_sign::RevocationFetcher;
+            let (req, nonce) = korpu_pki::ocsp::build_request(cert, issuer)?;
+            let resp = self
+                .http
+                .post(
+                    &format!("{}/ocsp", self.url),
+                    "application/ocsp-request",
+                    &req,
+                )
+                .map_err(|e| korpu_sign::SignError::InvalidInput(format!("OCSP: {e}")))?;
+            korpu_pki::ocsp::verify_response(
+                &resp,
+                cert,
+                issuer,
+                Some(&nonce),
+                std::time::SystemTime::now(),
+            )?;
+            Ok(resp)
+        }
+    }
+
+    /// Signs a decision: B-LT when the central registry is known, B-B otherwise.
+    fn sign_decision(s: &Signing, pdf: &[u8]) -> Result<Vec<u8>, korpu_sign::SignError> {
+        let limits = korpu_sign::pdf::Limits::default();
+        let signer = korpu_sign::cades::Signer {
+            key: &s.key,
+            cert: &s.cert,
+            chain: &s.chain,
+        };
+        let central = s.central.as_ref().map(|url| Central {
+            url: url.clone(),
+            http: korpu_sign::fetch::HttpFetcher::default(),
+        });
+        let ts = central.as_ref().map(|c| c as &dyn korpu_sign::Timestamper);
+        let signed =
+            korpu_sign::pdf::sign(pdf, &signer, std::time::SystemTime::now(), ts, &limits)?;
+        match &central {
+            Some(c) => korpu_sign::pdf::add_validation_data(&signed, c, &limits),
+            None => Ok(signed),
+        }
     }
 
     #[derive(Clone, Default)]
@@ -333,22 +408,22 @@ pub mod benefits {
             format!("Date: {}", now()),
         ];
         let pdf = decision_pdf(&text);
-        let signed = match &st.opts.signing {
-            Some(s) => korpu_sign::pdf::sign(
-                &pdf,
-                &korpu_sign::cades::Signer {
-                    key: &s.key,
-                    cert: &s.cert,
-                    chain: &s.chain,
-                },
-                std::time::SystemTime::now(),
-                None,
-                &korpu_sign::pdf::Limits::default(),
-            )
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "the decision could not be signed");
-                pdf.clone()
-            }),
+        let signed = match st.opts.signing.clone() {
+            // Time-stamping and OCSP are blocking HTTP calls.
+            Some(s) => {
+                let unsigned = pdf.clone();
+                match tokio::task::spawn_blocking(move || sign_decision(&s, &unsigned)).await {
+                    Ok(Ok(signed)) => signed,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "the decision could not be signed");
+                        pdf
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the signing task failed");
+                        pdf
+                    }
+                }
+            }
             None => pdf,
         };
         update(&st, &id, status, &msg, Some(signed));

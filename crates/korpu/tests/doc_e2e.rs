@@ -230,8 +230,11 @@ fn doc_sign_and_verify() {
     let (mallory_cert, mallory_key) = pki.leaf("AZ/COM/666", Profile::MemberSigning);
     let url = serve(tsa, responder, vec![mallory_cert.serial_hex()]);
     // Bob's certificate names the OCSP responder, so a verifier allowed to fetch can ask it.
-    let (bob_cert, bob_key) =
-        pki.leaf_with_ocsp("AZ/GOV/1002", Profile::MemberSigning, Some(format!("{url}/ocsp")));
+    let (bob_cert, bob_key) = pki.leaf_with_ocsp(
+        "AZ/GOV/1002",
+        Profile::MemberSigning,
+        Some(format!("{url}/ocsp")),
+    );
     let alice = write_signer(dir.path(), "alice", &alice_cert, &alice_key);
     let bob = write_signer(dir.path(), "bob", &bob_cert, &bob_key);
     let mallory = write_signer(dir.path(), "mallory", &mallory_cert, &mallory_key);
