@@ -979,3 +979,120 @@ fn xmlsec1_signatures_with_every_canonicalisation_pass() {
         );
     }
 }
+
+/// POST /tsa (RFC 3161) and POST /ocsp (RFC 6960, everything good) on a loopback port chosen by
+/// the OS, answered by Körpü's in-process TSA and OCSP responder; serves until the test ends.
+fn serve_tsa_and_ocsp(
+    tsa: korpu_sign::LocalTimestamper,
+    ocsp: korpu_pki::ocsp::Responder,
+) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut serial = 1000u64;
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            serial += 1;
+            let now = SystemTime::now();
+            let (ctype, resp) = if first.contains("/tsa") {
+                (
+                    "application/timestamp-reply",
+                    tsa.authority().respond(&body, now, serial),
+                )
+            } else {
+                (
+                    "application/ocsp-response",
+                    ocsp.respond(&body, now, |_: &str| korpu_pki::ocsp::CertStatus::Good),
+                )
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                resp.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&resp);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// pyasice's LT-TS signatures (XAdES B-LT: a SignatureTimeStamp over the canonical
+/// SignatureValue and the signer's OCSP response, fetched by pyasice from Körpü's TSA and OCSP
+/// responder over HTTP) pass offline as B-LT with the proven time; a SignatureValue changed
+/// after stamping is caught.
+#[test]
+fn pyasice_lt_ts_signatures_are_b_lt() {
+    let pki = common::Pki::new("XAdES LT");
+    let now = SystemTime::now();
+    let tsa = pki.tsa();
+    let ocsp = korpu_pki::ocsp::Responder::new(
+        pki.issuing.clone(),
+        pki.issuing.clone(),
+        pki.issuing_key.clone(),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let url = serve_tsa_and_ocsp(tsa, ocsp);
+    let m = pki.leaf_with_ocsp(
+        "AZ/GOV/7777777",
+        korpu_pki::ca::Profile::MemberSigning,
+        &format!("{url}/ocsp"),
+    );
+    let d = tempfile::tempdir().unwrap();
+    let key = d.path().join("m.key");
+    let cert = d.path().join("m.pem");
+    let issuer = d.path().join("issuer.pem");
+    std::fs::write(&key, m.key.to_pkcs8_pem()).unwrap();
+    std::fs::write(&cert, m.cert.to_pem()).unwrap();
+    std::fs::write(&issuer, pki.issuing.to_pem()).unwrap();
+    let args = [
+        "--tsa",
+        &format!("{url}/tsa"),
+        "--ocsp",
+        &format!("{url}/ocsp"),
+        "--issuer",
+        issuer.to_str().unwrap(),
+    ];
+    let c = pyasice_sign_with(
+        d.path(),
+        &key,
+        &cert,
+        "sha256",
+        &[("permit.txt", b"permit 42")],
+        &args,
+    );
+    // Offline: no fetcher, so only what pyasice embedded counts.
+    let r = asice::validate(&c, &pki.anchors(), now, &Limits::default()).unwrap();
+    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    let rep = &r.signatures[0].report;
+    assert_eq!(rep.level, "B-LT", "{rep:?}");
+    assert!(rep.proven_signing_time.is_some(), "{rep:?}");
+    assert!(rep.revocation.contains("good"), "{rep:?}");
+
+    let r = asice::validate(
+        &flip_signature_value(&c),
+        &pki.anchors(),
+        now,
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(verdict(&r).0, Indication::TotalFailed, "{r:#?}");
+}

@@ -84,7 +84,38 @@ def sign(args):
     else:
         sys.exit("unsupported key type")
     xs.set_signature_value(value)
-    xs.remove_timestamp_node()
+    if args.tsa:
+        # LT-TS (XAdES B-LT): a signature time-stamp over the canonical SignatureValue and the
+        # signer's OCSP status, both fetched over HTTP by pyasice and embedded.
+        # (pyasice's finalize_signature is not used as a whole: it sends the BDOC-TM nonce, a
+        # 51-byte DigestInfo that RFC 8954 responders refuse, and checks only RSA-signed OCSP
+        # answers; its TSA client and its XAdES embedding are used as they are.)
+        import requests
+        from asn1crypto.ocsp import OCSPResponse
+        from pyasice.ocsp import OCSP
+        from pyasice.tsa import TSA
+
+        with open(args.issuer, "rb") as f:
+            issuer_der = x509.load_pem_x509_certificate(f.read()).public_bytes(serialization.Encoding.DER)
+        # (Nor its TSA.verify, which takes the token's first certificate for the TSA's.)
+        xs.set_timestamp_response(TSA(args.tsa).get_timestamp(xs.get_timestamped_message()))
+        req = OCSP.build_ocsp_request(cert_der, issuer_der)
+        resp = requests.post(args.ocsp, data=req.dump(), headers={"Content-Type": OCSP.REQUEST_CONTENT_TYPE})
+        resp.raise_for_status()
+        ocsp = OCSP(args.ocsp)
+        ocsp.ocsp_response = OCSPResponse.load(resp.content)
+        if ocsp.ocsp_response["response_status"].native != "successful":
+            sys.exit("OCSP: " + ocsp.ocsp_response["response_status"].native)
+        xs.set_ocsp_response(ocsp)
+        # B-LT carries the validation data: the issuing CA's certificate among CertificateValues.
+        import base64
+        from lxml import etree
+
+        values = xs._get_node("xades:CertificateValues")
+        enc = etree.SubElement(values, "{http://uri.etsi.org/01903/v1.3.2#}EncapsulatedX509Certificate")
+        enc.text = base64.b64encode(issuer_der)
+    else:
+        xs.remove_timestamp_node()
     if not (args.pss or isinstance(key, ed25519.Ed25519PrivateKey)):
         xs.verify()  # pyasice's own check knows only what it makes
     container.add_signature(xs)
@@ -128,6 +159,9 @@ def main():
     s.add_argument("--add", action="store_true", help="add a signature to the container OUT")
     s.add_argument("--data-digest", default="", choices=["", "sha3-256"])
     s.add_argument("--pss", action="store_true", help="RSA-PSS (sha*-rsa-MGF1) instead of PKCS#1 v1.5")
+    s.add_argument("--tsa", help="RFC 3161 TSA URL: make an LT-TS signature (needs --ocsp, --issuer)")
+    s.add_argument("--ocsp", help="OCSP responder URL")
+    s.add_argument("--issuer", help="the signer's issuing CA certificate (PEM)")
     s.add_argument("out")
     s.add_argument("files", nargs="*")
     v = sub.add_parser("verify")
