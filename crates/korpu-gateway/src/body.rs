@@ -14,6 +14,10 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use sha2::{Digest, Sha256, Sha512};
 use tokio::io::{AsyncRead, ReadBuf};
 
+/// How long the rest of a refused request body is read and discarded
+/// ([`Spooled::receive_request`]).
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A fully received body.
 pub struct Spooled {
     pub len: u64,
@@ -52,6 +56,36 @@ impl Spooled {
     /// Receives `body`, refusing more than `limit` bytes; computes its SHA-512 too if `sha512`.
     pub async fn receive(
         mut body: Incoming,
+        limit: u64,
+        memory: usize,
+        sha512: bool,
+    ) -> Result<Self, SpoolError> {
+        Self::receive_from(&mut body, limit, memory, sha512).await
+    }
+
+    /// [`Spooled::receive`] for a request body a server refuses as too large: the rest is
+    /// still read and discarded, for at most [`LINGER`], in a task of its own, while the
+    /// refusal is sent. A server that closes a connection with unread data in it makes the
+    /// kernel answer with a reset, which can destroy the refusal before the client reads it
+    /// (what nginx's "lingering close" avoids the same way). Nothing of it is kept.
+    pub async fn receive_request(
+        mut body: Incoming,
+        limit: u64,
+        memory: usize,
+        sha512: bool,
+    ) -> Result<Self, SpoolError> {
+        let r = Self::receive_from(&mut body, limit, memory, sha512).await;
+        if matches!(r, Err(SpoolError::TooLarge { .. })) {
+            tokio::spawn(async move {
+                let discard = async { while let Some(Ok(_)) = body.frame().await {} };
+                let _ = tokio::time::timeout(LINGER, discard).await;
+            });
+        }
+        r
+    }
+
+    async fn receive_from(
+        body: &mut Incoming,
         limit: u64,
         memory: usize,
         sha512: bool,

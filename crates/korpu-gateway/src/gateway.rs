@@ -1105,17 +1105,15 @@ impl Gateway {
         // A whole body within `body_timeout_secs`: a sender trickling bytes must not hold an
         // exchange's place (and a spool file) for as long as it likes.
         let limit = Duration::from_secs(self.cfg.body_timeout_secs);
-        let received = tokio::time::timeout(
-            limit,
-            Spooled::receive(
-                body,
-                self.cfg.max_body_bytes,
-                self.cfg.memory_spool_bytes,
-                sha512,
-            ),
-        )
-        .await
-        .map_err(|_| {
+        let (max, memory) = (self.cfg.max_body_bytes, self.cfg.memory_spool_bytes);
+        let receive = async move {
+            if what == "request" {
+                Spooled::receive_request(body, max, memory, sha512).await
+            } else {
+                Spooled::receive(body, max, memory, sha512).await
+            }
+        };
+        let received = tokio::time::timeout(limit, receive).await.map_err(|_| {
             XRoadError::new(
                 broken,
                 format!(
