@@ -7,9 +7,13 @@
 //! is [`key::write_private_key`] / [`key::read_private_key`], which guard key file permissions,
 //! and [`private`], the same guard for every store's data directories and files.
 //!
-//! Deliberately not here: RSA or any curve other than P-256, CRLs, certificate policies and name
-//! constraints, and storage of issued certificates or revocation state (the registry owns that and
-//! hands the OCSP responder a status callback).
+//! Verification goes beyond the platform's own P-256 PKI: [`alg`] verifies RSA, RSA-PSS,
+//! ECDSA on P-256/384/521 and Ed25519, [`path`] builds RFC 5280 certification paths with
+//! [`name`] matching, and [`crl`] reads and checks CRLs.
+//!
+//! Deliberately not here: issuing CRLs, certificate policies and name constraints, and storage
+//! of issued certificates or revocation state (the registry owns that and hands the OCSP
+//! responder a status callback).
 #![forbid(unsafe_code)]
 
 pub mod alg;

@@ -2,16 +2,17 @@
 //! B-B, B-T and B-LT), ASiC-E containers carrying them (ETSI EN 319 162-1), and a validator that
 //! reports in the spirit of the EU DSS "simple report".
 //!
-//! Like `korpu-pki`, everything here is pure: bytes and times in, bytes and reports out. The
+//! Like `korpu-pki`, everything here is pure: bytes and times in, bytes and reports out, except
+//! [`fetch`], the HTTP client a caller may hand validation to fetch missing revocation data. The
 //! time-stamping authority is reached through the [`Timestamper`] trait, so the HTTP client
 //! lives elsewhere and tests use [`LocalTimestamper`] over an in-process
 //! [`korpu_pki::tsa::Authority`].
 //!
 //! PAdES signatures in PDF files (ETSI EN 319 142-1, B-B, B-T and B-LT, serial signatures) are
-//! in [`pdf`]; the B-LT validation data (embedded OCSP responses) and the offline revocation
-//! check in [`lt`].
+//! in [`pdf`]; the B-LT validation data (OCSP responses and CRLs for the signer and its CAs) and
+//! the revocation check over the whole certification path in [`lt`].
 //!
-//! Deliberately not here (yet): XAdES, the B-LTA level (archive time-stamps), CRLs, and
+//! Deliberately not here (yet): XAdES, the B-LTA level (archive time-stamps), delta CRLs, and
 //! signature policies.
 #![forbid(unsafe_code)]
 
@@ -20,11 +21,11 @@ pub mod asics;
 pub mod cades;
 mod cms_check;
 mod counter;
-pub mod keys;
 pub mod detect;
 mod ess;
-pub mod lt;
 pub mod fetch;
+pub mod keys;
+pub mod lt;
 pub mod pdf;
 pub mod policy;
 pub mod validate;
