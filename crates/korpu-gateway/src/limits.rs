@@ -83,9 +83,14 @@ impl Limiter {
                 let per_key = self.per_key;
                 keys.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < per_key);
             }
-            keys.entry(key.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_key)))
-                .clone()
+            match keys.get(key) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = Arc::new(Semaphore::new(self.per_key));
+                    keys.insert(key.to_owned(), s.clone());
+                    s
+                }
+            }
         };
         let key = sem.acquire_owned().await.expect("never closed");
         let side = self
