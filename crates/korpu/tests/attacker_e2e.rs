@@ -500,6 +500,11 @@ struct Relay {
 const TAMPER_REQUEST_STAPLE: u8 = 1;
 /// The relay drops the provider's signature from responses.
 const TAMPER_RESPONSE_SIGNATURE: u8 = 2;
+/// The relay delivers each request to A but answers it with A's answer to the one before.
+const TAMPER_EARLIER_RESPONSE: u8 = 3;
+
+/// A's answer as the relay passes it on.
+type Answer = (u16, HeaderMap, Bytes);
 
 impl Relay {
     fn start(listener: TcpListener, inst: &Instance) -> Self {
@@ -514,6 +519,7 @@ impl Relay {
         };
         let (captured, forward) = (relay.captured.clone(), relay.forward.clone());
         let tamper = relay.tamper.clone();
+        let last: Arc<Mutex<Option<Answer>>> = Arc::default();
         // Forwarding needs the instance's paths; what it needs is cheap to carry.
         let upstream = Arc::new(Upstream {
             a_server: inst.a_server,
@@ -541,7 +547,7 @@ impl Relay {
                     forward.clone(),
                     upstream.clone(),
                 );
-                let tamper = tamper.clone();
+                let (tamper, last) = (tamper.clone(), last.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = tokio_rustls::TlsAcceptor::from(server).accept(tcp).await else {
                         return;
@@ -551,6 +557,7 @@ impl Relay {
                             let (captured, forward, upstream) =
                                 (captured.clone(), forward.clone(), upstream.clone());
                             let tamper = tamper.load(Ordering::SeqCst);
+                            let last = last.clone();
                             async move {
                                 let (parts, body) = req.into_parts();
                                 let mut c = Captured {
@@ -571,7 +578,12 @@ impl Relay {
                                 if tamper == TAMPER_REQUEST_STAPLE {
                                     c.headers.remove("x-korpu-gw-tls-ocsp");
                                 }
-                                let (status, mut headers, body) = upstream.send(&c).await;
+                                let fresh = upstream.send(&c).await;
+                                let earlier = last.lock().unwrap().replace(fresh.clone());
+                                let (status, mut headers, body) = match earlier {
+                                    Some(e) if tamper == TAMPER_EARLIER_RESPONSE => e,
+                                    _ => fresh,
+                                };
                                 if tamper == TAMPER_RESPONSE_SIGNATURE {
                                     headers.remove("x-korpu-gw-signature");
                                 }
@@ -1025,6 +1037,50 @@ async fn an_unsigned_refusal_is_passed_on_by_type_and_an_unsigned_answer_refused
             .iter()
             .any(|r| r["message_id"] == refused_id.as_str()
                 || r["message_id"] == unsigned_id.as_str()),
+        "{records:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_to_another_request_is_refused_and_identical_requests_get_their_own_request_hash()
+{
+    let (mut inst, relay) = intercepted(Vec::new()).await;
+    let mut hashes = Vec::new();
+    for _ in 0..2 {
+        let (status, h, body) = call_b(&inst, ECHO, "/same?q=1", &[]).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        hashes.push(h["x-road-request-hash"].to_str().unwrap().to_owned());
+    }
+    assert_ne!(hashes[0], hashes[1], "one request hash per message");
+    assert_eq!(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &hashes[0])
+            .unwrap()
+            .len(),
+        64,
+        "SHA-512"
+    );
+    // A genuine, signed answer of A's, but to the previous request.
+    relay
+        .tamper
+        .store(TAMPER_EARLIER_RESPONSE, Ordering::SeqCst);
+    let (status, h, body) = call_b(&inst, ECHO, "/same?q=1", &[]).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (500, Some("Server.ClientProxy.InvalidSignature")),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("answers another request"),
+        "{v}"
+    );
+    let id = h["x-road-id"].to_str().unwrap().to_owned();
+    let records = inst.records("benefits");
+    assert!(
+        !records.iter().any(|r| r["message_id"] == id.as_str()),
         "{records:?}"
     );
 }
