@@ -12,8 +12,13 @@
 //! in [`pdf`]; the B-LT validation data (OCSP responses and CRLs for the signer and its CAs) and
 //! the revocation check over the whole certification path in [`lt`].
 //!
-//! Deliberately not here (yet): XAdES, the B-LTA level (archive time-stamps), delta CRLs, and
-//! signature policies.
+//! Validation also reads what others sign: standalone CAdES (detached and enveloping,
+//! [`validate::validate_cades_enveloping`]), ASiC-S ([`asics`]), ASiC-E with XAdES
+//! ([`xades`] over the bounded XML reader and canonicalisations of [`xml`]), and tells the
+//! format from the bytes ([`detect`]).
+//!
+//! Deliberately not here (yet): creating XAdES, the B-LTA level (archive time-stamps), delta
+//! CRLs, and signature policies.
 #![forbid(unsafe_code)]
 
 pub mod asice;
