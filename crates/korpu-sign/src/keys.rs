@@ -242,8 +242,8 @@ enum KeyType {
 fn pkcs8_algorithm(der: &[u8]) -> Result<KeyType, SignError> {
     use const_oid::db::rfc5912::{ID_EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1};
     use der::Decode;
-    let info = pkcs8::PrivateKeyInfo::from_der(der)
-        .map_err(|e| invalid(format!("not PKCS#8: {e}")))?;
+    let info =
+        pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| invalid(format!("not PKCS#8: {e}")))?;
     match info.algorithm.oid {
         RSA_ENCRYPTION => Ok(KeyType::Rsa),
         ID_EC_PUBLIC_KEY => {

@@ -328,9 +328,7 @@ pub(crate) fn validate_signers(
     }
     let mut out = Vec::new();
     for si in sd.signer_infos.0.iter() {
-        let raw = raws
-            .iter()
-            .find(|r| r.signature == si.signature.as_bytes());
+        let raw = raws.iter().find(|r| r.signature == si.signature.as_bytes());
         out.push(match raw {
             Some(raw) => validate_signer(
                 &sd,
@@ -394,7 +392,7 @@ fn validate_signer(
     // CRLs that do not parse or are of a kind we do not support are no revocation data; the
     // check below says so when nothing else is there.
     let (mut crls, _) = crate::lt::parse_crls(&evidence.crls);
-    for c in crate::lt::embedded_crls(&sd, si).0 {
+    for c in crate::lt::embedded_crls(sd, si).0 {
         if !crls.contains(&c) {
             crls.push(c);
         }
@@ -508,7 +506,7 @@ fn validate_signer(
     let ess_v1 = attr_or_report!(ess::ID_AA_SIGNING_CERTIFICATE);
     match attr_or_report!(ID_AA_SIGNING_CERTIFICATE_V_2)
         .map(|v| v.decode_as::<SigningCertificateV2>())
-        .or_else(|| ess_v1.map(|v| ess::v1_as_v2(v)))
+        .or_else(|| ess_v1.map(ess::v1_as_v2))
     {
         Some(Ok(sc)) => {
             if let Err(why) = check_ess(&sc, &signer) {
@@ -560,14 +558,10 @@ fn validate_signer(
     // The chain is checked at the proven time when there is one (EN 319 102-1 §5.6.2.4: proof
     // of existence before expiry), then the revocation of every certificate on it.
     let chain_time = proven.unwrap_or(at);
-    let crypto = evidence
-        .options
-        .policy
-        .as_deref()
-        .map_or_else(
-            || crate::policy::Policy::default().check(digest_alg, &verified, at, proven),
-            |p| p.check(digest_alg, &verified, at, proven),
-        );
+    let crypto = evidence.options.policy.as_deref().map_or_else(
+        || crate::policy::Policy::default().check(digest_alg, &verified, at, proven),
+        |p| p.check(digest_alg, &verified, at, proven),
+    );
     let report = match build_path(
         &signer,
         &certs,
@@ -663,9 +657,10 @@ fn classify_ts_error(e: &PkiError) -> (Indication, &'static str) {
             (Indication::TotalFailed, "SIG_CRYPTO_FAILURE")
         }
         PkiError::Malformed { .. } => (Indication::TotalFailed, "FORMAT_FAILURE"),
-        PkiError::UnsupportedAlgorithm(_) => {
-            (Indication::Indeterminate, "CRYPTO_CONSTRAINTS_FAILURE_NO_POE")
-        }
+        PkiError::UnsupportedAlgorithm(_) => (
+            Indication::Indeterminate,
+            "CRYPTO_CONSTRAINTS_FAILURE_NO_POE",
+        ),
         PkiError::BadSignature(_) => (Indication::TotalFailed, "SIG_CRYPTO_FAILURE"),
         PkiError::Expired { .. } | PkiError::NotYetValid { .. } => {
             (Indication::Indeterminate, "OUT_OF_BOUNDS_NO_POE")
