@@ -1,6 +1,11 @@
 //! Listeners and background tasks: the client side (plain HTTP for local information systems,
 //! plus `/metrics`, `/health`, `/listClients`), the server side (HTTP/2 over mutual TLS 1.3 for
 //! other gateways), the configuration and OCSP refresh loops, and graceful shutdown.
+//!
+//! Every listener goes through `korpu-net`: a TLS handshake must end within
+//! `tls_handshake_timeout_secs` and a connection must bring a request head within
+//! `header_read_timeout_secs`, so half-open connections cannot pile up (issue 13, item 8).
+//! Request limits (concurrency, headers, bodies) are the flows' business (`limits`, `body`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
