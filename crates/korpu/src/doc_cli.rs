@@ -33,9 +33,13 @@ const MAX_RESPONSE: usize = 1 << 20;
 pub enum DocCommand {
     /// Sign a document: a PDF becomes PAdES, anything else an ASiC-E container (CAdES).
     Sign {
-        /// The signer's private key (PKCS#8 PEM, readable by the owner only).
+        /// The signer's private key: PKCS#8 PEM ("BEGIN PRIVATE KEY") of an RSA (2048–4096 bits),
+        /// P-256 or P-384 key, readable by the owner only.
         #[arg(long)]
         key: PathBuf,
+        /// Sign with RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys only).
+        #[arg(long)]
+        pss: bool,
         /// The signer's certificate (PEM).
         #[arg(long)]
         cert: PathBuf,
@@ -72,6 +76,11 @@ pub enum DocCommand {
         /// offline, and a signature carrying no revocation data (B-B, B-T) is INDETERMINATE.
         #[arg(long)]
         fetch_revocation: bool,
+        /// A validation policy (JSON): which digest and signature algorithms and key sizes are
+        /// acceptable until when. Default: the embedded policy (SHA-1 and RSA under 2048 bits
+        /// expired; see crates/korpu-sign/src/default_policy.json for the format).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
         /// The signed data of a detached CAdES signature (.p7s).
         #[arg(long, value_name = "FILE")]
         detached_content: Option<PathBuf>,
@@ -112,6 +121,7 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
         }
         DocCommand::Sign {
             key,
+            pss,
             cert,
             chain,
             tsa,
@@ -127,7 +137,15 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
             if level == Level::BLt && ocsp.is_none() {
                 bail!("level b-lt needs an OCSP responder: give --ocsp URL");
             }
-            let key = korpu_pki::key::read_private_key(&key)?;
+            let padding = if pss {
+                korpu_sign::keys::RsaPadding::Pss
+            } else {
+                korpu_sign::keys::RsaPadding::Pkcs1
+            };
+            let key = korpu_sign::keys::read_document_key(&key, padding)?;
+            if pss && !key.describe().starts_with("RSA") {
+                bail!("--pss applies to RSA keys; this is a {} key", key.describe());
+            }
             let cert = read_certs(&cert)?
                 .into_iter()
                 .next()
@@ -207,10 +225,15 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
             trust,
             json,
             fetch_revocation,
+            policy,
             detached_content,
             extract,
             file,
         } => {
+            let policy = match &policy {
+                Some(p) => Some(std::sync::Arc::new(korpu_sign::policy::Policy::from_file(p)?)),
+                None => None,
+            };
             let mut anchors = Vec::new();
             for t in &trust {
                 anchors.extend(read_certs(t)?);
@@ -243,7 +266,7 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                         std::sync::Arc::new(korpu_sign::fetch::HttpFetcher::default())
                             as std::sync::Arc<dyn korpu_sign::RevocationFetcher>
                     }),
-                    ..Default::default()
+                    policy,
                 };
                 // Fetching blocks this thread on plain sockets (bounded by the fetcher's
                 // timeouts): a one-shot command has nothing else to run meanwhile.
