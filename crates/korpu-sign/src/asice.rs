@@ -679,7 +679,7 @@ fn check_name(name: &str) -> Result<(), AsicError> {
     }
 }
 
-fn check_data_name(name: &str) -> Result<(), SignError> {
+pub(crate) fn check_data_name(name: &str) -> Result<(), SignError> {
     check_name(name).map_err(|e| SignError::InvalidInput(e.to_string()))?;
     if name == "mimetype" || name.starts_with("META-INF/") {
         return Err(SignError::InvalidInput(format!(
@@ -879,7 +879,10 @@ fn worth_compressing(content: &[u8]) -> bool {
         .map_or(true, |out| out.len() * 10 < sample.len() * 9)
 }
 
-fn write_zip(data: &[(&str, &[u8])], meta: &[(String, Vec<u8>)]) -> Result<Vec<u8>, SignError> {
+pub(crate) fn write_zip(
+    data: &[(&str, &[u8])],
+    meta: &[(String, Vec<u8>)],
+) -> Result<Vec<u8>, SignError> {
     let enc = |e: &dyn std::fmt::Display| SignError::encoding("ASiC-E container", e);
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);

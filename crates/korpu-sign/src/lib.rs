@@ -35,6 +35,7 @@ pub mod pdf;
 pub mod policy;
 pub mod validate;
 pub mod xades;
+pub mod xades_sign;
 pub mod xml;
 
 pub use lt::{LocalOcsp, RevocationFetcher, RevocationSource, ValidationOptions};

@@ -1152,3 +1152,226 @@ fn fuzz_seeds_and_their_mutations_never_panic() {
         }
     }
 }
+
+/// What Körpü signs as ASiC-E XAdES is accepted by the outside tools: pyasice opens the
+/// container and verifies the signature, its SignedProperties and file digests; xmlsec1
+/// verifies the XML signature with the files beside it and the root trusted. Körpü's own
+/// validator gives B-LT TOTAL_PASSED offline; B-B without revocation data is TRY_LATER. Keys:
+/// the platform's P-256, and RSA keys openssl made (PKCS#1 v1.5, and PSS, which pyasice and
+/// xmlsec1 1.2 cannot check, so only Körpü judges that one).
+#[test]
+fn xades_we_sign_is_verified_by_pyasice_and_xmlsec1() {
+    use korpu_sign::asice::DataFile;
+    use korpu_sign::cades::Signer;
+    use korpu_sign::keys::{read_document_key, RsaPadding};
+    use korpu_sign::xades_sign;
+    let pki = common::Pki::new("XAdES Sign");
+    let tsa = pki.tsa();
+    let ocsp = pki.ocsp(Vec::new());
+    let files = vec![
+        DataFile {
+            name: "decision 7.txt".into(),
+            mime_type: "text/plain".into(),
+            content: b"Decision no. 7: granted.\n".to_vec(),
+        },
+        DataFile {
+            name: "annex/scan.bin".into(),
+            mime_type: "application/octet-stream".into(),
+            content: vec![0, 1, 2, 3, 254, 255],
+        },
+    ];
+    let d = tempfile::tempdir().unwrap();
+    let mut mixed = Vec::new();
+    // Körpü's own P-256 member key.
+    let m = pki.member("AZ/GOV/8888888");
+    mixed.push((
+        "p256",
+        Box::new(m.key.clone()) as Box<dyn korpu_sign::keys::SignatureKey>,
+        m.cert.clone(),
+        true,
+    ));
+    // RSA keys made by openssl, certified by the test CA.
+    for (alg, padding, judged) in [
+        ("rsa2048", RsaPadding::Pkcs1, true),
+        ("rsa3072", RsaPadding::Pss, false),
+    ] {
+        let key_path = d.path().join(format!("{alg}.key"));
+        genkey(d.path(), &format!("{alg}.key"), alg);
+        let key = read_document_key(&key_path, padding).unwrap();
+        let cert = issue_for(
+            &pki,
+            d.path(),
+            &format!("AZ/GOV/{alg}"),
+            &format!("{alg}.key"),
+        );
+        mixed.push((alg, Box::new(key), cert, judged));
+    }
+    for (alg, key, cert, judged) in &mixed {
+        let signer = Signer {
+            key: key.as_ref(),
+            cert,
+            chain: std::slice::from_ref(&pki.issuing),
+        };
+        let now = SystemTime::now();
+        let lt = xades_sign::create(&files, &signer, now, Some(&tsa), Some(&ocsp)).unwrap();
+        let bb = xades_sign::create(&files, &signer, now, None, None).unwrap();
+
+        let r = asice::validate(&lt, &pki.anchors(), now, &Limits::default()).unwrap();
+        assert_eq!(
+            verdict(&r),
+            (Indication::TotalPassed, None),
+            "{alg}: {r:#?}"
+        );
+        assert_eq!(r.signatures[0].report.level, "B-LT", "{alg}");
+        assert_eq!(r.signatures[0].covers.len(), 2);
+        let r = asice::validate(&bb, &pki.anchors(), now, &Limits::default()).unwrap();
+        assert_eq!(
+            verdict(&r),
+            (Indication::Indeterminate, Some("TRY_LATER".into())),
+            "{alg}: {r:#?}"
+        );
+        let r = asice::validate(
+            &flip_signature_value_in(&bb, "META-INF/signatures0.xml"),
+            &pki.anchors(),
+            now,
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            verdict(&r),
+            (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into())),
+            "{alg}"
+        );
+        if !judged {
+            continue;
+        }
+
+        // pyasice.
+        for (level, c) in [("b-b", &bb), ("b-lt", &lt)] {
+            let path = d.path().join(format!("{alg}-{level}.asice"));
+            std::fs::write(&path, c).unwrap();
+            let o = Command::new(python())
+                .arg(script())
+                .arg("verify")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "pyasice refuses our {alg} {level}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+
+        // xmlsec1, with the container's files beside the signature.
+        let x = d.path().join(format!("x-{alg}"));
+        for (name, content, _) in entries(&lt) {
+            let p = x.join(&name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        std::fs::write(x.join("root.pem"), pki.root.to_pem()).unwrap();
+        std::fs::write(x.join("issuing.pem"), pki.issuing.to_pem()).unwrap();
+        // The reference URIs are relative to the container root, where xmlsec1 runs.
+        std::fs::copy(
+            x.join("META-INF/signatures0.xml"),
+            x.join("signatures0.xml"),
+        )
+        .unwrap();
+        let (ok, out) = xmlsec1(
+            &x,
+            &[
+                "--verify",
+                "--trusted-pem",
+                "root.pem",
+                "--untrusted-pem",
+                "issuing.pem",
+                "--id-attr:Id",
+                "SignedProperties",
+                "signatures0.xml",
+            ],
+        );
+        assert!(ok, "xmlsec1 refuses our {alg} signature: {out}");
+        // And it notices an altered file.
+        std::fs::write(x.join("decision 7.txt"), b"Decision no. 7: refused.\n").unwrap();
+        let (ok, out) = xmlsec1(
+            &x,
+            &[
+                "--verify",
+                "--trusted-pem",
+                "root.pem",
+                "--untrusted-pem",
+                "issuing.pem",
+                "--id-attr:Id",
+                "SignedProperties",
+                "signatures0.xml",
+            ],
+        );
+        assert!(!ok, "xmlsec1 should refuse an altered file: {out}");
+    }
+}
+
+/// `c` with one bit of the SignatureValue in the signatures file `name` flipped.
+fn flip_signature_value_in(c: &[u8], name: &str) -> Vec<u8> {
+    edit(c, name, |x| {
+        let s = String::from_utf8(x.clone()).unwrap();
+        let start = s.find("<ds:SignatureValue").unwrap();
+        let start = start + s[start..].find('>').unwrap() + 1;
+        let end = start + s[start..].find('<').unwrap();
+        let mut v = base64::engine::general_purpose::STANDARD
+            .decode(s[start..end].split_whitespace().collect::<String>())
+            .unwrap();
+        v[10] ^= 0x01;
+        let flipped = base64::engine::general_purpose::STANDARD.encode(v);
+        *x = format!("{}{flipped}{}", &s[..start], &s[end..]).into_bytes();
+    })
+}
+
+/// A signing certificate for the key file `key` (in `dir`), issued by openssl with the test
+/// PKI's issuing CA (Körpü's CA code issues for P-256 keys only).
+fn issue_for(pki: &common::Pki, dir: &Path, cn: &str, key: &str) -> Certificate {
+    std::fs::write(dir.join("issuing.key"), pki.issuing_key.to_pkcs8_pem()).unwrap();
+    std::fs::write(dir.join("issuing.pem"), pki.issuing.to_pem()).unwrap();
+    std::fs::write(
+        dir.join("leaf.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n",
+    )
+    .unwrap();
+    run_ok(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            key,
+            "-subj",
+            &format!("/CN={cn}/O=Korpu Test"),
+            "-out",
+            "leaf.csr",
+        ],
+    );
+    run_ok(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "issuing.pem",
+            "-CAkey",
+            "issuing.key",
+            "-CAcreateserial",
+            "-days",
+            "10",
+            "-sha256",
+            "-extfile",
+            "leaf.cnf",
+            "-out",
+            "leaf.pem",
+        ],
+    );
+    Certificate::all_from_pem(&std::fs::read_to_string(dir.join("leaf.pem")).unwrap()).unwrap()[0]
+        .clone()
+}

@@ -135,7 +135,9 @@ def verify(args):
             uri = ref.attrib.get("URI", "")
             if uri.startswith("#"):
                 continue
-            with container.open_file(uri) as f:
+            from urllib.parse import unquote
+
+            with container.open_file(unquote(uri)) as f:
                 digest = hashlib.sha256(f.read()).digest()
             want = base64.b64decode(ref.find("ds:DigestValue", xs.NAMESPACES).text)
             if digest != want:
