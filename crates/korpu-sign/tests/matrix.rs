@@ -833,3 +833,87 @@ fn outside_tools_accept_what_korpu_signs_with_rsa_and_p384_keys() {
     .unwrap_err();
     assert!(e.to_string().contains("PKCS#8"), "{e}");
 }
+
+/// Signed attributes a signer wrote out of DER's SET OF order (as some Java signers do) are
+/// verified over the bytes as written: a re-encoding would sort them and the signature would
+/// not verify.
+#[test]
+fn signed_attributes_out_of_der_order_verify_over_their_own_bytes() {
+    use korpu_sign::keys::SignatureKey;
+    let pki = Pki::new();
+    let now = SystemTime::now();
+    let doc = b"attributes in the signer's order".to_vec();
+    let key_file = pki.path("RSA-2048.key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let dk = korpu_sign::keys::read_document_key(&key_file, RsaPadding::Pkcs1).unwrap();
+    let (cert, sub) = (pki.cert("RSA-2048"), pki.cert("sub"));
+    let signer = cades::Signer {
+        key: &dk,
+        cert: &cert,
+        chain: std::slice::from_ref(&sub),
+    };
+    let p7s = cades::sign(&doc, &signer, now, None).unwrap();
+
+    // The [0] IMPLICIT signedAttrs in the file, and its attributes in reverse order.
+    let as_set = korpu_pki::ber::cms_signer_infos(&p7s).unwrap()[0]
+        .signed_attrs
+        .clone()
+        .unwrap();
+    let at = p7s
+        .windows(as_set.len() - 1)
+        .position(|w| w == &as_set[1..])
+        .unwrap()
+        - 1;
+    assert_eq!(p7s[at], 0xa0);
+    let header = if as_set[1] < 0x80 {
+        2
+    } else {
+        2 + usize::from(as_set[1] & 0x7f)
+    };
+    let mut attrs = Vec::new();
+    let mut rest = &as_set[header..];
+    while !rest.is_empty() {
+        let len_hdr = if rest[1] < 0x80 {
+            2
+        } else {
+            2 + usize::from(rest[1] & 0x7f)
+        };
+        let len = if rest[1] < 0x80 {
+            usize::from(rest[1])
+        } else {
+            rest[2..len_hdr]
+                .iter()
+                .fold(0usize, |a, b| (a << 8) | usize::from(*b))
+        };
+        attrs.push(&rest[..len_hdr + len]);
+        rest = &rest[len_hdr + len..];
+    }
+    assert!(attrs.len() >= 3, "{}", attrs.len());
+    let reversed: Vec<u8> = attrs.iter().rev().flat_map(|a| a.iter().copied()).collect();
+    assert_ne!(&reversed[..], &as_set[header..]);
+    let mut new_set = as_set[..header].to_vec();
+    new_set.extend_from_slice(&reversed);
+    let new_sig = dk.sign_message(&new_set).unwrap();
+
+    let old_sig = signature_value(&p7s);
+    assert_eq!(new_sig.len(), old_sig.len());
+    let mut out = p7s.clone();
+    out[at + header..at + as_set.len()].copy_from_slice(&reversed);
+    let sig_at = out
+        .windows(old_sig.len())
+        .position(|w| w == &old_sig[..])
+        .unwrap();
+    out[sig_at..sig_at + old_sig.len()].copy_from_slice(&new_sig);
+
+    let r = validate_cades_opts(&out, &doc, &pki.trusted(), now, &pki.options());
+    assert_eq!(of(&r), "PASSED", "{r:#?}");
+    // The original, DER-ordered signature does not verify over the reordered bytes: the
+    // check really is over what is in the file.
+    let mut mixed = out.clone();
+    mixed[sig_at..sig_at + old_sig.len()].copy_from_slice(&old_sig);
+    let r = validate_cades_opts(&mixed, &doc, &pki.trusted(), now, &pki.options());
+    assert_eq!(of(&r), "FAILED/SIG_CRYPTO_FAILURE", "{r:#?}");
+}
