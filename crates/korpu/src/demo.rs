@@ -8,6 +8,12 @@
 //! `KORPU_PORTAL_OIDC_ISSUER` names a real one; every `KORPU_PORTAL_*` variable overrides the
 //! demo portal's configuration. A company (Kapital Bank) is registered so that the consent pages
 //! have someone to name.
+//!
+//! myGov reads every citizen's data tracker, so its gateway does not take the network's word
+//! for who is calling: the portal connects to the gateway's TLS client side with its own
+//! client certificate, which the gateway pins for `AZ/GOV/1400004/mygov` (PR-REST §4.7) and
+//! refuses that subsystem over plain HTTP. The sample agencies' systems keep using plain HTTP
+//! on loopback, so the calls printed and written to `demo.json` work as shown.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -302,6 +308,10 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
     let anchor = config.anchor_path();
     let certs = central_dir.join("certs");
 
+    // myGov's information-system certificate, pinned by its gateway.
+    let portal_tls = portal_client_certificate(&dir.join("portal"))?;
+    let portal_tls_side = port_or_free(8484)?;
+
     // Each agency: its sample information system and its gateway.
     let mut gateways = Vec::new();
     let mut gateway_json = serde_json::Map::new();
@@ -318,6 +328,8 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
                     chain: vec![korpu_pki::cert::Certificate::from_pem(
                         &std::fs::read_to_string(certs_dir(&central_dir).join("issuing.pem"))?,
                     )?],
+                    // Decisions are B-LT: the portal shows them valid only with revocation data.
+                    central: Some(public.clone()),
                 };
                 let step_ms = std::env::var("KORPU_DEMO_STEP_MS")
                     .ok()
@@ -328,8 +340,6 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
                     bridge: benefits_bridge.clone(),
                     signing: Some(std::sync::Arc::new(signing)),
                 };
-                    // Decisions are B-LT: the portal shows them valid only with revocation data.
-                    central: Some(public.clone()),
                 Some(crate::sample::spawn_benefits(port_or_free(a.system_port)?, options).await?)
             }
             Some(agency) => Some(crate::sample::spawn(agency, port_or_free(a.system_port)?).await?),
@@ -346,7 +356,7 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
                 services.insert((*service).to_owned(), backend);
             }
         }
-        let toml_text = toml::to_string(&json!({
+        let mut gw_toml = json!({
             "gateway": format!("{}/gw1", a.member),
             "anchor": anchor,
             "data_dir": gw_dir,
@@ -356,7 +366,13 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
             // Checkpoints every 2 s, so the portal's data tracker shows an access (with its
             // proof) within seconds in the demo.
             "ledger_checkpoint_secs": 2,
-        }))?;
+        });
+        if a.subsystem == "mygov" {
+            gw_toml["client_tls_listen"] = json!(portal_tls_side.to_string());
+            gw_toml["client_certificates"] =
+                json!({ PORTAL_CLIENT: [portal_tls.fingerprint.clone()] });
+        }
+        let toml_text = toml::to_string(&gw_toml)?;
         let gw_config = korpu_gateway::GatewayConfig::from_toml_with_env(
             &toml_text,
             "korpu demo",
@@ -383,6 +399,9 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
                    "server": format!("{}", gw.server_addr), "system": system.map(|s| format!("http://{s}")),
                    "config": gw_dir.join("gateway.toml"), "ledger": gw_dir.join("ledger")}),
         );
+        if a.subsystem == "mygov" {
+            gateway_json[a.subsystem]["client_tls"] = json!(format!("https://{portal_tls_side}"));
+        }
         gateways.push((gw, ledger));
     }
     let client_of = |sub: &str| {
@@ -392,7 +411,14 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
             .to_owned()
     };
     let (benefits_gw, tax_gw) = (client_of("benefits"), client_of("tax"));
-    let portal = start_portal(&dir, &anchor, &client_of("mygov")).await?;
+    let portal = start_portal(
+        &dir,
+        &anchor,
+        &format!("https://{portal_tls_side}"),
+        &certs_dir(&central_dir).join("root.pem"),
+        &portal_tls,
+    )
+    .await?;
     let portal_url = portal.public_url.clone();
     let consent_example = format!(
         "{portal_url}/consents/new?client={}&purpose={}&item={}&item={}",
@@ -428,6 +454,8 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         "portal": portal_url,
         "portal_citizen": CITIZEN,
         "portal_consent_request": consent_example,
+        "portal_client_certificate": {"cert": portal_tls.cert, "key": portal_tls.key,
+                                      "sha256": portal_tls.fingerprint},
     });
     let demo_path = dir.join("demo.json");
     std::fs::write(&demo_path, serde_json::to_string_pretty(&demo)?)?;
@@ -519,6 +547,8 @@ async fn start_portal(
     dir: &Path,
     anchor: &Path,
     gateway: &str,
+    gateway_ca: &Path,
+    tls: &PortalTls,
 ) -> anyhow::Result<korpu_portal::RunningPortal> {
     let listen = port_or_free(4600)?;
     let toml_text = toml::to_string(&json!({
@@ -526,6 +556,9 @@ async fn start_portal(
         "data_dir": dir.join("portal"),
         "anchor": anchor,
         "gateway_url": gateway,
+        "gateway_ca": gateway_ca,
+        "gateway_client_cert": tls.cert,
+        "gateway_client_key": tls.key,
         "client": PORTAL_CLIENT,
         "dev_idp": true,
         "status_refresh_secs": 2,
@@ -538,6 +571,74 @@ async fn start_portal(
     korpu_portal::start(config)
         .await
         .context("starting the myGov portal")
+}
+
+/// myGov's TLS client certificate for its gateway: where it is and what the gateway pins.
+struct PortalTls {
+    cert: PathBuf,
+    key: PathBuf,
+    fingerprint: String,
+}
+
+/// Makes (once per demo directory) the certificate myGov's information system presents to
+/// its gateway, as an agency would for its system: its own small CA and a client certificate
+/// under it. The gateway trusts it by its SHA-256 pin, not by the CA.
+fn portal_client_certificate(dir: &Path) -> anyhow::Result<PortalTls> {
+    use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+    use korpu_pki::key::SigningKey;
+    let (cert_path, key_path) = (
+        dir.join("gateway-client.pem"),
+        dir.join("gateway-client.p8"),
+    );
+    if !cert_path.exists() || !key_path.exists() {
+        korpu_pki::private::create_missing_dir(dir)?;
+        let subject = |cn: &str| Subject {
+            common_name: cn.into(),
+            organization: Some("Digital Development Agency".into()),
+            country: Some("AZ".into()),
+        };
+        let now = std::time::SystemTime::now() - std::time::Duration::from_secs(300);
+        let year = std::time::Duration::from_secs(365 * 86_400);
+        let ca_key = SigningKey::generate();
+        let ca_cert = ca::self_signed(
+            &ca_key,
+            IssueRequest {
+                subject: subject("myGov systems CA (demo)"),
+                public_key_der: &ca_key.public_key_der(),
+                profile: Profile::Root,
+                not_before: now,
+                not_after: now + 5 * year,
+                ocsp_url: None,
+            },
+            &ca::random_serial(),
+        )?;
+        let key = SigningKey::generate();
+        let cert = ca::issue(
+            &ca_cert,
+            &ca_key,
+            IssueRequest {
+                subject: subject(PORTAL_CLIENT),
+                public_key_der: &key.public_key_der(),
+                // A TLS certificate names its holder in subjectAltName; nothing resolves it.
+                profile: Profile::GatewayTls {
+                    dns_names: vec!["mygov.demo.invalid".into()],
+                    ip_addrs: Vec::new(),
+                },
+                not_before: now,
+                not_after: now + 2 * year,
+                ocsp_url: None,
+            },
+            &ca::random_serial(),
+        )?;
+        korpu_pki::key::write_private_key(&key_path, &key)?;
+        std::fs::write(&cert_path, cert.to_pem())?;
+    }
+    let cert = korpu_pki::cert::Certificate::from_pem(&std::fs::read_to_string(&cert_path)?)?;
+    Ok(PortalTls {
+        cert: cert_path,
+        key: key_path,
+        fingerprint: cert.sha256_fingerprint_hex(),
+    })
 }
 
 /// Registers the demo agencies, unless an earlier run in the same directory did.

@@ -31,7 +31,8 @@ const MAX_RESPONSE: usize = 1 << 20;
 /// `korpu doc` subcommands.
 #[derive(Subcommand)]
 pub enum DocCommand {
-    /// Sign a document: a PDF becomes PAdES, anything else an ASiC-E container (CAdES).
+    /// Sign a document: a PDF becomes PAdES, anything else an ASiC-E container (CAdES, or
+    /// XAdES with --format xades).
     Sign {
         /// The signer's private key: PKCS#8 PEM ("BEGIN PRIVATE KEY") of an RSA (2048–4096 bits),
         /// P-256 or P-384 key, readable by the owner only.
@@ -55,6 +56,10 @@ pub enum DocCommand {
         /// Baseline level; default b-t with --tsa, otherwise b-b.
         #[arg(long, value_enum)]
         level: Option<Level>,
+        /// The signature format of a container (files other than PDF): cades (ASiC-E with
+        /// ASiCManifest and CAdES) or xades (ASiC-E with XAdES, the DigiDoc/BDOC form).
+        #[arg(long, value_enum, default_value = "cades")]
+        format: ContainerFormat,
         /// The document to sign.
         input: PathBuf,
         /// Where to write the signed PDF or the container.
@@ -96,6 +101,15 @@ pub enum DocCommand {
     Inbox(crate::docs_cli::InboxArgs),
 }
 
+/// The signature inside an ASiC-E container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ContainerFormat {
+    /// CAdES over an ASiCManifest (EN 319 162-1 §4.4.3.2, "ASiC-E CAdES").
+    Cades,
+    /// XAdES in META-INF/signatures0.xml (EN 319 162-1 "ASiC-E XAdES", DigiDoc/BDOC).
+    Xades,
+}
+
 /// ETSI baseline levels offered by `doc sign`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Level {
@@ -127,6 +141,7 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
             tsa,
             ocsp,
             level,
+            format,
             input,
             output,
         } => {
@@ -144,7 +159,10 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
             };
             let key = korpu_sign::keys::read_document_key(&key, padding)?;
             if pss && !key.describe().starts_with("RSA") {
-                bail!("--pss applies to RSA keys; this is a {} key", key.describe());
+                bail!(
+                    "--pss applies to RSA keys; this is a {} key",
+                    key.describe()
+                );
             }
             let cert = read_certs(&cert)?
                 .into_iter()
@@ -190,6 +208,27 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                     stamper.as_ref().map(|s| s as &dyn Timestamper)
                 };
                 let now = SystemTime::now();
+                if format == ContainerFormat::Xades {
+                    if data.starts_with(b"%PDF-") {
+                        bail!("a PDF is signed as PAdES; --format xades is for other files");
+                    }
+                    let file = asice::DataFile {
+                        name: name.clone(),
+                        mime_type: mime_for(&name).into(),
+                        content: data,
+                    };
+                    let lt = match level {
+                        Level::BLt => revocation.as_ref().map(|r| r as &dyn RevocationSource),
+                        _ => None,
+                    };
+                    return Ok(korpu_sign::xades_sign::create(
+                        &[file],
+                        &signer,
+                        now,
+                        ts,
+                        lt,
+                    )?);
+                }
                 if data.starts_with(b"%PDF-") {
                     let limits = pdf::Limits::default();
                     let mut out = pdf::sign(&data, &signer, now, ts, &limits)?;
@@ -231,7 +270,9 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
             file,
         } => {
             let policy = match &policy {
-                Some(p) => Some(std::sync::Arc::new(korpu_sign::policy::Policy::from_file(p)?)),
+                Some(p) => Some(std::sync::Arc::new(korpu_sign::policy::Policy::from_file(
+                    p,
+                )?)),
                 None => None,
             };
             let mut anchors = Vec::new();
@@ -379,7 +420,7 @@ fn verify(
         );
     }
     match format {
-        Format::Pdf => return verify_pdf(data, anchors, at, options),
+        Format::Pdf => verify_pdf(data, anchors, at, options),
         Format::AsicE => {
             let r = asice::validate_opts(data, anchors, at, &asice::Limits::default(), options);
             let xades = r.as_ref().is_ok_and(|r| {
@@ -387,14 +428,14 @@ fn verify(
                     .iter()
                     .any(|s| s.signature_file.contains("signatures"))
             });
-            return Verdict::container(
+            Verdict::container(
                 if xades {
                     "ASiC-E (XAdES)"
                 } else {
                     "ASiC-E (CAdES)"
                 },
                 r,
-            );
+            )
         }
         Format::AsicS => {
             let r = korpu_sign::asics::validate_opts(
@@ -404,7 +445,7 @@ fn verify(
                 &asice::Limits::default(),
                 options,
             );
-            return Verdict::container("ASiC-S", r);
+            Verdict::container("ASiC-S", r)
         }
         Format::Cms | Format::CmsPem => {
             let Some(der) = detect::cms_der(data) else {
@@ -430,7 +471,7 @@ fn verify(
                     (label, r, content)
                 }
             };
-            return Verdict {
+            Verdict {
                 format: "CAdES",
                 signatures: vec![Line {
                     label,
@@ -439,24 +480,20 @@ fn verify(
                 }],
                 error: None,
                 content,
-            };
+            }
         }
-        Format::Xml => {
-            return Verdict::failed(
-                "XML",
-                "FORMAT_FAILURE: a standalone XML document; Körpü validates XAdES inside ASiC-E \
+        Format::Xml => Verdict::failed(
+            "XML",
+            "FORMAT_FAILURE: a standalone XML document; Körpü validates XAdES inside ASiC-E \
                  and ASiC-S containers"
-                    .into(),
-            )
-        }
-        Format::Unknown => {
-            return Verdict::failed(
-                "unknown",
-                "FORMAT_FAILURE: not a signed document Körpü recognises (PDF, ASiC-E, ASiC-S, \
+                .into(),
+        ),
+        Format::Unknown => Verdict::failed(
+            "unknown",
+            "FORMAT_FAILURE: not a signed document Körpü recognises (PDF, ASiC-E, ASiC-S, \
                  CAdES .p7s/.p7m)"
-                    .into(),
-            )
-        }
+                .into(),
+        ),
     }
 }
 

@@ -609,3 +609,81 @@ fn doc_verify_detects_by_content_and_reads_standalone_cades() {
         "{v}"
     );
 }
+
+/// `doc sign --format xades` makes an ASiC-E XAdES (DigiDoc/BDOC) container at B-LT through the
+/// TSA and OCSP responder over HTTP: `doc verify` passes it offline as B-LT, and pyasice (the
+/// BDOC library, installed by scripts/test) verifies it.
+#[test]
+fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let s = |x: &Path| x.to_str().unwrap().to_string();
+    let (tsa_cert, tsa_key) = pki.leaf("Doc TSA", Profile::Tsa);
+    let tsa = Authority::new(
+        tsa_cert,
+        tsa_key,
+        vec![pki.issuing.clone()],
+        "1.3.6.1.4.1.99999.2".parse().unwrap(),
+    )
+    .unwrap();
+    let responder = Responder::new(
+        pki.issuing.clone(),
+        pki.issuing.clone(),
+        pki.issuing_key.clone(),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let url = serve(tsa, responder, Vec::new());
+    let (cert, key) = pki.leaf("AZ/GOV/4004", Profile::MemberSigning);
+    let signer = write_signer(dir.path(), "signer", &cert, &key);
+    std::fs::write(p("chain.pem"), pki.issuing.to_pem()).unwrap();
+    std::fs::write(p("root.pem"), pki.root.to_pem()).unwrap();
+    std::fs::write(p("order.txt"), "Order 12: the road is to be repaired.\n").unwrap();
+    let o = korpu(&[
+        "doc",
+        "sign",
+        "--format",
+        "xades",
+        "--key",
+        &s(&signer.key),
+        "--cert",
+        &s(&signer.cert),
+        "--chain",
+        &s(&p("chain.pem")),
+        "--tsa",
+        &format!("{url}/tsa"),
+        "--ocsp",
+        &format!("{url}/ocsp"),
+        "--level",
+        "b-lt",
+        &s(&p("order.txt")),
+        &s(&p("order.asice")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = korpu(&[
+        "doc",
+        "verify",
+        "--json",
+        "--trust",
+        &s(&p("root.pem")),
+        &s(&p("order.asice")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["format"], "ASiC-E (XAdES)", "{v}");
+    assert_eq!(v["indication"], "TOTAL_PASSED", "{v}");
+    assert_eq!(v["signatures"][0]["report"]["level"], "B-LT", "{v}");
+
+    let script = format!(
+        "{}/../korpu-sign/tests/xades/bdoc.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let o = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+        .arg(script)
+        .arg("verify")
+        .arg(p("order.asice"))
+        .output()
+        .expect("python3 runs pyasice");
+    assert!(o.status.success(), "pyasice: {}", text(&o));
+}
