@@ -30,8 +30,18 @@ pub struct PortalConfig {
     pub anchor: PathBuf,
     /// How often the global configuration is downloaded, in seconds. Default 30.
     pub conf_refresh_secs: u64,
-    /// The client side of the portal's gateway, e.g. `http://127.0.0.1:8084`. Required.
+    /// The client side of the portal's gateway, e.g. `http://127.0.0.1:8084`, or its TLS
+    /// client side (`client_tls_listen`), `https://…`, where the portal authenticates with
+    /// `gateway_client_cert` (PR-REST §4.7). Required.
     pub gateway_url: String,
+    /// PEM certificates an `https://` gateway's TLS certificate must chain to: the platform
+    /// root (`certs/root.pem` of the central registry). Required with `https://`.
+    pub gateway_ca: PathBuf,
+    /// The portal's TLS client certificate (PEM) for its gateway, whose SHA-256 the gateway
+    /// pins for the portal's subsystem under `[client_certificates]`. Empty (the default): none.
+    pub gateway_client_cert: PathBuf,
+    /// Its private key, PKCS#8 PEM, mode 0600 (refused when others can read it).
+    pub gateway_client_key: PathBuf,
     /// The portal's own subsystem on the bridge, e.g. `AZ/GOV/1400004/mygov`. Required.
     pub client: String,
     /// The OpenID Connect issuer (discovery at `{issuer}/.well-known/openid-configuration`).
@@ -75,6 +85,9 @@ impl Default for PortalConfig {
             anchor: PathBuf::new(),
             conf_refresh_secs: 30,
             gateway_url: String::new(),
+            gateway_ca: PathBuf::new(),
+            gateway_client_cert: PathBuf::new(),
+            gateway_client_key: PathBuf::new(),
             client: String::new(),
             oidc_issuer: String::new(),
             oidc_client_id: "mygov".into(),
@@ -217,6 +230,18 @@ impl PortalConfig {
         if self.oidc_issuer.is_empty() && !self.dev_idp {
             return Err(bad(
                 "oidc_issuer must name an OpenID provider (or set dev_idp = true for development)",
+            ));
+        }
+        if self.gateway_url.starts_with("https://") && self.gateway_ca.as_os_str().is_empty() {
+            return Err(bad(
+                "gateway_ca must name the PEM roots an https:// gateway_url is verified against",
+            ));
+        }
+        if self.gateway_client_cert.as_os_str().is_empty()
+            != self.gateway_client_key.as_os_str().is_empty()
+        {
+            return Err(bad(
+                "gateway_client_cert and gateway_client_key go together",
             ));
         }
         Ok(())

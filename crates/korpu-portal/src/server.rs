@@ -86,6 +86,8 @@ pub(crate) struct AppState {
     pub(crate) cfg: PortalConfig,
     pub(crate) store: Store,
     pub(crate) http: reqwest::Client,
+    /// For calls to the portal's gateway: its roots and the portal's client certificate.
+    gateway_http: reqwest::Client,
     anchor: korpu_conf::Anchor,
     pub(crate) conf: std::sync::RwLock<Option<Arc<GlobalConf>>>,
     pub(crate) client: ClientId,
@@ -140,6 +142,7 @@ pub async fn start(cfg: PortalConfig) -> Result<RunningPortal, StartError> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| StartError::Http(e.to_string()))?;
+    let gateway_http = gateway_client(&cfg)?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -170,6 +173,7 @@ pub async fn start(cfg: PortalConfig) -> Result<RunningPortal, StartError> {
     let state = Arc::new(AppState {
         store,
         http,
+        gateway_http,
         anchor,
         conf: std::sync::RwLock::new(None),
         client,
@@ -1060,6 +1064,44 @@ async fn apply_submit(
     )
 }
 
+/// The HTTP client for the portal's gateway: with `gateway_ca` as its only roots, and the
+/// portal's client certificate when configured (the gateway pins it for the portal's
+/// subsystem, so no other local process can act as myGov).
+fn gateway_client(cfg: &PortalConfig) -> Result<reqwest::Client, StartError> {
+    let err = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        StartError::Http(format!("{what} {}: {e}", path.display()))
+    };
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(Duration::from_secs(cfg.upstream_timeout_secs))
+        .redirect(reqwest::redirect::Policy::none());
+    if !cfg.gateway_ca.as_os_str().is_empty() {
+        let pem =
+            std::fs::read(&cfg.gateway_ca).map_err(|e| err("reading", &cfg.gateway_ca, &e))?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| err("gateway_ca", &cfg.gateway_ca, &e))?;
+        b = b.tls_built_in_root_certs(false);
+        for r in roots {
+            b = b.add_root_certificate(r);
+        }
+    }
+    if !cfg.gateway_client_key.as_os_str().is_empty() {
+        korpu_pki::private::check(&cfg.gateway_client_key)
+            .map_err(|e| StartError::Http(e.to_string()))?;
+        let mut pem = std::fs::read(&cfg.gateway_client_cert)
+            .map_err(|e| err("reading", &cfg.gateway_client_cert, &e))?;
+        pem.push(b'\n');
+        pem.extend(
+            std::fs::read(&cfg.gateway_client_key)
+                .map_err(|e| err("reading", &cfg.gateway_client_key, &e))?,
+        );
+        let id = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| err("gateway_client_cert", &cfg.gateway_client_cert, &e))?;
+        b = b.identity(id);
+    }
+    b.build().map_err(|e| StartError::Http(e.to_string()))
+}
+
 /// One call over the bridge as the portal's subsystem, on behalf of (and about) the citizen.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn bridge(
@@ -1098,7 +1140,7 @@ pub(crate) async fn bridge(
         }
         Some(SubjectLocation::Path(_)) | None => {}
     }
-    let mut req = s.http.request(method, &url).headers(req_headers);
+    let mut req = s.gateway_http.request(method, &url).headers(req_headers);
     if let Some(b) = body {
         req = req.header("content-type", "application/json").body(b);
     }

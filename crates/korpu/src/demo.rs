@@ -480,7 +480,9 @@ access rights, and a gateway and a sample information system each, under {gatewa
 member, the Digital Development Agency (AZ/GOV/1400004), runs the myGov portal behind its own
 gateway. Every
 exchange is signed by both gateways and recorded in each one's evidence ledger
-({gateways}/NAME/ledger; after stopping, `korpu ledger dump --config {gateways}/NAME/gateway.toml`).
+({gateways}/NAME/ledger; `korpu ledger dump --config {gateways}/NAME/gateway.toml` reads it,
+also while the demo runs). myGov reaches its gateway only over TLS with its pinned client
+certificate; the sample systems below use plain HTTP on loopback.
 
 Try, in another terminal:
 

@@ -339,3 +339,82 @@ fn a_citizen_applies_and_everything_on_the_way_works_in_a_real_browser() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Any local process could act as myGov (and read any citizen's data tracker) by sending its
+/// subsystem's name over plain HTTP (issue 13, item 17). In the demo the myGov subsystem now
+/// gets in only over its gateway's TLS client side with its pinned certificate, while the
+/// sample calls written to demo.json keep working exactly as printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_the_demo_a_plain_http_call_as_the_mygov_subsystem_is_refused() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (_demo, demo_json) = start_demo(
+        &dir.path().join("demo"),
+        &[("KORPU_PORTAL_LISTEN", format!("127.0.0.1:{port}"))],
+    );
+    let tracker = "/r1/AZ/GOV/1400001/population/korpuSubjectAccesses?subject=AZ1234567";
+    let as_mygov = |client: &reqwest::Client, base: &str| {
+        client
+            .get(format!("{base}{tracker}"))
+            .header("X-Road-Client", "AZ/GOV/1400004/mygov")
+            .header("X-Road-UserId", "AZ1234567")
+            .header("X-Korpu-Purpose", "data-tracker")
+            .send()
+    };
+    let mygov = &demo_json["gateways"]["mygov"];
+    let plain = reqwest::Client::new();
+    let resp = as_mygov(&plain, mygov["client"].as_str().unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let error = resp
+        .headers()
+        .get("x-road-error")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = resp.text().await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error.as_deref(), Some("Client.UnknownClient"), "{body}");
+    assert!(body.contains("must connect over TLS"), "{body}");
+
+    // With the certificate the gateway pins for it, over TLS, myGov is served.
+    let cert = &demo_json["portal_client_certificate"];
+    let mut id = std::fs::read(cert["cert"].as_str().unwrap()).unwrap();
+    id.push(b'\n');
+    id.extend(std::fs::read(cert["key"].as_str().unwrap()).unwrap());
+    let root = std::fs::read(demo_json["root_ca"].as_str().unwrap()).unwrap();
+    let pinned = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&root).unwrap())
+        .identity(reqwest::Identity::from_pem(&id).unwrap())
+        .build()
+        .unwrap();
+    let resp = as_mygov(&pinned, mygov["client_tls"].as_str().unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = resp.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"entries\""), "{body}");
+
+    // The sample calls, exactly as demo.json gives them (plain HTTP on loopback).
+    for call in demo_json["calls"].as_array().unwrap() {
+        let mut req = plain.request(
+            call["method"].as_str().unwrap().parse().unwrap(),
+            call["url"].as_str().unwrap(),
+        );
+        for (name, value) in call["headers"].as_object().unwrap() {
+            req = req.header(name.as_str(), value.as_str().unwrap());
+        }
+        if let Some(b) = call["body"].as_str() {
+            req = req.body(b.to_owned());
+        }
+        let resp = req.send().await.unwrap();
+        let ok = resp.status().is_success();
+        match call["expect"].as_str().unwrap() {
+            "allowed" => assert!(ok, "{call}: {}", resp.status()),
+            _ => assert!(!ok, "{call}: {}", resp.status()),
+        }
+    }
+}
