@@ -165,12 +165,18 @@ fn main() {
     };
     let signed_pdf = pdf::sign(&doc, &signer, now, Some(&tsa), &limits).unwrap();
     let container = asice::create(std::slice::from_ref(&file), &[signer], now, Some(&tsa)).unwrap();
-    assert_eq!(
-        pdf::validate(&signed_pdf, &anchors, now, &limits)
-            .unwrap()
-            .indication,
-        Indication::TotalPassed
-    );
+    // B-T without revocation data: everything passes but revocation (INDETERMINATE/TRY_LATER).
+    let pdf_ok = |r: &pdf::PdfReport| {
+        r.indication == Indication::TotalPassed
+            || r.signatures.iter().all(|s| s.report.lacks_only_revocation())
+    };
+    let asice_ok = |r: &asice::ContainerReport| {
+        r.indication == Indication::TotalPassed
+            || r.signatures.iter().all(|s| s.report.lacks_only_revocation())
+    };
+    assert!(pdf_ok(
+        &pdf::validate(&signed_pdf, &anchors, now, &limits).unwrap()
+    ));
     println!(
         "documents: PDF {} bytes (signed {}), ASiC-E {} bytes; {n} per measurement; {cores} cores",
         doc.len(),
@@ -203,7 +209,7 @@ fn main() {
                 "PAdES 100 KiB validate B-T",
                 rate(n, threads, |_| {
                     let r = pdf::validate(&signed_pdf, &anchors, now, &limits).unwrap();
-                    assert_eq!(r.indication, Indication::TotalPassed);
+                    assert!(pdf_ok(&r));
                 }),
             ),
             (
@@ -228,7 +234,7 @@ fn main() {
                 "ASiC-E 1 MiB validate B-T",
                 rate(n / 4, threads, |_| {
                     let r = asice::validate(&container, &anchors, now, &alimits).unwrap();
-                    assert_eq!(r.indication, Indication::TotalPassed);
+                    assert!(asice_ok(&r));
                 }),
             ),
         ];

@@ -141,4 +141,7 @@ fn ocsp_older_than_the_signature_does_not_make_b_lt() {
     );
     assert_eq!(r.level, "B-T", "{r:?}");
     assert!(r.revocation.starts_with("not established"), "{r:?}");
+    // And with no fresh revocation data the verdict waits for it.
+    assert_eq!(r.indication, Indication::Indeterminate, "{r:?}");
+    assert_eq!(r.sub_indication.as_deref(), Some("TRY_LATER"), "{r:?}");
 }
