@@ -384,6 +384,38 @@ mod tests {
     }
 
     #[test]
+    fn mutated_input_never_panics_and_normalising_is_idempotent() {
+        // `openssl cms -sign -stream -outform DER`: indefinite lengths, a constructed
+        // OCTET STRING eContent. Then 20 000 single- and double-byte mutations of it.
+        let seed = include_bytes!("../tests/data/openssl_cms_stream.p7s").to_vec();
+        let der = to_der(&seed).unwrap();
+        assert!(der.len() < seed.len() && der[1] != 0x80);
+        let infos = cms_signer_infos(&seed).unwrap();
+        assert_eq!(infos, cms_signer_infos(&der).unwrap());
+        assert_eq!(infos.len(), 1);
+        assert_eq!(infos[0].signed_attrs.as_ref().unwrap()[0], 0x31);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut m = seed.clone();
+            for _ in 0..1 + next() % 2 {
+                let i = (next() % m.len() as u64) as usize;
+                m[i] = next() as u8;
+            }
+            if let Ok(der) = to_der(&m) {
+                assert_eq!(to_der(&der).unwrap(), der);
+            }
+            let _ = cms_signer_infos(&m);
+            let _ = signer_info_raw(&m);
+        }
+    }
+
+    #[test]
     fn signed_attrs_come_from_the_input_bytes() {
         // ContentInfo { OID, [0] { SignedData { INT, SET{}, SEQ{}, SET { SignerInfo {
         //   INT, SEQ{}, SEQ{}, [0] { attr2, attr1 } (unsorted), SEQ{}, OCTET STRING } } } } }
