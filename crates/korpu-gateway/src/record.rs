@@ -50,9 +50,10 @@ pub trait Recorder: Send + Sync + 'static {
 
     /// A page of the accesses to `subject`'s data, newest first, before `cursor` (a record
     /// index; `None` = from the newest), in the data tracker's JSON shape:
-    /// `{"entries":[{"index","time","client","service","purpose","message_id","leaf_hash",
-    /// "proof":{"tree_size","hashes","checkpoint"}}],"next"}`. Recorders without a subject
-    /// index say so.
+    /// `{"entries":[{"index","leaf","time","client","service","purpose","message_id",
+    /// "leaf_hash","proof":{"tree_size","hashes","checkpoint"}}],"next"}`, where `leaf` is the
+    /// record's exact leaf bytes (base64), the only part a verifier may show (see
+    /// `korpu_ledger::SubjectPage::to_tracker_json`). Recorders without a subject index say so.
     fn subject_accesses(
         &self,
         _subject: &str,
