@@ -17,6 +17,13 @@
 //! ([`xades`] over the bounded XML reader and canonicalisations of [`xml`]), and tells the
 //! format from the bytes ([`detect`]).
 //!
+//! The verdict rule ([`validate`], applied per SignerInfo by `cms_check`): TOTAL_FAILED only for
+//! a check that was computed and failed (HASH_FAILURE, SIG_CRYPTO_FAILURE, revoked before the
+//! proven time) or for malformed structure (FORMAT_FAILURE); anything unsupported, weak by the
+//! validation [`policy`] or undecidable is INDETERMINATE with its EN 319 102-1 sub-indication.
+//! Algorithms are those of [`korpu_pki::alg`]; CMS may be BER; signers may hold RSA or P-384
+//! keys ([`keys`]).
+//!
 //! Deliberately not here (yet): creating XAdES, the B-LTA level (archive time-stamps), delta
 //! CRLs, and signature policies.
 #![forbid(unsafe_code)]
