@@ -27,6 +27,17 @@ fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
+/// The Python with signxml: a virtualenv of its own (scripts/test makes it and exports
+/// KORPU_SIGNXML_PYTHON), since pyasice pins an lxml that current signxml does not accept.
+fn signxml_python() -> String {
+    std::env::var("KORPU_SIGNXML_PYTHON").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/korpu/signxml-venv/bin/python",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    })
+}
+
 fn script() -> String {
     format!("{}/tests/xades/bdoc.py", env!("CARGO_MANIFEST_DIR"))
 }
@@ -1153,14 +1164,15 @@ fn fuzz_seeds_and_their_mutations_never_panic() {
     }
 }
 
-/// What Körpü signs as ASiC-E XAdES is accepted by the outside tools: pyasice opens the
+/// What Körpü signs as ASiC-E XAdES is accepted by the outside tools: signxml verifies every
+/// key's signature with its XAdES properties (and refuses an altered file); pyasice opens the
 /// container and verifies the signature, its SignedProperties and file digests; xmlsec1
 /// verifies the XML signature with the files beside it and the root trusted. Körpü's own
 /// validator gives B-LT TOTAL_PASSED offline; B-B without revocation data is TRY_LATER. Keys:
 /// the platform's P-256, and RSA keys openssl made (PKCS#1 v1.5, and PSS, which pyasice and
 /// xmlsec1 1.2 cannot check, so only Körpü judges that one).
 #[test]
-fn xades_we_sign_is_verified_by_pyasice_and_xmlsec1() {
+fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
     use korpu_sign::asice::DataFile;
     use korpu_sign::cades::Signer;
     use korpu_sign::keys::{read_document_key, RsaPadding};
@@ -1242,6 +1254,45 @@ fn xades_we_sign_is_verified_by_pyasice_and_xmlsec1() {
             (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into())),
             "{alg}"
         );
+        // signxml verifies all of them, RSA-PSS included.
+        let sx = d.path().join(format!("sx-{alg}"));
+        for (name, content, _) in entries(&lt) {
+            let p = sx.join(&name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        let ca_bundle = sx.join("ca.pem");
+        std::fs::write(
+            &ca_bundle,
+            format!("{}{}", pki.root.to_pem(), pki.issuing.to_pem()),
+        )
+        .unwrap();
+        let o = Command::new(signxml_python())
+            .arg(format!(
+                "{}/tests/xades/signxml_verify.py",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(&sx)
+            .arg(&ca_bundle)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "signxml refuses our {alg} signature: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::fs::write(sx.join("decision 7.txt"), b"Decision no. 7: refused.\n").unwrap();
+        let o = Command::new(signxml_python())
+            .arg(format!(
+                "{}/tests/xades/signxml_verify.py",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(&sx)
+            .arg(&ca_bundle)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "signxml should refuse an altered file");
         if !judged {
             continue;
         }
