@@ -6,9 +6,12 @@
 //! trust anchor (at the time proven by the signature time-stamp when there is one, otherwise at
 //! the validation time), and the signature time-stamp (imprint over the signature value, TSA
 //! certificate chaining to the anchors). Sub-indications use the names of ETSI EN 319 102-1
-//! §5.1.3. Revocation is checked against OCSP responses embedded in the signature (B-LT, see
-//! [`crate::lt`]) or handed in from a PDF's DSS, never fetched; without them the report says
-//! "not checked". Not checked: signature policies, key usage.
+//! §5.1.3. The chain is an RFC 5280 path ([`korpu_pki::path`]) whose signer must be a signing
+//! certificate (key usage, EKU: CHAIN_CONSTRAINTS_FAILURE otherwise). Revocation of every
+//! certificate on it but the anchor is checked against the OCSP responses and CRLs in the
+//! signature (B-LT) or a PDF's DSS, and fetched only when [`crate::ValidationOptions`] allows;
+//! without usable data the verdict is INDETERMINATE/TRY_LATER ([`crate::lt`]). Not checked:
+//! signature policies, revocation of time-stamping units.
 use std::time::SystemTime;
 
 use cms::cert::CertificateChoices;
@@ -55,8 +58,10 @@ pub struct SignatureReport {
     pub level: String,
     /// Subject of the trust anchor the signer certificate chains to.
     pub trust_anchor: Option<String>,
-    /// Revocation status of the signer certificate from embedded OCSP responses, or "not
-    /// checked" when the signature carries none (levels B-B and B-T).
+    /// Revocation status of the signer certificate, then of each CA certificate on the path
+    /// ("CA \"name\": ..."), with where it came from (embedded or fetched OCSP response or
+    /// CRL); "not checked: ..." when there was no usable data (then the verdict is
+    /// INDETERMINATE/TRY_LATER).
     pub revocation: String,
     /// The verdict.
     pub indication: Indication,
