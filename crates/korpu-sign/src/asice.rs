@@ -13,7 +13,7 @@
 //! Validation also reads ASiC-E with XAdES (`META-INF/signatures*.xml`, the DigiDoc/BDOC form,
 //! see [`crate::xades`]); ASiC-S is [`crate::asics`], which shares this bounded reader.
 //!
-//! Not here: creating XAdES signatures, ASiC archive manifests (B-LTA), and zip64 containers
+//! XAdES containers are made by [`crate::xades_sign`]. Not here: ASiC archive manifests (B-LTA), and zip64 containers
 //! beyond what the `zip` crate reads transparently.
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read, Write};

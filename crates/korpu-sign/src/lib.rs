@@ -24,7 +24,9 @@
 //! Algorithms are those of [`korpu_pki::alg`]; CMS may be BER; signers may hold RSA or P-384
 //! keys ([`keys`]).
 //!
-//! Deliberately not here (yet): creating XAdES, the B-LTA level (archive time-stamps), delta
+//! [`xades_sign`] makes ASiC-E containers with XAdES.
+//!
+//! Deliberately not here (yet): the B-LTA level (archive time-stamps), delta
 //! CRLs, and signature policies.
 #![forbid(unsafe_code)]
 

@@ -21,7 +21,7 @@
 //!
 //! Not here: XPath/XSLT/base64 transforms, detached references outside the container,
 //! archive time-stamps (B-LTA), CRL values, counter-signatures, signature policy processing
-//! (a policy identifier is accepted and not evaluated), and XAdES signing.
+//! (a policy identifier is accepted and not evaluated). Signing is [`crate::xades_sign`].
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
