@@ -202,6 +202,56 @@ fn a_revoked_intermediate_fails_the_signature_when_revoked_before_the_proven_tim
     );
 }
 
+/// openssl's -crl_lastupdate form (UTCTime, YYMMDDHHMMSSZ) of `t`.
+fn utc(t: SystemTime) -> String {
+    let dt = der::DateTime::from_system_time(t).unwrap();
+    format!(
+        "{:02}{:02}{:02}{:02}{:02}{:02}Z",
+        dt.year() % 100,
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minutes(),
+        dt.seconds()
+    )
+}
+
+#[test]
+fn a_crl_makes_b_lt_only_when_issued_after_the_time_stamp() {
+    let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
+    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
+    let now = SystemTime::now();
+    let pki = common::Pki::new("Chains Fresh TSA");
+    let tsa = pki.tsa();
+    tsa.set_time(Some(now + Duration::from_secs(60)));
+    let bt = korpu_sign::cades::add_signature_timestamp(&p7s, &tsa).unwrap();
+    let anchors = [h.root.cert.clone(), pki.root.clone()];
+    let later = now + Duration::from_secs(600);
+
+    // CRLs published after the time-stamp vouch for the signing time: B-LT, passed.
+    let after = Some(utc(now + Duration::from_secs(120)));
+    let fresh = Crls(vec![
+        (h.ca.cert.clone(), h.o.crl(&h.ca, after.as_deref())),
+        (h.root.cert.clone(), h.o.crl(&h.root, after.as_deref())),
+    ]);
+    let lt = add_revocation_values(&bt, &fresh).unwrap();
+    let r = validate_cades(&lt, DATA, &anchors, later);
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert_eq!(r.level, "B-LT", "{r:#?}");
+
+    // CRLs older than the time-stamp say nothing about a revocation in between.
+    let before = Some(utc(now - Duration::from_secs(60)));
+    let stale = Crls(vec![
+        (h.ca.cert.clone(), h.o.crl(&h.ca, before.as_deref())),
+        (h.root.cert.clone(), h.o.crl(&h.root, before.as_deref())),
+    ]);
+    let lt = add_revocation_values(&bt, &stale).unwrap();
+    let r = validate_cades(&lt, DATA, &anchors, later);
+    assert_eq!(r.sub_indication.as_deref(), Some("TRY_LATER"), "{r:#?}");
+    assert_eq!(r.level, "B-T", "{r:#?}");
+    assert!(r.revocation.starts_with("not established"), "{r:#?}");
+}
+
 #[test]
 fn a_crl_with_a_bad_signature_is_not_trusted() {
     let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
