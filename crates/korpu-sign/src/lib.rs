@@ -42,6 +42,7 @@ pub mod keys;
 pub mod lt;
 pub mod pdf;
 pub mod policy;
+pub mod report_etsi;
 pub mod validate;
 pub mod xades;
 pub mod xades_sign;

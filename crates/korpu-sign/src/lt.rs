@@ -568,6 +568,9 @@ pub(crate) fn check_path_revocation(
     at: SystemTime,
     options: &ValidationOptions,
 ) -> SignatureReport {
+    report.objects.chain = chain.iter().map(|c| c.der().to_vec()).collect();
+    report.objects.ocsp_responses = ocsps.to_vec();
+    report.objects.crls = crls.iter().map(|c| c.der().to_vec()).collect();
     let control = proven.unwrap_or(at);
     let mut parts: Vec<String> = Vec::new();
     let mut worst = (Severity::Fine, String::new(), "");

@@ -72,6 +72,10 @@ pub struct SignatureReport {
     /// Counter-signatures on this signature (RFC 5652 §11.4), each with its own verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub counter_signatures: Vec<CounterSignatureReport>,
+    /// The signature value, certificates, revocation data and time-stamps validation used,
+    /// for the ETSI report ([`crate::report_etsi`]); not in the simple report.
+    #[serde(skip)]
+    pub objects: crate::report_etsi::Objects,
 }
 
 /// The outcome of one counter-signature: who counter-signed and whether it holds.
@@ -101,6 +105,7 @@ impl SignatureReport {
             sub_indication: None,
             reason: None,
             counter_signatures: Vec::new(),
+            objects: Default::default(),
         }
     }
 
@@ -403,6 +408,7 @@ fn validate_signer(
         }
     }
     let mut report = SignatureReport::new();
+    report.objects.signature_value = Some(si.signature.as_bytes().to_vec());
     report.claimed_signing_time = evidence.claimed_time.map(rfc3339);
     let has_ts = si.unsigned_attrs.as_ref().is_some_and(|u| {
         u.iter()
@@ -425,6 +431,7 @@ fn validate_signer(
         );
     };
     report.signer = signer.subject();
+    report.objects.signer_certificate = Some(signer.der().to_vec());
 
     // Signed attributes: EN 319 122-1 §5.2 requires them (content-type, message-digest and
     // signing-certificate-v2); without them the signature covers the data only, not the
@@ -493,6 +500,7 @@ fn validate_signer(
     if let Err(f) = cms_check::check_message_digest(content, digest_alg, md.as_bytes()) {
         return report.verdict(f.indication, f.sub, f.reason);
     }
+    report.objects.signers_document = Some((digest_alg, md.as_bytes().to_vec()));
     let Some(signed_bytes) = raw_signed_attrs else {
         return report.verdict(
             TotalFailed,
@@ -550,7 +558,10 @@ fn validate_signer(
                 Err(e) => return report.verdict(TotalFailed, "FORMAT_FAILURE", e.to_string()),
             };
             match tsa::verify_token_over(&der, si.signature.as_bytes(), None, anchors) {
-                Ok(t) => proven = Some(proven.map_or(t, |p: SystemTime| p.min(t))),
+                Ok(t) => {
+                    proven = Some(proven.map_or(t, |p: SystemTime| p.min(t)));
+                    report.objects.timestamps.push((der, t));
+                }
                 Err(e) => {
                     let (ind, sub) = classify_ts_error(&e);
                     return report.verdict(ind, sub, format!("signature time-stamp: {e}"));

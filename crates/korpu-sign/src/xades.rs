@@ -48,6 +48,7 @@ pub const XADES141: &str = "http://uri.etsi.org/01903/v1.4.1#";
 pub const ASIC: &str = "http://uri.etsi.org/02918/v1.2.1#";
 /// The Type of the reference to SignedProperties (EN 319 132-1 §6.3, item k).
 pub const SIGNED_PROPERTIES_TYPE: &str = "http://uri.etsi.org/01903#SignedProperties";
+const SIGNED_PROPERTIES_TYPE_111: &str = "http://uri.etsi.org/01903/v1.1.1#SignedProperties";
 const EXC_C14N_NS: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 const PSS_NS: &str = "http://www.w3.org/2007/05/xmldsig-more#";
@@ -276,6 +277,8 @@ fn validate_signature(
         }
     };
 
+    out.report.objects.signature_value = Some(sig_value.clone());
+
     // Qualifying properties: the SignedProperties of this signature, not one found elsewhere.
     let qp = doc
         .children_named(sig, DS, "Object")
@@ -392,6 +395,7 @@ fn validate_signature(
     })();
     if let Some(s) = &signer {
         out.report.signer = s.subject();
+        out.report.objects.signer_certificate = Some(s.der().to_vec());
     }
     if let Some(t) = ssp.and_then(|p| doc.child(p, XADES, "SigningTime")) {
         let text = doc.text(t);
@@ -494,7 +498,10 @@ fn validate_signature(
             };
             let digest: [u8; 32] = Sha256::digest(&stamped).into();
             match tsa::verify_token(&token, &digest, None, anchors) {
-                Ok(t) => proven = Some(proven.map_or(t, |p| p.min(t))),
+                Ok(t) => {
+                    proven = Some(proven.map_or(t, |p| p.min(t)));
+                    out.report.objects.timestamps.push((token, t));
+                }
                 Err(e) => {
                     let (ind, sub) = classify_ts_error(&e);
                     return fail(out, ind, sub, format!("signature time-stamp: {e}"));
@@ -654,7 +661,9 @@ fn check_references(
                     let exclude = enveloped
                         .then(|| enclosing_signature(doc, target))
                         .flatten();
-                    is_sp = Some(target) == signed_props && ty == SIGNED_PROPERTIES_TYPE;
+                    // XAdES 1.1.1 wrote the Type with its version; older BDOC files have it.
+                    is_sp = Some(target) == signed_props
+                        && (ty == SIGNED_PROPERTIES_TYPE || ty == SIGNED_PROPERTIES_TYPE_111);
                     doc.canonicalize(target, &alg, exclude)
                         .map_err(|e| format!("canonicalising #{frag}: {e}"))
                 }
