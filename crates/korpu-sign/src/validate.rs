@@ -176,8 +176,9 @@ pub fn validate_cades_opts(
     validate_cades_content(p7s, &Content::Data(data), anchors, at, &evidence)
 }
 
-/// Like [`validate_cades`], for data whose SHA-256 the caller has computed. Signatures using
-/// another digest algorithm fail with HASH_FAILURE here; use [`validate_cades`] for those.
+/// Like [`validate_cades`], for data whose SHA-256 the caller has computed. A signature using
+/// another digest algorithm cannot be checked from that digest: INDETERMINATE /
+/// SIGNED_DATA_NOT_FOUND, never a failure; give the data to [`validate_cades`] for those.
 pub fn validate_cades_digest(
     p7s: &[u8],
     sha256: &[u8; 32],
