@@ -305,26 +305,40 @@ try {
     // the portal: that callback link is what a login-CSRF attack sends to a victim.
     const attacker = await browser.newContext();
     const a = await attacker.newPage();
-    // Each navigation is fetched without following redirects, so the redirect to /callback
-    // can be kept instead of followed (Playwright routes only the first request of a
-    // redirect chain the browser follows by itself).
+    // Playwright routes only the first request of a redirect chain the browser follows by
+    // itself, so redirects are followed here, hop by hop with the context's own cookies,
+    // until one leads to /callback (kept, not followed); otherwise the browser is sent to
+    // where the chain ended.
     let captured;
     const isCallback = (u) => u.origin === portalOrigin && u.pathname === '/callback';
     const everything = () => true;
     await attacker.route(everything, async (route) => {
       const req = route.request();
       if (!req.isNavigationRequest()) return route.continue();
-      const resp = await route.fetch({ maxRedirects: 0 });
-      const loc = resp.headers().location;
-      if (loc && isCallback(new URL(loc, req.url()))) {
-        captured = new URL(loc, req.url()).href;
-        return route.abort();
+      let resp = await attacker.request.fetch(req, { maxRedirects: 0 });
+      let url = req.url();
+      let hops = 0;
+      while (hops < 10 && resp.status() >= 300 && resp.status() < 400 && resp.headers().location) {
+        const next = new URL(resp.headers().location, url);
+        if (isCallback(next)) {
+          captured = next.href;
+          return route.abort();
+        }
+        url = next.href;
+        hops += 1;
+        resp = await attacker.request.get(url, { maxRedirects: 0 });
       }
-      return route.fulfill({ response: resp });
+      if (hops === 0) return route.fulfill({ response: resp });
+      return route.fulfill({ status: 303, headers: { location: url } });
     });
     await a.goto(`${portal}/login?next=/tracker`);
-    await providerSignIn(a, 'AZ0000666').catch(() => {});
-    for (let i = 0; i < 150 && !captured; i += 1) await a.waitForTimeout(100);
+    // The attacker signs in as themself (a demo account both providers know).
+    await providerSignIn(a, 'AZ7654321').catch(() => {});
+    const consent = a.locator('button:has-text("Continue")');
+    for (let i = 0; i < 150 && !captured; i += 1) {
+      if (await consent.count().catch(() => 0)) await consent.click().catch(() => {});
+      await a.waitForTimeout(100);
+    }
     check(captured && captured.includes('state='), `the provider redirected to the callback (${captured})`);
     const victim = await browser.newContext();
     const v = await victim.newPage();
@@ -332,7 +346,7 @@ try {
     check(r.status() === 400, `the victim's browser is refused (${r.status()})`);
     const sessions = (await victim.cookies(portal)).filter((ck) => ck.name.endsWith('mygov'));
     check(sessions.length === 0, `no session cookie in the victim's browser: ${JSON.stringify(sessions)}`);
-    check(!(await v.textContent('body')).includes('AZ0000666'), 'the victim is not signed in as the attacker');
+    check(!(await v.textContent('body')).includes('AZ7654321'), 'the victim is not signed in as the attacker');
     // The same link in the browser it was made for does sign in: the refusal above is the
     // browser binding, not a broken link.
     await attacker.unroute(everything);
@@ -352,8 +366,10 @@ try {
     const ctx = await browser.newContext();
     const p = await ctx.newPage();
     let leaked = null;
+    // Off-site navigations are the failure; other off-site requests (a provider page's web
+    // fonts) are only cut, as there is no internet here.
     await ctx.route((u) => u.origin !== portalOrigin && !/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(u.href), (route) => {
-      leaked = route.request().url();
+      if (route.request().isNavigationRequest()) leaked = route.request().url();
       route.abort();
     });
     await p.goto(`${portal}/login?next=/%09/evil.example/`);
