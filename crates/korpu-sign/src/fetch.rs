@@ -158,6 +158,73 @@ impl RevocationFetcher for HttpFetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+
+    /// Answers one connection on 127.0.0.1 with `answer` (after reading the request head),
+    /// or never answers when `answer` is `None`; returns the URL.
+    fn one_shot(answer: Option<Vec<u8>>) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x.crl", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut c, _)) = l.accept() else { return };
+            let mut head = Vec::new();
+            let mut b = [0u8; 512];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut b) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&b[..n]),
+                }
+            }
+            match answer {
+                Some(a) => {
+                    let _ = c.write_all(&a);
+                }
+                None => std::thread::sleep(Duration::from_secs(2)),
+            }
+        });
+        url
+    }
+
+    fn fetcher() -> HttpFetcher {
+        HttpFetcher {
+            timeout: Duration::from_millis(300),
+            max_bytes: 64,
+        }
+    }
+
+    #[test]
+    fn a_plain_answer_is_its_body() {
+        let url = one_shot(Some(
+            b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabcdef".to_vec(),
+        ));
+        assert_eq!(fetcher().get(&url).unwrap(), b"abc");
+        let url = one_shot(Some(b"HTTP/1.1 200 OK\r\n\r\nall of it".to_vec()));
+        assert_eq!(fetcher().get(&url).unwrap(), b"all of it");
+    }
+
+    #[test]
+    fn errors_statuses_oversize_chunking_and_silence_are_refused() {
+        let f = fetcher();
+        let url = one_shot(Some(b"HTTP/1.0 404 Not Found\r\n\r\n".to_vec()));
+        assert!(f.get(&url).unwrap_err().contains("404"));
+        let mut big = b"HTTP/1.0 200 OK\r\n\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 1000));
+        let url = one_shot(Some(big));
+        assert!(f.get(&url).unwrap_err().contains("more than"));
+        let url = one_shot(Some(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n".to_vec(),
+        ));
+        assert!(f.get(&url).unwrap_err().contains("chunked"));
+        let url = one_shot(Some(
+            b"HTTP/1.0 200 OK\r\nContent-Length: 50\r\n\r\nshort".to_vec(),
+        ));
+        assert!(f.get(&url).unwrap_err().contains("cut short"));
+        // A server that never answers costs the timeout, not forever.
+        let url = one_shot(None);
+        let start = std::time::Instant::now();
+        assert!(f.get(&url).is_err());
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
 
     #[test]
     fn only_plain_http_is_fetched() {
