@@ -1100,7 +1100,6 @@ pub fn unix_now() -> i64 {
     now_secs()
 }
 
-
 /// Whether a container's signatures are good enough to accept a delivery: every signature
 /// intact and trusted, where "revocation not established" (INDETERMINATE/TRY_LATER, the verdict
 /// of a B-B/B-T signature with no revocation data) is accepted. The exchange validates offline

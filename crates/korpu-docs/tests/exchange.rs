@@ -284,7 +284,10 @@ async fn full_exchange(postgres: bool) {
     .unwrap();
     // Intact and trusted; a B-B container carries no revocation data, so that stays open.
     assert!(
-        report.signatures.iter().all(|s| s.report.lacks_only_revocation()),
+        report
+            .signatures
+            .iter()
+            .all(|s| s.report.lacks_only_revocation()),
         "{report:?}"
     );
     let opened = asice::open(&c, &Default::default()).unwrap();
@@ -332,7 +335,10 @@ async fn full_exchange(postgres: bool) {
     )
     .unwrap();
     assert!(
-        report.signatures.iter().all(|s| s.report.lacks_only_revocation()),
+        report
+            .signatures
+            .iter()
+            .all(|s| s.report.lacks_only_revocation()),
         "{report:?}"
     );
     assert_eq!(report.signatures.len(), 2);
