@@ -917,3 +917,143 @@ fn signed_attributes_out_of_der_order_verify_over_their_own_bytes() {
     let r = validate_cades_opts(&mixed, &doc, &pki.trusted(), now, &pki.options());
     assert_eq!(of(&r), "FAILED/SIG_CRYPTO_FAILURE", "{r:#?}");
 }
+
+/// Revocation data for B-LT: CRLs of the openssl CAs, OCSP from Körpü's in-process responder
+/// for its TSA's certificate.
+struct MixedSource<O> {
+    pki: BTreeMap<String, Vec<u8>>,
+    korpu: O,
+    korpu_ca: Certificate,
+}
+
+impl<O: korpu_sign::RevocationSource> korpu_sign::RevocationSource for MixedSource<O> {
+    fn ocsp(
+        &self,
+        cert: &Certificate,
+        issuer: &Certificate,
+    ) -> Result<Vec<u8>, korpu_sign::SignError> {
+        if *issuer != self.korpu_ca {
+            return Err(korpu_sign::SignError::InvalidInput(
+                "no OCSP responder for the openssl CAs".into(),
+            ));
+        }
+        self.korpu.ocsp(cert, issuer)
+    }
+
+    fn crl(
+        &self,
+        _cert: &Certificate,
+        issuer: &Certificate,
+    ) -> Result<Option<Vec<u8>>, korpu_sign::SignError> {
+        Ok(self.pki.get(&issuer.subject()).cloned())
+    }
+}
+
+/// Körpü signs with an RSA-PSS key at B-B, B-T and B-LT in CAdES, PAdES and ASiC-E; each level
+/// validates offline as it should (B-LT TOTAL_PASSED from the embedded CRLs), and openssl
+/// accepts the CAdES ones.
+#[test]
+fn rsa_signers_at_every_level_and_format() {
+    let pki = Pki::new();
+    let d = pki.dir.path();
+    let now = SystemTime::now();
+    let korpu = common::Pki::new("Matrix TSA");
+    let tsa = korpu.tsa();
+    let key_file = pki.path("RSA-3072-PSS.key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let dk = korpu_sign::keys::read_document_key(&key_file, RsaPadding::Pss).unwrap();
+    // The chain up to the root, so B-LT can gather the CA's CRL from the root too.
+    let (cert, chain) = (
+        pki.cert("RSA-3072-PSS"),
+        vec![pki.cert("sub"), pki.cert("root")],
+    );
+    let signer = cades::Signer {
+        key: &dk,
+        cert: &cert,
+        chain: &chain,
+    };
+    let source = MixedSource {
+        pki: [
+            (
+                pki.cert("sub").subject(),
+                std::fs::read(pki.path("sub.crl")).unwrap(),
+            ),
+            (
+                pki.cert("root").subject(),
+                std::fs::read(pki.path("root.crl")).unwrap(),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        korpu: korpu.ocsp(Vec::new()),
+        korpu_ca: korpu.issuing.clone(),
+    };
+    let mut anchors = pki.trusted();
+    anchors.extend(korpu.anchors());
+    let offline = ValidationOptions::default();
+    let doc = b"RSA-PSS at every level".to_vec();
+    std::fs::write(d.join("doc.txt"), &doc).unwrap();
+
+    // CAdES.
+    let bb = cades::sign(&doc, &signer, now, None).unwrap();
+    let bt = cades::sign(&doc, &signer, now, Some(&tsa)).unwrap();
+    let blt = korpu_sign::lt::add_revocation_values(&bt, &source).unwrap();
+    for (level, p7s) in [("B-B", &bb), ("B-T", &bt), ("B-LT", &blt)] {
+        let r = validate_cades_opts(p7s, &doc, &anchors, now, &offline);
+        assert_eq!(r.level, level, "{r:#?}");
+        if level == "B-LT" {
+            assert_eq!(of(&r), "PASSED", "{r:#?}");
+        } else {
+            common::assert_valid_without_revocation(&r);
+        }
+        std::fs::write(d.join("lvl.p7s"), p7s).unwrap();
+        let out = must(
+            d,
+            &[
+                "cms",
+                "-verify",
+                "-binary",
+                "-inform",
+                "DER",
+                "-in",
+                "lvl.p7s",
+                "-content",
+                "doc.txt",
+                "-CAfile",
+                "root.pem",
+                "-purpose",
+                "any",
+                "-out",
+                "/dev/null",
+            ],
+        );
+        assert!(out.contains("Verification successful"), "{level}: {out}");
+    }
+
+    // PAdES.
+    let limits = pdf::Limits::default();
+    let input = common::pdfgen::simple("RSA-PSS PAdES", 3000);
+    let bt = pdf::sign(&input, &signer, now, Some(&tsa), &limits).unwrap();
+    let blt = pdf::add_validation_data(&bt, &source, &limits).unwrap();
+    let r = pdf::validate_opts(&bt, &anchors, now, &limits, &offline).unwrap();
+    common::assert_valid_without_revocation(&r.signatures[0].report);
+    let r = pdf::validate_opts(&blt, &anchors, now, &limits, &offline).unwrap();
+    assert_eq!(r.signatures[0].report.level, "B-LT", "{r:#?}");
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+
+    // ASiC-E.
+    let files = [asice::DataFile {
+        name: "doc.txt".into(),
+        mime_type: "text/plain".into(),
+        content: doc.clone(),
+    }];
+    let alimits = asice::Limits::default();
+    let bt = asice::create(&files, &[signer], now, Some(&tsa)).unwrap();
+    let blt = asice::add_validation_data(&bt, &source, &alimits).unwrap();
+    let r = asice::validate_opts(&blt, &anchors, now, &alimits, &offline).unwrap();
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert_eq!(r.signatures[0].report.level, "B-LT", "{r:#?}");
+}
