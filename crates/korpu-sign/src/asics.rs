@@ -10,7 +10,6 @@ use std::time::SystemTime;
 
 use korpu_pki::cert::Certificate;
 use korpu_pki::{tsa, PkiError};
-use sha2::{Digest, Sha256};
 
 use crate::asice::{self, AsicError, ContainerReport, ContainerSignature, Limits};
 use crate::detect::ASICS_MIMETYPE;
@@ -103,14 +102,13 @@ pub fn validate_opts(
 /// The verdict on a time-stamp token over `data`: its genTime is the proven time, its TSA the
 /// "signer".
 fn time_stamp_report(token: &[u8], data: &[u8], anchors: &[Certificate]) -> SignatureReport {
-    let digest: [u8; 32] = Sha256::digest(data).into();
     let mut report = SignatureReport::new();
     report.level = "time-stamp".into();
     let signer = token_signer(token);
     if let Some((tsa_cert, _)) = &signer {
         report.signer = tsa_cert.subject();
     }
-    match tsa::verify_token(token, &digest, None, anchors) {
+    match tsa::verify_token_over(token, data, None, anchors) {
         Ok(t) => {
             report.proven_signing_time = Some(crate::rfc3339(t));
             // verify_token has checked the chain; find its anchor again for the report.

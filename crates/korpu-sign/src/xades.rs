@@ -31,7 +31,6 @@ use korpu_pki::cert::Certificate;
 use korpu_pki::path::{build_path, Limits as PathLimits, Usage};
 use korpu_pki::{tsa, PkiError};
 use percent_encoding::percent_decode_str;
-use sha2::{Digest, Sha256};
 
 use crate::lt::ValidationOptions;
 use crate::rfc3339;
@@ -496,8 +495,8 @@ fn validate_signature(
                     )
                 }
             };
-            let digest: [u8; 32] = Sha256::digest(&stamped).into();
-            match tsa::verify_token(&token, &digest, None, anchors) {
+            // The token's imprint names its digest (foreign TSAs use SHA-384/512 too).
+            match tsa::verify_token_over(&token, &stamped, None, anchors) {
                 Ok(t) => {
                     proven = Some(proven.map_or(t, |p| p.min(t)));
                     out.report.objects.timestamps.push((token, t));

@@ -1426,3 +1426,139 @@ fn issue_for(pki: &common::Pki, dir: &Path, cn: &str, key: &str) -> Certificate 
     Certificate::all_from_pem(&std::fs::read_to_string(dir.join("leaf.pem")).unwrap()).unwrap()[0]
         .clone()
 }
+
+/// ASiC-S with a time-stamp token from an openssl TSA over SHA-512 (foreign TSAs do not all use
+/// SHA-256), and ASiC-S with a XAdES signature (Körpü's, repackaged as ASiC-S): both pass; a
+/// changed data object fails.
+#[test]
+fn asic_s_with_a_sha512_openssl_time_stamp_or_xades_passes() {
+    let pki = OpensslPki::new("ec");
+    let d = pki.dir.path();
+    genkey(d, "tsa.key", "ec256");
+    run_ok(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "tsa.key",
+            "-subj",
+            "/CN=Openssl TSA",
+            "-out",
+            "tsa.csr",
+        ],
+    );
+    std::fs::write(
+        d.join("tsaext.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
+    )
+    .unwrap();
+    run_ok(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "tsa.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "10",
+            "-sha256",
+            "-extfile",
+            "tsaext.cnf",
+            "-out",
+            "tsa.pem",
+        ],
+    );
+    std::fs::write(
+        d.join("ts.cnf"),
+        "[tsa]\ndefault_tsa = t\n[t]\ndir = .\nserial = ./tsaserial\nsigner_cert = ./tsa.pem\n\
+         certs = ./ca.pem\nsigner_key = ./tsa.key\nsigner_digest = sha256\n\
+         default_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\naccuracy = secs:1\n\
+         ess_cert_id_alg = sha256\ness_cert_id_chain = no\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("tsaserial"), "01\n").unwrap();
+    let data = b"archived register extract\n".to_vec();
+    std::fs::write(d.join("extract.txt"), &data).unwrap();
+    run_ok(
+        d,
+        &[
+            "ts",
+            "-query",
+            "-data",
+            "extract.txt",
+            "-sha512",
+            "-cert",
+            "-out",
+            "q.tsq",
+        ],
+    );
+    run_ok(
+        d,
+        &[
+            "ts",
+            "-reply",
+            "-queryfile",
+            "q.tsq",
+            "-config",
+            "ts.cnf",
+            "-token_out",
+            "-out",
+            "tok.tst",
+        ],
+    );
+    let token = std::fs::read(d.join("tok.tst")).unwrap();
+    let c = asic_s("extract.txt", &data, &[("timestamp.tst", token.clone())]);
+    let r = asics::validate(&c, &pki.root(), SystemTime::now(), &Limits::default()).unwrap();
+    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    assert!(r.signatures[0].report.signer.contains("Openssl TSA"));
+    let c = asic_s(
+        "extract.txt",
+        b"archived register extracT\n",
+        &[("timestamp.tst", token)],
+    );
+    let r = asics::validate(&c, &pki.root(), SystemTime::now(), &Limits::default()).unwrap();
+    assert_eq!(
+        verdict(&r),
+        (Indication::TotalFailed, Some("HASH_FAILURE".into())),
+        "{r:#?}"
+    );
+
+    // XAdES in ASiC-S: Körpü's B-LT signature over one file, in META-INF/signatures.xml.
+    let kpki = common::Pki::new("AsicS XAdES");
+    let m = kpki.member("AZ/GOV/5151515");
+    let file = korpu_sign::asice::DataFile {
+        name: "extract.txt".into(),
+        mime_type: "text/plain".into(),
+        content: data.clone(),
+    };
+    let e = korpu_sign::xades_sign::create(
+        &[file],
+        &m.signer(),
+        SystemTime::now(),
+        Some(&kpki.tsa()),
+        Some(&kpki.ocsp(Vec::new())),
+    )
+    .unwrap();
+    let xml = entries(&e)
+        .into_iter()
+        .find(|(n, _, _)| n == "META-INF/signatures0.xml")
+        .unwrap()
+        .1;
+    let c = asic_s("extract.txt", &data, &[("signatures.xml", xml.clone())]);
+    assert_eq!(detect::detect(&c), detect::Format::AsicS);
+    let r = asics::validate(&c, &kpki.anchors(), SystemTime::now(), &Limits::default()).unwrap();
+    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    let c = asic_s("extract.txt", b"changed\n", &[("signatures.xml", xml)]);
+    let r = asics::validate(&c, &kpki.anchors(), SystemTime::now(), &Limits::default()).unwrap();
+    assert_eq!(
+        verdict(&r),
+        (Indication::TotalFailed, Some("HASH_FAILURE".into())),
+        "{r:#?}"
+    );
+}
