@@ -10,7 +10,8 @@
 //! scope. Version 1 CRLs (no version field) are refused as malformed by the parser.
 //!
 //! Also here: the CRL distribution point and OCSP URLs a certificate names, for callers that are
-//! allowed to fetch.
+//! allowed to fetch, and [`issue`], which makes the complete CRLs our own CAs publish (the
+//! central registry's root signs one about its issuing CA).
 use std::time::SystemTime;
 
 use const_oid::db::rfc5280::{
@@ -391,4 +392,94 @@ fn verify_signed(
     let alg = crate::alg::SignatureAlgorithm::from_x509(alg)?;
     issuer.verify_with(&alg, tbs, sig)?;
     Ok(())
+}
+
+/// Issues a complete CRL (version 2, ecdsa-with-SHA256) of `issuer` listing `revoked`, valid
+/// from `this_update` to `next_update`, with the cRLNumber `number` and the issuer's key
+/// identifier (RFC 5280 §5.2.1, §5.2.3). `key` must be the issuer's key.
+pub fn issue(
+    issuer: &Certificate,
+    key: &crate::key::SigningKey,
+    revoked: &[Revoked],
+    this_update: SystemTime,
+    next_update: SystemTime,
+    number: u64,
+) -> Result<Crl, PkiError> {
+    use der::asn1::{BitString, OctetString};
+    use der::Encode;
+    use x509_cert::crl::{RevokedCert, TbsCertList};
+    use x509_cert::ext::pkix::AuthorityKeyIdentifier;
+    use x509_cert::ext::Extension;
+    use x509_cert::serial_number::SerialNumber;
+
+    let enc = |e: der::Error| PkiError::encoding("CRL", e);
+    if key.public_key_der() != issuer.public_key_der() {
+        return Err(PkiError::InvalidIssueRequest(
+            "the CRL signing key is not the issuer certificate's key".into(),
+        ));
+    }
+    let ext = |oid, critical, value: Vec<u8>| -> Result<Extension, PkiError> {
+        Ok(Extension {
+            extn_id: oid,
+            critical,
+            extn_value: OctetString::new(value).map_err(enc)?,
+        })
+    };
+    let mut entries = Vec::new();
+    for r in revoked {
+        let mut serial = hex::decode(&r.serial_hex)
+            .map_err(|e| PkiError::InvalidIssueRequest(format!("serial {}: {e}", r.serial_hex)))?;
+        // A positive INTEGER: a leading 1 bit would make it negative.
+        if serial.first().is_none_or(|b| b & 0x80 != 0) {
+            serial.insert(0, 0);
+        }
+        let reason = match r.reason {
+            Some(reason) => Some(vec![ext(
+                ID_CE_CRL_REASONS,
+                false,
+                CrlReason::from(reason).to_der().map_err(enc)?,
+            )?]),
+            None => None,
+        };
+        entries.push(RevokedCert {
+            serial_number: SerialNumber::new(&serial).map_err(enc)?,
+            revocation_date: util::x509_time(r.at)?,
+            crl_entry_extensions: reason,
+        });
+    }
+    let mut exts = vec![ext(
+        ID_CE_CRL_NUMBER,
+        false,
+        x509_cert::ext::pkix::CrlNumber(der::asn1::Uint::new(&number.to_be_bytes()).map_err(enc)?)
+            .to_der()
+            .map_err(enc)?,
+    )?];
+    if let Some(ski) = crate::path::subject_key_id(issuer) {
+        let aki = AuthorityKeyIdentifier {
+            key_identifier: Some(OctetString::new(ski).map_err(enc)?),
+            authority_cert_issuer: None,
+            authority_cert_serial_number: None,
+        };
+        exts.push(ext(
+            ID_CE_AUTHORITY_KEY_IDENTIFIER,
+            false,
+            aki.to_der().map_err(enc)?,
+        )?);
+    }
+    let tbs = TbsCertList {
+        version: x509_cert::Version::V2,
+        signature: util::ecdsa_sha256_alg(),
+        issuer: issuer.parsed().tbs_certificate.subject.clone(),
+        this_update: util::x509_time(this_update)?,
+        next_update: Some(util::x509_time(next_update)?),
+        revoked_certificates: (!entries.is_empty()).then_some(entries),
+        crl_extensions: Some(exts),
+    };
+    let sig = key.sign(&tbs.to_der().map_err(enc)?);
+    let list = CertificateList {
+        tbs_cert_list: tbs,
+        signature_algorithm: util::ecdsa_sha256_alg(),
+        signature: BitString::from_bytes(&sig).map_err(enc)?,
+    };
+    Crl::from_der(&list.to_der().map_err(enc)?)
 }

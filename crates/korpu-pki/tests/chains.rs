@@ -384,3 +384,88 @@ fn distribution_points_and_ocsp_urls_are_read() {
     );
     assert_eq!(crl::ocsp_urls(&c.cert), vec!["http://ocsp.example.test/"]);
 }
+
+#[test]
+fn crls_we_issue_are_accepted_by_openssl_and_read_back() {
+    use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+    use korpu_pki::crl::Revoked;
+    use korpu_pki::key::SigningKey;
+    let now = SystemTime::now() - Duration::from_secs(60);
+    let day = Duration::from_secs(86400);
+    let req = |cn: &str, pk: &'static [u8], profile| IssueRequest {
+        subject: Subject::cn(cn),
+        public_key_der: pk,
+        profile,
+        not_before: now,
+        not_after: now + 30 * day,
+        ocsp_url: None,
+    };
+    let leak = |v: Vec<u8>| -> &'static [u8] { Box::leak(v.into_boxed_slice()) };
+    let root_key = SigningKey::generate();
+    let root = ca::self_signed(
+        &root_key,
+        req("Our Root", leak(root_key.public_key_der()), Profile::Root),
+        &ca::random_serial(),
+    )
+    .unwrap();
+    let ca_key = SigningKey::generate();
+    let issuing = ca::issue(
+        &root,
+        &root_key,
+        req("Our CA", leak(ca_key.public_key_der()), Profile::IssuingCa),
+        &ca::random_serial(),
+    )
+    .unwrap();
+
+    let o = Ossl::new();
+    let root_pem = o.path("root.pem");
+    std::fs::write(&root_pem, root.to_pem()).unwrap();
+    std::fs::write(o.path("ca.pem"), issuing.to_pem()).unwrap();
+    let check = |crl: &Crl| {
+        std::fs::write(o.path("our.crl"), crl.der()).unwrap();
+        let out = std::process::Command::new(ossl::openssl_bin())
+            .args([
+                "verify",
+                "-crl_check",
+                "-CAfile",
+                "root.pem",
+                "-CRLfile",
+                "our.crl",
+            ])
+            .arg("ca.pem")
+            .current_dir(o.dir.path())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    // Nothing revoked: openssl verifies the CA against our CRL.
+    let empty = crl::issue(&root, &root_key, &[], now, now + 7 * day, 1).unwrap();
+    let (ok, text) = check(&empty);
+    assert!(ok, "{text}");
+    empty.verify_issued_by(&root).unwrap();
+    assert_eq!(empty.status(&issuing).unwrap(), CertStatus::Good);
+
+    // The CA revoked: openssl says so, and so do we.
+    let revoked = [Revoked {
+        serial_hex: issuing.serial_hex(),
+        at: now,
+        reason: Some(RevocationReason::CaCompromise),
+    }];
+    let crl = crl::issue(&root, &root_key, &revoked, now, now + 7 * day, 2).unwrap();
+    let (ok, text) = check(&crl);
+    assert!(!ok && text.contains("revoked"), "{text}");
+    assert!(matches!(
+        crl.status(&issuing).unwrap(),
+        CertStatus::Revoked {
+            reason: Some(RevocationReason::CaCompromise),
+            ..
+        }
+    ));
+    // Only the issuer's own key may sign it.
+    assert!(crl::issue(&root, &ca_key, &[], now, now + day, 3).is_err());
+}
