@@ -12,6 +12,18 @@
 //! signature (B-LT) or a PDF's DSS, and fetched only when [`crate::ValidationOptions`] allows;
 //! without usable data the verdict is INDETERMINATE/TRY_LATER ([`crate::lt`]). Not checked:
 //! signature policies, revocation of time-stamping units.
+//!
+//! The verdict rule: TOTAL_FAILED only where a check was computed and failed — the data's
+//! digest differs from the signed one (HASH_FAILURE), the signature value does not verify
+//! (SIG_CRYPTO_FAILURE), a certificate was revoked before the proven time (REVOKED) — or the
+//! structure is malformed (FORMAT_FAILURE). An algorithm, key or parameter Körpü cannot check,
+//! one the validation policy has expired ([`crate::policy`]:
+//! CRYPTO_CONSTRAINTS_FAILURE(_NO_POE)), a signature without signed attributes
+//! (SIG_CONSTRAINTS_FAILURE, after its value is verified over the data), and anything else not
+//! decidable is INDETERMINATE. Every SignerInfo of a SignedData is validated; the file's report
+//! is the worst of them ([`validate_cades_signers`] returns each), and counter-signatures are
+//! listed in [`SignatureReport::counter_signatures`]. CMS may be BER; signatures over signed
+//! attributes are checked over the bytes as signed.
 use std::time::SystemTime;
 
 use cms::cert::CertificateChoices;
