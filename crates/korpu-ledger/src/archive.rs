@@ -726,9 +726,8 @@ impl ArchiveStore {
                 "archive target \"{target}\": only a directory path or an s3:// URL is supported"
             )));
         }
-        std::fs::create_dir_all(target).map_err(LedgerError::io(format!(
-            "creating the archive directory {target}"
-        )))?;
+        // Archives hold the records (citizens' ids, purposes): the owner's only, like the log.
+        korpu_pki::private::create_dir(Path::new(target))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(target)
             .map_err(|e| LedgerError::InvalidConfig(format!("archive directory {target}: {e}")))?;
         Ok(ArchiveStore {
@@ -853,7 +852,11 @@ fn write_local_archive(
     records_bytes: u64,
 ) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut out = File::create(&tmp)?;
+    let mut out = korpu_pki::private::file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)?;
     out.write_all(head)?;
     // std's io::copy between files is copy_file_range(2) on Linux: no pass through user memory.
     let copied = std::io::copy(&mut File::open(segment_file)?.take(records_bytes), &mut out)?;

@@ -125,6 +125,11 @@ async fn fixture() -> Fixture {
     cfg.checkpoint_interval = Duration::from_secs(3600);
     cfg.checkpoint_every = u64::MAX;
     cfg.segment_bytes = 8192;
+    std::fs::set_permissions(
+        archive_dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     cfg.archive = Some(archive_dir.path().to_str().unwrap().to_string());
     cfg.archive_certificates = vec![root.to_pem()];
     let ledger =
@@ -424,4 +429,27 @@ async fn each_fault_is_detected_and_named() {
 
     // The untouched archive still verifies.
     f.verify(a).unwrap();
+}
+
+/// Archives carry the records (citizens' ids and purposes): each file is 0600, and a wider
+/// archive directory is refused naming the chmod (issue 13, item 15).
+#[tokio::test]
+async fn archives_are_owner_only_and_a_wider_archive_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture().await;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mut n = 0;
+    for e in std::fs::read_dir(f.archive_dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+        n += 1;
+    }
+    assert!(n >= 3, "{n} archives");
+    std::fs::set_permissions(f.archive_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let target = f.archive_dir.path().to_str().unwrap();
+    let e = korpu_ledger::ArchiveStore::from_target(target).unwrap_err();
+    assert!(
+        e.to_string().contains(&format!("chmod 700 {target}")),
+        "{e}"
+    );
 }
