@@ -134,7 +134,7 @@ fn pades_passed_indeterminate_and_failed() {
     assert!(xml.contains("urn:etsi:019102:validationObject:timestamp"));
     // The best signature time is the time-stamp's, the signer its certificate's subject.
     let proven = report.proven_signing_time.clone().unwrap();
-    assert_eq!(texts(&xml, "POETime"), [proven.clone()]);
+    assert_eq!(texts(&xml, "POETime"), std::slice::from_ref(&proven));
     assert_eq!(texts(&xml, "TimeStampValue"), [proven]);
     assert!(texts(&xml, "Signer")[0].contains("AZ/GOV/7002"));
     // The chain: signer, issuing CA, root as trust anchor.

@@ -73,9 +73,13 @@ pub enum DocCommand {
         /// Trust anchors (PEM, may hold several); repeat for more files.
         #[arg(long, required = true)]
         trust: Vec<PathBuf>,
-        /// Print the report as JSON.
-        #[arg(long)]
+        /// Print the report as JSON (the same as --report json).
+        #[arg(long, conflicts_with = "report")]
         json: bool,
+        /// The report to print: simple (text, the default), json, or etsi (the ETSI TS 119
+        /// 102-2 XML validation report, with the certificates and revocation data used).
+        #[arg(long, value_enum, value_name = "KIND")]
+        report: Option<ReportKind>,
         /// Fetch revocation data a signature lacks: OCSP from the responders and CRLs from the
         /// distribution points its certificates name (plain HTTP). Without it verification is
         /// offline, and a signature carrying no revocation data (B-B, B-T) is INDETERMINATE.
@@ -99,6 +103,17 @@ pub enum DocCommand {
     Send(crate::docs_cli::SendArgs),
     /// List the documents your organisation received (as `korpu docs inbox`).
     Inbox(crate::docs_cli::InboxArgs),
+}
+
+/// What `doc verify` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportKind {
+    /// A text summary per signature (the EU DSS "simple report" in spirit).
+    Simple,
+    /// The simple report as JSON.
+    Json,
+    /// The ETSI TS 119 102-2 validation report (XML).
+    Etsi,
 }
 
 /// The signature inside an ASiC-E container.
@@ -263,6 +278,7 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
         DocCommand::Verify {
             trust,
             json,
+            report: report_kind,
             fetch_revocation,
             policy,
             detached_content,
@@ -286,6 +302,7 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
             let limit = pdf::Limits::default()
                 .max_pdf_size
                 .max(asice::Limits::default().max_total_size);
+            let validation_time = SystemTime::now();
             let report = if size > limit {
                 Verdict::failed(
                     "unknown",
@@ -315,7 +332,7 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                     &data,
                     detached.as_deref(),
                     &anchors,
-                    SystemTime::now(),
+                    validation_time,
                     &options,
                 )
             };
@@ -327,10 +344,27 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                     file.display()
                 );
             }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
-            } else {
-                print!("{}", report.to_text(&file));
+            let kind = match (json, report_kind) {
+                (true, _) => ReportKind::Json,
+                (false, k) => k.unwrap_or(ReportKind::Simple),
+            };
+            match kind {
+                ReportKind::Json => {
+                    println!("{}", serde_json::to_string_pretty(&report.to_json())?)
+                }
+                ReportKind::Simple => print!("{}", report.to_text(&file)),
+                ReportKind::Etsi => {
+                    let reports: Vec<&SignatureReport> =
+                        report.signatures.iter().map(|l| &l.report).collect();
+                    print!(
+                        "{}",
+                        korpu_sign::report_etsi::to_xml(
+                            &reports,
+                            report.error.as_deref(),
+                            validation_time
+                        )
+                    );
+                }
             }
             let failing = report
                 .signatures
