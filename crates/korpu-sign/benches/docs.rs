@@ -3,8 +3,15 @@
 //! containers. Each figure is measured on one thread and on as many threads as the machine
 //! has cores (documents are independent, so a signing service uses them all).
 //!
-//! Run: `cargo bench -p korpu-sign --bench docs` (release build). `DOCS_N` sets the documents
-//! per measurement (default 400).
+//! RSA-2048 and P-384 signers (under an openssl-made RSA hierarchy) get their own PAdES rows,
+//! and the headline figure is the validation of a 100 KiB PAdES B-LT over that RSA chain on 2
+//! threads, with pyHanko's rate for the same file measured in the same run
+//! (`benches/pyhanko_validate.py`, 2 worker processes) and the ratio. The machine's other load
+//! counts in every figure: compare figures of one run.
+//!
+//! Run: `cargo bench -p korpu-sign --bench docs` (release build; needs openssl, and pyHanko as
+//! `scripts/test` installs it, else its figure is left out). `DOCS_N` sets the documents per
+//! measurement (default 400), `DOCS_PYHANKO_N` pyHanko's validations (default 100).
 use std::time::{Duration, Instant, SystemTime};
 
 use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
@@ -13,9 +20,10 @@ use korpu_pki::key::SigningKey;
 use korpu_pki::tsa::Authority;
 use korpu_sign::asice::{self, DataFile};
 use korpu_sign::cades::Signer;
+use korpu_sign::keys::{DocumentKey, RsaPadding};
 use korpu_sign::pdf;
 use korpu_sign::validate::Indication;
-use korpu_sign::{LocalTimestamper, Timestamper};
+use korpu_sign::{LocalTimestamper, RevocationSource, SignError, Timestamper};
 
 const DAY: Duration = Duration::from_secs(86400);
 
@@ -266,7 +274,368 @@ fn main() {
             ),
         ];
         for (name, v) in r {
-            println!("{threads} thread(s)  {name:<32} {v:>8.0} docs/s");
+            println!("{threads} thread(s)  {name:<36} {v:>8.0} docs/s");
         }
+    }
+    rsa_rows(n, cores, &doc);
+}
+
+/// Runs openssl in `dir`; panics with its output when it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let o = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the RSA rows need openssl (scripts/test installs it)");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+const CRL_ROOT: &str = "http://crl.bench.test/root.crl";
+const CRL_CA: &str = "http://crl.bench.test/ca.crl";
+
+/// An openssl-made RSA hierarchy, as a national e-ID or a qualified trust service runs one:
+/// an RSA-3072 root, an RSA-2048 issuing CA, signers with RSA-2048 and P-384 keys, a TSA (with
+/// a Körpü P-256 key) under the same CA, and a CRL from each CA. Files in `dir`.
+struct RsaPki {
+    dir: tempfile::TempDir,
+    tsa_key: SigningKey,
+}
+
+impl RsaPki {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("ext.cnf"),
+            format!(
+                "[root]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n\
+                 subjectKeyIdentifier=hash\n\
+                 [ca]\nbasicConstraints=critical,CA:TRUE,pathlen:0\n\
+                 keyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n\
+                 authorityKeyIdentifier=keyid\ncrlDistributionPoints=URI:{CRL_ROOT}\n\
+                 [leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+                 subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+                 crlDistributionPoints=URI:{CRL_CA}\n\
+                 [tsa]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+                 extendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\n\
+                 authorityKeyIdentifier=keyid\ncrlDistributionPoints=URI:{CRL_CA}\n"
+            ),
+        )
+        .unwrap();
+        for ca in ["root", "ca"] {
+            std::fs::write(
+                d.join(format!("{ca}-ca.cnf")),
+                format!(
+                    "[ca]\ndefault_ca=d\n[d]\ndatabase={ca}-index.txt\ncrlnumber={ca}-crlnumber\n\
+                     default_md=sha256\ndefault_crl_days=7\n"
+                ),
+            )
+            .unwrap();
+            std::fs::write(d.join(format!("{ca}-index.txt")), "").unwrap();
+            std::fs::write(d.join(format!("{ca}-crlnumber")), "01\n").unwrap();
+        }
+        let genkey = |name: &str, alg: &[&str]| {
+            let out = format!("{name}.key");
+            let mut a = vec!["genpkey"];
+            a.extend(alg);
+            a.extend(["-out", &out]);
+            openssl(d, &a);
+        };
+        let rsa = |bits: &'static str| ["-algorithm", "RSA", "-pkeyopt", bits];
+        genkey("root", &rsa("rsa_keygen_bits:3072"));
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-x509",
+                "-key",
+                "root.key",
+                "-subj",
+                "/CN=Bench RSA Root/O=Korpu",
+                "-days",
+                "30",
+                "-sha256",
+                "-config",
+                "ext.cnf",
+                "-extensions",
+                "root",
+                "-out",
+                "root.pem",
+            ],
+        );
+        let issue = |name: &str, ca: &str, ext: &str, cn: &str| {
+            let (key, csr, pem) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+            );
+            let subj = format!("/CN={cn}/O=Korpu");
+            openssl(
+                d,
+                &["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr],
+            );
+            let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+            openssl(
+                d,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    &ca_pem,
+                    "-CAkey",
+                    &ca_key,
+                    "-CAcreateserial",
+                    "-days",
+                    "20",
+                    "-sha256",
+                    "-extfile",
+                    "ext.cnf",
+                    "-extensions",
+                    ext,
+                    "-out",
+                    &pem,
+                ],
+            );
+        };
+        genkey("ca", &rsa("rsa_keygen_bits:2048"));
+        issue("ca", "root", "ca", "Bench RSA Issuing CA");
+        genkey("rsa", &rsa("rsa_keygen_bits:2048"));
+        issue("rsa", "ca", "leaf", "Bench Signer RSA-2048");
+        genkey(
+            "p384",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+        );
+        issue("p384", "ca", "leaf", "Bench Signer P-384");
+        let tsa_key = SigningKey::generate();
+        korpu_pki::key::write_private_key(&d.join("tsa.key"), &tsa_key).unwrap();
+        issue("tsa", "ca", "tsa", "Bench RSA-chain TSA");
+        for ca in ["root", "ca"] {
+            let (cnf, key, pem, crl) = (
+                format!("{ca}-ca.cnf"),
+                format!("{ca}.key"),
+                format!("{ca}.pem"),
+                format!("{ca}.crl"),
+            );
+            openssl(
+                d,
+                &[
+                    "ca", "-gencrl", "-config", &cnf, "-keyfile", &key, "-cert", &pem, "-out",
+                    "crl.pem",
+                ],
+            );
+            openssl(
+                d,
+                &["crl", "-in", "crl.pem", "-outform", "DER", "-out", &crl],
+            );
+        }
+        RsaPki { dir, tsa_key }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cert(&self, name: &str) -> Certificate {
+        Certificate::from_pem(&std::fs::read_to_string(self.path(&format!("{name}.pem"))).unwrap())
+            .unwrap()
+    }
+
+    fn key(&self, name: &str) -> DocumentKey {
+        let pem = std::fs::read_to_string(self.path(&format!("{name}.key"))).unwrap();
+        DocumentKey::from_pkcs8_pem(&pem, RsaPadding::Pkcs1).unwrap()
+    }
+
+    fn tsa(&self) -> LocalTimestamper {
+        LocalTimestamper::new(
+            Authority::new(
+                self.cert("tsa"),
+                self.tsa_key.clone(),
+                vec![self.cert("ca")],
+                "1.3.6.1.4.1.99999.3".parse().unwrap(),
+            )
+            .unwrap(),
+        )
+    }
+}
+
+/// The CAs' CRLs, as a B-LT signer embeds them when the CAs run no OCSP responder.
+struct Crls(Vec<(Certificate, Vec<u8>)>);
+
+impl RevocationSource for Crls {
+    fn ocsp(&self, _: &Certificate, _: &Certificate) -> Result<Vec<u8>, SignError> {
+        Err(SignError::InvalidInput(
+            "this hierarchy publishes CRLs only".into(),
+        ))
+    }
+
+    fn crl(&self, _: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
+        Ok(self
+            .0
+            .iter()
+            .find(|(c, _)| c == issuer)
+            .map(|(_, d)| d.clone()))
+    }
+}
+
+/// The python that has pyHanko: `KORPU_PYHANKO_PYTHON`, else scripts/test's virtualenv, else
+/// python3.
+fn pyhanko_python() -> String {
+    const VENV: &str = "/opt/korpu/pyhanko-venv/bin/python";
+    std::env::var("KORPU_PYHANKO_PYTHON").unwrap_or_else(|_| {
+        if std::path::Path::new(VENV).exists() {
+            VENV.into()
+        } else {
+            "python3".into()
+        }
+    })
+}
+
+/// RSA-2048 and P-384 signing and validation of the 100 KiB PDF, and the headline figure: a
+/// PAdES B-LT over an RSA chain validated on `threads` threads, with pyHanko's rate for the very
+/// same file (as many worker processes as threads) beside it.
+fn rsa_rows(n: usize, cores: usize, doc: &[u8]) {
+    let pki = RsaPki::new();
+    let anchors = vec![pki.cert("root")];
+    // The root goes in too: B-LT embeds the root's CRL about the CA, found through it.
+    let chain = vec![pki.cert("ca"), pki.cert("root")];
+    let limits = pdf::Limits::default();
+    let now = SystemTime::now();
+    let (rsa_key, rsa_cert) = (pki.key("rsa"), pki.cert("rsa"));
+    let (p384_key, p384_cert) = (pki.key("p384"), pki.cert("p384"));
+    let rsa = Signer {
+        key: &rsa_key,
+        cert: &rsa_cert,
+        chain: &chain,
+    };
+    let p384 = Signer {
+        key: &p384_key,
+        cert: &p384_cert,
+        chain: &chain,
+    };
+    let rsa_bb = pdf::sign(doc, &rsa, now, None, &limits).unwrap();
+    let p384_bb = pdf::sign(doc, &p384, now, None, &limits).unwrap();
+    let tsa = pki.tsa();
+    let crls = Crls(
+        ["root", "ca"]
+            .iter()
+            .map(|ca| {
+                (
+                    pki.cert(ca),
+                    std::fs::read(pki.path(&format!("{ca}.crl"))).unwrap(),
+                )
+            })
+            .collect(),
+    );
+    let bt = pdf::sign(doc, &rsa, now, Some(&tsa), &limits).unwrap();
+    let blt = pdf::add_validation_data(&bt, &crls, &limits).unwrap();
+    // B-B offline: intact and trusted, revocation not established; B-LT: passed outright.
+    let bb_ok = |r: &pdf::PdfReport| {
+        r.signatures.iter().all(|s| {
+            s.report.lacks_only_revocation() || s.report.indication == Indication::TotalPassed
+        })
+    };
+    assert!(bb_ok(
+        &pdf::validate(&rsa_bb, &anchors, now, &limits).unwrap()
+    ));
+    assert!(bb_ok(
+        &pdf::validate(&p384_bb, &anchors, now, &limits).unwrap()
+    ));
+    let r = pdf::validate(&blt, &anchors, now, &limits).unwrap();
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert_eq!(r.signatures[0].report.level, "B-LT");
+
+    for threads in [1, cores] {
+        let rows = [
+            (
+                "PAdES 100 KiB sign B-B RSA-2048",
+                rate(n, threads, |_| {
+                    pdf::sign(doc, &rsa, now, None, &limits).unwrap();
+                }),
+            ),
+            (
+                "PAdES 100 KiB validate B-B RSA-2048",
+                rate(n, threads, |_| {
+                    assert!(bb_ok(
+                        &pdf::validate(&rsa_bb, &anchors, now, &limits).unwrap()
+                    ));
+                }),
+            ),
+            (
+                "PAdES 100 KiB sign B-B P-384",
+                rate(n, threads, |_| {
+                    pdf::sign(doc, &p384, now, None, &limits).unwrap();
+                }),
+            ),
+            (
+                "PAdES 100 KiB validate B-B P-384",
+                rate(n, threads, |_| {
+                    assert!(bb_ok(
+                        &pdf::validate(&p384_bb, &anchors, now, &limits).unwrap()
+                    ));
+                }),
+            ),
+        ];
+        for (name, v) in rows {
+            println!("{threads} thread(s)  {name:<36} {v:>8.0} docs/s");
+        }
+    }
+
+    // The headline: validation of a 100 KiB PAdES B-LT over the RSA chain (signature, time-stamp,
+    // chains of signer and TSA, CRLs from the DSS), Körpü and pyHanko on the same file.
+    let threads = 2;
+    let korpu = rate(n, threads, |_| {
+        let r = pdf::validate(&blt, &anchors, now, &limits).unwrap();
+        assert_eq!(r.indication, Indication::TotalPassed);
+    });
+    std::fs::write(pki.path("blt.pdf"), &blt).unwrap();
+    let pyhanko_n: usize = std::env::var("DOCS_PYHANKO_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pyhanko_validate.py");
+    let out = std::process::Command::new(pyhanko_python())
+        .arg(script)
+        .arg(pki.path("blt.pdf"))
+        .arg(pki.path("root.pem"))
+        .arg(pyhanko_n.to_string())
+        .arg(threads.to_string())
+        .output();
+    let pyhanko = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .split("\"per_second\": ")
+            .nth(1)
+            .and_then(|s| s.trim().trim_end_matches('}').parse::<f64>().ok()),
+        Ok(o) => {
+            eprintln!(
+                "pyHanko did not validate the file: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("cannot run pyHanko ({e}); scripts/test installs it");
+            None
+        }
+    };
+    println!(
+        "PAdES 100 KiB B-LT, RSA chain ({} bytes), validate on {threads} threads:",
+        blt.len()
+    );
+    println!("  Körpü    {korpu:>8.0} validations/s ({n} validations)");
+    match pyhanko {
+        Some(p) => println!(
+            "  pyHanko  {p:>8.1} validations/s ({pyhanko_n} validations, {threads} processes); \
+             Körpü/pyHanko = {:.0}x",
+            korpu / p
+        ),
+        None => println!("  pyHanko  not measured (see above)"),
     }
 }
