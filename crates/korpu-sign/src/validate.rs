@@ -257,6 +257,10 @@ pub(crate) struct Evidence {
     pub crls: Vec<Vec<u8>>,
     /// Whether revocation data may be fetched.
     pub options: crate::lt::ValidationOptions,
+    /// The earliest time a valid archive (document) time-stamp proves the signature, its
+    /// time-stamps and its validation data existed (B-LTA); past-signature validation
+    /// (EN 319 102-1 §5.6.2) judges expiry and algorithms at that time.
+    pub archive_poe: Option<SystemTime>,
 }
 
 /// As [`validate_cades_content`] for a caller that has only the data's SHA-256.
@@ -557,6 +561,9 @@ fn validate_signer(
 
     // Signature time-stamp: proof of existence of the signature value at genTime.
     let mut proven: Option<SystemTime> = None;
+    // A valid token whose TSA certificate has expired by the control time: it proves nothing
+    // any more (EN 319 102-1 §5.6.2.2) unless an archive time-stamp shows it existed earlier.
+    let mut stale_ts: Option<String> = None;
     if has_ts {
         let tokens: Vec<&Any> = si
             .unsigned_attrs
@@ -572,7 +579,18 @@ fn validate_signer(
             };
             match tsa::verify_token_over(&der, si.signature.as_bytes(), None, anchors) {
                 Ok(t) => {
-                    proven = Some(proven.map_or(t, |p: SystemTime| p.min(t)));
+                    let control = evidence.archive_poe.unwrap_or(at);
+                    match crate::pdf::doc_ts::token_tsa(&der, anchors) {
+                        Some((tsa_cert, _)) if tsa_cert.not_after() < control => {
+                            stale_ts = Some(format!(
+                                "the signature time-stamp's TSA certificate \"{}\" expired at {}, \
+                                 and no archive time-stamp proves the time-stamp existed before",
+                                tsa_cert.subject(),
+                                rfc3339(tsa_cert.not_after())
+                            ));
+                        }
+                        _ => proven = Some(proven.map_or(t, |p: SystemTime| p.min(t))),
+                    }
                     report.objects.timestamps.push((der, t));
                 }
                 Err(e) => {
@@ -583,14 +601,22 @@ fn validate_signer(
         }
         report.proven_signing_time = proven.map(rfc3339);
     }
+    // The earliest proof of existence of the signature: its own time-stamp, or an archive
+    // time-stamp over it (B-LTA).
+    let poe = match (proven, evidence.archive_poe) {
+        (Some(p), Some(a)) => Some(p.min(a)),
+        (p, a) => p.or(a),
+    };
 
     // The chain is checked at the proven time when there is one (EN 319 102-1 §5.6.2.4: proof
     // of existence before expiry), then the revocation of every certificate on it.
-    let chain_time = proven.unwrap_or(at);
-    let crypto = evidence.options.policy.as_deref().map_or_else(
-        || crate::policy::Policy::default().check(digest_alg, &verified, at, proven),
-        |p| p.check(digest_alg, &verified, at, proven),
-    );
+    let chain_time = poe.unwrap_or(at);
+    let policy = evidence
+        .options
+        .policy
+        .as_deref()
+        .unwrap_or_else(|| crate::policy::embedded());
+    let mut crypto = policy.check(digest_alg, &verified, at, poe);
     let report = match build_path(
         &signer,
         &certs,
@@ -601,6 +627,7 @@ fn validate_signer(
     ) {
         Ok(chain) => {
             report.trust_anchor = chain.last().map(|c| c.subject());
+            crypto = crypto.and_then(|()| policy.check_path(&chain, at, poe));
             crate::lt::check_path_revocation(
                 report,
                 &chain,
@@ -615,6 +642,10 @@ fn validate_signer(
         Err(e @ PkiError::Expired { .. }) | Err(e @ PkiError::NotYetValid { .. }) => {
             let why = if proven.is_some() {
                 format!("{e} (at the time proven by the signature time-stamp)")
+            } else if evidence.archive_poe.is_some() {
+                format!("{e} (at the time proven by the archive time-stamp)")
+            } else if let Some(stale) = &stale_ts {
+                format!("{e}; {stale}")
             } else {
                 format!("{e}, and no signature time-stamp proves the signature existed earlier")
             };
@@ -675,7 +706,7 @@ fn check_ess(sc: &SigningCertificateV2, signer: &Certificate) -> Result<(), Stri
 
 /// A time-stamp that is cryptographically wrong or stamps something else proves the signature
 /// was tampered with (TOTAL_FAILED); one we merely cannot trust leaves it undecided.
-fn classify_ts_error(e: &PkiError) -> (Indication, &'static str) {
+pub(crate) fn classify_ts_error(e: &PkiError) -> (Indication, &'static str) {
     match e {
         PkiError::TimeStampRejected(why) if why.contains("different digest") => {
             (Indication::TotalFailed, "HASH_FAILURE")

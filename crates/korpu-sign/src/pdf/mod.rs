@@ -12,8 +12,12 @@
 //! other change (page content, annotations, form values, the catalog) is reported: the
 //! signed revision is intact but the document a reader shows is not the one that was signed.
 //!
-//! Not here: visible signature appearances, document time-stamps and B-LTA, certification
-//! (DocMDP) signatures, encrypted PDFs, and rendering of any kind.
+//! Document time-stamps (`/SubFilter /ETSI.RFC3161`) and the B-LTA level, validation and
+//! extension, are in [`doc_ts`].
+//!
+//! Not here: visible signature appearances, certification (DocMDP) signatures, encrypted
+//! PDFs, and rendering of any kind.
+pub mod doc_ts;
 pub mod parse;
 
 use std::collections::BTreeSet;
@@ -102,6 +106,10 @@ pub struct PdfSignature {
 pub struct PdfReport {
     /// One entry per signature, in file order (oldest first).
     pub signatures: Vec<PdfSignature>,
+    /// One entry per document time-stamp (`/SubFilter /ETSI.RFC3161`, the B-LTA archive
+    /// time-stamps), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timestamps: Vec<doc_ts::PdfTimestamp>,
     /// The worst of the signatures' indications.
     pub indication: Indication,
 }
@@ -123,6 +131,38 @@ pub fn sign(
     timestamper: Option<&dyn Timestamper>,
     limits: &Limits,
 ) -> Result<Vec<u8>, SignError> {
+    // Room for the CMS: the certificates, the signature, and a time-stamp token with its own
+    // certificates. Doubled and retried if a TSA sends a larger token than expected.
+    let certs_len: usize = std::iter::once(signer.cert)
+        .chain(signer.chain.iter())
+        .map(|c| c.der().len())
+        .sum();
+    let reserve = 2048 + certs_len + if timestamper.is_some() { 6144 } else { 0 };
+    let head = format!(
+        "/Type/Sig/Filter/Adobe.PPKLite/SubFilter/{SUB_FILTER}/M({})",
+        pdf_date(signing_time)
+    );
+    append_signature(pdf, limits, "Signature", &head, reserve, &|digest| {
+        cades::sign_digest_pades(digest, signer, signing_time, timestamper)
+    })
+}
+
+/// Makes a signature field's /Contents from the SHA-256 of its byte ranges.
+pub(crate) type ContentsFn<'a> = dyn Fn(&[u8; 32]) -> Result<Vec<u8>, SignError> + 'a;
+
+/// Appends, as an incremental update, an invisible signature field named `{prefix}N` (the
+/// first unused N) whose value is the dictionary `<<{head}/ByteRange[..]/Contents<..>>>`;
+/// `contents` turns the SHA-256 of the byte ranges into the /Contents bytes (a CMS signature,
+/// or a time-stamp token for a document time-stamp). `reserve` is the first guess of their
+/// size.
+pub(crate) fn append_signature(
+    pdf: &[u8],
+    limits: &Limits,
+    prefix: &str,
+    head: &str,
+    mut reserve: usize,
+    contents: &ContentsFn<'_>,
+) -> Result<Vec<u8>, SignError> {
     let doc = Document::parse(pdf, limits).map_err(pdf_err)?;
     let (root, mut catalog) = catalog(&doc).map_err(pdf_err)?;
     let page = first_page(&doc, &catalog).map_err(pdf_err)?;
@@ -135,7 +175,7 @@ pub fn sign(
         names.insert(f);
     }
     let name = (1..)
-        .map(|i| format!("Signature{i}"))
+        .map(|i| format!("{prefix}{i}"))
         .find(|n| !names.contains(n))
         .expect("an unused name exists");
 
@@ -203,17 +243,9 @@ pub fn sign(
     }
     push(field_num, 0, &Obj::Dict(field), &mut updates);
 
-    // Room for the CMS: the certificates, the signature, and a time-stamp token with its own
-    // certificates. Doubled and retried if a TSA sends a larger token than expected.
-    let certs_len: usize = std::iter::once(signer.cert)
-        .chain(signer.chain.iter())
-        .map(|c| c.der().len())
-        .sum();
-    let mut reserve = 2048 + certs_len + if timestamper.is_some() { 6144 } else { 0 };
     for _ in 0..3 {
-        let m = pdf_date(signing_time);
         let sig_body = format!(
-            "<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/{SUB_FILTER}/M({m})/ByteRange[{}]/Contents<{}>>>",
+            "<<{head}/ByteRange[{}]/Contents<{}>>>",
             " ".repeat(BYTE_RANGE_WIDTH),
             "0".repeat(reserve * 2)
         );
@@ -237,7 +269,7 @@ pub fn sign(
         h.update(&out[..lt]);
         h.update(&out[gt + 1..]);
         let digest: [u8; 32] = h.finalize().into();
-        let cms = cades::sign_digest_pades(&digest, signer, signing_time, timestamper)?;
+        let cms = contents(&digest)?;
         if cms.len() > reserve {
             reserve = cms.len() * 2;
             continue;
@@ -255,20 +287,68 @@ pub fn sign(
 /// Makes every B-T signature of `pdf` B-LT: fetches OCSP responses for the signer
 /// certificates (and their time-stamping authorities) from `source` and appends them, with the
 /// certificates, in a document security store (EN 319 142-1 §5.4.2) as an incremental update.
+///
+/// Document time-stamps already in the file get the revocation data of their TSA too (as far
+/// as `source` answers), which is what renewing a B-LTA archive time-stamp chain needs.
 pub fn add_validation_data(
     pdf: &[u8],
     source: &dyn RevocationSource,
     limits: &Limits,
+) -> Result<Vec<u8>, SignError> {
+    add_dss(pdf, source, limits, DssScope::All)
+}
+
+/// Which signatures [`add_dss`] gathers validation data for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DssScope {
+    /// Every signature and document time-stamp.
+    All,
+    /// Only the newest document time-stamp's TSA (which must be answered for).
+    NewestTimestamp,
+}
+
+pub(crate) fn add_dss(
+    pdf: &[u8],
+    source: &dyn RevocationSource,
+    limits: &Limits,
+    scope: DssScope,
 ) -> Result<Vec<u8>, SignError> {
     let doc = Document::parse(pdf, limits).map_err(pdf_err)?;
     let (root, mut catalog) = catalog(&doc).map_err(pdf_err)?;
     let mut certs: Vec<Vec<u8>> = Vec::new();
     let mut ocsps: Vec<Vec<u8>> = Vec::new();
     let mut crls: Vec<Vec<u8>> = Vec::new();
-    let found = find_signatures(&doc, &catalog, limits).map_err(pdf_err)?;
+    let all = find_signatures(&doc, &catalog, limits).map_err(pdf_err)?;
+    let (stamps, found): (Vec<FoundSig>, Vec<FoundSig>) = all
+        .into_iter()
+        .partition(|s| s.sub_filter == doc_ts::SUB_FILTER);
     if found.is_empty() {
         return Err(SignError::InvalidInput("the PDF has no signature".into()));
     }
+    let newest_stamp = stamps.iter().map(|s| s.revision_end()).max();
+    for s in &stamps {
+        let is_newest = Some(s.revision_end()) == newest_stamp;
+        if scope == DssScope::NewestTimestamp && !is_newest {
+            continue;
+        }
+        let Some((tsa, pool)) = doc_ts::token_tsa(&s.cms, &[]) else {
+            continue;
+        };
+        match lt::gather(source, &tsa, &pool) {
+            Ok(g) => {
+                ocsps.extend(g.ocsps);
+                crls.extend(g.crls);
+            }
+            Err(e) if scope == DssScope::NewestTimestamp => return Err(e),
+            Err(_) => {}
+        }
+        certs.extend(pool.iter().map(|c| c.der().to_vec()));
+    }
+    let found = if scope == DssScope::All {
+        found
+    } else {
+        Vec::new()
+    };
     // The newest signature is the one being extended: failing to get its revocation data is
     // an error. Older ones (perhaps from signers of another PKI) get it when the source knows
     // them.
@@ -402,16 +482,23 @@ pub fn validate_opts(
 ) -> Result<PdfReport, PdfError> {
     let doc = Document::parse(pdf, limits)?;
     let (_, catalog) = catalog(&doc)?;
-    let found = find_signatures(&doc, &catalog, limits)?;
-    if found.is_empty() {
+    let all = find_signatures(&doc, &catalog, limits)?;
+    if all.is_empty() {
         return Err(PdfError::NoSignature);
     }
+    let (stamps, found): (Vec<FoundSig>, Vec<FoundSig>) = all
+        .into_iter()
+        .partition(|s| s.sub_filter == doc_ts::SUB_FILTER);
     let mut evidence_base = dss_evidence(&doc, &catalog);
     evidence_base.options = options.clone();
+    // Document time-stamps first: each valid one is proof of existence of everything before
+    // it, which the signatures' past validation (EN 319 102-1 §5.6.2) uses.
+    let stamps = doc_ts::validate_all(&doc, stamps, anchors, at, &evidence_base);
     let mut out = Vec::new();
     for s in found {
         let mut evidence = evidence_base.clone();
         evidence.claimed_time = s.m.as_deref().and_then(parse_pdf_date);
+        evidence.archive_poe = doc_ts::poe_for(&stamps, s.revision_end());
         let report = match check_byte_range(&doc, &s) {
             Err(why) => SignatureReport::failed("FORMAT_FAILURE", why),
             // Hashed with the signer's own digest algorithm (SHA-256/384/512, SHA-1).
@@ -430,6 +517,10 @@ pub fn validate_opts(
             .map(|(c, d)| c + d);
         let mut modified_after = None;
         let mut report = report;
+        // B-LTA (EN 319 142-1 §5.4.3): B-LT, and a valid document time-stamp after it.
+        if report.level == "B-LT" && evidence.archive_poe.is_some() {
+            report.level = "B-LTA".into();
+        }
         if let Some(end) = end.filter(|e| *e <= pdf.len()) {
             if let Err(why) = changes_after(&doc, end, limits) {
                 // A change after signing outweighs missing revocation data.
@@ -452,9 +543,15 @@ pub fn validate_opts(
         });
     }
     out.sort_by_key(|s| s.revision_end);
-    let indication = worst(out.iter().map(|s| s.report.indication));
+    let timestamps: Vec<doc_ts::PdfTimestamp> = stamps.into_iter().map(|c| c.ts).collect();
+    let indication = worst(
+        out.iter()
+            .map(|s| s.report.indication)
+            .chain(timestamps.iter().map(|t| t.report.indication)),
+    );
     Ok(PdfReport {
         signatures: out,
+        timestamps,
         indication,
     })
 }
@@ -470,17 +567,28 @@ pub(crate) fn worst(it: impl Iterator<Item = Indication>) -> Indication {
         .unwrap_or(Indication::TotalFailed)
 }
 
-struct FoundSig {
-    field: String,
-    sub_filter: String,
-    byte_range: Vec<usize>,
+pub(crate) struct FoundSig {
+    pub(crate) field: String,
+    pub(crate) sub_filter: String,
+    pub(crate) byte_range: Vec<usize>,
     contents: Vec<u8>,
     /// The CMS with the zero padding after its DER removed.
-    cms: Vec<u8>,
+    pub(crate) cms: Vec<u8>,
     m: Option<String>,
 }
 
-fn catalog(doc: &Document<'_>) -> Result<((u32, u16), Dict), PdfError> {
+impl FoundSig {
+    /// The end of the signed revision (0 when the /ByteRange is unusable).
+    pub(crate) fn revision_end(&self) -> usize {
+        self.byte_range
+            .get(2)
+            .zip(self.byte_range.get(3))
+            .and_then(|(c, d)| c.checked_add(*d))
+            .unwrap_or(0)
+    }
+}
+
+pub(crate) fn catalog(doc: &Document<'_>) -> Result<((u32, u16), Dict), PdfError> {
     let Some(Obj::Ref(n, g)) = get(&doc.trailer, "Root") else {
         return Err(PdfError::Malformed("the trailer has no /Root".into()));
     };
@@ -628,7 +736,7 @@ fn signature_fields(
     Ok(out)
 }
 
-fn find_signatures(
+pub(crate) fn find_signatures(
     doc: &Document<'_>,
     catalog: &Dict,
     limits: &Limits,
@@ -638,14 +746,11 @@ fn find_signatures(
         let Some(v) = get(&f, "V") else { continue };
         let v = doc.resolve(v)?;
         let Some(v) = v.dict() else { continue };
-        // Document time-stamps (ETSI.RFC3161) are not signatures of a signer.
+        // Document time-stamps (ETSI.RFC3161) are returned too; callers tell them apart.
         let sub_filter = match get(v, "SubFilter") {
             Some(Obj::Name(n)) => String::from_utf8_lossy(n).into_owned(),
             _ => String::new(),
         };
-        if sub_filter == "ETSI.RFC3161" {
-            continue;
-        }
         let contents = match get(v, "Contents") {
             Some(Obj::Str(s)) => s.clone(),
             _ => Vec::new(),
@@ -696,7 +801,7 @@ fn der_prefix(b: &[u8]) -> Option<&[u8]> {
 
 /// Checks that the ByteRange is `[0 a b c]` with the gap exactly the /Contents string and the
 /// end at the end of a revision; returns the two covered pieces.
-fn check_byte_range<'d>(
+pub(crate) fn check_byte_range<'d>(
     doc: &'d Document<'_>,
     s: &FoundSig,
 ) -> Result<(&'d [u8], &'d [u8]), String> {
@@ -733,7 +838,7 @@ fn check_byte_range<'d>(
 }
 
 /// Collects the certificates and OCSP responses of the document security store.
-fn dss_evidence(doc: &Document<'_>, catalog: &Dict) -> Evidence {
+pub(crate) fn dss_evidence(doc: &Document<'_>, catalog: &Dict) -> Evidence {
     let mut ev = Evidence::default();
     let Some(dss) = get(catalog, "DSS").and_then(|d| doc.resolve(d).ok()) else {
         return ev;
