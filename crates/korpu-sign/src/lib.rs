@@ -1,6 +1,7 @@
 //! Körpü document signatures: detached CAdES baseline signatures (ETSI EN 319 122-1, levels
 //! B-B, B-T and B-LT), ASiC-E containers carrying them (ETSI EN 319 162-1), and a validator that
-//! reports in the spirit of the EU DSS "simple report".
+//! reports in the spirit of the EU DSS "simple report", or as the ETSI TS 119 102-2 XML
+//! validation report ([`report_etsi`]).
 //!
 //! Like `korpu-pki`, everything here is pure: bytes and times in, bytes and reports out, except
 //! [`fetch`], the HTTP client a caller may hand validation to fetch missing revocation data. The
