@@ -54,14 +54,20 @@ const SIGNED_DATA_OID: &[u8] = &[
 /// Tells what `bytes` is. Reads at most the first KiB, plus a zip's central directory.
 pub fn detect(bytes: &[u8]) -> Format {
     let head = &bytes[..bytes.len().min(1024)];
-    if bytes.starts_with(b"%PDF-") || find(head, b"%PDF-").is_some() {
+    if bytes.starts_with(b"%PDF-") {
         return Format::Pdf;
     }
+    // Containers and CMS before the looser PDF search below: a zip storing a PDF, or a .p7m
+    // enveloping one, has "%PDF-" within its first KiB too.
     if bytes.starts_with(b"PK\x03\x04") {
         return detect_zip(bytes);
     }
     if is_cms_der(bytes) {
         return Format::Cms;
+    }
+    // Readers accept a PDF header anywhere in the first KiB (junk before it is common).
+    if find(head, b"%PDF-").is_some() {
+        return Format::Pdf;
     }
     let text = strip_bom(head);
     let trimmed = trim_start(text);
@@ -226,5 +232,20 @@ mod tests {
         assert_eq!(detect(b"hello"), Format::Unknown);
         assert_eq!(detect(b""), Format::Unknown);
         assert_eq!(detect(b"PK\x03\x04"), Format::AsicE);
+        assert_eq!(detect(b"\r\n%%junk\n%PDF-1.4\n"), Format::Pdf);
+    }
+
+    #[test]
+    fn a_pdf_inside_a_container_or_cms_does_not_make_it_a_pdf() {
+        // A container storing a small PDF uncompressed right after mimetype.
+        let pdf = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj<<>>endobj\n%%EOF\n";
+        let zip = asice::write_zip(&[("letter.pdf", pdf)], &[]).unwrap();
+        assert!(zip[..zip.len().min(1024)].windows(5).any(|w| w == b"%PDF-"));
+        assert_eq!(detect(&zip), Format::AsicE);
+        // An enveloping CMS whose content is a PDF.
+        let mut p7m = vec![0x30, 0x80];
+        p7m.extend_from_slice(SIGNED_DATA_OID);
+        p7m.extend_from_slice(b"\xA0\x80\x30\x80%PDF-1.7");
+        assert_eq!(detect(&p7m), Format::Cms);
     }
 }
