@@ -9,6 +9,7 @@
 //! signature policies, counter-signatures, and the B-LT/B-LTA validation data.
 use std::time::SystemTime;
 
+use crate::keys::SignatureKey;
 use cms::cert::CertificateChoices;
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
@@ -22,7 +23,6 @@ use const_oid::db::rfc5911::{
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
 use korpu_pki::cert::Certificate;
-use crate::keys::SignatureKey;
 use sha2::{Digest, Sha256};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::Attribute;

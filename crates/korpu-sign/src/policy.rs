@@ -69,6 +69,12 @@ impl Default for Policy {
     }
 }
 
+/// The embedded default, parsed once.
+pub(crate) fn embedded() -> &'static Policy {
+    static P: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+    P.get_or_init(Policy::default)
+}
+
 /// What a failed constraint means for the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CryptoFailure {
@@ -148,6 +154,43 @@ impl Policy {
         if sig_hash != digest && !matches!(verified.key, KeyKind::Ed25519) {
             checks.push((sig_hash.name().to_string(), self.digest_until(sig_hash)));
         }
+        self.judge(checks, at, poe)
+    }
+
+    /// Judges the certificates of a certification path (leaf first, anchor last): the digest
+    /// each certificate is signed with and its issuer's key. The anchor's own signature is not
+    /// judged (it is trusted by configuration, not by its signature).
+    pub fn check_path(
+        &self,
+        chain: &[korpu_pki::cert::Certificate],
+        at: SystemTime,
+        poe: Option<SystemTime>,
+    ) -> Result<(), CryptoFailure> {
+        for pair in chain.windows(2) {
+            let (cert, issuer) = (&pair[0], &pair[1]);
+            let (Ok(alg), Ok(key)) = (
+                korpu_pki::alg::SignatureAlgorithm::from_x509(&cert.parsed().signature_algorithm),
+                issuer.key_kind(),
+            ) else {
+                // The path was verified, so both parse; nothing to judge otherwise.
+                continue;
+            };
+            let of = |what: String| format!("{what} (certificate \"{}\")", cert.subject());
+            let mut checks = vec![(of(format!("{} key", key.name())), self.key_until(&key))];
+            if !matches!(key, KeyKind::Ed25519) {
+                checks.push((of(alg.hash().name().into()), self.digest_until(alg.hash())));
+            }
+            self.judge(checks, at, poe)?;
+        }
+        Ok(())
+    }
+
+    fn judge(
+        &self,
+        checks: Vec<(String, Option<Option<SystemTime>>)>,
+        at: SystemTime,
+        poe: Option<SystemTime>,
+    ) -> Result<(), CryptoFailure> {
         for (what, until) in checks {
             match until {
                 None => {

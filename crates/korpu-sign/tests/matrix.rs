@@ -692,7 +692,8 @@ fn ber_and_legacy_cms_from_openssl() {
     // A policy that still accepts SHA-1 makes the SHA-1 signature pass: the verdict above is the
     // policy's, not a verification failure.
     let lenient = korpu_sign::policy::Policy::from_json(
-        r#"{"name":"lenient","digests":[{"algorithm":"SHA-1"},{"algorithm":"SHA-256"}],
+        r#"{"name":"lenient","digests":[{"algorithm":"SHA-1"},{"algorithm":"SHA-256"},
+            {"algorithm":"SHA-384"}],
             "keys":[{"key":"RSA","min_bits":1024},{"key":"EC","min_bits":256}]}"#,
     )
     .unwrap();
@@ -704,6 +705,30 @@ fn ber_and_legacy_cms_from_openssl() {
     assert_eq!(of(&r), "PASSED", "{r:#?}");
     let r = validate_cades_opts(&short_key, &doc, &pki.trusted(), now, &lenient_opts);
     assert_eq!(of(&r), "PASSED", "{r:#?}");
+
+    // The certification path is judged too: under a policy without SHA-384, the CA
+    // certificates (signed with SHA-384) make a SHA-256 P-256 signature INDETERMINATE.
+    let no384 = korpu_sign::policy::Policy::from_json(
+        r#"{"name":"no SHA-384","digests":[{"algorithm":"SHA-256"},{"algorithm":"SHA-512"}],
+            "keys":[{"key":"RSA","min_bits":2048},{"key":"EC","min_bits":256}]}"#,
+    )
+    .unwrap();
+    let p256 = pki.cms_sign("P-256", "sha256", false, "doc.txt", &["-cades"]);
+    let r = validate_cades_opts(&p256, &doc, &pki.trusted(), now, &opts);
+    assert_eq!(of(&r), "PASSED", "{r:#?}");
+    let no384_opts = ValidationOptions {
+        policy: Some(Arc::new(no384)),
+        ..opts.clone()
+    };
+    let r = validate_cades_opts(&p256, &doc, &pki.trusted(), now, &no384_opts);
+    assert_eq!(of(&r), "INDET/CRYPTO_CONSTRAINTS_FAILURE_NO_POE", "{r:#?}");
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("SHA-384 (certificate"),
+        "{r:#?}"
+    );
 
     // Two signers in one SignedData (`openssl cms -resign` adds one, with the same digest):
     // both checked, one report each, and the file's verdict is the worst.
