@@ -68,16 +68,11 @@ struct ApiState {
 /// refusing one that group or others can read.
 pub fn ensure_token(path: &Path) -> Result<String, DocsError> {
     use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let cfg = |m: String| DocsError::Config(m);
     match std::fs::metadata(path) {
-        Ok(meta) => {
-            if meta.permissions().mode() & 0o077 != 0 {
-                return Err(cfg(format!(
-                    "{} is readable by group or others; chmod 600 it",
-                    path.display()
-                )));
-            }
+        Ok(_) => {
+            korpu_pki::private::check(path).map_err(|e| cfg(e.to_string()))?;
             let t = std::fs::read_to_string(path)
                 .map_err(|e| cfg(format!("reading {}: {e}", path.display())))?;
             let t = t.trim().to_owned();

@@ -45,3 +45,19 @@ async fn docs_db_and_blob_directory_are_owner_only_and_wider_ones_are_refused() 
         "{e}"
     );
 }
+
+#[test]
+fn an_api_token_file_others_can_read_is_refused_naming_the_chmod() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("api-token");
+    let token = korpu_docs::server::ensure_token(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(korpu_docs::server::ensure_token(&path).unwrap(), token);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = korpu_docs::server::ensure_token(&path).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("run `chmod 600 {}`", path.display())),
+        "{e}"
+    );
+}

@@ -318,24 +318,13 @@ pub async fn open_ledger<T: korpu_ledger::Timestamper>(
     config: &crate::GatewayConfig,
     timestamper: T,
 ) -> Result<korpu_ledger::Ledger, String> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let (data_dir, gateway) = (config.data_dir.as_path(), config.gateway.as_str());
     let origin = ledger_origin(gateway);
     let key_path = data_dir.join("ledger-note.p8");
     let signer = match std::fs::read(&key_path) {
         Ok(der) => {
-            let mode = std::fs::metadata(&key_path)
-                .map_err(|e| e.to_string())?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                return Err(format!(
-                    "the ledger key {} has mode {:04o}: others can read it; run `chmod 600 {}`",
-                    key_path.display(),
-                    mode & 0o777,
-                    key_path.display()
-                ));
-            }
+            korpu_pki::private::check(&key_path).map_err(|e| format!("the ledger key: {e}"))?;
             korpu_ledger::NoteSigner::from_pkcs8_der(origin.clone(), &der)
                 .map_err(|e| e.to_string())?
         }
