@@ -17,12 +17,14 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.errors import NoDSSFoundError
 from pyhanko.sign.validation.policy_decl import (
     PdfSignatureValidationSpec,
     RevinfoOnlineFetchingRule,
     RevocationInfoGatheringSpec,
     SignatureValidationSpec,
 )
+from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.policy_decl import (
     CertRevTrustPolicy,
@@ -51,18 +53,20 @@ spec = PdfSignatureValidationSpec(
 )
 
 
-async def main():
+def main():
     with open(pdf, "rb") as f:
         reader = PdfFileReader(f)
-        vc = DocumentSecurityStore.read_dss(reader).as_validation_context(
-            {"trust_roots": [root], "allow_fetching": False}
-        )
+        kwargs = {"trust_roots": [root], "allow_fetching": False}
+        try:
+            vc = DocumentSecurityStore.read_dss(reader).as_validation_context(kwargs)
+        except NoDSSFoundError:
+            vc = ValidationContext(ocsps=[], crls=[], **kwargs)
         for sig in reader.embedded_signatures:
             if sig.sig_object.get("/Type") == "/DocTimeStamp":
                 continue
             out = {"field": sig.field_name}
             try:
-                r = await ades_lta_validation(sig, spec)
+                r = asyncio.run(ades_lta_validation(sig, spec))
                 out["ades_indication"] = str(r.ades_subindic.status.name)
                 out["ades_subindication"] = str(r.ades_subindic.name)
                 out["bottom_line"] = bool(
@@ -79,4 +83,4 @@ async def main():
             print(json.dumps(out))
 
 
-asyncio.run(main())
+main()
