@@ -33,6 +33,9 @@ pub struct Identity {
 /// All of the central registry's keys and certificates.
 pub struct CentralPki {
     pub root: Certificate,
+    /// The root's key when it is kept here (`keys/root.p8`): it signs the root's CRL about the
+    /// issuing CA ([`CentralPki::root_crl`]). `None` when the operator keeps the root offline.
+    pub root_key: Option<SigningKey>,
     pub issuing: Identity,
     pub conf_signing: Identity,
     pub ocsp: Identity,
@@ -164,6 +167,7 @@ impl CentralPki {
         }
         Ok(Self {
             root: root_id.cert,
+            root_key: Some(root_id.key),
             issuing,
             conf_signing,
             ocsp,
@@ -191,6 +195,16 @@ impl CentralPki {
         };
         Ok(Self {
             root: cert("root")?,
+            root_key: {
+                let (key_path, _) = paths(dir, "root");
+                match key_path.exists() {
+                    true => Some(
+                        key::read_private_key(&key_path)
+                            .map_err(|e| RegistryError::Pki(e.to_string()))?,
+                    ),
+                    false => None,
+                }
+            },
             issuing: identity("issuing")?,
             conf_signing: identity("conf-signing")?,
             ocsp: identity("ocsp")?,
@@ -219,6 +233,27 @@ impl CentralPki {
                 .parse()
                 .map_err(|e| pki_err(&format!("TSA policy OID {policy:?}"), e))?,
         })
+    }
+
+    /// The root's CRL (RFC 5280 §5), signed now and valid for a week: it lists no certificate,
+    /// since the registry never revokes its issuing CA, and it is what lets a validator
+    /// establish the issuing CA's revocation status (EN 319 102-1 checks every CA below the
+    /// anchor), so signers embed it at B-LT. Signed per request because a CRL vouches for the
+    /// time it is issued: one older than a signature's time-stamp says nothing about it.
+    /// `None` when the root key is not kept here.
+    pub fn root_crl(&self, now: SystemTime) -> Option<Result<Vec<u8>, RegistryError>> {
+        const VALIDITY: Duration = Duration::from_secs(7 * 86_400);
+        let key = self.root_key.as_ref()?;
+        // Whole seconds since the epoch: increasing, as cRLNumber must be (RFC 5280 §5.2.3).
+        let number = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Some(
+            korpu_pki::crl::issue(&self.root, key, &[], now, now + VALIDITY, number)
+                .map(|c| c.der().to_vec())
+                .map_err(|e| pki_err("signing the root CRL", e)),
+        )
     }
 
     /// The CA chain, leaf side first: issuing CA then root.

@@ -445,6 +445,7 @@ fn public_router(state: Shared) -> Router {
         .route("/ocsp", post(ocsp_post))
         .route("/ocsp/{*request}", get(ocsp_get))
         .route("/tsa", post(tsa_post))
+        .route("/crl/root.crl", get(root_crl))
         .route("/health", get(health))
         .layer(middleware::from_fn_with_state(state.clone(), time_limit))
         .with_state(state)
@@ -548,6 +549,23 @@ async fn tsa_post(
     let serial = (rand_core::RngCore::next_u64(&mut rand_core::OsRng) >> 1).max(1);
     let resp = s.tsa.respond(&b, std::time::SystemTime::now(), serial);
     binary("application/timestamp-reply", resp)
+}
+
+/// The root's CRL about the issuing CA (DER, `application/pkix-crl`); 404 when the root key is
+/// kept offline.
+async fn root_crl(State(s): State<Shared>) -> Response {
+    match s.registry.pki.root_crl(std::time::SystemTime::now()) {
+        Some(Ok(der)) => binary("application/pkix-crl", der),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "signing the root CRL failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            "the root key is kept offline: this registry publishes no root CRL",
+        )
+            .into_response(),
+    }
 }
 
 async fn health(State(s): State<Shared>) -> Response {

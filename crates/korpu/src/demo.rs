@@ -325,9 +325,14 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
                     cert: korpu_pki::cert::Certificate::from_pem(&std::fs::read_to_string(
                         gw_dir.join("sign.pem"),
                     )?)?,
-                    chain: vec![korpu_pki::cert::Certificate::from_pem(
-                        &std::fs::read_to_string(certs_dir(&central_dir).join("issuing.pem"))?,
-                    )?],
+                    // The root too, so B-LT can carry the root's CRL about the issuing CA.
+                    chain: ["issuing.pem", "root.pem"]
+                        .iter()
+                        .map(|f| {
+                            let pem = std::fs::read_to_string(certs_dir(&central_dir).join(f))?;
+                            Ok(korpu_pki::cert::Certificate::from_pem(&pem)?)
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?,
                     // Decisions are B-LT: the portal shows them valid only with revocation data.
                     central: Some(public.clone()),
                 };
@@ -466,7 +471,7 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
 Körpü demo instance AZ is running.
 
   central registry, management API  {management}   (administrator token in {token})
-  central registry, public          {public}/conf  /anchor  /ocsp  /tsa  /health
+  central registry, public          {public}/conf  /anchor  /ocsp  /tsa  /crl/root.crl  /health
   configuration anchor              {anchor}
   demo description                  {demo_path}
   myGov citizen portal              {portal_url}

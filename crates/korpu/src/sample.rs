@@ -163,9 +163,10 @@ pub mod benefits {
         pub key: korpu_pki::key::SigningKey,
         pub cert: korpu_pki::cert::Certificate,
         pub chain: Vec<korpu_pki::cert::Certificate>,
-        /// The central registry's public URL: its `/tsa` time-stamps decisions and its `/ocsp`
-        /// answers for the ministry's certificate, so decisions are PAdES B-LT and validate
-        /// (TOTAL_PASSED) later without any network. `None`: B-B.
+        /// The central registry's public URL: its `/tsa` time-stamps decisions, its `/ocsp`
+        /// answers for the ministry's certificate and its `/crl/root.crl` for the issuing CA,
+        /// so decisions are PAdES B-LT and validate (TOTAL_PASSED) later without any network.
+        /// `None`: B-B.
         pub central: Option<String>,
     }
 
@@ -216,6 +217,26 @@ pub mod benefits {
                 std::time::SystemTime::now(),
             )?;
             Ok(resp)
+        }
+
+        /// The root's CRL, for the issuing CA (the OCSP responder answers for the issuing CA's
+        /// certificates only).
+        fn crl(
+            &self,
+            cert: &korpu_pki::cert::Certificate,
+            issuer: &korpu_pki::cert::Certificate,
+        ) -> Result<Option<Vec<u8>>, korpu_sign::SignError> {
+            use korpu_sign::RevocationFetcher;
+            if issuer.verify_issued_by(issuer).is_err() {
+                return Ok(None);
+            }
+            let Ok(der) = self.http.get(&format!("{}/crl/root.crl", self.url)) else {
+                return Ok(None);
+            };
+            let crl = korpu_pki::crl::Crl::from_der(&der)?;
+            crl.verify_issued_by(issuer)?;
+            crl.status(cert)?;
+            Ok(Some(der))
         }
     }
 

@@ -1,0 +1,81 @@
+//! The root's CRL about the issuing CA at `/crl/root.crl`: signed by the root, fresh on every
+//! request, listing nothing; absent (404) when the root key is kept offline.
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use korpu_central::pki::CentralPki;
+use korpu_central::registry::RegistrySettings;
+use korpu_central::store::Store;
+use korpu_central::Registry;
+use korpu_pki::crl::Crl;
+use korpu_pki::ocsp::CertStatus;
+use tower::ServiceExt;
+
+async fn get_root_crl(pki: CentralPki, dir: &std::path::Path) -> (StatusCode, Vec<u8>) {
+    let store = Store::open(&format!(
+        "sqlite:{}",
+        dir.join(format!("r{}.db", rand_suffix())).display()
+    ))
+    .await
+    .unwrap();
+    let registry = Registry {
+        store,
+        pki,
+        settings: RegistrySettings {
+            instance: "AZ".parse().unwrap(),
+            leaf_cert_validity: Duration::from_secs(86_400),
+            conf_validity: Duration::from_secs(600),
+            public_url: "http://127.0.0.1:9".into(),
+        },
+    };
+    let router = korpu_central::server::test_router(registry).await.unwrap();
+    let resp = router
+        .oneshot(
+            Request::builder()
+                .uri("/crl/root.crl")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, body.to_vec())
+}
+
+fn rand_suffix() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+#[tokio::test]
+async fn the_root_publishes_a_fresh_crl_about_the_issuing_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = CentralPki::create(dir.path(), "AZ", &["127.0.0.1".into()], "http://x/ocsp").unwrap();
+    let (root, issuing) = (pki.root.clone(), pki.issuing.cert.clone());
+    let before = SystemTime::now() - Duration::from_secs(1);
+    let (status, der) = get_root_crl(pki, dir.path()).await;
+    assert_eq!(status, StatusCode::OK);
+    let crl = Crl::from_der(&der).unwrap();
+    crl.verify_issued_by(&root).unwrap();
+    assert!(crl.this_update() >= before, "signed when asked");
+    assert!(crl.next_update().unwrap() > crl.this_update());
+    assert_eq!(crl.status(&issuing).unwrap(), CertStatus::Good);
+
+    // The same PKI loaded from disk, with the root key moved away: no CRL, said plainly.
+    std::fs::rename(
+        dir.path().join("keys/root.p8"),
+        dir.path().join("root.p8.offline"),
+    )
+    .unwrap();
+    let pki = CentralPki::load(dir.path()).unwrap();
+    assert!(pki.root_key.is_none());
+    let (status, body) = get_root_crl(pki, dir.path()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(String::from_utf8_lossy(&body).contains("offline"));
+}
