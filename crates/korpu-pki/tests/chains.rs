@@ -469,3 +469,27 @@ fn crls_we_issue_are_accepted_by_openssl_and_read_back() {
     // Only the issuer's own key may sign it.
     assert!(crl::issue(&root, &ca_key, &[], now, now + day, 3).is_err());
 }
+
+#[test]
+fn delta_crls_and_unknown_critical_extensions_are_refused_as_unsupported() {
+    let o = Ossl::new();
+    let root = o.root("root", "/CN=Root", KeyKind::P256);
+    let ca = o.issue("ca", "/CN=CA", KeyKind::P256, &root, CA_EXT);
+    // deltaCRLIndicator (RFC 5280 §5.2.4): only complete CRLs are understood.
+    let delta = o.crl_with(&ca, None, "2.5.29.27=critical,DER:02:01:01\n");
+    let err = Crl::from_der(&delta).unwrap_err();
+    assert!(
+        matches!(&err, PkiError::CrlRejected(why) if why.contains("delta")),
+        "{err}"
+    );
+    // A critical extension we do not know must not be ignored (RFC 5280 §5.2).
+    let odd = o.crl_with(&ca, None, "1.3.6.1.4.1.99999.7=critical,DER:05:00\n");
+    let err = Crl::from_der(&odd).unwrap_err();
+    assert!(err.to_string().contains("unknown critical"), "{err}");
+    // The same extension not critical is fine.
+    let fine = o.crl_with(&ca, None, "1.3.6.1.4.1.99999.7=DER:05:00\n");
+    Crl::from_der(&fine)
+        .unwrap()
+        .verify_issued_by(&ca.cert)
+        .unwrap();
+}

@@ -424,3 +424,22 @@ fn crls_are_fetched_from_distribution_points_only_when_allowed() {
     assert!(r.revocation.starts_with("revoked at"), "{r:#?}");
     stop.store(true, Ordering::Relaxed);
 }
+
+#[test]
+fn a_delta_crl_alone_leaves_the_signature_indeterminate() {
+    let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
+    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
+    let delta =
+        h.o.crl_with(&h.ca, None, "2.5.29.27=critical,DER:02:01:01\n");
+    let lt = add_revocation_values(
+        &p7s,
+        &Crls(vec![
+            (h.ca.cert.clone(), delta),
+            (h.root.cert.clone(), h.o.crl(&h.root, None)),
+        ]),
+    )
+    .unwrap();
+    let r = validate_cades(&lt, DATA, &[h.root.cert.clone()], SystemTime::now());
+    assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
+    assert_eq!(r.sub_indication.as_deref(), Some("TRY_LATER"), "{r:#?}");
+}

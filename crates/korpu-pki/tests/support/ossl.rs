@@ -203,6 +203,10 @@ impl Ossl {
     }
 
     fn ca_config(&self, ca: &Made) -> String {
+        self.ca_config_with(ca, "")
+    }
+
+    fn ca_config_with(&self, ca: &Made, crl_ext: &str) -> String {
         let index = self.path(&format!("{}.index", ca.name));
         if !index.exists() {
             std::fs::write(&index, "").unwrap();
@@ -214,11 +218,12 @@ impl Ossl {
             format!(
                 "[ca]\ndefault_ca=d\n[d]\ndatabase={}\ncrlnumber={}\ndefault_md=sha256\n\
                  default_crl_days=30\ncertificate={}\nprivate_key={}\ncrl_extensions=crl_ext\n\
-                 [crl_ext]\nauthorityKeyIdentifier=keyid:always\n",
+                 [crl_ext]\nauthorityKeyIdentifier=keyid:always\n{}",
                 index.display(),
                 self.path(&format!("{}.crlnum", ca.name)).display(),
                 ca.cert_path.display(),
-                ca.key_path.display()
+                ca.key_path.display(),
+                crl_ext
             ),
         )
         .unwrap();
@@ -243,7 +248,13 @@ impl Ossl {
     /// A CRL (DER) of `ca` with what its database holds; `last_update` ("YYMMDDHHMMSSZ")
     /// overrides thisUpdate.
     pub fn crl(&self, ca: &Made, last_update: Option<&str>) -> Vec<u8> {
-        let cnf = self.ca_config(ca);
+        self.crl_with(ca, last_update, "")
+    }
+
+    /// [`Ossl::crl`] with more CRL extensions (openssl config lines, e.g.
+    /// "2.5.29.27=critical,DER:02:01:01" for a deltaCRLIndicator).
+    pub fn crl_with(&self, ca: &Made, last_update: Option<&str>, crl_ext: &str) -> Vec<u8> {
+        let cnf = self.ca_config_with(ca, crl_ext);
         let out = format!("{}.crl.pem", ca.name);
         let mut args = vec!["ca", "-config", &cnf, "-gencrl", "-out", &out];
         if let Some(t) = last_update {
