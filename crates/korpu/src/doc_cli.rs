@@ -11,7 +11,11 @@
 //! detached (`.p7s`, with `--detached-content FILE`) or enveloping (`.p7m`, whose content
 //! `--extract` writes out), in DER, BER or PEM.
 //!
-//! Not here: `doc send` / `doc inbox` (document exchange), visible signatures, B-LTA.
+//! `doc extend` raises a signed PDF to B-LT or B-LTA (a document time-stamp over everything,
+//! renewed by running it again), or an ASiC-E container to B-LT.
+//!
+//! Not here: `doc send` / `doc inbox` (document exchange), visible signatures, archive
+//! time-stamps for containers.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -99,6 +103,29 @@ pub enum DocCommand {
         /// The signed document, container or signature.
         file: PathBuf,
     },
+    /// Raise the signatures of a PAdES PDF to a higher baseline level, as an incremental
+    /// update that leaves them intact: b-lt embeds the revocation data of every signer, CA and
+    /// time-stamping authority (the DSS; ASiC-E CAdES containers too); b-lta does that and then
+    /// adds a document time-stamp (archive time-stamp) and its TSA's revocation data. Run
+    /// b-lta again on a B-LTA file, before its last TSA certificate expires, to renew it.
+    Extend {
+        /// Target level.
+        #[arg(long, value_enum)]
+        level: ExtendLevel,
+        /// Time-stamping authority URL (RFC 3161 over HTTP), needed for b-lta.
+        #[arg(long)]
+        tsa: Option<String>,
+        /// OCSP responder URL asked about every certificate (one PKI's responder).
+        #[arg(long, conflicts_with = "fetch")]
+        ocsp: Option<String>,
+        /// Ask the OCSP responder or CRL distribution point each certificate names instead.
+        #[arg(long)]
+        fetch: bool,
+        /// The signed PDF (or ASiC-E container, for b-lt).
+        input: PathBuf,
+        /// Where to write the extended file.
+        output: PathBuf,
+    },
     /// Send a document to another organisation over the bridge (as `korpu docs send`).
     Send(crate::docs_cli::SendArgs),
     /// List the documents your organisation received (as `korpu docs inbox`).
@@ -137,6 +164,17 @@ pub enum Level {
     /// With a time-stamp and embedded OCSP responses.
     #[value(name = "b-lt")]
     BLt,
+}
+
+/// Levels `doc extend` raises signatures to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExtendLevel {
+    /// Embedded revocation data (DSS).
+    #[value(name = "b-lt")]
+    BLt,
+    /// Revocation data and a document (archive) time-stamp over everything.
+    #[value(name = "b-lta")]
+    BLta,
 }
 
 /// Runs a `korpu doc` command.
@@ -275,6 +313,14 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
             println!("signed {} -> {}", input.display(), output.display());
             Ok(())
         }
+        DocCommand::Extend {
+            level,
+            tsa,
+            ocsp,
+            fetch,
+            input,
+            output,
+        } => extend(level, tsa, ocsp, fetch, &input, &output).await,
         DocCommand::Verify {
             trust,
             json,
@@ -383,6 +429,130 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// `korpu doc extend`.
+async fn extend(
+    level: ExtendLevel,
+    tsa: Option<String>,
+    ocsp: Option<String>,
+    fetch: bool,
+    input: &Path,
+    output: &Path,
+) -> anyhow::Result<()> {
+    use korpu_sign::detect::{self, Format};
+    if level == ExtendLevel::BLta && tsa.is_none() {
+        bail!("level b-lta needs a time-stamping authority: give --tsa URL");
+    }
+    if ocsp.is_none() && !fetch {
+        bail!(
+            "the revocation data must come from somewhere: give --ocsp URL, or --fetch to ask \
+             the responders and distribution points the certificates name"
+        );
+    }
+    let data = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let format = detect::detect(&data);
+    match (level, format) {
+        (_, Format::Pdf) | (ExtendLevel::BLt, Format::AsicE) => {}
+        (ExtendLevel::BLta, Format::AsicE) => bail!(
+            "{}: B-LTA (archive time-stamps) is done for PAdES PDFs only; an ASiC-E container \
+             can be extended to b-lt",
+            input.display()
+        ),
+        (_, f) => bail!(
+            "{}: {} is not a file doc extend handles (a signed PDF, or an ASiC-E container for \
+             b-lt)",
+            input.display(),
+            f.name()
+        ),
+    }
+    let client = reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .context("cannot build the HTTP client")?;
+    let handle = tokio::runtime::Handle::current();
+    let extended = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
+        let source: Box<dyn RevocationSource> = match ocsp {
+            Some(url) => Box::new(Http {
+                url,
+                client: client.clone(),
+                handle: handle.clone(),
+            }),
+            None => Box::new(CertUrls(korpu_sign::fetch::HttpFetcher::default())),
+        };
+        let stamper = tsa.map(|url| Http {
+            url,
+            client,
+            handle,
+        });
+        Ok(match (level, format, stamper) {
+            (ExtendLevel::BLta, _, Some(t)) => {
+                pdf::doc_ts::extend_lta(&data, &t, Some(source.as_ref()), &pdf::Limits::default())?
+            }
+            (_, Format::AsicE, _) => {
+                asice::add_validation_data(&data, source.as_ref(), &asice::Limits::default())?
+            }
+            _ => pdf::add_validation_data(&data, source.as_ref(), &pdf::Limits::default())?,
+        })
+    })
+    .await
+    .context("the extension task failed")??;
+    write_atomically(output, &extended)?;
+    println!(
+        "extended {} -> {} ({})",
+        input.display(),
+        output.display(),
+        match level {
+            ExtendLevel::BLt => "B-LT",
+            ExtendLevel::BLta => "B-LTA",
+        }
+    );
+    Ok(())
+}
+
+/// A [`RevocationSource`] asking, for each certificate, the OCSP responder its Authority
+/// Information Access names, else the CRL distribution point (plain HTTP, bounded by the
+/// fetcher's limits).
+struct CertUrls(korpu_sign::fetch::HttpFetcher);
+
+impl RevocationSource for CertUrls {
+    fn ocsp(&self, cert: &Certificate, issuer: &Certificate) -> Result<Vec<u8>, SignError> {
+        use korpu_sign::RevocationFetcher;
+        let mut last = format!("\"{}\" names no OCSP responder", cert.subject());
+        for url in korpu_pki::crl::ocsp_urls(cert) {
+            let (req, nonce) = ocsp::build_request(cert, issuer)?;
+            match self.0.post(&url, "application/ocsp-request", &req) {
+                Ok(resp) => {
+                    match ocsp::verify_response(
+                        &resp,
+                        cert,
+                        issuer,
+                        Some(&nonce),
+                        SystemTime::now(),
+                    ) {
+                        Ok(_) => return Ok(resp),
+                        Err(e) => last = format!("{url}: {e}"),
+                    }
+                }
+                Err(e) => last = format!("{url}: {e}"),
+            }
+        }
+        Err(SignError::InvalidInput(format!("OCSP: {last}")))
+    }
+
+    fn crl(&self, cert: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
+        use korpu_sign::RevocationFetcher;
+        for url in korpu_pki::crl::crl_urls(cert) {
+            let Ok(body) = self.0.get(&url) else { continue };
+            // Only a CRL its issuer signed is worth embedding.
+            if let Ok(crl) = korpu_pki::crl::Crl::from_der_or_pem(&body) {
+                if crl.verify_issued_by(issuer).is_ok() {
+                    return Ok(Some(crl.der().to_vec()));
+                }
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -549,6 +719,17 @@ fn verify_pdf(
                         report: s.report,
                         modified_after: s.modified_after,
                     })
+                    // Archive (document) time-stamps, each with its time and TSA.
+                    .chain(r.timestamps.into_iter().map(|t| Line {
+                        label: format!(
+                            "archive time-stamp, field {}, by {} at {}",
+                            t.field,
+                            t.tsa,
+                            t.time.as_deref().unwrap_or("-")
+                        ),
+                        report: t.report,
+                        modified_after: None,
+                    }))
                     .collect(),
                 error: None,
                 content: None,
