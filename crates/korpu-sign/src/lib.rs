@@ -9,8 +9,10 @@
 //! lives elsewhere and tests use [`LocalTimestamper`] over an in-process
 //! [`korpu_pki::tsa::Authority`].
 //!
-//! PAdES signatures in PDF files (ETSI EN 319 142-1, B-B, B-T and B-LT, serial signatures) are
-//! in [`pdf`]; the B-LT validation data (OCSP responses and CRLs for the signer and its CAs) and
+//! PAdES signatures in PDF files (ETSI EN 319 142-1, B-B, B-T, B-LT and B-LTA, serial
+//! signatures) are in [`pdf`], document time-stamps and the B-LTA level (validating archive
+//! time-stamp chains as proof of existence, adding and renewing them) in [`pdf::doc_ts`]; the
+//! B-LT validation data (OCSP responses and CRLs for the signer and its CAs) and
 //! the revocation check over the whole certification path in [`lt`].
 //!
 //! Validation also reads what others sign: standalone CAdES (detached and enveloping,
@@ -27,8 +29,8 @@
 //!
 //! [`xades_sign`] makes ASiC-E containers with XAdES.
 //!
-//! Deliberately not here (yet): the B-LTA level (archive time-stamps), delta
-//! CRLs, and signature policies.
+//! Deliberately not here (yet): archive time-stamps for CAdES and ASiC-E (B-LTA is PAdES
+//! only), delta CRLs, and signature policies.
 #![forbid(unsafe_code)]
 
 pub mod asice;

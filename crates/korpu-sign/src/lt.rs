@@ -14,7 +14,8 @@
 //! every certificate of the path but the trust anchor needs fresh revocation data, or the
 //! verdict is INDETERMINATE/TRY_LATER. Not here: delta CRLs (refused by
 //! [`korpu_pki::crl`], hence no data), revocation of time-stamping units' certificates (their
-//! tokens are checked by chain only), and B-LTA archive time-stamps.
+//! tokens are checked by chain only; a document time-stamp's TSA is, see
+//! [`crate::pdf::doc_ts`]), and B-LTA archive time-stamps themselves.
 use std::time::SystemTime;
 
 use cms::content_info::ContentInfo;

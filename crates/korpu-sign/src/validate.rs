@@ -3,9 +3,11 @@
 //!
 //! Checked: the CMS structure, the message digest over the data, the signature over the signed
 //! attributes, the signing-certificate-v2 binding of the signer certificate, the chain to a
-//! trust anchor (at the time proven by the signature time-stamp when there is one, otherwise at
-//! the validation time), and the signature time-stamp (imprint over the signature value, TSA
-//! certificate chaining to the anchors). Sub-indications use the names of ETSI EN 319 102-1
+//! trust anchor (at the earliest proof of existence: the signature time-stamp, or a PDF's
+//! archive time-stamp covering the signature (B-LTA), otherwise the validation time), and the
+//! signature time-stamp (imprint over the signature value, TSA certificate chaining to the
+//! anchors; a TSA certificate expired by the validation time, or by the archive time-stamp's
+//! time, makes the token prove nothing). Sub-indications use the names of ETSI EN 319 102-1
 //! §5.1.3. The chain is an RFC 5280 path ([`korpu_pki::path`]) whose signer must be a signing
 //! certificate (key usage, EKU: CHAIN_CONSTRAINTS_FAILURE otherwise). Revocation of every
 //! certificate on it but the anchor is checked against the OCSP responses and CRLs in the
