@@ -400,8 +400,14 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                 }
                 ReportKind::Simple => print!("{}", report.to_text(&file)),
                 ReportKind::Etsi => {
-                    let reports: Vec<&SignatureReport> =
-                        report.signatures.iter().map(|l| &l.report).collect();
+                    // Archive (document) time-stamps are not signatures: their verdicts
+                    // count for the exit status, not as SignatureValidationReports.
+                    let reports: Vec<&SignatureReport> = report
+                        .signatures
+                        .iter()
+                        .map(|l| &l.report)
+                        .filter(|r| r.level != pdf::doc_ts::LEVEL)
+                        .collect();
                     print!(
                         "{}",
                         korpu_sign::report_etsi::to_xml(

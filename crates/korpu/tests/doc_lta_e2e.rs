@@ -308,6 +308,24 @@ fn doc_extend_b_lta_adds_and_renews_archive_timestamps() {
         "{out}"
     );
 
+    // The ETSI report holds the one signature (time-stamps are not signatures).
+    let o = korpu(&[
+        "doc",
+        "verify",
+        "--trust",
+        &s(&p("root.pem")),
+        "--report",
+        "etsi",
+        &s(&p("renewed.pdf")),
+    ]);
+    let xml = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        xml.matches("<vr:SignatureValidationReport").count(),
+        1,
+        "{xml}"
+    );
+
     // A byte of the page content flipped: the signature and both time-stamps fail.
     let mut bad = std::fs::read(p("renewed.pdf")).unwrap();
     let at = bad.windows(8).position(|w| w == b"Archived").unwrap();

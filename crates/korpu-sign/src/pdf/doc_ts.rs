@@ -35,6 +35,10 @@ use crate::{rfc3339, SignError, Timestamper};
 /// The /SubFilter of a document time-stamp.
 pub const SUB_FILTER: &str = "ETSI.RFC3161";
 
+/// The `level` of a document time-stamp's [`SignatureReport`], which tells it apart from a
+/// signature's.
+pub const LEVEL: &str = "DocTimeStamp";
+
 /// One document time-stamp of a PDF and its verdict.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PdfTimestamp {
@@ -100,7 +104,7 @@ pub(crate) fn validate_all(
     let mut out = Vec::new();
     for s in found {
         let mut report = SignatureReport::new();
-        report.level = "DocTimeStamp".into();
+        report.level = LEVEL.into();
         let mut tsa_name = String::new();
         let mut time = None;
         let mut poe = None;
