@@ -423,15 +423,36 @@ fn documents_cross_the_bridge_with_signed_receipts() {
     let container = dir.join("signed.asice");
     a.docs(&["container", &id, "--out", container.to_str().unwrap()]);
     let root = dir.join("central/certs/root.pem");
-    let report: Value = serde_json::from_str(&korpu_ok(&[
+    // The exchange signs at B-B: offline, the signers' revocation cannot be established.
+    let offline = korpu(&[
         "doc",
         "verify",
         "--trust",
         root.to_str().unwrap(),
         "--json",
         container.to_str().unwrap(),
+    ]);
+    assert!(!offline.status.success());
+    let offline: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(offline["indication"], "INDETERMINATE", "{offline}");
+    assert_eq!(
+        offline["signatures"][0]["report"]["sub_indication"],
+        "TRY_LATER",
+        "{offline}"
+    );
+    // Allowed to fetch, the verifier asks the central registry's OCSP responder, which the
+    // members' certificates name: both signatures pass.
+    let report: Value = serde_json::from_str(&korpu_ok(&[
+        "doc",
+        "verify",
+        "--trust",
+        root.to_str().unwrap(),
+        "--fetch-revocation",
+        "--json",
+        container.to_str().unwrap(),
     ]))
     .unwrap();
+    assert_eq!(report["indication"], "TOTAL_PASSED", "{report}");
     let text = report.to_string();
     assert!(
         text.contains("CN=AZ/GOV/1400001") && text.contains("CN=AZ/GOV/1400002"),
