@@ -436,8 +436,7 @@ fn documents_cross_the_bridge_with_signed_receipts() {
     let offline: Value = serde_json::from_slice(&offline.stdout).unwrap();
     assert_eq!(offline["indication"], "INDETERMINATE", "{offline}");
     assert_eq!(
-        offline["signatures"][0]["report"]["sub_indication"],
-        "TRY_LATER",
+        offline["signatures"][0]["report"]["sub_indication"], "TRY_LATER",
         "{offline}"
     );
     // Allowed to fetch, the verifier asks the central registry's OCSP responder, which the
