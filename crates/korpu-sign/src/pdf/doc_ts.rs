@@ -79,6 +79,20 @@ pub(crate) fn token_tsa(
     Some((tsa, certs))
 }
 
+/// The digest algorithm of a TimeStampToken's message imprint, when it can be read.
+fn imprint_alg(token: &[u8]) -> Option<korpu_pki::alg::HashAlg> {
+    use der::Decode;
+    let sd = parse_signed_data(token).ok()?;
+    let content = sd
+        .encap_content_info
+        .econtent
+        .as_ref()?
+        .decode_as::<der::asn1::OctetString>()
+        .ok()?;
+    let info = x509_tsp::TstInfo::from_der(content.as_bytes()).ok()?;
+    korpu_pki::alg::HashAlg::from_oid(&info.message_imprint.hash_algorithm.oid)
+}
+
 /// The earliest genTime of a valid document time-stamp whose revision includes the one
 /// ending at `revision_end`.
 pub(crate) fn poe_for(stamps: &[Checked], revision_end: usize) -> Option<SystemTime> {
@@ -170,12 +184,20 @@ fn check_one(
     };
     *tsa_name = tsa_cert.subject();
     report.signer = tsa_cert.subject();
-    // The imprint is over the byte ranges; hashing them whole with the imprint's own
-    // algorithm is what verify_token_over does.
-    let mut covered = Vec::with_capacity(first.len() + second.len());
-    covered.extend_from_slice(first);
-    covered.extend_from_slice(second);
-    let gen = match tsa::verify_token_over(token, &covered, None, anchors) {
+    // The imprint is over the byte ranges. SHA-256 (what Körpü and pyHanko stamp) is hashed
+    // in place; another algorithm is left to verify_token_over, which needs one buffer.
+    let verified = if imprint_alg(token) == Some(korpu_pki::alg::HashAlg::Sha256) {
+        let d = korpu_pki::alg::HashAlg::Sha256.digest_parts(&[first, second]);
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(&d);
+        tsa::verify_token(token, &digest, None, anchors)
+    } else {
+        let mut covered = Vec::with_capacity(first.len() + second.len());
+        covered.extend_from_slice(first);
+        covered.extend_from_slice(second);
+        tsa::verify_token_over(token, &covered, None, anchors)
+    };
+    let gen = match verified {
         Ok(t) => t,
         Err(e) => {
             let (ind, sub) = classify_ts_error(&e);
