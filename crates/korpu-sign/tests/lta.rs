@@ -235,6 +235,61 @@ fn a_chain_of_archive_timestamps_is_validated_each_at_the_next_ones_time() {
 }
 
 #[test]
+fn a_document_timestamp_from_an_untrusted_or_revoked_tsa_proves_nothing() {
+    let pki = Pki::new("LtaUntrusted");
+    let other = Pki::new("LtaElsewhere");
+    let sig_tsa = pki.tsa();
+    let limits = Limits::default();
+    let lt = b_lt(&pki, &sig_tsa);
+    let later = SystemTime::now() + 90 * DAY;
+
+    // Anyone can append a document time-stamp; one from a TSA outside the trust anchors is
+    // INDETERMINATE and gives the signature no proof of existence.
+    let foreign = tsa_valid(&other, "Elsewhere TSA", -10, 300, None);
+    let stamped = doc_ts::add_document_timestamp(&lt, &foreign, &limits).unwrap();
+    let r = check(&stamped, &pki, later);
+    let t = &r.timestamps[0].report;
+    assert_eq!(t.indication, Indication::Indeterminate, "{t:?}");
+    assert_eq!(
+        t.sub_indication.as_deref(),
+        Some("NO_CERTIFICATE_CHAIN_FOUND"),
+        "{:?}",
+        t.reason
+    );
+    let s = &r.signatures[0].report;
+    assert_ne!(s.level, "B-LTA");
+    assert_eq!(
+        s.sub_indication.as_deref(),
+        Some("OUT_OF_BOUNDS_NO_POE"),
+        "{}: {:?}",
+        s.level,
+        s.reason
+    );
+
+    // A trusted TSA whose certificate was revoked before it stamped: no proof either.
+    let arch = tsa_valid(&pki, "Korpu Archive TSA", -10, 300, None);
+    let arch_serial = arch.authority().cert.serial_hex();
+    let revoked = pki.ocsp(vec![(arch_serial, SystemTime::now() - DAY)]);
+    let lta = doc_ts::extend_lta(&lt, &arch, Some(&revoked), &limits).unwrap();
+    let r = check(&lta, &pki, later);
+    let t = &r.timestamps[0].report;
+    assert_eq!(t.indication, Indication::Indeterminate, "{:?}", t.reason);
+    assert!(
+        t.reason.as_deref().unwrap().contains("revoked"),
+        "{:?}",
+        t.reason
+    );
+    assert_ne!(r.signatures[0].report.indication, Indication::TotalPassed);
+    assert_ne!(r.signatures[0].report.level, "B-LTA");
+    // The same file with the TSA in good standing passes: the revocation made the difference.
+    let good = doc_ts::extend_lta(&lt, &arch, Some(&pki.ocsp(vec![])), &limits).unwrap();
+    assert_eq!(
+        check(&good, &pki, later).indication,
+        Indication::TotalPassed
+    );
+}
+
+#[test]
 fn an_algorithm_out_of_policy_passes_when_an_archive_timestamp_predates_the_policy_date() {
     // A B-B signature (no signature time-stamp) covered by an archive time-stamp, judged by a
     // policy under which ECDSA P-256 expired yesterday: the archive time-stamp (now) does not
