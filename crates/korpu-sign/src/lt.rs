@@ -550,9 +550,11 @@ enum Severity {
 /// - revoked only after the proven time → still valid, the revocation noted;
 /// - no usable, fresh revocation data → INDETERMINATE/TRY_LATER.
 ///
-/// Fresh means issued at or after the proven signing time; without a time-stamp (the control
-/// time is then the validation time `at`), also any answer whose validity period (thisUpdate
-/// to nextUpdate) includes `at`. A "revoked" answer counts whatever its age. A CA certificate
+/// Fresh means, as EN 319 102-1 §5.2.5.4 puts it when no maximum age is configured: issued at
+/// or after the control time (the proven signing time, else the validation time `at`), or
+/// issued before it with a nextUpdate at or after it, so its validity period covers the
+/// control time. That is what a CA publishing a CRL every few hours gives a B-LT signature made
+/// between two CRLs. A "revoked" answer counts whatever its age. A CA certificate
 /// that names no CRL distribution point and no OCSP responder (its issuer publishes nothing
 /// about it, as in closed PKIs where the root vouches for one issuing CA) and for which no data
 /// is present is reported as "no revocation service" without lowering the verdict; the signer
@@ -606,7 +608,7 @@ pub(crate) fn check_path_revocation(
         let (mut found, mut err) = statements(cert, issuer, ocsps, crls, true);
         let usable = |s: &Statement| match s.status {
             CertStatus::Revoked { .. } => true,
-            _ => fresh(s, proven, control),
+            _ => fresh(s, control),
         };
         if !found.iter().any(usable) {
             if let Some(f) = &options.fetcher {
@@ -666,7 +668,7 @@ pub(crate) fn check_path_revocation(
         }
         let good = found
             .iter()
-            .filter(|s| s.status == CertStatus::Good && fresh(s, proven, control))
+            .filter(|s| s.status == CertStatus::Good && fresh(s, control))
             .max_by_key(|s| (s.embedded, s.this_update));
         if let Some(s) = good {
             all_embedded &= s.embedded;
@@ -685,13 +687,13 @@ pub(crate) fn check_path_revocation(
             format!("the OCSP responder does not know {who}")
         } else if let Some(s) = found.iter().max_by_key(|s| s.this_update) {
             parts.push(label(format!(
-                "not established: the {} ({}) predates the proven signing time",
+                "not established: the {} ({}) no longer covers the signing time",
                 s.source,
                 rfc3339(s.this_update)
             )));
             format!(
-                "the revocation data for {who} ({} of {}) is older than the signing time it \
-                 would vouch for",
+                "the revocation data for {who} ({} of {}) expired before the time it would \
+                 vouch for",
                 s.source,
                 rfc3339(s.this_update)
             )
@@ -734,11 +736,8 @@ pub(crate) fn check_path_revocation(
 }
 
 /// Whether a "good" answer covers the control time (see [`check_path_revocation`]).
-fn fresh(s: &Statement, proven: Option<SystemTime>, control: SystemTime) -> bool {
-    if s.this_update >= control {
-        return true;
-    }
-    // An answer older than the time-stamped signature says nothing about a revocation between
-    // then and the signing (EN 319 102-1 §5.2.5.4, revocation freshness).
-    proven.is_none() && s.next_update.is_some_and(|n| n >= control)
+fn fresh(s: &Statement, control: SystemTime) -> bool {
+    // An answer whose validity ended before the control time says nothing about a revocation
+    // between then and the signing; one without nextUpdate vouches only for its own time.
+    s.this_update >= control || s.next_update.is_some_and(|n| n >= control)
 }

@@ -217,7 +217,7 @@ fn utc(t: SystemTime) -> String {
 }
 
 #[test]
-fn a_crl_makes_b_lt_only_when_issued_after_the_time_stamp() {
+fn a_crl_makes_b_lt_when_it_covers_the_time_stamp() {
     let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
     let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
     let now = SystemTime::now();
@@ -227,26 +227,41 @@ fn a_crl_makes_b_lt_only_when_issued_after_the_time_stamp() {
     let bt = korpu_sign::cades::add_signature_timestamp(&p7s, &tsa).unwrap();
     let anchors = [h.root.cert.clone(), pki.root.clone()];
     let later = now + Duration::from_secs(600);
+    let b_lt_with = |crls: Crls| {
+        let lt = add_revocation_values(&bt, &crls).unwrap();
+        validate_cades(&lt, DATA, &anchors, later)
+    };
 
-    // CRLs published after the time-stamp vouch for the signing time: B-LT, passed.
-    let after = Some(utc(now + Duration::from_secs(120)));
-    let fresh = Crls(vec![
-        (h.ca.cert.clone(), h.o.crl(&h.ca, after.as_deref())),
-        (h.root.cert.clone(), h.o.crl(&h.root, after.as_deref())),
-    ]);
-    let lt = add_revocation_values(&bt, &fresh).unwrap();
-    let r = validate_cades(&lt, DATA, &anchors, later);
+    // Published before the time-stamp, valid until after it (a CA publishing every few hours,
+    // the signature made between two CRLs): it covers the signing time. B-LT, passed.
+    let r = b_lt_with(Crls(vec![
+        (
+            h.ca.cert.clone(),
+            h.o.crl(&h.ca, Some(&utc(now - Duration::from_secs(60)))),
+        ),
+        (h.root.cert.clone(), h.o.crl(&h.root, None)),
+    ]));
     assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
     assert_eq!(r.level, "B-LT", "{r:#?}");
 
-    // CRLs older than the time-stamp say nothing about a revocation in between.
-    let before = Some(utc(now - Duration::from_secs(60)));
-    let stale = Crls(vec![
-        (h.ca.cert.clone(), h.o.crl(&h.ca, before.as_deref())),
-        (h.root.cert.clone(), h.o.crl(&h.root, before.as_deref())),
-    ]);
-    let lt = add_revocation_values(&bt, &stale).unwrap();
-    let r = validate_cades(&lt, DATA, &anchors, later);
+    // Published after the time-stamp: passed too.
+    let after = utc(now + Duration::from_secs(120));
+    let r = b_lt_with(Crls(vec![
+        (h.ca.cert.clone(), h.o.crl(&h.ca, Some(&after))),
+        (h.root.cert.clone(), h.o.crl(&h.root, Some(&after))),
+    ]));
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+
+    // Its nextUpdate passed before the time-stamp: it says nothing about the signing time.
+    let stale = h.o.crl_dated(
+        &h.ca,
+        &utc(now - Duration::from_secs(2 * 86400)),
+        &utc(now - Duration::from_secs(86400)),
+    );
+    let r = b_lt_with(Crls(vec![
+        (h.ca.cert.clone(), stale),
+        (h.root.cert.clone(), h.o.crl(&h.root, None)),
+    ]));
     assert_eq!(r.sub_indication.as_deref(), Some("TRY_LATER"), "{r:#?}");
     assert_eq!(r.level, "B-T", "{r:#?}");
     assert!(r.revocation.starts_with("not established"), "{r:#?}");

@@ -128,16 +128,18 @@ fn ocsp_older_than_the_signature_does_not_make_b_lt() {
     let m = pki.member("AZ/GOV/33");
     let tsa = pki.tsa();
     let now = SystemTime::now();
-    // The OCSP answer is fetched first, the signature time-stamped a minute later.
+    // The OCSP answer (valid for an hour) is fetched first, the signature time-stamped two
+    // hours later: the answer's nextUpdate has passed by the proven signing time, so it says
+    // nothing about it (EN 319 102-1 §5.2.5.4).
     let early = sign(DATA, &m.signer(), now, None).unwrap();
     let early = add_revocation_values(&early, &pki.ocsp(vec![])).unwrap();
-    tsa.set_time(Some(now + Duration::from_secs(60)));
+    tsa.set_time(Some(now + Duration::from_secs(7200)));
     let stamped = korpu_sign::cades::add_signature_timestamp(&early, &tsa).unwrap();
     let r = validate_cades(
         &stamped,
         DATA,
         &pki.anchors(),
-        now + Duration::from_secs(120),
+        now + Duration::from_secs(7300),
     );
     assert_eq!(r.level, "B-T", "{r:?}");
     assert!(r.revocation.starts_with("not established"), "{r:?}");

@@ -925,4 +925,28 @@ impl RevocationSource for Http {
         ocsp::verify_response(&resp, cert, issuer, Some(&nonce), SystemTime::now())?;
         Ok(resp)
     }
+
+    /// When the CA publishes CRLs: the one at the certificate's distribution point (plain
+    /// HTTP), checked to be the issuer's and to speak for the certificate, so that B-LT carries
+    /// it where the OCSP responder has no answer (an intermediate CA, a CRL-only CA).
+    fn crl(&self, cert: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
+        use korpu_sign::RevocationFetcher;
+        let fetcher = korpu_sign::fetch::HttpFetcher::default();
+        for url in korpu_pki::crl::crl_urls(cert) {
+            let Ok(bytes) = fetcher.get(&url) else {
+                continue;
+            };
+            let Ok(crl) = korpu_pki::crl::Crl::from_der_or_pem(&bytes) else {
+                continue;
+            };
+            if crl
+                .verify_issued_by(issuer)
+                .and_then(|()| crl.status(cert))
+                .is_ok()
+            {
+                return Ok(Some(crl.der().to_vec()));
+            }
+        }
+        Ok(None)
+    }
 }

@@ -254,11 +254,29 @@ impl Ossl {
     /// [`Ossl::crl`] with more CRL extensions (openssl config lines, e.g.
     /// "2.5.29.27=critical,DER:02:01:01" for a deltaCRLIndicator).
     pub fn crl_with(&self, ca: &Made, last_update: Option<&str>, crl_ext: &str) -> Vec<u8> {
+        self.crl_full(ca, last_update, None, crl_ext)
+    }
+
+    /// A CRL with thisUpdate and nextUpdate ("YYMMDDHHMMSSZ") chosen.
+    pub fn crl_dated(&self, ca: &Made, last_update: &str, next_update: &str) -> Vec<u8> {
+        self.crl_full(ca, Some(last_update), Some(next_update), "")
+    }
+
+    fn crl_full(
+        &self,
+        ca: &Made,
+        last_update: Option<&str>,
+        next_update: Option<&str>,
+        crl_ext: &str,
+    ) -> Vec<u8> {
         let cnf = self.ca_config_with(ca, crl_ext);
         let out = format!("{}.crl.pem", ca.name);
         let mut args = vec!["ca", "-config", &cnf, "-gencrl", "-out", &out];
         if let Some(t) = last_update {
             args.extend(["-crl_lastupdate", t]);
+        }
+        if let Some(t) = next_update {
+            args.extend(["-crl_nextupdate", t]);
         }
         self.run(&args);
         let der_file = format!("{}.crl.der", ca.name);

@@ -1,0 +1,250 @@
+//! `korpu doc sign --level b-lt` under a CA that publishes CRLs and no OCSP (openssl-made
+//! RSA root → EC issuing CA → EC signer, each certificate naming its CRL distribution point on
+//! a loopback HTTP server): the signed PDF carries both CRLs, and `korpu doc verify` then passes
+//! it offline with the signer's and the CA's status from them; a revoked signer's B-LT file is
+//! refused.
+#[path = "../../korpu-pki/tests/support/ossl.rs"]
+mod ossl;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+use korpu_pki::key::SigningKey;
+use korpu_pki::tsa::Authority;
+use ossl::{KeyKind, Ossl, CA_EXT, SIGNER_EXT};
+
+const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
+
+type Files = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// GET: the files; POST /tsa: the time-stamping authority; anything else 404 (no OCSP here).
+fn serve(listener: TcpListener, files: Files, tsa: Authority) {
+    std::thread::spawn(move || {
+        let mut serial = 1u64;
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let path = first.split(' ').nth(1).unwrap_or("").to_owned();
+            let answer = if first.starts_with("POST") && path == "/tsa" {
+                serial += 1;
+                Some(tsa.respond(&body, SystemTime::now(), serial))
+            } else if first.starts_with("GET") {
+                let files = files.lock().unwrap();
+                files
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, b)| b.clone())
+            } else {
+                None
+            };
+            let resp = match answer {
+                Some(b) => {
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        b.len()
+                    )
+                    .into_bytes();
+                    r.extend_from_slice(&b);
+                    r
+                }
+                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
+            };
+            let _ = conn.write_all(&resp);
+        }
+    });
+}
+
+fn korpu(args: &[&str]) -> Output {
+    Command::new(KORPU)
+        .args(args)
+        .env("KORPU_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A time-stamping authority of its own small PKI; returns it and its root.
+fn tsa() -> (Authority, korpu_pki::cert::Certificate) {
+    let now = SystemTime::now() - Duration::from_secs(60);
+    let req = |cn: &str, pk: &'static [u8], profile| IssueRequest {
+        subject: Subject::cn(cn),
+        public_key_der: pk,
+        profile,
+        not_before: now,
+        not_after: now + Duration::from_secs(30 * 86400),
+        ocsp_url: None,
+    };
+    let leak = |v: Vec<u8>| -> &'static [u8] { Box::leak(v.into_boxed_slice()) };
+    let root_key = SigningKey::generate();
+    let root = ca::self_signed(
+        &root_key,
+        req("TSA Root", leak(root_key.public_key_der()), Profile::Root),
+        &ca::random_serial(),
+    )
+    .unwrap();
+    let key = SigningKey::generate();
+    let cert = ca::issue(
+        &root,
+        &root_key,
+        req("TSA", leak(key.public_key_der()), Profile::Tsa),
+        &ca::random_serial(),
+    )
+    .unwrap();
+    let authority = Authority::new(cert, key, vec![], "1.3.6.1.4.1.99999.3".parse().unwrap());
+    (authority.unwrap(), root)
+}
+
+fn pdf() -> Vec<u8> {
+    let c = "BT /F1 12 Tf 72 720 Td (CRL) Tj ET";
+    let objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{c}\nendstream", c.len()),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offs = Vec::new();
+    for (i, o) in objs.iter().enumerate() {
+        offs.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let x = out.len();
+    out.extend_from_slice(b"xref\n0 5\n0000000000 65535 f\r\n");
+    for o in offs {
+        out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{x}\n%%EOF\n").as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let o = Ossl::new();
+    let root = o.root("root", "/CN=CRL Root", KeyKind::Rsa2048);
+    let ca = o.issue(
+        "ca",
+        "/CN=CRL Issuing CA",
+        KeyKind::P256,
+        &root,
+        &format!("{CA_EXT}crlDistributionPoints=URI:{base}/root.crl\n"),
+    );
+    let signer_ext = format!("{SIGNER_EXT}crlDistributionPoints=URI:{base}/ca.crl\n");
+    let alice = o.issue("alice", "/CN=Alice", KeyKind::P256, &ca, &signer_ext);
+    let mallory = o.issue("mallory", "/CN=Mallory", KeyKind::P256, &ca, &signer_ext);
+    o.revoke(&ca, &mallory, "keyCompromise");
+    let files: Files = Arc::new(Mutex::new(vec![
+        ("/root.crl".into(), o.crl(&root, None)),
+        ("/ca.crl".into(), o.crl(&ca, None)),
+    ]));
+    let (authority, tsa_root) = tsa();
+    serve(listener, files, authority);
+
+    let p = |n: &str| o.path(n).to_str().unwrap().to_owned();
+    std::fs::write(o.path("in.pdf"), pdf()).unwrap();
+    std::fs::write(
+        o.path("chain.pem"),
+        std::fs::read_to_string(&ca.cert_path).unwrap()
+            + &std::fs::read_to_string(&root.cert_path).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(o.path("tsa-root.pem"), tsa_root.to_pem()).unwrap();
+    for k in [&alice.key_path, &mallory.key_path] {
+        std::fs::set_permissions(k, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let sign = |who: &ossl::Made, out: &str| {
+        korpu(&[
+            "doc",
+            "sign",
+            "--key",
+            who.key_path.to_str().unwrap(),
+            "--cert",
+            who.cert_path.to_str().unwrap(),
+            "--chain",
+            &p("chain.pem"),
+            "--tsa",
+            &format!("{base}/tsa"),
+            "--ocsp",
+            &format!("{base}/ocsp"),
+            "--level",
+            "b-lt",
+            &p("in.pdf"),
+            &p(out),
+        ])
+    };
+    let verify = |file: &str| {
+        korpu(&[
+            "doc",
+            "verify",
+            "--trust",
+            root.cert_path.to_str().unwrap(),
+            "--trust",
+            &p("tsa-root.pem"),
+            &p(file),
+        ])
+    };
+
+    let o1 = sign(&alice, "alice.pdf");
+    assert!(o1.status.success(), "{}", text(&o1));
+    let signed = std::fs::read(o.path("alice.pdf")).unwrap();
+    assert!(signed.windows(5).any(|w| w == b"/CRLs"), "a DSS with CRLs");
+    let v = verify("alice.pdf");
+    assert!(v.status.success(), "{}", text(&v));
+    let out = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        out.contains("TOTAL_PASSED") && out.contains("B-LT"),
+        "{out}"
+    );
+    assert!(
+        out.contains("revocation:           good (embedded CRL"),
+        "{out}"
+    );
+    assert!(
+        out.contains("CN=CRL Issuing CA\": good (embedded CRL"),
+        "{out}"
+    );
+
+    // A revoked signer: the CRL the CLI embeds says so, and verification refuses the file.
+    let o2 = sign(&mallory, "mallory.pdf");
+    assert!(o2.status.success(), "{}", text(&o2));
+    let v = verify("mallory.pdf");
+    assert!(!v.status.success(), "{}", text(&v));
+    let out = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        out.contains("TOTAL_FAILED") && out.contains("REVOKED"),
+        "{out}"
+    );
+}
