@@ -372,6 +372,22 @@ struct Statement {
     embedded: bool,
 }
 
+/// Whether a response has a SingleResponse for `cert`'s serial number (the rest of the CertID
+/// is checked with the signature by [`ocsp::verify_response_dated`]).
+fn ocsp_mentions(resp: &[u8], cert: &Certificate) -> bool {
+    let serial = cert.parsed().tbs_certificate.serial_number.as_bytes();
+    OcspResponse::from_der(resp)
+        .ok()
+        .and_then(|r| r.response_bytes)
+        .and_then(|b| BasicOcspResponse::from_der(b.response.as_bytes()).ok())
+        .is_some_and(|b| {
+            b.tbs_response_data
+                .responses
+                .iter()
+                .any(|s| s.cert_id.serial_number.as_bytes() == serial)
+        })
+}
+
 /// The latest nextUpdate of a response's single responses.
 fn next_update_of(resp: &[u8]) -> Option<SystemTime> {
     let r = OcspResponse::from_der(resp).ok()?;
@@ -398,6 +414,11 @@ fn statements(
         // The response is judged at the time it speaks for: it was fresh then, and it is old
         // now by design (that is what "long-term" means).
         let Some(when) = produced_at(r) else { continue };
+        // Each response is about one certificate of the path: skip the others before paying
+        // for a signature check.
+        if !ocsp_mentions(r, cert) {
+            continue;
+        }
         match ocsp::verify_response_dated(r, cert, issuer, None, when) {
             Ok((status, this_update)) => out.push(Statement {
                 status,
