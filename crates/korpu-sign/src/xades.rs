@@ -52,6 +52,15 @@ const EXC_C14N_NS: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 const PSS_NS: &str = "http://www.w3.org/2007/05/xmldsig-more#";
 
+/// Most `ds:Signature` elements one signatures file may hold (DigiDoc writes one per file; the
+/// bound keeps a crafted file from costing a chain validation per thousand bytes).
+const MAX_SIGNATURES: usize = 100;
+/// Most references one signature may have.
+const MAX_REFERENCES: usize = 1000;
+
+/// Digests of container files already computed: (file, digest, canonicalisation, enveloped).
+type DigestCache = BTreeMap<(String, HashAlg, Option<String>, bool), Result<Vec<u8>, String>>;
+
 /// The verdict on one `ds:Signature`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XadesSignature {
@@ -202,9 +211,13 @@ pub fn validate_file(
     if sigs.is_empty() {
         return Err(XmlError::Malformed("no ds:Signature".into()));
     }
+    if sigs.len() > MAX_SIGNATURES {
+        return Err(XmlError::TooLarge("signatures in one file"));
+    }
+    let mut cache = DigestCache::new();
     Ok(sigs
         .into_iter()
-        .map(|s| validate_signature(&doc, s, files, anchors, at, options))
+        .map(|s| validate_signature(&doc, s, files, anchors, at, options, &mut cache))
         .collect())
 }
 
@@ -233,6 +246,7 @@ fn validate_signature(
     anchors: &[Certificate],
     at: SystemTime,
     options: &ValidationOptions,
+    cache: &mut DigestCache,
 ) -> XadesSignature {
     use Indication::*;
     let id = doc
@@ -288,7 +302,7 @@ fn validate_signature(
         .and_then(|q| doc.child(q, XADES, "UnsignedProperties"))
         .and_then(|u| doc.child(u, XADES, "UnsignedSignatureProperties"));
 
-    let refs = check_references(doc, si, signed_props, files);
+    let refs = check_references(doc, si, signed_props, files, cache);
     out.covers = refs.covers.clone();
     if let Some(why) = refs.malformed {
         return fail(out, TotalFailed, "FORMAT_FAILURE", why);
@@ -583,11 +597,19 @@ fn check_references(
     si: NodeId,
     signed_props: Option<NodeId>,
     files: &BTreeMap<String, Vec<u8>>,
+    cache: &mut DigestCache,
 ) -> RefOutcome {
     let mut o = RefOutcome::default();
     let refs: Vec<NodeId> = doc.children_named(si, DS, "Reference").collect();
     if refs.is_empty() {
         o.malformed = Some("SignedInfo has no Reference".into());
+        return o;
+    }
+    if refs.len() > MAX_REFERENCES {
+        o.malformed = Some(format!(
+            "{} references, more than the limit of {MAX_REFERENCES}",
+            refs.len()
+        ));
         return o;
     }
     for r in refs {
@@ -648,7 +670,7 @@ fn check_references(
             continue;
         };
         let mut is_sp = false;
-        let octets: Result<Vec<u8>, String> = if let Some(frag) = uri.strip_prefix('#') {
+        let computed: Result<Vec<u8>, String> = if let Some(frag) = uri.strip_prefix('#') {
             match doc.by_id(frag) {
                 Ok(Some(target)) => {
                     let alg = c14n.clone().unwrap_or_else(C14n::default_inclusive);
@@ -664,6 +686,7 @@ fn check_references(
                     is_sp = Some(target) == signed_props
                         && (ty == SIGNED_PROPERTIES_TYPE || ty == SIGNED_PROPERTIES_TYPE_111);
                     doc.canonicalize(target, &alg, exclude)
+                        .map(|b| hash.digest(&b))
                         .map_err(|e| format!("canonicalising #{frag}: {e}"))
                 }
                 Ok(None) => {
@@ -683,16 +706,28 @@ fn check_references(
                     .get_or_insert(format!("\"{name}\" is not in the container"));
                 continue;
             };
-            match (&c14n, enveloped) {
-                (None, false) => Ok(content.clone()),
-                (Some(alg), _) => Document::parse(content, &Limits::default())
-                    .and_then(|d| d.canonicalize_document(alg))
-                    .map_err(|e| format!("canonicalising \"{name}\": {e}")),
-                (None, true) => Err("enveloped-signature over a separate file".into()),
-            }
+            // Each (file, digest, canonicalisation) is computed once per signatures file, so
+            // many references to one large file cost one pass.
+            let key = (
+                name.clone(),
+                hash,
+                c14n.as_ref().map(|c| format!("{c:?}")),
+                enveloped,
+            );
+            cache
+                .entry(key)
+                .or_insert_with(|| match (&c14n, enveloped) {
+                    (None, false) => Ok(hash.digest(content)),
+                    (Some(alg), _) => Document::parse(content, &Limits::default())
+                        .and_then(|d| d.canonicalize_document(alg))
+                        .map(|b| hash.digest(&b))
+                        .map_err(|e| format!("canonicalising \"{name}\": {e}")),
+                    (None, true) => Err("enveloped-signature over a separate file".into()),
+                })
+                .clone()
         };
-        let octets = match octets {
-            Ok(b) => b,
+        let digest = match computed {
+            Ok(d) => d,
             Err(e) => {
                 o.unsupported.get_or_insert(e);
                 continue;
@@ -701,7 +736,7 @@ fn check_references(
         if !o.digests.contains(&hash) {
             o.digests.push(hash);
         }
-        if hash.digest(&octets) == want {
+        if digest == want {
             o.signed_properties_ok |= is_sp;
         } else {
             o.hash_failure.get_or_insert(format!(
@@ -883,6 +918,68 @@ fn chain_and_revocation(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn signatures_with_refs(n: usize, uri: &str) -> String {
+        let r = format!(
+            "<ds:Reference URI=\"{uri}\"><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference>"
+        );
+        format!(
+            "<asic:XAdESSignatures xmlns:asic=\"{ASIC}\" xmlns:ds=\"{DS}\"><ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/><ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256\"/>{}</ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature></asic:XAdESSignatures>",
+            r.repeat(n)
+        )
+    }
+
+    #[test]
+    fn many_references_to_one_large_file_cost_one_digest() {
+        let files = BTreeMap::from([("big.bin".to_string(), vec![7u8; 16 << 20])]);
+        let xml = signatures_with_refs(MAX_REFERENCES, "big.bin");
+        let t = std::time::Instant::now();
+        let r = validate_file(
+            xml.as_bytes(),
+            &files,
+            &[],
+            SystemTime::now(),
+            &Limits::default(),
+            &ValidationOptions::default(),
+        )
+        .unwrap();
+        // One SHA-256 of 16 MiB, not a thousand.
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(r[0].report.sub_indication.as_deref(), Some("HASH_FAILURE"));
+        let xml = signatures_with_refs(MAX_REFERENCES + 1, "big.bin");
+        let r = validate_file(
+            xml.as_bytes(),
+            &files,
+            &[],
+            SystemTime::now(),
+            &Limits::default(),
+            &ValidationOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            r[0].report.sub_indication.as_deref(),
+            Some("FORMAT_FAILURE")
+        );
+        let one = signatures_with_refs(1, "big.bin");
+        let inner = &one[one.find("<ds:Signature>").unwrap()..one.find("</asic:").unwrap()];
+        let many = format!(
+            "<asic:XAdESSignatures xmlns:asic=\"{ASIC}\" xmlns:ds=\"{DS}\">{}</asic:XAdESSignatures>",
+            inner.repeat(MAX_SIGNATURES + 1)
+        );
+        assert!(validate_file(
+            many.as_bytes(),
+            &files,
+            &[],
+            SystemTime::now(),
+            &Limits::default(),
+            &ValidationOptions::default(),
+        )
+        .is_err());
+    }
 
     #[test]
     fn xs_datetime() {

@@ -117,6 +117,9 @@ pub struct Document {
     root: NodeId,
     before: Vec<NodeId>,
     after: Vec<NodeId>,
+    /// ID value → the elements carrying it, built once at parse time so that resolving many
+    /// references costs no walk of the whole tree each.
+    ids: BTreeMap<String, Vec<NodeId>>,
 }
 
 fn split_qname(q: &str) -> (&str, &str) {
@@ -265,13 +268,27 @@ impl Document {
             ));
         }
         let root = root.ok_or_else(|| XmlError::Malformed("no document element".into()))?;
-        let doc = Document {
+        let mut doc = Document {
             nodes,
             root,
             before,
             after,
+            ids: BTreeMap::new(),
         };
         doc.check_namespaces()?;
+        let mut ids: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
+        for n in doc.descendants(doc.root) {
+            let e = doc.element(n).expect("descendants are elements");
+            for (k, v) in &e.attrs {
+                if matches!(k.as_str(), "Id" | "ID" | "id" | "xml:id") {
+                    let at = ids.entry(v.clone()).or_default();
+                    if at.last() != Some(&n) {
+                        at.push(n);
+                    }
+                }
+            }
+        }
+        doc.ids = ids;
         Ok(doc)
     }
 
@@ -363,18 +380,11 @@ impl Document {
     /// The element whose `Id` (or `ID`, `id`, `xml:id`) attribute is `value`; an ID given twice
     /// is an error, so a reference can never be resolved to a planted copy.
     pub fn by_id(&self, value: &str) -> Result<Option<NodeId>, XmlError> {
-        let mut found = None;
-        for n in self.descendants(self.root) {
-            let e = self.element(n).expect("descendants are elements");
-            let hit = e
-                .attrs
-                .iter()
-                .any(|(k, v)| matches!(k.as_str(), "Id" | "ID" | "id" | "xml:id") && v == value);
-            if hit && found.replace(n).is_some() {
-                return Err(XmlError::DuplicateId(value.chars().take(100).collect()));
-            }
+        match self.ids.get(value).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([n]) => Ok(Some(*n)),
+            Some(_) => Err(XmlError::DuplicateId(value.chars().take(100).collect())),
         }
-        Ok(found)
     }
 
     /// The URI bound to `prefix` ("" for the default namespace) in scope at element `id`.
