@@ -651,3 +651,67 @@ fn pyhanko_passes_lta(pdf: &Path, root: &Path) {
         assert_eq!(s["classic_bottom_line"], true, "{}: {s}", pdf.display());
     }
 }
+
+/// A renewed B-LTA file with bytes flipped across its time-stamp revisions and cut at many
+/// points: validation never panics, stays within a time bound, and no change to a byte of a
+/// document time-stamp's token (which carries only certificates validation uses) leaves that
+/// time-stamp TOTAL_PASSED.
+#[test]
+fn mutated_document_timestamps_never_pass_or_panic() {
+    let pki = Pki::new("LtaMutate");
+    let sig_tsa = pki.tsa();
+    // Tokens carrying only the certificates validation uses (TSA, issuing CA): a copy of the
+    // trust anchor inside a token is never read, so changing it changes nothing.
+    let arch = pki.tsa();
+    let limits = Limits::default();
+    let src = pki.ocsp(vec![]);
+    let lta = doc_ts::extend_lta(&b_lt(&pki, &sig_tsa), &arch, Some(&src), &limits).unwrap();
+    let renewed = doc_ts::extend_lta(&lta, &arch, Some(&src), &limits).unwrap();
+    let now = SystemTime::now();
+    let base = check(&renewed, &pki, now);
+    assert_eq!(base.indication, Indication::TotalPassed, "{base:#?}");
+    let sig_end = base.signatures[0].revision_end;
+    // The tokens' DER: from each "/Contents<" of a /DocTimeStamp up to its zero padding.
+    let mut tokens = Vec::new();
+    let mut from = sig_end;
+    while let Some(i) = renewed[from..].windows(10).position(|w| w == b"/Contents<") {
+        let start = from + i + 10;
+        let hex_end = start + renewed[start..].iter().position(|b| *b == b'>').unwrap();
+        let der = hex::decode(&renewed[start..hex_end]).unwrap();
+        // The DER length from its header (tokens are longer than 255 bytes: 0x82 form).
+        assert_eq!(der[1], 0x82);
+        let len = 4 + ((der[2] as usize) << 8 | der[3] as usize);
+        tokens.push((start, start + 2 * len));
+        from = hex_end;
+    }
+    assert_eq!(tokens.len(), 2, "two document time-stamps");
+    let run = |b: &[u8]| {
+        let t = std::time::Instant::now();
+        let r = pdf::validate(b, &pki.anchors(), now, &limits);
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        r
+    };
+    for (k, (start, end)) in tokens.iter().enumerate() {
+        for i in (*start..*end).step_by(23) {
+            let mut m = renewed.clone();
+            // Another hex digit: the token's byte changes, the file's structure does not.
+            m[i] = if m[i] == b'0' { b'1' } else { b'0' };
+            let r = run(&m).unwrap();
+            assert_ne!(
+                r.timestamps[k].report.indication,
+                Indication::TotalPassed,
+                "byte {} of token {k}: {:?}",
+                (i - start) / 2,
+                r.timestamps[k].report.reason
+            );
+        }
+    }
+    for i in (sig_end..renewed.len()).step_by(131) {
+        let mut m = renewed.clone();
+        m[i] ^= 0x20;
+        let _ = run(&m);
+    }
+    for cut in (sig_end..renewed.len()).step_by(257) {
+        let _ = run(&renewed[..cut]);
+    }
+}
