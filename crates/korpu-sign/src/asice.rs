@@ -689,7 +689,7 @@ pub(crate) fn check_data_name(name: &str) -> Result<(), SignError> {
     Ok(())
 }
 
-fn guess_mime(name: &str) -> &'static str {
+pub(crate) fn guess_mime(name: &str) -> &'static str {
     let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
         "pdf" => "application/pdf",

@@ -87,6 +87,93 @@ pub fn create(
     )
 }
 
+/// Adds a parallel XAdES signature by `signer` over every data file of an existing ASiC-E
+/// container (read within `limits`), as `META-INF/signaturesN.xml` with the next free N.
+/// Existing entries — other signatures, CAdES or XAdES, and the manifest — are kept byte for
+/// byte; media types come from the OpenDocument manifest when it lists the file.
+pub fn add_signature(
+    container: &[u8],
+    signer: &Signer<'_>,
+    signing_time: SystemTime,
+    timestamper: Option<&dyn Timestamper>,
+    revocation: Option<&dyn RevocationSource>,
+    limits: &asice::Limits,
+) -> Result<Vec<u8>, SignError> {
+    let c = asice::open(container, limits).map_err(|e| SignError::InvalidInput(e.to_string()))?;
+    if c.files.is_empty() {
+        return Err(SignError::InvalidInput(
+            "the container has no data file to sign".into(),
+        ));
+    }
+    if signer.cert.public_key_der() != signer.key.public_key_der() {
+        return Err(SignError::KeyMismatch(signer.cert.subject()));
+    }
+    signer.cert.check_validity(signing_time)?;
+    let listed = c
+        .meta()
+        .get("META-INF/manifest.xml")
+        .map(|m| odf_media_types(m))
+        .unwrap_or_default();
+    let files: Vec<DataFile> = c
+        .files
+        .iter()
+        .map(|(n, d)| DataFile {
+            name: n.clone(),
+            mime_type: listed
+                .get(n)
+                .cloned()
+                .unwrap_or_else(|| asice::guess_mime(n).into()),
+            content: d.clone(),
+        })
+        .collect();
+    let name = (0..)
+        .map(|i| format!("META-INF/signatures{i}.xml"))
+        .find(|n| !c.meta().contains_key(n))
+        .expect("some index is free");
+    let xml = signature_xml(&files, signer, signing_time, timestamper, revocation)?;
+    let mut meta: Vec<(String, Vec<u8>)> = c
+        .meta()
+        .iter()
+        .map(|(n, b)| (n.clone(), b.clone()))
+        .collect();
+    if !c.meta().contains_key("META-INF/manifest.xml") {
+        meta.push((
+            "META-INF/manifest.xml".into(),
+            odf_manifest(&files).into_bytes(),
+        ));
+    }
+    meta.push((name, xml.into_bytes()));
+    let data: Vec<(&str, &[u8])> = c
+        .files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    asice::write_zip(&data, &meta)
+}
+
+/// full-path → media-type of an OpenDocument manifest (best effort: an unreadable manifest
+/// lists nothing, and the media types are then guessed).
+fn odf_media_types(xml: &[u8]) -> std::collections::BTreeMap<String, String> {
+    const NS: &str = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0";
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(doc) = Document::parse(xml, &Limits::default()) else {
+        return out;
+    };
+    for n in doc.children_named(doc.root(), NS, "file-entry") {
+        let Some(e) = doc.element(n) else { continue };
+        let attr = |local: &str| {
+            e.attrs
+                .iter()
+                .find(|(k, _)| k.rsplit(':').next() == Some(local))
+                .map(|(_, v)| v.clone())
+        };
+        if let (Some(path), Some(mt)) = (attr("full-path"), attr("media-type")) {
+            out.insert(path, mt);
+        }
+    }
+    out
+}
+
 /// The SignatureMethod URI of a key's scheme.
 fn method_uri(alg: &SignatureAlgorithm) -> Result<String, SignError> {
     let h = |h: HashAlg| match h {

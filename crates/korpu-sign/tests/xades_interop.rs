@@ -1562,3 +1562,71 @@ fn asic_s_with_a_sha512_openssl_time_stamp_or_xades_passes() {
         "{r:#?}"
     );
 }
+
+/// A parallel XAdES signature added by Körpü to a container pyasice signed: both signatures
+/// pass with Körpü, and pyasice verifies both; the first signatures file is kept byte for byte.
+#[test]
+fn a_parallel_signature_added_to_a_pyasice_container_keeps_both_valid() {
+    let pki = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    let (key, cert) = pki.signer("Citizen", "ec256");
+    let c = pyasice_sign(
+        work.path(),
+        &key,
+        &cert,
+        "sha256",
+        &[
+            ("application.txt", b"I apply for a permit."),
+            ("id.bin", &[1, 2, 3]),
+        ],
+    );
+    let (okey, ocert) = pki.signer("Official", "rsa2048");
+    let okey =
+        korpu_sign::keys::read_document_key(&okey, korpu_sign::keys::RsaPadding::Pkcs1).unwrap();
+    let ocert =
+        Certificate::all_from_pem(&std::fs::read_to_string(&ocert).unwrap()).unwrap()[0].clone();
+    let signer = korpu_sign::cades::Signer {
+        key: &okey,
+        cert: &ocert,
+        chain: &[],
+    };
+    let both = korpu_sign::xades_sign::add_signature(
+        &c,
+        &signer,
+        SystemTime::now(),
+        None,
+        None,
+        &Limits::default(),
+    )
+    .unwrap();
+    let first = |x: &[u8]| {
+        entries(x)
+            .into_iter()
+            .find(|(n, _, _)| n == SIG_FILE)
+            .unwrap()
+            .1
+    };
+    assert_eq!(first(&c), first(&both));
+    let r = validate(&both, &pki, &pki.root());
+    assert_eq!(r.signatures.len(), 2, "{r:#?}");
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert!(r
+        .signatures
+        .iter()
+        .any(|s| s.report.signer.contains("Official")));
+    assert!(r.signatures.iter().all(|s| s.covers.len() == 2));
+    let path = work.path().join("both.asice");
+    std::fs::write(&path, &both).unwrap();
+    let o = Command::new(python())
+        .arg(script())
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("OK 2"),
+        "pyasice: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -265,14 +265,21 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                     if data.starts_with(b"%PDF-") {
                         bail!("a PDF is signed as PAdES; --format xades is for other files");
                     }
+                    let lt = match level {
+                        Level::BLt => revocation.as_ref().map(|r| r as &dyn RevocationSource),
+                        _ => None,
+                    };
+                    let limits = asice::Limits::default();
+                    if asice::open(&data, &limits).is_ok() {
+                        // A parallel signature over the container's files.
+                        return Ok(korpu_sign::xades_sign::add_signature(
+                            &data, &signer, now, ts, lt, &limits,
+                        )?);
+                    }
                     let file = asice::DataFile {
                         name: name.clone(),
                         mime_type: mime_for(&name).into(),
                         content: data,
-                    };
-                    let lt = match level {
-                        Level::BLt => revocation.as_ref().map(|r| r as &dyn RevocationSource),
-                        _ => None,
                     };
                     return Ok(korpu_sign::xades_sign::create(
                         &[file],
