@@ -12,8 +12,9 @@
 //! response (RevocationValues).
 //!
 //! Digests are computed over the canonical form Körpü's own reader produces from the final
-//! text, so what is signed is exactly what a verifier re-canonicalises. Not here: parallel
-//! XAdES signers in one container, signature policies, counter-signatures.
+//! text, so what is signed is exactly what a verifier re-canonicalises. A parallel signer gets a
+//! signatures file of its own ([`add_signature`]). Not here: several `ds:Signature` in one
+//! file, signature policies, counter-signatures.
 use std::time::SystemTime;
 
 use base64::Engine as _;
