@@ -129,6 +129,12 @@ fn a_b_lta_file_validates_with_its_archive_timestamps_listed_and_renews() {
     assert!(r.timestamps[0].revision_end < r.timestamps[1].revision_end);
     assert_ne!(r.timestamps[0].field, r.timestamps[1].field);
     assert_eq!(r.signatures[0].report.level, "B-LTA");
+    // The renewal does not repeat the certificates the DSS already holds.
+    let mut stream = b"stream\n".to_vec();
+    stream.extend_from_slice(pki.issuing.der());
+    let count = |b: &[u8]| b.windows(stream.len()).filter(|w| *w == stream).count();
+    assert_eq!(count(&lta), 1);
+    assert_eq!(count(&renewed), count(&lta), "the issuing CA written again");
 
     // Without any signature there is nothing to archive.
     assert!(doc_ts::extend_lta(&pdfgen::simple("x", 10), &arch, None, &limits).is_err());

@@ -398,9 +398,12 @@ pub(crate) fn add_dss(
         }
         certs.extend(pool.iter().map(|c| c.der().to_vec()));
     }
-    let mut seen = BTreeSet::new();
+    // What an earlier DSS already holds is not written again (each renewal of a B-LTA file
+    // would otherwise repeat every certificate and CRL).
+    let held = dss_evidence(&doc, &catalog);
+    let mut seen: BTreeSet<Vec<u8>> = held.certs.iter().map(|c| c.der().to_vec()).collect();
     certs.retain(|c| seen.insert(c.clone()));
-    let mut seen = BTreeSet::new();
+    let mut seen: BTreeSet<Vec<u8>> = held.crls.into_iter().collect();
     crls.retain(|c| seen.insert(c.clone()));
 
     let mut num = doc.next_number();
