@@ -327,14 +327,17 @@ pub fn add_validation_data(
 
 /// Reads a container within `limits` and checks its structure (see the module documentation).
 pub fn open(bytes: &[u8], limits: &Limits) -> Result<Container, AsicError> {
-    open_as(bytes, limits, MIMETYPE)
+    open_as(bytes, limits, MIMETYPE, false)
 }
 
 /// [`open`] for a container whose `mimetype` must be `mimetype` (ASiC-E or ASiC-S).
+/// With `optional`, a container without any `mimetype` entry is read too (one that has it must
+/// still have it first, stored and right).
 pub(crate) fn open_as(
     bytes: &[u8],
     limits: &Limits,
     mimetype: &str,
+    optional: bool,
 ) -> Result<Container, AsicError> {
     let corrupt = |e: &dyn std::fmt::Display| AsicError::Corrupt(e.to_string());
     // The local header of the first entry must be at offset 0 and name "mimetype": the check
@@ -374,7 +377,7 @@ pub(crate) fn open_as(
         if !names.insert(name.clone()) {
             return Err(AsicError::DuplicateEntry(name));
         }
-        if entry.header_start() == 0 {
+        if entry.header_start() == 0 && (name == "mimetype" || !optional) {
             if name != "mimetype" {
                 return Err(AsicError::MimetypeNotFirst(format!("\"{name}\"")));
             }
@@ -438,7 +441,7 @@ pub(crate) fn open_as(
             files.insert(name, content);
         }
     }
-    if !mimetype_seen {
+    if !mimetype_seen && !optional {
         return Err(AsicError::MimetypeNotFirst("no mimetype entry".into()));
     }
     Ok(Container { files, meta })
@@ -511,7 +514,34 @@ pub fn validate_opts(
     limits: &Limits,
     options: &crate::lt::ValidationOptions,
 ) -> Result<ContainerReport, AsicError> {
-    let c = open(bytes, limits)?;
+    validate_container(open(bytes, limits)?, anchors, at, options)
+}
+
+/// [`validate_opts`] for a container that may lack the `mimetype` entry altogether, as a
+/// validator of what others send must take it (DSS does; EN 319 162-1 treats the entry as a
+/// media-type hint, and the signatures carry the integrity). A `mimetype` that is present is
+/// still checked; the exchange between organisations keeps requiring it ([`validate_opts`]).
+pub fn validate_opts_mimetype_optional(
+    bytes: &[u8],
+    anchors: &[Certificate],
+    at: SystemTime,
+    limits: &Limits,
+    options: &crate::lt::ValidationOptions,
+) -> Result<ContainerReport, AsicError> {
+    validate_container(
+        open_as(bytes, limits, MIMETYPE, true)?,
+        anchors,
+        at,
+        options,
+    )
+}
+
+fn validate_container(
+    c: Container,
+    anchors: &[Certificate],
+    at: SystemTime,
+    options: &crate::lt::ValidationOptions,
+) -> Result<ContainerReport, AsicError> {
     let sigs = c.signatures()?;
     let mut covered = BTreeSet::new();
     let mut reports = Vec::new();

@@ -34,7 +34,8 @@ pub fn validate_opts(
     limits: &Limits,
     options: &ValidationOptions,
 ) -> Result<ContainerReport, AsicError> {
-    let c = asice::open_as(bytes, limits, ASICS_MIMETYPE)?;
+    // EN 319 162-1 §4.3: the mimetype entry of ASiC-S is optional.
+    let c = asice::open_as(bytes, limits, ASICS_MIMETYPE, true)?;
     let (name, data) = match c.files.iter().collect::<Vec<_>>().as_slice() {
         [(n, d)] => ((*n).clone(), (*d).clone()),
         other => return Err(AsicError::NotOneDataObject(other.len())),

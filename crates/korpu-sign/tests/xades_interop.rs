@@ -1630,3 +1630,43 @@ fn a_parallel_signature_added_to_a_pyasice_container_keeps_both_valid() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A zip without the `mimetype` entry but with `META-INF/signatures*.xml` is detected as
+/// ASiC-E and validated (as DSS does); a `mimetype` that is present must still come first.
+/// The strict reader the document exchange uses keeps refusing it.
+#[test]
+fn a_container_without_mimetype_is_still_validated() {
+    let pki = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    let (key, cert) = pki.signer("No Mimetype", "ec256");
+    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("a.txt", b"a")]);
+    let e = entries(&c);
+    assert_eq!(e[0].0, "mimetype");
+    let bare = rebuild(&e[1..]);
+    assert_eq!(detect::detect(&bare), detect::Format::AsicE);
+    let now = SystemTime::now();
+    let r = asice::validate_opts_mimetype_optional(
+        &bare,
+        &pki.root(),
+        now,
+        &Limits::default(),
+        &pki.options(),
+    )
+    .unwrap();
+    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    assert!(
+        asice::validate_opts(&bare, &pki.root(), now, &Limits::default(), &pki.options()).is_err()
+    );
+    let mut moved = e.clone();
+    moved.swap(0, 1);
+    assert!(matches!(
+        asice::validate_opts_mimetype_optional(
+            &rebuild(&moved),
+            &pki.root(),
+            now,
+            &Limits::default(),
+            &pki.options()
+        ),
+        Err(korpu_sign::asice::AsicError::MimetypeNotFirst(_))
+    ));
+}

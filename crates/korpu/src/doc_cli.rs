@@ -639,7 +639,14 @@ fn verify(
     match format {
         Format::Pdf => verify_pdf(data, anchors, at, options),
         Format::AsicE => {
-            let r = asice::validate_opts(data, anchors, at, &asice::Limits::default(), options);
+            // What others send may lack the mimetype entry; detection already placed it.
+            let r = asice::validate_opts_mimetype_optional(
+                data,
+                anchors,
+                at,
+                &asice::Limits::default(),
+                options,
+            );
             let xades = r.as_ref().is_ok_and(|r| {
                 r.signatures
                     .iter()
