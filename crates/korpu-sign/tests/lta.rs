@@ -588,6 +588,25 @@ fn pyhanko_validates_what_korpu_extends_to_b_lta_and_korpu_validates_pyhankos() 
         assert_eq!(r.indication, Indication::TotalPassed, "{name}: {r:#?}");
     }
 
+    // Ninety days on, every certificate but the CAs has expired (signer, TSA: 30 days).
+    // pyHanko's simulation of that future validation (the archive chain assumed renewed
+    // until then) finds in our file all the data past signature validation needs. Körpü,
+    // validating for real at that time, passes the file renewed with an archive TSA valid
+    // for 300 days, and not the one without that renewal.
+    let v = pyhanko_lta_at(&p("ours_renewed.pdf"), &p("root.pem"), Some(90));
+    assert_eq!(v[0]["ades_indication"], "PASSED", "{v:?}");
+    let arch = tsa_valid(&pki, "Korpu Archive TSA", -10, 300, Some(&ocsp_url));
+    let kept = doc_ts::extend_lta(&renewed, &arch, Some(&src), &limits).unwrap();
+    let later = SystemTime::now() + 90 * DAY;
+    assert_eq!(
+        check(&kept, &pki, later).indication,
+        Indication::TotalPassed
+    );
+    assert_ne!(
+        check(&renewed, &pki, later).indication,
+        Indication::TotalPassed
+    );
+
     // pyHanko makes B-LTA with our TSA and OCSP responder; Körpü validates it, now and
     // after the signer's and the TSA's certificates have expired.
     std::fs::write(p("key.pem"), member.key.to_pkcs8_pem()).unwrap();
@@ -626,15 +645,24 @@ fn pyhanko_validates_what_korpu_extends_to_b_lta_and_korpu_validates_pyhankos() 
     std::fs::write(p("bt.pdf"), &bt).unwrap();
     let v = pyhanko_lta(&p("bt.pdf"), &p("root.pem"));
     assert_ne!(v[0]["ades_indication"], "PASSED", "{v:?}");
+    let v = pyhanko_lta_at(&p("bt.pdf"), &p("root.pem"), Some(90));
+    assert_ne!(v[0]["ades_indication"], "PASSED", "{v:?}");
 }
 
 /// pyHanko's PAdES-LTA validation (validate_lta.py): one JSON value per signature.
 fn pyhanko_lta(pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
-    let out = run_py(&[
-        script("validate_lta.py").as_ref(),
-        pdf.as_os_str(),
-        root.as_os_str(),
-    ]);
+    pyhanko_lta_at(pdf, root, None)
+}
+
+/// As [`pyhanko_lta`], validating `days` from now when given.
+fn pyhanko_lta_at(pdf: &Path, root: &Path, days: Option<u32>) -> Vec<serde_json::Value> {
+    let days = days.map(|d| d.to_string());
+    let py = script("validate_lta.py");
+    let mut args: Vec<&std::ffi::OsStr> = vec![py.as_ref(), pdf.as_os_str(), root.as_os_str()];
+    if let Some(d) = &days {
+        args.push(d.as_ref());
+    }
+    let out = run_py(&args);
     out.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()

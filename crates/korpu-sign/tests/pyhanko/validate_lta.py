@@ -6,16 +6,23 @@ so only what the file's DSS holds counts. Also runs pyHanko's classic validation
 the modification level (what the incremental updates after the signature did).
 Prints one JSON object per signature.
 
-Usage: python3 validate_lta.py FILE.pdf ROOT.pem
+Usage: python3 validate_lta.py FILE.pdf ROOT.pem [DAYS]
+(with DAYS, pyHanko's simulate_future_ades_lta_validation: validation that many days from
+now, assuming the archive time-stamp chain is renewed until then; it checks the file holds the
+validation data past signature validation needs, i.e. that it is "LTA maintainable".)
 """
 import asyncio
 import json
 import sys
+from datetime import datetime, timedelta, timezone
 
 from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
-from pyhanko.sign.validation.ades import ades_lta_validation
+from pyhanko.sign.validation.ades import (
+    ades_lta_validation,
+    simulate_future_ades_lta_validation,
+)
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.errors import NoDSSFoundError
 from pyhanko.sign.validation.policy_decl import (
@@ -35,6 +42,9 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 
 pdf, anchor = sys.argv[1], sys.argv[2]
 root = load_cert_from_pemder(anchor)
+future = None
+if len(sys.argv) > 3:
+    future = datetime.now(tz=timezone.utc) + timedelta(days=int(sys.argv[3]))
 spec = PdfSignatureValidationSpec(
     SignatureValidationSpec(
         cert_validation_policy=CertValidationPolicySpec(
@@ -66,7 +76,12 @@ def main():
                 continue
             out = {"field": sig.field_name}
             try:
-                r = asyncio.run(ades_lta_validation(sig, spec))
+                if future is None:
+                    r = asyncio.run(ades_lta_validation(sig, spec))
+                else:
+                    r = asyncio.run(
+                        simulate_future_ades_lta_validation(sig, spec, future)
+                    )
                 out["ades_indication"] = str(r.ades_subindic.status.name)
                 out["ades_subindication"] = str(r.ades_subindic.name)
                 out["bottom_line"] = bool(
