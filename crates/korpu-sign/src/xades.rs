@@ -302,7 +302,7 @@ fn validate_signature(
         .and_then(|q| doc.child(q, XADES, "UnsignedProperties"))
         .and_then(|u| doc.child(u, XADES, "UnsignedSignatureProperties"));
 
-    let refs = check_references(doc, si, signed_props, files, cache);
+    let refs = check_references(doc, sig, si, signed_props, files, cache);
     out.covers = refs.covers.clone();
     if let Some(why) = refs.malformed {
         return fail(out, TotalFailed, "FORMAT_FAILURE", why);
@@ -594,6 +594,7 @@ fn validate_signature(
 /// Checks each `ds:Reference` of `si`.
 fn check_references(
     doc: &Document,
+    sig: NodeId,
     si: NodeId,
     signed_props: Option<NodeId>,
     files: &BTreeMap<String, Vec<u8>>,
@@ -635,7 +636,10 @@ fn check_references(
         };
         // A container file the reference names is covered by this signature, whether or not
         // its digest can be checked.
-        if let Some(u) = uri.as_deref().filter(|u| !u.starts_with('#')) {
+        if let Some(u) = uri
+            .as_deref()
+            .filter(|u| !u.is_empty() && !u.starts_with('#'))
+        {
             o.covers.push(file_name(u));
         }
         let dm_uri = attr(doc, dm, "Algorithm");
@@ -670,7 +674,25 @@ fn check_references(
             continue;
         };
         let mut is_sp = false;
-        let computed: Result<Vec<u8>, String> = if let Some(frag) = uri.strip_prefix('#') {
+        let computed: Result<Vec<u8>, String> = if uri.is_empty() {
+            // The whole signatures document (XML-DSig §4.4.3.3: comments removed), less the
+            // signature itself under the enveloped-signature transform.
+            let alg = C14n {
+                with_comments: false,
+                ..c14n.clone().unwrap_or_else(C14n::default_inclusive)
+            };
+            let root = doc.root();
+            let exclude = enveloped.then_some(sig);
+            if exclude == Some(root) {
+                Err("an enveloped signature that is the whole document".into())
+            } else {
+                doc.canonicalize(root, &alg, exclude)
+                    .map(|b| hash.digest(&b))
+                    .map_err(|e| format!("canonicalising the document: {e}"))
+            }
+        } else if uri.starts_with("#xpointer(") {
+            Err(format!("XPointer reference {uri} is not supported"))
+        } else if let Some(frag) = uri.strip_prefix('#') {
             match doc.by_id(frag) {
                 Ok(Some(target)) => {
                     let alg = c14n.clone().unwrap_or_else(C14n::default_inclusive);
@@ -679,9 +701,11 @@ fn check_references(
                         with_comments: false,
                         ..alg
                     };
+                    // The enveloped-signature transform removes this signature when the
+                    // referenced element contains it.
                     let exclude = enveloped
-                        .then(|| enclosing_signature(doc, target))
-                        .flatten();
+                        .then_some(sig)
+                        .filter(|&s| s != target && is_within(doc, s, target));
                     // XAdES 1.1.1 wrote the Type with its version; older BDOC files have it.
                     is_sp = Some(target) == signed_props
                         && (ty == SIGNED_PROPERTIES_TYPE || ty == SIGNED_PROPERTIES_TYPE_111);
@@ -758,13 +782,16 @@ fn file_name(uri: &str) -> String {
     name.strip_prefix("./").unwrap_or(&name).to_owned()
 }
 
-/// The ds:Signature element enclosing `n` (or `n` itself).
-fn enclosing_signature(doc: &Document, n: NodeId) -> Option<NodeId> {
-    // The enveloped-signature transform removes the Signature that contains the reference;
-    // with references resolved inside one signature file, that is the Signature below target.
-    doc.descendants(n)
-        .into_iter()
-        .find(|&d| doc.is(d, DS, "Signature"))
+/// Whether element `n` lies inside element `outer`.
+fn is_within(doc: &Document, n: NodeId, outer: NodeId) -> bool {
+    let mut cur = doc.element(n).and_then(|e| e.parent);
+    while let Some(p) = cur {
+        if p == outer {
+            return true;
+        }
+        cur = doc.element(p).and_then(|e| e.parent);
+    }
+    false
 }
 
 /// (digest algorithm, digest) of each certificate SigningCertificate or SigningCertificateV2

@@ -1670,3 +1670,83 @@ fn a_container_without_mimetype_is_still_validated() {
         Err(korpu_sign::asice::AsicError::MimetypeNotFirst(_))
     ));
 }
+
+/// A signature with an enveloped reference to its whole signatures document (URI "" with the
+/// enveloped-signature transform), made by xmlsec1, passes; one using an XPointer reference,
+/// which Körpü does not implement, is INDETERMINATE, not failed.
+#[test]
+fn enveloped_whole_document_references_pass_and_xpointer_is_indeterminate() {
+    let pki = OpensslPki::new("ec");
+    let (key, cert) = pki.signer("Enveloped", "ec256");
+    let cert_der = Certificate::all_from_pem(&std::fs::read_to_string(&cert).unwrap()).unwrap()[0]
+        .der()
+        .to_vec();
+    let keys = format!("{},{}", key.display(), cert.display());
+    for (uri, want) in [
+        ("", (Indication::TotalPassed, None)),
+        (
+            "#xpointer(/)",
+            (
+                Indication::Indeterminate,
+                Some("CRYPTO_CONSTRAINTS_FAILURE".to_string()),
+            ),
+        ),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("data.txt"), "enveloped case\n").unwrap();
+        let tmpl = xmlsec_template(
+            "http://www.w3.org/2001/10/xml-exc-c14n#",
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+            "http://www.w3.org/2001/10/xml-exc-c14n#",
+            "",
+            &cert_der,
+        )
+        .replacen(
+            "<ds:Reference URI=\"data.txt\">",
+            &format!(
+                "<ds:Reference URI=\"{uri}\"><ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/><ds:Transform Algorithm=\"http://www.w3.org/TR/2001/REC-xml-c14n-20010315\"/></ds:Transforms><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue></ds:DigestValue></ds:Reference><ds:Reference URI=\"data.txt\">"
+            ),
+            1,
+        );
+        std::fs::write(d.path().join("tmpl.xml"), tmpl).unwrap();
+        let (ok, out) = xmlsec1(
+            d.path(),
+            &[
+                "--sign",
+                "--privkey-pem",
+                &keys,
+                "--id-attr:Id",
+                "SignedProperties",
+                "--output",
+                "signatures0.xml",
+                "tmpl.xml",
+            ],
+        );
+        assert!(ok, "xmlsec1 --sign ({uri}): {out}");
+        let ca = pki.path("ca.pem");
+        let (ok, out) = xmlsec1(
+            d.path(),
+            &[
+                "--verify",
+                "--trusted-pem",
+                ca.to_str().unwrap(),
+                "--id-attr:Id",
+                "SignedProperties",
+                "signatures0.xml",
+            ],
+        );
+        assert!(ok, "xmlsec1 --verify ({uri}): {out}");
+        let container = rebuild(&[
+            ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
+            ("data.txt".into(), b"enveloped case\n".to_vec(), false),
+            (
+                "META-INF/signatures0.xml".into(),
+                std::fs::read(d.path().join("signatures0.xml")).unwrap(),
+                false,
+            ),
+        ]);
+        let r = validate(&container, &pki, &pki.root());
+        assert_eq!(verdict(&r), want, "{uri}: {r:#?}");
+    }
+}
