@@ -763,6 +763,39 @@ fn enveloping_cades_from_openssl_passes_and_carries_its_content() {
     assert_eq!(r.indication, Indication::TotalPassed, "{r:?}");
     assert_eq!(content.as_deref(), Some(b"Dear citizen".as_slice()));
 
+    // The same in BER with indefinite lengths and a chunked eContent (`openssl cms -stream`,
+    // what streaming signers write).
+    run_ok(
+        d,
+        &[
+            "cms",
+            "-sign",
+            "-nodetach",
+            "-stream",
+            "-binary",
+            "-outform",
+            "DER",
+            "-md",
+            "sha256",
+            "-signer",
+            "Enveloping.pem",
+            "-inkey",
+            "Enveloping.key",
+            "-in",
+            "letter.txt",
+            "-out",
+            "letter-ber.p7m",
+            "-cades",
+        ],
+    );
+    let ber = std::fs::read(d.join("letter-ber.p7m")).unwrap();
+    assert_eq!(&ber[..2], &[0x30, 0x80], "openssl wrote BER");
+    assert_eq!(detect::detect(&ber), detect::Format::Cms);
+    let (r, content) =
+        validate_cades_enveloping(&ber, &pki.root(), SystemTime::now(), &pki.options());
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:?}");
+    assert_eq!(content.as_deref(), Some(b"Dear citizen".as_slice()));
+
     // A detached signature given as enveloping: the data is missing, not forged.
     run_ok(
         d,
