@@ -659,7 +659,19 @@ fn validate_signer(
         }
         Err(e) => report.verdict(Indeterminate, "NO_CERTIFICATE_CHAIN_FOUND", e.to_string()),
     };
-    apply_crypto_policy(report, crypto)
+    let mut report = apply_crypto_policy(report, crypto);
+    // Say why the signature time-stamp did not count, whatever the verdict it led to.
+    if let Some(stale) = stale_ts {
+        if report.indication != TotalPassed {
+            let why = report.reason.take().unwrap_or_default();
+            if !why.contains(&stale) {
+                report.reason = Some(format!("{why}; {stale}"));
+            } else {
+                report.reason = Some(why);
+            }
+        }
+    }
+    report
 }
 
 /// An algorithm the policy no longer accepts makes an otherwise passed signature (or one

@@ -209,6 +209,52 @@ fn an_expired_signer_still_passes_thanks_to_the_archive_timestamp() {
 }
 
 #[test]
+fn a_signature_timestamp_whose_tsa_expired_proves_nothing_without_an_archive_timestamp() {
+    // The signer's certificate outlives the signature TSA's (60 days): at +90 days the
+    // signature itself is in date, but its time-stamp can no longer be trusted on its own, so
+    // the revocation data from signing time is not fresh for anything; the verdict says why.
+    let pki = Pki::new("LtaStale");
+    let sig_tsa = pki.tsa();
+    let now = SystemTime::now();
+    let m = pki.leaf_valid(
+        "AZ/GOV/704",
+        Profile::MemberSigning,
+        now - DAY,
+        now + 200 * DAY,
+    );
+    let limits = Limits::default();
+    let bt = pdf::sign(
+        &pdfgen::simple("Long-lived signer", 500),
+        &m.signer(),
+        now,
+        Some(&sig_tsa),
+        &limits,
+    )
+    .unwrap();
+    let src = pki.ocsp(vec![]);
+    let lt = pdf::add_validation_data(&bt, &src, &limits).unwrap();
+    let later = now + 90 * DAY;
+    let s = &check(&lt, &pki, later).signatures[0].report;
+    assert_eq!(s.indication, Indication::Indeterminate, "{:?}", s.reason);
+    assert!(s.proven_signing_time.is_none(), "{s:?}");
+    assert!(
+        s.reason.as_deref().unwrap().contains("TSA certificate"),
+        "{:?}",
+        s.reason
+    );
+    let arch = tsa_valid(&pki, "Korpu Archive TSA", -10, 300, None);
+    let lta = doc_ts::extend_lta(&lt, &arch, Some(&src), &limits).unwrap();
+    let r = check(&lta, &pki, later);
+    assert_eq!(
+        r.indication,
+        Indication::TotalPassed,
+        "{:?}",
+        r.signatures[0].report.reason
+    );
+    assert!(r.signatures[0].report.proven_signing_time.is_some());
+}
+
+#[test]
 fn a_chain_of_archive_timestamps_is_validated_each_at_the_next_ones_time() {
     let pki = Pki::new("LtaChain");
     let sig_tsa = pki.tsa();
