@@ -1783,3 +1783,45 @@ fn enveloped_whole_document_references_pass_and_xpointer_is_indeterminate() {
         assert_eq!(verdict(&r), want, "{uri}: {r:#?}");
     }
 }
+
+/// RSA-PSS under the generic `rsa-pss` identifier with explicit RSAPSSParams (RFC 6931
+/// §2.3.10: SHA-512, MGF1 with SHA-512, a 32-byte salt) passes; the same value under a salt
+/// length the parameters do not state fails as SIG_CRYPTO_FAILURE.
+#[test]
+fn rsa_pss_with_explicit_parameters_passes() {
+    let pki = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    let (key, cert) = pki.signer("PSS Params", "rsa3072");
+    let c = pyasice_sign_with(
+        work.path(),
+        &key,
+        &cert,
+        "sha512",
+        &[("d.txt", b"pss")],
+        &["--pss-params"],
+    );
+    let xml = String::from_utf8(
+        entries(&c)
+            .into_iter()
+            .find(|(n, _, _)| n == SIG_FILE)
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert!(
+        xml.contains("xmldsig-more#rsa-pss") && xml.contains("SaltLength>32<"),
+        "{xml}"
+    );
+    let r = validate(&c, &pki, &pki.root());
+    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    let other_salt = edit(&c, SIG_FILE, |x| {
+        *x = String::from_utf8(x.clone())
+            .unwrap()
+            .replace("SaltLength>32<", "SaltLength>64<")
+            .into_bytes();
+    });
+    assert_eq!(
+        verdict(&validate(&other_salt, &pki, &pki.root())),
+        (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()))
+    );
+}

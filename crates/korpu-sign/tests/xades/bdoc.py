@@ -64,7 +64,25 @@ def sign(args):
     n = {"sha256": 256, "sha384": 384, "sha512": 512}[args.hash]
     # pyasice knows PKCS#1 v1.5 and ECDSA; RSA-PSS (RFC 6931) and Ed25519 (RFC 9231) are set
     # here, before SignedInfo is canonicalised and signed.
-    if args.pss:
+    if args.pss_params:
+        # RFC 6931 §2.3.10: the generic rsa-pss identifier with explicit RSAPSSParams (digest
+        # as --hash, MGF1 with the same digest, a salt of 32 bytes whatever the digest).
+        from lxml import etree
+
+        more = "http://www.w3.org/2007/05/xmldsig-more#"
+        ds = "http://www.w3.org/2000/09/xmldsig#"
+        method.attrib["Algorithm"] = more + "rsa-pss"
+        params = etree.SubElement(method, "{%s}RSAPSSParams" % more, nsmap={"pss": more})
+        etree.SubElement(params, "{%s}DigestMethod" % ds).attrib["Algorithm"] = {
+            256: "http://www.w3.org/2001/04/xmlenc#sha256",
+            384: "http://www.w3.org/2001/04/xmldsig-more#sha384",
+            512: "http://www.w3.org/2001/04/xmlenc#sha512",
+        }[n]
+        mgf = etree.SubElement(params, "{%s}MaskGenerationFunction" % more)
+        mgf.attrib["Algorithm"] = more + "MGF1"
+        etree.SubElement(mgf, "{%s}DigestMethod" % ds).attrib["Algorithm"] = params[0].attrib["Algorithm"]
+        etree.SubElement(params, "{%s}SaltLength" % more).text = "32"
+    elif args.pss:
         method.attrib["Algorithm"] = f"http://www.w3.org/2007/05/xmldsig-more#sha{n}-rsa-MGF1"
     if isinstance(key, ed25519.Ed25519PrivateKey):
         method.attrib["Algorithm"] = "http://www.w3.org/2021/04/xmldsig-more#eddsa-ed25519"
@@ -72,6 +90,8 @@ def sign(args):
     h = HASHES[args.hash]()
     if isinstance(key, ed25519.Ed25519PrivateKey):
         value = key.sign(data)
+    elif args.pss_params:
+        value = key.sign(data, padding.PSS(padding.MGF1(h), 32), h)
     elif args.pss:
         value = key.sign(data, padding.PSS(padding.MGF1(h), h.digest_size), h)
     elif isinstance(key, ec.EllipticCurvePrivateKey):
@@ -116,7 +136,7 @@ def sign(args):
         enc.text = base64.b64encode(issuer_der)
     else:
         xs.remove_timestamp_node()
-    if not (args.pss or isinstance(key, ed25519.Ed25519PrivateKey)):
+    if not (args.pss or args.pss_params or isinstance(key, ed25519.Ed25519PrivateKey)):
         xs.verify()  # pyasice's own check knows only what it makes
     container.add_signature(xs)
     container.save(args.out)
@@ -161,6 +181,7 @@ def main():
     s.add_argument("--add", action="store_true", help="add a signature to the container OUT")
     s.add_argument("--data-digest", default="", choices=["", "sha3-256"])
     s.add_argument("--pss", action="store_true", help="RSA-PSS (sha*-rsa-MGF1) instead of PKCS#1 v1.5")
+    s.add_argument("--pss-params", action="store_true", help="RSA-PSS as rsa-pss with RSAPSSParams")
     s.add_argument("--tsa", help="RFC 3161 TSA URL: make an LT-TS signature (needs --ocsp, --issuer)")
     s.add_argument("--ocsp", help="OCSP responder URL")
     s.add_argument("--issuer", help="the signer's issuing CA certificate (PEM)")
