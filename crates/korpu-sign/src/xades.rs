@@ -187,7 +187,9 @@ fn c14n_of(doc: &Document, m: NodeId) -> Option<C14n> {
 }
 
 /// Validates every `ds:Signature` of the signatures file `xml` of a container whose data files
-/// are `files`, against `anchors` at `at`. A file that is not a well-formed XAdESSignatures
+/// are `files`, against `anchors` at `at`. `xml` may also be a signed XML document (the
+/// enveloped signatures in it are validated) or a standalone `ds:Signature` with detached
+/// data given as `files`. A file that is not a well-formed XAdESSignatures
 /// document (a DOCTYPE included) is an error, for the caller to report as FORMAT_FAILURE.
 pub fn validate_file(
     xml: &[u8],
@@ -204,9 +206,19 @@ pub fn validate_file(
     } else if doc.is(root, ASIC, "XAdESSignatures") {
         doc.children_named(root, DS, "Signature").collect()
     } else {
-        return Err(XmlError::Malformed(
-            "the root is neither asic:XAdESSignatures nor ds:Signature".into(),
-        ));
+        // A signed XML document: enveloped signatures inside it (not nested in one another).
+        let all: Vec<NodeId> = doc
+            .descendants(root)
+            .into_iter()
+            .filter(|&n| doc.is(n, DS, "Signature"))
+            .collect();
+        if all.len() > MAX_SIGNATURES {
+            return Err(XmlError::TooLarge("signatures in one file"));
+        }
+        all.iter()
+            .copied()
+            .filter(|&n| !all.iter().any(|&o| o != n && is_within(&doc, n, o)))
+            .collect()
     };
     if sigs.is_empty() {
         return Err(XmlError::Malformed("no ds:Signature".into()));

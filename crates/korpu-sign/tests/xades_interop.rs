@@ -1825,3 +1825,167 @@ fn rsa_pss_with_explicit_parameters_passes() {
         (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()))
     );
 }
+
+/// XML documents signxml signs with an enveloped XAdES signature (URI "" with the
+/// enveloped-signature transform, C14N 1.1 or exclusive, its SignedProperties and KeyInfo
+/// references) with RSA, RSA-PSS and ECDSA: Körpü passes them; a changed text in the document
+/// is HASH_FAILURE.
+#[test]
+fn signxml_enveloped_xades_documents_pass() {
+    let pki = OpensslPki::new("ec");
+    let d = pki.dir.path();
+    std::fs::write(
+        d.join("order.xml"),
+        "<order xmlns=\"urn:example:order\" id=\"o1\"><item qty=\"2\">Road repair</item>\
+         <note>Urgent &amp; important</note></order>",
+    )
+    .unwrap();
+    const MORE: &str = "http://www.w3.org/2001/04/xmldsig-more#";
+    let cases = [
+        (
+            "ec256",
+            format!("{MORE}ecdsa-sha256"),
+            "http://www.w3.org/2006/12/xml-c14n11",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+        ),
+        (
+            "rsa2048",
+            format!("{MORE}rsa-sha512"),
+            "http://www.w3.org/2006/12/xml-c14n11",
+            "http://www.w3.org/2001/04/xmlenc#sha512",
+        ),
+        (
+            "rsa3072",
+            "http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1".to_string(),
+            "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+            "http://www.w3.org/2001/04/xmldsig-more#sha384",
+        ),
+        (
+            "ec384",
+            format!("{MORE}ecdsa-sha384"),
+            "http://www.w3.org/2006/12/xml-c14n11",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+        ),
+    ];
+    for (alg, method, c14n, digest) in &cases {
+        let name = format!("Signxml {alg}");
+        let (key, cert) = pki.signer(&name, alg);
+        let out = d.join(format!("signed-{alg}.xml"));
+        let o = Command::new(signxml_python())
+            .arg(format!(
+                "{}/tests/xades/signxml_sign.py",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(d.join("order.xml"))
+            .arg(&key)
+            .arg(format!(
+                "{},{}",
+                cert.display(),
+                pki.path("ca.pem").display()
+            ))
+            .arg(&out)
+            .args([method.as_str(), c14n, digest])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "signxml ({alg}): {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let xml = std::fs::read(&out).unwrap();
+        assert_eq!(detect::detect(&xml), detect::Format::Xml);
+        let run = |x: &[u8]| {
+            korpu_sign::xades::validate_file(
+                x,
+                &Default::default(),
+                &pki.root(),
+                SystemTime::now(),
+                &korpu_sign::xml::Limits::default(),
+                &pki.options(),
+            )
+            .unwrap()
+        };
+        let r = run(&xml);
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].report.indication, r[0].report.sub_indication.clone()),
+            (Indication::TotalPassed, None),
+            "{alg}: {:#?}",
+            r[0].report
+        );
+        assert!(r[0].report.signer.contains(&name));
+        let changed = String::from_utf8(xml)
+            .unwrap()
+            .replace("Road repair", "Road closure");
+        let r = run(changed.as_bytes());
+        assert_eq!(
+            (
+                r[0].report.indication,
+                r[0].report.sub_indication.as_deref()
+            ),
+            (Indication::TotalFailed, Some("HASH_FAILURE")),
+            "{alg}"
+        );
+    }
+
+    // signxml configured for exclusive C14N digests SignedProperties with it but declares no
+    // Transform, so by XML-DSig the reference is inclusive C14N 1.0 and does not match: xmlsec1
+    // and signxml's own verifier refuse such a file, and Körpü agrees (HASH_FAILURE).
+    let (key, cert) = pki.signer("Signxml exclusive", "ec256");
+    let out = d.join("signed-exclusive.xml");
+    let o = Command::new(signxml_python())
+        .arg(format!(
+            "{}/tests/xades/signxml_sign.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(d.join("order.xml"))
+        .arg(&key)
+        .arg(format!(
+            "{},{}",
+            cert.display(),
+            pki.path("ca.pem").display()
+        ))
+        .arg(&out)
+        .args([
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            "http://www.w3.org/2001/10/xml-exc-c14n#",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (ok, _) = xmlsec1(
+        d,
+        &[
+            "--verify",
+            "--trusted-pem",
+            "ca.pem",
+            "--id-attr:Id",
+            "SignedProperties",
+            "--id-attr:Id",
+            "KeyInfo",
+            "signed-exclusive.xml",
+        ],
+    );
+    assert!(
+        !ok,
+        "xmlsec1 refuses signxml's exclusive-C14N SignedProperties digest"
+    );
+    let r = korpu_sign::xades::validate_file(
+        &std::fs::read(&out).unwrap(),
+        &Default::default(),
+        &pki.root(),
+        SystemTime::now(),
+        &korpu_sign::xml::Limits::default(),
+        &pki.options(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            r[0].report.indication,
+            r[0].report.sub_indication.as_deref()
+        ),
+        (Indication::TotalFailed, Some("HASH_FAILURE"))
+    );
+}

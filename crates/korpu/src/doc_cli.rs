@@ -94,7 +94,8 @@ pub enum DocCommand {
         /// expired; see crates/korpu-sign/src/default_policy.json for the format).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
-        /// The signed data of a detached CAdES signature (.p7s).
+        /// The signed data of a detached signature: CAdES (.p7s) or XAdES (.xml, whose
+        /// reference must name this file).
         #[arg(long, value_name = "FILE")]
         detached_content: Option<PathBuf>,
         /// Write the content of an enveloping CAdES signature (.p7m) to this file.
@@ -367,9 +368,15 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                 let data = std::fs::read(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
                 let detached = match &detached_content {
-                    Some(p) => Some(
-                        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-                    ),
+                    Some(p) => Some(Detached {
+                        name: p
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .unwrap_or_default()
+                            .to_string(),
+                        content: std::fs::read(p)
+                            .with_context(|| format!("cannot read {}", p.display()))?,
+                    }),
                     None => None,
                 };
                 let options = korpu_sign::ValidationOptions {
@@ -383,7 +390,7 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                 // timeouts): a one-shot command has nothing else to run meanwhile.
                 verify(
                     &data,
-                    detached.as_deref(),
+                    detached.as_ref(),
                     &anchors,
                     validation_time,
                     &options,
@@ -622,17 +629,18 @@ impl Verdict {
 
 fn verify(
     data: &[u8],
-    detached: Option<&[u8]>,
+    detached: Option<&Detached>,
     anchors: &[Certificate],
     at: SystemTime,
     options: &korpu_sign::ValidationOptions,
 ) -> Verdict {
     use korpu_sign::detect::{self, Format};
     let format = detect::detect(data);
-    if detached.is_some() && !matches!(format, Format::Cms | Format::CmsPem) {
+    if detached.is_some() && !matches!(format, Format::Cms | Format::CmsPem | Format::Xml) {
         return Verdict::failed(
             format.name(),
-            "--detached-content is for a detached CAdES signature (.p7s); this file is not one"
+            "--detached-content is for a detached signature (CAdES .p7s or XAdES .xml); this \
+             file is not one"
                 .into(),
         );
     }
@@ -675,7 +683,7 @@ fn verify(
             let Some(der) = detect::cms_der(data) else {
                 return Verdict::failed("CAdES", "FORMAT_FAILURE: malformed PEM".into());
             };
-            let (label, report, content) = match detached {
+            let (label, report, content) = match detached.map(|d| d.content.as_slice()) {
                 Some(content) => (
                     "detached signature".to_string(),
                     korpu_sign::validate::validate_cades_opts(&der, content, anchors, at, options),
@@ -706,12 +714,42 @@ fn verify(
                 content,
             }
         }
-        Format::Xml => Verdict::failed(
-            "XML",
-            "FORMAT_FAILURE: a standalone XML document; Körpü validates XAdES inside ASiC-E \
-                 and ASiC-S containers"
-                .into(),
-        ),
+        Format::Xml => {
+            // A signed XML document (enveloped XAdES), or a detached XAdES signature whose
+            // data file --detached-content gives under its own name.
+            let files = detached
+                .map(|d| std::collections::BTreeMap::from([(d.name.clone(), d.content.clone())]))
+                .unwrap_or_default();
+            match korpu_sign::xades::validate_file(
+                data,
+                &files,
+                anchors,
+                at,
+                &korpu_sign::xml::Limits::default(),
+                options,
+            ) {
+                Ok(sigs) => Verdict {
+                    format: "XAdES (XML)",
+                    signatures: sigs
+                        .into_iter()
+                        .map(|s| Line {
+                            label: match (&s.id, s.covers.is_empty()) {
+                                (Some(id), true) => format!("signature {id}"),
+                                (Some(id), false) => {
+                                    format!("signature {id} over {}", s.covers.join(", "))
+                                }
+                                (None, _) => "signature".into(),
+                            },
+                            report: s.report,
+                            modified_after: None,
+                        })
+                        .collect(),
+                    error: None,
+                    content: None,
+                },
+                Err(e) => Verdict::failed("XML", format!("FORMAT_FAILURE: {e}")),
+            }
+        }
         Format::Unknown => Verdict::failed(
             "unknown",
             "FORMAT_FAILURE: not a signed document Körpü recognises (PDF, ASiC-E, ASiC-S, \
@@ -719,6 +757,12 @@ fn verify(
                 .into(),
         ),
     }
+}
+
+/// The data of a detached signature, with its file name (XAdES references name it).
+struct Detached {
+    name: String,
+    content: Vec<u8>,
 }
 
 fn verify_pdf(

@@ -687,3 +687,150 @@ fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
         .expect("python3 runs pyasice");
     assert!(o.status.success(), "pyasice: {}", text(&o));
 }
+
+/// A signed XML document (an enveloped XAdES signature made by signxml, from a virtualenv
+/// scripts/test prepares) and a detached XAdES signature (Körpü's own signatures file taken
+/// out of its container) are read by `doc verify` as XML: TOTAL_PASSED with
+/// `--fetch-revocation` (the signer's OCSP responder asked over HTTP), the detached one needing
+/// `--detached-content` (without it SIGNED_DATA_NOT_FOUND), an altered file HASH_FAILURE.
+#[test]
+fn doc_verify_reads_signed_xml_and_detached_xades() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let s = |x: &Path| x.to_str().unwrap().to_string();
+    let (tsa_cert, tsa_key) = pki.leaf("Doc TSA", Profile::Tsa);
+    let tsa = Authority::new(
+        tsa_cert,
+        tsa_key,
+        vec![pki.issuing.clone()],
+        "1.3.6.1.4.1.99999.2".parse().unwrap(),
+    )
+    .unwrap();
+    let responder = Responder::new(
+        pki.issuing.clone(),
+        pki.issuing.clone(),
+        pki.issuing_key.clone(),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let url = serve(tsa, responder, Vec::new());
+    let (cert, key) = pki.leaf_with_ocsp(
+        "AZ/GOV/6006",
+        Profile::MemberSigning,
+        Some(format!("{url}/ocsp")),
+    );
+    let signer = write_signer(dir.path(), "signer", &cert, &key);
+    std::fs::write(p("chain.pem"), pki.issuing.to_pem()).unwrap();
+    std::fs::write(p("root.pem"), pki.root.to_pem()).unwrap();
+    let verify = |extra: &[&str], file: &Path| {
+        let root = s(&p("root.pem"));
+        let f = s(file);
+        let mut args = vec![
+            "doc",
+            "verify",
+            "--json",
+            "--fetch-revocation",
+            "--trust",
+            &root,
+        ];
+        args.extend_from_slice(extra);
+        args.push(&f);
+        let o = korpu(&args);
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+        v
+    };
+
+    // Enveloped XAdES by signxml.
+    std::fs::write(
+        p("permit.xml"),
+        "<permit xmlns=\"urn:example:permit\"><holder>AZ/COM/42</holder><until>2027-12-31</until></permit>",
+    )
+    .unwrap();
+    let signxml_python = std::env::var("KORPU_SIGNXML_PYTHON").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/korpu/signxml-venv/bin/python",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let o = Command::new(signxml_python)
+        .arg(format!(
+            "{}/../korpu-sign/tests/xades/signxml_sign.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(p("permit.xml"))
+        .arg(&signer.key)
+        .arg(format!("{},{}", s(&signer.cert), s(&p("chain.pem"))))
+        .arg(p("permit-signed.xml"))
+        .args([
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            "http://www.w3.org/2006/12/xml-c14n11",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+        ])
+        .output()
+        .expect("signxml's virtualenv (scripts/test makes it)");
+    assert!(o.status.success(), "signxml: {}", text(&o));
+    let v = verify(&[], &p("permit-signed.xml"));
+    assert_eq!(v["format"], "XAdES (XML)", "{v}");
+    assert_eq!(v["indication"], "TOTAL_PASSED", "{v}");
+    let changed = std::fs::read_to_string(p("permit-signed.xml"))
+        .unwrap()
+        .replace("2027-12-31", "2037-12-31");
+    std::fs::write(p("permit-changed.xml"), changed).unwrap();
+    let v = verify(&[], &p("permit-changed.xml"));
+    assert_eq!(v["indication"], "TOTAL_FAILED", "{v}");
+    assert_eq!(
+        v["signatures"][0]["report"]["sub_indication"], "HASH_FAILURE",
+        "{v}"
+    );
+
+    // Detached XAdES: Körpü's signatures file over report.txt, taken out of its container.
+    std::fs::write(p("report.txt"), "Quarterly report.\n").unwrap();
+    let o = korpu(&[
+        "doc",
+        "sign",
+        "--format",
+        "xades",
+        "--key",
+        &s(&signer.key),
+        "--cert",
+        &s(&signer.cert),
+        "--chain",
+        &s(&p("chain.pem")),
+        &s(&p("report.txt")),
+        &s(&p("report.asice")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('META-INF/signatures0.xml'))",
+        ])
+        .arg(p("report.asice"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(p("report-signature.xml"), &o.stdout).unwrap();
+    let v = verify(
+        &["--detached-content", &s(&p("report.txt"))],
+        &p("report-signature.xml"),
+    );
+    assert_eq!(v["indication"], "TOTAL_PASSED", "{v}");
+    let v = verify(&[], &p("report-signature.xml"));
+    assert_eq!(
+        v["signatures"][0]["report"]["sub_indication"], "SIGNED_DATA_NOT_FOUND",
+        "{v}"
+    );
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("report.txt"), "Quarterly report, revised.\n").unwrap();
+    let v = verify(
+        &["--detached-content", &s(&other.join("report.txt"))],
+        &p("report-signature.xml"),
+    );
+    assert_eq!(
+        v["signatures"][0]["report"]["sub_indication"], "HASH_FAILURE",
+        "{v}"
+    );
+}
