@@ -7,9 +7,10 @@
 //! offline: it uses only the file and the trust anchors given.
 //!
 //! `doc verify` tells the format from the bytes, never from the file name
-//! ([`korpu_sign::detect`]): PAdES, ASiC-E (CAdES or XAdES), ASiC-S, and standalone CAdES —
-//! detached (`.p7s`, with `--detached-content FILE`) or enveloping (`.p7m`, whose content
-//! `--extract` writes out), in DER, BER or PEM.
+//! ([`korpu_sign::detect`]): PAdES, ASiC-E (CAdES or XAdES), ASiC-S, XML (enveloped XAdES, or
+//! detached XAdES with `--detached-content FILE`), and standalone CAdES — detached (`.p7s`,
+//! with `--detached-content FILE`) or enveloping (`.p7m`, whose content `--extract` writes
+//! out), in DER, BER or PEM.
 //!
 //! `doc extend` raises a signed PDF to B-LT or B-LTA (a document time-stamp over everything,
 //! renewed by running it again), or an ASiC-E container to B-LT.
