@@ -4,47 +4,19 @@
 //! signed document; the exit status is the same as with the simple report.
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, SystemTime};
+use std::process::Command;
 
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+use korpu_pki::ca::{self, Profile};
 use korpu_pki::key::SigningKey;
 
-const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
+mod support;
+use support::doc::{pdf, req, write_signer};
+use support::{korpu, text};
+
 const SCHEMA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../korpu-sign/tests/data/etsi-xsd/TS119102-2-v122.xsd"
 );
-const DAY: Duration = Duration::from_secs(86400);
-
-fn req<'a>(cn: &str, pk: &'a [u8], profile: Profile) -> IssueRequest<'a> {
-    let now = SystemTime::now();
-    IssueRequest {
-        subject: Subject::cn(cn),
-        public_key_der: pk,
-        profile,
-        not_before: now - DAY,
-        not_after: now + 30 * DAY,
-        ocsp_url: None,
-    }
-}
-
-fn korpu(args: &[&str]) -> Output {
-    Command::new(KORPU)
-        .args(args)
-        .env("KORPU_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// xmllint's verdict on `xml` against the TS 119 102-2 schema.
 fn assert_schema_valid(dir: &Path, xml: &[u8]) {
@@ -61,31 +33,6 @@ fn assert_schema_valid(dir: &Path, xml: &[u8]) {
         text(&o),
         String::from_utf8_lossy(xml)
     );
-}
-
-fn a_pdf() -> Vec<u8> {
-    let c = "BT /F1 12 Tf 72 720 Td (Permit 77) Tj ET";
-    let objs = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_string(),
-        format!("<< /Length {} >>\nstream\n{c}\nendstream", c.len()),
-    ];
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offs = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        offs.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let x = out.len();
-    out.extend_from_slice(b"xref\n0 5\n0000000000 65535 f\r\n");
-    for o in offs {
-        out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{x}\n%%EOF\n").as_bytes(),
-    );
-    out
 }
 
 #[test]
@@ -110,10 +57,9 @@ fn doc_verify_prints_an_etsi_report_that_validates_against_the_xsd() {
         &ca::random_serial(),
     )
     .unwrap();
-    korpu_pki::key::write_private_key(&p("signer.key"), &key).unwrap();
-    std::fs::write(p("signer.pem"), cert.to_pem()).unwrap();
+    write_signer(dir.path(), "signer", &cert, &key);
     std::fs::write(p("root.pem"), root.to_pem()).unwrap();
-    std::fs::write(p("in.pdf"), a_pdf()).unwrap();
+    std::fs::write(p("in.pdf"), pdf("Permit 77")).unwrap();
     let o = korpu(&[
         "doc",
         "sign",
@@ -127,18 +73,21 @@ fn doc_verify_prints_an_etsi_report_that_validates_against_the_xsd() {
         &s("signed.pdf"),
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    let verify_etsi = |file: &str| {
+        korpu(&[
+            "doc",
+            "verify",
+            "--trust",
+            &s("root.pem"),
+            "--report",
+            "etsi",
+            &s(file),
+        ])
+    };
 
     // B-B offline: intact and trusted, revocation not established (INDETERMINATE/TRY_LATER),
     // so the exit status is non-zero as with the simple report.
-    let o = korpu(&[
-        "doc",
-        "verify",
-        "--trust",
-        &s("root.pem"),
-        "--report",
-        "etsi",
-        &s("signed.pdf"),
-    ]);
+    let o = verify_etsi("signed.pdf");
     assert!(!o.status.success(), "{}", text(&o));
     let xml = String::from_utf8_lossy(&o.stdout).into_owned();
     println!("{xml}");
@@ -162,15 +111,7 @@ fn doc_verify_prints_an_etsi_report_that_validates_against_the_xsd() {
 
     // A file that is no signed document: still one schema-valid report, TOTAL_FAILED.
     std::fs::write(p("junk.bin"), b"not a signature at all").unwrap();
-    let o = korpu(&[
-        "doc",
-        "verify",
-        "--trust",
-        &s("root.pem"),
-        "--report",
-        "etsi",
-        &s("junk.bin"),
-    ]);
+    let o = verify_etsi("junk.bin");
     assert!(!o.status.success(), "{}", text(&o));
     let xml = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_schema_valid(dir.path(), xml.as_bytes());

@@ -1,0 +1,112 @@
+//! A platform as a test builds it with the `korpu` binary: a central registry initialised and
+//! served on loopback ports, members registered with a subsystem and a gateway whose keys and
+//! certificates are made, gateways started. What each test configures beyond that (services,
+//! grants, gateway TOML) stays in the test.
+
+use std::path::{Path, PathBuf};
+
+use super::{free_port, korpu_ok, Proc};
+
+/// `korpu central init` in `dir/central` on two free ports, then `korpu central serve` with a
+/// one-second configuration refresh and the `env` overrides, its log in `dir/central.log`.
+/// Returns the process and the path of central.toml.
+pub fn start_central(dir: &Path, env: &[(&'static str, String)]) -> (Proc, PathBuf) {
+    let (mgmt, public) = (free_port(), free_port());
+    korpu_ok(&[
+        "central",
+        "init",
+        "--dir",
+        dir.join("central").to_str().unwrap(),
+        "--management-listen",
+        &format!("127.0.0.1:{mgmt}"),
+        "--public-listen",
+        &format!("127.0.0.1:{public}"),
+    ]);
+    let config = dir.join("central/central.toml");
+    let mut central_env = vec![("KORPU_CENTRAL_CONF_REFRESH_SECS", "1".to_string())];
+    central_env.extend(env.iter().cloned());
+    let (central, _) = Proc::start(
+        &["central", "--config", config.to_str().unwrap(), "serve"],
+        &central_env,
+        &dir.join("central.log"),
+    );
+    (central, config)
+}
+
+/// `korpu central --config CONFIG args`, which must succeed; its stdout.
+pub fn admin(config: &Path, args: &[&str]) -> String {
+    let mut all = vec!["central", "--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    korpu_ok(&all)
+}
+
+/// Registers `member` (`name`) with `subsystem`, and its gateway `member/gw1` at `address`
+/// serving it; makes the gateway's keys in `gw_dir` and has the registry issue its signing and
+/// TLS certificates there (sign.pem, tls.pem).
+pub fn register_gateway(
+    config: &Path,
+    member: &str,
+    name: &str,
+    subsystem: &str,
+    address: &str,
+    gw_dir: &Path,
+) {
+    let gateway = format!("{member}/gw1");
+    admin(config, &["member", "add", member, "--name", name]);
+    admin(config, &["subsystem", "add", subsystem]);
+    admin(config, &["gateway", "add", &gateway, "--address", address]);
+    admin(config, &["gateway", "add-client", &gateway, subsystem]);
+    korpu_ok(&[
+        "gateway",
+        "keys",
+        "--dir",
+        gw_dir.to_str().unwrap(),
+        "--gateway",
+        &gateway,
+    ]);
+    for (kind, owner, file) in [
+        ("signing", member.to_string(), "sign"),
+        ("gateway-tls", gateway.clone(), "tls"),
+    ] {
+        admin(
+            config,
+            &[
+                "cert",
+                "issue",
+                "--kind",
+                kind,
+                "--owner",
+                &owner,
+                "--csr",
+                gw_dir.join(format!("{file}.csr.pem")).to_str().unwrap(),
+                "--out",
+                gw_dir.join(format!("{file}.pem")).to_str().unwrap(),
+            ],
+        );
+    }
+}
+
+/// `korpu gateway serve --config dir/sub/gateway.toml` with the `env` overrides, logging to
+/// `dir/sub-NANOS.log` (a restarted gateway gets a new file). Returns the process and the client
+/// URL it printed.
+pub fn start_gateway(dir: &Path, sub: &str, env: &[(&str, String)]) -> (Proc, String) {
+    let config = dir.join(sub).join("gateway.toml");
+    let log = dir.join(format!(
+        "{sub}-{}.log",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let (p, line) = Proc::start(
+        &["gateway", "serve", "--config", config.to_str().unwrap()],
+        env,
+        &log,
+    );
+    let client = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    (p, client)
+}
