@@ -2,208 +2,14 @@
 //! authority and an OCSP responder from `korpu-pki` served over HTTP on a loopback port, and
 //! verification offline (the servers are not consulted by `verify`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::path::Path;
+use std::process::Command;
 
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
-use korpu_pki::cert::Certificate;
-use korpu_pki::key::SigningKey;
-use korpu_pki::ocsp::{CertStatus, Responder};
-use korpu_pki::tsa::Authority;
+use korpu_pki::ca::Profile;
 
-const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
-const DAY: Duration = Duration::from_secs(86400);
-
-struct Pki {
-    root: Certificate,
-    issuing: Certificate,
-    issuing_key: SigningKey,
-}
-
-fn req<'a>(cn: &str, pk: &'a [u8], profile: Profile) -> IssueRequest<'a> {
-    let now = SystemTime::now();
-    IssueRequest {
-        subject: Subject::cn(cn),
-        public_key_der: pk,
-        profile,
-        not_before: now - DAY,
-        not_after: now + 30 * DAY,
-        ocsp_url: None,
-    }
-}
-
-impl Pki {
-    fn new() -> Self {
-        let root_key = SigningKey::generate();
-        let pk = root_key.public_key_der();
-        let root = ca::self_signed(
-            &root_key,
-            req("Doc Root", &pk, Profile::Root),
-            &ca::random_serial(),
-        )
-        .unwrap();
-        let issuing_key = SigningKey::generate();
-        let pk = issuing_key.public_key_der();
-        let issuing = ca::issue(
-            &root,
-            &root_key,
-            req("Doc Issuing CA", &pk, Profile::IssuingCa),
-            &ca::random_serial(),
-        )
-        .unwrap();
-        Pki {
-            root,
-            issuing,
-            issuing_key,
-        }
-    }
-
-    fn leaf(&self, cn: &str, profile: Profile) -> (Certificate, SigningKey) {
-        self.leaf_with_ocsp(cn, profile, None)
-    }
-
-    /// A leaf whose certificate names `ocsp_url` (authorityInfoAccess), for fetching.
-    fn leaf_with_ocsp(
-        &self,
-        cn: &str,
-        profile: Profile,
-        ocsp_url: Option<String>,
-    ) -> (Certificate, SigningKey) {
-        let key = SigningKey::generate();
-        let pk = key.public_key_der();
-        let cert = ca::issue(
-            &self.issuing,
-            &self.issuing_key,
-            IssueRequest {
-                ocsp_url,
-                ..req(cn, &pk, profile)
-            },
-            &ca::random_serial(),
-        )
-        .unwrap();
-        (cert, key)
-    }
-}
-
-/// POST /tsa (RFC 3161) and POST /ocsp (RFC 6960) on a loopback port; `revoked` serials answer
-/// revoked since a day ago.
-fn serve(tsa: Authority, ocsp: Responder, revoked: Vec<String>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = Arc::new((tsa, ocsp, revoked));
-    std::thread::spawn(move || {
-        let mut serial = 1u64;
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            serial += 1;
-            let now = SystemTime::now();
-            let (tsa, ocsp, revoked) = &*state;
-            let (ctype, resp) = if first.contains("/tsa") {
-                (
-                    "application/timestamp-reply",
-                    tsa.respond(&body, now, serial),
-                )
-            } else {
-                let resp = ocsp.respond(&body, now, |s: &str| {
-                    if revoked.iter().any(|r| r == s) {
-                        CertStatus::Revoked {
-                            at: now - DAY,
-                            reason: None,
-                        }
-                    } else {
-                        CertStatus::Good
-                    }
-                });
-                ("application/ocsp-response", resp)
-            };
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                resp.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&resp);
-        }
-    });
-    format!("http://{addr}")
-}
-
-fn pdf(text: &str) -> Vec<u8> {
-    let c = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
-    let objs = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_string(),
-        format!("<< /Length {} >>\nstream\n{c}\nendstream", c.len()),
-    ];
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offs = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        offs.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let x = out.len();
-    out.extend_from_slice(b"xref\n0 5\n0000000000 65535 f\r\n");
-    for o in offs {
-        out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{x}\n%%EOF\n").as_bytes(),
-    );
-    out
-}
-
-fn korpu(args: &[&str]) -> Output {
-    Command::new(KORPU)
-        .args(args)
-        .env("KORPU_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-struct Signer {
-    key: PathBuf,
-    cert: PathBuf,
-}
-
-fn write_signer(dir: &Path, name: &str, cert: &Certificate, key: &SigningKey) -> Signer {
-    let s = Signer {
-        key: dir.join(format!("{name}.key")),
-        cert: dir.join(format!("{name}.pem")),
-    };
-    korpu_pki::key::write_private_key(&s.key, key).unwrap();
-    std::fs::write(&s.cert, cert.to_pem()).unwrap();
-    s
-}
+mod support;
+use support::doc::{pdf, serve, write_signer, Pki, Signer};
+use support::{korpu, text};
 
 #[test]
 fn doc_sign_and_verify() {
@@ -211,21 +17,8 @@ fn doc_sign_and_verify() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let (tsa_cert, tsa_key) = pki.leaf("Doc TSA", Profile::Tsa);
-    let tsa = Authority::new(
-        tsa_cert,
-        tsa_key,
-        vec![pki.issuing.clone()],
-        "1.3.6.1.4.1.99999.2".parse().unwrap(),
-    )
-    .unwrap();
-    let responder = Responder::new(
-        pki.issuing.clone(),
-        pki.issuing.clone(),
-        pki.issuing_key.clone(),
-        Duration::from_secs(3600),
-    )
-    .unwrap();
+    let tsa = pki.tsa("Doc TSA", "1.3.6.1.4.1.99999.2", None);
+    let responder = pki.responder();
     let (alice_cert, alice_key) = pki.leaf("AZ/GOV/1001", Profile::MemberSigning);
     let (mallory_cert, mallory_key) = pki.leaf("AZ/COM/666", Profile::MemberSigning);
     let url = serve(tsa, responder, vec![mallory_cert.serial_hex()]);
@@ -238,31 +31,11 @@ fn doc_sign_and_verify() {
     let alice = write_signer(dir.path(), "alice", &alice_cert, &alice_key);
     let bob = write_signer(dir.path(), "bob", &bob_cert, &bob_key);
     let mallory = write_signer(dir.path(), "mallory", &mallory_cert, &mallory_key);
-    std::fs::write(p("chain.pem"), pki.issuing.to_pem()).unwrap();
-    std::fs::write(p("root.pem"), pki.root.to_pem()).unwrap();
+    pki.write_pems(dir.path());
     std::fs::write(p("in.pdf"), pdf("Permit 42")).unwrap();
-    let tsa_url = format!("{url}/tsa");
-    let ocsp_url = format!("{url}/ocsp");
 
     let sign = |who: &Signer, level: &str, input: &Path, out: &Path| {
-        korpu(&[
-            "doc",
-            "sign",
-            "--key",
-            &s(&who.key),
-            "--cert",
-            &s(&who.cert),
-            "--chain",
-            &s(&p("chain.pem")),
-            "--tsa",
-            &tsa_url,
-            "--ocsp",
-            &ocsp_url,
-            "--level",
-            level,
-            &s(input),
-            &s(out),
-        ])
+        support::doc::sign(who, &p("chain.pem"), &url, level, &[], input, out)
     };
     let verify = |file: &Path, json: bool| {
         let root = s(&p("root.pem"));
@@ -451,26 +224,12 @@ fn doc_verify_detects_by_content_and_reads_standalone_cades() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let (tsa_cert, tsa_key) = pki.leaf("Doc TSA", Profile::Tsa);
-    let tsa = Authority::new(
-        tsa_cert,
-        tsa_key,
-        vec![pki.issuing.clone()],
-        "1.3.6.1.4.1.99999.2".parse().unwrap(),
-    )
-    .unwrap();
-    let responder = Responder::new(
-        pki.issuing.clone(),
-        pki.issuing.clone(),
-        pki.issuing_key.clone(),
-        Duration::from_secs(3600),
-    )
-    .unwrap();
+    let tsa = pki.tsa("Doc TSA", "1.3.6.1.4.1.99999.2", None);
+    let responder = pki.responder();
     let url = serve(tsa, responder, Vec::new());
     let (cert, key) = pki.leaf("AZ/GOV/3003", Profile::MemberSigning);
     let signer = write_signer(dir.path(), "signer", &cert, &key);
-    std::fs::write(p("chain.pem"), pki.issuing.to_pem()).unwrap();
-    std::fs::write(p("root.pem"), pki.root.to_pem()).unwrap();
+    pki.write_pems(dir.path());
     std::fs::write(p("letter.txt"), "Dear citizen, your permit is granted.\n").unwrap();
     let verify = |extra: &[&str], file: &Path| {
         let root = s(&p("root.pem"));
@@ -485,24 +244,15 @@ fn doc_verify_detects_by_content_and_reads_standalone_cades() {
     };
 
     // A B-LT container under a misleading name.
-    let o = korpu(&[
-        "doc",
-        "sign",
-        "--key",
-        &s(&signer.key),
-        "--cert",
-        &s(&signer.cert),
-        "--chain",
-        &s(&p("chain.pem")),
-        "--tsa",
-        &format!("{url}/tsa"),
-        "--ocsp",
-        &format!("{url}/ocsp"),
-        "--level",
+    let o = support::doc::sign(
+        &signer,
+        &p("chain.pem"),
+        &url,
         "b-lt",
-        &s(&p("letter.txt")),
-        &s(&p("scan.pdf")),
-    ]);
+        &[],
+        &p("letter.txt"),
+        &p("scan.pdf"),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let (o, v) = verify(&[], &p("scan.pdf"));
     assert!(o.status.success(), "{}", text(&o));
@@ -619,47 +369,22 @@ fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let (tsa_cert, tsa_key) = pki.leaf("Doc TSA", Profile::Tsa);
-    let tsa = Authority::new(
-        tsa_cert,
-        tsa_key,
-        vec![pki.issuing.clone()],
-        "1.3.6.1.4.1.99999.2".parse().unwrap(),
-    )
-    .unwrap();
-    let responder = Responder::new(
-        pki.issuing.clone(),
-        pki.issuing.clone(),
-        pki.issuing_key.clone(),
-        Duration::from_secs(3600),
-    )
-    .unwrap();
+    let tsa = pki.tsa("Doc TSA", "1.3.6.1.4.1.99999.2", None);
+    let responder = pki.responder();
     let url = serve(tsa, responder, Vec::new());
     let (cert, key) = pki.leaf("AZ/GOV/4004", Profile::MemberSigning);
     let signer = write_signer(dir.path(), "signer", &cert, &key);
-    std::fs::write(p("chain.pem"), pki.issuing.to_pem()).unwrap();
-    std::fs::write(p("root.pem"), pki.root.to_pem()).unwrap();
+    pki.write_pems(dir.path());
     std::fs::write(p("order.txt"), "Order 12: the road is to be repaired.\n").unwrap();
-    let o = korpu(&[
-        "doc",
-        "sign",
-        "--format",
-        "xades",
-        "--key",
-        &s(&signer.key),
-        "--cert",
-        &s(&signer.cert),
-        "--chain",
-        &s(&p("chain.pem")),
-        "--tsa",
-        &format!("{url}/tsa"),
-        "--ocsp",
-        &format!("{url}/ocsp"),
-        "--level",
+    let o = support::doc::sign(
+        &signer,
+        &p("chain.pem"),
+        &url,
         "b-lt",
-        &s(&p("order.txt")),
-        &s(&p("order.asice")),
-    ]);
+        &["--format", "xades"],
+        &p("order.txt"),
+        &p("order.asice"),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let o = korpu(&[
         "doc",
@@ -699,21 +424,8 @@ fn doc_verify_reads_signed_xml_and_detached_xades() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let (tsa_cert, tsa_key) = pki.leaf("Doc TSA", Profile::Tsa);
-    let tsa = Authority::new(
-        tsa_cert,
-        tsa_key,
-        vec![pki.issuing.clone()],
-        "1.3.6.1.4.1.99999.2".parse().unwrap(),
-    )
-    .unwrap();
-    let responder = Responder::new(
-        pki.issuing.clone(),
-        pki.issuing.clone(),
-        pki.issuing_key.clone(),
-        Duration::from_secs(3600),
-    )
-    .unwrap();
+    let tsa = pki.tsa("Doc TSA", "1.3.6.1.4.1.99999.2", None);
+    let responder = pki.responder();
     let url = serve(tsa, responder, Vec::new());
     let (cert, key) = pki.leaf_with_ocsp(
         "AZ/GOV/6006",
@@ -721,8 +433,7 @@ fn doc_verify_reads_signed_xml_and_detached_xades() {
         Some(format!("{url}/ocsp")),
     );
     let signer = write_signer(dir.path(), "signer", &cert, &key);
-    std::fs::write(p("chain.pem"), pki.issuing.to_pem()).unwrap();
-    std::fs::write(p("root.pem"), pki.root.to_pem()).unwrap();
+    pki.write_pems(dir.path());
     let verify = |extra: &[&str], file: &Path| {
         let root = s(&p("root.pem"));
         let f = s(file);

@@ -35,8 +35,7 @@ fn doc_extend_b_lta_adds_and_renews_archive_timestamps() {
         Some(ocsp_url.clone()),
     );
     let alice = write_signer(dir.path(), "alice", &cert, &key);
-    std::fs::write(p("chain.pem"), pki.issuing.to_pem()).unwrap();
-    std::fs::write(p("root.pem"), pki.root.to_pem()).unwrap();
+    pki.write_pems(dir.path());
     std::fs::write(p("in.pdf"), pdf("Archived permit")).unwrap();
     let tsa_url = format!("{url}/tsa");
     let verify = |file: &Path| korpu(&["doc", "verify", "--trust", &s(&p("root.pem")), &s(file)]);

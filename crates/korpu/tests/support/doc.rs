@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +15,8 @@ use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_pki::ocsp::{CertStatus, Responder};
 use korpu_pki::tsa::Authority;
+
+use super::korpu;
 
 pub const DAY: Duration = Duration::from_secs(86400);
 
@@ -87,6 +90,13 @@ impl Pki {
         )
         .unwrap();
         (cert, key)
+    }
+
+    /// Writes `dir/chain.pem` (the issuing CA, for `--chain`) and `dir/root.pem` (for
+    /// `--trust`).
+    pub fn write_pems(&self, dir: &Path) {
+        std::fs::write(dir.join("chain.pem"), self.issuing.to_pem()).unwrap();
+        std::fs::write(dir.join("root.pem"), self.root.to_pem()).unwrap();
     }
 
     /// A time-stamping authority with a leaf certificate `cn` (naming `ocsp_url`, if any)
@@ -210,6 +220,31 @@ pub fn pdf(text: &str) -> Vec<u8> {
         format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{x}\n%%EOF\n").as_bytes(),
     );
     out
+}
+
+/// `korpu doc sign EXTRA… --key --cert --chain CHAIN --tsa URL/tsa --ocsp URL/ocsp --level
+/// LEVEL INPUT OUT`: signed by `who`, time-stamped and with revocation data from the servers
+/// at `url` (as [`serve`] returns it).
+pub fn sign(
+    who: &Signer,
+    chain: &Path,
+    url: &str,
+    level: &str,
+    extra: &[&str],
+    input: &Path,
+    out: &Path,
+) -> Output {
+    let s = |x: &Path| x.to_str().unwrap().to_owned();
+    let (key, cert, chain) = (s(&who.key), s(&who.cert), s(chain));
+    let (tsa, ocsp) = (format!("{url}/tsa"), format!("{url}/ocsp"));
+    let (input, out) = (s(input), s(out));
+    let mut args = vec!["doc", "sign"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "--key", &key, "--cert", &cert, "--chain", &chain, "--tsa", &tsa, "--ocsp", &ocsp,
+        "--level", level, &input, &out,
+    ]);
+    korpu(&args)
 }
 
 /// A signer's private key and certificate files.
