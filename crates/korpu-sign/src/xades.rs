@@ -399,7 +399,23 @@ fn validate_signature(
                 format!("canonicalising SignedInfo: {e}"),
             )
         })?;
-        match alg.verify(&signer.public_key_der(), &signed, &sig_value) {
+        let spki = signer.public_key_der();
+        let mut outcome = alg.verify(&spki, &signed, &sig_value);
+        // XML-DSig wants ECDSA values raw (r||s), but some signers write DER: a DER value that
+        // verifies is still a signature by this key over this SignedInfo, so it is not called
+        // forged (no value can pass both ways unless the key signed it).
+        if let (Err(_), SignatureAlgorithm::Ecdsa { hash, .. }) = (&outcome, alg) {
+            if sig_value.first() == Some(&0x30) {
+                let der = SignatureAlgorithm::Ecdsa {
+                    hash,
+                    encoding: EcdsaEncoding::Der,
+                };
+                if let Ok(v) = der.verify(&spki, &signed, &sig_value) {
+                    outcome = Ok(v);
+                }
+            }
+        }
+        match outcome {
             Ok(v) => Ok(v),
             Err(AlgError::BadSignature(w)) => Err((
                 TotalFailed,

@@ -1989,3 +1989,27 @@ fn signxml_enveloped_xades_documents_pass() {
         (Indication::TotalFailed, Some("HASH_FAILURE"))
     );
 }
+
+/// An ECDSA SignatureValue written in DER instead of XML-DSig's raw r||s (some signers do;
+/// pyasice accepts it) is still this key's signature: TOTAL_PASSED, not SIG_CRYPTO_FAILURE;
+/// a flipped byte in it still fails.
+#[test]
+fn a_der_ecdsa_signature_value_is_not_called_forged() {
+    let pki = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    let (key, cert) = pki.signer("DER ECDSA", "ec384");
+    let c = pyasice_sign_with(
+        work.path(),
+        &key,
+        &cert,
+        "sha384",
+        &[("d.txt", b"der")],
+        &["--ecdsa-der"],
+    );
+    let r = validate(&c, &pki, &pki.root());
+    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    assert_eq!(
+        verdict(&validate(&flip_signature_value(&c), &pki, &pki.root())),
+        (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()))
+    );
+}

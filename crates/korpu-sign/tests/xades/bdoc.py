@@ -94,6 +94,9 @@ def sign(args):
         value = key.sign(data, padding.PSS(padding.MGF1(h), 32), h)
     elif args.pss:
         value = key.sign(data, padding.PSS(padding.MGF1(h), h.digest_size), h)
+    elif isinstance(key, ec.EllipticCurvePrivateKey) and args.ecdsa_der:
+        # What some signers write although XML-DSig says raw (pyasice accepts it too).
+        value = key.sign(data, ec.ECDSA(h))
     elif isinstance(key, ec.EllipticCurvePrivateKey):
         # XML-DSig wants the raw r||s value, not DER (RFC 4050, XMLDSig 1.1 §6.4.3).
         r, s = decode_dss_signature(key.sign(data, ec.ECDSA(h)))
@@ -182,6 +185,7 @@ def main():
     s.add_argument("--data-digest", default="", choices=["", "sha3-256"])
     s.add_argument("--pss", action="store_true", help="RSA-PSS (sha*-rsa-MGF1) instead of PKCS#1 v1.5")
     s.add_argument("--pss-params", action="store_true", help="RSA-PSS as rsa-pss with RSAPSSParams")
+    s.add_argument("--ecdsa-der", action="store_true", help="write the ECDSA value in DER, not raw")
     s.add_argument("--tsa", help="RFC 3161 TSA URL: make an LT-TS signature (needs --ocsp, --issuer)")
     s.add_argument("--ocsp", help="OCSP responder URL")
     s.add_argument("--issuer", help="the signer's issuing CA certificate (PEM)")
