@@ -6,10 +6,9 @@
 #[path = "../../korpu-pki/tests/support/ossl.rs"]
 mod ossl;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -18,7 +17,9 @@ use korpu_pki::key::SigningKey;
 use korpu_pki::tsa::Authority;
 use ossl::{KeyKind, Ossl, CA_EXT, SIGNER_EXT};
 
-const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
+mod support;
+use support::doc::{pdf, read_request, Signer};
+use support::{korpu, text};
 
 type Files = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
@@ -28,23 +29,9 @@ fn serve(listener: TcpListener, files: Files, tsa: Authority) {
         let mut serial = 1u64;
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
+            let Some((first, body)) = read_request(&conn) else {
                 continue;
-            }
+            };
             let path = first.split(' ').nth(1).unwrap_or("").to_owned();
             let answer = if first.starts_with("POST") && path == "/tsa" {
                 serial += 1;
@@ -74,23 +61,6 @@ fn serve(listener: TcpListener, files: Files, tsa: Authority) {
             let _ = conn.write_all(&resp);
         }
     });
-}
-
-fn korpu(args: &[&str]) -> Output {
-    Command::new(KORPU)
-        .args(args)
-        .env("KORPU_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A time-stamping authority of its own small PKI; returns it and its root.
@@ -124,31 +94,6 @@ fn tsa() -> (Authority, korpu_pki::cert::Certificate) {
     (authority.unwrap(), root)
 }
 
-fn pdf() -> Vec<u8> {
-    let c = "BT /F1 12 Tf 72 720 Td (CRL) Tj ET";
-    let objs = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_string(),
-        format!("<< /Length {} >>\nstream\n{c}\nendstream", c.len()),
-    ];
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offs = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        offs.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let x = out.len();
-    out.extend_from_slice(b"xref\n0 5\n0000000000 65535 f\r\n");
-    for o in offs {
-        out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{x}\n%%EOF\n").as_bytes(),
-    );
-    out
-}
-
 #[test]
 fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -174,7 +119,7 @@ fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
     serve(listener, files, authority);
 
     let p = |n: &str| o.path(n).to_str().unwrap().to_owned();
-    std::fs::write(o.path("in.pdf"), pdf()).unwrap();
+    std::fs::write(o.path("in.pdf"), pdf("CRL")).unwrap();
     std::fs::write(
         o.path("chain.pem"),
         std::fs::read_to_string(&ca.cert_path).unwrap()
@@ -186,24 +131,19 @@ fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
         std::fs::set_permissions(k, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let sign = |who: &ossl::Made, out: &str| {
-        korpu(&[
-            "doc",
-            "sign",
-            "--key",
-            who.key_path.to_str().unwrap(),
-            "--cert",
-            who.cert_path.to_str().unwrap(),
-            "--chain",
-            &p("chain.pem"),
-            "--tsa",
-            &format!("{base}/tsa"),
-            "--ocsp",
-            &format!("{base}/ocsp"),
-            "--level",
+        let who = Signer {
+            key: who.key_path.clone(),
+            cert: who.cert_path.clone(),
+        };
+        support::doc::sign(
+            &who,
+            &o.path("chain.pem"),
+            &base,
             "b-lt",
-            &p("in.pdf"),
-            &p(out),
-        ])
+            &[],
+            &o.path("in.pdf"),
+            &o.path(out),
+        )
     };
     let verify = |file: &str| {
         korpu(&[
