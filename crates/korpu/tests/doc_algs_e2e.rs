@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
+mod support;
+use support::{text, KORPU};
 
 fn run(cmd: &str, dir: &Path, args: &[&str]) -> Output {
     Command::new(cmd)
@@ -15,15 +16,6 @@ fn run(cmd: &str, dir: &Path, args: &[&str]) -> Output {
         .env("KORPU_LOG", "warn")
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -137,6 +129,15 @@ fn doc_sign_with_rsa_and_p384_keys_and_verify_under_a_policy() {
     let d = tmp.path();
     pki(d);
     std::fs::write(d.join("letter.txt"), b"signed with a foreign key type").unwrap();
+    let verify_under = |policy: &str, file: &str| {
+        run(
+            KORPU,
+            d,
+            &[
+                "doc", "verify", "--trust", "root.pem", "--policy", policy, file,
+            ],
+        )
+    };
 
     for (name, extra) in [("rsa", &[][..]), ("rsa", &["--pss"][..]), ("p384", &[][..])] {
         let out = format!("letter-{name}{}.asice", extra.len());
@@ -167,19 +168,7 @@ fn doc_sign_with_rsa_and_p384_keys_and_verify_under_a_policy() {
             ),
         )
         .unwrap();
-        let o = run(
-            KORPU,
-            d,
-            &[
-                "doc",
-                "verify",
-                "--trust",
-                "root.pem",
-                "--policy",
-                "policy.json",
-                &out,
-            ],
-        );
+        let o = verify_under("policy.json", &out);
         let t = text(&o);
         assert!(!o.status.success(), "{t}");
         assert!(t.contains("CRYPTO_CONSTRAINTS_FAILURE_NO_POE"), "{t}");
@@ -211,19 +200,7 @@ fn doc_sign_with_rsa_and_p384_keys_and_verify_under_a_policy() {
 
     // A policy file that is not one is refused before anything is judged.
     std::fs::write(d.join("bad.json"), "{\"name\": 1}").unwrap();
-    let o = run(
-        KORPU,
-        d,
-        &[
-            "doc",
-            "verify",
-            "--trust",
-            "root.pem",
-            "--policy",
-            "bad.json",
-            "letter-rsa0.asice",
-        ],
-    );
+    let o = verify_under("bad.json", "letter-rsa0.asice");
     assert!(!o.status.success());
     assert!(text(&o).contains("validation policy"), "{}", text(&o));
 }
