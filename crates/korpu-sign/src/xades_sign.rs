@@ -359,9 +359,10 @@ fn signature_xml(
         "<xades:SignatureTimeStamp Id=\"S0-TS\"><ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"/><xades:EncapsulatedTimeStamp>{}</xades:EncapsulatedTimeStamp></xades:SignatureTimeStamp>",
         b64(&token)
     );
-    // 4. B-LT: the chain and the signer's OCSP status.
+    // 4. B-LT: the chain, and OCSP responses (or CRLs, from CAs that publish those) for the
+    // signer and, as far as the source answers, each CA above it.
     if let Some(source) = revocation {
-        let ocsp = crate::lt::fetch(source, signer.cert, signer.chain)?;
+        let gathered = crate::lt::gather(source, signer.cert, signer.chain)?;
         unsigned.push_str("<xades:CertificateValues>");
         for c in signer.chain {
             unsigned.push_str(&format!(
@@ -369,10 +370,32 @@ fn signature_xml(
                 b64(c.der())
             ));
         }
-        unsigned.push_str(&format!(
-            "</xades:CertificateValues><xades:RevocationValues><xades:OCSPValues><xades:EncapsulatedOCSPValue>{}</xades:EncapsulatedOCSPValue></xades:OCSPValues></xades:RevocationValues>",
-            b64(&ocsp)
-        ));
+        unsigned.push_str("</xades:CertificateValues><xades:RevocationValues>");
+        if !gathered.ocsps.is_empty() {
+            unsigned.push_str("<xades:OCSPValues>");
+            for o in &gathered.ocsps {
+                unsigned.push_str(&format!(
+                    "<xades:EncapsulatedOCSPValue>{}</xades:EncapsulatedOCSPValue>",
+                    b64(o)
+                ));
+            }
+            unsigned.push_str("</xades:OCSPValues>");
+        }
+        if !gathered.crls.is_empty() {
+            // XAdES orders CRLValues before OCSPValues (EN 319 132-1 §5.4.2 schema).
+            let mut crls = String::from("<xades:CRLValues>");
+            for c in &gathered.crls {
+                crls.push_str(&format!(
+                    "<xades:EncapsulatedCRLValue>{}</xades:EncapsulatedCRLValue>",
+                    b64(c)
+                ));
+            }
+            crls.push_str("</xades:CRLValues>");
+            let at = unsigned.rfind("<xades:RevocationValues>").expect("just written")
+                + "<xades:RevocationValues>".len();
+            unsigned.insert_str(at, &crls);
+        }
+        unsigned.push_str("</xades:RevocationValues>");
     }
     Ok(doc(
         &sp_digest,

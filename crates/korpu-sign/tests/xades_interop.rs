@@ -2013,3 +2013,82 @@ fn a_der_ecdsa_signature_value_is_not_called_forged() {
         (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()))
     );
 }
+
+/// The CA's CRL (openssl's) as the only revocation source for a B-LT XAdES signature Körpü
+/// makes: it lands in RevocationValues/CRLValues and the signature validates offline as B-LT.
+#[test]
+fn xades_b_lt_embeds_the_cas_crl_when_that_is_what_it_publishes() {
+    struct CrlOnly(Vec<u8>);
+    impl korpu_sign::RevocationSource for CrlOnly {
+        fn ocsp(&self, _: &Certificate, _: &Certificate) -> Result<Vec<u8>, korpu_sign::SignError> {
+            Err(korpu_sign::SignError::InvalidInput(
+                "no OCSP responder".into(),
+            ))
+        }
+        fn crl(
+            &self,
+            _: &Certificate,
+            _: &Certificate,
+        ) -> Result<Option<Vec<u8>>, korpu_sign::SignError> {
+            Ok(Some(self.0.clone()))
+        }
+    }
+    let pki = OpensslPki::new("rsa");
+    let d = pki.dir.path();
+    let (key, cert) = pki.signer("CRL Signer", "ec256");
+    pki.options(); // issues ca.crl
+    run_ok(
+        d,
+        &[
+            "crl",
+            "-in",
+            "ca.crl",
+            "-outform",
+            "DER",
+            "-out",
+            "ca.crl.der",
+        ],
+    );
+    let crl = std::fs::read(d.join("ca.crl.der")).unwrap();
+    let key =
+        korpu_sign::keys::read_document_key(&key, korpu_sign::keys::RsaPadding::Pkcs1).unwrap();
+    let cert =
+        Certificate::all_from_pem(&std::fs::read_to_string(&cert).unwrap()).unwrap()[0].clone();
+    let root = pki.root();
+    let signer = korpu_sign::cades::Signer {
+        key: &key,
+        cert: &cert,
+        chain: &root,
+    };
+    let tsa_pki = common::Pki::new("CRL TSA");
+    let file = korpu_sign::asice::DataFile {
+        name: "minutes.txt".into(),
+        mime_type: "text/plain".into(),
+        content: b"Minutes of the board.".to_vec(),
+    };
+    let c = korpu_sign::xades_sign::create(
+        &[file],
+        &signer,
+        SystemTime::now(),
+        Some(&tsa_pki.tsa()),
+        Some(&CrlOnly(crl)),
+    )
+    .unwrap();
+    let xml = String::from_utf8(
+        entries(&c)
+            .into_iter()
+            .find(|(n, _, _)| n == "META-INF/signatures0.xml")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert!(
+        xml.contains("<xades:CRLValues><xades:EncapsulatedCRLValue>"),
+        "{xml}"
+    );
+    let mut anchors = pki.root();
+    anchors.extend(tsa_pki.anchors());
+    let r = asice::validate(&c, &anchors, SystemTime::now(), &Limits::default()).unwrap();
+    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    assert_eq!(r.signatures[0].report.level, "B-LT");
+}
