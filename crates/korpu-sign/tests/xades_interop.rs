@@ -1202,7 +1202,7 @@ fn fuzz_seeds_and_their_mutations_never_panic() {
 /// container and verifies the signature, its SignedProperties and file digests; xmlsec1
 /// verifies the XML signature with the files beside it and the root trusted. Körpü's own
 /// validator gives B-LT TOTAL_PASSED offline; B-B without revocation data is TRY_LATER. Keys:
-/// the platform's P-256, and RSA keys openssl made (PKCS#1 v1.5, and PSS, which pyasice and
+/// the platform's P-256, and RSA and P-384 keys openssl made (PKCS#1 v1.5, and PSS, which pyasice and
 /// xmlsec1 1.2 cannot check, so only Körpü judges that one).
 #[test]
 fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
@@ -1235,9 +1235,10 @@ fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
         m.cert.clone(),
         true,
     ));
-    // RSA keys made by openssl, certified by the test CA.
+    // RSA and P-384 keys made by openssl, certified by the test CA.
     for (alg, padding, judged) in [
         ("rsa2048", RsaPadding::Pkcs1, true),
+        ("ec384", RsaPadding::Pkcs1, true),
         ("rsa3072", RsaPadding::Pss, false),
     ] {
         let key_path = d.path().join(format!("{alg}.key"));
@@ -1260,6 +1261,7 @@ fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
         let now = SystemTime::now();
         let lt = xades_sign::create(&files, &signer, now, Some(&tsa), Some(&ocsp)).unwrap();
         let bb = xades_sign::create(&files, &signer, now, None, None).unwrap();
+        let bt = xades_sign::create(&files, &signer, now, Some(&tsa), None).unwrap();
 
         let r = asice::validate(&lt, &pki.anchors(), now, &Limits::default()).unwrap();
         assert_eq!(
@@ -1331,7 +1333,7 @@ fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
         }
 
         // pyasice.
-        for (level, c) in [("b-b", &bb), ("b-lt", &lt)] {
+        for (level, c) in [("b-b", &bb), ("b-t", &bt), ("b-lt", &lt)] {
             let path = d.path().join(format!("{alg}-{level}.asice"));
             std::fs::write(&path, c).unwrap();
             let o = Command::new(python())
