@@ -391,7 +391,9 @@ fn signature_xml(
                 ));
             }
             crls.push_str("</xades:CRLValues>");
-            let at = unsigned.rfind("<xades:RevocationValues>").expect("just written")
+            let at = unsigned
+                .rfind("<xades:RevocationValues>")
+                .expect("just written")
                 + "<xades:RevocationValues>".len();
             unsigned.insert_str(at, &crls);
         }
