@@ -3,17 +3,16 @@
 //! information system, and the social ministry's gateway (client, "B"). Each test builds its
 //! own instance so it can stop, revoke, expire or intercept parts of it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
 const PROVIDER: &str = "AZ/GOV/1400001";
 const CLIENT: &str = "AZ/GOV/1400003";
 const ECHO: &str = "AZ/GOV/1400001/population/echo";
@@ -22,73 +21,8 @@ const ACCESSES: &str = "AZ/GOV/1400001/population/accesses";
 const ACCESS_AUDIT: &str = "AZ/GOV/1400001/population/accessaudit";
 
 mod support;
-use support::free_port;
-
-fn korpu_ok(args: &[&str]) -> String {
-    let out = Command::new(KORPU)
-        .args(args)
-        .env("KORPU_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "korpu {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Proc {
-    /// Starts `korpu args` and waits for its first stdout line.
-    fn start(args: &[&str], env: &[(&str, String)], log: &Path) -> (Self, String) {
-        let mut cmd = Command::new(KORPU);
-        cmd.args(args)
-            .env("KORPU_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            !line.is_empty(),
-            "korpu {args:?} printed nothing; its log {}:\n{}",
-            log.display(),
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        (Proc(child), line)
-    }
-
-    /// SIGTERM, and wait for a clean exit.
-    fn terminate(&mut self) {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let status = self.0.wait().unwrap();
-        assert!(
-            status.success(),
-            "korpu did not exit cleanly on SIGTERM: {status}"
-        );
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+use support::platform::{register_gateway, start_central};
+use support::{free_port, korpu_ok, Proc, KORPU};
 
 /// Settings for an instance, as environment overrides per process.
 #[derive(Default, Clone)]
@@ -118,38 +52,12 @@ impl Instance {
     }
 
     fn admin(&self, args: &[&str]) -> String {
-        let config = self.path("central/central.toml");
-        let mut all = vec!["central", "--config", config.to_str().unwrap()];
-        all.extend_from_slice(args);
-        korpu_ok(&all)
+        support::platform::admin(&self.path("central/central.toml"), args)
     }
 
     fn new(opts: Opts) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let (mgmt, public) = (free_port(), free_port());
-        korpu_ok(&[
-            "central",
-            "init",
-            "--dir",
-            d.join("central").to_str().unwrap(),
-            "--management-listen",
-            &format!("127.0.0.1:{mgmt}"),
-            "--public-listen",
-            &format!("127.0.0.1:{public}"),
-        ]);
-        let mut central_env = vec![("KORPU_CENTRAL_CONF_REFRESH_SECS", "1".to_string())];
-        central_env.extend(opts.central.iter().cloned());
-        let (central, _) = Proc::start(
-            &[
-                "central",
-                "--config",
-                d.join("central/central.toml").to_str().unwrap(),
-                "serve",
-            ],
-            &central_env,
-            &d.join("central.log"),
-        );
+        let (central, central_toml) = start_central(dir.path(), &opts.central);
         let a_server: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let b_server: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut inst = Instance {
@@ -176,47 +84,14 @@ impl Instance {
                 b_server.to_string(),
             ),
         ] {
-            inst.admin(&["member", "add", member, "--name", name]);
-            inst.admin(&["subsystem", "add", &format!("{member}/{sub}")]);
-            inst.admin(&[
-                "gateway",
-                "add",
-                &format!("{member}/gw1"),
-                "--address",
-                &gw_addr,
-            ]);
-            inst.admin(&[
-                "gateway",
-                "add-client",
-                &format!("{member}/gw1"),
+            register_gateway(
+                &central_toml,
+                member,
+                name,
                 &format!("{member}/{sub}"),
-            ]);
-            let gw_dir = inst.path(sub);
-            korpu_ok(&[
-                "gateway",
-                "keys",
-                "--dir",
-                gw_dir.to_str().unwrap(),
-                "--gateway",
-                &format!("{member}/gw1"),
-            ]);
-            for (kind, owner, name) in [
-                ("signing", member.to_string(), "sign"),
-                ("gateway-tls", format!("{member}/gw1"), "tls"),
-            ] {
-                inst.admin(&[
-                    "cert",
-                    "issue",
-                    "--kind",
-                    kind,
-                    "--owner",
-                    &owner,
-                    "--csr",
-                    gw_dir.join(format!("{name}.csr.pem")).to_str().unwrap(),
-                    "--out",
-                    gw_dir.join(format!("{name}.pem")).to_str().unwrap(),
-                ]);
-            }
+                &gw_addr,
+                &inst.path(sub),
+            );
         }
         inst.admin(&["service", "add", ECHO, "--title", "Echo"]);
         inst.admin(&[
@@ -308,23 +183,7 @@ impl Instance {
         } else {
             ("benefits", self.opts.b.clone())
         };
-        let config = self.path(sub).join("gateway.toml");
-        let (p, line) = Proc::start(
-            &["gateway", "serve", "--config", config.to_str().unwrap()],
-            &env,
-            &self.path(&format!(
-                "{sub}-{}.log",
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos()
-            )),
-        );
-        let client = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
+        let (p, client) = support::platform::start_gateway(self.dir.path(), sub, &env);
         if provider {
             self.a = Some(p);
             self.a_client = client;
