@@ -15,10 +15,9 @@
 //! header among other callers' exchanges.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,7 +30,6 @@ use korpu_gateway::tls::OwnTls;
 use korpu_pki::cert::Certificate;
 use serde_json::Value;
 
-const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
 const PROVIDER: &str = "AZ/GOV/1400001";
 const CLIENT: &str = "AZ/GOV/1400003";
 const B_CLIENT: &str = "AZ/GOV/1400003/benefits";
@@ -41,58 +39,8 @@ const FAMILY: &str = "AZ/GOV/1400001/population/family";
 const INCOME: &str = "AZ/GOV/1400001/population/income";
 
 mod support;
-use support::free_port;
-
-fn korpu_ok(args: &[&str]) -> String {
-    let out = Command::new(KORPU)
-        .args(args)
-        .env("KORPU_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "korpu {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Proc {
-    /// Starts `korpu args` and waits for its first stdout line.
-    fn start(args: &[&str], env: &[(&str, String)], log: &Path) -> (Self, String) {
-        let mut cmd = Command::new(KORPU);
-        cmd.args(args)
-            .env("KORPU_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            !line.is_empty(),
-            "korpu {args:?} printed nothing; its log {}:\n{}",
-            log.display(),
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        (Proc(child), line)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::platform::{register_gateway, start_central};
+use support::{free_port, korpu_ok, Proc};
 
 /// What the provider's information system received: one entry per request, its path and
 /// headers.
@@ -177,38 +125,14 @@ impl Instance {
     }
 
     fn admin(&self, args: &[&str]) -> String {
-        let config = self.path("central/central.toml");
-        let mut all = vec!["central", "--config", config.to_str().unwrap()];
-        all.extend_from_slice(args);
-        korpu_ok(&all)
+        support::platform::admin(&self.path("central/central.toml"), args)
     }
 
     /// A and B, with A registered at `a_registered` (the attacker's relay) and started with
     /// the environment overrides `a_env`.
     async fn new(a_registered: Option<SocketAddr>, a_env: Vec<(&'static str, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let (mgmt, public) = (free_port(), free_port());
-        korpu_ok(&[
-            "central",
-            "init",
-            "--dir",
-            d.join("central").to_str().unwrap(),
-            "--management-listen",
-            &format!("127.0.0.1:{mgmt}"),
-            "--public-listen",
-            &format!("127.0.0.1:{public}"),
-        ]);
-        let (central, _) = Proc::start(
-            &[
-                "central",
-                "--config",
-                d.join("central/central.toml").to_str().unwrap(),
-                "serve",
-            ],
-            &[("KORPU_CENTRAL_CONF_REFRESH_SECS", "1".to_string())],
-            &d.join("central.log"),
-        );
+        let (central, central_toml) = start_central(dir.path(), &[]);
         let a_server: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let b_server: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let seen = Seen::default();
@@ -233,47 +157,14 @@ impl Instance {
                 b_server.to_string(),
             ),
         ] {
-            inst.admin(&["member", "add", member, "--name", name]);
-            inst.admin(&["subsystem", "add", &format!("{member}/{sub}")]);
-            inst.admin(&[
-                "gateway",
-                "add",
-                &format!("{member}/gw1"),
-                "--address",
-                &gw_addr,
-            ]);
-            inst.admin(&[
-                "gateway",
-                "add-client",
-                &format!("{member}/gw1"),
+            register_gateway(
+                &central_toml,
+                member,
+                name,
                 &format!("{member}/{sub}"),
-            ]);
-            let gw_dir = inst.path(sub);
-            korpu_ok(&[
-                "gateway",
-                "keys",
-                "--dir",
-                gw_dir.to_str().unwrap(),
-                "--gateway",
-                &format!("{member}/gw1"),
-            ]);
-            for (kind, owner, name) in [
-                ("signing", member.to_string(), "sign"),
-                ("gateway-tls", format!("{member}/gw1"), "tls"),
-            ] {
-                inst.admin(&[
-                    "cert",
-                    "issue",
-                    "--kind",
-                    kind,
-                    "--owner",
-                    &owner,
-                    "--csr",
-                    gw_dir.join(format!("{name}.csr.pem")).to_str().unwrap(),
-                    "--out",
-                    gw_dir.join(format!("{name}.pem")).to_str().unwrap(),
-                ]);
-            }
+                &gw_addr,
+                &inst.path(sub),
+            );
         }
         inst.admin(&["service", "add", ECHO, "--title", "Echo"]);
         inst.admin(&[
@@ -337,24 +228,7 @@ impl Instance {
         } else {
             ("benefits", Vec::new())
         };
-        let config = self.path(sub).join("gateway.toml");
-        let log = self.path(&format!(
-            "{sub}-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let (p, line) = Proc::start(
-            &["gateway", "serve", "--config", config.to_str().unwrap()],
-            &env,
-            &log,
-        );
-        let client = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
+        let (p, client) = support::platform::start_gateway(self.dir.path(), sub, &env);
         if provider {
             self.a = Some(p);
         } else {
