@@ -328,26 +328,33 @@ fn validate_signature(
             cert_nodes.extend(doc.children_named(xd, DS, "X509Certificate"));
         }
     }
+    let key_info_certs = cert_nodes.len();
     if let Some(u) = usp {
         for cv in doc.children_named(u, XADES, "CertificateValues") {
             cert_nodes.extend(doc.children_named(cv, XADES, "EncapsulatedX509Certificate"));
         }
     }
-    for n in cert_nodes {
+    // A certificate Körpü's parser refuses (strict DER; real-world certificates are not always)
+    // is left out rather than failing the signature: if it was the signer's, the signature is
+    // INDETERMINATE for want of a signing certificate, never TOTAL_FAILED.
+    let mut unreadable_cert = None;
+    // KeyInfo's first certificate, when it could be read: the signer's if nothing names one.
+    let mut key_info_first = None;
+    for (i, n) in cert_nodes.into_iter().enumerate() {
         match b64(&doc.text(n)).and_then(|d| Certificate::from_der(&d).map_err(|e| e.to_string())) {
-            Ok(c) => certs.push(c),
-            Err(e) => {
-                return fail(
-                    out,
-                    TotalFailed,
-                    "FORMAT_FAILURE",
-                    format!("an embedded certificate: {e}"),
-                )
+            Ok(c) => {
+                if i == 0 && key_info_certs > 0 {
+                    key_info_first = Some(c.clone());
+                }
+                certs.push(c)
             }
+            Err(e) => unreadable_cert = Some(e),
         }
     }
 
-    // The signer: the certificate SigningCertificate(V2) names, else KeyInfo's first.
+    // The signer: the certificate SigningCertificate(V2) names; else KeyInfo's first, unless
+    // SigningCertificate names one that could not be read (verifying with another certificate
+    // would call a good signature forged).
     let cert_ids = ssp
         .map(|p| signing_cert_digests(doc, p))
         .unwrap_or_default();
@@ -356,7 +363,11 @@ fn validate_signature(
             .iter()
             .any(|(h, d)| h.digest(c.der()).as_slice() == d.as_slice())
     });
-    let signer = named.or(certs.first()).cloned();
+    let signer = match named {
+        Some(c) => Some(c.clone()),
+        None if !cert_ids.is_empty() && unreadable_cert.is_some() => None,
+        None => key_info_first,
+    };
 
     // The signature value over the canonical SignedInfo.
     let sig_outcome: Result<Verified, (Indication, &str, String)> = (|| {
@@ -387,11 +398,16 @@ fn validate_signature(
                 format!("{w} is not supported"),
             )
         })?;
-        let signer = signer.as_ref().ok_or((
-            Indeterminate,
-            "NO_SIGNING_CERTIFICATE_FOUND",
-            "the signer certificate is not in the signature".to_owned(),
-        ))?;
+        let signer = signer.as_ref().ok_or_else(|| {
+            (
+                Indeterminate,
+                "NO_SIGNING_CERTIFICATE_FOUND",
+                match &unreadable_cert {
+                    Some(e) => format!("the signer certificate could not be read: {e}"),
+                    None => "the signer certificate is not in the signature".to_owned(),
+                },
+            )
+        })?;
         let signed = doc.canonicalize(si, &c14n, None).map_err(|e| {
             (
                 Indeterminate,

@@ -2094,3 +2094,40 @@ fn xades_b_lt_embeds_the_cas_crl_when_that_is_what_it_publishes() {
     assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
     assert_eq!(r.signatures[0].report.level, "B-LT");
 }
+
+/// A certificate Körpü's strict parser cannot read does not make a signature forged: among
+/// the unsigned CertificateValues it is left out (the signature passes); as the signer's own
+/// certificate (which SigningCertificate names), the signature is INDETERMINATE /
+/// NO_SIGNING_CERTIFICATE_FOUND — never TOTAL_FAILED.
+#[test]
+fn an_unreadable_certificate_is_not_a_forgery() {
+    let pki = OpensslPki::new("ec");
+    let work = tempfile::tempdir().unwrap();
+    let (key, cert) = pki.signer("Odd Cert", "ec256");
+    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("d.txt", b"x")]);
+    let extra = edit(&c, SIG_FILE, |x| {
+        let s = String::from_utf8(x.clone()).unwrap().replacen(
+            "<xades:CertificateValues>",
+            "<xades:CertificateValues><xades:EncapsulatedX509Certificate>MIIBAAECAwQ=</xades:EncapsulatedX509Certificate>",
+            1,
+        );
+        *x = s.into_bytes();
+    });
+    assert_eq!(
+        verdict(&validate(&extra, &pki, &pki.root())),
+        (Indication::TotalPassed, None)
+    );
+    let signer_cert = edit(&c, SIG_FILE, |x| {
+        let s = String::from_utf8(x.clone()).unwrap();
+        let i = s.find("<ds:X509Certificate>").unwrap() + "<ds:X509Certificate>".len();
+        // Keep it base64, but no longer a certificate.
+        *x = format!("{}MIIBAAECAwQ={}", &s[..i], &s[i + 12..]).into_bytes();
+    });
+    assert_eq!(
+        verdict(&validate(&signer_cert, &pki, &pki.root())),
+        (
+            Indication::Indeterminate,
+            Some("NO_SIGNING_CERTIFICATE_FOUND".into())
+        )
+    );
+}
