@@ -39,7 +39,7 @@ const FAMILY: &str = "AZ/GOV/1400001/population/family";
 const INCOME: &str = "AZ/GOV/1400001/population/income";
 
 mod support;
-use support::platform::{register_gateway, start_central};
+use support::platform::{configure_gateway, register_gateway, start_central};
 use support::{free_port, korpu_ok, Proc};
 
 /// What the provider's information system received: one entry per request, its path and
@@ -207,15 +207,7 @@ impl Instance {
                 inst.path(sub).display(),
                 free_port()
             );
-            let config = inst.path(sub).join("gateway.toml");
-            std::fs::write(&config, toml_text).unwrap();
-            let key = korpu_ok(&["ledger", "key", "--config", config.to_str().unwrap()]);
-            inst.admin(&[
-                "gateway",
-                "set-ledger-key",
-                &format!("{member}/gw1"),
-                key.trim(),
-            ]);
+            configure_gateway(&central_toml, member, &inst.path(sub), &toml_text);
         }
         inst.start_gateway(true);
         inst.start_gateway(false);

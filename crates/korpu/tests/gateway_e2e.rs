@@ -21,7 +21,7 @@ const ACCESSES: &str = "AZ/GOV/1400001/population/accesses";
 const ACCESS_AUDIT: &str = "AZ/GOV/1400001/population/accessaudit";
 
 mod support;
-use support::platform::{register_gateway, start_central};
+use support::platform::{configure_gateway, register_gateway, start_central};
 use support::{free_port, korpu_ok, Proc, KORPU};
 
 /// Settings for an instance, as environment overrides per process.
@@ -159,17 +159,7 @@ impl Instance {
                 inst.path(sub).display(),
                 free_port()
             );
-            let config = inst.path(sub).join("gateway.toml");
-            std::fs::write(&config, toml_text).unwrap();
-            // The ledger's key goes into the global configuration, which vouches for it in
-            // archives and to the data tracker.
-            let key = korpu_ok(&["ledger", "key", "--config", config.to_str().unwrap()]);
-            inst.admin(&[
-                "gateway",
-                "set-ledger-key",
-                &format!("{member}/gw1"),
-                key.trim(),
-            ]);
+            configure_gateway(&central_toml, member, &inst.path(sub), &toml_text);
         }
         inst.start_gateway(true);
         inst.start_gateway(false);

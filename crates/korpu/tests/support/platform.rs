@@ -86,6 +86,25 @@ pub fn register_gateway(
     }
 }
 
+/// Writes `gw_dir/gateway.toml` (`toml_text`), makes its evidence ledger's key and sets it
+/// for `member/gw1` in the global configuration, which vouches for it in archives and to the
+/// data tracker. Returns the path of gateway.toml.
+pub fn configure_gateway(config: &Path, member: &str, gw_dir: &Path, toml_text: &str) -> PathBuf {
+    let gateway_toml = gw_dir.join("gateway.toml");
+    std::fs::write(&gateway_toml, toml_text).unwrap();
+    let key = korpu_ok(&["ledger", "key", "--config", gateway_toml.to_str().unwrap()]);
+    admin(
+        config,
+        &[
+            "gateway",
+            "set-ledger-key",
+            &format!("{member}/gw1"),
+            key.trim(),
+        ],
+    );
+    gateway_toml
+}
+
 /// `korpu gateway serve --config dir/sub/gateway.toml` with the `env` overrides, logging to
 /// `dir/sub-NANOS.log` (a restarted gateway gets a new file). Returns the process and the client
 /// URL it printed.
