@@ -4,81 +4,18 @@
 //! sees every signed receipt; the gateways' evidence ledgers hold every crossing; OpenSSL
 //! accepts a receipt's signature on its own.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
 const A: &str = "AZ/GOV/1400001";
 const B: &str = "AZ/GOV/1400002";
 
 mod support;
-use support::free_port;
-
-fn korpu(args: &[&str]) -> Output {
-    Command::new(KORPU)
-        .args(args)
-        .env("KORPU_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn korpu_ok(args: &[&str]) -> String {
-    let out = korpu(args);
-    assert!(
-        out.status.success(),
-        "korpu {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A child process, killed when dropped unless terminated cleanly before.
-struct Proc(Child);
-
-impl Proc {
-    fn start(args: &[&str], log: &Path) -> (Self, String) {
-        let mut child = Command::new(KORPU)
-            .args(args)
-            .env("KORPU_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            !line.is_empty(),
-            "korpu {args:?} printed nothing; its log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        (Proc(child), line)
-    }
-
-    /// SIGTERM, and wait for a clean exit (a gateway closes its ledger on the way out).
-    fn terminate(mut self) {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let status = self.0.wait().unwrap();
-        assert!(
-            status.success(),
-            "korpu did not exit cleanly on SIGTERM: {status}"
-        );
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::platform::{register_gateway, start_central};
+use support::{free_port, korpu, korpu_ok, Proc, KORPU};
 
 struct Org {
     member: &'static str,
@@ -107,41 +44,8 @@ impl Org {
 }
 
 fn setup(dir: &Path) -> (Proc, Org, Org) {
-    let (mgmt, public) = (free_port(), free_port());
-    korpu_ok(&[
-        "central",
-        "init",
-        "--dir",
-        dir.join("central").to_str().unwrap(),
-        "--management-listen",
-        &format!("127.0.0.1:{mgmt}"),
-        "--public-listen",
-        &format!("127.0.0.1:{public}"),
-    ]);
-    let central_toml = dir.join("central/central.toml");
-    let central_toml = central_toml.to_str().unwrap().to_owned();
-    let mut cmd = Command::new(KORPU);
-    cmd.args(["central", "--config", &central_toml, "serve"])
-        .env("KORPU_CENTRAL_CONF_REFRESH_SECS", "1");
-    let central = {
-        let mut child = cmd
-            .env("KORPU_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("central.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(!line.is_empty(), "central did not start");
-        Proc(child)
-    };
-    let admin = |args: &[&str]| {
-        let mut all = vec!["central", "--config", central_toml.as_str()];
-        all.extend_from_slice(args);
-        korpu_ok(&all)
-    };
+    let (central, central_toml) = start_central(dir, &[]);
+    let admin = |args: &[&str]| support::platform::admin(&central_toml, args);
     let root = dir.join("central/certs/root.pem");
     let mut orgs = Vec::new();
     for (member, name) in [(A, "Ministry of Justice"), (B, "Ministry of Economy")] {
@@ -150,41 +54,14 @@ fn setup(dir: &Path) -> (Proc, Org, Org) {
         let docs_dir = dir.join(format!("{tag}-docs"));
         let sub = format!("{member}/docs");
         let (gw_server, gw_client, api, dx) = (free_port(), free_port(), free_port(), free_port());
-        admin(&["member", "add", member, "--name", name]);
-        admin(&["subsystem", "add", &sub]);
-        admin(&[
-            "gateway",
-            "add",
-            &format!("{member}/gw1"),
-            "--address",
+        register_gateway(
+            &central_toml,
+            member,
+            name,
+            &sub,
             &format!("127.0.0.1:{gw_server}"),
-        ]);
-        admin(&["gateway", "add-client", &format!("{member}/gw1"), &sub]);
-        korpu_ok(&[
-            "gateway",
-            "keys",
-            "--dir",
-            gw_dir.to_str().unwrap(),
-            "--gateway",
-            &format!("{member}/gw1"),
-        ]);
-        for (kind, owner, file) in [
-            ("signing", member.to_string(), "sign"),
-            ("gateway-tls", format!("{member}/gw1"), "tls"),
-        ] {
-            admin(&[
-                "cert",
-                "issue",
-                "--kind",
-                kind,
-                "--owner",
-                &owner,
-                "--csr",
-                gw_dir.join(format!("{file}.csr.pem")).to_str().unwrap(),
-                "--out",
-                gw_dir.join(format!("{file}.pem")).to_str().unwrap(),
-            ]);
-        }
+            &gw_dir,
+        );
         // The document server's own signing key and member certificate.
         korpu_ok(&[
             "docs",
@@ -263,11 +140,13 @@ fn setup(dir: &Path) -> (Proc, Org, Org) {
                 "--config",
                 o.gateway_toml.to_str().unwrap(),
             ],
+            &[],
             &dir.join(format!("{tag}-gateway.log")),
         );
         o.gateway = Some(g);
         let (d, line) = Proc::start(
             &["docs", "serve", "--config", o.docs_toml.to_str().unwrap()],
+            &[],
             &dir.join(format!("{tag}-docs.log")),
         );
         assert!(line.contains(&o.sub()), "{line}");
