@@ -2,24 +2,12 @@
 //! that sends nothing or a partial request head (public HTTP listener), and one that never
 //! finishes its TLS handshake (management API), each within its configured timeout.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use korpu_central::CentralConfig;
+use korpu_net::test_util::closed_within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Reads until the server closes: how long that took, or `None` if still open after `limit`.
-async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
-    let t = Instant::now();
-    let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout(limit.saturating_sub(t.elapsed()), s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(t.elapsed()),
-            Ok(Ok(_)) => continue,
-            Err(_) => return None,
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn half_open_and_slow_connections_are_closed_on_both_listeners() {

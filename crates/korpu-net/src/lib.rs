@@ -28,6 +28,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
+
 /// How long a connection may take to become useful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -266,6 +269,7 @@ async fn serve_one<IO>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::closed_within;
     use std::time::Instant;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -288,20 +292,6 @@ mod tests {
         let (tx, rx) = watch::channel(false);
         serve_router(listener, tls, app, SHORT, rx, Duration::from_secs(1));
         (addr, tx)
-    }
-
-    /// Reads until the server closes; the time it took, or `None` if it was still open after
-    /// `limit`.
-    async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
-        let t = Instant::now();
-        let mut buf = [0u8; 1024];
-        loop {
-            match tokio::time::timeout(limit.saturating_sub(t.elapsed()), s.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => return Some(t.elapsed()),
-                Ok(Ok(_)) => continue,
-                Err(_) => return None,
-            }
-        }
     }
 
     #[tokio::test]

@@ -1,26 +1,14 @@
 //! The portal's listener drops connections that never make a request: one that sends nothing
 //! and one that stops in the middle of a request head, within `header_read_timeout_secs`.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
+use korpu_net::test_util::closed_within;
 use korpu_pki::ca::{IssueRequest, Profile, Subject};
 use korpu_pki::key::SigningKey;
 use korpu_portal::config::PortalConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Reads until the server closes: how long that took, or `None` if still open after `limit`.
-async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
-    let t = Instant::now();
-    let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout(limit.saturating_sub(t.elapsed()), s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(t.elapsed()),
-            Ok(Ok(_)) => continue,
-            Err(_) => return None,
-        }
-    }
-}
 
 /// An anchor the portal can load (nothing is ever verified against it here).
 fn anchor(dir: &std::path::Path) -> std::path::PathBuf {
