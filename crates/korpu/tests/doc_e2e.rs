@@ -220,13 +220,10 @@ fn doc_sign_and_verify() {
 /// file is TOTAL_FAILED/HASH_FAILURE, a missing one SIGNED_DATA_NOT_FOUND, never forged).
 #[test]
 fn doc_verify_detects_by_content_and_reads_standalone_cades() {
-    let pki = Pki::new();
+    let (pki, url) = Pki::served();
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let tsa = pki.tsa("Doc TSA", "1.3.6.1.4.1.99999.2", None);
-    let responder = pki.responder();
-    let url = serve(tsa, responder, Vec::new());
     let (cert, key) = pki.leaf("AZ/GOV/3003", Profile::MemberSigning);
     let signer = write_signer(dir.path(), "signer", &cert, &key);
     pki.write_pems(dir.path());
@@ -365,13 +362,10 @@ fn doc_verify_detects_by_content_and_reads_standalone_cades() {
 /// BDOC library, installed by scripts/test) verifies it.
 #[test]
 fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
-    let pki = Pki::new();
+    let (pki, url) = Pki::served();
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let tsa = pki.tsa("Doc TSA", "1.3.6.1.4.1.99999.2", None);
-    let responder = pki.responder();
-    let url = serve(tsa, responder, Vec::new());
     let (cert, key) = pki.leaf("AZ/GOV/4004", Profile::MemberSigning);
     let signer = write_signer(dir.path(), "signer", &cert, &key);
     pki.write_pems(dir.path());
@@ -420,13 +414,10 @@ fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
 /// `--detached-content` (without it SIGNED_DATA_NOT_FOUND), an altered file HASH_FAILURE.
 #[test]
 fn doc_verify_reads_signed_xml_and_detached_xades() {
-    let pki = Pki::new();
+    let (pki, url) = Pki::served();
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let tsa = pki.tsa("Doc TSA", "1.3.6.1.4.1.99999.2", None);
-    let responder = pki.responder();
-    let url = serve(tsa, responder, Vec::new());
     let (cert, key) = pki.leaf_with_ocsp(
         "AZ/GOV/6006",
         Profile::MemberSigning,

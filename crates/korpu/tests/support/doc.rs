@@ -92,6 +92,15 @@ impl Pki {
         (cert, key)
     }
 
+    /// A new PKI with its "Doc TSA" (policy 1.3.6.1.4.1.99999.2) and OCSP responder served
+    /// ([`serve`], nothing revoked); returns it and the servers' URL.
+    pub fn served() -> (Self, String) {
+        let pki = Pki::new();
+        let tsa = pki.tsa("Doc TSA", "1.3.6.1.4.1.99999.2", None);
+        let url = serve(tsa, pki.responder(), Vec::new());
+        (pki, url)
+    }
+
     /// Writes `dir/chain.pem` (the issuing CA, for `--chain`) and `dir/root.pem` (for
     /// `--trust`).
     pub fn write_pems(&self, dir: &Path) {
