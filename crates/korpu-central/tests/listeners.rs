@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use korpu_central::CentralConfig;
-use korpu_net::test_util::closed_within;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use korpu_net::test_util::{closed_within, get_and_close};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -52,16 +52,7 @@ async fn half_open_and_slow_connections_are_closed_on_both_listeners() {
     }
 
     // A request in time is still served.
-    let mut ok = TcpStream::connect(central.public_addr).await.unwrap();
-    ok.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    ok.read_to_end(&mut out).await.unwrap();
-    assert!(
-        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
+    let out = get_and_close(central.public_addr, "/health").await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     central.shutdown().await;
 }

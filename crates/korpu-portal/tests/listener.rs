@@ -3,11 +3,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use korpu_net::test_util::closed_within;
+use korpu_net::test_util::{closed_within, get_and_close};
 use korpu_pki::ca::{IssueRequest, Profile, Subject};
 use korpu_pki::key::SigningKey;
 use korpu_portal::config::PortalConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// An anchor the portal can load (nothing is ever verified against it here).
@@ -70,16 +70,7 @@ async fn half_open_and_slow_connections_are_closed() {
         );
     }
     // A request in time is still answered.
-    let mut ok = TcpStream::connect(portal.addr).await.unwrap();
-    ok.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    ok.read_to_end(&mut out).await.unwrap();
-    assert!(
-        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 "),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
+    let out = get_and_close(portal.addr, "/health").await;
+    assert!(out.starts_with("HTTP/1.1 "), "{out}");
     portal.shutdown().await;
 }
