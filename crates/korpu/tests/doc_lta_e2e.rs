@@ -39,6 +39,13 @@ fn doc_extend_b_lta_adds_and_renews_archive_timestamps() {
     std::fs::write(p("in.pdf"), pdf("Archived permit")).unwrap();
     let tsa_url = format!("{url}/tsa");
     let verify = |file: &Path| korpu(&["doc", "verify", "--trust", &s(&p("root.pem")), &s(file)]);
+    let extend_lta = |opts: &[&str], input: &str, out: &str| {
+        let (input, out) = (s(&p(input)), s(&p(out)));
+        let mut args = vec!["doc", "extend", "--level", "b-lta"];
+        args.extend_from_slice(opts);
+        args.extend_from_slice(&[&input, &out]);
+        korpu(&args)
+    };
 
     let o = korpu(&[
         "doc",
@@ -59,18 +66,11 @@ fn doc_extend_b_lta_adds_and_renews_archive_timestamps() {
     assert!(o.status.success(), "{}", text(&o));
 
     // B-T to B-LTA in one step, with one OCSP responder for everything.
-    let o = korpu(&[
-        "doc",
-        "extend",
-        "--level",
-        "b-lta",
-        "--tsa",
-        &tsa_url,
-        "--ocsp",
-        &ocsp_url,
-        &s(&p("bt.pdf")),
-        &s(&p("lta.pdf")),
-    ]);
+    let o = extend_lta(
+        &["--tsa", &tsa_url, "--ocsp", &ocsp_url],
+        "bt.pdf",
+        "lta.pdf",
+    );
     assert!(o.status.success(), "{}", text(&o));
     let o = verify(&p("lta.pdf"));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -88,17 +88,7 @@ fn doc_extend_b_lta_adds_and_renews_archive_timestamps() {
     assert!(out.contains("overall: TOTAL_PASSED"), "{out}");
 
     // Renewal, this time asking the responders the certificates name.
-    let o = korpu(&[
-        "doc",
-        "extend",
-        "--level",
-        "b-lta",
-        "--tsa",
-        &tsa_url,
-        "--fetch",
-        &s(&p("lta.pdf")),
-        &s(&p("renewed.pdf")),
-    ]);
+    let o = extend_lta(&["--tsa", &tsa_url, "--fetch"], "lta.pdf", "renewed.pdf");
     assert!(o.status.success(), "{}", text(&o));
     let o = verify(&p("renewed.pdf"));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -139,31 +129,13 @@ fn doc_extend_b_lta_adds_and_renews_archive_timestamps() {
     assert_eq!(out.matches("HASH_FAILURE").count(), 3, "{out}");
 
     // Refusals: b-lta without a TSA, no revocation source, b-lta of a container.
-    let o = korpu(&[
-        "doc",
-        "extend",
-        "--level",
-        "b-lta",
-        "--ocsp",
-        &ocsp_url,
-        &s(&p("bt.pdf")),
-        &s(&p("x.pdf")),
-    ]);
+    let o = extend_lta(&["--ocsp", &ocsp_url], "bt.pdf", "x.pdf");
     assert!(
         !o.status.success() && text(&o).contains("--tsa"),
         "{}",
         text(&o)
     );
-    let o = korpu(&[
-        "doc",
-        "extend",
-        "--level",
-        "b-lta",
-        "--tsa",
-        &tsa_url,
-        &s(&p("bt.pdf")),
-        &s(&p("x.pdf")),
-    ]);
+    let o = extend_lta(&["--tsa", &tsa_url], "bt.pdf", "x.pdf");
     assert!(
         !o.status.success() && text(&o).contains("--fetch"),
         "{}",
