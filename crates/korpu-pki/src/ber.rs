@@ -9,6 +9,8 @@
 //!
 //! Not a general BER codec: no schema, so implicitly tagged constructed strings stay
 //! constructed, and SET elements are not re-sorted (the `der` crate sorts SET OF on decode).
+//! The one schema-aware step, [`cms_for_parsing`], drops byte-identical duplicates from a
+//! SignedData's certificate and CRL sets, which the `der` crate refuses and other tools accept.
 //! Depth, element count and length are bounded: input comes from outside.
 
 /// Why a BER input was refused.
@@ -242,6 +244,85 @@ pub fn to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
     Ok(out)
 }
 
+/// A CMS ContentInfo(SignedData), BER or DER, in the DER form the `der` crate parses: [`to_der`],
+/// then exact duplicates removed from SignedData's `certificates` and `crls` SETs (the first
+/// copy of each is kept). `openssl ts -reply` lists the signer certificate twice when its
+/// `certs` file includes it too, and other tools accept that; the `der` crate refuses a SET OF
+/// with duplicates, which made a valid token unreadable. Dropping a byte-identical copy of an
+/// unsigned element changes nothing a verifier decides, and signed parts are not touched
+/// (signatures are still checked over the input's own bytes, [`cms_signer_infos`]).
+///
+/// For parsing only: never write the result out as if it were the signer's encoding. Input
+/// that is not a ContentInfo with a SignedData inside comes back as [`to_der`] gives it.
+pub fn cms_for_parsing(input: &[u8]) -> Result<Vec<u8>, BerError> {
+    let der = to_der(input)?;
+    match dedupe_certificate_sets(&der)? {
+        Some(deduped) => Ok(deduped),
+        None => Ok(der),
+    }
+}
+
+/// `der` (DER) with duplicates dropped from SignedData's `certificates [0]` and `crls [1]`,
+/// or `None` when there were none (or `der` is not a ContentInfo(SignedData)).
+fn dedupe_certificate_sets(der: &[u8]) -> Result<Option<Vec<u8>>, BerError> {
+    let ci = read(der, 0, 0)?;
+    let ci_children = children(&ci, 0)?;
+    let Some(explicit) = ci_children.get(1).filter(|c| c.tag == [0xa0]) else {
+        return Ok(None);
+    };
+    // Anything but exactly one SEQUENCE in [0] is left for the parser to refuse.
+    let [sd] = children(explicit, 1)?[..] else {
+        return Ok(None);
+    };
+    if sd.tag != [0x30] {
+        return Ok(None);
+    }
+    let mut changed = false;
+    let mut sd_content = Vec::with_capacity(sd.content.len());
+    // version, digestAlgorithms and encapContentInfo come first (RFC 5652 §5.1); only the
+    // [0]/[1] fields after them are the certificate and CRL sets.
+    for (i, field) in children(&sd, 2)?.iter().enumerate() {
+        if i < 3 || !(field.tag == [0xa0] || field.tag == [0xa1]) {
+            sd_content.extend_from_slice(field.raw);
+            continue;
+        }
+        let elements = children(field, 3)?;
+        // A hash set, not pairwise comparison: the element count is the input's to choose.
+        let mut seen = std::collections::HashSet::with_capacity(elements.len());
+        let mut kept = Vec::with_capacity(field.content.len());
+        for e in &elements {
+            if seen.insert(e.raw) {
+                kept.extend_from_slice(e.raw);
+            } else {
+                changed = true;
+            }
+        }
+        sd_content.extend_from_slice(field.tag);
+        push_len(&mut sd_content, kept.len());
+        sd_content.extend_from_slice(&kept);
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let wrap = |tag: &[u8], content: &[u8]| {
+        let mut out = Vec::with_capacity(content.len() + 6);
+        out.extend_from_slice(tag);
+        push_len(&mut out, content.len());
+        out.extend_from_slice(content);
+        out
+    };
+    let explicit_der = wrap(explicit.tag, &wrap(sd.tag, &sd_content));
+    let mut ci_content = Vec::with_capacity(explicit_der.len() + 16);
+    for (i, c) in ci_children.iter().enumerate() {
+        if i == 1 {
+            ci_content.extend_from_slice(&explicit_der);
+        } else {
+            ci_content.extend_from_slice(c.raw);
+        }
+    }
+    Ok(Some(wrap(ci.tag, &ci_content)))
+}
+
 /// Whether `input` uses any BER-only form [`to_der`] would change (a cheap pre-check: DER
 /// input is then parsed without a copy).
 pub fn needs_normalising(input: &[u8]) -> bool {
@@ -412,7 +493,74 @@ mod tests {
             }
             let _ = cms_signer_infos(&m);
             let _ = signer_info_raw(&m);
+            if let Ok(p) = cms_for_parsing(&m) {
+                assert_eq!(cms_for_parsing(&p).unwrap(), p);
+            }
         }
+    }
+
+    /// `ContentInfo { OID, [0] { SEQUENCE { fields } } }` in DER (short lengths only).
+    fn content_info(fields: &[&[u8]]) -> Vec<u8> {
+        let wrap = |tag: u8, content: &[u8]| {
+            let mut v = vec![tag, content.len() as u8];
+            v.extend_from_slice(content);
+            v
+        };
+        let sd = wrap(0x30, &fields.concat());
+        let mut ci = vec![0x06, 0x01, 0x2a];
+        ci.extend(wrap(0xa0, &sd));
+        wrap(0x30, &ci)
+    }
+
+    #[test]
+    fn duplicate_certificates_and_crls_are_dropped_for_parsing_and_nothing_else() {
+        let (version, algs, encap) = (
+            &[0x02, 0x01, 0x03][..],
+            &[0x31, 0x00][..],
+            &[0x30, 0x00][..],
+        );
+        let (c1, c2, crl) = (
+            &[0x04, 0x01, 0x01][..],
+            &[0x04, 0x01, 0x02][..],
+            &[0x04, 0x01, 0x03][..],
+        );
+        let infos = &[0x31, 0x00][..];
+        let certs = |cs: &[&[u8]]| [&[0xa0, cs.concat().len() as u8][..], &cs.concat()].concat();
+        let crls = |cs: &[&[u8]]| [&[0xa1, cs.concat().len() as u8][..], &cs.concat()].concat();
+
+        let dup = content_info(&[
+            version,
+            algs,
+            encap,
+            &certs(&[c1, c2, c1]),
+            &crls(&[crl, crl]),
+            infos,
+        ]);
+        let want = content_info(&[
+            version,
+            algs,
+            encap,
+            &certs(&[c1, c2]),
+            &crls(&[crl]),
+            infos,
+        ]);
+        assert_eq!(cms_for_parsing(&dup).unwrap(), want);
+        assert_eq!(cms_for_parsing(&want).unwrap(), want);
+
+        // Duplicates elsewhere (digestAlgorithms, SignerInfos, a [0] before the certificates'
+        // place) are the parser's to judge: left as they are.
+        let same_alg = [&[0x31, 0x06][..], c1, c1].concat();
+        let other = content_info(&[version, &same_alg, encap, infos]);
+        assert_eq!(cms_for_parsing(&other).unwrap(), other);
+        let early = content_info(&[version, algs, &certs(&[c1, c1]), infos]);
+        assert_eq!(cms_for_parsing(&early).unwrap(), early);
+
+        // A second element inside ContentInfo's [0] is not silently dropped.
+        let mut two = content_info(&[version, algs, encap, &certs(&[c1, c1]), infos]);
+        two.extend_from_slice(&[0x05, 0x00]);
+        two[1] += 2;
+        two[6] += 2;
+        assert_eq!(cms_for_parsing(&two).unwrap(), two);
     }
 
     #[test]

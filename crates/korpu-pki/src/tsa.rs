@@ -624,9 +624,10 @@ fn verify_token_imprint(
 ) -> Result<SystemTime, PkiError> {
     let bad = |d: String| PkiError::malformed("time-stamp token", d);
     let rejected = |d: String| PkiError::TimeStampRejected(d);
-    // Tokens written in BER (indefinite lengths) are parsed in their DER form; the signature
-    // is still checked over the original signed attributes below.
-    let normalised = crate::ber::to_der(token_der).map_err(|e| bad(e.to_string()))?;
+    // Tokens written in BER (indefinite lengths) are parsed in their DER form, and a
+    // certificate listed twice (`openssl ts -reply` with the signer in its `certs` file) once;
+    // the signature is still checked over the original signed attributes below.
+    let normalised = crate::ber::cms_for_parsing(token_der).map_err(|e| bad(e.to_string()))?;
     let ci = ContentInfo::from_der(&normalised).map_err(|e| bad(e.to_string()))?;
     if ci.content_type != ID_SIGNED_DATA {
         return Err(bad(format!(
@@ -678,6 +679,23 @@ fn verify_token_imprint(
     {
         return Err(bad(
             "digestAlgorithms does not list the signer's digest algorithm".into(),
+        ));
+    }
+    // Digest and (except RSASSA-PSS) signature AlgorithmIdentifiers carry absent or NULL
+    // parameters (RFC 5754 §2, RFC 4055 §5, RFC 5758 §3.2); the parameters are not signed, so
+    // anything else there is an edit, refused like the framing above.
+    let null_or_absent = |a: &AlgorithmIdentifierOwned| {
+        a.parameters
+            .as_ref()
+            .is_none_or(|p| p.tag() == der::Tag::Null && p.value().is_empty())
+    };
+    if !sd.digest_algorithms.iter().all(null_or_absent)
+        || !null_or_absent(&si.digest_alg)
+        || (si.signature_algorithm.oid != const_oid::db::rfc5912::ID_RSASSA_PSS
+            && !null_or_absent(&si.signature_algorithm))
+    {
+        return Err(bad(
+            "algorithm parameters where only NULL or none are defined".into(),
         ));
     }
 

@@ -240,14 +240,15 @@ fn sha256_alg() -> AlgorithmIdentifierOwned {
 /// Parses a DER ContentInfo holding a SignedData; the error says what is wrong, for reports.
 ///
 /// BER input (indefinite lengths, constructed OCTET STRINGs: what `openssl cms -stream` and Java
-/// signers write) is parsed in its DER form ([`korpu_pki::ber::to_der`]); signatures over signed
+/// signers write), and a certificate or CRL listed twice (`openssl ts -reply` tokens), are parsed
+/// in a DER form without them ([`korpu_pki::ber::cms_for_parsing`]); signatures over signed
 /// attributes are then still checked over the original bytes ([`korpu_pki::ber::cms_signer_infos`]).
 pub(crate) fn parse_signed_data(p7s: &[u8]) -> Result<SignedData, String> {
     let normalised;
     let input = match ContentInfo::from_der(p7s) {
         Ok(_) => p7s,
         Err(der_err) => {
-            normalised = korpu_pki::ber::to_der(p7s)
+            normalised = korpu_pki::ber::cms_for_parsing(p7s)
                 .map_err(|e| format!("not a DER or BER CMS ContentInfo: {der_err}; {e}"))?;
             &normalised[..]
         }

@@ -1,0 +1,161 @@
+//! A CAdES signature whose signature time-stamp came from `openssl ts -reply` with the TSA's own
+//! certificate in its `certs` file, so the token lists that certificate twice. openssl accepts
+//! such tokens; validation must pass the signature (issue 14), and an altered token must not.
+//!
+//! Fails (does not skip) when openssl is missing. `OPENSSL` overrides `/usr/bin/openssl`.
+#[path = "../../korpu-pki/tests/support/ossl.rs"]
+mod ossl;
+
+use std::time::{Duration, SystemTime};
+
+use korpu_pki::cert::Certificate;
+use korpu_pki::tsa;
+use korpu_sign::cades::add_signature_timestamp;
+use korpu_sign::lt::add_revocation_values;
+use korpu_sign::validate::{validate_cades, Indication};
+use korpu_sign::{RevocationSource, SignError, Timestamper};
+use ossl::{KeyKind, Made, Ossl, SIGNER_EXT};
+
+const DATA: &[u8] = b"a contract time-stamped by a foreign TSA\n";
+
+const TSA_EXT: &str = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+    extendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n";
+
+/// An openssl TSA whose `certs` file holds its own certificate and its CA's.
+struct OpensslTsa<'a> {
+    o: &'a Ossl,
+}
+
+impl OpensslTsa<'_> {
+    fn new<'a>(o: &'a Ossl, ca: &Made) -> OpensslTsa<'a> {
+        let tsa = o.issue("tsa", "/CN=Duplicating TSA", KeyKind::Rsa2048, ca, TSA_EXT);
+        let certs = [&tsa.cert_path, &ca.cert_path]
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect::<String>();
+        std::fs::write(o.path("certs.pem"), certs).unwrap();
+        std::fs::write(
+            o.path("tsa.cnf"),
+            format!(
+                "[tsa]\ndefault_tsa=t\n[t]\nserial=serial.txt\nsigner_cert={}\nsigner_key={}\n\
+                 certs=certs.pem\ndefault_policy=1.2.3.4\ndigests=sha256\nsigner_digest=sha256\n\
+                 ess_cert_id_alg=sha256\n",
+                tsa.cert_path.display(),
+                tsa.key_path.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(o.path("serial.txt"), "01\n").unwrap();
+        OpensslTsa { o }
+    }
+}
+
+impl Timestamper for OpensslTsa<'_> {
+    fn timestamp(&self, sha256: &[u8; 32]) -> Result<Vec<u8>, SignError> {
+        let (req, _) = tsa::build_request(sha256);
+        std::fs::write(self.o.path("q.tsq"), req).unwrap();
+        ossl::run(
+            self.o.dir.path(),
+            &[
+                "ts",
+                "-reply",
+                "-config",
+                "tsa.cnf",
+                "-queryfile",
+                "q.tsq",
+                "-token_out",
+                "-out",
+                "token.der",
+            ],
+        );
+        Ok(std::fs::read(self.o.path("token.der")).unwrap())
+    }
+}
+
+/// Serves the CRL each issuer published.
+struct Crls(Vec<(Certificate, Vec<u8>)>);
+
+impl RevocationSource for Crls {
+    fn ocsp(&self, cert: &Certificate, _: &Certificate) -> Result<Vec<u8>, SignError> {
+        Err(SignError::InvalidInput(format!(
+            "no OCSP responder for \"{}\"",
+            cert.subject()
+        )))
+    }
+    fn crl(&self, _: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
+        Ok(self
+            .0
+            .iter()
+            .find(|(ca, _)| ca == issuer)
+            .map(|(_, crl)| crl.clone()))
+    }
+}
+
+fn openssl_sign(o: &Ossl, signer: &Made, root: &Made) -> Vec<u8> {
+    std::fs::write(o.path("data.bin"), DATA).unwrap();
+    let root_pem = root.cert_path.to_str().unwrap();
+    ossl::run(
+        o.dir.path(),
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-cades",
+            "-md",
+            "sha256",
+            "-in",
+            "data.bin",
+            "-signer",
+            signer.cert_path.to_str().unwrap(),
+            "-inkey",
+            signer.key_path.to_str().unwrap(),
+            "-certfile",
+            root_pem,
+            "-outform",
+            "DER",
+            "-out",
+            "sig.p7s",
+        ],
+    );
+    std::fs::read(o.path("sig.p7s")).unwrap()
+}
+
+#[test]
+fn a_signature_time_stamp_listing_its_tsa_certificate_twice_passes() {
+    let o = Ossl::new();
+    let root = o.root("root", "/CN=Foreign Root", KeyKind::P256);
+    let signer = o.issue("signer", "/CN=Signer", KeyKind::P256, &root, SIGNER_EXT);
+    let p7s = openssl_sign(&o, &signer, &root);
+    let bt = add_signature_timestamp(&p7s, &OpensslTsa::new(&o, &root)).unwrap();
+    let token = std::fs::read(o.path("token.der")).unwrap();
+    let tsa_cert =
+        Certificate::from_pem(&std::fs::read_to_string(o.path("tsa.pem")).unwrap()).unwrap();
+    let copies = token
+        .windows(tsa_cert.der().len())
+        .filter(|w| *w == tsa_cert.der())
+        .count();
+    assert_eq!(copies, 2, "openssl wrote the TSA certificate twice");
+
+    let lt =
+        add_revocation_values(&bt, &Crls(vec![(root.cert.clone(), o.crl(&root, None))])).unwrap();
+    let later = SystemTime::now() + Duration::from_secs(60);
+    let anchors = [root.cert.clone()];
+    let r = validate_cades(&lt, DATA, &anchors, later);
+    assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert_eq!(r.level, "B-LT", "{r:#?}");
+    assert!(r.proven_signing_time.is_some(), "{r:#?}");
+
+    // The token's signature value is its last octets: one flipped there is not passed.
+    let at = lt
+        .windows(token.len())
+        .position(|w| w == token.as_slice())
+        .expect("the token is embedded as the TSA wrote it");
+    let mut altered = lt.clone();
+    altered[at + token.len() - 1] ^= 0x01;
+    let r = validate_cades(&altered, DATA, &anchors, later);
+    assert_ne!(r.indication, Indication::TotalPassed, "{r:#?}");
+    assert!(
+        r.reason.as_deref().unwrap_or("").contains("time-stamp"),
+        "{r:#?}"
+    );
+}
