@@ -72,7 +72,7 @@ impl CentralPki {
         ocsp_url: &str,
     ) -> Result<Self, RegistryError> {
         for sub in ["keys", "certs"] {
-            std::fs::create_dir_all(dir.join(sub))
+            korpu_pki::private::create_missing_dir(&dir.join(sub))
                 .map_err(|e| pki_err(&format!("creating {}", dir.join(sub).display()), e))?;
         }
         let now = SystemTime::now() - Duration::from_secs(300);

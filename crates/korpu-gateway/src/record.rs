@@ -332,7 +332,7 @@ pub async fn open_ledger<T: korpu_ledger::Timestamper>(
             let signer =
                 korpu_ledger::NoteSigner::generate(origin.clone()).map_err(|e| e.to_string())?;
             let der = signer.to_pkcs8_der().map_err(|e| e.to_string())?;
-            std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+            korpu_pki::private::create_missing_dir(data_dir).map_err(|e| e.to_string())?;
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)

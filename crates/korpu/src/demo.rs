@@ -257,7 +257,8 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
             (t.clone(), Some(t))
         }
     };
-    std::fs::create_dir_all(&dir)?;
+    // Owner-only from the start: the demo's tree holds keys, databases and ledgers.
+    korpu_pki::private::create_missing_dir(&dir)?;
     let central_dir = dir.join("central");
     let config_path = central_dir.join("central.toml");
     if !config_path.exists() {
@@ -573,7 +574,7 @@ async fn start_portal(
     }))?;
     let config =
         korpu_portal::PortalConfig::from_toml_with_env(&toml_text, "korpu demo", std::env::vars())?;
-    std::fs::create_dir_all(dir.join("portal"))?;
+    korpu_pki::private::create_missing_dir(&dir.join("portal"))?;
     std::fs::write(dir.join("portal").join("portal.toml"), config.to_toml())?;
     korpu_portal::start(config)
         .await
@@ -679,7 +680,7 @@ async fn populate(api: &Api, dir: &Path, server_ports: &[u16]) -> anyhow::Result
 
         // What an agency's operator does on its gateway: make keys and CSRs, have them certified.
         let gw_dir = dir.join("gateways").join(a.subsystem);
-        std::fs::create_dir_all(&gw_dir)?;
+        korpu_pki::private::create_missing_dir(&gw_dir)?;
         for (name, kind, owner) in [
             ("sign", "signing", a.member.to_string()),
             ("tls", "gateway_tls", gateway.clone()),

@@ -367,7 +367,8 @@ fn keys(dir: &Path, member: &str) -> anyhow::Result<()> {
     let m: korpu_id::MemberId = member
         .parse()
         .with_context(|| format!("member {member:?}"))?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    korpu_pki::private::create_missing_dir(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     let key_path = dir.join("sign.p8");
     if key_path.exists() {
         bail!("{} exists; not overwriting a key", key_path.display());

@@ -540,7 +540,8 @@ pub(crate) async fn init_instance(
     public_listen: &str,
     database_url: Option<String>,
 ) -> anyhow::Result<korpu_central::InitReport> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    korpu_pki::private::create_missing_dir(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir
         .canonicalize()
         .with_context(|| format!("resolving {}", dir.display()))?;
@@ -617,7 +618,7 @@ fn gateway_keys(dir: &Path, gateway: &str) -> anyhow::Result<()> {
     let gw: korpu_id::GatewayId = gateway
         .parse()
         .with_context(|| format!("--gateway {gateway:?}"))?;
-    std::fs::create_dir_all(dir)?;
+    korpu_pki::private::create_missing_dir(dir)?;
     for (name, cn) in [("sign", gw.member.to_string()), ("tls", gw.to_string())] {
         let key_path = dir.join(format!("{name}.p8"));
         if key_path.exists() {
