@@ -147,6 +147,20 @@ pub enum LedgerError {
     Proof(#[from] ProofError),
 }
 
+impl From<korpu_tlog::NoteError> for LedgerError {
+    /// Each format error keeps its variant (and message) of the same name.
+    fn from(e: korpu_tlog::NoteError) -> Self {
+        use korpu_tlog::NoteError as N;
+        match e {
+            N::MalformedCheckpoint(m) => LedgerError::MalformedCheckpoint(m),
+            N::MalformedNote(m) => LedgerError::MalformedNote(m),
+            N::BadNoteSignature { name, key_id } => LedgerError::BadNoteSignature { name, key_id },
+            N::NoTrustedSignature { trusted } => LedgerError::NoTrustedSignature { trusted },
+            N::InvalidKey(m) => LedgerError::InvalidKey(m),
+        }
+    }
+}
+
 impl LedgerError {
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LedgerError {
         let what = what.into();

@@ -3,18 +3,17 @@
 //! proofs; signed tree heads are C2SP tlog-checkpoint notes (Ed25519), each with an RFC 3161
 //! time-stamp, so auditors can check the evidence with tools nobody here wrote.
 //!
-//! * [`merkle`] — pure RFC 9162 §2.1 hashing, proofs and verification, and the tile cache
-//!   that keeps proofs O(log n) without holding all leaves in memory.
-//! * [`checkpoint`] — checkpoint bodies, signed notes, signer and verifier keys.
-//! * [`record`] — the logged record and its canonical encoding.
+//! * [`merkle`], [`checkpoint`], [`record`], [`proof`] and the reading half of [`tiles`] are the
+//!   pure formats of `korpu-tlog`, re-exported so callers of the ledger keep their paths;
+//!   code that only checks evidence should depend on `korpu-tlog` instead.
 //! * [`log`] — the durable, group-committed [`Ledger`] (its module doc argues durability).
 //! * [`timestamp`] — the [`Timestamper`] trait, an RFC 3161 HTTP client and the in-process TSA.
 //! * [`archive`] — self-contained archives of sealed segments in object storage, and
 //!   [`verify_archive`], their offline verifier.
-//! * [`tiles`] — the tree published as C2SP tlog-tiles, and proofs computed from fetched tiles.
+//! * [`tiles`] — the tree published as C2SP tlog-tiles.
 //! * [`audit`] — the fork watcher: per-log views checked with consistency proofs.
 //! * [`body`] — request/response bodies, for services that ask, encrypted at rest.
-//! * [`proof`] — the same evidence as a C2SP tlog-proof text file.
+//! * [`proof`] — [`Evidence::tlog_proof`], the same evidence as a C2SP tlog-proof text file.
 //! * [`evidence`] — the package proving one exchange, and its verifier.
 //! * The subject index ([`Ledger::subject_accesses`]): a data subject's accesses with proofs.
 //!
@@ -26,15 +25,13 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub use korpu_tlog::{checkpoint, merkle, record};
 pub mod audit;
 pub mod body;
-pub mod checkpoint;
 mod error;
 pub mod evidence;
 pub mod log;
-pub mod merkle;
 pub mod proof;
-pub mod record;
 pub mod tiles;
 pub mod timestamp;
 

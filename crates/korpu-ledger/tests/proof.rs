@@ -51,7 +51,7 @@ async fn tlog_proof_round_trip_and_tampering() {
     }
     ledger.checkpoint().await.unwrap();
     let evidence = ledger.evidence("msg-5").await.unwrap().remove(0);
-    let proof = TlogProof::from_evidence(&evidence).unwrap();
+    let proof = evidence.tlog_proof().unwrap();
     let text = proof.to_text();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some(TLOG_PROOF_HEADER));

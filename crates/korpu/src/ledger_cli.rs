@@ -314,7 +314,7 @@ pub async fn proof(
     let last = evidence
         .pop()
         .context("evidence returns at least one package")?;
-    let text = korpu_ledger::proof::TlogProof::from_evidence(&last)?.to_text();
+    let text = last.tlog_proof()?.to_text();
     match out {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?

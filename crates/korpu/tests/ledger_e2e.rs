@@ -202,9 +202,7 @@ async fn world() -> World {
     let tiles = d.join("tiles");
     ledger.write_tiles(&tiles).await.unwrap();
     let evidence = ledger.evidence("a-00007").await.unwrap().remove(0);
-    let proof = korpu_ledger::proof::TlogProof::from_evidence(&evidence)
-        .unwrap()
-        .to_text();
+    let proof = evidence.tlog_proof().unwrap().to_text();
     ledger.close().await.unwrap();
     let mut archives: Vec<PathBuf> = std::fs::read_dir(&archive_dir)
         .unwrap()

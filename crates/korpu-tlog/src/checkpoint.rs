@@ -19,7 +19,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::merkle::Hash;
-use crate::LedgerError;
+use crate::NoteError;
 
 /// Signature type identifier of Ed25519 in signed notes (C2SP signed-note §Signature types).
 const ALG_ED25519: u8 = 0x01;
@@ -51,8 +51,8 @@ impl Checkpoint {
     }
 
     /// Parses a checkpoint body (the text of a verified note).
-    pub fn parse_body(s: &str) -> Result<Self, LedgerError> {
-        let bad = |m: String| LedgerError::MalformedCheckpoint(m);
+    pub fn parse_body(s: &str) -> Result<Self, NoteError> {
+        let bad = |m: String| NoteError::MalformedCheckpoint(m);
         let Some(text) = s.strip_suffix('\n') else {
             return Err(bad("the body does not end with a newline".into()));
         };
@@ -105,15 +105,15 @@ impl Checkpoint {
 
 /// C2SP signed-note key names: non-empty, no Unicode spaces, no '+' (which separates vkey
 /// fields), and no control characters (which no note may contain).
-pub fn check_key_name(name: &str) -> Result<(), LedgerError> {
+pub fn check_key_name(name: &str) -> Result<(), NoteError> {
     if name.is_empty() {
-        return Err(LedgerError::InvalidKey("the key name is empty".into()));
+        return Err(NoteError::InvalidKey("the key name is empty".into()));
     }
     if let Some(c) = name
         .chars()
         .find(|c| c.is_whitespace() || c.is_control() || *c == '+')
     {
-        return Err(LedgerError::InvalidKey(format!(
+        return Err(NoteError::InvalidKey(format!(
             "key name \"{}\" contains {:?}; names have no spaces, control characters or '+'",
             name.escape_debug(),
             c
@@ -153,7 +153,7 @@ impl fmt::Debug for NoteSigner {
 
 impl NoteSigner {
     /// A signer after checking the key name.
-    pub fn new(name: impl Into<String>, key: SigningKey) -> Result<Self, LedgerError> {
+    pub fn new(name: impl Into<String>, key: SigningKey) -> Result<Self, NoteError> {
         let name = name.into();
         check_key_name(&name)?;
         let key_id = key_id(&name, &key.verifying_key());
@@ -161,14 +161,14 @@ impl NoteSigner {
     }
 
     /// A signer with a fresh random key.
-    pub fn generate(name: impl Into<String>) -> Result<Self, LedgerError> {
+    pub fn generate(name: impl Into<String>) -> Result<Self, NoteError> {
         Self::new(name, SigningKey::generate(&mut rand_core::OsRng))
     }
 
     /// Reads the Go `golang.org/x/mod/sumdb/note` private key form
     /// `PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 || 32-byte seed)>`.
-    pub fn from_skey(skey: &str) -> Result<Self, LedgerError> {
-        let bad = |m: &str| LedgerError::InvalidKey(format!("signer key: {m}"));
+    pub fn from_skey(skey: &str) -> Result<Self, NoteError> {
+        let bad = |m: &str| NoteError::InvalidKey(format!("signer key: {m}"));
         let rest = skey
             .trim_end()
             .strip_prefix("PRIVATE+KEY+")
@@ -203,18 +203,18 @@ impl NoteSigner {
     }
 
     /// Reads a PKCS#8 DER Ed25519 private key (RFC 8410), the form key files and HSM exports use.
-    pub fn from_pkcs8_der(name: impl Into<String>, der: &[u8]) -> Result<Self, LedgerError> {
+    pub fn from_pkcs8_der(name: impl Into<String>, der: &[u8]) -> Result<Self, NoteError> {
         let key = SigningKey::from_pkcs8_der(der)
-            .map_err(|e| LedgerError::InvalidKey(format!("PKCS#8 Ed25519 key: {e}")))?;
+            .map_err(|e| NoteError::InvalidKey(format!("PKCS#8 Ed25519 key: {e}")))?;
         Self::new(name, key)
     }
 
     /// The private key as PKCS#8 DER (RFC 8410).
-    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, LedgerError> {
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, NoteError> {
         self.key
             .to_pkcs8_der()
             .map(|d| d.as_bytes().to_vec())
-            .map_err(|e| LedgerError::InvalidKey(format!("encoding PKCS#8: {e}")))
+            .map_err(|e| NoteError::InvalidKey(format!("encoding PKCS#8: {e}")))
     }
 
     /// The key name.
@@ -258,7 +258,7 @@ fn split_vkey(s: &str) -> Option<(&str, u32, &str)> {
 
 impl NoteVerifier {
     /// A verifier after checking the key name.
-    pub fn new(name: impl Into<String>, key: VerifyingKey) -> Result<Self, LedgerError> {
+    pub fn new(name: impl Into<String>, key: VerifyingKey) -> Result<Self, NoteError> {
         let name = name.into();
         check_key_name(&name)?;
         let key_id = key_id(&name, &key);
@@ -266,8 +266,8 @@ impl NoteVerifier {
     }
 
     /// Parses a vkey, checking that its key id is the one its name and key give.
-    pub fn from_vkey(vkey: &str) -> Result<Self, LedgerError> {
-        let bad = |m: &str| LedgerError::InvalidKey(format!("verifier key \"{vkey}\": {m}"));
+    pub fn from_vkey(vkey: &str) -> Result<Self, NoteError> {
+        let bad = |m: &str| NoteError::InvalidKey(format!("verifier key \"{vkey}\": {m}"));
         let (name, id, material) =
             split_vkey(vkey).ok_or_else(|| bad("is not <name>+<8 hex digits>+<base64 key>"))?;
         let bytes = B64
@@ -326,16 +326,16 @@ impl fmt::Display for NoteVerifier {
 }
 
 impl FromStr for NoteVerifier {
-    type Err = LedgerError;
-    fn from_str(s: &str) -> Result<Self, LedgerError> {
+    type Err = NoteError;
+    fn from_str(s: &str) -> Result<Self, NoteError> {
         Self::from_vkey(s)
     }
 }
 
 /// C2SP signed-note: notes are UTF-8 with no control characters other than newline.
-fn check_note_chars(s: &str, what: &str) -> Result<(), LedgerError> {
+fn check_note_chars(s: &str, what: &str) -> Result<(), NoteError> {
     if let Some((i, c)) = s.char_indices().find(|(_, c)| c.is_control() && *c != '\n') {
-        return Err(LedgerError::MalformedNote(format!(
+        return Err(NoteError::MalformedNote(format!(
             "{what} contains control character {c:?} at byte {i}"
         )));
     }
@@ -346,9 +346,9 @@ fn check_note_chars(s: &str, what: &str) -> Result<(), LedgerError> {
 /// line and the signature line `— <name> base64(key id || Ed25519 signature)`.
 ///
 /// Fails when the body is not valid note text (empty, no final newline, control characters).
-pub fn sign_note(body: &str, signer: &NoteSigner) -> Result<String, LedgerError> {
+pub fn sign_note(body: &str, signer: &NoteSigner) -> Result<String, NoteError> {
     if !body.ends_with('\n') {
-        return Err(LedgerError::MalformedNote(
+        return Err(NoteError::MalformedNote(
             "the text to sign does not end with a newline".into(),
         ));
     }
@@ -377,8 +377,8 @@ pub struct NoteSignature {
 
 /// Splits a note into its text and signature lines, checking only the structure. Nothing here
 /// is authenticated: use [`verify_note`] before trusting the text.
-pub fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), LedgerError> {
-    let bad = |m: String| LedgerError::MalformedNote(m);
+pub fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), NoteError> {
+    let bad = |m: String| NoteError::MalformedNote(m);
     if note.len() > MAX_NOTE_BYTES {
         return Err(bad(format!(
             "{} bytes, over the {MAX_NOTE_BYTES}-byte limit",
@@ -443,7 +443,7 @@ pub fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), LedgerError>
 ///
 /// Signatures whose name and key id match no verifier are ignored; a signature whose name and id
 /// match a verifier but does not verify rejects the note; at least one must verify.
-pub fn verify_note(note: &str, verifiers: &[NoteVerifier]) -> Result<String, LedgerError> {
+pub fn verify_note(note: &str, verifiers: &[NoteVerifier]) -> Result<String, NoteError> {
     let (text, sigs) = split_note(note)?;
     let mut verified = false;
     for sig in &sigs {
@@ -453,7 +453,7 @@ pub fn verify_note(note: &str, verifiers: &[NoteVerifier]) -> Result<String, Led
         else {
             continue;
         };
-        let failed = || LedgerError::BadNoteSignature {
+        let failed = || NoteError::BadNoteSignature {
             name: sig.name.clone(),
             key_id: sig.key_id,
         };
@@ -469,7 +469,7 @@ pub fn verify_note(note: &str, verifiers: &[NoteVerifier]) -> Result<String, Led
             .map(|v| format!("{} {:08x}", v.name, v.key_id))
             .collect::<Vec<_>>()
             .join(", ");
-        return Err(LedgerError::NoTrustedSignature { trusted });
+        return Err(NoteError::NoTrustedSignature { trusted });
     }
     Ok(text.to_string())
 }

@@ -1,7 +1,7 @@
 //! Checkpoints and signed notes: the C2SP spec examples, round trips, the attacks a verifier
 //! must refuse, and Cloudflare's `signed_note` crate reading ours and writing notes we read.
-use korpu_ledger::checkpoint::{split_note, NoteSignature};
-use korpu_ledger::{sign_note, verify_note, Checkpoint, LedgerError, NoteSigner, NoteVerifier};
+use korpu_tlog::checkpoint::{split_note, NoteSignature};
+use korpu_tlog::{sign_note, verify_note, Checkpoint, NoteError, NoteSigner, NoteVerifier};
 
 /// From c2sp.org/signed-note, "Verifier keys / Example".
 const SPEC_VKEY: &str = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";
@@ -33,7 +33,7 @@ fn spec_example_verifies() {
     let altered = SPEC_NOTE.replace("example message", "example massage");
     assert!(matches!(
         verify_note(&altered, &[v]),
-        Err(LedgerError::BadNoteSignature { .. })
+        Err(NoteError::BadNoteSignature { .. })
     ));
 }
 
@@ -89,7 +89,7 @@ fn another_key_changed_body_and_wrong_name_fail() {
     let forged = sign_note(&cp.to_body(), &impostor).unwrap();
     assert!(matches!(
         verify_note(&forged, &[s.verifier()]),
-        Err(LedgerError::NoTrustedSignature { .. })
+        Err(NoteError::NoTrustedSignature { .. })
     ));
 
     // The body changed after signing (a different tree size).
@@ -97,14 +97,14 @@ fn another_key_changed_body_and_wrong_name_fail() {
     assert_ne!(changed, note);
     assert!(matches!(
         verify_note(&changed, &[s.verifier()]),
-        Err(LedgerError::BadNoteSignature { .. })
+        Err(NoteError::BadNoteSignature { .. })
     ));
 
     // The right key under another name has another id and another name: not trusted.
     let renamed = NoteVerifier::new("ledger.gw2.korpu.test/v1", *s.verifier().key()).unwrap();
     assert!(matches!(
         verify_note(&note, &[renamed]),
-        Err(LedgerError::NoTrustedSignature { .. })
+        Err(NoteError::NoTrustedSignature { .. })
     ));
 
     // The signature line renamed to another name: not trusted either.
@@ -125,7 +125,7 @@ fn another_key_changed_body_and_wrong_name_fail() {
     );
     assert!(matches!(
         verify_note(&spoof, &[s.verifier()]),
-        Err(LedgerError::BadNoteSignature { .. })
+        Err(NoteError::BadNoteSignature { .. })
     ));
 
     // No verifiers at all.

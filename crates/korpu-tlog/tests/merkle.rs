@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use korpu_ledger::merkle::{
+use korpu_tlog::merkle::{
     consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion, Hash,
 };
 use proptest::prelude::*;
