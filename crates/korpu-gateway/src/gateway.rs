@@ -30,7 +30,7 @@ use crate::batchsign::{BatchSigner, Verifier};
 use crate::body::{OutBody, SpoolError, Spooled};
 use crate::config::{Cidr, GatewayConfig};
 use crate::metrics::{write_counter, Metrics};
-use crate::protocol::{self as p, kind, XRoadError, XRoadHeaders};
+use crate::protocol::{self as p, ErrorKind, XRoadError, XRoadHeaders};
 use crate::record::{ExchangeRecord, Recorder};
 use crate::tls::{self, OwnTls};
 
@@ -176,7 +176,7 @@ fn err_response(e: &XRoadError, message_id: &str, form: p::ErrorForm) -> Respons
     *r.status_mut() = hyper::StatusCode::from_u16(e.status()).expect("400 or 500");
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    p::set(h, p::H_ERROR, e.kind);
+    p::set(h, p::H_ERROR, e.kind.as_str());
     p::set(h, p::H_ID, message_id);
     r
 }
@@ -205,9 +205,12 @@ fn unsigned_answer(
     error_type: Option<&str>,
     body: &mut Spooled,
 ) -> XRoadError {
-    let Some(kind) = error_type.and_then(kind::known).filter(|_| status >= 400) else {
+    let Some(kind) = error_type
+        .and_then(ErrorKind::from_peer)
+        .filter(|_| status >= 400)
+    else {
         return XRoadError::new(
-            kind::CP_SIGNATURE,
+            ErrorKind::CpSignature,
             format!("the response from {provider} is not signed"),
         );
     };
@@ -629,7 +632,7 @@ impl Gateway {
         Ok(cert)
     }
 
-    fn current_conf(&self, outdated_kind: &'static str) -> Result<Arc<Loaded>, XRoadError> {
+    fn current_conf(&self, outdated_kind: ErrorKind) -> Result<Arc<Loaded>, XRoadError> {
         let loaded = self.loaded().ok_or_else(|| {
             XRoadError::new(
                 outdated_kind,
@@ -690,10 +693,10 @@ impl Gateway {
         // Plain HTTP is authenticated by network; TLS by the pinned certificate, below.
         if client_cert.is_none() && !self.networks.iter().any(|n| n.contains(remote.ip())) {
             let e = XRoadError::new(
-                kind::UNKNOWN_CLIENT,
+                ErrorKind::UnknownClient,
                 format!("{} is not in this gateway's client_networks", remote.ip()),
             );
-            self.metrics.inc_error(e.kind);
+            self.metrics.inc_error(e.kind.as_str());
             return err_response(&e, "", form);
         }
         match path.split('?').next().unwrap_or("") {
@@ -713,11 +716,11 @@ impl Gateway {
             self.cfg.max_header_bytes,
             self.cfg.max_header_count,
         ) {
-            let e = XRoadError::new(kind::BAD_REQUEST, m);
-            self.metrics.inc_error(e.kind);
+            let e = XRoadError::new(ErrorKind::BadRequest, m);
+            self.metrics.inc_error(e.kind.as_str());
             self.metrics
                 .observe("client", e.status(), started.elapsed());
-            tracing::warn!(error_type = e.kind, error = %e.message, role = "client", "exchange refused");
+            tracing::warn!(error_type = e.kind.as_str(), error = %e.message, role = "client", "exchange refused");
             return err_response(&e, "", form);
         }
         let mut message_id = String::new();
@@ -734,9 +737,9 @@ impl Gateway {
                 resp
             }
             Err(e) => {
-                self.metrics.inc_error(e.kind);
+                self.metrics.inc_error(e.kind.as_str());
                 self.metrics.observe("client", e.status(), elapsed);
-                tracing::warn!(message_id = %message_id, error_type = e.kind, error = %e.message, role = "client", "exchange refused");
+                tracing::warn!(message_id = %message_id, error_type = e.kind.as_str(), error = %e.message, role = "client", "exchange refused");
                 err_response(&e, &message_id, form)
             }
         }
@@ -757,7 +760,7 @@ impl Gateway {
         if let Some(s) = &xh.service_header {
             if s != &target.service {
                 return Err(XRoadError::new(
-                    kind::BAD_REQUEST,
+                    ErrorKind::BadRequest,
                     format!(
                         "X-Road-Service {s} disagrees with the service in the path, {}",
                         target.service
@@ -771,7 +774,7 @@ impl Gateway {
             (Some(pins), Some(fp)) if pins.iter().any(|p| p.eq_ignore_ascii_case(fp)) => {}
             (Some(_), None) => {
                 return Err(XRoadError::new(
-                    kind::UNKNOWN_CLIENT,
+                    ErrorKind::UnknownClient,
                     format!(
                         "{} must connect over TLS with its registered certificate",
                         xh.client
@@ -780,7 +783,7 @@ impl Gateway {
             }
             (_, Some(fp)) => {
                 return Err(XRoadError::new(
-                    kind::UNKNOWN_CLIENT,
+                    ErrorKind::UnknownClient,
                     format!(
                         "the TLS client certificate (SHA-256 {fp}) is not registered for {}",
                         xh.client
@@ -789,10 +792,10 @@ impl Gateway {
             }
             (None, None) => {}
         }
-        let loaded = self.current_conf(kind::OUTDATED_CONF)?;
+        let loaded = self.current_conf(ErrorKind::OutdatedConf)?;
         let conf = &loaded.conf;
         if !conf.gateways_serving(&xh.client).any(|g| g.id == self.id) {
-            return Err(XRoadError::new(kind::UNKNOWN_CLIENT, format!("{} is not a client of gateway {}: register it with `korpu central gateway add-client`", xh.client, self.id)));
+            return Err(XRoadError::new(ErrorKind::UnknownClient, format!("{} is not a client of gateway {}: register it with `korpu central gateway add-client`", xh.client, self.id)));
         }
         if conf.service(&target.service).is_none() {
             if let Some(resp) = self.metaservice(conf, &target, &xh) {
@@ -800,7 +803,7 @@ impl Gateway {
                 return Ok((resp?, rec));
             }
             return Err(XRoadError::new(
-                kind::UNKNOWN_SERVICE,
+                ErrorKind::UnknownService,
                 format!(
                     "service {} is not in the global configuration",
                     target.service
@@ -809,21 +812,21 @@ impl Gateway {
         }
         let service = conf.service(&target.service).expect("checked above");
         // Checked early here to spare the network; the provider's gateway decides.
-        authorise(conf, &xh, service, kind::ACCESS_DENIED)?;
+        authorise(conf, &xh, service, ErrorKind::AccessDenied)?;
         let provider_client = ClientId::Subsystem(target.service.subsystem.clone());
         let mut gateways: Vec<&GatewayInfo> = conf.gateways_serving(&provider_client).collect();
         if let Some(want) = &xh.security_server {
             gateways.retain(|g| &g.id == want);
             if gateways.is_empty() {
                 return Err(XRoadError::new(
-                    kind::BAD_REQUEST,
+                    ErrorKind::BadRequest,
                     format!("X-Road-Security-Server {want} does not serve {provider_client}"),
                 ));
             }
         }
         if gateways.is_empty() {
             return Err(XRoadError::new(
-                kind::UNKNOWN_SERVICE,
+                ErrorKind::UnknownService,
                 format!("no gateway serves {provider_client}"),
             ));
         }
@@ -837,8 +840,8 @@ impl Gateway {
             .receive(
                 req_body,
                 "request",
-                kind::TOO_LARGE,
-                kind::BAD_REQUEST,
+                ErrorKind::TooLarge,
+                ErrorKind::BadRequest,
                 false,
             )
             .await?;
@@ -918,7 +921,7 @@ impl Gateway {
             let Some(b) = body.take() else { break };
             let out = rb
                 .body(b.into_body())
-                .map_err(|e| XRoadError::new(kind::BAD_REQUEST, e.to_string()))?;
+                .map_err(|e| XRoadError::new(ErrorKind::BadRequest, e.to_string()))?;
             let mut sender = peer.sender.clone();
             let wait =
                 Duration::from_secs(self.cfg.provider_timeout_secs + self.cfg.connect_timeout_secs);
@@ -930,14 +933,14 @@ impl Gateway {
                 Ok(Err(e)) => {
                     self.peers.forget(&peer);
                     last_err = Some(XRoadError::new(
-                        kind::CP_NETWORK,
+                        ErrorKind::CpNetwork,
                         format!("gateway {} at {} failed: {e}", gw.id, gw.address),
                     ));
                     break; // the body is consumed; no retry
                 }
                 Err(_) => {
                     last_err = Some(XRoadError::new(
-                        kind::CP_NETWORK,
+                        ErrorKind::CpNetwork,
                         format!(
                             "gateway {} did not answer within {} s",
                             gw.id,
@@ -950,7 +953,7 @@ impl Gateway {
         }
         let Some((resp, peer, gw)) = answered else {
             return Err(last_err.unwrap_or_else(|| {
-                XRoadError::new(kind::CP_NETWORK, "no provider gateway could be reached")
+                XRoadError::new(ErrorKind::CpNetwork, "no provider gateway could be reached")
             }));
         };
 
@@ -966,13 +969,13 @@ impl Gateway {
             header(&parts.headers, p::H_TLS_OCSP),
             "provider gateway TLS",
         )
-        .map_err(|e| XRoadError::new(kind::CP_SSL, e))?;
+        .map_err(|e| XRoadError::new(ErrorKind::CpSsl, e))?;
         let mut rbody = self
             .receive(
                 rbody,
                 "response",
-                kind::CP_INTERNAL,
-                kind::CP_NETWORK,
+                ErrorKind::CpInternal,
+                ErrorKind::CpNetwork,
                 false,
             )
             .await?;
@@ -1000,7 +1003,7 @@ impl Gateway {
             )
             .map_err(|e| {
                 XRoadError::new(
-                    kind::CP_SIGNATURE,
+                    ErrorKind::CpSignature,
                     format!("the response from {}: {e}", gw.id),
                 )
             })?;
@@ -1009,7 +1012,7 @@ impl Gateway {
         let rcovered = header(&parts.headers, p::H_COVERED).unwrap_or("");
         if let Some(n) = p::uncovered_header(&parts.headers, rcovered, RESPONSE_OWN_HEADERS) {
             return Err(XRoadError::new(
-                kind::CP_SIGNATURE,
+                ErrorKind::CpSignature,
                 format!(
                     "the response from {} carries the header {n}, which its signature does not cover",
                     gw.id
@@ -1029,7 +1032,7 @@ impl Gateway {
             .await
             .map_err(|_| {
                 XRoadError::new(
-                    kind::CP_SIGNATURE,
+                    ErrorKind::CpSignature,
                     format!(
                         "the response from {} does not match its signature: it was altered in \
                          transit, or answers another request",
@@ -1070,7 +1073,7 @@ impl Gateway {
         self.recorder
             .record_announced(announced, &rec)
             .await
-            .map_err(|e| XRoadError::new(kind::CP_DATABASE, e))?;
+            .map_err(|e| XRoadError::new(ErrorKind::CpDatabase, e))?;
         tracing::debug!(phase = "recorded", us = t0.elapsed().as_micros() as u64);
 
         let mut out = Response::new(rbody.into_body());
@@ -1098,8 +1101,8 @@ impl Gateway {
         &self,
         body: Incoming,
         what: &str,
-        too_large: &'static str,
-        broken: &'static str,
+        too_large: ErrorKind,
+        broken: ErrorKind,
         sha512: bool,
     ) -> Result<Spooled, XRoadError> {
         // A whole body within `body_timeout_secs`: a sender trickling bytes must not hold an
@@ -1166,7 +1169,7 @@ impl Gateway {
                         .await
                         .unwrap_or_else(|_| {
                             Err(XRoadError::new(
-                                kind::CP_NETWORK,
+                                ErrorKind::CpNetwork,
                                 format!(
                                     "connecting to gateway {id} at {address} took longer than {} s (connect_timeout_secs)",
                                     timeout.as_secs()
@@ -1221,8 +1224,8 @@ impl Gateway {
         let (resp, rec) = match result {
             Ok(r) => r,
             Err(e) => {
-                self.metrics.inc_error(e.kind);
-                tracing::warn!(%message_id, error_type = e.kind, error = %e.message, role = "provider", "exchange refused");
+                self.metrics.inc_error(e.kind.as_str());
+                tracing::warn!(%message_id, error_type = e.kind.as_str(), error = %e.message, role = "provider", "exchange refused");
                 let mut r = err_response(&e, &message_id, form);
                 // A refusal is signed, so the caller's gateway can tell it from one forged in
                 // transit — but only over a request digest this gateway computed from a request
@@ -1234,7 +1237,7 @@ impl Gateway {
                     let base = p::response_signature_base(
                         &digest,
                         e.status(),
-                        Some(e.kind),
+                        Some(e.kind.as_str()),
                         &p::covered_sha256(
                             None,
                             covered,
@@ -1269,36 +1272,36 @@ impl Gateway {
     ) -> Result<(Response<OutBody>, ExchangeRecord), XRoadError> {
         let t0 = Instant::now();
         let _in_flight = self.signer.enter();
-        let loaded = self.current_conf(kind::SP_OUTDATED_CONF)?;
+        let loaded = self.current_conf(ErrorKind::SpOutdatedConf)?;
         let conf = &loaded.conf;
         let fingerprint = peer_cert.sha256_fingerprint_hex();
         let peer_gw = conf
             .gateways
             .iter()
             .find(|g| g.tls_cert_sha256.contains(&fingerprint))
-            .ok_or_else(|| XRoadError::new(kind::SP_SSL, format!("the calling gateway's certificate (SHA-256 {fingerprint}) is not pinned for any gateway in the global configuration")))?;
+            .ok_or_else(|| XRoadError::new(ErrorKind::SpSsl, format!("the calling gateway's certificate (SHA-256 {fingerprint}) is not pinned for any gateway in the global configuration")))?;
         self.check_staple(
             &loaded,
             peer_cert,
             header(req.headers(), p::H_TLS_OCSP),
             "calling gateway TLS",
         )
-        .map_err(|e| XRoadError::new(kind::SP_SSL, e))?;
+        .map_err(|e| XRoadError::new(ErrorKind::SpSsl, e))?;
         let path = req
             .uri()
             .path_and_query()
             .map_or("/", |pq| pq.as_str())
             .to_owned();
-        let target =
-            p::parse_target(&path).map_err(|e| XRoadError::new(kind::SP_BAD_REQUEST, e.message))?;
+        let target = p::parse_target(&path)
+            .map_err(|e| XRoadError::new(ErrorKind::SpBadRequest, e.message))?;
         let xh = p::parse_headers(req.headers(), String::new)
-            .map_err(|e| XRoadError::new(kind::SP_BAD_REQUEST, e.message))?;
+            .map_err(|e| XRoadError::new(ErrorKind::SpBadRequest, e.message))?;
         if !conf
             .gateways_serving(&xh.client)
             .any(|g| g.id == peer_gw.id)
         {
             return Err(XRoadError::new(
-                kind::SP_ACCESS_DENIED,
+                ErrorKind::SpAccessDenied,
                 format!("gateway {} does not serve client {}", peer_gw.id, xh.client),
             ));
         }
@@ -1312,7 +1315,7 @@ impl Gateway {
         let covered = header(&in_headers, p::H_COVERED).unwrap_or("");
         if let Some(n) = p::uncovered_header(&in_headers, covered, &[]) {
             return Err(XRoadError::new(
-                kind::SP_SIGNATURE,
+                ErrorKind::SpSignature,
                 format!("the request carries the header {n}, which its signature does not cover"),
             ));
         }
@@ -1320,7 +1323,7 @@ impl Gateway {
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| {
                 XRoadError::new(
-                    kind::SP_SIGNATURE,
+                    ErrorKind::SpSignature,
                     "the request carries no signed creation time",
                 )
             })?;
@@ -1328,8 +1331,8 @@ impl Gateway {
             .receive(
                 req_body,
                 "request",
-                kind::TOO_LARGE,
-                kind::SP_BAD_REQUEST,
+                ErrorKind::TooLarge,
+                ErrorKind::SpBadRequest,
                 false,
             )
             .await?;
@@ -1360,7 +1363,7 @@ impl Gateway {
                 header(&in_headers, p::H_SIGNER_OCSP),
                 xh.client.member(),
             )
-            .map_err(|e| XRoadError::new(kind::SP_SIGNATURE, e))?;
+            .map_err(|e| XRoadError::new(ErrorKind::SpSignature, e))?;
         let signature = header(&in_headers, p::H_SIG).unwrap_or("").to_owned();
         let digest_bytes: [u8; 32] = Sha256::digest(base.as_bytes()).into();
         self.verifier
@@ -1368,7 +1371,7 @@ impl Gateway {
             .await
             .map_err(|_| {
                 XRoadError::new(
-                    kind::SP_SIGNATURE,
+                    ErrorKind::SpSignature,
                     "the request does not match its signature: it was altered in transit",
                 )
             })?;
@@ -1386,8 +1389,8 @@ impl Gateway {
             )
             .map_err(|e| {
                 let kind = match e {
-                    crate::replay::Refused::Replayed(_) => kind::SP_REPLAYED,
-                    _ => kind::SP_STALE,
+                    crate::replay::Refused::Replayed(_) => ErrorKind::SpReplayed,
+                    _ => ErrorKind::SpStale,
                 };
                 XRoadError::new(kind, e.to_string())
             })?;
@@ -1403,7 +1406,7 @@ impl Gateway {
             })
             .ok_or_else(|| {
                 XRoadError::new(
-                    kind::SP_UNKNOWN_SERVICE,
+                    ErrorKind::SpUnknownService,
                     format!(
                         "service {} is not provided through gateway {}",
                         target.service, self.id
@@ -1412,14 +1415,14 @@ impl Gateway {
             })?;
         let backend = self.backends.get(&target.service).ok_or_else(|| {
             XRoadError::new(
-                kind::SP_UNKNOWN_SERVICE,
+                ErrorKind::SpUnknownService,
                 format!(
                     "service {} has no information system configured on gateway {}",
                     target.service, self.id
                 ),
             )
         })?;
-        authorise(conf, &xh, service, kind::SP_ACCESS_DENIED)?;
+        authorise(conf, &xh, service, ErrorKind::SpAccessDenied)?;
 
         // Bodies are kept only for the services this gateway's configuration names.
         let keeper = self
@@ -1490,7 +1493,7 @@ impl Gateway {
         self.recorder
             .record(&rec)
             .await
-            .map_err(|e| XRoadError::new(kind::SP_DATABASE, e))?;
+            .map_err(|e| XRoadError::new(ErrorKind::SpDatabase, e))?;
         tracing::debug!(
             phase = "provider recorded",
             us = t0.elapsed().as_micros() as u64
@@ -1516,7 +1519,7 @@ impl Gateway {
     ) -> Result<String, XRoadError> {
         if body.len > self.cfg.keep_bodies_max_bytes {
             return Err(XRoadError::new(
-                kind::SP_TOO_LARGE,
+                ErrorKind::SpTooLarge,
                 format!(
                     "the {what} body ({} bytes) is larger than this service keeps (keep_bodies_max_bytes = {})",
                     body.len, self.cfg.keep_bodies_max_bytes
@@ -1525,7 +1528,7 @@ impl Gateway {
         }
         let failed = |e: String| {
             XRoadError::new(
-                kind::SP_DATABASE,
+                ErrorKind::SpDatabase,
                 format!("keeping the {what} body failed: {e}"),
             )
         };
@@ -1570,12 +1573,12 @@ impl Gateway {
         *rb.headers_mut().expect("builder") = h;
         let out = rb
             .body(body.into_body())
-            .map_err(|e| XRoadError::new(kind::SP_BAD_REQUEST, e.to_string()))?;
+            .map_err(|e| XRoadError::new(ErrorKind::SpBadRequest, e.to_string()))?;
         let wait = Duration::from_secs(self.cfg.provider_timeout_secs);
         let resp = match tokio::time::timeout(wait, self.provider_http.request(out)).await {
             Err(_) => {
                 return Err(XRoadError::new(
-                    kind::SP_SERVICE_TIMEOUT,
+                    ErrorKind::SpServiceTimeout,
                     format!(
                         "the information system behind {} did not answer within {} s",
                         target.service,
@@ -1585,7 +1588,7 @@ impl Gateway {
             }
             Ok(Err(e)) => {
                 return Err(XRoadError::new(
-                    kind::SP_SERVICE_FAILED,
+                    ErrorKind::SpServiceFailed,
                     format!(
                         "the information system behind {} failed: {e}",
                         target.service
@@ -1604,7 +1607,7 @@ impl Gateway {
         )
         .map_err(|m| {
             XRoadError::new(
-                kind::SP_SERVICE_FAILED,
+                ErrorKind::SpServiceFailed,
                 format!(
                     "the information system behind {}: {}",
                     target.service,
@@ -1625,17 +1628,19 @@ impl Gateway {
         {
             Err(_) => {
                 return Err(XRoadError::new(
-                    kind::SP_SERVICE_TIMEOUT,
+                    ErrorKind::SpServiceTimeout,
                     "the information system's response body did not arrive in time",
                 ))
             }
             Ok(Err(SpoolError::TooLarge { limit })) => {
                 return Err(XRoadError::new(
-                    kind::SP_TOO_LARGE,
+                    ErrorKind::SpTooLarge,
                     format!("the response body is larger than {limit} bytes"),
                 ))
             }
-            Ok(Err(SpoolError::Io(m))) => return Err(XRoadError::new(kind::SP_SERVICE_FAILED, m)),
+            Ok(Err(SpoolError::Io(m))) => {
+                return Err(XRoadError::new(ErrorKind::SpServiceFailed, m))
+            }
             Ok(Ok(b)) => b,
         };
         Ok((parts.status, parts.headers, rbody))
@@ -1655,7 +1660,7 @@ impl Gateway {
     ) -> Result<(hyper::StatusCode, HeaderMap, Spooled), XRoadError> {
         let subject = subject.filter(|s| !s.is_empty()).ok_or_else(|| {
             XRoadError::new(
-                kind::SP_BAD_REQUEST,
+                ErrorKind::SpBadRequest,
                 format!("{} needs the data subject's id where the service declares it (e.g. ?subject=ID)", target.service),
             )
         })?;
@@ -1663,13 +1668,13 @@ impl Gateway {
             // An audit is on the record as someone's act: it must say whose.
             if xh.user_id.as_deref().is_none_or(|u| u.trim().is_empty()) {
                 return Err(XRoadError::new(
-                    kind::SP_ACCESS_DENIED,
+                    ErrorKind::SpAccessDenied,
                     "an audit of a subject's accesses must name the auditor in X-Road-UserId",
                 ));
             }
         } else if xh.user_id.as_deref() != Some(subject) {
             return Err(XRoadError::new(
-                kind::SP_ACCESS_DENIED,
+                ErrorKind::SpAccessDenied,
                 "only the data subject may read their own accesses: X-Road-UserId must be the subject's id",
             ));
         }
@@ -1689,7 +1694,7 @@ impl Gateway {
                 .map(|v| {
                     v.parse::<u64>().map_err(|_| {
                         XRoadError::new(
-                            kind::SP_BAD_REQUEST,
+                            ErrorKind::SpBadRequest,
                             format!("{name}={v:?} is not a whole number"),
                         )
                     })
@@ -1704,7 +1709,7 @@ impl Gateway {
             .recorder
             .subject_accesses(subject, cursor, limit)
             .await
-            .map_err(|e| XRoadError::new(kind::SP_DATABASE, e))?;
+            .map_err(|e| XRoadError::new(ErrorKind::SpDatabase, e))?;
         let mut h = HeaderMap::new();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let bytes = serde_json::to_vec(&page).expect("json");
@@ -1778,7 +1783,7 @@ impl Gateway {
     fn list_clients(&self, form: p::ErrorForm) -> Response<OutBody> {
         let Some(loaded) = self.loaded() else {
             return err_response(
-                &XRoadError::new(kind::OUTDATED_CONF, "no global configuration yet"),
+                &XRoadError::new(ErrorKind::OutdatedConf, "no global configuration yet"),
                 "",
                 form,
             );
@@ -1839,7 +1844,7 @@ impl Gateway {
                     .find_map(|kv| kv.strip_prefix("serviceCode="));
                 let Some(wanted) = wanted else {
                     return Some(Err(XRoadError::new(
-                        kind::BAD_REQUEST,
+                        ErrorKind::BadRequest,
                         "getOpenAPI needs ?serviceCode=SERVICE",
                     )));
                 };
@@ -1860,7 +1865,7 @@ impl Gateway {
                         Ok(r)
                     }
                     None => Err(XRoadError::new(
-                        kind::UNKNOWN_SERVICE,
+                        ErrorKind::UnknownService,
                         format!("{sub}/{wanted} has no OpenAPI description"),
                     )),
                 })
@@ -1879,9 +1884,9 @@ async fn connect_peer(
     roots: Vec<Certificate>,
     gw: GatewayInfo,
 ) -> Result<Arc<Peer>, XRoadError> {
-    let fail = |m: String| XRoadError::new(kind::CP_NETWORK, m);
+    let fail = |m: String| XRoadError::new(ErrorKind::CpNetwork, m);
     let cfg = tls::client_config(&own, &roots, gw.tls_cert_sha256.clone())
-        .map_err(|e| XRoadError::new(kind::CP_INTERNAL, e))?;
+        .map_err(|e| XRoadError::new(ErrorKind::CpInternal, e))?;
     let host = gw
         .address
         .rsplit_once(':')
@@ -1906,7 +1911,7 @@ async fn connect_peer(
         .await
         .map_err(|e| {
             XRoadError::new(
-                kind::CP_SSL,
+                ErrorKind::CpSsl,
                 format!("TLS with gateway {} failed: {e}", gw.id),
             )
         })?;
@@ -1917,12 +1922,12 @@ async fn connect_peer(
         .and_then(|c| c.first())
         .ok_or_else(|| {
             XRoadError::new(
-                kind::CP_SSL,
+                ErrorKind::CpSsl,
                 "the provider gateway presented no certificate",
             )
         })?;
     let cert = Certificate::from_der(cert_der.as_ref())
-        .map_err(|e| XRoadError::new(kind::CP_SSL, e.to_string()))?;
+        .map_err(|e| XRoadError::new(ErrorKind::CpSsl, e.to_string()))?;
     let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .initial_stream_window_size(H2_STREAM_WINDOW)
         .initial_connection_window_size(H2_CONNECTION_WINDOW)
@@ -1943,7 +1948,7 @@ fn authorise(
     conf: &GlobalConf,
     xh: &XRoadHeaders,
     service: &korpu_conf::ServiceInfo,
-    denied: &'static str,
+    denied: ErrorKind,
 ) -> Result<(), XRoadError> {
     if !conf.is_allowed(&xh.client, &service.id) {
         return Err(XRoadError::new(
@@ -1953,7 +1958,7 @@ fn authorise(
     }
     if service.purpose_required && xh.purpose.as_deref().is_none_or(|p| p.trim().is_empty()) {
         return Err(XRoadError::new(
-            kind::PURPOSE_REQUIRED,
+            ErrorKind::PurposeRequired,
             format!(
                 "service {} requires a purpose: send X-Korpu-Purpose",
                 service.id

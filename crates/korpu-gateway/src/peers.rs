@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use crate::protocol::{kind, XRoadError};
+use crate::protocol::{ErrorKind, XRoadError};
 
 /// What an attempt delivers: `None` while it runs.
 type Outcome<T> = Option<Result<Arc<T>, XRoadError>>;
@@ -119,7 +119,7 @@ impl<T: Send + Sync + 'static> Pool<T> {
             return outcome;
         }
         Err(XRoadError::new(
-            kind::CP_NETWORK,
+            ErrorKind::CpNetwork,
             "connecting to the provider gateway was abandoned",
         ))
     }
@@ -189,7 +189,7 @@ mod tests {
                     move || async move {
                         attempts.fetch_add(1, Ordering::SeqCst);
                         let _ = gate.wait_for(|g| *g).await;
-                        Err::<Arc<u32>, _>(XRoadError::new(kind::CP_NETWORK, "refused"))
+                        Err::<Arc<u32>, _>(XRoadError::new(ErrorKind::CpNetwork, "refused"))
                     },
                 )
                 .await

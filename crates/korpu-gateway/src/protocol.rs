@@ -73,12 +73,12 @@ const FILTERED: &[&str] = &[
 /// `Server.ServerProxy.` errors in the provider's (HTTP 500).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XRoadError {
-    pub kind: &'static str,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 impl XRoadError {
-    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
@@ -86,17 +86,13 @@ impl XRoadError {
     }
 
     pub fn status(&self) -> u16 {
-        if self.kind.starts_with("Client.") {
-            400
-        } else {
-            500
-        }
+        self.kind.status()
     }
 
     /// The JSON body; `detail` carries the message id so an operator can find the exchange.
     pub fn body(&self, message_id: &str) -> Vec<u8> {
         serde_json::to_vec(&serde_json::json!({
-            "type": self.kind,
+            "type": self.kind.as_str(),
             "message": self.message,
             "detail": message_id,
         }))
@@ -107,7 +103,7 @@ impl XRoadError {
     pub fn xml_body(&self, message_id: &str) -> Vec<u8> {
         let mut out = String::with_capacity(128 + self.message.len());
         out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error><type>");
-        xml_escape_into(&mut out, self.kind);
+        xml_escape_into(&mut out, self.kind.as_str());
         out.push_str("</type><message>");
         xml_escape_into(&mut out, &self.message);
         out.push_str("</message><detail>");
@@ -193,60 +189,165 @@ impl std::fmt::Display for XRoadError {
     }
 }
 
-pub mod kind {
-    pub const BAD_REQUEST: &str = "Client.BadRequest";
-    pub const INVALID_CLIENT: &str = "Client.InvalidClientIdentifier";
-    pub const UNKNOWN_CLIENT: &str = "Client.UnknownClient";
-    pub const UNKNOWN_SERVICE: &str = "Client.UnknownService";
-    pub const ACCESS_DENIED: &str = "Client.AccessDenied";
-    pub const PURPOSE_REQUIRED: &str = "Client.PurposeRequired";
-    pub const TOO_LARGE: &str = "Client.RequestTooLarge";
-    pub const OUTDATED_CONF: &str = "Server.ClientProxy.OutdatedGlobalConf";
-    pub const CP_NETWORK: &str = "Server.ClientProxy.NetworkError";
-    pub const CP_SSL: &str = "Server.ClientProxy.SslAuthenticationFailed";
-    pub const CP_SIGNATURE: &str = "Server.ClientProxy.InvalidSignature";
-    pub const CP_INTERNAL: &str = "Server.ClientProxy.InternalError";
-    pub const CP_DATABASE: &str = "Server.ClientProxy.DatabaseError";
-    pub const SP_SSL: &str = "Server.ServerProxy.SslAuthenticationFailed";
-    pub const SP_SIGNATURE: &str = "Server.ServerProxy.InvalidSignature";
-    pub const SP_ACCESS_DENIED: &str = "Server.ServerProxy.AccessDenied";
-    pub const SP_UNKNOWN_SERVICE: &str = "Server.ServerProxy.UnknownService";
-    pub const SP_OUTDATED_CONF: &str = "Server.ServerProxy.OutdatedGlobalConf";
-    pub const SP_SERVICE_FAILED: &str = "Server.ServerProxy.ServiceFailed";
-    pub const SP_SERVICE_TIMEOUT: &str = "Server.ServerProxy.ServiceTimeout";
-    pub const SP_TOO_LARGE: &str = "Server.ServerProxy.ResponseTooLarge";
-    pub const SP_DATABASE: &str = "Server.ServerProxy.DatabaseError";
-    pub const SP_BAD_REQUEST: &str = "Server.ServerProxy.BadRequest";
+/// The error types of PR-REST §4.6 that Körpü's gateways produce or pass on. Each knows its
+/// type string and its HTTP status: `Client.` types are the caller's fault (400),
+/// `Server.ClientProxy.` ones arise in the caller's gateway and `Server.ServerProxy.` ones in
+/// the provider's (500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    BadRequest,
+    InvalidClient,
+    UnknownClient,
+    UnknownService,
+    AccessDenied,
+    PurposeRequired,
+    TooLarge,
+    OutdatedConf,
+    CpNetwork,
+    CpSsl,
+    CpSignature,
+    CpInternal,
+    CpDatabase,
+    SpSsl,
+    SpSignature,
+    SpAccessDenied,
+    SpUnknownService,
+    SpOutdatedConf,
+    SpServiceFailed,
+    SpServiceTimeout,
+    SpTooLarge,
+    SpDatabase,
+    SpBadRequest,
     /// A message id the provider's gateway has already accepted within the acceptance window.
-    pub const SP_REPLAYED: &str = "Server.ServerProxy.ReplayedMessage";
+    SpReplayed,
     /// A signature created outside the acceptance window (or in the future beyond the skew).
-    pub const SP_STALE: &str = "Server.ServerProxy.StaleMessage";
+    SpStale,
+}
 
-    /// The `'static` form of an error type a peer sent, when it is one of ours.
-    pub fn known(t: &str) -> Option<&'static str> {
-        [
-            BAD_REQUEST,
-            INVALID_CLIENT,
-            UNKNOWN_CLIENT,
-            UNKNOWN_SERVICE,
-            ACCESS_DENIED,
-            PURPOSE_REQUIRED,
-            TOO_LARGE,
-            SP_SSL,
-            SP_SIGNATURE,
-            SP_ACCESS_DENIED,
-            SP_UNKNOWN_SERVICE,
-            SP_OUTDATED_CONF,
-            SP_SERVICE_FAILED,
-            SP_SERVICE_TIMEOUT,
-            SP_TOO_LARGE,
-            SP_DATABASE,
-            SP_BAD_REQUEST,
-            SP_REPLAYED,
-            SP_STALE,
-        ]
-        .into_iter()
-        .find(|k| *k == t)
+impl ErrorKind {
+    /// Every kind, for tests and for reading a peer's type string.
+    pub const ALL: [Self; 25] = [
+        Self::BadRequest,
+        Self::InvalidClient,
+        Self::UnknownClient,
+        Self::UnknownService,
+        Self::AccessDenied,
+        Self::PurposeRequired,
+        Self::TooLarge,
+        Self::OutdatedConf,
+        Self::CpNetwork,
+        Self::CpSsl,
+        Self::CpSignature,
+        Self::CpInternal,
+        Self::CpDatabase,
+        Self::SpSsl,
+        Self::SpSignature,
+        Self::SpAccessDenied,
+        Self::SpUnknownService,
+        Self::SpOutdatedConf,
+        Self::SpServiceFailed,
+        Self::SpServiceTimeout,
+        Self::SpTooLarge,
+        Self::SpDatabase,
+        Self::SpBadRequest,
+        Self::SpReplayed,
+        Self::SpStale,
+    ];
+
+    /// The type string as PR-REST spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "Client.BadRequest",
+            Self::InvalidClient => "Client.InvalidClientIdentifier",
+            Self::UnknownClient => "Client.UnknownClient",
+            Self::UnknownService => "Client.UnknownService",
+            Self::AccessDenied => "Client.AccessDenied",
+            Self::PurposeRequired => "Client.PurposeRequired",
+            Self::TooLarge => "Client.RequestTooLarge",
+            Self::OutdatedConf => "Server.ClientProxy.OutdatedGlobalConf",
+            Self::CpNetwork => "Server.ClientProxy.NetworkError",
+            Self::CpSsl => "Server.ClientProxy.SslAuthenticationFailed",
+            Self::CpSignature => "Server.ClientProxy.InvalidSignature",
+            Self::CpInternal => "Server.ClientProxy.InternalError",
+            Self::CpDatabase => "Server.ClientProxy.DatabaseError",
+            Self::SpSsl => "Server.ServerProxy.SslAuthenticationFailed",
+            Self::SpSignature => "Server.ServerProxy.InvalidSignature",
+            Self::SpAccessDenied => "Server.ServerProxy.AccessDenied",
+            Self::SpUnknownService => "Server.ServerProxy.UnknownService",
+            Self::SpOutdatedConf => "Server.ServerProxy.OutdatedGlobalConf",
+            Self::SpServiceFailed => "Server.ServerProxy.ServiceFailed",
+            Self::SpServiceTimeout => "Server.ServerProxy.ServiceTimeout",
+            Self::SpTooLarge => "Server.ServerProxy.ResponseTooLarge",
+            Self::SpDatabase => "Server.ServerProxy.DatabaseError",
+            Self::SpBadRequest => "Server.ServerProxy.BadRequest",
+            Self::SpReplayed => "Server.ServerProxy.ReplayedMessage",
+            Self::SpStale => "Server.ServerProxy.StaleMessage",
+        }
+    }
+
+    /// The HTTP status an error of this kind is answered with.
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::BadRequest
+            | Self::InvalidClient
+            | Self::UnknownClient
+            | Self::UnknownService
+            | Self::AccessDenied
+            | Self::PurposeRequired
+            | Self::TooLarge => 400,
+            Self::OutdatedConf
+            | Self::CpNetwork
+            | Self::CpSsl
+            | Self::CpSignature
+            | Self::CpInternal
+            | Self::CpDatabase
+            | Self::SpSsl
+            | Self::SpSignature
+            | Self::SpAccessDenied
+            | Self::SpUnknownService
+            | Self::SpOutdatedConf
+            | Self::SpServiceFailed
+            | Self::SpServiceTimeout
+            | Self::SpTooLarge
+            | Self::SpDatabase
+            | Self::SpBadRequest
+            | Self::SpReplayed
+            | Self::SpStale => 500,
+        }
+    }
+
+    /// The kind of an error type a provider's gateway sent unsigned, when it is one a
+    /// provider's gateway may send (never a `Server.ClientProxy.` type, which only the
+    /// caller's own gateway may claim).
+    pub fn from_peer(t: &str) -> Option<Self> {
+        match t {
+            "Client.BadRequest" => Some(Self::BadRequest),
+            "Client.InvalidClientIdentifier" => Some(Self::InvalidClient),
+            "Client.UnknownClient" => Some(Self::UnknownClient),
+            "Client.UnknownService" => Some(Self::UnknownService),
+            "Client.AccessDenied" => Some(Self::AccessDenied),
+            "Client.PurposeRequired" => Some(Self::PurposeRequired),
+            "Client.RequestTooLarge" => Some(Self::TooLarge),
+            "Server.ServerProxy.SslAuthenticationFailed" => Some(Self::SpSsl),
+            "Server.ServerProxy.InvalidSignature" => Some(Self::SpSignature),
+            "Server.ServerProxy.AccessDenied" => Some(Self::SpAccessDenied),
+            "Server.ServerProxy.UnknownService" => Some(Self::SpUnknownService),
+            "Server.ServerProxy.OutdatedGlobalConf" => Some(Self::SpOutdatedConf),
+            "Server.ServerProxy.ServiceFailed" => Some(Self::SpServiceFailed),
+            "Server.ServerProxy.ServiceTimeout" => Some(Self::SpServiceTimeout),
+            "Server.ServerProxy.ResponseTooLarge" => Some(Self::SpTooLarge),
+            "Server.ServerProxy.DatabaseError" => Some(Self::SpDatabase),
+            "Server.ServerProxy.BadRequest" => Some(Self::SpBadRequest),
+            "Server.ServerProxy.ReplayedMessage" => Some(Self::SpReplayed),
+            "Server.ServerProxy.StaleMessage" => Some(Self::SpStale),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -270,7 +371,7 @@ pub fn parse_target(path_and_query: &str) -> Result<Target, XRoadError> {
     };
     let rest = path.strip_prefix("/r1/").ok_or_else(|| {
         XRoadError::new(
-            kind::BAD_REQUEST,
+            ErrorKind::BadRequest,
             format!(
                 "the path {path:?} is not an X-Road REST request: it must start with /r1/ \
                  followed by INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE"
@@ -280,7 +381,7 @@ pub fn parse_target(path_and_query: &str) -> Result<Target, XRoadError> {
     // PR-REST §4.2 asks for bounded URIs; 8 KiB is far above any real service path.
     if path_and_query.len() > 8192 {
         return Err(XRoadError::new(
-            kind::BAD_REQUEST,
+            ErrorKind::BadRequest,
             "the request URI is longer than 8192 bytes",
         ));
     }
@@ -289,7 +390,7 @@ pub fn parse_target(path_and_query: &str) -> Result<Target, XRoadError> {
     // recorded subject of `..` hides an access from its subject.
     if let Some(seg) = rest.split('/').find(|s| is_dot_segment(s)) {
         return Err(XRoadError::new(
-            kind::BAD_REQUEST,
+            ErrorKind::BadRequest,
             format!(
                 "the path segment {seg:?} is a dot segment (also when percent-encoded); \
                  X-Road paths must name their resource directly"
@@ -298,7 +399,7 @@ pub fn parse_target(path_and_query: &str) -> Result<Target, XRoadError> {
     }
     let (service, rest) = ServiceId::split_rest_path(rest).map_err(|e| {
         XRoadError::new(
-            kind::BAD_REQUEST,
+            ErrorKind::BadRequest,
             format!("the service id in the path is malformed: {e}"),
         )
     })?;
@@ -346,7 +447,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
         None => Ok(None),
         Some(v) => v.to_str().map(Some).map_err(|_| {
             XRoadError::new(
-                kind::BAD_REQUEST,
+                ErrorKind::BadRequest,
                 format!("header {name} is not visible ASCII"),
             )
         }),
@@ -372,7 +473,7 @@ pub struct XRoadHeaders {
 fn bounded(name: &str, v: Option<&str>) -> Result<Option<String>, XRoadError> {
     match v {
         Some(s) if s.len() > 1024 => Err(XRoadError::new(
-            kind::BAD_REQUEST,
+            ErrorKind::BadRequest,
             format!("header {name} is longer than 1024 bytes"),
         )),
         Some(s) => Ok(Some(s.to_owned())),
@@ -387,14 +488,14 @@ pub fn parse_headers(
 ) -> Result<XRoadHeaders, XRoadError> {
     let client_text = header_str(headers, H_CLIENT)?.ok_or_else(|| {
         XRoadError::new(
-            kind::INVALID_CLIENT,
+            ErrorKind::InvalidClient,
             "the X-Road-Client header is missing: say which subsystem calls, e.g. \
              X-Road-Client: AZ/GOV/1400003/benefits",
         )
     })?;
     let client: ClientId = client_text.trim().parse().map_err(|e: IdError| {
         XRoadError::new(
-            kind::INVALID_CLIENT,
+            ErrorKind::InvalidClient,
             format!("the X-Road-Client header is malformed: {e}"),
         )
     })?;
@@ -403,7 +504,7 @@ pub fn parse_headers(
         .transpose()
         .map_err(|e| {
             XRoadError::new(
-                kind::BAD_REQUEST,
+                ErrorKind::BadRequest,
                 format!("the X-Road-Security-Server header is malformed: {e}"),
             )
         })?;
@@ -412,7 +513,7 @@ pub fn parse_headers(
         .transpose()
         .map_err(|e| {
             XRoadError::new(
-                kind::BAD_REQUEST,
+                ErrorKind::BadRequest,
                 format!("the X-Road-Service header is malformed: {e}"),
             )
         })?;
@@ -691,11 +792,11 @@ mod tests {
         assert_eq!(t.path, "");
         assert_eq!(
             parse_target("/r2/A/B/C/D/E").unwrap_err().kind,
-            kind::BAD_REQUEST
+            ErrorKind::BadRequest
         );
         assert_eq!(
             parse_target("/r1/A/B/C").unwrap_err().kind,
-            kind::BAD_REQUEST
+            ErrorKind::BadRequest
         );
         assert!(parse_target("/r1/A/B/C/D/E%20F")
             .unwrap_err()
@@ -708,7 +809,7 @@ mod tests {
         let mut h = HeaderMap::new();
         assert_eq!(
             parse_headers(&h, new_message_id).unwrap_err().kind,
-            kind::INVALID_CLIENT
+            ErrorKind::InvalidClient
         );
         h.append(H_CLIENT, HeaderValue::from_static("AZ/GOV/1/first"));
         h.append(H_CLIENT, HeaderValue::from_static("AZ/GOV/1/second"));
@@ -719,7 +820,7 @@ mod tests {
         assert_eq!(x.user_id.as_deref(), Some("AZ1234567"));
         h.insert(H_CLIENT, HeaderValue::from_static("AZ/GOV"));
         let e = parse_headers(&h, new_message_id).unwrap_err();
-        assert_eq!((e.kind, e.status()), (kind::INVALID_CLIENT, 400));
+        assert_eq!((e.kind, e.status()), (ErrorKind::InvalidClient, 400));
     }
 
     #[test]
@@ -980,7 +1081,7 @@ mod tests {
             "/r1/AZ/GOV/1/pop/echo/..?x=1",
         ] {
             let e = parse_target(bad).unwrap_err();
-            assert_eq!((e.kind, e.status()), (kind::BAD_REQUEST, 400), "{bad}");
+            assert_eq!((e.kind, e.status()), (ErrorKind::BadRequest, 400), "{bad}");
             assert!(e.message.contains("dot segment"), "{bad}: {e}");
         }
         for good in [
@@ -995,7 +1096,7 @@ mod tests {
 
     #[test]
     fn xml_errors_carry_the_json_content_escaped() {
-        let e = XRoadError::new(kind::BAD_REQUEST, "a <b> & \"c\" 'd'\u{1}");
+        let e = XRoadError::new(ErrorKind::BadRequest, "a <b> & \"c\" 'd'\u{1}");
         let (xml, ct) = e.render("id<1>", ErrorForm::Xml);
         assert_eq!(ct, "application/xml;charset=utf-8");
         assert_eq!(
@@ -1008,6 +1109,32 @@ mod tests {
         assert_eq!(ct, "application/json;charset=utf-8");
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v["message"], "a <b> & \"c\" 'd'\u{1}");
+    }
+
+    #[test]
+    fn each_error_kind_has_its_pr_rest_type_status_and_peer_reading() {
+        for k in ErrorKind::ALL {
+            let t = k.as_str();
+            let expected = if t.starts_with("Client.") { 400 } else { 500 };
+            assert_eq!(k.status(), expected, "{t}");
+            assert!(t.starts_with("Client.") || t.starts_with("Server."), "{t}");
+            // A provider's gateway may send any kind but the caller's own gateway's.
+            let from_peer = ErrorKind::from_peer(t);
+            if t.starts_with("Server.ClientProxy.") {
+                assert_eq!(from_peer, None, "{t}");
+            } else {
+                assert_eq!(from_peer, Some(k), "{t}");
+            }
+            let e = XRoadError::new(k, "m");
+            let (json, _) = e.render("id", ErrorForm::Json);
+            let v: serde_json::Value = serde_json::from_slice(&json).expect("json");
+            assert_eq!(v["type"], t);
+        }
+        let mut types: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        types.sort_unstable();
+        types.dedup();
+        assert_eq!(types.len(), ErrorKind::ALL.len());
+        assert_eq!(ErrorKind::from_peer("Client.Nonsense"), None);
     }
 
     #[test]
