@@ -263,11 +263,12 @@ fn invalid_at(field: String, rule: &'static str, message: String) -> RegistryErr
     }
 }
 
-/// Checks a C2SP signed-note verifier key's shape and key id: `name+hexid+base64(0x01 ||
-/// 32-byte Ed25519 key)`, where the id is the first four bytes of SHA-256(name, '\n', 0x01,
-/// key). The id check catches keys pasted with the wrong name or truncated.
+/// Checks a C2SP signed-note verifier key with the parser every consumer of the key uses
+/// ([`korpu_tlog::NoteVerifier::from_vkey`]): `name+hexid+base64(0x01 || 32-byte Ed25519
+/// key)`, the id being the first four bytes of SHA-256(name, '\n', 0x01, key). The id check
+/// catches keys pasted with the wrong name or truncated; using the consumers' parser means the
+/// registry never publishes a key that gateways and the portal would then refuse.
 fn check_ledger_key(field: &'static str, vkey: &str) -> Result<(), RegistryError> {
-    use base64::Engine as _;
     let bad = |m: &str| {
         invalid(
             field,
@@ -280,34 +281,7 @@ fn check_ledger_key(field: &'static str, vkey: &str) -> Result<(), RegistryError
     if vkey.len() > 1000 {
         return Err(bad("longer than 1000 bytes"));
     }
-    let (name, rest) = vkey
-        .split_once('+')
-        .ok_or_else(|| bad("expected <name>+<8 hex digits>+<base64 key>"))?;
-    let (id, material) = rest
-        .split_once('+')
-        .ok_or_else(|| bad("expected <name>+<8 hex digits>+<base64 key>"))?;
-    if name.is_empty() || name.chars().any(char::is_whitespace) {
-        return Err(bad("the key name is empty or has spaces"));
-    }
-    if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad("the key id is not 8 hex digits"));
-    }
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(material)
-        .map_err(|_| bad("the key material is not base64"))?;
-    if key.len() != 33 || key[0] != 0x01 {
-        return Err(bad(
-            "the key material is not 0x01 followed by a 32-byte Ed25519 key",
-        ));
-    }
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(b"\n");
-    h.update(&key);
-    let expected = hex::encode(&h.finalize()[..4]);
-    if !id.eq_ignore_ascii_case(&expected) {
-        return Err(bad("the key id does not match the name and key"));
-    }
+    korpu_tlog::NoteVerifier::from_vkey(vkey).map_err(|e| bad(&e.to_string()))?;
     Ok(())
 }
 
@@ -1103,4 +1077,48 @@ fn parse_reason(reason: &str) -> Result<ocsp::RevocationReason, RegistryError> {
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+
+    use super::check_ledger_key;
+
+    /// A vkey of the right shape with a key id that matches its name and material.
+    fn vkey(name: &str, material: &[u8]) -> String {
+        let mut h = Sha256::new();
+        h.update(name.as_bytes());
+        h.update(b"\n");
+        h.update(material);
+        format!(
+            "{name}+{}+{}",
+            hex::encode(&h.finalize()[..4]),
+            base64::engine::general_purpose::STANDARD.encode(material)
+        )
+    }
+
+    #[test]
+    fn ledger_key_check_refuses_what_gateways_and_portal_refuse() {
+        let good = korpu_tlog::NoteSigner::generate("gw1.social.gov.az")
+            .unwrap()
+            .verifier();
+        assert!(check_ledger_key("ledger_key", &good.to_vkey()).is_ok());
+        // y = 2 is not the y-coordinate of a point on edwards25519: the id matches, the shape
+        // is right, but no consumer can verify a signature with it.
+        let mut not_a_point = vec![0x01, 2];
+        not_a_point.resize(33, 0);
+        let k = vkey("gw1.social.gov.az", &not_a_point);
+        assert!(k.parse::<korpu_tlog::NoteVerifier>().is_err());
+        assert!(check_ledger_key("ledger_key", &k).is_err(), "{k}");
+        // A name with a control character: note verifiers refuse such names.
+        let mut material = vec![0x01];
+        material.extend_from_slice(good.key().as_bytes());
+        let k = vkey("gw1\u{7}", &material);
+        assert!(check_ledger_key("ledger_key", &k).is_err(), "{k:?}");
+        // The same material under a clean name passes: the refusals above are about the point
+        // and the name, not the construction.
+        assert!(check_ledger_key("ledger_key", &vkey("gw1", &material)).is_ok());
+    }
 }

@@ -614,8 +614,9 @@ fn child_benefit_listing() -> Value {
 
 async fn portal_listings_and_ledger_keys_are_validated_stored_and_published(f: Fixture) {
     f.agency("1400003", "benefits", "apply").await;
-    // A key made by the ledger itself, so the registry's check agrees with the real producer.
-    let vkey = korpu_ledger::checkpoint::NoteSigner::generate("gw1.social.gov.az")
+    // A key made by the ledger's own format code, so the registry's check agrees with the real
+    // producer.
+    let vkey = korpu_tlog::NoteSigner::generate("gw1.social.gov.az")
         .unwrap()
         .verifier()
         .to_vkey();
