@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use korpu_ledger::ExchangeRecord;
+pub use korpu_tlog::ExchangeRecord;
 
 /// Somewhere exchanges are recorded durably.
 pub trait Recorder: Send + Sync + 'static {
@@ -325,12 +325,12 @@ pub async fn open_ledger<T: korpu_ledger::Timestamper>(
     let signer = match std::fs::read(&key_path) {
         Ok(der) => {
             korpu_pki::private::check(&key_path).map_err(|e| format!("the ledger key: {e}"))?;
-            korpu_ledger::NoteSigner::from_pkcs8_der(origin.clone(), &der)
+            korpu_tlog::NoteSigner::from_pkcs8_der(origin.clone(), &der)
                 .map_err(|e| e.to_string())?
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let signer =
-                korpu_ledger::NoteSigner::generate(origin.clone()).map_err(|e| e.to_string())?;
+                korpu_tlog::NoteSigner::generate(origin.clone()).map_err(|e| e.to_string())?;
             let der = signer.to_pkcs8_der().map_err(|e| e.to_string())?;
             korpu_pki::private::create_missing_dir(data_dir).map_err(|e| e.to_string())?;
             let mut f = std::fs::OpenOptions::new()
