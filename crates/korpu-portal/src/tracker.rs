@@ -121,7 +121,7 @@ pub async fn tracker(
                     .and_then(|id| conf.service(&id).map(|x| x.title.clone()))
                     .unwrap_or(service);
                 rows.push((
-                    korpu_ledger::log::rfc3339_ms(rec.time_unix_ms),
+                    korpu_tlog::record::rfc3339_ms(rec.time_unix_ms),
                     who_name,
                     system,
                     format!("{what} ({agency})"),

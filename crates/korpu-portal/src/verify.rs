@@ -1,6 +1,6 @@
 //! Checks the portal shows beside evidence: a signed PDF's signatures (PAdES, via korpu-sign,
 //! against the platform roots from the global configuration) and a data-tracker entry's
-//! inclusion proof and checkpoint signature (via korpu-ledger, against the gateway's ledger key
+//! inclusion proof and checkpoint signature (via korpu-tlog, against the gateway's ledger key
 //! from the global configuration). Pure functions over bytes the caller fetched.
 
 use std::sync::Arc;
@@ -54,7 +54,7 @@ pub fn verify_pdf_against(roots_pem: &[String], pdf: &[u8]) -> Result<String, St
 pub struct CheckedEntry {
     /// The record, parsed from exactly the bytes that were hashed. Nothing else of the entry
     /// is to be shown: the gateway's convenience fields beside the bytes prove nothing.
-    pub record: Option<korpu_ledger::ExchangeRecord>,
+    pub record: Option<korpu_tlog::ExchangeRecord>,
     /// `Ok(tree size)` when the bytes are in the signed tree and name `subject`.
     pub verdict: Result<u64, String>,
 }
@@ -74,12 +74,12 @@ pub fn verify_entry(entry: &Value, ledger_key: &str, subject: &str) -> CheckedEn
         Some(Err(_)) => return unproven(None, "the record's bytes are not base64"),
         None => return unproven(None, "the entry carries no record bytes, only claims"),
     };
-    let record = match korpu_ledger::ExchangeRecord::from_leaf_bytes(&bytes) {
+    let record = match korpu_tlog::ExchangeRecord::from_leaf_bytes(&bytes) {
         Ok(r) => r,
         Err(e) => return unproven(None, &format!("the record's bytes are not a record: {e}")),
     };
-    let verdict = verify_leaf(entry, &korpu_ledger::merkle::leaf_hash(&bytes), ledger_key)
-        .and_then(|size| {
+    let verdict =
+        verify_leaf(entry, &korpu_tlog::merkle::leaf_hash(&bytes), ledger_key).and_then(|size| {
             if record.data_subject.as_deref() == Some(subject) {
                 Ok(size)
             } else {
@@ -92,7 +92,7 @@ pub fn verify_entry(entry: &Value, ledger_key: &str, subject: &str) -> CheckedEn
     }
 }
 
-fn unproven(record: Option<korpu_ledger::ExchangeRecord>, why: &str) -> CheckedEntry {
+fn unproven(record: Option<korpu_tlog::ExchangeRecord>, why: &str) -> CheckedEntry {
     CheckedEntry {
         record,
         verdict: Err(why.to_owned()),
@@ -118,18 +118,18 @@ fn verify_leaf(entry: &Value, leaf: &[u8; 32], ledger_key: &str) -> Result<u64, 
         .map(hash)
         .collect::<Result<Vec<_>, _>>()?;
     let note = proof["checkpoint"].as_str().ok_or("no checkpoint")?;
-    let verifier = korpu_ledger::checkpoint::NoteVerifier::from_vkey(ledger_key)
+    let verifier = korpu_tlog::checkpoint::NoteVerifier::from_vkey(ledger_key)
         .map_err(|e| format!("the registered ledger key: {e}"))?;
-    let body = korpu_ledger::checkpoint::verify_note(note, &[verifier])
+    let body = korpu_tlog::checkpoint::verify_note(note, &[verifier])
         .map_err(|e| format!("the checkpoint signature: {e}"))?;
-    let cp = korpu_ledger::checkpoint::Checkpoint::parse_body(&body).map_err(|e| e.to_string())?;
+    let cp = korpu_tlog::checkpoint::Checkpoint::parse_body(&body).map_err(|e| e.to_string())?;
     if cp.size != size {
         return Err(format!(
             "the proof is for {size} leaves, the checkpoint for {}",
             cp.size
         ));
     }
-    korpu_ledger::merkle::verify_inclusion(index, size, leaf, &path, &cp.root)
+    korpu_tlog::merkle::verify_inclusion(index, size, leaf, &path, &cp.root)
         .map_err(|e| format!("the inclusion proof: {e:?}"))?;
     Ok(size)
 }
@@ -137,14 +137,14 @@ fn verify_leaf(entry: &Value, leaf: &[u8; 32], ledger_key: &str) -> Result<u64, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use korpu_ledger::checkpoint::{sign_note, Checkpoint, NoteSigner};
-    use korpu_ledger::merkle::{leaf_hash, node_hash};
+    use korpu_tlog::checkpoint::{sign_note, Checkpoint, NoteSigner};
+    use korpu_tlog::merkle::{leaf_hash, node_hash};
     use serde_json::json;
 
     pub(crate) const SUBJECT: &str = "AZ7654321";
 
     /// A record of the social ministry reading `SUBJECT`'s family composition.
-    pub(crate) fn record(purpose: &str) -> korpu_ledger::ExchangeRecord {
+    pub(crate) fn record(purpose: &str) -> korpu_tlog::ExchangeRecord {
         serde_json::from_value(json!({
             "message_id": "m-1", "time_unix_ms": 1_700_000_000_123u64,
             "client": "AZ/GOV/1400003/benefits",
@@ -159,7 +159,7 @@ mod tests {
 
     /// A two-leaf log whose leaf 0 is `rec`, signed by `signer`, and its tracker entry in the
     /// gateway's shape (the leaf bytes, and the convenience fields beside them).
-    pub(crate) fn entry_for(rec: &korpu_ledger::ExchangeRecord, signer: &NoteSigner) -> Value {
+    pub(crate) fn entry_for(rec: &korpu_tlog::ExchangeRecord, signer: &NoteSigner) -> Value {
         use base64::Engine;
         let bytes = rec.leaf_bytes();
         let (l0, l1) = (leaf_hash(&bytes), leaf_hash(b"record 1"));
