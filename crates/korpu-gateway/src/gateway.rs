@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use korpu_conf::{Anchor, GatewayInfo, GlobalConf, SubjectLocation, Timestamp};
+use korpu_conf::{Anchor, GatewayInfo, SubjectLocation, Timestamp};
 use korpu_id::{ClientId, GatewayId, ServiceId};
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::batchsign::{BatchSigner, Verifier};
 use crate::body::{OutBody, SpoolError, Spooled};
 use crate::config::{Cidr, GatewayConfig};
+use crate::index::IndexedConf;
 use crate::metrics::{write_counter, Metrics};
 use crate::protocol::{self as p, ErrorKind, XRoadError, XRoadHeaders};
 use crate::record::{ExchangeRecord, Recorder};
@@ -40,7 +41,8 @@ type StapleVerdicts = HashMap<String, HashMap<String, (CertStatus, SystemTime)>>
 
 /// A verified global configuration with what is derived from it.
 pub struct Loaded {
-    pub conf: GlobalConf,
+    /// The document with its lookup tables, built once per version.
+    pub conf: IndexedConf,
     pub roots: Vec<Certificate>,
     pub issuing: Vec<Certificate>,
     pub server_tls: Arc<rustls::ServerConfig>,
@@ -433,7 +435,7 @@ impl Gateway {
         };
         let version = conf.version;
         let loaded = Loaded {
-            conf,
+            conf: IndexedConf::new(conf),
             roots,
             issuing,
             server_tls,
@@ -873,10 +875,9 @@ impl Gateway {
         );
         // The data subject as the provider's gateway will find it, signed so that its record
         // can show it was (the provider recomputes it from what it receives).
-        let subject = service
-            .data_subject
-            .as_ref()
-            .and_then(|loc| find_subject(loc, &out_headers, &target, service.openapi.as_deref()));
+        let subject = service.data_subject.as_ref().and_then(|loc| {
+            find_subject(loc, &out_headers, &target, conf.path_templates(&service.id))
+        });
         let created_ms = now_ms();
         let base = p::SignedRequest {
             service: &target.service_text,
@@ -1276,9 +1277,7 @@ impl Gateway {
         let conf = &loaded.conf;
         let fingerprint = peer_cert.sha256_fingerprint_hex();
         let peer_gw = conf
-            .gateways
-            .iter()
-            .find(|g| g.tls_cert_sha256.contains(&fingerprint))
+            .gateway_by_tls_sha256(&fingerprint)
             .ok_or_else(|| XRoadError::new(ErrorKind::SpSsl, format!("the calling gateway's certificate (SHA-256 {fingerprint}) is not pinned for any gateway in the global configuration")))?;
         self.check_staple(
             &loaded,
@@ -1341,7 +1340,7 @@ impl Gateway {
         let data_subject = declared.and_then(|s| {
             s.data_subject
                 .as_ref()
-                .and_then(|loc| find_subject(loc, &in_headers, &target, s.openapi.as_deref()))
+                .and_then(|loc| find_subject(loc, &in_headers, &target, conf.path_templates(&s.id)))
         });
         let base = p::SignedRequest {
             service: &target.service_text,
@@ -1401,7 +1400,7 @@ impl Gateway {
         let service = conf
             .service(&target.service)
             .filter(|_| {
-                conf.gateways_serving(&ClientId::Subsystem(target.service.subsystem.clone()))
+                conf.gateways_serving_subsystem(&target.service.subsystem)
                     .any(|g| g.id == self.id)
             })
             .ok_or_else(|| {
@@ -1813,7 +1812,7 @@ impl Gateway {
     /// configuration, which holds every service's description.
     fn metaservice(
         &self,
-        conf: &GlobalConf,
+        conf: &IndexedConf,
         target: &p::Target,
         xh: &XRoadHeaders,
     ) -> Option<Result<Response<OutBody>, XRoadError>> {
@@ -1945,7 +1944,7 @@ async fn connect_peer(
 }
 
 fn authorise(
-    conf: &GlobalConf,
+    conf: &IndexedConf,
     xh: &XRoadHeaders,
     service: &korpu_conf::ServiceInfo,
     denied: ErrorKind,
@@ -1970,12 +1969,13 @@ fn authorise(
 
 /// Finds the data subject's id in a request, where the service says it is. A path parameter
 /// is matched against the service's OpenAPI path templates (`/persons/{pin}`); without a
-/// matching template it is the last path segment.
+/// matching template it is the last path segment. `templates` are the OpenAPI description's
+/// path templates ([`IndexedConf::path_templates`]).
 pub fn find_subject(
     loc: &SubjectLocation,
     headers: &HeaderMap,
     target: &p::Target,
-    openapi: Option<&str>,
+    templates: &[String],
 ) -> Option<String> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
@@ -1992,16 +1992,8 @@ pub fn find_subject(
         }),
         SubjectLocation::Path(name) => {
             let segs: Vec<&str> = target.path.split('/').filter(|s| !s.is_empty()).collect();
-            let templates: Vec<String> = openapi
-                .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-                .and_then(|v| {
-                    v.get("paths")
-                        .and_then(|p| p.as_object())
-                        .map(|o| o.keys().cloned().collect())
-                })
-                .unwrap_or_default();
             let placeholder = format!("{{{name}}}");
-            for t in &templates {
+            for t in templates {
                 let tsegs: Vec<&str> = t.split('/').filter(|s| !s.is_empty()).collect();
                 if tsegs.len() != segs.len() {
                     continue;

@@ -5,6 +5,7 @@
 //!   filtering, errors, the signed canonical form).
 //! - [`gateway`]: the two request flows and the gateway's state (verified global
 //!   configuration, stapled OCSP responses, peer connections).
+//! - [`index`]: the global configuration's lookup tables, built once per version.
 //! - [`tls`]: mutual TLS 1.3 between gateways with certificate pinning.
 //! - [`body`]: bounded-memory spooling of bodies, which must be whole before their signature
 //!   can be checked.
@@ -22,6 +23,7 @@ pub mod body;
 pub mod certstore;
 pub mod config;
 pub mod gateway;
+pub mod index;
 pub mod limits;
 pub mod metrics;
 pub mod peers;
