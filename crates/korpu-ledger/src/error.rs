@@ -167,3 +167,30 @@ impl LedgerError {
         move |source| LedgerError::Io { what, source }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use korpu_tlog::{verify_note, NoteSigner};
+
+    use super::LedgerError;
+
+    #[test]
+    fn note_errors_keep_their_ledger_variant_and_message() {
+        let signer = NoteSigner::generate("ledger.gw1.korpu.test/v1").unwrap();
+        let other = NoteSigner::generate("ledger.gw2.korpu.test/v1").unwrap();
+        let note = korpu_tlog::sign_note("hello\n", &signer).unwrap();
+        let e = verify_note(&note, &[other.verifier()]).unwrap_err();
+        let text = e.to_string();
+        let mapped = LedgerError::from(e);
+        assert!(
+            matches!(mapped, LedgerError::NoTrustedSignature { .. }),
+            "{mapped:?}"
+        );
+        assert_eq!(mapped.to_string(), text);
+        let e = korpu_tlog::Checkpoint::parse_body("x\n").unwrap_err();
+        assert!(matches!(
+            LedgerError::from(e),
+            LedgerError::MalformedCheckpoint(_)
+        ));
+    }
+}

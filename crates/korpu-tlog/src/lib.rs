@@ -1,5 +1,6 @@
 //! Körpü's transparency-log formats, pure: bytes and hashes in, bytes, hashes and verdicts out.
-//! No files, no sockets, no clock, no async, so anyone who only needs to *check* evidence (the
+//! No files, no sockets, no clock, no async (the one call out is `NoteSigner::generate`, which
+//! asks the OS for randomness), so anyone who only needs to *check* evidence (the
 //! portal's data tracker, the central registry's key check, auditors, the CLI) depends on this
 //! crate and not on the ledger's storage engine.
 //!
