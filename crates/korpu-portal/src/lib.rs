@@ -15,6 +15,7 @@
 //! job) and does not decide anything an agency decides.
 #![forbid(unsafe_code)]
 
+mod bridge;
 pub mod config;
 pub mod devidp;
 pub mod form;
@@ -23,11 +24,13 @@ pub mod i18n;
 mod layout;
 mod notify;
 pub mod oidc;
+mod routes;
 mod server;
 pub mod smtp;
 pub mod store;
 mod tracker;
 pub mod verify;
+mod web;
 
 pub use config::PortalConfig;
 pub use server::{start, RunningPortal, StartError};

@@ -1,43 +1,14 @@
 //! The portal's listener drops connections that never make a request: one that sends nothing
 //! and one that stops in the middle of a request head, within `header_read_timeout_secs`.
 
-use std::time::{Duration, SystemTime};
+mod support;
+
+use std::time::Duration;
 
 use korpu_net::test_util::{closed_within, get_and_close};
-use korpu_pki::ca::{IssueRequest, Profile, Subject};
-use korpu_pki::key::SigningKey;
 use korpu_portal::config::PortalConfig;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-/// An anchor the portal can load (nothing is ever verified against it here).
-fn anchor(dir: &std::path::Path) -> std::path::PathBuf {
-    let key = SigningKey::generate();
-    let spki = key.public_key_der();
-    let now = SystemTime::now();
-    let cert = korpu_pki::ca::self_signed(
-        &key,
-        IssueRequest {
-            subject: Subject::cn("test root"),
-            public_key_der: &spki,
-            profile: Profile::Root,
-            not_before: now,
-            not_after: now + Duration::from_secs(3600),
-            ocsp_url: None,
-        },
-        &korpu_pki::ca::random_serial(),
-    )
-    .unwrap();
-    let a = korpu_conf::Anchor::new(
-        "AZ".parse().unwrap(),
-        "http://127.0.0.1:9/conf".into(),
-        &[cert],
-    )
-    .unwrap();
-    let path = dir.join("anchor.json");
-    std::fs::write(&path, serde_json::to_vec(&a).unwrap()).unwrap();
-    path
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn half_open_and_slow_connections_are_closed() {
@@ -45,7 +16,7 @@ async fn half_open_and_slow_connections_are_closed() {
     let cfg = PortalConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("data"),
-        anchor: anchor(dir.path()),
+        anchor: support::anchor(dir.path()),
         gateway_url: "http://127.0.0.1:9".into(),
         client: "AZ/GOV/1400004/mygov".into(),
         dev_idp: true,

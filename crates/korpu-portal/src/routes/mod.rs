@@ -1,0 +1,12 @@
+//! The portal's pages, one module per area. Each handler takes the request context
+//! ([`crate::web::Ctx`]) and, where a citizen must be signed in, [`crate::web::Citizen`], and
+//! returns a page or a [`crate::web::PageError`]. The router that mounts them is in
+//! [`crate::server`]; the data tracker's page is [`crate::tracker`].
+
+pub(crate) mod applications;
+pub(crate) mod apply;
+pub(crate) mod auth;
+pub(crate) mod catalogue;
+pub(crate) mod consents;
+pub(crate) mod notifications;
+pub(crate) mod site;
