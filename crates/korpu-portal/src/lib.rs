@@ -28,7 +28,6 @@ mod routes;
 mod server;
 pub mod smtp;
 pub mod store;
-mod tracker;
 pub mod verify;
 mod web;
 

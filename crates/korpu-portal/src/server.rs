@@ -30,13 +30,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, RwLock};
 
-pub(crate) use crate::bridge::bridge;
 use crate::bridge::gateway_client;
 use crate::config::PortalConfig;
 use crate::oidc;
-use crate::routes::{applications, apply, auth, catalogue, consents, notifications, site};
+use crate::routes::{applications, apply, auth, catalogue, consents, notifications, site, tracker};
 use crate::store::Store;
-pub(crate) use crate::web::{ctx, html_page};
 
 /// Why the portal could not start.
 #[derive(Debug, thiserror::Error)]
@@ -301,7 +299,7 @@ fn router(state: Shared) -> Router {
             "/applications/{id}/verify",
             get(applications::document_verify),
         )
-        .route("/tracker", get(crate::tracker::tracker))
+        .route("/tracker", get(tracker::tracker))
         .route(
             "/consents",
             get(consents::consents).post(consents::consent_grant),

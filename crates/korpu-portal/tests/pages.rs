@@ -110,6 +110,7 @@ async fn pages_for_citizens_redirect_to_sign_in_and_back_keeping_the_language_co
             "%2Fconsents%2Fnew%3Fclient%3Dx",
         ),
         ("/notifications?lang=ru", "%2Fnotifications"),
+        ("/tracker?lang=ru", "%2Ftracker"),
         (
             "/services/GOV/1/x/y/apply?lang=ru",
             "%2Fservices%2FGOV%2F1%2Fx%2Fy%2Fapply",

@@ -7,15 +7,15 @@
 //! gateway sends with the proof ([`crate::verify::verify_entry`]); the fields the gateway puts
 //! beside them are never shown, so a "verified" badge covers the whole row.
 
-use std::sync::Arc;
-
-use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
+use crate::bridge::bridge;
 use crate::html::Html;
-use crate::server::{bridge, ctx, html_page, AppState};
+use crate::server::Shared;
+use crate::web::{html_page, Citizen, Ctx};
 
 /// The service code of the provider-side metaservice.
 pub const SUBJECT_ACCESSES: &str = "korpuSubjectAccesses";
@@ -23,17 +23,7 @@ pub const SUBJECT_ACCESSES: &str = "korpuSubjectAccesses";
 /// One row of the tracker: when, who, which system, what, purpose, and the proof's verdict.
 type Row = (String, String, String, String, String, Result<u64, String>);
 
-pub async fn tracker(
-    State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let c = ctx(&s, &headers, &uri).await;
-    let Some(u) = c.citizen().cloned() else {
-        return axum::response::IntoResponse::into_response(axum::response::Redirect::to(
-            "/login?next=%2Ftracker",
-        ));
-    };
+pub(crate) async fn tracker(State(s): State<Shared>, c: Ctx, Citizen(u): Citizen) -> Response {
     let l = c.lang;
     let conf = s.conf();
     let mut h = Html::new();
