@@ -62,6 +62,9 @@ pub struct DocsConfig {
     pub default_retention: String,
     /// Time limit for one call through the gateway, in seconds. Default 60.
     pub bridge_timeout_secs: u64,
+    /// Seconds a connection to either listener may take to deliver a request head (the first
+    /// one included, so a connection that sends nothing is closed too). Default 30.
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for DocsConfig {
@@ -84,6 +87,7 @@ impl Default for DocsConfig {
             max_container_bytes: 128 << 20,
             default_retention: "10y".into(),
             bridge_timeout_secs: 60,
+            header_read_timeout_secs: 30,
         }
     }
 }
@@ -164,9 +168,11 @@ impl DocsConfig {
         if self.max_attachments == 0
             || self.max_attachment_bytes == 0
             || self.bridge_timeout_secs == 0
+            || self.header_read_timeout_secs == 0
         {
             return Err(
-                "max_attachments, max_attachment_bytes and bridge_timeout_secs must be positive"
+                "max_attachments, max_attachment_bytes, bridge_timeout_secs and \
+                 header_read_timeout_secs must be positive"
                     .into(),
             );
         }

@@ -13,10 +13,10 @@
 //!
 //! No TLS here: both listeners are meant for loopback or the gateway's private network.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
@@ -311,10 +311,13 @@ pub struct Running {
     pub api_addr: SocketAddr,
     /// Where the `dx` service listens.
     pub dx_addr: SocketAddr,
-    api: tokio::task::JoinHandle<std::io::Result<()>>,
-    dx: tokio::task::JoinHandle<std::io::Result<()>>,
+    api: tokio::task::JoinHandle<()>,
+    dx: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
 }
+
+/// How long requests in flight may finish after [`Running::shutdown`].
+const DRAIN: Duration = Duration::from_secs(10);
 
 /// Binds both listeners and serves until [`Running::shutdown`].
 pub async fn start(ex: Arc<Exchange>) -> Result<Running, DocsError> {
@@ -333,21 +336,16 @@ pub async fn start(ex: Arc<Exchange>) -> Result<Running, DocsError> {
         .local_addr()
         .map_err(|e| DocsError::Config(e.to_string()))?;
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
+    // Both listeners close a connection that delivers no request head in time, so a caller
+    // holding sockets open cannot exhaust the server (issue 13, item 8).
+    let timeouts = korpu_net::Timeouts {
+        tls_handshake: Duration::ZERO,
+        header_read: Duration::from_secs(ex.config().header_read_timeout_secs),
     };
     let api_app = api_router(ex.clone(), &token);
     let dx_app = dx_router(ex);
-    let api = tokio::spawn(
-        axum::serve(api_l, api_app)
-            .with_graceful_shutdown(wait(rx.clone()))
-            .into_future(),
-    );
-    let dx = tokio::spawn(
-        axum::serve(dx_l, dx_app)
-            .with_graceful_shutdown(wait(rx))
-            .into_future(),
-    );
+    let api = korpu_net::serve_router(api_l, None, api_app, timeouts, rx.clone(), DRAIN);
+    let dx = korpu_net::serve_router(dx_l, None, dx_app, timeouts, rx, DRAIN);
     Ok(Running {
         api_addr,
         dx_addr,

@@ -739,3 +739,38 @@ async fn refuses_a_world_readable_key() {
         "{e}"
     );
 }
+
+/// Issue 13, item 8: both listeners drop a connection that sends nothing and one that stops
+/// half-way through its request head, within `header_read_timeout_secs`; a request in time is
+/// still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_listeners_close_half_open_and_slow_connections() {
+    use korpu_net::test_util::{closed_within, get_and_close};
+    use tokio::io::AsyncWriteExt;
+    let ca = ca();
+    let org = org(&ca, A, "127.0.0.1:9".parse().unwrap(), false, |c| {
+        c.header_read_timeout_secs = 1
+    })
+    .await;
+    let running = org.running.as_ref().unwrap();
+    let limit = Duration::from_secs(6);
+    for addr in [running.api_addr, running.dx_addr] {
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut partial = tokio::net::TcpStream::connect(addr).await.unwrap();
+        partial
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        for (what, s) in [
+            ("an idle connection", &mut idle),
+            ("a partial request head", &mut partial),
+        ] {
+            assert!(
+                closed_within(s, limit).await.is_some(),
+                "{what} to {addr} was still open after {limit:?} with a 1 s timeout"
+            );
+        }
+        let out = get_and_close(addr, "/").await;
+        assert!(out.starts_with("HTTP/1.1 "), "{addr}: {out}");
+    }
+}
