@@ -150,10 +150,15 @@ fn openapi_path_templates(doc: &str) -> Option<Vec<String>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn conf() -> GlobalConf {
+    /// A small configuration: two gateways both serving `AZ/GOV/1/sub`, two services.
+    pub(crate) fn conf() -> IndexedConf {
+        IndexedConf::new(conf_document())
+    }
+
+    pub(crate) fn conf_document() -> GlobalConf {
         serde_json::from_value(serde_json::json!({
             "format": korpu_conf::CONF_FORMAT, "instance": "AZ", "version": 7,
             "issued_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-02T00:00:00Z",
@@ -190,7 +195,7 @@ mod tests {
     /// Every lookup gives what the document's own scans give, for present and absent keys.
     #[test]
     fn lookups_answer_as_the_scans_of_the_document() {
-        let c = IndexedConf::new(conf());
+        let c = conf();
         let doc = c.document();
         let clients: Vec<ClientId> = ["AZ/GOV/1/sub", "AZ/GOV/1", "AZ/GOV/2/pro", "AZ/GOV/3/x"]
             .iter()
@@ -230,7 +235,7 @@ mod tests {
 
     #[test]
     fn openapi_path_templates_are_parsed_once_per_service() {
-        let c = IndexedConf::new(conf());
+        let c = conf();
         let mut t = c.path_templates(&id("AZ/GOV/2/pro/persons")).to_vec();
         t.sort();
         assert_eq!(t, ["/persons/{pin}", "/x"]);

@@ -99,30 +99,11 @@ impl Gateway {
                 ));
             }
         }
-        // PR-REST §4.7: a subsystem with registered certificates must use them.
-        let registered = self.cfg.client_certificates.get(&xh.client_text);
-        match (registered, client_cert) {
-            (Some(pins), Some(fp)) if pins.iter().any(|p| p.eq_ignore_ascii_case(fp)) => {}
-            (Some(_), None) => {
-                return Err(XRoadError::new(
-                    ErrorKind::UnknownClient,
-                    format!(
-                        "{} must connect over TLS with its registered certificate",
-                        xh.client
-                    ),
-                ))
-            }
-            (_, Some(fp)) => {
-                return Err(XRoadError::new(
-                    ErrorKind::UnknownClient,
-                    format!(
-                        "the TLS client certificate (SHA-256 {fp}) is not registered for {}",
-                        xh.client
-                    ),
-                ))
-            }
-            (None, None) => {}
-        }
+        steps::authenticate_client(
+            self.cfg.client_certificates.get(&xh.client_text),
+            client_cert,
+            &xh.client,
+        )?;
         let loaded = self.current_conf(ErrorKind::OutdatedConf)?;
         let conf = &loaded.conf;
         if !conf.gateways_serving(&xh.client).any(|g| g.id == self.id) {
@@ -144,23 +125,8 @@ impl Gateway {
         let service = conf.service(&target.service).expect("checked above");
         // Checked early here to spare the network; the provider's gateway decides.
         authorise(conf, &xh, service, ErrorKind::AccessDenied)?;
-        let provider_client = ClientId::Subsystem(target.service.subsystem.clone());
-        let mut gateways: Vec<&GatewayInfo> = conf.gateways_serving(&provider_client).collect();
-        if let Some(want) = &xh.security_server {
-            gateways.retain(|g| &g.id == want);
-            if gateways.is_empty() {
-                return Err(XRoadError::new(
-                    ErrorKind::BadRequest,
-                    format!("X-Road-Security-Server {want} does not serve {provider_client}"),
-                ));
-            }
-        }
-        if gateways.is_empty() {
-            return Err(XRoadError::new(
-                ErrorKind::UnknownService,
-                format!("no gateway serves {provider_client}"),
-            ));
-        }
+        let gateways =
+            steps::provider_gateways(conf, &target.service, xh.security_server.as_ref())?;
         // Waited for before the body is read, by a client the configuration knows: a client
         // over its share waits alone (issue 13, item 7).
         let _permit = self.client_limits.enter(&xh.client_text).await;
@@ -180,21 +146,7 @@ impl Gateway {
 
         // What goes to the provider is what is signed: every forwarded header is covered
         // (protocol's module doc), the X-Road ones as this gateway sets them.
-        let mut out_headers = p::passthrough_headers(&in_headers);
-        p::strip_xroad_response_headers(&mut out_headers);
-        for (n, v) in [
-            (p::H_CLIENT, Some(&xh.client_text)),
-            (p::H_SERVICE, Some(&target.service_text)),
-            (p::H_USER, xh.user_id.as_ref()),
-            (p::H_ISSUE, xh.issue.as_ref()),
-            (p::H_PURPOSE, xh.purpose.as_ref()),
-            (p::H_REPRESENTED, xh.represented_party.as_ref()),
-        ] {
-            if let Some(v) = v {
-                p::set(&mut out_headers, n, v);
-            }
-        }
-        p::set_unique(&mut out_headers, p::H_ID, &xh.message_id);
+        let mut out_headers = steps::outgoing_headers(&in_headers, &xh, &target.service_text);
         let covered = p::covered_names(&out_headers);
         let covered_sha256 = p::covered_sha256(
             Some((method.as_str(), &target.path, target.query.as_deref())),
@@ -378,15 +330,6 @@ impl Gateway {
             us = t0.elapsed().as_micros() as u64
         );
         let rec = ExchangeRecord {
-            message_id: xh.message_id.clone(),
-            time_unix_ms: now_ms(),
-            client: xh.client_text.clone(),
-            service: target.service_text.clone(),
-            gateway: self.id_text.clone(),
-            role: "client".into(),
-            user_id: xh.user_id.clone(),
-            data_subject: None,
-            purpose: xh.purpose.clone(),
             request_digest: digest,
             response_digest: Some(hex::encode(rdigest)),
             response_status: Some(status),
@@ -399,6 +342,7 @@ impl Gateway {
             response_body_sha256: None,
             request_signed: Some(base),
             response_signed: Some(rbase),
+            ..steps::new_record(&self.id_text, "client", &xh, target.service_text.clone())
         };
         self.recorder
             .record_announced(announced, &rec)
@@ -517,27 +461,8 @@ impl Gateway {
 
     pub(super) fn local_record(&self, xh: &XRoadHeaders, service: &ServiceId) -> ExchangeRecord {
         ExchangeRecord {
-            message_id: xh.message_id.clone(),
-            time_unix_ms: now_ms(),
-            client: xh.client_text.clone(),
-            service: service.to_string(),
-            gateway: self.id_text.clone(),
-            role: "client".into(),
-            user_id: xh.user_id.clone(),
-            data_subject: None,
-            purpose: xh.purpose.clone(),
-            request_digest: String::new(),
-            response_digest: None,
             response_status: Some(200),
-            request_signature: String::new(),
-            request_signer_cert_sha256: String::new(),
-            response_signature: None,
-            response_signer_cert_sha256: None,
-            error: None,
-            request_body_sha256: None,
-            response_body_sha256: None,
-            request_signed: None,
-            response_signed: None,
+            ..steps::new_record(&self.id_text, "client", xh, service.to_string())
         }
     }
 

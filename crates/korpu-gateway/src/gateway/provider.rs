@@ -262,15 +262,7 @@ impl Gateway {
             us = t0.elapsed().as_micros() as u64
         );
         let rec = ExchangeRecord {
-            message_id: xh.message_id.clone(),
-            time_unix_ms: now_ms(),
-            client: xh.client_text.clone(),
-            service: target.service_text.clone(),
-            gateway: self.id_text.clone(),
-            role: "provider".into(),
-            user_id: xh.user_id.clone(),
             data_subject,
-            purpose: xh.purpose.clone(),
             request_digest: digest,
             response_digest: Some(hex::encode(rdigest)),
             response_status: Some(status),
@@ -283,6 +275,7 @@ impl Gateway {
             response_body_sha256,
             request_signed: Some(base),
             response_signed: Some(rbase),
+            ..steps::new_record(&self.id_text, "provider", &xh, target.service_text.clone())
         };
         self.recorder
             .record(&rec)

@@ -1,8 +1,125 @@
-//! The steps of an exchange that need no socket, as functions of their inputs: authorising a
-//! call against the indexed configuration, finding the data subject in a request. Each has
-//! unit tests here.
+//! The steps of an exchange that need no socket, as functions of their inputs, each with unit
+//! tests here: authenticating a local information system by its registered TLS certificate
+//! ([`authenticate_client`]), authorising a call ([`authorise`]), choosing the provider's
+//! gateways ([`provider_gateways`]), the headers a request is forwarded and signed with
+//! ([`outgoing_headers`]), finding the data subject ([`find_subject`]) and what every record
+//! states ([`new_record`]). Signing, forwarding and verifying use the batch signer and the
+//! peer connections and stay in [`super::client`] and [`super::provider`].
 
 use super::*;
+
+/// PR-REST §4.7: a client subsystem with registered certificates (`registered`, SHA-256 hex)
+/// must connect over TLS with one of them; `client_cert` is the SHA-256 of the certificate
+/// the connection presented, `None` on the plain-HTTP side.
+pub(super) fn authenticate_client(
+    registered: Option<&Vec<String>>,
+    client_cert: Option<&str>,
+    client: &ClientId,
+) -> Result<(), XRoadError> {
+    match (registered, client_cert) {
+        (Some(pins), Some(fp)) if pins.iter().any(|p| p.eq_ignore_ascii_case(fp)) => Ok(()),
+        (Some(_), None) => Err(XRoadError::new(
+            ErrorKind::UnknownClient,
+            format!("{client} must connect over TLS with its registered certificate"),
+        )),
+        (_, Some(fp)) => Err(XRoadError::new(
+            ErrorKind::UnknownClient,
+            format!("the TLS client certificate (SHA-256 {fp}) is not registered for {client}"),
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+/// The gateways serving `service`'s subsystem, in the configuration's order (the order of
+/// failover), narrowed to `security_server` when the caller names one.
+pub(super) fn provider_gateways<'a>(
+    conf: &'a IndexedConf,
+    service: &ServiceId,
+    security_server: Option<&GatewayId>,
+) -> Result<Vec<&'a GatewayInfo>, XRoadError> {
+    let mut gateways: Vec<&GatewayInfo> = conf
+        .gateways_serving_subsystem(&service.subsystem)
+        .collect();
+    if let Some(want) = security_server {
+        gateways.retain(|g| &g.id == want);
+        if gateways.is_empty() {
+            return Err(XRoadError::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "X-Road-Security-Server {want} does not serve {}",
+                    service.subsystem
+                ),
+            ));
+        }
+    }
+    if gateways.is_empty() {
+        return Err(XRoadError::new(
+            ErrorKind::UnknownService,
+            format!("no gateway serves {}", service.subsystem),
+        ));
+    }
+    Ok(gateways)
+}
+
+/// The headers a request goes to the provider's gateway with, all of which its signature
+/// covers: what may pass from the information system, and the X-Road ones as this gateway
+/// sets them (never as the information system sent them).
+pub(super) fn outgoing_headers(
+    in_headers: &HeaderMap,
+    xh: &XRoadHeaders,
+    service_text: &str,
+) -> HeaderMap {
+    let mut out = p::passthrough_headers(in_headers);
+    p::strip_xroad_response_headers(&mut out);
+    for (n, v) in [
+        (p::H_CLIENT, Some(xh.client_text.as_str())),
+        (p::H_SERVICE, Some(service_text)),
+        (p::H_USER, xh.user_id.as_deref()),
+        (p::H_ISSUE, xh.issue.as_deref()),
+        (p::H_PURPOSE, xh.purpose.as_deref()),
+        (p::H_REPRESENTED, xh.represented_party.as_deref()),
+    ] {
+        if let Some(v) = v {
+            p::set(&mut out, n, v);
+        }
+    }
+    p::set_unique(&mut out, p::H_ID, &xh.message_id);
+    out
+}
+
+/// What every record of an exchange states, whichever its side (`role`) and outcome: the one
+/// place the record's common fields are written. The caller sets the digests, signatures and
+/// outcome over it (`ExchangeRecord { …, ..new_record(…) }`).
+pub(super) fn new_record(
+    gateway: &str,
+    role: &str,
+    xh: &XRoadHeaders,
+    service: String,
+) -> ExchangeRecord {
+    ExchangeRecord {
+        message_id: xh.message_id.clone(),
+        time_unix_ms: now_ms(),
+        client: xh.client_text.clone(),
+        service,
+        gateway: gateway.to_owned(),
+        role: role.to_owned(),
+        user_id: xh.user_id.clone(),
+        data_subject: None,
+        purpose: xh.purpose.clone(),
+        request_digest: String::new(),
+        response_digest: None,
+        response_status: None,
+        request_signature: String::new(),
+        request_signer_cert_sha256: String::new(),
+        response_signature: None,
+        response_signer_cert_sha256: None,
+        error: None,
+        request_body_sha256: None,
+        response_body_sha256: None,
+        request_signed: None,
+        response_signed: None,
+    }
+}
 
 pub(super) fn authorise(
     conf: &IndexedConf,
@@ -74,5 +191,163 @@ pub fn find_subject(
             }
             segs.last().map(|s| decode(s))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    fn xh(client: &str, extra: &[(&str, &str)]) -> XRoadHeaders {
+        let mut pairs = vec![(p::H_CLIENT, client)];
+        pairs.extend_from_slice(extra);
+        p::parse_headers(&headers(&pairs), || "id-1".into()).expect("headers")
+    }
+
+    fn id<T: std::str::FromStr>(s: &str) -> T
+    where
+        T::Err: std::fmt::Debug,
+    {
+        s.parse().expect("an identifier")
+    }
+
+    #[test]
+    fn a_client_with_registered_certificates_must_present_one_of_them() {
+        let client: ClientId = id("AZ/GOV/1/sub");
+        let pins = vec!["AB12".to_owned()];
+        assert!(authenticate_client(Some(&pins), Some("ab12"), &client).is_ok());
+        assert!(authenticate_client(None, None, &client).is_ok());
+        for (reg, cert) in [
+            (Some(&pins), None),
+            (Some(&pins), Some("cd34")),
+            (None, Some("ab12")),
+        ] {
+            let e = authenticate_client(reg, cert, &client).expect_err("refused");
+            assert_eq!(e.kind, ErrorKind::UnknownClient);
+        }
+    }
+
+    #[test]
+    fn authorisation_needs_an_access_right_and_a_purpose_where_required() {
+        let conf = crate::index::tests::conf();
+        let persons = conf.service(&id("AZ/GOV/2/pro/persons")).expect("persons");
+        let other = conf.service(&id("AZ/GOV/2/pro/other")).expect("other");
+        let allowed = xh("AZ/GOV/1/sub", &[]);
+        assert!(authorise(&conf, &allowed, persons, ErrorKind::AccessDenied).is_ok());
+        let e = authorise(
+            &conf,
+            &xh("AZ/GOV/2/pro", &[]),
+            persons,
+            ErrorKind::SpAccessDenied,
+        )
+        .expect_err("no access right");
+        assert_eq!(e.kind, ErrorKind::SpAccessDenied);
+        // `other` requires a purpose, and the client has no right to it either: the right
+        // is checked first.
+        let e = authorise(&conf, &allowed, other, ErrorKind::AccessDenied).expect_err("denied");
+        assert_eq!(e.kind, ErrorKind::AccessDenied);
+    }
+
+    #[test]
+    fn a_purpose_is_required_where_the_service_says() {
+        let mut conf = crate::index::tests::conf_document();
+        conf.services[0].purpose_required = true;
+        let conf = IndexedConf::new(conf);
+        let persons = conf.service(&id("AZ/GOV/2/pro/persons")).expect("persons");
+        let e = authorise(
+            &conf,
+            &xh("AZ/GOV/1/sub", &[]),
+            persons,
+            ErrorKind::AccessDenied,
+        )
+        .expect_err("no purpose");
+        assert_eq!(e.kind, ErrorKind::PurposeRequired);
+        let blank = xh("AZ/GOV/1/sub", &[(p::H_PURPOSE, " ")]);
+        assert!(authorise(&conf, &blank, persons, ErrorKind::AccessDenied).is_err());
+        let stated = xh("AZ/GOV/1/sub", &[(p::H_PURPOSE, "benefit")]);
+        assert!(authorise(&conf, &stated, persons, ErrorKind::AccessDenied).is_ok());
+    }
+
+    #[test]
+    fn provider_gateways_keep_the_configuration_order_and_the_callers_choice() {
+        let conf = crate::index::tests::conf();
+        let service: ServiceId = id("AZ/GOV/1/sub/thing");
+        let ids =
+            |g: Vec<&GatewayInfo>| g.into_iter().map(|g| g.id.to_string()).collect::<Vec<_>>();
+        let all = provider_gateways(&conf, &service, None).expect("served");
+        assert_eq!(ids(all), ["AZ/GOV/1/gw1", "AZ/GOV/2/gw2"]);
+        let gw2: GatewayId = id("AZ/GOV/2/gw2");
+        let chosen = provider_gateways(&conf, &service, Some(&gw2)).expect("served");
+        assert_eq!(ids(chosen), ["AZ/GOV/2/gw2"]);
+        let stranger: GatewayId = id("AZ/GOV/3/gw3");
+        let e = provider_gateways(&conf, &service, Some(&stranger)).expect_err("not serving");
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        let e = provider_gateways(&conf, &id("AZ/GOV/9/none/x"), None).expect_err("no gateway");
+        assert_eq!(e.kind, ErrorKind::UnknownService);
+    }
+
+    #[test]
+    fn outgoing_headers_carry_the_x_road_headers_as_this_gateway_sets_them() {
+        let incoming = headers(&[
+            (p::H_CLIENT, "AZ/GOV/1/sub"),
+            (p::H_USER, "user-1"),
+            (p::H_REQUEST_HASH, "forged"),
+            (p::H_SIG, "forged"),
+            ("connection", "close"),
+            ("accept", "application/json"),
+        ]);
+        let x = p::parse_headers(&incoming, || "id-1".into()).expect("headers");
+        let out = outgoing_headers(&incoming, &x, "AZ/GOV/2/pro/persons");
+        let get = |n: &str| out.get(n).and_then(|v| v.to_str().ok());
+        assert_eq!(get(p::H_CLIENT), Some("AZ/GOV/1/sub"));
+        assert_eq!(get(p::H_SERVICE), Some("AZ/GOV/2/pro/persons"));
+        assert_eq!(get(p::H_ID), Some(x.message_id.as_str()));
+        assert_eq!(get(p::H_USER), Some("user-1"));
+        assert_eq!(get("accept"), Some("application/json"));
+        for gone in [p::H_REQUEST_HASH, p::H_SIG, "connection", p::H_PURPOSE] {
+            assert_eq!(get(gone), None, "{gone}");
+        }
+    }
+
+    #[test]
+    fn a_new_record_states_the_exchange_and_nothing_it_does_not_know() {
+        let x = xh("AZ/GOV/1/sub", &[(p::H_USER, "u"), (p::H_PURPOSE, "why")]);
+        let r = new_record("AZ/GOV/1/gw1", "client", &x, "AZ/GOV/2/pro/persons".into());
+        assert_eq!(r.message_id, x.message_id);
+        assert_eq!(r.client, "AZ/GOV/1/sub");
+        assert_eq!(r.service, "AZ/GOV/2/pro/persons");
+        assert_eq!(r.gateway, "AZ/GOV/1/gw1");
+        assert_eq!(r.role, "client");
+        assert_eq!(r.user_id.as_deref(), Some("u"));
+        assert_eq!(r.purpose.as_deref(), Some("why"));
+        assert!(r.time_unix_ms > 0);
+        assert!(r.request_signature.is_empty() && r.response_status.is_none());
+        assert!(r.data_subject.is_none() && r.error.is_none());
+    }
+
+    #[test]
+    fn the_subject_is_found_by_the_openapi_template_else_the_last_segment() {
+        let target = p::parse_target("/r1/AZ/GOV/2/pro/persons/persons/12%2034/x").expect("t");
+        let h = headers(&[("x-pin", "777")]);
+        let loc = SubjectLocation::Path("pin".into());
+        let templates = vec!["/persons/{pin}/x".to_owned()];
+        assert_eq!(
+            find_subject(&loc, &h, &target, &templates).as_deref(),
+            Some("12 34")
+        );
+        assert_eq!(find_subject(&loc, &h, &target, &[]).as_deref(), Some("x"));
+        let loc = SubjectLocation::Header("x-pin".into());
+        assert_eq!(find_subject(&loc, &h, &target, &[]).as_deref(), Some("777"));
     }
 }
