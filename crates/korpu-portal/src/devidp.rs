@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::html::{esc, Html};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Msg};
 use crate::server::{now, AppState};
 
 struct Grant {
@@ -96,7 +96,7 @@ fn params(q: &str) -> HashMap<String, String> {
 }
 
 fn page(lang: Lang, body: &str, status: StatusCode) -> Response {
-    let title = lang.t("dev_idp_title");
+    let title = lang.t(Msg::DevIdpTitle);
     let html = format!(
         "<!DOCTYPE html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><link rel=\"stylesheet\" href=\"/static/portal.css\"></head><body><header class=\"devbanner\">{}</header><main id=\"main\">{body}</main></body></html>",
         lang.code(),
@@ -139,12 +139,12 @@ async fn authorize_page(State(s): State<Shared>, RawQuery(q): RawQuery) -> Respo
         .unwrap_or_default();
     if let Err(e) = check_request(&s, &p) {
         let mut h = Html::new();
-        h.el("h1", &[], lang.t("error_title"));
+        h.el("h1", &[], lang.t(Msg::ErrorTitle));
         h.el("p", &[], &e);
         return page(lang, &h.0, StatusCode::BAD_REQUEST);
     }
     let mut h = Html::new();
-    h.el("h1", &[], lang.t("login"));
+    h.el("h1", &[], lang.t(Msg::Login));
     h.raw("<form method=\"post\" action=\"/dev-idp/authorize\" novalidate>");
     for k in [
         "client_id",
@@ -161,11 +161,11 @@ async fn authorize_page(State(s): State<Shared>, RawQuery(q): RawQuery) -> Respo
         );
     }
     for (id, key, value, ty, ac) in [
-        ("pin", "dev_idp_pin", "AZ1234567", "text", "off"),
-        ("name", "dev_idp_name", "Aysel Məmmədova", "text", "name"),
+        ("pin", Msg::DevIdpPin, "AZ1234567", "text", "off"),
+        ("name", Msg::DevIdpName, "Aysel Məmmədova", "text", "name"),
         (
             "email",
-            "dev_idp_email",
+            Msg::DevIdpEmail,
             "aysel@example.az",
             "email",
             "email",
@@ -187,7 +187,7 @@ async fn authorize_page(State(s): State<Shared>, RawQuery(q): RawQuery) -> Respo
     }
     h.raw(&format!(
         "<button class=\"button\" type=\"submit\">{}</button></form>",
-        esc(lang.t("continue"))
+        esc(lang.t(Msg::Continue))
     ));
     page(lang, &h.0, StatusCode::OK)
 }

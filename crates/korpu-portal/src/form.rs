@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use crate::html::{esc, Html};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Msg};
 
 /// One problem with one field, for the error summary and the message next to the field.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +96,7 @@ pub fn render_fields(
         let opt = if required(schema, &name) {
             String::new()
         } else {
-            format!(" {}", lang.t("optional"))
+            format!(" {}", lang.t(Msg::Optional))
         };
         if ty == "boolean" {
             h.raw("<div class=\"checkbox\">");
@@ -156,7 +156,7 @@ pub fn render_fields(
         }
         if let Some(options) = prop.get("enum").and_then(Value::as_array) {
             h.open("select", &attrs);
-            h.el("option", &[("value", "")], lang.t("choose"));
+            h.el("option", &[("value", "")], lang.t(Msg::Choose));
             for o in options {
                 let v = enum_label(o);
                 if v == current {
@@ -230,7 +230,7 @@ pub fn validate(
             let b = raw == "true";
             entered.insert(name.clone(), Value::Bool(b));
             if !b && required(schema, &name) {
-                fail(lang.t("err_required").into());
+                fail(lang.t(Msg::ErrRequired).into());
             } else {
                 out.insert(name.clone(), Value::Bool(b));
             }
@@ -239,7 +239,7 @@ pub fn validate(
         entered.insert(name.clone(), Value::String(raw.clone()));
         if raw.is_empty() {
             if required(schema, &name) {
-                fail(lang.t("err_required").into());
+                fail(lang.t(Msg::ErrRequired).into());
             }
             continue;
         }
@@ -247,14 +247,14 @@ pub fn validate(
             "integer" => match raw.parse::<i64>() {
                 Ok(n) => Value::from(n),
                 Err(_) => {
-                    fail(lang.t("err_integer").into());
+                    fail(lang.t(Msg::ErrInteger).into());
                     continue;
                 }
             },
             "number" => match raw.replace(',', ".").parse::<f64>() {
                 Ok(n) if n.is_finite() => Value::from(n),
                 _ => {
-                    fail(lang.t("err_number").into());
+                    fail(lang.t(Msg::ErrNumber).into());
                     continue;
                 }
             },
@@ -262,20 +262,20 @@ pub fn validate(
         };
         if let Some(options) = prop.get("enum").and_then(Value::as_array) {
             if !options.iter().any(|o| enum_label(o) == raw) {
-                fail(lang.t("err_enum").into());
+                fail(lang.t(Msg::ErrEnum).into());
                 continue;
             }
         }
         if let Some(n) = value.as_f64() {
             if let Some(min) = prop.get("minimum").and_then(Value::as_f64) {
                 if n < min {
-                    fail(format!("{} {min}", lang.t("err_min")));
+                    fail(format!("{} {min}", lang.t(Msg::ErrMin)));
                     continue;
                 }
             }
             if let Some(max) = prop.get("maximum").and_then(Value::as_f64) {
                 if n > max {
-                    fail(format!("{} {max}", lang.t("err_max")));
+                    fail(format!("{} {max}", lang.t(Msg::ErrMax)));
                     continue;
                 }
             }
@@ -284,7 +284,7 @@ pub fn validate(
             let len = raw.chars().count() as u64;
             if let Some(min) = prop.get("minLength").and_then(Value::as_u64) {
                 if len < min {
-                    fail(format!("{} {min}", lang.t("err_minlength")));
+                    fail(format!("{} {min}", lang.t(Msg::ErrMinlength)));
                     continue;
                 }
             }
@@ -293,16 +293,16 @@ pub fn validate(
                 .and_then(Value::as_u64)
                 .unwrap_or(2000);
             if len > max {
-                fail(format!("{} {max}", lang.t("err_maxlength")));
+                fail(format!("{} {max}", lang.t(Msg::ErrMaxlength)));
                 continue;
             }
             match prop.get("format").and_then(Value::as_str) {
                 Some("date") if !is_date(&raw) => {
-                    fail(lang.t("err_date").into());
+                    fail(lang.t(Msg::ErrDate).into());
                     continue;
                 }
                 Some("email") if !is_email(&raw) => {
-                    fail(lang.t("err_email").into());
+                    fail(lang.t(Msg::ErrEmail).into());
                     continue;
                 }
                 _ => {}
@@ -316,7 +316,7 @@ pub fn validate(
                         &prop,
                         "pattern-message",
                         lang,
-                        lang.t("err_pattern"),
+                        lang.t(Msg::ErrPattern),
                     ));
                     continue;
                 }
@@ -370,7 +370,7 @@ pub fn error_summary(h: &mut Html, lang: Lang, errors: &[FieldError]) {
     h.el(
         "h2",
         &[("id", "error-summary-title")],
-        lang.t("error_summary"),
+        lang.t(Msg::ErrorSummary),
     );
     h.raw("<ul>");
     for e in errors {

@@ -3,7 +3,7 @@
 //! accessible structure.
 
 use crate::html::{esc, url_part, Html};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Msg};
 
 /// What the frame needs to know about the request.
 pub struct Frame<'a> {
@@ -24,34 +24,34 @@ pub fn page(f: &Frame<'_>, title: &str, body: &str) -> String {
     h.raw("<!DOCTYPE html>");
     h.raw(&format!("<html lang=\"{}\">", l.code()));
     h.raw("<head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    h.el("title", &[], &format!("{title} — {}", l.t("site")));
+    h.el("title", &[], &format!("{title} — {}", l.t(Msg::Site)));
     h.raw("<link rel=\"stylesheet\" href=\"/static/portal.css\"><script src=\"/static/portal.js\" defer></script></head><body>");
     h.raw(&format!(
         "<a class=\"skip\" href=\"#main\">{}</a>",
-        esc(l.t("skip"))
+        esc(l.t(Msg::Skip))
     ));
     h.raw("<header class=\"site\"><div class=\"bar\">");
     h.raw(&format!(
         "<a class=\"logo\" href=\"/\">{}</a>",
-        esc(l.t("site"))
+        esc(l.t(Msg::Site))
     ));
     h.raw(&format!(
         "<nav class=\"main\" aria-label=\"{}\"><ul>",
-        esc(l.t("site"))
+        esc(l.t(Msg::Site))
     ));
-    let mut items = vec![("services", "/services", l.t("nav_services").to_owned())];
+    let mut items = vec![("services", "/services", l.t(Msg::NavServices).to_owned())];
     if f.user.is_some() {
         items.push((
             "applications",
             "/applications",
-            l.t("nav_applications").to_owned(),
+            l.t(Msg::NavApplications).to_owned(),
         ));
-        items.push(("tracker", "/tracker", l.t("nav_tracker").to_owned()));
-        items.push(("consents", "/consents", l.t("nav_consents").to_owned()));
+        items.push(("tracker", "/tracker", l.t(Msg::NavTracker).to_owned()));
+        items.push(("consents", "/consents", l.t(Msg::NavConsents).to_owned()));
         let n = if f.unread > 0 {
-            format!("{} ({})", l.t("nav_notifications"), f.unread)
+            format!("{} ({})", l.t(Msg::NavNotifications), f.unread)
         } else {
-            l.t("nav_notifications").to_owned()
+            l.t(Msg::NavNotifications).to_owned()
         };
         items.push(("notifications", "/notifications", n));
     }
@@ -73,19 +73,22 @@ pub fn page(f: &Frame<'_>, title: &str, body: &str) -> String {
             );
             h.raw(&format!(
                 "<button class=\"link-button\" type=\"submit\">{}</button></form></li>",
-                esc(l.t("logout"))
+                esc(l.t(Msg::Logout))
             ));
         }
         None => {
             h.raw("<li>");
-            h.a(&format!("/login?next={}", url_part(f.path)), l.t("login"));
+            h.a(
+                &format!("/login?next={}", url_part(f.path)),
+                l.t(Msg::Login),
+            );
             h.raw("</li>");
         }
     }
     h.raw("</ul></nav>");
     h.raw(&format!(
         "<nav class=\"langs\" aria-label=\"{}\"><ul>",
-        esc(l.t("language"))
+        esc(l.t(Msg::Language))
     ));
     // Query-only references (`?lang=en`) keep the page's own path and origin: a link built
     // from the path itself would, for a request to `//evil.example/x`, point off-site.
@@ -123,7 +126,7 @@ pub fn page(f: &Frame<'_>, title: &str, body: &str) -> String {
     h.raw("</ul></nav></div></header>");
     if let Some((name, _)) = f.user {
         h.raw("<div class=\"phase\">");
-        h.text(l.t("signed_in_as"));
+        h.text(l.t(Msg::SignedInAs));
         h.raw(" <strong>");
         h.text(name);
         h.raw("</strong></div>");
@@ -131,7 +134,7 @@ pub fn page(f: &Frame<'_>, title: &str, body: &str) -> String {
     h.raw("<main id=\"main\" tabindex=\"-1\">");
     h.raw(body);
     h.raw("</main><footer class=\"site\"><div class=\"bar\">");
-    h.text(l.t("footer"));
+    h.text(l.t(Msg::Footer));
     h.raw("</div></footer></body></html>");
     h.into_string()
 }

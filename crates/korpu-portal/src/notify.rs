@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use korpu_conf::GlobalConf;
 
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Msg};
 use crate::server::{now, AppState};
 use crate::store::Application;
 
@@ -22,16 +22,16 @@ pub fn text(conf: Option<&GlobalConf>, l: Lang, kind: &str, subject: &str) -> St
                 .and_then(|s| s.portal.as_ref().map(|p| p.names.get(l.code()).to_owned()))
                 .unwrap_or_else(|| service.to_owned());
             let st = match status {
-                "in_review" => l.t("st_in_review"),
-                "decided" => l.t("st_decided"),
-                "rejected" => l.t("st_rejected"),
-                "submitted" | "received" => l.t("st_submitted"),
-                _ => l.t("st_unknown"),
+                "in_review" => l.t(Msg::StInReview),
+                "decided" => l.t(Msg::StDecided),
+                "rejected" => l.t(Msg::StRejected),
+                "submitted" | "received" => l.t(Msg::StSubmitted),
+                _ => l.t(Msg::StUnknown),
             };
-            format!("{} {name} — {st}", l.t("n_status"))
+            format!("{} {name} — {st}", l.t(Msg::NStatus))
         }
-        "consent_granted" => format!("{} {subject}", l.t("n_consent_granted")),
-        "consent_revoked" => format!("{} {subject}", l.t("n_consent_revoked")),
+        "consent_granted" => format!("{} {subject}", l.t(Msg::NConsentGranted)),
+        "consent_revoked" => format!("{} {subject}", l.t(Msg::NConsentRevoked)),
         _ => subject.to_owned(),
     }
 }

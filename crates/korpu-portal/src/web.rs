@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::html::{url_part, Html};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Msg};
 use crate::layout::{page, Frame};
 use crate::server::{now, same, sha256_hex, AppState, Shared};
 use crate::store::Session;
@@ -174,7 +174,7 @@ pub(crate) fn checked_form(c: &Ctx, body: &[u8]) -> Result<Vec<(String, String)>
     if csrf_ok(c, &posted) {
         Ok(posted)
     } else {
-        Err(PageError::status(StatusCode::FORBIDDEN, "csrf_failed"))
+        Err(PageError::status(StatusCode::FORBIDDEN, Msg::CsrfFailed))
     }
 }
 
@@ -193,14 +193,14 @@ pub(crate) fn message_page(
     s: &AppState,
     c: &Ctx,
     status: StatusCode,
-    title_key: &str,
+    title_key: Msg,
     text: &str,
 ) -> Response {
     let mut h = Html::new();
     h.el("h1", &[], c.lang.t(title_key));
     h.el("p", &[], text);
     h.raw("<p>");
-    h.a("/services", c.lang.t("nav_services"));
+    h.a("/services", c.lang.t(Msg::NavServices));
     h.raw("</p>");
     html_page(s, c, status, "", c.lang.t(title_key), &h.0)
 }
@@ -265,7 +265,7 @@ impl FromRequestParts<Shared> for Citizen {
 #[derive(Clone, Debug)]
 pub(crate) struct PageError {
     status: StatusCode,
-    title: &'static str,
+    title: Msg,
     text: Text,
     /// Cookies set on the error page besides the context's (e.g. a spent sign-in cookie).
     cookies: Vec<String>,
@@ -274,7 +274,7 @@ pub(crate) struct PageError {
 #[derive(Clone, Debug)]
 enum Text {
     /// A message key, translated when rendered.
-    Key(&'static str),
+    Key(Msg),
     /// A text shown as is (an error's description).
     Raw(String),
 }
@@ -284,17 +284,17 @@ impl PageError {
     pub(crate) fn not_found() -> Self {
         PageError {
             status: StatusCode::NOT_FOUND,
-            title: "not_found",
-            text: Text::Key("not_found_lead"),
+            title: Msg::NotFound,
+            text: Text::Key(Msg::NotFoundLead),
             cookies: Vec::new(),
         }
     }
 
     /// `status` with the error title and the message `key`.
-    pub(crate) fn status(status: StatusCode, key: &'static str) -> Self {
+    pub(crate) fn status(status: StatusCode, key: Msg) -> Self {
         PageError {
             status,
-            title: "error_title",
+            title: Msg::ErrorTitle,
             text: Text::Key(key),
             cookies: Vec::new(),
         }
@@ -304,7 +304,7 @@ impl PageError {
     pub(crate) fn text(status: StatusCode, text: impl std::fmt::Display) -> Self {
         PageError {
             status,
-            title: "error_title",
+            title: Msg::ErrorTitle,
             text: Text::Raw(text.to_string()),
             cookies: Vec::new(),
         }
@@ -325,7 +325,7 @@ impl PageError {
         let mut c = c.clone();
         c.set_cookies.extend(self.cookies);
         let text = match &self.text {
-            Text::Key(k) => c.lang.t(k),
+            Text::Key(k) => c.lang.t(*k),
             Text::Raw(t) => t.as_str(),
         };
         message_page(s, &c, self.status, self.title, text)

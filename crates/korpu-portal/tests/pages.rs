@@ -7,7 +7,7 @@
 mod support;
 
 use korpu_portal::config::PortalConfig;
-use korpu_portal::i18n::Lang;
+use korpu_portal::i18n::{Lang, Msg};
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 
@@ -84,8 +84,8 @@ async fn unknown_paths_and_services_get_the_404_page_in_the_chosen_language() {
             cookies(&r)
         );
         let body = r.text().await.unwrap();
-        assert!(body.contains(Lang::En.t("not_found")), "{path}: {body}");
-        assert!(body.contains(Lang::En.t("not_found_lead")), "{path}");
+        assert!(body.contains(Lang::En.t(Msg::NotFound)), "{path}: {body}");
+        assert!(body.contains(Lang::En.t(Msg::NotFoundLead)), "{path}");
     }
     p.running.shutdown().await;
 }
@@ -167,7 +167,7 @@ async fn a_form_without_the_sessions_csrf_token_gets_the_403_page() {
     assert!(has_page_csp(&r));
     assert!(cookies(&r).iter().any(|c| c.starts_with("lang=en;")));
     let body = r.text().await.unwrap();
-    assert!(body.contains(Lang::En.t("error_title")), "{body}");
-    assert!(body.contains(Lang::En.t("csrf_failed")), "{body}");
+    assert!(body.contains(Lang::En.t(Msg::ErrorTitle)), "{body}");
+    assert!(body.contains(Lang::En.t(Msg::CsrfFailed)), "{body}");
     p.running.shutdown().await;
 }

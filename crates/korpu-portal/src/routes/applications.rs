@@ -12,18 +12,18 @@ use serde_json::Value;
 
 use crate::bridge::bridge;
 use crate::html::{esc, Html};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Msg};
 use crate::server::{now, AppState, Shared};
 use crate::store::Application;
 use crate::web::{fmt_time, html_page, query_pairs, Citizen, Ctx, Page, PageError};
 
 fn status_label(l: Lang, st: &str) -> &'static str {
     match st {
-        "submitted" | "received" => l.t("st_submitted"),
-        "in_review" => l.t("st_in_review"),
-        "decided" => l.t("st_decided"),
-        "rejected" => l.t("st_rejected"),
-        _ => l.t("st_unknown"),
+        "submitted" | "received" => l.t(Msg::StSubmitted),
+        "in_review" => l.t(Msg::StInReview),
+        "decided" => l.t(Msg::StDecided),
+        "rejected" => l.t(Msg::StRejected),
+        _ => l.t(Msg::StUnknown),
     }
 }
 
@@ -87,12 +87,17 @@ pub(crate) async fn applications(State(s): State<Shared>, c: Ctx, Citizen(u): Ci
         .map_err(PageError::internal)?;
     let conf = s.conf();
     let mut h = Html::new();
-    h.el("h1", &[], l.t("applications_title"));
+    h.el("h1", &[], l.t(Msg::ApplicationsTitle));
     if apps.is_empty() {
-        h.el("p", &[], l.t("no_applications"));
+        h.el("p", &[], l.t(Msg::NoApplications));
     } else {
         h.raw("<table><thead><tr>");
-        for k in ["reference", "nav_services", "submitted_at", "status"] {
+        for k in [
+            Msg::Reference,
+            Msg::NavServices,
+            Msg::SubmittedAt,
+            Msg::Status,
+        ] {
             h.el("th", &[("scope", "col")], l.t(k));
         }
         h.raw("</tr></thead><tbody>");
@@ -113,7 +118,7 @@ pub(crate) async fn applications(State(s): State<Shared>, c: Ctx, Citizen(u): Ci
         &c,
         StatusCode::OK,
         "applications",
-        l.t("applications_title"),
+        l.t(Msg::ApplicationsTitle),
         &h.0,
     ))
 }
@@ -145,18 +150,18 @@ pub(crate) async fn application_page(
         .any(|(k, _)| k == "submitted")
     {
         h.raw("<div class=\"notice\" role=\"status\"><h2>");
-        h.text(l.t("applied_ok"));
+        h.text(l.t(Msg::AppliedOk));
         h.raw("</h2><p>");
-        h.text(&format!("{}: {}", l.t("reference"), a.id));
+        h.text(&format!("{}: {}", l.t(Msg::Reference), a.id));
         h.raw("</p></div>");
     }
     h.el("h1", &[], &service_name(conf.as_deref(), &a.service, l));
     h.raw("<dl class=\"summary\">");
-    h.el("dt", &[], l.t("reference"));
+    h.el("dt", &[], l.t(Msg::Reference));
     h.el("dd", &[], &a.id);
-    h.el("dt", &[], l.t("submitted_at"));
+    h.el("dt", &[], l.t(Msg::SubmittedAt));
     h.el("dd", &[], &fmt_time(a.created_at));
-    h.el("dt", &[], l.t("status"));
+    h.el("dt", &[], l.t(Msg::Status));
     h.raw("<dd>");
     h.el(
         "span",
@@ -167,14 +172,14 @@ pub(crate) async fn application_page(
     h.raw(&format!(
         "<p><a class=\"button secondary\" href=\"/applications/{}\">{}</a></p>",
         esc(&a.id),
-        esc(l.t("refresh"))
+        esc(l.t(Msg::Refresh))
     ));
-    h.el("h2", &[], l.t("history"));
+    h.el("h2", &[], l.t(Msg::History));
     match &remote {
         Ok(v) => {
             h.raw("<table><thead><tr>");
-            h.el("th", &[("scope", "col")], l.t("when"));
-            h.el("th", &[("scope", "col")], l.t("status"));
+            h.el("th", &[("scope", "col")], l.t(Msg::When));
+            h.el("th", &[("scope", "col")], l.t(Msg::Status));
             h.raw("</tr></thead><tbody>");
             for e in v["history"].as_array().cloned().unwrap_or_default() {
                 h.raw("<tr>");
@@ -189,7 +194,7 @@ pub(crate) async fn application_page(
             h.raw("</tbody></table>");
             let msgs = v["messages"].as_array().cloned().unwrap_or_default();
             if !msgs.is_empty() {
-                h.el("h2", &[], l.t("messages"));
+                h.el("h2", &[], l.t(Msg::Messages));
                 h.raw("<ul>");
                 for m in msgs {
                     h.raw("<li>");
@@ -201,7 +206,7 @@ pub(crate) async fn application_page(
                 h.raw("</ul>");
             }
             if let Some(doc) = v["document"].as_object() {
-                h.el("h2", &[], l.t("documents"));
+                h.el("h2", &[], l.t(Msg::Documents));
                 let name = doc
                     .get("name")
                     .and_then(Value::as_str)
@@ -213,16 +218,16 @@ pub(crate) async fn application_page(
                         ("href", &format!("/applications/{}/document", a.id)),
                         ("download", name),
                     ],
-                    &format!("{} {name}", l.t("download")),
+                    &format!("{} {name}", l.t(Msg::Download)),
                 );
                 h.raw("</p><p>");
-                h.a(&format!("/applications/{}/verify", a.id), l.t("verify"));
+                h.a(&format!("/applications/{}/verify", a.id), l.t(Msg::Verify));
                 h.raw("</p>");
             }
         }
         Err(_) => {
             h.raw("<div class=\"notice warn\" role=\"status\">");
-            h.text(l.t("bridge_failed"));
+            h.text(l.t(Msg::BridgeFailed));
             h.raw("</div><ul>");
             for e in s.store.events(&a.id).await.unwrap_or_default() {
                 h.el(
@@ -319,7 +324,7 @@ pub(crate) async fn document_verify(
         return Err(PageError::not_found());
     };
     let mut h = Html::new();
-    h.el("h1", &[], l.t("verify"));
+    h.el("h1", &[], l.t(Msg::Verify));
     match fetch_document(&s, &a).await {
         Ok((name, bytes)) => {
             let verdict = crate::verify::verify_pdf(&s.conf(), &bytes);
@@ -327,16 +332,16 @@ pub(crate) async fn document_verify(
             match verdict {
                 Ok(signer) => {
                     h.raw("<div class=\"notice\" role=\"status\" id=\"verdict\"><p><span class=\"tag ok\">");
-                    h.text(l.t("proof_ok"));
+                    h.text(l.t(Msg::ProofOk));
                     h.raw("</span> ");
-                    h.text(&format!("{} {signer}", l.t("verified_by")));
+                    h.text(&format!("{} {signer}", l.t(Msg::VerifiedBy)));
                     h.raw("</p></div>");
                 }
                 Err(e) => {
                     h.raw("<div class=\"notice warn\" role=\"status\" id=\"verdict\"><p><span class=\"tag bad\">");
-                    h.text(l.t("proof_bad"));
+                    h.text(l.t(Msg::ProofBad));
                     h.raw("</span> ");
-                    h.text(&format!("{} {e}", l.t("not_verified")));
+                    h.text(&format!("{} {e}", l.t(Msg::NotVerified)));
                     h.raw("</p></div>");
                 }
             }
@@ -346,14 +351,14 @@ pub(crate) async fn document_verify(
         }
     }
     h.raw("<p>");
-    h.a(&format!("/applications/{}", a.id), l.t("back"));
+    h.a(&format!("/applications/{}", a.id), l.t(Msg::Back));
     h.raw("</p>");
     Ok(html_page(
         &s,
         &c,
         StatusCode::OK,
         "applications",
-        l.t("verify"),
+        l.t(Msg::Verify),
         &h.0,
     ))
 }

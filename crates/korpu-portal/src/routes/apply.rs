@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::bridge::bridge;
 use crate::form;
 use crate::html::{esc, Html};
+use crate::i18n::Msg;
 use crate::oidc;
 use crate::routes::catalogue::{find_service, service_path, SvcPath};
 use crate::server::{now, sha256_hex, AppState, Shared};
@@ -38,7 +39,7 @@ fn render_apply(
         h.raw("</div>");
     }
     h.raw("<span class=\"hint\">");
-    h.text(l.t("form_title"));
+    h.text(l.t(Msg::FormTitle));
     h.raw("</span>");
     h.el("h1", &[], name);
     let action = format!("{}/apply", service_path(&svc.id));
@@ -54,7 +55,7 @@ fn render_apply(
     form::render_fields(&mut h, &schema, l, values, errors);
     h.raw(&format!(
         "<button class=\"button\" type=\"submit\">{}</button></form>",
-        esc(l.t("submit"))
+        esc(l.t(Msg::Submit))
     ));
     let status = if errors.is_empty() {
         StatusCode::OK
@@ -64,7 +65,7 @@ fn render_apply(
     let title = if errors.is_empty() {
         name.to_owned()
     } else {
-        format!("{}: {name}", l.t("error_summary"))
+        format!("{}: {name}", l.t(Msg::ErrorSummary))
     };
     html_page(s, c, status, "services", &title, &h.0)
 }
@@ -140,7 +141,7 @@ pub(crate) async fn apply_submit(
             &svc,
             &data,
             &[],
-            Some(c.lang.t("bridge_failed")),
+            Some(c.lang.t(Msg::BridgeFailed)),
         ));
     };
     let status = reply

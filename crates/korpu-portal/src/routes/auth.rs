@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, OriginalUri, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use crate::i18n::Msg;
 use crate::oidc;
 use crate::server::{now, same, sha256_hex, AppState, Provider, Shared};
 use crate::store::{PendingLogin, Session};
@@ -96,14 +97,17 @@ pub(crate) async fn login(
     RawQuery(q): RawQuery,
 ) -> Page {
     if !rate_ok(&s, peer.ip()) {
-        return Err(PageError::status(StatusCode::TOO_MANY_REQUESTS, "too_many"));
+        return Err(PageError::status(
+            StatusCode::TOO_MANY_REQUESTS,
+            Msg::TooMany,
+        ));
     }
     let next = safe_next(query_get(&query_pairs(q.as_deref()), "next"));
     let p = match provider(&s, false).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "identity provider unavailable");
-            return Err(PageError::status(StatusCode::BAD_GATEWAY, "login_failed"));
+            return Err(PageError::status(StatusCode::BAD_GATEWAY, Msg::LoginFailed));
         }
     };
     let state = oidc::random_token(24);
@@ -148,14 +152,17 @@ pub(crate) async fn callback(
     OriginalUri(uri): OriginalUri,
 ) -> Page {
     if !rate_ok(&s, peer.ip()) {
-        return Err(PageError::status(StatusCode::TOO_MANY_REQUESTS, "too_many"));
+        return Err(PageError::status(
+            StatusCode::TOO_MANY_REQUESTS,
+            Msg::TooMany,
+        ));
     }
     let q = query_pairs(uri.query());
     // The pre-login cookie is spent whatever happens next.
     let spent = s.cookie(s.login_cookie(), "", 0, true);
     let fail = |why: &str| {
         tracing::warn!(reason = %why, "sign-in failed");
-        Err(PageError::status(StatusCode::BAD_REQUEST, "login_failed").with_cookie(spent.clone()))
+        Err(PageError::status(StatusCode::BAD_REQUEST, Msg::LoginFailed).with_cookie(spent.clone()))
     };
     let (Some(code), Some(state)) = (query_get(&q, "code"), query_get(&q, "state")) else {
         return fail(&format!(

@@ -9,6 +9,7 @@ use korpu_conf::{GlobalConf, ServiceInfo};
 use korpu_id::ServiceId;
 
 use crate::html::{esc, url_part, Html};
+use crate::i18n::Msg;
 use crate::server::{AppState, Shared};
 use crate::web::{html_page, query_get, query_pairs, Ctx, Page, PageError};
 
@@ -81,10 +82,10 @@ pub(crate) async fn catalogue(
         })
         .collect();
     let mut h = Html::new();
-    h.el("h1", &[], l.t("catalogue_title"));
+    h.el("h1", &[], l.t(Msg::CatalogueTitle));
     h.raw("<form class=\"search\" method=\"get\" action=\"/services\" role=\"search\">");
     h.raw("<div class=\"field\">");
-    h.el("label", &[("for", "q")], l.t("search_label"));
+    h.el("label", &[("for", "q")], l.t(Msg::SearchLabel));
     h.open(
         "input",
         &[
@@ -95,9 +96,9 @@ pub(crate) async fn catalogue(
         ],
     );
     h.raw("</div><div class=\"field\">");
-    h.el("label", &[("for", "category")], l.t("category"));
+    h.el("label", &[("for", "category")], l.t(Msg::Category));
     h.raw("<select id=\"category\" name=\"category\">");
-    h.el("option", &[("value", "")], l.t("all_categories"));
+    h.el("option", &[("value", "")], l.t(Msg::AllCategories));
     for cat in &categories {
         if *cat == category {
             h.el("option", &[("value", cat), ("selected", "selected")], cat);
@@ -108,15 +109,15 @@ pub(crate) async fn catalogue(
     h.raw("</select></div>");
     h.raw(&format!(
         "<button class=\"button\" type=\"submit\">{}</button></form>",
-        esc(l.t("search_button"))
+        esc(l.t(Msg::SearchButton))
     ));
     h.raw(&format!(
         "<p role=\"status\">{} {}</p>",
         hits.len(),
-        esc(l.t("results"))
+        esc(l.t(Msg::Results))
     ));
     if hits.is_empty() {
-        h.el("p", &[], l.t("no_results"));
+        h.el("p", &[], l.t(Msg::NoResults));
     } else {
         h.raw("<ul class=\"cards\">");
         for svc in hits {
@@ -128,11 +129,11 @@ pub(crate) async fn catalogue(
             h.raw("<p class=\"meta\">");
             h.text(&format!(
                 "{}: {} · {}: {}",
-                l.t("agency"),
+                l.t(Msg::Agency),
                 conf.as_deref()
                     .map(|c| member_name(c, svc))
                     .unwrap_or_default(),
-                l.t("category"),
+                l.t(Msg::Category),
                 p.category
             ));
             h.raw("</p></li>");
@@ -144,7 +145,7 @@ pub(crate) async fn catalogue(
         &c,
         StatusCode::OK,
         "services",
-        l.t("catalogue_title"),
+        l.t(Msg::CatalogueTitle),
         &h.0,
     ))
 }
@@ -181,19 +182,19 @@ pub(crate) async fn service_page(
     let name = p.names.get(l.code());
     let mut h = Html::new();
     h.raw("<p>");
-    h.a("/services", l.t("back"));
+    h.a("/services", l.t(Msg::Back));
     h.raw("</p>");
     h.el("h1", &[], name);
     h.el("p", &[("class", "lead")], p.descriptions.get(l.code()));
     h.raw("<dl class=\"summary\">");
-    h.el("dt", &[], l.t("agency"));
+    h.el("dt", &[], l.t(Msg::Agency));
     h.el("dd", &[], &member_name(&conf, &svc));
-    h.el("dt", &[], l.t("category"));
+    h.el("dt", &[], l.t(Msg::Category));
     h.el("dd", &[], &p.category);
     h.raw("</dl>");
     let req = p.requirements.get(l.code());
     if !req.is_empty() {
-        h.el("h2", &[], l.t("what_you_need"));
+        h.el("h2", &[], l.t(Msg::WhatYouNeed));
         h.raw("<ul>");
         for line in req.lines().filter(|x| !x.trim().is_empty()) {
             h.el("li", &[], line.trim());
@@ -206,17 +207,17 @@ pub(crate) async fn service_page(
             h.raw(&format!(
                 "<a class=\"button\" href=\"{}\">{}</a>",
                 esc(&apply),
-                esc(l.t("apply_now"))
+                esc(l.t(Msg::ApplyNow))
             ));
         } else {
             h.raw(&format!(
                 "<a class=\"button\" href=\"/login?next={}\">{}</a>",
                 esc(&url_part(&apply)),
-                esc(l.t("login_to_apply"))
+                esc(l.t(Msg::LoginToApply))
             ));
         }
     } else {
-        h.el("p", &[], l.t("no_form"));
+        h.el("p", &[], l.t(Msg::NoForm));
     }
     Ok(html_page(&s, &c, StatusCode::OK, "services", name, &h.0))
 }

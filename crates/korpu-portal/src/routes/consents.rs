@@ -9,7 +9,7 @@ use korpu_conf::GlobalConf;
 use korpu_id::{ClientId, ServiceId};
 
 use crate::html::{esc, Html};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Msg};
 use crate::oidc;
 use crate::server::{now, sha256_hex, Shared};
 use crate::store::Consent;
@@ -20,11 +20,11 @@ use crate::web::{
 
 fn client_label(conf: Option<&GlobalConf>, client: &str, l: Lang) -> (String, bool) {
     let Ok(id) = client.parse::<ClientId>() else {
-        return (l.t("unknown_company").to_owned(), false);
+        return (l.t(Msg::UnknownCompany).to_owned(), false);
     };
     match conf.and_then(|c| c.members.iter().find(|m| &m.id == id.member())) {
         Some(m) => (m.name.clone(), true),
-        None => (l.t("unknown_company").to_owned(), false),
+        None => (l.t(Msg::UnknownCompany).to_owned(), false),
     }
 }
 
@@ -67,19 +67,22 @@ pub(crate) async fn consent_request(
         || purpose.trim().is_empty()
         || purpose.len() > 500
     {
-        return Err(PageError::status(StatusCode::BAD_REQUEST, "not_found_lead"));
+        return Err(PageError::status(
+            StatusCode::BAD_REQUEST,
+            Msg::NotFoundLead,
+        ));
     }
     let mut h = Html::new();
-    h.el("h1", &[], l.t("consent_request"));
+    h.el("h1", &[], l.t(Msg::ConsentRequest));
     h.raw("<dl class=\"summary\">");
-    h.el("dt", &[], l.t("company"));
+    h.el("dt", &[], l.t(Msg::Company));
     h.el("dd", &[], &company);
-    h.el("dt", &[], l.t("application"));
+    h.el("dt", &[], l.t(Msg::Application));
     h.el("dd", &[], &client);
-    h.el("dt", &[], l.t("purpose"));
+    h.el("dt", &[], l.t(Msg::Purpose));
     h.el("dd", &[], &purpose);
     h.raw("</dl>");
-    h.el("h2", &[], l.t("data_items"));
+    h.el("h2", &[], l.t(Msg::DataItems));
     h.raw("<ul>");
     for i in &items {
         h.el("li", &[], &item_label(conf.as_deref(), i, l));
@@ -97,10 +100,14 @@ pub(crate) async fn consent_request(
         );
     }
     h.raw("<fieldset class=\"field\">");
-    h.el("legend", &[], l.t("expiry"));
-    for (i, (days, key)) in [("30", "days_30"), ("90", "days_90"), ("365", "days_365")]
-        .iter()
-        .enumerate()
+    h.el("legend", &[], l.t(Msg::Expiry));
+    for (i, (days, key)) in [
+        ("30", Msg::Days30),
+        ("90", Msg::Days90),
+        ("365", Msg::Days365),
+    ]
+    .iter()
+    .enumerate()
     {
         let id = format!("days-{days}");
         h.raw("<div class=\"radio\">");
@@ -114,20 +121,20 @@ pub(crate) async fn consent_request(
             attrs.push(("checked", "checked"));
         }
         h.open("input", &attrs);
-        h.el("label", &[("for", id.as_str())], l.t(key));
+        h.el("label", &[("for", id.as_str())], l.t(*key));
         h.raw("</div>");
     }
     h.raw("</fieldset>");
     h.raw(&format!(
         "<button class=\"button\" type=\"submit\">{}</button></form>",
-        esc(l.t("grant"))
+        esc(l.t(Msg::Grant))
     ));
     Ok(html_page(
         &s,
         &c,
         StatusCode::OK,
         "consents",
-        l.t("consent_request"),
+        l.t(Msg::ConsentRequest),
         &h.0,
     ))
 }
@@ -161,7 +168,10 @@ pub(crate) async fn consent_grant(
                 .is_some_and(|id| conf.as_deref().is_some_and(|c| c.service(&id).is_some()))
         });
     if !known || !ok_items || purpose.trim().is_empty() || purpose.len() > 500 {
-        return Err(PageError::status(StatusCode::BAD_REQUEST, "not_found_lead"));
+        return Err(PageError::status(
+            StatusCode::BAD_REQUEST,
+            Msg::NotFoundLead,
+        ));
     }
     let t = now();
     let consent = Consent {
@@ -231,26 +241,26 @@ pub(crate) async fn consents(State(s): State<Shared>, c: Ctx, Citizen(u): Citize
     let list = s.store.consents_of(&u.citizen).await.unwrap_or_default();
     let conf = s.conf();
     let mut h = Html::new();
-    h.el("h1", &[], l.t("consents_title"));
-    h.el("p", &[("class", "lead")], l.t("consents_lead"));
+    h.el("h1", &[], l.t(Msg::ConsentsTitle));
+    h.el("p", &[("class", "lead")], l.t(Msg::ConsentsLead));
     if list.is_empty() {
-        h.el("p", &[], l.t("no_consents"));
+        h.el("p", &[], l.t(Msg::NoConsents));
     }
     let t = now();
     for (i, x) in list.iter().enumerate() {
         let (company, _) = client_label(conf.as_deref(), &x.client, l);
         let items: Vec<String> = serde_json::from_str(&x.items).unwrap_or_default();
         let state = if x.revoked_at.is_some() {
-            ("revoked", "bad")
+            (Msg::Revoked, "bad")
         } else if x.expires_at <= t {
-            ("expired", "bad")
+            (Msg::Expired, "bad")
         } else {
-            ("granted", "ok")
+            (Msg::Granted, "ok")
         };
         h.raw(&format!("<section aria-labelledby=\"consent-{i}\">"));
         h.el("h2", &[("id", &format!("consent-{i}"))], &company);
         h.raw("<dl class=\"summary\">");
-        h.el("dt", &[], l.t("status"));
+        h.el("dt", &[], l.t(Msg::Status));
         h.raw("<dd>");
         h.el(
             "span",
@@ -258,30 +268,30 @@ pub(crate) async fn consents(State(s): State<Shared>, c: Ctx, Citizen(u): Citize
             l.t(state.0),
         );
         h.raw("</dd>");
-        h.el("dt", &[], l.t("application"));
+        h.el("dt", &[], l.t(Msg::Application));
         h.el("dd", &[], &x.client);
-        h.el("dt", &[], l.t("purpose"));
+        h.el("dt", &[], l.t(Msg::Purpose));
         h.el("dd", &[], &x.purpose);
-        h.el("dt", &[], l.t("data_items"));
+        h.el("dt", &[], l.t(Msg::DataItems));
         h.raw("<dd><ul>");
         for it in &items {
             h.el("li", &[], &item_label(conf.as_deref(), it, l));
         }
         h.raw("</ul></dd>");
-        h.el("dt", &[], l.t("valid_until"));
+        h.el("dt", &[], l.t(Msg::ValidUntil));
         h.el("dd", &[], &fmt_time(x.expires_at));
-        h.el("dt", &[], l.t("history"));
+        h.el("dt", &[], l.t(Msg::History));
         h.raw("<dd><ul>");
         for (action, at) in s.store.consent_history(&x.id).await.unwrap_or_default() {
             let key = if action == "revoked" {
-                "revoked"
+                Msg::Revoked
             } else {
-                "granted"
+                Msg::Granted
             };
             h.el("li", &[], &format!("{} — {}", fmt_time(at), l.t(key)));
         }
         h.raw("</ul></dd></dl>");
-        if state.0 == "granted" {
+        if state.0 == Msg::Granted {
             h.raw(&format!(
                 "<form method=\"post\" action=\"/consents/{}/revoke\">",
                 esc(&x.id)
@@ -289,9 +299,9 @@ pub(crate) async fn consents(State(s): State<Shared>, c: Ctx, Citizen(u): Citize
             csrf_field(&mut h, &u);
             h.raw(&format!(
                 "<button class=\"button warning\" type=\"submit\" aria-label=\"{}: {}\">{}</button></form>",
-                esc(l.t("revoke")),
+                esc(l.t(Msg::Revoke)),
                 esc(&company),
-                esc(l.t("revoke"))
+                esc(l.t(Msg::Revoke))
             ));
         }
         h.raw("</section>");
@@ -301,7 +311,7 @@ pub(crate) async fn consents(State(s): State<Shared>, c: Ctx, Citizen(u): Citize
         &c,
         StatusCode::OK,
         "consents",
-        l.t("consents_title"),
+        l.t(Msg::ConsentsTitle),
         &h.0,
     ))
 }

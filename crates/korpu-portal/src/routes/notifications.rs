@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::html::Html;
+use crate::i18n::Msg;
 use crate::server::{now, Shared};
 use crate::web::{fmt_time, html_page, Citizen, Ctx, Page};
 
@@ -17,9 +18,9 @@ pub(crate) async fn notifications(State(s): State<Shared>, c: Ctx, Citizen(u): C
     let _ = s.store.mark_read(&u.citizen, now()).await;
     let conf = s.conf();
     let mut h = Html::new();
-    h.el("h1", &[], l.t("notifications_title"));
+    h.el("h1", &[], l.t(Msg::NotificationsTitle));
     if list.is_empty() {
-        h.el("p", &[], l.t("no_notifications"));
+        h.el("p", &[], l.t(Msg::NoNotifications));
     } else {
         h.raw("<ul class=\"cards\">");
         for n in list {
@@ -39,7 +40,7 @@ pub(crate) async fn notifications(State(s): State<Shared>, c: Ctx, Citizen(u): C
                 h.raw("</strong>");
             }
             h.raw(" ");
-            h.a(&n.link, l.t("continue"));
+            h.a(&n.link, l.t(Msg::Continue));
             h.raw("</p></li>");
         }
         h.raw("</ul>");
@@ -49,7 +50,7 @@ pub(crate) async fn notifications(State(s): State<Shared>, c: Ctx, Citizen(u): C
         &c,
         StatusCode::OK,
         "notifications",
-        l.t("notifications_title"),
+        l.t(Msg::NotificationsTitle),
         &h.0,
     ))
 }

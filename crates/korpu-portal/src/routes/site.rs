@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::html::{esc, Html};
+use crate::i18n::Msg;
 use crate::server::Shared;
 use crate::web::{html_page, Ctx, PageError};
 
@@ -47,13 +48,13 @@ pub(crate) async fn health(State(s): State<Shared>) -> Response {
 pub(crate) async fn home(State(s): State<Shared>, c: Ctx) -> Response {
     let l = c.lang;
     let mut h = Html::new();
-    h.el("h1", &[], l.t("home_title"));
-    h.el("p", &[("class", "lead")], l.t("home_lead"));
+    h.el("h1", &[], l.t(Msg::HomeTitle));
+    h.el("p", &[("class", "lead")], l.t(Msg::HomeLead));
     h.raw(&format!(
         "<a class=\"button\" href=\"/services\">{}</a>",
-        esc(l.t("start"))
+        esc(l.t(Msg::Start))
     ));
-    html_page(&s, &c, StatusCode::OK, "", l.t("tagline"), &h.0)
+    html_page(&s, &c, StatusCode::OK, "", l.t(Msg::Tagline), &h.0)
 }
 
 pub(crate) async fn not_found(_c: Ctx) -> PageError {

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::bridge::bridge;
 use crate::html::Html;
+use crate::i18n::Msg;
 use crate::server::Shared;
 use crate::web::{html_page, Citizen, Ctx};
 
@@ -27,8 +28,8 @@ pub(crate) async fn tracker(State(s): State<Shared>, c: Ctx, Citizen(u): Citizen
     let l = c.lang;
     let conf = s.conf();
     let mut h = Html::new();
-    h.el("h1", &[], l.t("tracker_title"));
-    h.el("p", &[("class", "lead")], l.t("tracker_lead"));
+    h.el("h1", &[], l.t(Msg::TrackerTitle));
+    h.el("p", &[("class", "lead")], l.t(Msg::TrackerLead));
     let mut rows: Vec<Row> = Vec::new();
     let mut problems = Vec::new();
     let mut own = 0usize;
@@ -124,21 +125,28 @@ pub(crate) async fn tracker(State(s): State<Shared>, c: Ctx, Citizen(u): Citizen
     rows.sort_by(|a, b| b.0.cmp(&a.0));
     for p in &problems {
         h.raw("<div class=\"notice warn\" role=\"status\">");
-        h.text(&format!("{} {p}", l.t("tracker_unavailable")));
+        h.text(&format!("{} {p}", l.t(Msg::TrackerUnavailable)));
         h.raw("</div>");
     }
     if own > 0 {
         h.el(
             "p",
             &[("class", "meta")],
-            &format!("{} {own}", l.t("own_requests")),
+            &format!("{} {own}", l.t(Msg::OwnRequests)),
         );
     }
     if rows.is_empty() {
-        h.el("p", &[], l.t("no_accesses"));
+        h.el("p", &[], l.t(Msg::NoAccesses));
     } else {
         h.raw("<table id=\"accesses\"><thead><tr>");
-        for k in ["when", "who", "system", "what", "purpose", "proof"] {
+        for k in [
+            Msg::When,
+            Msg::Who,
+            Msg::System,
+            Msg::What,
+            Msg::Purpose,
+            Msg::Proof,
+        ] {
             h.el("th", &[("scope", "col")], l.t(k));
         }
         h.raw("</tr></thead><tbody>");
@@ -155,14 +163,14 @@ pub(crate) async fn tracker(State(s): State<Shared>, c: Ctx, Citizen(u): Citizen
                     h.el(
                         "span",
                         &[("class", "tag ok"), ("title", &format!("tree size {size}"))],
-                        l.t("proof_ok"),
+                        l.t(Msg::ProofOk),
                     );
                 }
                 Err(e) => {
                     h.el(
                         "span",
                         &[("class", "tag bad"), ("title", &e)],
-                        l.t("proof_bad"),
+                        l.t(Msg::ProofBad),
                     );
                 }
             }
@@ -175,7 +183,7 @@ pub(crate) async fn tracker(State(s): State<Shared>, c: Ctx, Citizen(u): Citizen
         &c,
         StatusCode::OK,
         "tracker",
-        l.t("tracker_title"),
+        l.t(Msg::TrackerTitle),
         &h.0,
     )
 }
