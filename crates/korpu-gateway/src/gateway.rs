@@ -172,6 +172,87 @@ pub struct Gateway {
 #[error("{0}")]
 pub struct StartError(pub String);
 
+/// Why a global configuration was not taken into use (it stays the one in use before).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfLoadError {
+    #[error("downloading {url}: {source}")]
+    Download { url: String, source: reqwest::Error },
+    #[error("{0}")]
+    Read(reqwest::Error),
+    #[error("{0}")]
+    Verify(#[from] korpu_conf::ConfError),
+    #[error("refusing version {new} of the global configuration: version {current} is already in use (a rollback?)")]
+    Rollback { new: u64, current: u64 },
+    #[error("{0}")]
+    Certificate(korpu_pki::PkiError),
+    #[error("keeping a CA certificate for evidence: {0}")]
+    KeepCa(std::io::Error),
+    #[error("our TLS certificate was not issued by any issuing CA of the configuration")]
+    OwnTlsIssuer,
+    #[error("{0}")]
+    Tls(String),
+    #[error("saving the configuration: {0}")]
+    Save(std::io::Error),
+}
+
+/// Why our own OCSP responses could not be renewed (the previous ones stay stapled).
+#[derive(Debug, thiserror::Error)]
+pub enum StapleRenewError {
+    #[error("no global configuration yet")]
+    NoConf,
+    #[error("our certificate has no issuer in the configuration")]
+    NoIssuer,
+    #[error("{0}")]
+    Request(korpu_pki::PkiError),
+    #[error("asking the OCSP responder {url}: {source}")]
+    Responder { url: String, source: reqwest::Error },
+    #[error("{0}")]
+    Read(reqwest::Error),
+    #[error("the OCSP response about our certificate is not valid: {0}")]
+    Invalid(korpu_pki::PkiError),
+}
+
+/// Why a peer's certificate (its TLS or signing certificate, `what`) or the OCSP response
+/// stapled for it is refused; the caller gives it its error type.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerCertError {
+    #[error("no OCSP response was stapled for the {what} certificate")]
+    NoStaple { what: &'static str },
+    #[error("the stapled OCSP response for the {what} certificate is not base64")]
+    StapleNotBase64 { what: &'static str },
+    #[error("the {what} certificate was not issued by a CA of the global configuration")]
+    UnknownIssuer { what: &'static str },
+    #[error("the stapled OCSP response for the {what} certificate is not valid: {source}")]
+    StapleInvalid {
+        what: &'static str,
+        source: korpu_pki::PkiError,
+    },
+    #[error("the stapled OCSP response for the {what} certificate is older than {max_age_secs} s")]
+    StapleTooOld {
+        what: &'static str,
+        max_age_secs: u64,
+    },
+    #[error("the {what} certificate (serial {serial}) is revoked")]
+    Revoked { what: &'static str, serial: String },
+    #[error("the OCSP responder does not know the {what} certificate")]
+    UnknownToResponder { what: &'static str },
+    #[error("the message carries no signing certificate")]
+    NoSigner,
+    #[error("the signing certificate is not base64")]
+    SignerNotBase64,
+    #[error("the signing certificate does not parse: {0}")]
+    SignerUnparsable(korpu_pki::PkiError),
+    #[error("the signing certificate does not chain to the platform: {0}")]
+    SignerChain(korpu_pki::PkiError),
+    #[error("keeping the signing certificate failed: {0}")]
+    KeepSigner(std::io::Error),
+    #[error("the message is signed by {signed_by:?}, not by member {member}")]
+    WrongMember {
+        signed_by: String,
+        member: korpu_id::MemberId,
+    },
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -384,11 +465,11 @@ impl Gateway {
         self.loaded.read().expect("lock").clone()
     }
 
-    fn own_tls(&self, loaded_issuing: &[Certificate]) -> Result<OwnTls, String> {
+    fn own_tls(&self, loaded_issuing: &[Certificate]) -> Result<OwnTls, ConfLoadError> {
         let issuer = loaded_issuing
             .iter()
             .find(|i| self.tls_cert.verify_issued_by(i).is_ok())
-            .ok_or("our TLS certificate was not issued by any issuing CA of the configuration")?;
+            .ok_or(ConfLoadError::OwnTlsIssuer)?;
         Ok(OwnTls {
             chain: vec![
                 self.tls_cert.der().to_vec().into(),
@@ -400,7 +481,7 @@ impl Gateway {
 
     /// Verifies a signed configuration and, if it is good and not older than the current
     /// one, makes it current (and saves it when `save`).
-    pub fn accept_conf(&self, signed: &[u8], save: bool) -> Result<u64, String> {
+    pub fn accept_conf(&self, signed: &[u8], save: bool) -> Result<u64, ConfLoadError> {
         // Expiry is checked when routing, not here, so that an expired saved copy still loads
         // and the gateway can say precisely why it refuses to route.
         let conf =
@@ -410,35 +491,34 @@ impl Gateway {
                     &self.anchor,
                     Timestamp::from_unix(Timestamp::now().unix().saturating_sub(365 * 86_400)),
                 )
-                .map_err(|e| e.to_string())
-                .or(Err(e.to_string())),
-                e => Err(e.to_string()),
+                .or(Err(e)),
+                e => Err(e),
             })?;
         if let Some(cur) = self.loaded() {
             if conf.version < cur.conf.version {
-                return Err(format!(
-                    "refusing version {} of the global configuration: version {} is already in use (a rollback?)",
-                    conf.version, cur.conf.version
-                ));
+                return Err(ConfLoadError::Rollback {
+                    new: conf.version,
+                    current: cur.conf.version,
+                });
             }
         }
         let parse_all = |pems: &[String]| {
             pems.iter()
-                .map(|p| Certificate::from_pem(p).map_err(|e| e.to_string()))
+                .map(|p| Certificate::from_pem(p).map_err(ConfLoadError::Certificate))
                 .collect::<Result<Vec<_>, _>>()
         };
         let roots = parse_all(&conf.pki.root_certs)?;
         let issuing = parse_all(&conf.pki.issuing_certs)?;
         // The CAs complete the chains of the kept signing certificates in evidence packages.
         for ca in issuing.iter().chain(&roots) {
-            self.certs
-                .keep(ca)
-                .map_err(|e| format!("keeping a CA certificate for evidence: {e}"))?;
+            self.certs.keep(ca).map_err(ConfLoadError::KeepCa)?;
         }
         let own = self.own_tls(&issuing)?;
-        let server_tls = Arc::new(tls::server_config(&own, &roots)?);
+        let server_tls = Arc::new(tls::server_config(&own, &roots).map_err(ConfLoadError::Tls)?);
         let client_side_tls = match self.cfg.client_tls_listen {
-            Some(_) => Some(Arc::new(tls::information_system_config(&own)?)),
+            Some(_) => Some(Arc::new(
+                tls::information_system_config(&own).map_err(ConfLoadError::Tls)?,
+            )),
             None => None,
         };
         let version = conf.version;
@@ -459,13 +539,13 @@ impl Gateway {
             let tmp = self.saved_conf_path().with_extension("tmp");
             std::fs::write(&tmp, signed)
                 .and_then(|_| std::fs::rename(&tmp, self.saved_conf_path()))
-                .map_err(|e| format!("saving the configuration: {e}"))?;
+                .map_err(ConfLoadError::Save)?;
         }
         Ok(version)
     }
 
     /// Downloads the configuration from the anchor's URL; keeps the last good one on failure.
-    pub async fn refresh_conf(&self) -> Result<u64, String> {
+    pub async fn refresh_conf(&self) -> Result<u64, ConfLoadError> {
         let result = async {
             let resp = self
                 .http_conf
@@ -473,8 +553,11 @@ impl Gateway {
                 .send()
                 .await
                 .and_then(|r| r.error_for_status())
-                .map_err(|e| format!("downloading {}: {e}", self.anchor.conf_url))?;
-            let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+                .map_err(|source| ConfLoadError::Download {
+                    url: self.anchor.conf_url.clone(),
+                    source,
+                })?;
+            let bytes = resp.bytes().await.map_err(ConfLoadError::Read)?;
             self.accept_conf(&bytes, true)
         }
         .await;
@@ -482,23 +565,21 @@ impl Gateway {
             // An alert: the gateway keeps its last good configuration, but an operator must
             // know that a new one was refused (tampering, rollback, or the registry down).
             tracing::error!(alert = true, error = %e, "global configuration refresh failed; keeping the last good one");
-            *self.conf_error.lock().expect("lock") = Some(e.clone());
+            *self.conf_error.lock().expect("lock") = Some(e.to_string());
             self.metrics.inc_error("ConfRefreshFailed");
         }
         result
     }
 
     /// Fetches fresh OCSP responses for our own certificates, to staple to our messages.
-    pub async fn refresh_staples(&self) -> Result<(), String> {
-        let loaded = self.loaded().ok_or("no global configuration yet")?;
+    pub async fn refresh_staples(&self) -> Result<(), StapleRenewError> {
+        let loaded = self.loaded().ok_or(StapleRenewError::NoConf)?;
         let url = loaded.conf.central.ocsp_url.clone();
         let mut out = Staples::default();
         for (cert, slot) in [(&self.tls_cert, 0), (&self.sign_cert, 1)] {
-            let issuer = loaded
-                .issuer_of(cert)
-                .ok_or("our certificate has no issuer in the configuration")?;
+            let issuer = loaded.issuer_of(cert).ok_or(StapleRenewError::NoIssuer)?;
             let (req, nonce) =
-                korpu_pki::ocsp::build_request(cert, issuer).map_err(|e| e.to_string())?;
+                korpu_pki::ocsp::build_request(cert, issuer).map_err(StapleRenewError::Request)?;
             let resp = self
                 .http_conf
                 .post(&url)
@@ -506,10 +587,13 @@ impl Gateway {
                 .body(req)
                 .send()
                 .await
-                .map_err(|e| format!("asking the OCSP responder {url}: {e}"))?
+                .map_err(|source| StapleRenewError::Responder {
+                    url: url.clone(),
+                    source,
+                })?
                 .bytes()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(StapleRenewError::Read)?;
             let status = korpu_pki::ocsp::verify_response(
                 &resp,
                 cert,
@@ -517,7 +601,7 @@ impl Gateway {
                 Some(&nonce),
                 SystemTime::now(),
             )
-            .map_err(|e| format!("the OCSP response about our certificate is not valid: {e}"))?;
+            .map_err(StapleRenewError::Invalid)?;
             if status != CertStatus::Good {
                 tracing::error!(alert = true, serial = %cert.serial_hex(), ?status, "our own certificate is not good: peers will refuse our messages");
             }
@@ -537,10 +621,9 @@ impl Gateway {
         loaded: &Loaded,
         cert: &Certificate,
         staple: Option<&str>,
-        what: &str,
-    ) -> Result<(), String> {
-        let staple = staple
-            .ok_or_else(|| format!("no OCSP response was stapled for the {what} certificate"))?;
+        what: &'static str,
+    ) -> Result<(), PeerCertError> {
+        let staple = staple.ok_or(PeerCertError::NoStaple { what })?;
         let fingerprint = cert.sha256_fingerprint_hex();
         let cached = loaded
             .staples
@@ -553,16 +636,14 @@ impl Gateway {
         let (status, this_update) = match cached {
             Some(v) => v,
             None => {
-                let der = B64.decode(staple).map_err(|_| {
-                    format!("the stapled OCSP response for the {what} certificate is not base64")
-                })?;
-                let issuer = loaded.issuer_of(cert).ok_or_else(|| {
-                    format!(
-                        "the {what} certificate was not issued by a CA of the global configuration"
-                    )
-                })?;
+                let der = B64
+                    .decode(staple)
+                    .map_err(|_| PeerCertError::StapleNotBase64 { what })?;
+                let issuer = loaded
+                    .issuer_of(cert)
+                    .ok_or(PeerCertError::UnknownIssuer { what })?;
                 let v = korpu_pki::ocsp::verify_response_dated(&der, cert, issuer, None, now)
-                    .map_err(|e| format!("the stapled OCSP response for the {what} certificate is not valid: {e}"))?;
+                    .map_err(|source| PeerCertError::StapleInvalid { what, source })?;
                 let mut staples = loaded.staples.lock().expect("lock");
                 let known: usize = staples.values().map(HashMap::len).sum();
                 if known >= CACHE_LIMIT {
@@ -578,20 +659,18 @@ impl Gateway {
         if now.duration_since(this_update).unwrap_or_default()
             > Duration::from_secs(self.cfg.ocsp_max_age_secs)
         {
-            return Err(format!(
-                "the stapled OCSP response for the {what} certificate is older than {} s",
-                self.cfg.ocsp_max_age_secs
-            ));
+            return Err(PeerCertError::StapleTooOld {
+                what,
+                max_age_secs: self.cfg.ocsp_max_age_secs,
+            });
         }
         match status {
             CertStatus::Good => Ok(()),
-            CertStatus::Revoked { .. } => Err(format!(
-                "the {what} certificate (serial {}) is revoked",
-                cert.serial_hex()
-            )),
-            CertStatus::Unknown => Err(format!(
-                "the OCSP responder does not know the {what} certificate"
-            )),
+            CertStatus::Revoked { .. } => Err(PeerCertError::Revoked {
+                what,
+                serial: cert.serial_hex(),
+            }),
+            CertStatus::Unknown => Err(PeerCertError::UnknownToResponder { what }),
         }
     }
 
@@ -603,8 +682,8 @@ impl Gateway {
         signer_b64: Option<&str>,
         staple: Option<&str>,
         member: &korpu_id::MemberId,
-    ) -> Result<Arc<Certificate>, String> {
-        let signer_b64 = signer_b64.ok_or("the message carries no signing certificate")?;
+    ) -> Result<Arc<Certificate>, PeerCertError> {
+        let signer_b64 = signer_b64.ok_or(PeerCertError::NoSigner)?;
         let cached = loaded
             .signers
             .lock()
@@ -617,26 +696,22 @@ impl Gateway {
             _ => {
                 let der = B64
                     .decode(signer_b64)
-                    .map_err(|_| "the signing certificate is not base64")?;
-                let cert = Certificate::from_der(&der)
-                    .map_err(|e| format!("the signing certificate does not parse: {e}"))?;
-                korpu_pki::cert::verify_chain(&cert, &loaded.issuing, &loaded.roots, now).map_err(
-                    |e| format!("the signing certificate does not chain to the platform: {e}"),
-                )?;
+                    .map_err(|_| PeerCertError::SignerNotBase64)?;
+                let cert = Certificate::from_der(&der).map_err(PeerCertError::SignerUnparsable)?;
+                korpu_pki::cert::verify_chain(&cert, &loaded.issuing, &loaded.roots, now)
+                    .map_err(PeerCertError::SignerChain)?;
                 // Records will name it; evidence must be able to produce it.
-                self.certs
-                    .keep(&cert)
-                    .map_err(|e| format!("keeping the signing certificate failed: {e}"))?;
+                self.certs.keep(&cert).map_err(PeerCertError::KeepSigner)?;
                 let cert = Arc::new(cert);
                 cache_insert(&loaded.signers, signer_b64.to_owned(), cert.clone());
                 cert
             }
         };
         if cert.common_name().as_deref() != Some(&member.to_string()) {
-            return Err(format!(
-                "the message is signed by {:?}, not by member {member}",
-                cert.common_name().unwrap_or_default()
-            ));
+            return Err(PeerCertError::WrongMember {
+                signed_by: cert.common_name().unwrap_or_default(),
+                member: member.clone(),
+            });
         }
         self.check_staple(loaded, &cert, staple, "signing")?;
         Ok(cert)

@@ -251,7 +251,7 @@ impl Gateway {
             header(&parts.headers, p::H_TLS_OCSP),
             "provider gateway TLS",
         )
-        .map_err(|e| XRoadError::new(ErrorKind::CpSsl, e))?;
+        .map_err(|e| XRoadError::new(ErrorKind::CpSsl, e.to_string()))?;
         let mut rbody = self
             .receive(
                 rbody,

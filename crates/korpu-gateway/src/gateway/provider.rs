@@ -80,7 +80,7 @@ impl Gateway {
             header(req.headers(), p::H_TLS_OCSP),
             "calling gateway TLS",
         )
-        .map_err(|e| XRoadError::new(ErrorKind::SpSsl, e))?;
+        .map_err(|e| XRoadError::new(ErrorKind::SpSsl, e.to_string()))?;
         let path = req
             .uri()
             .path_and_query()
@@ -157,7 +157,7 @@ impl Gateway {
                 header(&in_headers, p::H_SIGNER_OCSP),
                 xh.client.member(),
             )
-            .map_err(|e| XRoadError::new(ErrorKind::SpSignature, e))?;
+            .map_err(|e| XRoadError::new(ErrorKind::SpSignature, e.to_string()))?;
         let signature = header(&in_headers, p::H_SIG).unwrap_or("").to_owned();
         let digest_bytes: [u8; 32] = Sha256::digest(base.as_bytes()).into();
         self.verifier
