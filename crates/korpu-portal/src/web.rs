@@ -67,7 +67,9 @@ impl Ctx {
     }
 }
 
-pub(crate) async fn ctx(s: &AppState, headers: &HeaderMap, uri: &axum::http::Uri) -> Ctx {
+/// The request's language (a `lang` query also sets the cookie), session (its idle expiry pushed
+/// forward) and unread count. Handlers take the [`Ctx`] extractor, which calls this once.
+async fn ctx(s: &AppState, headers: &HeaderMap, uri: &axum::http::Uri) -> Ctx {
     let jar = cookies(headers);
     let q = query_pairs(uri.query());
     let mut set_cookies = Vec::new();
@@ -189,13 +191,8 @@ pub(crate) fn csrf_field(h: &mut Html, u: &Session) {
     );
 }
 
-pub(crate) fn message_page(
-    s: &AppState,
-    c: &Ctx,
-    status: StatusCode,
-    title_key: Msg,
-    text: &str,
-) -> Response {
+/// The message page of a [`PageError`]: a title, a text and a link to the catalogue.
+fn message_page(s: &AppState, c: &Ctx, status: StatusCode, title_key: Msg, text: &str) -> Response {
     let mut h = Html::new();
     h.el("h1", &[], c.lang.t(title_key));
     h.el("p", &[], text);
