@@ -190,7 +190,7 @@ pub enum ConfLoadError {
     #[error("our TLS certificate was not issued by any issuing CA of the configuration")]
     OwnTlsIssuer,
     #[error("{0}")]
-    Tls(String),
+    Tls(#[from] tls::TlsConfigError),
     #[error("saving the configuration: {0}")]
     Save(std::io::Error),
 }
@@ -514,11 +514,9 @@ impl Gateway {
             self.certs.keep(ca).map_err(ConfLoadError::KeepCa)?;
         }
         let own = self.own_tls(&issuing)?;
-        let server_tls = Arc::new(tls::server_config(&own, &roots).map_err(ConfLoadError::Tls)?);
+        let server_tls = Arc::new(tls::server_config(&own, &roots)?);
         let client_side_tls = match self.cfg.client_tls_listen {
-            Some(_) => Some(Arc::new(
-                tls::information_system_config(&own).map_err(ConfLoadError::Tls)?,
-            )),
+            Some(_) => Some(Arc::new(tls::information_system_config(&own)?)),
             None => None,
         };
         let version = conf.version;

@@ -18,19 +18,34 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn roots(root_certs: &[Certificate]) -> Result<RootCertStore, String> {
+/// Why a TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    #[error("a platform root certificate is unusable: {0}")]
+    Root(rustls::Error),
+    #[error("{0}")]
+    Key(p256::pkcs8::Error),
+    #[error("{0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    #[error("{0}")]
+    Rustls(rustls::Error),
+    #[error("our TLS key does not fit our certificate: {0}")]
+    KeyMismatch(rustls::Error),
+}
+
+fn roots(root_certs: &[Certificate]) -> Result<RootCertStore, TlsConfigError> {
     let mut store = RootCertStore::empty();
     for c in root_certs {
         store
             .add(CertificateDer::from(c.der().to_vec()))
-            .map_err(|e| format!("a platform root certificate is unusable: {e}"))?;
+            .map_err(TlsConfigError::Root)?;
     }
     Ok(store)
 }
 
-fn key_der(key: &korpu_pki::key::SigningKey) -> Result<PrivateKeyDer<'static>, String> {
+fn key_der(key: &korpu_pki::key::SigningKey) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
     let der =
-        p256::pkcs8::EncodePrivateKey::to_pkcs8_der(key.inner()).map_err(|e| e.to_string())?;
+        p256::pkcs8::EncodePrivateKey::to_pkcs8_der(key.inner()).map_err(TlsConfigError::Key)?;
     Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         der.as_bytes().to_vec(),
     )))
@@ -47,19 +62,18 @@ pub struct OwnTls {
 pub fn server_config(
     own: &OwnTls,
     root_certs: &[Certificate],
-) -> Result<rustls::ServerConfig, String> {
+) -> Result<rustls::ServerConfig, TlsConfigError> {
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots(root_certs)?),
         provider(),
     )
-    .build()
-    .map_err(|e| e.to_string())?;
+    .build()?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
+        .map_err(TlsConfigError::Rustls)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(own.chain.clone(), key_der(&own.key)?)
-        .map_err(|e| format!("our TLS key does not fit our certificate: {e}"))?;
+        .map_err(TlsConfigError::KeyMismatch)?;
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     Ok(cfg)
 }
@@ -127,20 +141,19 @@ pub fn client_config(
     own: &OwnTls,
     root_certs: &[Certificate],
     pins: Vec<String>,
-) -> Result<rustls::ClientConfig, String> {
+) -> Result<rustls::ClientConfig, TlsConfigError> {
     let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
         Arc::new(roots(root_certs)?),
         provider(),
     )
-    .build()
-    .map_err(|e| e.to_string())?;
+    .build()?;
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
+        .map_err(TlsConfigError::Rustls)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedVerifier { inner, pins }))
         .with_client_auth_cert(own.chain.clone(), key_der(&own.key)?)
-        .map_err(|e| format!("our TLS key does not fit our certificate: {e}"))?;
+        .map_err(TlsConfigError::KeyMismatch)?;
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     Ok(cfg)
 }
@@ -200,13 +213,13 @@ impl rustls::server::danger::ClientCertVerifier for PinnedLaterClientVerifier {
 
 /// The TLS client side's configuration (for information systems): our gateway certificate,
 /// a client certificate required, pinned per subsystem afterwards.
-pub fn information_system_config(own: &OwnTls) -> Result<rustls::ServerConfig, String> {
+pub fn information_system_config(own: &OwnTls) -> Result<rustls::ServerConfig, TlsConfigError> {
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?
+        .map_err(TlsConfigError::Rustls)?
         .with_client_cert_verifier(Arc::new(PinnedLaterClientVerifier(provider())))
         .with_single_cert(own.chain.clone(), key_der(&own.key)?)
-        .map_err(|e| format!("our TLS key does not fit our certificate: {e}"))?;
+        .map_err(TlsConfigError::KeyMismatch)?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
 }

@@ -469,8 +469,6 @@ impl Gateway {
     // ----- server side --------------------------------------------------------------------
 }
 
-/// The rule both gateways apply: `xh.client` needs an access right to `service`, and a purpose
-/// when the service requires one. `denied` is the error type for this side of the exchange.
 /// Connects to a provider gateway: TCP, TLS 1.3 with its pinned certificate, HTTP/2. Owns what
 /// it needs, since it runs in a task of its own (see [`crate::peers`]); the caller bounds it.
 async fn connect_peer(
@@ -480,7 +478,7 @@ async fn connect_peer(
 ) -> Result<Arc<Peer>, XRoadError> {
     let fail = |m: String| XRoadError::new(ErrorKind::CpNetwork, m);
     let cfg = tls::client_config(&own, &roots, gw.tls_cert_sha256.clone())
-        .map_err(|e| XRoadError::new(ErrorKind::CpInternal, e))?;
+        .map_err(|e| XRoadError::new(ErrorKind::CpInternal, e.to_string()))?;
     let host = gw
         .address
         .rsplit_once(':')

@@ -121,6 +121,8 @@ pub(super) fn new_record(
     }
 }
 
+/// The rule both gateways apply: `xh.client` needs an access right to `service`, and a purpose
+/// when the service requires one. `denied` is the error type for this side of the exchange.
 pub(super) fn authorise(
     conf: &IndexedConf,
     xh: &XRoadHeaders,
