@@ -147,27 +147,21 @@ impl Gateway {
         // What goes to the provider is what is signed: every forwarded header is covered
         // (protocol's module doc), the X-Road ones as this gateway sets them.
         let mut out_headers = steps::outgoing_headers(&in_headers, &xh, &target.service_text);
-        let covered = p::covered_names(&out_headers);
-        let covered_sha256 = p::covered_sha256(
-            Some((method.as_str(), &target.path, target.query.as_deref())),
-            &covered,
-            &out_headers,
-            &body.sha256,
-        );
         // The data subject as the provider's gateway will find it, signed so that its record
         // can show it was (the provider recomputes it from what it receives).
         let subject = service.data_subject.as_ref().and_then(|loc| {
             find_subject(loc, &out_headers, &target, conf.path_templates(&service.id))
         });
         let created_ms = now_ms();
-        let base = p::SignedRequest {
-            service: &target.service_text,
-            headers: &xh,
+        let (covered, base) = steps::request_signature_base(
+            method.as_str(),
+            &target,
+            &xh,
+            &out_headers,
+            &body.sha256,
+            subject.as_deref(),
             created_ms,
-            subject: subject.as_deref(),
-            covered_sha256,
-        }
-        .signature_base();
+        );
         let request_hash = p::request_hash(&base);
         let digest_bytes: [u8; 32] = Sha256::digest(base.as_bytes()).into();
         let digest = hex::encode(digest_bytes);
@@ -292,21 +286,15 @@ impl Gateway {
         // Every header passed on to the information system must be covered; the X-Road ones
         // this gateway sets itself (and X-Road-Error is a field of the base).
         let rcovered = header(&parts.headers, p::H_COVERED).unwrap_or("");
-        if let Some(n) = p::uncovered_header(&parts.headers, rcovered, RESPONSE_OWN_HEADERS) {
-            return Err(XRoadError::new(
-                ErrorKind::CpSignature,
-                format!(
-                    "the response from {} carries the header {n}, which its signature does not cover",
-                    gw.id
-                ),
-            ));
-        }
-        let rbase = p::response_signature_base(
+        let rbase = steps::response_signature_base(
+            &parts.headers,
+            rcovered,
             &digest,
             status,
             error_type.as_deref(),
-            &p::covered_sha256(None, rcovered, &parts.headers, &rbody.sha256),
-        );
+            &rbody.sha256,
+            &gw.id,
+        )?;
         let rdigest: [u8; 32] = Sha256::digest(rbase.as_bytes()).into();
         let rsig = rsig.to_owned();
         self.verifier

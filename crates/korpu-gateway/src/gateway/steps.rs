@@ -2,9 +2,11 @@
 //! tests here: authenticating a local information system by its registered TLS certificate
 //! ([`authenticate_client`]), authorising a call ([`authorise`]), choosing the provider's
 //! gateways ([`provider_gateways`]), the headers a request is forwarded and signed with
-//! ([`outgoing_headers`]), finding the data subject ([`find_subject`]) and what every record
-//! states ([`new_record`]). Signing, forwarding and verifying use the batch signer and the
-//! peer connections and stay in [`super::client`] and [`super::provider`].
+//! ([`outgoing_headers`]), what is signed of a request ([`request_signature_base`]) and
+//! verified of an answer ([`response_signature_base`]), finding the data subject
+//! ([`find_subject`]) and what every record states ([`new_record`]). The signatures themselves
+//! (the batch signer and verifier) and forwarding (the peer connections) stay in
+//! [`super::client`] and [`super::provider`].
 
 use super::*;
 
@@ -85,6 +87,64 @@ pub(super) fn outgoing_headers(
     }
     p::set_unique(&mut out, p::H_ID, &xh.message_id);
     out
+}
+
+/// Sign, the part without the key: the covered-header list of `out_headers` and the request's
+/// signature base (protocol's module doc), what the batch signer signs and the record keeps.
+pub(super) fn request_signature_base(
+    method: &str,
+    target: &p::Target,
+    xh: &XRoadHeaders,
+    out_headers: &HeaderMap,
+    body_sha256: &[u8; 32],
+    subject: Option<&str>,
+    created_ms: u64,
+) -> (String, String) {
+    let covered = p::covered_names(out_headers);
+    let covered_sha256 = p::covered_sha256(
+        Some((method, &target.path, target.query.as_deref())),
+        &covered,
+        out_headers,
+        body_sha256,
+    );
+    let base = p::SignedRequest {
+        service: &target.service_text,
+        headers: xh,
+        created_ms,
+        subject,
+        covered_sha256,
+    }
+    .signature_base();
+    (covered, base)
+}
+
+/// Verify, the part without the key: the signature base of a provider gateway's answer as
+/// recomputed from what arrived (`covered` is its covered-header list), bound to our request
+/// by `request_digest`. An answer carrying a header that would pass to the information system
+/// uncovered is refused (only the X-Road headers this gateway sets itself may be uncovered).
+pub(super) fn response_signature_base(
+    headers: &HeaderMap,
+    covered: &str,
+    request_digest: &str,
+    status: u16,
+    error_type: Option<&str>,
+    body_sha256: &[u8; 32],
+    provider: &GatewayId,
+) -> Result<String, XRoadError> {
+    if let Some(n) = p::uncovered_header(headers, covered, RESPONSE_OWN_HEADERS) {
+        return Err(XRoadError::new(
+            ErrorKind::CpSignature,
+            format!(
+                "the response from {provider} carries the header {n}, which its signature does not cover"
+            ),
+        ));
+    }
+    Ok(p::response_signature_base(
+        request_digest,
+        status,
+        error_type,
+        &p::covered_sha256(None, covered, headers, body_sha256),
+    ))
 }
 
 /// What every record of an exchange states, whichever its side (`role`) and outcome: the one
@@ -351,5 +411,51 @@ mod tests {
         assert_eq!(find_subject(&loc, &h, &target, &[]).as_deref(), Some("x"));
         let loc = SubjectLocation::Header("x-pin".into());
         assert_eq!(find_subject(&loc, &h, &target, &[]).as_deref(), Some("777"));
+    }
+
+    #[test]
+    fn the_request_base_changes_with_every_covered_header_and_the_body() {
+        let target = p::parse_target("/r1/AZ/GOV/2/pro/persons/p/1?q=2").expect("target");
+        let x = xh("AZ/GOV/1/sub", &[]);
+        let out = outgoing_headers(&headers(&[("accept", "a")]), &x, &target.service_text);
+        let body = [7u8; 32];
+        let (covered, base) =
+            request_signature_base("GET", &target, &x, &out, &body, Some("s"), 1_000);
+        assert!(covered.split(' ').any(|n| n == "accept"), "{covered}");
+        let same = request_signature_base("GET", &target, &x, &out, &body, Some("s"), 1_000);
+        assert_eq!(same.1, base);
+        let mut altered = out.clone();
+        altered.insert("accept", HeaderValue::from_static("b"));
+        let other = [
+            request_signature_base("GET", &target, &x, &altered, &body, Some("s"), 1_000).1,
+            request_signature_base("POST", &target, &x, &out, &body, Some("s"), 1_000).1,
+            request_signature_base("GET", &target, &x, &out, &[8; 32], Some("s"), 1_000).1,
+            request_signature_base("GET", &target, &x, &out, &body, None, 1_000).1,
+            request_signature_base("GET", &target, &x, &out, &body, Some("s"), 1_001).1,
+        ];
+        for o in other {
+            assert_ne!(o, base);
+        }
+    }
+
+    #[test]
+    fn an_answer_with_an_uncovered_header_is_refused_and_a_covered_one_is_bound() {
+        let gw: GatewayId = id("AZ/GOV/2/gw2");
+        let h = headers(&[("content-type", "application/json"), (p::H_ID, "id-1")]);
+        let body = [1u8; 32];
+        let base = response_signature_base(&h, "content-type", "d1", 200, None, &body, &gw)
+            .expect("covered");
+        // Bound to the request digest, the status, the error type and the body.
+        for other in [
+            response_signature_base(&h, "content-type", "d2", 200, None, &body, &gw),
+            response_signature_base(&h, "content-type", "d1", 500, None, &body, &gw),
+            response_signature_base(&h, "content-type", "d1", 200, Some("x"), &body, &gw),
+            response_signature_base(&h, "content-type", "d1", 200, None, &[2; 32], &gw),
+        ] {
+            assert_ne!(other.expect("covered"), base);
+        }
+        let e = response_signature_base(&h, "", "d1", 200, None, &body, &gw)
+            .expect_err("content-type is not covered");
+        assert_eq!(e.kind, ErrorKind::CpSignature);
     }
 }
