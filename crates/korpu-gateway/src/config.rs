@@ -318,19 +318,32 @@ pub struct Cidr {
     pub prefix: u8,
 }
 
-pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
+/// Why a network (`ADDRESS/PREFIX`) does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("{0:?} is not ADDRESS/PREFIX")]
+    Address(String),
+    #[error("{0:?}: bad prefix")]
+    Prefix(String),
+    #[error("{text:?}: prefix longer than {max}")]
+    PrefixTooLong { text: String, max: u8 },
+}
+
+pub fn parse_cidr(s: &str) -> Result<Cidr, CidrError> {
     let (a, p) = s.split_once('/').unwrap_or((s, ""));
-    let addr: IpAddr = a
-        .parse()
-        .map_err(|_| format!("{s:?} is not ADDRESS/PREFIX"))?;
+    let addr: IpAddr = a.parse().map_err(|_| CidrError::Address(s.to_owned()))?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = if p.is_empty() {
         max
     } else {
-        p.parse::<u8>().map_err(|_| format!("{s:?}: bad prefix"))?
+        p.parse::<u8>()
+            .map_err(|_| CidrError::Prefix(s.to_owned()))?
     };
     if prefix > max {
-        return Err(format!("{s:?}: prefix longer than {max}"));
+        return Err(CidrError::PrefixTooLong {
+            text: s.to_owned(),
+            max,
+        });
     }
     Ok(Cidr { addr, prefix })
 }
@@ -378,7 +391,18 @@ mod tests {
         assert!(parse_cidr("::1/128")
             .unwrap()
             .contains("::1".parse().unwrap()));
-        assert!(parse_cidr("1.2.3.4/33").is_err());
+        assert_eq!(
+            parse_cidr("1.2.3.4/33"),
+            Err(CidrError::PrefixTooLong {
+                text: "1.2.3.4/33".into(),
+                max: 32
+            })
+        );
+        assert_eq!(
+            parse_cidr("1.2.3.4/x"),
+            Err(CidrError::Prefix("1.2.3.4/x".into()))
+        );
+        assert_eq!(parse_cidr("nope"), Err(CidrError::Address("nope".into())));
     }
 
     #[test]

@@ -357,7 +357,7 @@ impl Gateway {
         let networks = cfg
             .client_networks
             .iter()
-            .map(|n| crate::config::parse_cidr(n).map_err(StartError))
+            .map(|n| crate::config::parse_cidr(n).map_err(|e| StartError(e.to_string())))
             .collect::<Result<_, _>>()?;
         let backends = cfg
             .services

@@ -25,20 +25,34 @@ pub fn header_list_bytes(h: &HeaderMap) -> usize {
     h.iter().map(|(n, v)| n.as_str().len() + v.len() + 32).sum()
 }
 
+/// A header list over one of the limits; the message names the limit that was passed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderLimitError {
+    #[error("the request has {count} header fields, more than this gateway accepts ({max}, max_header_count)")]
+    TooMany { count: usize, max: usize },
+    #[error("the request's headers are {bytes} bytes (counted as HTTP/2 does), more than this gateway accepts ({max}, max_header_bytes)")]
+    TooLarge { bytes: usize, max: usize },
+}
+
 /// Refuses a header list larger than `max_bytes` (counted as [`header_list_bytes`]) or with
-/// more than `max_count` fields; the message names the limit that was passed.
-pub fn check_headers(h: &HeaderMap, max_bytes: usize, max_count: usize) -> Result<(), String> {
+/// more than `max_count` fields.
+pub fn check_headers(
+    h: &HeaderMap,
+    max_bytes: usize,
+    max_count: usize,
+) -> Result<(), HeaderLimitError> {
     if h.len() > max_count {
-        return Err(format!(
-            "the request has {} header fields, more than this gateway accepts ({max_count}, max_header_count)",
-            h.len()
-        ));
+        return Err(HeaderLimitError::TooMany {
+            count: h.len(),
+            max: max_count,
+        });
     }
     let bytes = header_list_bytes(h);
     if bytes > max_bytes {
-        return Err(format!(
-            "the request's headers are {bytes} bytes (counted as HTTP/2 does), more than this gateway accepts ({max_bytes}, max_header_bytes)"
-        ));
+        return Err(HeaderLimitError::TooLarge {
+            bytes,
+            max: max_bytes,
+        });
     }
     Ok(())
 }
@@ -171,12 +185,12 @@ mod tests {
         h.insert("x-a", "12345".parse().unwrap());
         assert_eq!(header_list_bytes(&h), 3 + 5 + 32);
         assert!(check_headers(&h, 40, 1).is_ok());
-        assert!(check_headers(&h, 39, 1)
-            .unwrap_err()
-            .contains("max_header_bytes"));
+        let e = check_headers(&h, 39, 1).unwrap_err();
+        assert_eq!(e, HeaderLimitError::TooLarge { bytes: 40, max: 39 });
+        assert!(e.to_string().contains("max_header_bytes"));
         h.insert("x-b", "".parse().unwrap());
-        assert!(check_headers(&h, 1000, 1)
-            .unwrap_err()
-            .contains("max_header_count"));
+        let e = check_headers(&h, 1000, 1).unwrap_err();
+        assert_eq!(e, HeaderLimitError::TooMany { count: 2, max: 1 });
+        assert!(e.to_string().contains("max_header_count"));
     }
 }

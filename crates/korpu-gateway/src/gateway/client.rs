@@ -47,7 +47,7 @@ impl Gateway {
             self.cfg.max_header_bytes,
             self.cfg.max_header_count,
         ) {
-            let e = XRoadError::new(ErrorKind::BadRequest, m);
+            let e = XRoadError::new(ErrorKind::BadRequest, m.to_string());
             self.metrics.inc_error(e.kind.as_str());
             self.metrics
                 .observe("client", e.status(), started.elapsed());

@@ -398,7 +398,7 @@ impl Gateway {
                 format!(
                     "the information system behind {}: {}",
                     target.service,
-                    m.replacen("the request", "its response", 1)
+                    m.to_string().replacen("the request", "its response", 1)
                 ),
             )
         })?;
