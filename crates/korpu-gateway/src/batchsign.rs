@@ -213,6 +213,19 @@ pub struct Verifier {
     remembered: AtomicU64,
 }
 
+/// Why a signature was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The signature's text form, or the batch proof in it, is malformed.
+    #[error("{0}")]
+    Malformed(korpu_pki::PkiError),
+    /// A single signature that does not verify with the signer's key.
+    #[error("{0}")]
+    Single(korpu_pki::PkiError),
+    #[error("the batch signature does not verify with the signer's key")]
+    Batch,
+}
+
 impl Verifier {
     /// Checks that `signature` (text form) by `signer` covers the message whose bytes are
     /// `input` and SHA-256 `digest`.
@@ -222,14 +235,16 @@ impl Verifier {
         input: &[u8],
         digest: &[u8; 32],
         signature: &str,
-    ) -> Result<(), String> {
-        let sig = Signature::parse(signature).map_err(|e| e.to_string())?;
-        let signed = sig.signed_bytes(input, digest).map_err(|e| e.to_string())?;
+    ) -> Result<(), VerifyError> {
+        let sig = Signature::parse(signature).map_err(VerifyError::Malformed)?;
+        let signed = sig
+            .signed_bytes(input, digest)
+            .map_err(VerifyError::Malformed)?;
         if matches!(sig, Signature::Single(_)) {
             self.verifications.fetch_add(1, Ordering::Relaxed);
             return signer
                 .verify_signature(&signed, sig.der())
-                .map_err(|e| e.to_string());
+                .map_err(VerifyError::Single);
         }
         let mut h = Sha256::new();
         h.update(signer.sha256_fingerprint_hex().as_bytes());
@@ -268,7 +283,7 @@ impl Verifier {
         if ok {
             Ok(())
         } else {
-            Err("the batch signature does not verify with the signer's key".into())
+            Err(VerifyError::Batch)
         }
     }
 
