@@ -3,8 +3,9 @@
 //!
 //! - [`protocol`]: the X-Road Message Protocol for REST as pure functions (parsing, header
 //!   filtering, errors, the signed canonical form).
-//! - [`gateway`]: the two request flows and the gateway's state (verified global
-//!   configuration, stapled OCSP responses, peer connections).
+//! - [`gateway`]: the gateway's state (verified global configuration, stapled OCSP
+//!   responses, peer connections) and the two request flows (`gateway/client.rs`,
+//!   `gateway/provider.rs`), whose socket-free steps are functions in `gateway/steps.rs`.
 //! - [`index`]: the global configuration's lookup tables, built once per version.
 //! - [`tls`]: mutual TLS 1.3 between gateways with certificate pinning.
 //! - [`body`]: bounded-memory spooling of bodies, which must be whole before their signature
