@@ -14,13 +14,26 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use korpu_tlog::ExchangeRecord;
 
+/// Why a record was not made durable, or a question about the record not answered.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("the exchange journal has stopped")]
+    JournalStopped,
+    #[error("the exchange record could not be written: {0}")]
+    JournalWrite(String),
+    #[error("{0}")]
+    Ledger(#[from] korpu_ledger::LedgerError),
+    #[error("this gateway's record keeps no subject index")]
+    NoSubjectIndex,
+}
+
 /// Somewhere exchanges are recorded durably.
 pub trait Recorder: Send + Sync + 'static {
     /// Resolves once `record` is durable, with its position in the record.
     fn record<'a>(
         &'a self,
         record: &'a ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>>;
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>;
 
     /// Told each signed global configuration the gateway accepts, so a recorder that archives
     /// can put the current one into its archives (what an offline verifier checks them with).
@@ -38,7 +51,8 @@ pub trait Recorder: Send + Sync + 'static {
         &'a self,
         _announced: Announced,
         record: &'a ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>
+    {
         self.record(record)
     }
 
@@ -60,16 +74,16 @@ pub trait Recorder: Send + Sync + 'static {
         _cursor: Option<u64>,
         _limit: usize,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send + '_>,
+        Box<dyn std::future::Future<Output = Result<serde_json::Value, RecordError>> + Send + '_>,
     > {
-        Box::pin(async { Err("this gateway's record keeps no subject index".to_owned()) })
+        Box::pin(async { Err(RecordError::NoSubjectIndex) })
     }
 }
 
 /// A record a [`Recorder`] was told to expect ([`Recorder::announce`]).
 pub struct Announced(Option<korpu_ledger::Announcement>);
 
-type Pending = (ExchangeRecord, oneshot::Sender<Result<u64, String>>);
+type Pending = (ExchangeRecord, oneshot::Sender<Result<u64, RecordError>>);
 
 /// A local append-only journal with group commit.
 pub struct JournalRecorder {
@@ -128,7 +142,7 @@ impl JournalRecorder {
                                 next += 1;
                                 Ok(next - 1)
                             }
-                            Err(e) => Err(format!("the exchange record could not be written: {e}")),
+                            Err(e) => Err(RecordError::JournalWrite(e.to_string())),
                         };
                         let _ = ack.send(r);
                     }
@@ -160,15 +174,15 @@ impl Recorder for JournalRecorder {
     fn record<'a>(
         &'a self,
         record: &'a ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>
+    {
         Box::pin(async move {
             let (ack, done) = oneshot::channel();
             self.tx
                 .send((record.clone(), ack))
                 .await
-                .map_err(|_| "the exchange journal has stopped".to_owned())?;
-            done.await
-                .map_err(|_| "the exchange journal has stopped".to_owned())?
+                .map_err(|_| RecordError::JournalStopped)?;
+            done.await.map_err(|_| RecordError::JournalStopped)?
         })
     }
 }
@@ -177,8 +191,9 @@ impl Recorder for korpu_ledger::Ledger {
     fn record<'a>(
         &'a self,
         record: &'a ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>> {
-        Box::pin(async move { self.append(record).await.map_err(|e| e.to_string()) })
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>
+    {
+        Box::pin(async move { Ok(self.append(record).await?) })
     }
 
     fn configuration(&self, signed: &[u8]) {
@@ -193,13 +208,14 @@ impl Recorder for korpu_ledger::Ledger {
         &'a self,
         announced: Announced,
         record: &'a ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>
+    {
         Box::pin(async move {
             let appended = match announced.0 {
                 Some(a) => self.append_announced(a, record).await,
                 None => self.append(record).await,
             };
-            appended.map_err(|e| e.to_string())
+            Ok(appended?)
         })
     }
 
@@ -244,14 +260,14 @@ impl Recorder for korpu_ledger::Ledger {
         cursor: Option<u64>,
         limit: usize,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send + '_>,
+        Box<dyn std::future::Future<Output = Result<serde_json::Value, RecordError>> + Send + '_>,
     > {
         let subject = subject.to_owned();
         Box::pin(async move {
             korpu_ledger::Ledger::subject_accesses(self, &subject, cursor, limit)
                 .await
                 .map(|page| page.to_tracker_json())
-                .map_err(|e| e.to_string())
+                .map_err(RecordError::from)
         })
     }
 }

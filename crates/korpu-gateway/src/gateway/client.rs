@@ -335,7 +335,7 @@ impl Gateway {
         self.recorder
             .record_announced(announced, &rec)
             .await
-            .map_err(|e| XRoadError::new(ErrorKind::CpDatabase, e))?;
+            .map_err(|e| XRoadError::new(ErrorKind::CpDatabase, e.to_string()))?;
         tracing::debug!(phase = "recorded", us = t0.elapsed().as_micros() as u64);
 
         let mut out = Response::new(rbody.into_body());

@@ -280,7 +280,7 @@ impl Gateway {
         self.recorder
             .record(&rec)
             .await
-            .map_err(|e| XRoadError::new(ErrorKind::SpDatabase, e))?;
+            .map_err(|e| XRoadError::new(ErrorKind::SpDatabase, e.to_string()))?;
         tracing::debug!(
             phase = "provider recorded",
             us = t0.elapsed().as_micros() as u64
@@ -496,7 +496,7 @@ impl Gateway {
             .recorder
             .subject_accesses(subject, cursor, limit)
             .await
-            .map_err(|e| XRoadError::new(ErrorKind::SpDatabase, e))?;
+            .map_err(|e| XRoadError::new(ErrorKind::SpDatabase, e.to_string()))?;
         let mut h = HeaderMap::new();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let bytes = serde_json::to_vec(&page).expect("json");
