@@ -95,14 +95,8 @@ impl Default for DocsConfig {
 impl DocsConfig {
     /// Reads `path` (if given) over the defaults, then applies `KORPU_DOCS_*` variables.
     pub fn load(path: Option<&Path>) -> Result<Self, DocsError> {
-        let (text, origin) = match path {
-            Some(p) => (
-                std::fs::read_to_string(p)
-                    .map_err(|e| DocsError::Config(format!("reading {}: {e}", p.display())))?,
-                p.display().to_string(),
-            ),
-            None => (String::new(), "defaults".to_owned()),
-        };
+        let (text, origin) =
+            korpu_service::read(path).map_err(|e| DocsError::Config(e.to_string()))?;
         Self::from_toml_with_env(&text, &origin, std::env::vars())
     }
 
@@ -112,41 +106,11 @@ impl DocsConfig {
         origin: &str,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, DocsError> {
-        let bad = |o: &str, m: String| DocsError::Config(format!("{o}: {m}"));
-        let parsed: DocsConfig = toml::from_str(text).map_err(|e| bad(origin, e.to_string()))?;
-        let mut table = toml::Value::try_from(&parsed).map_err(|e| bad(origin, e.to_string()))?;
-        let keys = table
-            .as_table()
-            .map(|t| t.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default();
-        for (name, value) in env {
-            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let key = key.to_ascii_lowercase();
-            if !keys.contains(&key) {
-                return Err(bad(
-                    &name,
-                    format!("no such setting; known: {}", keys.join(", ")),
-                ));
-            }
-            // A value that parses as TOML (a number) is taken as such; anything else is a
-            // string, so `KORPU_DOCS_DATA_DIR=/srv/x` needs no quotes.
-            let v = toml::from_str::<toml::Table>(&format!("v = {value}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or(toml::Value::String(value));
-            if let Some(t) = table.as_table_mut() {
-                t.insert(key, v);
-            }
-        }
-        let config: DocsConfig = table.try_into().map_err(|e: toml::de::Error| {
-            bad(
-                &format!("{origin} with {ENV_PREFIX}* overrides"),
-                e.to_string(),
-            )
-        })?;
-        config.check().map_err(|m| bad(origin, m))?;
+        let config: DocsConfig = korpu_service::parse(text, origin, ENV_PREFIX, env)
+            .map_err(|e| DocsError::Config(e.to_string()))?;
+        config
+            .check()
+            .map_err(|m| DocsError::Config(format!("{origin}: {m}")))?;
         Ok(config)
     }
 
@@ -183,7 +147,7 @@ impl DocsConfig {
 
     /// The effective configuration as TOML.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+        korpu_service::render(self)
     }
 
     fn or_default(p: &Path, dir: &Path, name: &str) -> PathBuf {
