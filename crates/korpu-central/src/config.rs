@@ -91,31 +91,13 @@ impl Default for CentralConfig {
     }
 }
 
-/// A configuration file that could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{origin}: {message}")]
-    Invalid { origin: String, message: String },
-}
+/// A configuration file that could not be used (shared by every Körpü server).
+pub use korpu_service::ConfigError;
 
 impl CentralConfig {
     /// Reads `path` (if given) over the defaults, then applies `KORPU_CENTRAL_*` variables.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let (text, origin) = match path {
-            Some(p) => (
-                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_owned(),
-                    source,
-                })?,
-                p.display().to_string(),
-            ),
-            None => (String::new(), "defaults".to_owned()),
-        };
+        let (text, origin) = korpu_service::read(path)?;
         Self::from_toml_with_env(&text, &origin, std::env::vars())
     }
 
@@ -125,44 +107,7 @@ impl CentralConfig {
         origin: &str,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let parsed: CentralConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            origin: origin.to_owned(),
-            message: e.to_string(),
-        })?;
-        let mut table = toml::Value::try_from(&parsed).expect("a configuration always serialises");
-        let keys = table
-            .as_table()
-            .map(|t| t.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default();
-        for (name, value) in env {
-            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let key = key.to_ascii_lowercase();
-            if !keys.contains(&key) {
-                return Err(ConfigError::Invalid {
-                    origin: name,
-                    message: format!("no such setting; known: {}", keys.join(", ")),
-                });
-            }
-            // A value that parses as TOML (a number, a list) is taken as such; anything else
-            // is a string, so `KORPU_CENTRAL_DATA_DIR=/srv/x` needs no quotes.
-            let v = toml::from_str::<toml::Table>(&format!("v = {value}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or(toml::Value::String(value));
-            table
-                .as_table_mut()
-                .expect("a configuration is a table")
-                .insert(key, v);
-        }
-        let config: CentralConfig =
-            table
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Invalid {
-                    origin: format!("{origin} with {ENV_PREFIX}* overrides"),
-                    message: e.to_string(),
-                })?;
+        let config: CentralConfig = korpu_service::parse(text, origin, ENV_PREFIX, env)?;
         config.check(origin)?;
         Ok(config)
     }
@@ -203,7 +148,7 @@ impl CentralConfig {
 
     /// The effective configuration as TOML.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("a configuration always serialises")
+        korpu_service::render(self)
     }
 
     /// The database URL actually used.
