@@ -175,63 +175,25 @@ impl Default for GatewayConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{origin}: {message}")]
-pub struct ConfigError {
-    pub origin: String,
-    pub message: String,
-}
+/// A configuration file that could not be used (shared by every Körpü server).
+pub use korpu_service::ConfigError;
 
 impl GatewayConfig {
+    /// Reads `path` (if given) over the defaults, then applies `KORPU_GATEWAY_*` variables.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let (text, origin) = match path {
-            Some(p) => (
-                std::fs::read_to_string(p).map_err(|e| ConfigError {
-                    origin: p.display().to_string(),
-                    message: e.to_string(),
-                })?,
-                p.display().to_string(),
-            ),
-            None => (String::new(), "defaults".into()),
-        };
+        let (text, origin) = korpu_service::read(path)?;
         Self::from_toml_with_env(&text, &origin, std::env::vars())
     }
 
+    /// Parses TOML text, then applies overrides from `env` (name, value) pairs. A nested
+    /// table (`services`, `client_certificates`) is overridden as a whole, by an inline table.
     pub fn from_toml_with_env(
         text: &str,
         origin: &str,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let bad = |message: String| ConfigError {
-            origin: origin.to_owned(),
-            message,
-        };
-        let parsed: GatewayConfig = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
-        let mut table = toml::Value::try_from(&parsed).expect("a configuration serialises");
-        let keys: Vec<String> = table
-            .as_table()
-            .map(|t| t.keys().cloned().collect())
-            .unwrap_or_default();
-        for (name, value) in env {
-            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let key = key.to_ascii_lowercase();
-            if !keys.contains(&key) {
-                return Err(ConfigError {
-                    origin: name,
-                    message: format!("no such setting; known: {}", keys.join(", ")),
-                });
-            }
-            let v = toml::from_str::<toml::Table>(&format!("v = {value}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or(toml::Value::String(value));
-            table.as_table_mut().expect("a table").insert(key, v);
-        }
-        let config: GatewayConfig = table
-            .try_into()
-            .map_err(|e: toml::de::Error| bad(format!("with {ENV_PREFIX}* overrides: {e}")))?;
+        let bad = |message: String| ConfigError::invalid(origin, message);
+        let config: GatewayConfig = korpu_service::parse(text, origin, ENV_PREFIX, env)?;
         config
             .gateway
             .parse::<korpu_id::GatewayId>()
@@ -307,7 +269,7 @@ impl GatewayConfig {
     }
 
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("a configuration serialises")
+        korpu_service::render(self)
     }
 }
 
