@@ -106,31 +106,13 @@ impl Default for PortalConfig {
     }
 }
 
-/// A configuration that could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{origin}: {message}")]
-    Invalid { origin: String, message: String },
-}
+/// A configuration that could not be used (shared by every Körpü server).
+pub use korpu_service::ConfigError;
 
 impl PortalConfig {
     /// Reads `path` (if given) over the defaults, then applies `KORPU_PORTAL_*` variables.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let (text, origin) = match path {
-            Some(p) => (
-                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_owned(),
-                    source,
-                })?,
-                p.display().to_string(),
-            ),
-            None => (String::new(), "defaults".to_owned()),
-        };
+        let (text, origin) = korpu_service::read(path)?;
         Self::from_toml_with_env(&text, &origin, std::env::vars())
     }
 
@@ -140,44 +122,7 @@ impl PortalConfig {
         origin: &str,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let parsed: PortalConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            origin: origin.to_owned(),
-            message: e.to_string(),
-        })?;
-        let mut table = toml::Value::try_from(&parsed).expect("a configuration always serialises");
-        let keys = table
-            .as_table()
-            .map(|t| t.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default();
-        for (name, value) in env {
-            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let key = key.to_ascii_lowercase();
-            if !keys.contains(&key) {
-                return Err(ConfigError::Invalid {
-                    origin: name,
-                    message: format!("no such setting; known: {}", keys.join(", ")),
-                });
-            }
-            // A value that parses as TOML (a number, a boolean) is taken as such; anything else
-            // is a string, so `KORPU_PORTAL_DATA_DIR=/srv/x` needs no quotes.
-            let v = toml::from_str::<toml::Table>(&format!("v = {value}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or(toml::Value::String(value));
-            table
-                .as_table_mut()
-                .expect("a configuration is a table")
-                .insert(key, v);
-        }
-        let config: PortalConfig =
-            table
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Invalid {
-                    origin: format!("{origin} with {ENV_PREFIX}* overrides"),
-                    message: e.to_string(),
-                })?;
+        let config: PortalConfig = korpu_service::parse(text, origin, ENV_PREFIX, env)?;
         config.check(origin)?;
         Ok(config)
     }
@@ -248,7 +193,7 @@ impl PortalConfig {
     }
 
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("a configuration always serialises")
+        korpu_service::render(self)
     }
 
     pub fn effective_public_url(&self) -> String {
