@@ -384,6 +384,45 @@ mod tests {
     }
 
     #[test]
+    fn nested_tables_are_overridden_whole_by_inline_tables_and_still_checked() {
+        let ok = "gateway = \"AZ/GOV/1/gw1\"\n[services]\n\"AZ/GOV/1/pop/persons\" = \"http://127.0.0.1:9000\"\n";
+        let env = |k: &str, v: &str| [(format!("KORPU_GATEWAY_{k}"), v.to_string())].into_iter();
+        let c = GatewayConfig::from_toml_with_env(
+            ok,
+            "t",
+            env(
+                "SERVICES",
+                "{ \"AZ/GOV/1/tax/due\" = \"http://127.0.0.1:9001\" }",
+            ),
+        )
+        .unwrap();
+        assert_eq!(c.services.len(), 1);
+        assert_eq!(
+            c.services.get("AZ/GOV/1/tax/due").map(String::as_str),
+            Some("http://127.0.0.1:9001")
+        );
+        let pin = "ab".repeat(32);
+        let c = GatewayConfig::from_toml_with_env(
+            ok,
+            "t",
+            env(
+                "CLIENT_CERTIFICATES",
+                &format!("{{ \"AZ/GOV/1/app\" = [\"{pin}\"] }}"),
+            ),
+        )
+        .unwrap();
+        assert_eq!(c.client_certificates["AZ/GOV/1/app"], vec![pin]);
+        // The service's own checks still run on what the environment set.
+        let e = GatewayConfig::from_toml_with_env(
+            ok,
+            "t",
+            env("CLIENT_CERTIFICATES", "{ \"AZ/GOV/1/app\" = [\"nothex\"] }"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("client_certificates"), "{e}");
+    }
+
+    #[test]
     fn limits_and_timeouts_are_checked_settings() {
         let ok = "gateway = \"AZ/GOV/1/gw1\"\n";
         let c = GatewayConfig::from_toml_with_env(ok, "t", std::iter::empty()).unwrap();
