@@ -2,7 +2,9 @@
 //! main landmark, footer. One function, so every page has the same landmarks and the same
 //! accessible structure.
 
-use crate::html::{esc, url_part, Html};
+use maud::{html, Markup, DOCTYPE};
+
+use crate::html::url_part;
 use crate::i18n::{Lang, Msg};
 
 /// What the frame needs to know about the request.
@@ -18,27 +20,42 @@ pub struct Frame<'a> {
 }
 
 /// The whole HTML document.
-pub fn page(f: &Frame<'_>, title: &str, body: &str) -> String {
+pub fn page(f: &Frame<'_>, title: &str, body: Markup) -> String {
     let l = f.lang;
-    let mut h = Html::new();
-    h.raw("<!DOCTYPE html>");
-    h.raw(&format!("<html lang=\"{}\">", l.code()));
-    h.raw("<head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    h.el("title", &[], &format!("{title} — {}", l.t(Msg::Site)));
-    h.raw("<link rel=\"stylesheet\" href=\"/static/portal.css\"><script src=\"/static/portal.js\" defer></script></head><body>");
-    h.raw(&format!(
-        "<a class=\"skip\" href=\"#main\">{}</a>",
-        esc(l.t(Msg::Skip))
-    ));
-    h.raw("<header class=\"site\"><div class=\"bar\">");
-    h.raw(&format!(
-        "<a class=\"logo\" href=\"/\">{}</a>",
-        esc(l.t(Msg::Site))
-    ));
-    h.raw(&format!(
-        "<nav class=\"main\" aria-label=\"{}\"><ul>",
-        esc(l.t(Msg::Site))
-    ));
+    html! {
+        (DOCTYPE)
+        html lang=(l.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — " (l.t(Msg::Site)) }
+                link rel="stylesheet" href="/static/portal.css";
+                script src="/static/portal.js" defer {}
+            }
+            body {
+                a class="skip" href="#main" { (l.t(Msg::Skip)) }
+                header class="site" {
+                    div class="bar" {
+                        a class="logo" href="/" { (l.t(Msg::Site)) }
+                        (main_nav(f))
+                        (language_nav(f))
+                    }
+                }
+                @if let Some((name, _)) = f.user {
+                    div class="phase" { (l.t(Msg::SignedInAs)) " " strong { (name) } }
+                }
+                main id="main" tabindex="-1" { (body) }
+                footer class="site" { div class="bar" { (l.t(Msg::Footer)) } }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// The site navigation: the catalogue for everyone, the citizen's own pages once signed in,
+/// and signing in or out.
+fn main_nav(f: &Frame<'_>) -> Markup {
+    let l = f.lang;
     let mut items = vec![("services", "/services", l.t(Msg::NavServices).to_owned())];
     if f.user.is_some() {
         items.push((
@@ -55,88 +72,55 @@ pub fn page(f: &Frame<'_>, title: &str, body: &str) -> String {
         };
         items.push(("notifications", "/notifications", n));
     }
-    for (key, href, text) in items {
-        h.raw("<li>");
-        if key == f.section {
-            h.el("a", &[("href", href), ("aria-current", "page")], &text);
-        } else {
-            h.a(href, &text);
-        }
-        h.raw("</li>");
-    }
-    match f.user {
-        Some((_, csrf)) => {
-            h.raw("<li><form method=\"post\" action=\"/logout\">");
-            h.open(
-                "input",
-                &[("type", "hidden"), ("name", "csrf"), ("value", csrf)],
-            );
-            h.raw(&format!(
-                "<button class=\"link-button\" type=\"submit\">{}</button></form></li>",
-                esc(l.t(Msg::Logout))
-            ));
-        }
-        None => {
-            h.raw("<li>");
-            h.a(
-                &format!("/login?next={}", url_part(f.path)),
-                l.t(Msg::Login),
-            );
-            h.raw("</li>");
+    html! {
+        nav class="main" aria-label=(l.t(Msg::Site)) {
+            ul {
+                @for (key, href, text) in items {
+                    li { a href=(href) aria-current=[(key == f.section).then_some("page")] { (text) } }
+                }
+                @match f.user {
+                    Some((_, csrf)) => li {
+                        form method="post" action="/logout" {
+                            (csrf_input(csrf))
+                            button class="link-button" type="submit" { (l.t(Msg::Logout)) }
+                        }
+                    },
+                    None => li { a href={ "/login?next=" (url_part(f.path)) } { (l.t(Msg::Login)) } },
+                }
+            }
         }
     }
-    h.raw("</ul></nav>");
-    h.raw(&format!(
-        "<nav class=\"langs\" aria-label=\"{}\"><ul>",
-        esc(l.t(Msg::Language))
-    ));
+}
+
+/// The language switcher.
+fn language_nav(f: &Frame<'_>) -> Markup {
+    let l = f.lang;
     // Query-only references (`?lang=en`) keep the page's own path and origin: a link built
     // from the path itself would, for a request to `//evil.example/x`, point off-site.
     let query = f.path.split_once('?').map_or("", |(_, q)| q);
-    for other in Lang::ALL {
-        h.raw("<li>");
-        let href = if query.is_empty() {
-            format!("?lang={}", other.code())
-        } else {
-            format!("?{query}&lang={}", other.code())
-        };
-        if other == l {
-            h.el(
-                "a",
-                &[
-                    ("href", &href),
-                    ("lang", other.code()),
-                    ("aria-current", "true"),
-                ],
-                other.native_name(),
-            );
-        } else {
-            h.el(
-                "a",
-                &[
-                    ("href", &href),
-                    ("lang", other.code()),
-                    ("hreflang", other.code()),
-                ],
-                other.native_name(),
-            );
+    html! {
+        nav class="langs" aria-label=(l.t(Msg::Language)) {
+            ul {
+                @for other in Lang::ALL {
+                    @let href = if query.is_empty() {
+                        format!("?lang={}", other.code())
+                    } else {
+                        format!("?{query}&lang={}", other.code())
+                    };
+                    li {
+                        a href=(href) lang=(other.code())
+                            aria-current=[(other == l).then_some("true")]
+                            hreflang=[(other != l).then_some(other.code())] { (other.native_name()) }
+                    }
+                }
+            }
         }
-        h.raw("</li>");
     }
-    h.raw("</ul></nav></div></header>");
-    if let Some((name, _)) = f.user {
-        h.raw("<div class=\"phase\">");
-        h.text(l.t(Msg::SignedInAs));
-        h.raw(" <strong>");
-        h.text(name);
-        h.raw("</strong></div>");
-    }
-    h.raw("<main id=\"main\" tabindex=\"-1\">");
-    h.raw(body);
-    h.raw("</main><footer class=\"site\"><div class=\"bar\">");
-    h.text(l.t(Msg::Footer));
-    h.raw("</div></footer></body></html>");
-    h.into_string()
+}
+
+/// The hidden field that carries the session's CSRF token in every form that changes state.
+pub(crate) fn csrf_input(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
 }
 
 #[cfg(test)]
@@ -153,7 +137,7 @@ mod tests {
                 section: "",
             },
             "t",
-            "",
+            html! {},
         )
     }
 

@@ -18,9 +18,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::html::{url_part, Html};
+use maud::{html, Markup};
+
+use crate::html::url_part;
 use crate::i18n::{Lang, Msg};
-use crate::layout::{page, Frame};
+use crate::layout::{csrf_input, page, Frame};
 use crate::server::{now, same, sha256_hex, AppState, Shared};
 use crate::store::Session;
 
@@ -125,7 +127,7 @@ pub(crate) fn html_page(
     status: StatusCode,
     section: &str,
     title: &str,
-    body: &str,
+    body: Markup,
 ) -> Response {
     let frame = Frame {
         lang: c.lang,
@@ -180,26 +182,19 @@ pub(crate) fn checked_form(c: &Ctx, body: &[u8]) -> Result<Vec<(String, String)>
     }
 }
 
-pub(crate) fn csrf_field(h: &mut Html, u: &Session) {
-    h.open(
-        "input",
-        &[
-            ("type", "hidden"),
-            ("name", "csrf"),
-            ("value", u.csrf.as_str()),
-        ],
-    );
+/// The hidden CSRF field of a form the signed-in citizen `u` posts.
+pub(crate) fn csrf_field(u: &Session) -> Markup {
+    csrf_input(&u.csrf)
 }
 
 /// The message page of a [`PageError`]: a title, a text and a link to the catalogue.
 fn message_page(s: &AppState, c: &Ctx, status: StatusCode, title_key: Msg, text: &str) -> Response {
-    let mut h = Html::new();
-    h.el("h1", &[], c.lang.t(title_key));
-    h.el("p", &[], text);
-    h.raw("<p>");
-    h.a("/services", c.lang.t(Msg::NavServices));
-    h.raw("</p>");
-    html_page(s, c, status, "", c.lang.t(title_key), &h.0)
+    let body = html! {
+        h1 { (c.lang.t(title_key)) }
+        p { (text) }
+        p { a href="/services" { (c.lang.t(Msg::NavServices)) } }
+    };
+    html_page(s, c, status, "", c.lang.t(title_key), body)
 }
 
 pub(crate) fn fmt_time(t: i64) -> String {

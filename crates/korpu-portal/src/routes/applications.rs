@@ -119,7 +119,7 @@ pub(crate) async fn applications(State(s): State<Shared>, c: Ctx, Citizen(u): Ci
         StatusCode::OK,
         "applications",
         l.t(Msg::ApplicationsTitle),
-        &h.0,
+        maud::PreEscaped(h.0),
     ))
 }
 
@@ -245,7 +245,7 @@ pub(crate) async fn application_page(
         StatusCode::OK,
         "applications",
         &a.id,
-        &h.0,
+        maud::PreEscaped(h.0),
     ))
 }
 
@@ -359,6 +359,6 @@ pub(crate) async fn document_verify(
         StatusCode::OK,
         "applications",
         l.t(Msg::Verify),
-        &h.0,
+        maud::PreEscaped(h.0),
     ))
 }

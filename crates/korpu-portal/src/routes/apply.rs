@@ -51,7 +51,7 @@ fn render_apply(
             ("novalidate", "novalidate"),
         ],
     );
-    csrf_field(&mut h, u);
+    h.raw(&csrf_field(u).0);
     form::render_fields(&mut h, &schema, l, values, errors);
     h.raw(&format!(
         "<button class=\"button\" type=\"submit\">{}</button></form>",
@@ -67,7 +67,7 @@ fn render_apply(
     } else {
         format!("{}: {name}", l.t(Msg::ErrorSummary))
     };
-    html_page(s, c, status, "services", &title, &h.0)
+    html_page(s, c, status, "services", &title, maud::PreEscaped(h.0))
 }
 
 pub(crate) async fn apply_form(

@@ -146,7 +146,7 @@ pub(crate) async fn catalogue(
         StatusCode::OK,
         "services",
         l.t(Msg::CatalogueTitle),
-        &h.0,
+        maud::PreEscaped(h.0),
     ))
 }
 
@@ -219,5 +219,12 @@ pub(crate) async fn service_page(
     } else {
         h.el("p", &[], l.t(Msg::NoForm));
     }
-    Ok(html_page(&s, &c, StatusCode::OK, "services", name, &h.0))
+    Ok(html_page(
+        &s,
+        &c,
+        StatusCode::OK,
+        "services",
+        name,
+        maud::PreEscaped(h.0),
+    ))
 }

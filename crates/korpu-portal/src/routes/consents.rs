@@ -89,7 +89,7 @@ pub(crate) async fn consent_request(
     }
     h.raw("</ul>");
     h.raw("<form method=\"post\" action=\"/consents\" novalidate>");
-    csrf_field(&mut h, &u);
+    h.raw(&csrf_field(&u).0);
     for (k, v) in [("client", client.as_str()), ("purpose", purpose.as_str())] {
         h.open("input", &[("type", "hidden"), ("name", k), ("value", v)]);
     }
@@ -135,7 +135,7 @@ pub(crate) async fn consent_request(
         StatusCode::OK,
         "consents",
         l.t(Msg::ConsentRequest),
-        &h.0,
+        maud::PreEscaped(h.0),
     ))
 }
 
@@ -296,7 +296,7 @@ pub(crate) async fn consents(State(s): State<Shared>, c: Ctx, Citizen(u): Citize
                 "<form method=\"post\" action=\"/consents/{}/revoke\">",
                 esc(&x.id)
             ));
-            csrf_field(&mut h, &u);
+            h.raw(&csrf_field(&u).0);
             h.raw(&format!(
                 "<button class=\"button warning\" type=\"submit\" aria-label=\"{}: {}\">{}</button></form>",
                 esc(l.t(Msg::Revoke)),
@@ -312,6 +312,6 @@ pub(crate) async fn consents(State(s): State<Shared>, c: Ctx, Citizen(u): Citize
         StatusCode::OK,
         "consents",
         l.t(Msg::ConsentsTitle),
-        &h.0,
+        maud::PreEscaped(h.0),
     ))
 }

@@ -51,6 +51,6 @@ pub(crate) async fn notifications(State(s): State<Shared>, c: Ctx, Citizen(u): C
         StatusCode::OK,
         "notifications",
         l.t(Msg::NotificationsTitle),
-        &h.0,
+        maud::PreEscaped(h.0),
     ))
 }

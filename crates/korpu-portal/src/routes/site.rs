@@ -54,7 +54,14 @@ pub(crate) async fn home(State(s): State<Shared>, c: Ctx) -> Response {
         "<a class=\"button\" href=\"/services\">{}</a>",
         esc(l.t(Msg::Start))
     ));
-    html_page(&s, &c, StatusCode::OK, "", l.t(Msg::Tagline), &h.0)
+    html_page(
+        &s,
+        &c,
+        StatusCode::OK,
+        "",
+        l.t(Msg::Tagline),
+        maud::PreEscaped(h.0),
+    )
 }
 
 pub(crate) async fn not_found(_c: Ctx) -> PageError {

@@ -184,6 +184,6 @@ pub(crate) async fn tracker(State(s): State<Shared>, c: Ctx, Citizen(u): Citizen
         StatusCode::OK,
         "tracker",
         l.t(Msg::TrackerTitle),
-        &h.0,
+        maud::PreEscaped(h.0),
     )
 }
