@@ -11,7 +11,8 @@ use korpu_id::ServiceId;
 use serde_json::Value;
 
 use crate::bridge::bridge;
-use crate::html::{esc, Html};
+use maud::{html, Markup};
+
 use crate::i18n::{Lang, Msg};
 use crate::server::{now, AppState, Shared};
 use crate::store::Application;
@@ -86,40 +87,38 @@ pub(crate) async fn applications(State(s): State<Shared>, c: Ctx, Citizen(u): Ci
         .await
         .map_err(PageError::internal)?;
     let conf = s.conf();
-    let mut h = Html::new();
-    h.el("h1", &[], l.t(Msg::ApplicationsTitle));
-    if apps.is_empty() {
-        h.el("p", &[], l.t(Msg::NoApplications));
-    } else {
-        h.raw("<table><thead><tr>");
-        for k in [
-            Msg::Reference,
-            Msg::NavServices,
-            Msg::SubmittedAt,
-            Msg::Status,
-        ] {
-            h.el("th", &[("scope", "col")], l.t(k));
+    let body = html! {
+        h1 { (l.t(Msg::ApplicationsTitle)) }
+        @if apps.is_empty() {
+            p { (l.t(Msg::NoApplications)) }
+        } @else {
+            table {
+                thead { tr {
+                    @for k in [Msg::Reference, Msg::NavServices, Msg::SubmittedAt, Msg::Status] {
+                        th scope="col" { (l.t(k)) }
+                    }
+                } }
+                tbody {
+                    @for a in &apps {
+                        tr {
+                            td { a href={ "/applications/" (a.id) } { (a.id) } }
+                            td { (service_name(conf.as_deref(), &a.service, l)) }
+                            td { (fmt_time(a.created_at)) }
+                            td { span class="tag" { (status_label(l, &a.status)) } }
+                        }
+                    }
+                }
+            }
         }
-        h.raw("</tr></thead><tbody>");
-        for a in apps {
-            h.raw("<tr><td>");
-            h.a(&format!("/applications/{}", a.id), &a.id);
-            h.raw("</td>");
-            h.el("td", &[], &service_name(conf.as_deref(), &a.service, l));
-            h.el("td", &[], &fmt_time(a.created_at));
-            h.raw("<td>");
-            h.el("span", &[("class", "tag")], status_label(l, &a.status));
-            h.raw("</td></tr>");
-        }
-        h.raw("</tbody></table>");
-    }
+    };
+    let title = l.t(Msg::ApplicationsTitle);
     Ok(html_page(
         &s,
         &c,
         StatusCode::OK,
         "applications",
-        l.t(Msg::ApplicationsTitle),
-        maud::PreEscaped(h.0),
+        title,
+        body,
     ))
 }
 
@@ -144,109 +143,99 @@ pub(crate) async fn application_page(
         .flatten()
         .unwrap_or(a);
     let conf = s.conf();
-    let mut h = Html::new();
-    if query_pairs(uri.query())
+    let submitted = query_pairs(uri.query())
         .iter()
-        .any(|(k, _)| k == "submitted")
-    {
-        h.raw("<div class=\"notice\" role=\"status\"><h2>");
-        h.text(l.t(Msg::AppliedOk));
-        h.raw("</h2><p>");
-        h.text(&format!("{}: {}", l.t(Msg::Reference), a.id));
-        h.raw("</p></div>");
-    }
-    h.el("h1", &[], &service_name(conf.as_deref(), &a.service, l));
-    h.raw("<dl class=\"summary\">");
-    h.el("dt", &[], l.t(Msg::Reference));
-    h.el("dd", &[], &a.id);
-    h.el("dt", &[], l.t(Msg::SubmittedAt));
-    h.el("dd", &[], &fmt_time(a.created_at));
-    h.el("dt", &[], l.t(Msg::Status));
-    h.raw("<dd>");
-    h.el(
-        "span",
-        &[("class", "tag"), ("id", "status")],
-        status_label(l, &a.status),
-    );
-    h.raw("</dd></dl>");
-    h.raw(&format!(
-        "<p><a class=\"button secondary\" href=\"/applications/{}\">{}</a></p>",
-        esc(&a.id),
-        esc(l.t(Msg::Refresh))
-    ));
-    h.el("h2", &[], l.t(Msg::History));
-    match &remote {
-        Ok(v) => {
-            h.raw("<table><thead><tr>");
-            h.el("th", &[("scope", "col")], l.t(Msg::When));
-            h.el("th", &[("scope", "col")], l.t(Msg::Status));
-            h.raw("</tr></thead><tbody>");
-            for e in v["history"].as_array().cloned().unwrap_or_default() {
-                h.raw("<tr>");
-                h.el("td", &[], e["at"].as_str().unwrap_or(""));
-                h.el(
-                    "td",
-                    &[],
-                    status_label(l, e["status"].as_str().unwrap_or("")),
-                );
-                h.raw("</tr>");
-            }
-            h.raw("</tbody></table>");
-            let msgs = v["messages"].as_array().cloned().unwrap_or_default();
-            if !msgs.is_empty() {
-                h.el("h2", &[], l.t(Msg::Messages));
-                h.raw("<ul>");
-                for m in msgs {
-                    h.raw("<li>");
-                    h.el("span", &[("class", "meta")], m["at"].as_str().unwrap_or(""));
-                    h.raw(" ");
-                    h.text(m["text"].as_str().unwrap_or(""));
-                    h.raw("</li>");
-                }
-                h.raw("</ul>");
-            }
-            if let Some(doc) = v["document"].as_object() {
-                h.el("h2", &[], l.t(Msg::Documents));
-                let name = doc
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("document.pdf");
-                h.raw("<p>");
-                h.el(
-                    "a",
-                    &[
-                        ("href", &format!("/applications/{}/document", a.id)),
-                        ("download", name),
-                    ],
-                    &format!("{} {name}", l.t(Msg::Download)),
-                );
-                h.raw("</p><p>");
-                h.a(&format!("/applications/{}/verify", a.id), l.t(Msg::Verify));
-                h.raw("</p>");
-            }
-        }
+        .any(|(k, _)| k == "submitted");
+    let answer = match &remote {
+        Ok(v) => agency_answer(l, &a.id, v),
         Err(_) => {
-            h.raw("<div class=\"notice warn\" role=\"status\">");
-            h.text(l.t(Msg::BridgeFailed));
-            h.raw("</div><ul>");
-            for e in s.store.events(&a.id).await.unwrap_or_default() {
-                h.el(
-                    "li",
-                    &[],
-                    &format!("{} — {}", fmt_time(e.at), status_label(l, &e.status)),
-                );
+            let events = s.store.events(&a.id).await.unwrap_or_default();
+            html! {
+                div class="notice warn" role="status" { (l.t(Msg::BridgeFailed)) }
+                ul {
+                    @for e in &events {
+                        li { (fmt_time(e.at)) " — " (status_label(l, &e.status)) }
+                    }
+                }
             }
-            h.raw("</ul>");
         }
-    }
+    };
+    let body = html! {
+        @if submitted {
+            div class="notice" role="status" {
+                h2 { (l.t(Msg::AppliedOk)) }
+                p { (l.t(Msg::Reference)) ": " (a.id) }
+            }
+        }
+        h1 { (service_name(conf.as_deref(), &a.service, l)) }
+        dl class="summary" {
+            dt { (l.t(Msg::Reference)) }
+            dd { (a.id) }
+            dt { (l.t(Msg::SubmittedAt)) }
+            dd { (fmt_time(a.created_at)) }
+            dt { (l.t(Msg::Status)) }
+            dd { span class="tag" id="status" { (status_label(l, &a.status)) } }
+        }
+        p { a class="button secondary" href={ "/applications/" (a.id) } { (l.t(Msg::Refresh)) } }
+        h2 { (l.t(Msg::History)) }
+        (answer)
+    };
     Ok(html_page(
         &s,
         &c,
         StatusCode::OK,
         "applications",
         &a.id,
-        maud::PreEscaped(h.0),
+        body,
     ))
+}
+
+/// What the agency answered about application `id`: its history, its messages and, once
+/// decided, the signed document to download and verify.
+fn agency_answer(l: Lang, id: &str, v: &Value) -> Markup {
+    let history = v["history"].as_array().cloned().unwrap_or_default();
+    let msgs = v["messages"].as_array().cloned().unwrap_or_default();
+    let doc_name = v["document"].as_object().map(|doc| {
+        doc.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("document.pdf")
+    });
+    html! {
+        table {
+            thead { tr {
+                th scope="col" { (l.t(Msg::When)) }
+                th scope="col" { (l.t(Msg::Status)) }
+            } }
+            tbody {
+                @for e in &history {
+                    tr {
+                        td { (e["at"].as_str().unwrap_or("")) }
+                        td { (status_label(l, e["status"].as_str().unwrap_or(""))) }
+                    }
+                }
+            }
+        }
+        @if !msgs.is_empty() {
+            h2 { (l.t(Msg::Messages)) }
+            ul {
+                @for m in &msgs {
+                    li {
+                        span class="meta" { (m["at"].as_str().unwrap_or("")) }
+                        " " (m["text"].as_str().unwrap_or(""))
+                    }
+                }
+            }
+        }
+        @if let Some(name) = doc_name {
+            h2 { (l.t(Msg::Documents)) }
+            p {
+                a href={ "/applications/" (id) "/document" } download=(name) {
+                    (l.t(Msg::Download)) " " (name)
+                }
+            }
+            p { a href={ "/applications/" (id) "/verify" } { (l.t(Msg::Verify)) } }
+        }
+    }
 }
 
 /// The document of a decided application, fetched over the bridge.
@@ -323,42 +312,82 @@ pub(crate) async fn document_verify(
     let Ok(Some(a)) = s.store.application(&u.citizen, &id).await else {
         return Err(PageError::not_found());
     };
-    let mut h = Html::new();
-    h.el("h1", &[], l.t(Msg::Verify));
-    match fetch_document(&s, &a).await {
+    let outcome = match fetch_document(&s, &a).await {
         Ok((name, bytes)) => {
             let verdict = crate::verify::verify_pdf(&s.conf(), &bytes);
-            h.el("p", &[], &name);
-            match verdict {
-                Ok(signer) => {
-                    h.raw("<div class=\"notice\" role=\"status\" id=\"verdict\"><p><span class=\"tag ok\">");
-                    h.text(l.t(Msg::ProofOk));
-                    h.raw("</span> ");
-                    h.text(&format!("{} {signer}", l.t(Msg::VerifiedBy)));
-                    h.raw("</p></div>");
-                }
-                Err(e) => {
-                    h.raw("<div class=\"notice warn\" role=\"status\" id=\"verdict\"><p><span class=\"tag bad\">");
-                    h.text(l.t(Msg::ProofBad));
-                    h.raw("</span> ");
-                    h.text(&format!("{} {e}", l.t(Msg::NotVerified)));
-                    h.raw("</p></div>");
-                }
-            }
+            html! { p { (name) } (verdict_notice(l, &verdict)) }
         }
-        Err(e) => {
-            h.el("p", &[], &e);
-        }
-    }
-    h.raw("<p>");
-    h.a(&format!("/applications/{}", a.id), l.t(Msg::Back));
-    h.raw("</p>");
+        Err(e) => html! { p { (e) } },
+    };
+    let body = html! {
+        h1 { (l.t(Msg::Verify)) }
+        (outcome)
+        p { a href={ "/applications/" (a.id) } { (l.t(Msg::Back)) } }
+    };
     Ok(html_page(
         &s,
         &c,
         StatusCode::OK,
         "applications",
         l.t(Msg::Verify),
-        maud::PreEscaped(h.0),
+        body,
     ))
+}
+
+/// The verdict on a document's signatures: who signed it, or why it is not verified.
+fn verdict_notice(l: Lang, verdict: &Result<String, String>) -> Markup {
+    let (notice, tag, badge, text) = match verdict {
+        Ok(signer) => (
+            "notice",
+            "tag ok",
+            Msg::ProofOk,
+            format!("{} {signer}", l.t(Msg::VerifiedBy)),
+        ),
+        Err(e) => (
+            "notice warn",
+            "tag bad",
+            Msg::ProofBad,
+            format!("{} {e}", l.t(Msg::NotVerified)),
+        ),
+    };
+    html! {
+        div class=(notice) role="status" id="verdict" {
+            p { span class=(tag) { (l.t(badge)) } " " (text) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const HOSTILE: &str = "\"><script>alert(1)</script>";
+
+    /// The agency's answer is outside data: a message (text), a document name (an attribute)
+    /// and a reference (in a URL) come out escaped.
+    #[test]
+    fn the_agencys_answer_is_escaped_in_every_slot() {
+        let v = json!({
+            "history": [{"at": HOSTILE, "status": "decided"}],
+            "messages": [{"at": "t", "text": HOSTILE}],
+            "document": {"name": HOSTILE},
+        });
+        let html = agency_answer(Lang::En, HOSTILE, &v).into_string();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("<td>&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;</td>"));
+        assert!(html.contains("download=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""));
+        assert!(html.contains(
+            "href=\"/applications/&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;/verify\""
+        ));
+    }
+
+    #[test]
+    fn a_verdict_is_escaped() {
+        for verdict in [Ok(HOSTILE.to_owned()), Err(HOSTILE.to_owned())] {
+            let html = verdict_notice(Lang::En, &verdict).into_string();
+            assert!(!html.contains("<script>"), "{html}");
+            assert!(html.contains("&lt;script&gt;"), "{html}");
+        }
+    }
 }
