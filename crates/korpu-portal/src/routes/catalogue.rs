@@ -7,9 +7,10 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use korpu_conf::{GlobalConf, ServiceInfo};
 use korpu_id::ServiceId;
+use maud::{html, Markup};
 
-use crate::html::{esc, url_part, Html};
-use crate::i18n::Msg;
+use crate::html::url_part;
+use crate::i18n::{Lang, Msg};
 use crate::server::{AppState, Shared};
 use crate::web::{html_page, query_get, query_pairs, Ctx, Page, PageError};
 
@@ -81,73 +82,57 @@ pub(crate) async fn catalogue(
             words.iter().all(|w| hay.contains(w.as_str()))
         })
         .collect();
-    let mut h = Html::new();
-    h.el("h1", &[], l.t(Msg::CatalogueTitle));
-    h.raw("<form class=\"search\" method=\"get\" action=\"/services\" role=\"search\">");
-    h.raw("<div class=\"field\">");
-    h.el("label", &[("for", "q")], l.t(Msg::SearchLabel));
-    h.open(
-        "input",
-        &[
-            ("type", "search"),
-            ("id", "q"),
-            ("name", "q"),
-            ("value", term.as_str()),
-        ],
-    );
-    h.raw("</div><div class=\"field\">");
-    h.el("label", &[("for", "category")], l.t(Msg::Category));
-    h.raw("<select id=\"category\" name=\"category\">");
-    h.el("option", &[("value", "")], l.t(Msg::AllCategories));
-    for cat in &categories {
-        if *cat == category {
-            h.el("option", &[("value", cat), ("selected", "selected")], cat);
-        } else {
-            h.el("option", &[("value", cat)], cat);
+    let agency = |svc: &ServiceInfo| {
+        conf.as_deref()
+            .map(|c| member_name(c, svc))
+            .unwrap_or_default()
+    };
+    let body = html! {
+        h1 { (l.t(Msg::CatalogueTitle)) }
+        (search_form(l, &term, &category, &categories))
+        p role="status" { (hits.len()) " " (l.t(Msg::Results)) }
+        @if hits.is_empty() {
+            p { (l.t(Msg::NoResults)) }
+        } @else {
+            ul class="cards" {
+                @for svc in &hits {
+                    @let p = svc.portal.as_ref().expect("filtered");
+                    li {
+                        h2 { a href=(service_path(&svc.id)) { (p.names.get(l.code())) } }
+                        p { (p.descriptions.get(l.code())) }
+                        p class="meta" {
+                            (l.t(Msg::Agency)) ": " (agency(svc)) " · "
+                            (l.t(Msg::Category)) ": " (p.category)
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let title = l.t(Msg::CatalogueTitle);
+    Ok(html_page(&s, &c, StatusCode::OK, "services", title, body))
+}
+
+/// The search box and category filter, showing the search the citizen made.
+fn search_form(l: Lang, term: &str, category: &str, categories: &[String]) -> Markup {
+    html! {
+        form class="search" method="get" action="/services" role="search" {
+            div class="field" {
+                label for="q" { (l.t(Msg::SearchLabel)) }
+                input type="search" id="q" name="q" value=(term);
+            }
+            div class="field" {
+                label for="category" { (l.t(Msg::Category)) }
+                select id="category" name="category" {
+                    option value="" { (l.t(Msg::AllCategories)) }
+                    @for cat in categories {
+                        option value=(cat) selected=[(cat == category).then_some("selected")] { (cat) }
+                    }
+                }
+            }
+            button class="button" type="submit" { (l.t(Msg::SearchButton)) }
         }
     }
-    h.raw("</select></div>");
-    h.raw(&format!(
-        "<button class=\"button\" type=\"submit\">{}</button></form>",
-        esc(l.t(Msg::SearchButton))
-    ));
-    h.raw(&format!(
-        "<p role=\"status\">{} {}</p>",
-        hits.len(),
-        esc(l.t(Msg::Results))
-    ));
-    if hits.is_empty() {
-        h.el("p", &[], l.t(Msg::NoResults));
-    } else {
-        h.raw("<ul class=\"cards\">");
-        for svc in hits {
-            let p = svc.portal.as_ref().expect("filtered");
-            h.raw("<li><h2>");
-            h.a(&service_path(&svc.id), p.names.get(l.code()));
-            h.raw("</h2>");
-            h.el("p", &[], p.descriptions.get(l.code()));
-            h.raw("<p class=\"meta\">");
-            h.text(&format!(
-                "{}: {} · {}: {}",
-                l.t(Msg::Agency),
-                conf.as_deref()
-                    .map(|c| member_name(c, svc))
-                    .unwrap_or_default(),
-                l.t(Msg::Category),
-                p.category
-            ));
-            h.raw("</p></li>");
-        }
-        h.raw("</ul>");
-    }
-    Ok(html_page(
-        &s,
-        &c,
-        StatusCode::OK,
-        "services",
-        l.t(Msg::CatalogueTitle),
-        maud::PreEscaped(h.0),
-    ))
 }
 
 /// The listed service named by the path, from the current configuration.
@@ -180,51 +165,57 @@ pub(crate) async fn service_page(
     };
     let p = svc.portal.as_ref().expect("listed");
     let name = p.names.get(l.code());
-    let mut h = Html::new();
-    h.raw("<p>");
-    h.a("/services", l.t(Msg::Back));
-    h.raw("</p>");
-    h.el("h1", &[], name);
-    h.el("p", &[("class", "lead")], p.descriptions.get(l.code()));
-    h.raw("<dl class=\"summary\">");
-    h.el("dt", &[], l.t(Msg::Agency));
-    h.el("dd", &[], &member_name(&conf, &svc));
-    h.el("dt", &[], l.t(Msg::Category));
-    h.el("dd", &[], &p.category);
-    h.raw("</dl>");
     let req = p.requirements.get(l.code());
-    if !req.is_empty() {
-        h.el("h2", &[], l.t(Msg::WhatYouNeed));
-        h.raw("<ul>");
-        for line in req.lines().filter(|x| !x.trim().is_empty()) {
-            h.el("li", &[], line.trim());
+    let apply = format!("{}/apply", service_path(&svc.id));
+    let body = html! {
+        p { a href="/services" { (l.t(Msg::Back)) } }
+        h1 { (name) }
+        p class="lead" { (p.descriptions.get(l.code())) }
+        dl class="summary" {
+            dt { (l.t(Msg::Agency)) }
+            dd { (member_name(&conf, &svc)) }
+            dt { (l.t(Msg::Category)) }
+            dd { (p.category) }
         }
-        h.raw("</ul>");
-    }
-    if p.form_schema.is_some() {
-        let apply = format!("{}/apply", service_path(&svc.id));
-        if c.citizen().is_some() {
-            h.raw(&format!(
-                "<a class=\"button\" href=\"{}\">{}</a>",
-                esc(&apply),
-                esc(l.t(Msg::ApplyNow))
-            ));
-        } else {
-            h.raw(&format!(
-                "<a class=\"button\" href=\"/login?next={}\">{}</a>",
-                esc(&url_part(&apply)),
-                esc(l.t(Msg::LoginToApply))
-            ));
+        @if !req.is_empty() {
+            h2 { (l.t(Msg::WhatYouNeed)) }
+            ul {
+                @for line in req.lines().filter(|x| !x.trim().is_empty()) {
+                    li { (line.trim()) }
+                }
+            }
         }
-    } else {
-        h.el("p", &[], l.t(Msg::NoForm));
+        @if p.form_schema.is_none() {
+            p { (l.t(Msg::NoForm)) }
+        } @else if c.citizen().is_some() {
+            a class="button" href=(apply) { (l.t(Msg::ApplyNow)) }
+        } @else {
+            a class="button" href={ "/login?next=" (url_part(&apply)) } { (l.t(Msg::LoginToApply)) }
+        }
+    };
+    Ok(html_page(&s, &c, StatusCode::OK, "services", name, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The search term (an attribute value) and categories (attribute and text) come from
+    /// outside: the query string and the registry.
+    #[test]
+    fn the_search_form_escapes_the_search_and_categories() {
+        let hostile = "\" onfocus=\"alert(1)\"><script>x</script>";
+        let cats = [hostile.to_owned(), "benefits".to_owned()];
+        let html = search_form(Lang::En, hostile, hostile, &cats).into_string();
+        assert!(
+            !html.contains("<script>") && !html.contains("\" onfocus"),
+            "{html}"
+        );
+        let escaped = "&quot; onfocus=&quot;alert(1)&quot;&gt;&lt;script&gt;x&lt;/script&gt;";
+        assert!(html.contains(&format!("value=\"{escaped}\"")), "{html}");
+        assert!(html.contains(&format!(
+            "<option value=\"{escaped}\" selected=\"selected\">{escaped}</option>"
+        )));
+        assert!(html.contains("<option value=\"benefits\">benefits</option>"));
     }
-    Ok(html_page(
-        &s,
-        &c,
-        StatusCode::OK,
-        "services",
-        name,
-        maud::PreEscaped(h.0),
-    ))
 }
