@@ -7,15 +7,16 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use korpu_conf::GlobalConf;
 use korpu_id::{ClientId, ServiceId};
+use maud::{html, Markup};
 
-use crate::html::{esc, Html};
 use crate::i18n::{Lang, Msg};
+use crate::layout::csrf_input;
 use crate::oidc;
 use crate::server::{now, sha256_hex, Shared};
 use crate::store::Consent;
 use crate::web::{
-    checked_form, csrf_field, fmt_time, html_page, query_get, query_pairs, redirect, Citizen, Ctx,
-    Page, PageError,
+    checked_form, fmt_time, html_page, query_get, query_pairs, redirect, Citizen, Ctx, Page,
+    PageError,
 };
 
 fn client_label(conf: Option<&GlobalConf>, client: &str, l: Lang) -> (String, bool) {
@@ -37,6 +38,41 @@ fn item_label(conf: Option<&GlobalConf>, item: &str, l: Lang) -> String {
         .unwrap_or_else(|| item.to_owned())
 }
 
+/// A company's request as the citizen sees it, from a query or the posted form: the client,
+/// its purpose and the data items (services) it wants.
+struct Request {
+    client: String,
+    purpose: String,
+    items: Vec<String>,
+}
+
+impl Request {
+    fn from_pairs(pairs: &[(String, String)]) -> Self {
+        Request {
+            client: query_get(pairs, "client").unwrap_or_default(),
+            purpose: query_get(pairs, "purpose").unwrap_or_default(),
+            items: pairs
+                .iter()
+                .filter(|(k, _)| k == "item")
+                .map(|(_, v)| v.clone())
+                .collect(),
+        }
+    }
+
+    /// Whether the client is a registered member's, every item a registered service, and the
+    /// purpose said in at most 500 bytes.
+    fn is_valid(&self, conf: Option<&GlobalConf>, l: Lang) -> bool {
+        let (_, known) = client_label(conf, &self.client, l);
+        let items_known = !self.items.is_empty()
+            && self.items.iter().all(|i| {
+                i.parse::<ServiceId>()
+                    .ok()
+                    .is_some_and(|id| conf.is_some_and(|c| c.service(&id).is_some()))
+            });
+        known && items_known && !self.purpose.trim().is_empty() && self.purpose.len() <= 500
+    }
+}
+
 /// A company's request for consent, e.g. linked from its application:
 /// `/consents/new?client=AZ/COM/…/app&purpose=…&item=SERVICE&item=SERVICE`.
 pub(crate) async fn consent_request(
@@ -46,97 +82,67 @@ pub(crate) async fn consent_request(
     OriginalUri(uri): OriginalUri,
 ) -> Page {
     let l = c.lang;
-    let q = query_pairs(uri.query());
-    let client = query_get(&q, "client").unwrap_or_default();
-    let purpose = query_get(&q, "purpose").unwrap_or_default();
-    let items: Vec<String> = q
-        .iter()
-        .filter(|(k, _)| k == "item")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let req = Request::from_pairs(&query_pairs(uri.query()));
     let conf = s.conf();
-    let (company, known) = client_label(conf.as_deref(), &client, l);
-    let items_known = items.iter().all(|i| {
-        i.parse::<ServiceId>()
-            .ok()
-            .is_some_and(|id| conf.as_deref().is_some_and(|c| c.service(&id).is_some()))
-    });
-    if !known
-        || items.is_empty()
-        || !items_known
-        || purpose.trim().is_empty()
-        || purpose.len() > 500
-    {
+    if !req.is_valid(conf.as_deref(), l) {
         return Err(PageError::status(
             StatusCode::BAD_REQUEST,
             Msg::NotFoundLead,
         ));
     }
-    let mut h = Html::new();
-    h.el("h1", &[], l.t(Msg::ConsentRequest));
-    h.raw("<dl class=\"summary\">");
-    h.el("dt", &[], l.t(Msg::Company));
-    h.el("dd", &[], &company);
-    h.el("dt", &[], l.t(Msg::Application));
-    h.el("dd", &[], &client);
-    h.el("dt", &[], l.t(Msg::Purpose));
-    h.el("dd", &[], &purpose);
-    h.raw("</dl>");
-    h.el("h2", &[], l.t(Msg::DataItems));
-    h.raw("<ul>");
-    for i in &items {
-        h.el("li", &[], &item_label(conf.as_deref(), i, l));
-    }
-    h.raw("</ul>");
-    h.raw("<form method=\"post\" action=\"/consents\" novalidate>");
-    h.raw(&csrf_field(&u).0);
-    for (k, v) in [("client", client.as_str()), ("purpose", purpose.as_str())] {
-        h.open("input", &[("type", "hidden"), ("name", k), ("value", v)]);
-    }
-    for i in &items {
-        h.open(
-            "input",
-            &[("type", "hidden"), ("name", "item"), ("value", i.as_str())],
-        );
-    }
-    h.raw("<fieldset class=\"field\">");
-    h.el("legend", &[], l.t(Msg::Expiry));
-    for (i, (days, key)) in [
+    let (company, _) = client_label(conf.as_deref(), &req.client, l);
+    let items: Vec<String> = req
+        .items
+        .iter()
+        .map(|i| item_label(conf.as_deref(), i, l))
+        .collect();
+    let body = html! {
+        h1 { (l.t(Msg::ConsentRequest)) }
+        dl class="summary" {
+            dt { (l.t(Msg::Company)) }
+            dd { (company) }
+            dt { (l.t(Msg::Application)) }
+            dd { (req.client) }
+            dt { (l.t(Msg::Purpose)) }
+            dd { (req.purpose) }
+        }
+        h2 { (l.t(Msg::DataItems)) }
+        ul { @for i in &items { li { (i) } } }
+        (grant_form(l, &u.csrf, &req))
+    };
+    let title = l.t(Msg::ConsentRequest);
+    Ok(html_page(&s, &c, StatusCode::OK, "consents", title, body))
+}
+
+/// The form that grants `req`: the request again in hidden fields, and the choice of how long.
+fn grant_form(l: Lang, csrf: &str, req: &Request) -> Markup {
+    let days = [
         ("30", Msg::Days30),
         ("90", Msg::Days90),
         ("365", Msg::Days365),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let id = format!("days-{days}");
-        h.raw("<div class=\"radio\">");
-        let mut attrs = vec![
-            ("type", "radio"),
-            ("id", id.as_str()),
-            ("name", "days"),
-            ("value", *days),
-        ];
-        if i == 0 {
-            attrs.push(("checked", "checked"));
+    ];
+    html! {
+        form method="post" action="/consents" novalidate {
+            (csrf_input(csrf))
+            input type="hidden" name="client" value=(req.client);
+            input type="hidden" name="purpose" value=(req.purpose);
+            @for i in &req.items {
+                input type="hidden" name="item" value=(i);
+            }
+            fieldset class="field" {
+                legend { (l.t(Msg::Expiry)) }
+                @for (n, (d, key)) in days.iter().enumerate() {
+                    @let id = format!("days-{d}");
+                    div class="radio" {
+                        input type="radio" id=(id) name="days" value=(d)
+                            checked=[(n == 0).then_some("checked")];
+                        label for=(id) { (l.t(*key)) }
+                    }
+                }
+            }
+            button class="button" type="submit" { (l.t(Msg::Grant)) }
         }
-        h.open("input", &attrs);
-        h.el("label", &[("for", id.as_str())], l.t(*key));
-        h.raw("</div>");
     }
-    h.raw("</fieldset>");
-    h.raw(&format!(
-        "<button class=\"button\" type=\"submit\">{}</button></form>",
-        esc(l.t(Msg::Grant))
-    ));
-    Ok(html_page(
-        &s,
-        &c,
-        StatusCode::OK,
-        "consents",
-        l.t(Msg::ConsentRequest),
-        maud::PreEscaped(h.0),
-    ))
 }
 
 pub(crate) async fn consent_grant(
@@ -147,32 +153,24 @@ pub(crate) async fn consent_grant(
 ) -> Page {
     let l = c.lang;
     let posted = checked_form(&c, &body)?;
-    let client = query_get(&posted, "client").unwrap_or_default();
-    let purpose = query_get(&posted, "purpose").unwrap_or_default();
-    let items: Vec<String> = posted
-        .iter()
-        .filter(|(k, _)| k == "item")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let req = Request::from_pairs(&posted);
     let days: i64 = match query_get(&posted, "days").as_deref() {
         Some("90") => 90,
         Some("365") => 365,
         _ => 30,
     };
     let conf = s.conf();
-    let (_, known) = client_label(conf.as_deref(), &client, l);
-    let ok_items = !items.is_empty()
-        && items.iter().all(|i| {
-            i.parse::<ServiceId>()
-                .ok()
-                .is_some_and(|id| conf.as_deref().is_some_and(|c| c.service(&id).is_some()))
-        });
-    if !known || !ok_items || purpose.trim().is_empty() || purpose.len() > 500 {
+    if !req.is_valid(conf.as_deref(), l) {
         return Err(PageError::status(
             StatusCode::BAD_REQUEST,
             Msg::NotFoundLead,
         ));
     }
+    let Request {
+        client,
+        purpose,
+        items,
+    } = req;
     let t = now();
     let consent = Consent {
         id: format!("C-{}", &sha256_hex(&oidc::random_token(16))[..12]),
@@ -240,78 +238,134 @@ pub(crate) async fn consents(State(s): State<Shared>, c: Ctx, Citizen(u): Citize
     let l = c.lang;
     let list = s.store.consents_of(&u.citizen).await.unwrap_or_default();
     let conf = s.conf();
-    let mut h = Html::new();
-    h.el("h1", &[], l.t(Msg::ConsentsTitle));
-    h.el("p", &[("class", "lead")], l.t(Msg::ConsentsLead));
-    if list.is_empty() {
-        h.el("p", &[], l.t(Msg::NoConsents));
-    }
     let t = now();
+    let mut sections = Vec::new();
     for (i, x) in list.iter().enumerate() {
-        let (company, _) = client_label(conf.as_deref(), &x.client, l);
-        let items: Vec<String> = serde_json::from_str(&x.items).unwrap_or_default();
-        let state = if x.revoked_at.is_some() {
-            (Msg::Revoked, "bad")
-        } else if x.expires_at <= t {
-            (Msg::Expired, "bad")
-        } else {
-            (Msg::Granted, "ok")
-        };
-        h.raw(&format!("<section aria-labelledby=\"consent-{i}\">"));
-        h.el("h2", &[("id", &format!("consent-{i}"))], &company);
-        h.raw("<dl class=\"summary\">");
-        h.el("dt", &[], l.t(Msg::Status));
-        h.raw("<dd>");
-        h.el(
-            "span",
-            &[("class", &format!("tag {}", state.1))],
-            l.t(state.0),
-        );
-        h.raw("</dd>");
-        h.el("dt", &[], l.t(Msg::Application));
-        h.el("dd", &[], &x.client);
-        h.el("dt", &[], l.t(Msg::Purpose));
-        h.el("dd", &[], &x.purpose);
-        h.el("dt", &[], l.t(Msg::DataItems));
-        h.raw("<dd><ul>");
-        for it in &items {
-            h.el("li", &[], &item_label(conf.as_deref(), it, l));
-        }
-        h.raw("</ul></dd>");
-        h.el("dt", &[], l.t(Msg::ValidUntil));
-        h.el("dd", &[], &fmt_time(x.expires_at));
-        h.el("dt", &[], l.t(Msg::History));
-        h.raw("<dd><ul>");
-        for (action, at) in s.store.consent_history(&x.id).await.unwrap_or_default() {
-            let key = if action == "revoked" {
-                Msg::Revoked
-            } else {
-                Msg::Granted
-            };
-            h.el("li", &[], &format!("{} — {}", fmt_time(at), l.t(key)));
-        }
-        h.raw("</ul></dd></dl>");
-        if state.0 == Msg::Granted {
-            h.raw(&format!(
-                "<form method=\"post\" action=\"/consents/{}/revoke\">",
-                esc(&x.id)
-            ));
-            h.raw(&csrf_field(&u).0);
-            h.raw(&format!(
-                "<button class=\"button warning\" type=\"submit\" aria-label=\"{}: {}\">{}</button></form>",
-                esc(l.t(Msg::Revoke)),
-                esc(&company),
-                esc(l.t(Msg::Revoke))
-            ));
-        }
-        h.raw("</section>");
+        let history = s.store.consent_history(&x.id).await.unwrap_or_default();
+        sections.push(consent_section(
+            conf.as_deref(),
+            l,
+            &u.csrf,
+            t,
+            i,
+            x,
+            &history,
+        ));
     }
-    Ok(html_page(
-        &s,
-        &c,
-        StatusCode::OK,
-        "consents",
-        l.t(Msg::ConsentsTitle),
-        maud::PreEscaped(h.0),
-    ))
+    let body = html! {
+        h1 { (l.t(Msg::ConsentsTitle)) }
+        p class="lead" { (l.t(Msg::ConsentsLead)) }
+        @if list.is_empty() {
+            p { (l.t(Msg::NoConsents)) }
+        }
+        @for section in sections { (section) }
+    };
+    let title = l.t(Msg::ConsentsTitle);
+    Ok(html_page(&s, &c, StatusCode::OK, "consents", title, body))
+}
+
+/// The `i`th consent of the list at time `t`: what it covers, its history (`(action, at)`),
+/// and while it holds, the button that withdraws it.
+fn consent_section(
+    conf: Option<&GlobalConf>,
+    l: Lang,
+    csrf: &str,
+    t: i64,
+    i: usize,
+    x: &Consent,
+    history: &[(String, i64)],
+) -> Markup {
+    let (company, _) = client_label(conf, &x.client, l);
+    let items: Vec<String> = serde_json::from_str(&x.items).unwrap_or_default();
+    let (state, tag) = if x.revoked_at.is_some() {
+        (Msg::Revoked, "tag bad")
+    } else if x.expires_at <= t {
+        (Msg::Expired, "tag bad")
+    } else {
+        (Msg::Granted, "tag ok")
+    };
+    let heading = format!("consent-{i}");
+    html! {
+        section aria-labelledby=(heading) {
+            h2 id=(heading) { (company) }
+            dl class="summary" {
+                dt { (l.t(Msg::Status)) }
+                dd { span class=(tag) { (l.t(state)) } }
+                dt { (l.t(Msg::Application)) }
+                dd { (x.client) }
+                dt { (l.t(Msg::Purpose)) }
+                dd { (x.purpose) }
+                dt { (l.t(Msg::DataItems)) }
+                dd { ul { @for it in &items { li { (item_label(conf, it, l)) } } } }
+                dt { (l.t(Msg::ValidUntil)) }
+                dd { (fmt_time(x.expires_at)) }
+                dt { (l.t(Msg::History)) }
+                dd {
+                    ul {
+                        @for (action, at) in history {
+                            @let key = if action == "revoked" { Msg::Revoked } else { Msg::Granted };
+                            li { (fmt_time(*at)) " — " (l.t(key)) }
+                        }
+                    }
+                }
+            }
+            @if state == Msg::Granted {
+                form method="post" action={ "/consents/" (x.id) "/revoke" } {
+                    (csrf_input(csrf))
+                    button class="button warning" type="submit"
+                        aria-label={ (l.t(Msg::Revoke)) ": " (company) } { (l.t(Msg::Revoke)) }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "\"><script>alert(1)</script>";
+    const ESCAPED: &str = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;";
+
+    /// A company's request arrives in a link anyone can make: its client, purpose and items
+    /// go back into hidden fields (attributes) escaped.
+    #[test]
+    fn a_requests_values_are_escaped_in_the_grant_form() {
+        let req = Request {
+            client: HOSTILE.into(),
+            purpose: HOSTILE.into(),
+            items: vec![HOSTILE.into()],
+        };
+        let html = grant_form(Lang::En, HOSTILE, &req).into_string();
+        assert!(!html.contains("<script>"), "{html}");
+        for name in ["csrf", "client", "purpose", "item"] {
+            assert!(
+                html.contains(&format!(
+                    "<input type=\"hidden\" name=\"{name}\" value=\"{ESCAPED}\">"
+                )),
+                "{name}: {html}"
+            );
+        }
+        assert!(html.contains("id=\"days-30\" name=\"days\" value=\"30\" checked=\"checked\""));
+    }
+
+    #[test]
+    fn a_consents_values_are_escaped_in_text_attributes_and_urls() {
+        let x = Consent {
+            id: HOSTILE.into(),
+            client: HOSTILE.into(),
+            purpose: HOSTILE.into(),
+            items: serde_json::to_string(&[HOSTILE]).unwrap(),
+            created_at: 0,
+            expires_at: 100,
+            revoked_at: None,
+        };
+        let history = [("granted".to_owned(), 0)];
+        let html = consent_section(None, Lang::En, HOSTILE, 1, 0, &x, &history).into_string();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains(&format!("<dd>{ESCAPED}</dd>")), "{html}");
+        assert!(html.contains(&format!("<li>{ESCAPED}</li>")), "{html}");
+        assert!(html.contains(&format!("action=\"/consents/{ESCAPED}/revoke\"")));
+        assert!(html.contains(&format!("value=\"{ESCAPED}\"")));
+    }
 }
