@@ -7,9 +7,9 @@
 //! `x-title`/`x-description` (`{"az", "en", "ru"}`); field order from `x-order` (else by
 //! name, since a JSON object has no order). Pure functions: no I/O.
 
+use maud::{html, Markup};
 use serde_json::{Map, Value};
 
-use crate::html::{esc, Html};
 use crate::i18n::{Lang, Msg};
 
 /// One problem with one field, for the error summary and the message next to the field.
@@ -67,135 +67,103 @@ fn enum_label(v: &Value) -> String {
 /// Renders the form's fields (without the `<form>` element), with `values` filled in and each
 /// error next to its field.
 pub fn render_fields(
-    h: &mut Html,
     schema: &Value,
     lang: Lang,
     values: &Map<String, Value>,
     errors: &[FieldError],
-) {
-    for (name, prop) in props(schema) {
-        let id = format!("f-{name}");
-        let label = localized(&prop, "title", lang, &name);
-        let hint = localized(&prop, "description", lang, "");
-        let err = errors.iter().find(|e| e.field == name);
-        let ty = prop.get("type").and_then(Value::as_str).unwrap_or("string");
-        let current = values.get(&name).map(enum_label).unwrap_or_default();
-        let mut described = Vec::new();
-        if !hint.is_empty() {
-            described.push(format!("{id}-hint"));
+) -> Markup {
+    html! {
+        @for (name, prop) in props(schema) {
+            (field(schema, lang, &name, &prop, values, errors))
         }
-        if err.is_some() {
-            described.push(format!("{id}-error"));
+    }
+}
+
+/// One field: its label, hint and error, and its control — a checkbox, a list of choices or
+/// a text box.
+fn field(
+    schema: &Value,
+    lang: Lang,
+    name: &str,
+    prop: &Value,
+    values: &Map<String, Value>,
+    errors: &[FieldError],
+) -> Markup {
+    let id = format!("f-{name}");
+    let label = localized(prop, "title", lang, name);
+    let hint = localized(prop, "description", lang, "");
+    let err = errors.iter().find(|e| e.field == name);
+    let ty = prop.get("type").and_then(Value::as_str).unwrap_or("string");
+    let current = values.get(name).map(enum_label).unwrap_or_default();
+    let mut described = Vec::new();
+    if !hint.is_empty() {
+        described.push(format!("{id}-hint"));
+    }
+    if err.is_some() {
+        described.push(format!("{id}-error"));
+    }
+    let described = (!described.is_empty()).then(|| described.join(" "));
+    let wrapper = if err.is_some() {
+        "field error"
+    } else {
+        "field"
+    };
+    let opt = if required(schema, name) {
+        String::new()
+    } else {
+        format!(" {}", lang.t(Msg::Optional))
+    };
+    let label = html! { label for=(id) { (label) (opt) } };
+    let notes = html! {
+        @if !hint.is_empty() {
+            span class="hint" id={ (id) "-hint" } { (hint) }
         }
-        let described = described.join(" ");
-        h.raw(if err.is_some() {
-            "<div class=\"field error\">"
-        } else {
-            "<div class=\"field\">"
-        });
-        let opt = if required(schema, &name) {
-            String::new()
-        } else {
-            format!(" {}", lang.t(Msg::Optional))
+        @if let Some(e) = err {
+            span class="error-message" id={ (id) "-error" } { (e.message) }
+        }
+    };
+    if ty == "boolean" {
+        return html! {
+            div class=(wrapper) {
+                div class="checkbox" {
+                    input type="checkbox" id=(id) name=(name) value="true"
+                        checked=[(current == "true").then_some("checked")]
+                        aria-describedby=[described];
+                    (label)
+                }
+                (notes)
+            }
         };
-        if ty == "boolean" {
-            h.raw("<div class=\"checkbox\">");
-            let mut attrs = vec![
-                ("type", "checkbox"),
-                ("id", id.as_str()),
-                ("name", name.as_str()),
-                ("value", "true"),
-            ];
-            if current == "true" {
-                attrs.push(("checked", "checked"));
-            }
-            if !described.is_empty() {
-                attrs.push(("aria-describedby", described.as_str()));
-            }
-            h.open("input", &attrs);
-            h.el("label", &[("for", id.as_str())], &format!("{label}{opt}"));
-            h.raw("</div>");
-            if !hint.is_empty() {
-                h.el(
-                    "span",
-                    &[("class", "hint"), ("id", &format!("{id}-hint"))],
-                    &hint,
-                );
-            }
-            if let Some(e) = err {
-                h.el(
-                    "span",
-                    &[("class", "error-message"), ("id", &format!("{id}-error"))],
-                    &e.message,
-                );
-            }
-            h.raw("</div>");
-            continue;
-        }
-        h.el("label", &[("for", id.as_str())], &format!("{label}{opt}"));
-        if !hint.is_empty() {
-            h.el(
-                "span",
-                &[("class", "hint"), ("id", &format!("{id}-hint"))],
-                &hint,
-            );
-        }
-        if let Some(e) = err {
-            h.el(
-                "span",
-                &[("class", "error-message"), ("id", &format!("{id}-error"))],
-                &e.message,
-            );
-        }
-        let mut attrs: Vec<(&str, &str)> = vec![("id", id.as_str()), ("name", name.as_str())];
-        if !described.is_empty() {
-            attrs.push(("aria-describedby", described.as_str()));
-        }
-        if err.is_some() {
-            attrs.push(("aria-invalid", "true"));
-        }
-        if let Some(options) = prop.get("enum").and_then(Value::as_array) {
-            h.open("select", &attrs);
-            h.el("option", &[("value", "")], lang.t(Msg::Choose));
-            for o in options {
-                let v = enum_label(o);
-                if v == current {
-                    h.el(
-                        "option",
-                        &[("value", v.as_str()), ("selected", "selected")],
-                        &v,
-                    );
-                } else {
-                    h.el("option", &[("value", v.as_str())], &v);
+    }
+    let invalid = err.is_some().then_some("true");
+    let control = if let Some(options) = prop.get("enum").and_then(Value::as_array) {
+        html! {
+            select id=(id) name=(name) aria-describedby=[described] aria-invalid=[invalid] {
+                option value="" { (lang.t(Msg::Choose)) }
+                @for o in options {
+                    @let v = enum_label(o);
+                    option value=(v) selected=[(v == current).then_some("selected")] { (v) }
                 }
             }
-            h.raw("</select></div>");
-            continue;
         }
-        let input_type = match (ty, prop.get("format").and_then(Value::as_str)) {
-            ("string", Some("date")) => "date",
-            ("string", Some("email")) => "email",
-            ("number" | "integer", _) => "text",
+    } else {
+        let input_type = match prop.get("format").and_then(Value::as_str) {
+            Some("date") if ty == "string" => "date",
+            Some("email") if ty == "string" => "email",
             _ => "text",
         };
-        attrs.push(("type", input_type));
-        attrs.push(("value", current.as_str()));
-        if matches!(ty, "number" | "integer") {
-            attrs.push((
-                "inputmode",
-                if ty == "integer" {
-                    "numeric"
-                } else {
-                    "decimal"
-                },
-            ));
+        let inputmode = match ty {
+            "integer" => Some("numeric"),
+            "number" => Some("decimal"),
+            _ => None,
+        };
+        html! {
+            input id=(id) name=(name) aria-describedby=[described] aria-invalid=[invalid]
+                type=(input_type) value=(current) inputmode=[inputmode]
+                autocomplete=[(input_type == "email").then_some("email")];
         }
-        if input_type == "email" {
-            attrs.push(("autocomplete", "email"));
-        }
-        h.open("input", &attrs);
-        h.raw("</div>");
-    }
+    };
+    html! { div class=(wrapper) { (label) (notes) (control) } }
 }
 
 /// What the citizen entered (to show again) and what is wrong with it.
@@ -362,24 +330,19 @@ fn is_email(s: &str) -> bool {
 }
 
 /// The error summary at the top of a page (GOV.UK pattern): each error links to its field.
-pub fn error_summary(h: &mut Html, lang: Lang, errors: &[FieldError]) {
-    if errors.is_empty() {
-        return;
+pub fn error_summary(lang: Lang, errors: &[FieldError]) -> Markup {
+    html! {
+        @if !errors.is_empty() {
+            div class="error-summary" role="alert" tabindex="-1" aria-labelledby="error-summary-title" {
+                h2 id="error-summary-title" { (lang.t(Msg::ErrorSummary)) }
+                ul {
+                    @for e in errors {
+                        li { a href={ "#f-" (e.field) } { (e.label) ": " (e.message) } }
+                    }
+                }
+            }
+        }
     }
-    h.raw("<div class=\"error-summary\" role=\"alert\" tabindex=\"-1\" aria-labelledby=\"error-summary-title\">");
-    h.el(
-        "h2",
-        &[("id", "error-summary-title")],
-        lang.t(Msg::ErrorSummary),
-    );
-    h.raw("<ul>");
-    for e in errors {
-        h.raw("<li>");
-        h.raw(&format!("<a href=\"#f-{}\">", esc(&e.field)));
-        h.text(&format!("{}: {}", e.label, e.message));
-        h.raw("</a></li>");
-    }
-    h.raw("</ul></div>");
 }
 
 #[cfg(test)]
@@ -443,10 +406,45 @@ mod tests {
         assert_eq!(errors[0].message, "Enter it in the correct format");
         assert_eq!(errors[4].message, "Fill in this field");
         assert_eq!(entered["child_pin"], "ab");
-        let mut h = Html::new();
-        render_fields(&mut h, &schema(), Lang::En, &entered, &errors);
-        assert!(h.0.contains("aria-invalid=\"true\""));
-        assert!(h.0.contains("id=\"f-child_pin-error\""));
-        assert!(h.0.contains("value=\"ab\""));
+        let html = render_fields(&schema(), Lang::En, &entered, &errors).into_string();
+        assert!(html.contains("aria-invalid=\"true\""));
+        assert!(html.contains("id=\"f-child_pin-error\""));
+        assert!(html.contains("value=\"ab\""));
+    }
+
+    /// A schema is the agency's and a value the citizen's: labels and hints (text), names,
+    /// values and choices (attributes) and the error summary's links (URLs) come out escaped.
+    #[test]
+    fn schema_texts_names_and_values_are_escaped() {
+        let bad = "\"><script>alert(1)</script>";
+        let esc = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;";
+        let schema = json!({"type": "object", "required": [bad],
+            "properties": {
+                bad: {"type": "string", "title": bad, "description": bad},
+                "kind": {"type": "string", "enum": [bad]},
+                "ok": {"type": "boolean", "title": bad}}});
+        let (entered, errors) = validate(&schema, &post(&[("kind", bad)]), Lang::En).unwrap_err();
+        let mut values = entered;
+        values.insert(bad.to_owned(), Value::String(bad.to_owned()));
+        let html = render_fields(&schema, Lang::En, &values, &errors).into_string();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains(&format!("<label for=\"f-{esc}\">{esc}</label>")),
+            "{html}"
+        );
+        assert!(html.contains(&format!("name=\"{esc}\"")), "{html}");
+        assert!(html.contains(&format!("value=\"{esc}\"")), "{html}");
+        assert!(
+            html.contains(&format!(
+                "<option value=\"{esc}\" selected=\"selected\">{esc}</option>"
+            )),
+            "{html}"
+        );
+        let summary = error_summary(Lang::En, &errors).into_string();
+        assert!(!summary.contains("<script>"), "{summary}");
+        assert!(
+            summary.contains(&format!("<a href=\"#f-{esc}\">{esc}: ")),
+            "{summary}"
+        );
     }
 }

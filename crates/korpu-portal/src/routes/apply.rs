@@ -6,11 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use korpu_conf::ServiceInfo;
+use maud::html;
 use serde_json::{Map, Value};
 
 use crate::bridge::bridge;
 use crate::form;
-use crate::html::{esc, Html};
 use crate::i18n::Msg;
 use crate::oidc;
 use crate::routes::catalogue::{find_service, service_path, SvcPath};
@@ -31,32 +31,20 @@ fn render_apply(
     let p = svc.portal.as_ref().expect("listed");
     let schema = p.form_schema.clone().unwrap_or(Value::Null);
     let name = p.names.get(l.code());
-    let mut h = Html::new();
-    form::error_summary(&mut h, l, errors);
-    if let Some(n) = notice {
-        h.raw("<div class=\"notice warn\" role=\"alert\">");
-        h.text(n);
-        h.raw("</div>");
-    }
-    h.raw("<span class=\"hint\">");
-    h.text(l.t(Msg::FormTitle));
-    h.raw("</span>");
-    h.el("h1", &[], name);
     let action = format!("{}/apply", service_path(&svc.id));
-    h.open(
-        "form",
-        &[
-            ("method", "post"),
-            ("action", action.as_str()),
-            ("novalidate", "novalidate"),
-        ],
-    );
-    h.raw(&csrf_field(u).0);
-    form::render_fields(&mut h, &schema, l, values, errors);
-    h.raw(&format!(
-        "<button class=\"button\" type=\"submit\">{}</button></form>",
-        esc(l.t(Msg::Submit))
-    ));
+    let body = html! {
+        (form::error_summary(l, errors))
+        @if let Some(n) = notice {
+            div class="notice warn" role="alert" { (n) }
+        }
+        span class="hint" { (l.t(Msg::FormTitle)) }
+        h1 { (name) }
+        form method="post" action=(action) novalidate="novalidate" {
+            (csrf_field(u))
+            (form::render_fields(&schema, l, values, errors))
+            button class="button" type="submit" { (l.t(Msg::Submit)) }
+        }
+    };
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -67,7 +55,7 @@ fn render_apply(
     } else {
         format!("{}: {name}", l.t(Msg::ErrorSummary))
     };
-    html_page(s, c, status, "services", &title, maud::PreEscaped(h.0))
+    html_page(s, c, status, "services", &title, body)
 }
 
 pub(crate) async fn apply_form(
