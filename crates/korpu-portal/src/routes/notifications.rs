@@ -2,8 +2,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use maud::html;
 
-use crate::html::Html;
 use crate::i18n::Msg;
 use crate::server::{now, Shared};
 use crate::web::{fmt_time, html_page, Citizen, Ctx, Page};
@@ -17,40 +17,33 @@ pub(crate) async fn notifications(State(s): State<Shared>, c: Ctx, Citizen(u): C
         .unwrap_or_default();
     let _ = s.store.mark_read(&u.citizen, now()).await;
     let conf = s.conf();
-    let mut h = Html::new();
-    h.el("h1", &[], l.t(Msg::NotificationsTitle));
-    if list.is_empty() {
-        h.el("p", &[], l.t(Msg::NoNotifications));
-    } else {
-        h.raw("<ul class=\"cards\">");
-        for n in list {
-            h.raw("<li>");
-            h.el("p", &[("class", "meta")], &fmt_time(n.created_at));
-            h.raw("<p>");
-            if n.read_at.is_none() {
-                h.raw("<strong>");
+    let body = html! {
+        h1 { (l.t(Msg::NotificationsTitle)) }
+        @if list.is_empty() {
+            p { (l.t(Msg::NoNotifications)) }
+        } @else {
+            ul class="cards" {
+                @for n in &list {
+                    @let text = crate::notify::text(conf.as_deref(), l, &n.kind, &n.subject);
+                    li {
+                        p class="meta" { (fmt_time(n.created_at)) }
+                        p {
+                            @if n.read_at.is_none() { strong { (text) } } @else { (text) }
+                            " "
+                            a href=(n.link) { (l.t(Msg::Continue)) }
+                        }
+                    }
+                }
             }
-            h.text(&crate::notify::text(
-                conf.as_deref(),
-                l,
-                &n.kind,
-                &n.subject,
-            ));
-            if n.read_at.is_none() {
-                h.raw("</strong>");
-            }
-            h.raw(" ");
-            h.a(&n.link, l.t(Msg::Continue));
-            h.raw("</p></li>");
         }
-        h.raw("</ul>");
-    }
+    };
+    let title = l.t(Msg::NotificationsTitle);
     Ok(html_page(
         &s,
         &c,
         StatusCode::OK,
         "notifications",
-        l.t(Msg::NotificationsTitle),
-        maud::PreEscaped(h.0),
+        title,
+        body,
     ))
 }

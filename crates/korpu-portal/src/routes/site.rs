@@ -4,9 +4,9 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use maud::html;
 use serde_json::json;
 
-use crate::html::{esc, Html};
 use crate::i18n::Msg;
 use crate::server::Shared;
 use crate::web::{html_page, Ctx, PageError};
@@ -47,21 +47,12 @@ pub(crate) async fn health(State(s): State<Shared>) -> Response {
 
 pub(crate) async fn home(State(s): State<Shared>, c: Ctx) -> Response {
     let l = c.lang;
-    let mut h = Html::new();
-    h.el("h1", &[], l.t(Msg::HomeTitle));
-    h.el("p", &[("class", "lead")], l.t(Msg::HomeLead));
-    h.raw(&format!(
-        "<a class=\"button\" href=\"/services\">{}</a>",
-        esc(l.t(Msg::Start))
-    ));
-    html_page(
-        &s,
-        &c,
-        StatusCode::OK,
-        "",
-        l.t(Msg::Tagline),
-        maud::PreEscaped(h.0),
-    )
+    let body = html! {
+        h1 { (l.t(Msg::HomeTitle)) }
+        p class="lead" { (l.t(Msg::HomeLead)) }
+        a class="button" href="/services" { (l.t(Msg::Start)) }
+    };
+    html_page(&s, &c, StatusCode::OK, "", l.t(Msg::Tagline), body)
 }
 
 pub(crate) async fn not_found(_c: Ctx) -> PageError {

@@ -10,11 +10,11 @@
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
+use maud::{html, Markup};
 use serde_json::Value;
 
 use crate::bridge::bridge;
-use crate::html::Html;
-use crate::i18n::Msg;
+use crate::i18n::{Lang, Msg};
 use crate::server::Shared;
 use crate::web::{html_page, Citizen, Ctx};
 
@@ -27,9 +27,6 @@ type Row = (String, String, String, String, String, Result<u64, String>);
 pub(crate) async fn tracker(State(s): State<Shared>, c: Ctx, Citizen(u): Citizen) -> Response {
     let l = c.lang;
     let conf = s.conf();
-    let mut h = Html::new();
-    h.el("h1", &[], l.t(Msg::TrackerTitle));
-    h.el("p", &[("class", "lead")], l.t(Msg::TrackerLead));
     let mut rows: Vec<Row> = Vec::new();
     let mut problems = Vec::new();
     let mut own = 0usize;
@@ -123,67 +120,76 @@ pub(crate) async fn tracker(State(s): State<Shared>, c: Ctx, Citizen(u): Citizen
         }
     }
     rows.sort_by(|a, b| b.0.cmp(&a.0));
-    for p in &problems {
-        h.raw("<div class=\"notice warn\" role=\"status\">");
-        h.text(&format!("{} {p}", l.t(Msg::TrackerUnavailable)));
-        h.raw("</div>");
-    }
-    if own > 0 {
-        h.el(
-            "p",
-            &[("class", "meta")],
-            &format!("{} {own}", l.t(Msg::OwnRequests)),
-        );
-    }
-    if rows.is_empty() {
-        h.el("p", &[], l.t(Msg::NoAccesses));
-    } else {
-        h.raw("<table id=\"accesses\"><thead><tr>");
-        for k in [
-            Msg::When,
-            Msg::Who,
-            Msg::System,
-            Msg::What,
-            Msg::Purpose,
-            Msg::Proof,
-        ] {
-            h.el("th", &[("scope", "col")], l.t(k));
+    let body = accesses(l, &rows, &problems, own);
+    let title = l.t(Msg::TrackerTitle);
+    html_page(&s, &c, StatusCode::OK, "tracker", title, body)
+}
+
+/// The tracker's page body: which gateways could not be asked, how many of the citizen's own
+/// requests were left out, and the accesses with each proof's verdict.
+fn accesses(l: Lang, rows: &[Row], problems: &[String], own: usize) -> Markup {
+    html! {
+        h1 { (l.t(Msg::TrackerTitle)) }
+        p class="lead" { (l.t(Msg::TrackerLead)) }
+        @for p in problems {
+            div class="notice warn" role="status" { (l.t(Msg::TrackerUnavailable)) " " (p) }
         }
-        h.raw("</tr></thead><tbody>");
-        for (t, who, sys, what, purpose, verdict) in rows {
-            h.raw("<tr>");
-            h.el("td", &[], &t);
-            h.el("td", &[], &who);
-            h.el("td", &[], &sys);
-            h.el("td", &[], &what);
-            h.el("td", &[], &purpose);
-            h.raw("<td>");
-            match verdict {
-                Ok(size) => {
-                    h.el(
-                        "span",
-                        &[("class", "tag ok"), ("title", &format!("tree size {size}"))],
-                        l.t(Msg::ProofOk),
-                    );
-                }
-                Err(e) => {
-                    h.el(
-                        "span",
-                        &[("class", "tag bad"), ("title", &e)],
-                        l.t(Msg::ProofBad),
-                    );
+        @if own > 0 {
+            p class="meta" { (l.t(Msg::OwnRequests)) " " (own) }
+        }
+        @if rows.is_empty() {
+            p { (l.t(Msg::NoAccesses)) }
+        } @else {
+            table id="accesses" {
+                thead { tr {
+                    @for k in [Msg::When, Msg::Who, Msg::System, Msg::What, Msg::Purpose, Msg::Proof] {
+                        th scope="col" { (l.t(k)) }
+                    }
+                } }
+                tbody {
+                    @for (t, who, sys, what, purpose, verdict) in rows {
+                        tr {
+                            td { (t) }
+                            td { (who) }
+                            td { (sys) }
+                            td { (what) }
+                            td { (purpose) }
+                            td {
+                                @match verdict {
+                                    Ok(size) => span class="tag ok" title={ "tree size " (size) } { (l.t(Msg::ProofOk)) },
+                                    Err(e) => span class="tag bad" title=(e) { (l.t(Msg::ProofBad)) },
+                                }
+                            }
+                        }
+                    }
                 }
             }
-            h.raw("</td></tr>");
         }
-        h.raw("</tbody></table>");
     }
-    html_page(
-        &s,
-        &c,
-        StatusCode::OK,
-        "tracker",
-        l.t(Msg::TrackerTitle),
-        maud::PreEscaped(h.0),
-    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every cell of a row comes from a gateway's answer, the verdict's reason (a `title`
+    /// attribute) included.
+    #[test]
+    fn a_gateways_answer_is_escaped_in_text_and_attributes() {
+        let bad = "\"><script>alert(1)</script>";
+        let esc = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;";
+        let row = |verdict| {
+            let s = bad.to_owned();
+            (s.clone(), s.clone(), s.clone(), s.clone(), s, verdict)
+        };
+        let rows = [row(Err(bad.to_owned())), row(Ok(7))];
+        let html = accesses(Lang::En, &rows, &[bad.to_owned()], 2).into_string();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains(&format!("<td>{esc}</td>")), "{html}");
+        assert!(html.contains(&format!("<span class=\"tag bad\" title=\"{esc}\">")));
+        assert!(html.contains("<span class=\"tag ok\" title=\"tree size 7\">"));
+        assert!(html.contains(&format!(
+            "role=\"status\">This agency's ledger is not available right now: {esc}</div>"
+        )));
+    }
 }
