@@ -15,9 +15,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use maud::{html, Markup, DOCTYPE};
 use serde_json::{json, Value};
 
-use crate::html::{esc, Html};
 use crate::i18n::{Lang, Msg};
 use crate::server::{now, AppState};
 
@@ -95,18 +95,27 @@ fn params(q: &str) -> HashMap<String, String> {
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
-fn page(lang: Lang, body: &str, status: StatusCode) -> Response {
+fn page(lang: Lang, body: Markup, status: StatusCode) -> Response {
     let title = lang.t(Msg::DevIdpTitle);
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><link rel=\"stylesheet\" href=\"/static/portal.css\"></head><body><header class=\"devbanner\">{}</header><main id=\"main\">{body}</main></body></html>",
-        lang.code(),
-        esc(title),
-        esc(title)
-    );
+    let html = html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                link rel="stylesheet" href="/static/portal.css";
+            }
+            body {
+                header class="devbanner" { (title) }
+                main id="main" { (body) }
+            }
+        }
+    };
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
+        html.into_string(),
     )
         .into_response()
 }
@@ -138,29 +147,18 @@ async fn authorize_page(State(s): State<Shared>, RawQuery(q): RawQuery) -> Respo
         .and_then(|l| Lang::from_code(l.split(' ').next().unwrap_or("")))
         .unwrap_or_default();
     if let Err(e) = check_request(&s, &p) {
-        let mut h = Html::new();
-        h.el("h1", &[], lang.t(Msg::ErrorTitle));
-        h.el("p", &[], &e);
-        return page(lang, &h.0, StatusCode::BAD_REQUEST);
+        let body = html! { h1 { (lang.t(Msg::ErrorTitle)) } p { (e) } };
+        return page(lang, body, StatusCode::BAD_REQUEST);
     }
-    let mut h = Html::new();
-    h.el("h1", &[], lang.t(Msg::Login));
-    h.raw("<form method=\"post\" action=\"/dev-idp/authorize\" novalidate>");
-    for k in [
+    let passed_on = [
         "client_id",
         "redirect_uri",
         "state",
         "nonce",
         "code_challenge",
         "scope",
-    ] {
-        let v = p.get(k).cloned().unwrap_or_default();
-        h.open(
-            "input",
-            &[("type", "hidden"), ("name", k), ("value", v.as_str())],
-        );
-    }
-    for (id, key, value, ty, ac) in [
+    ];
+    let fields = [
         ("pin", Msg::DevIdpPin, "AZ1234567", "text", "off"),
         ("name", Msg::DevIdpName, "Aysel Məmmədova", "text", "name"),
         (
@@ -170,26 +168,23 @@ async fn authorize_page(State(s): State<Shared>, RawQuery(q): RawQuery) -> Respo
             "email",
             "email",
         ),
-    ] {
-        h.raw("<div class=\"field\">");
-        h.el("label", &[("for", id)], lang.t(key));
-        h.open(
-            "input",
-            &[
-                ("type", ty),
-                ("id", id),
-                ("name", id),
-                ("value", value),
-                ("autocomplete", ac),
-            ],
-        );
-        h.raw("</div>");
-    }
-    h.raw(&format!(
-        "<button class=\"button\" type=\"submit\">{}</button></form>",
-        esc(lang.t(Msg::Continue))
-    ));
-    page(lang, &h.0, StatusCode::OK)
+    ];
+    let body = html! {
+        h1 { (lang.t(Msg::Login)) }
+        form method="post" action="/dev-idp/authorize" novalidate {
+            @for k in passed_on {
+                input type="hidden" name=(k) value=(p.get(k).map(String::as_str).unwrap_or(""));
+            }
+            @for (id, key, value, ty, ac) in fields {
+                div class="field" {
+                    label for=(id) { (lang.t(key)) }
+                    input type=(ty) id=(id) name=(id) value=(value) autocomplete=(ac);
+                }
+            }
+            button class="button" type="submit" { (lang.t(Msg::Continue)) }
+        }
+    };
+    page(lang, body, StatusCode::OK)
 }
 
 async fn authorize_submit(State(s): State<Shared>, body: Bytes) -> Response {
@@ -202,11 +197,8 @@ async fn authorize_submit(State(s): State<Shared>, body: Bytes) -> Response {
     let get = |k: &str| p.get(k).cloned().unwrap_or_default();
     let sub = get("pin").trim().to_owned();
     if sub.is_empty() || sub.len() > 64 || !sub.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return page(
-            Lang::Az,
-            "<h1>?</h1><p>FIN: A-Z, 0-9</p>",
-            StatusCode::BAD_REQUEST,
-        );
+        let body = html! { h1 { "?" } p { "FIN: A-Z, 0-9" } };
+        return page(Lang::Az, body, StatusCode::BAD_REQUEST);
     }
     let code = crate::oidc::random_token(24);
     let grant = Grant {
