@@ -416,8 +416,7 @@ mod tests {
     /// values and choices (attributes) and the error summary's links (URLs) come out escaped.
     #[test]
     fn schema_texts_names_and_values_are_escaped() {
-        let bad = "\"><script>alert(1)</script>";
-        let esc = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;";
+        use crate::html::{HOSTILE as bad, HOSTILE_ESCAPED as esc};
         let schema = json!({"type": "object", "required": [bad],
             "properties": {
                 bad: {"type": "string", "title": bad, "description": bad},

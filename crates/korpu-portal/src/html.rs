@@ -13,6 +13,15 @@ pub fn url_part(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// A value that breaks out of element text and of a double-quoted attribute unless escaped,
+/// for the templates' tests.
+#[cfg(test)]
+pub(crate) const HOSTILE: &str = "\"><script>alert(1)</script>";
+
+/// [`HOSTILE`] as every template must write it.
+#[cfg(test)]
+pub(crate) const HOSTILE_ESCAPED: &str = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -271,53 +271,44 @@ mod tests {
     /// A decision signed by a member certificate of the platform PKI verifies and names the
     /// signer; the same file with one byte of its content changed, or checked against another
     /// platform's roots, does not.
-    #[test]
-    fn a_signed_decision_verifies_and_a_tampered_one_does_not() {
-        use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
-        use korpu_pki::key::SigningKey;
-        use std::time::{Duration, SystemTime};
-        let now = SystemTime::now();
-        let day = Duration::from_secs(86_400);
-        let req = |cn: &str, pk: &'static [u8], profile| IssueRequest {
-            subject: Subject {
-                common_name: cn.into(),
-                organization: None,
-                country: None,
-            },
-            public_key_der: pk,
+    /// A new key and its certificate for `cn`, valid from a day ago to a day ahead, issued by
+    /// `issuer` (self-signed when `None`).
+    fn issued(
+        issuer: Option<(&korpu_pki::cert::Certificate, &korpu_pki::key::SigningKey)>,
+        cn: &str,
+        profile: korpu_pki::ca::Profile,
+    ) -> (korpu_pki::key::SigningKey, korpu_pki::cert::Certificate) {
+        use korpu_pki::ca::{self, IssueRequest, Subject};
+        let now = std::time::SystemTime::now();
+        let day = std::time::Duration::from_secs(86_400);
+        let key = korpu_pki::key::SigningKey::generate();
+        let spki = key.public_key_der();
+        let req = IssueRequest {
+            subject: Subject::cn(cn),
+            public_key_der: &spki,
             profile,
             not_before: now - day,
             not_after: now + day,
             ocsp_url: None,
         };
-        let leak = |v: Vec<u8>| -> &'static [u8] { Box::leak(v.into_boxed_slice()) };
-        let root_key = SigningKey::generate();
-        let root = ca::self_signed(
-            &root_key,
-            req("Root", leak(root_key.public_key_der()), Profile::Root),
-            &ca::random_serial(),
-        )
-        .unwrap();
-        let ca_key = SigningKey::generate();
-        let issuing = ca::issue(
-            &root,
-            &root_key,
-            req("Issuing", leak(ca_key.public_key_der()), Profile::IssuingCa),
-            &ca::random_serial(),
-        )
-        .unwrap();
-        let key = SigningKey::generate();
-        let cert = ca::issue(
-            &issuing,
-            &ca_key,
-            req(
-                "AZ/GOV/1400003",
-                leak(key.public_key_der()),
-                Profile::MemberSigning,
-            ),
-            &ca::random_serial(),
-        )
-        .unwrap();
+        let cert = match issuer {
+            Some((cert, key)) => ca::issue(cert, key, req, &ca::random_serial()),
+            None => ca::self_signed(&key, req, &ca::random_serial()),
+        };
+        (key, cert.unwrap())
+    }
+
+    #[test]
+    fn a_signed_decision_verifies_and_a_tampered_one_does_not() {
+        use korpu_pki::ca::Profile;
+        let now = std::time::SystemTime::now();
+        let (root_key, root) = issued(None, "Root", Profile::Root);
+        let (ca_key, issuing) = issued(Some((&root, &root_key)), "Issuing", Profile::IssuingCa);
+        let (key, cert) = issued(
+            Some((&issuing, &ca_key)),
+            "AZ/GOV/1400003",
+            Profile::MemberSigning,
+        );
         let chain = [issuing.clone()];
         let signer = korpu_sign::cades::Signer {
             key: &key,
@@ -362,13 +353,7 @@ mod tests {
         tampered[at] = b'X';
         assert!(verify_pdf_against(&roots, &tampered).is_err());
 
-        let other_key = SigningKey::generate();
-        let other = ca::self_signed(
-            &other_key,
-            req("Other", leak(other_key.public_key_der()), Profile::Root),
-            &ca::random_serial(),
-        )
-        .unwrap();
+        let (_, other) = issued(None, "Other", Profile::Root);
         assert!(verify_pdf_against(&[other.to_pem()], &signed).is_err());
     }
 }

@@ -207,6 +207,9 @@ pub(crate) fn fmt_time(t: i64) -> String {
     }
 }
 
+/// A request path made safe to write back into a page: leading slashes and backslashes
+/// collapsed to one `/`, so `//evil.example/x` (a valid request target) never becomes a
+/// link to another origin.
 pub(crate) fn page_path(p: &str) -> String {
     format!("/{}", p.trim_start_matches(['/', '\\']))
 }

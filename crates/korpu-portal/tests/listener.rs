@@ -14,14 +14,8 @@ use tokio::net::TcpStream;
 async fn half_open_and_slow_connections_are_closed() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = PortalConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().join("data"),
-        anchor: support::anchor(dir.path()),
-        gateway_url: "http://127.0.0.1:9".into(),
-        client: "AZ/GOV/1400004/mygov".into(),
-        dev_idp: true,
         header_read_timeout_secs: 1,
-        ..PortalConfig::default()
+        ..support::config(dir.path())
     };
     let portal = korpu_portal::start(cfg).await.unwrap();
     let limit = Duration::from_secs(6);

@@ -6,7 +6,6 @@
 
 mod support;
 
-use korpu_portal::config::PortalConfig;
 use korpu_portal::i18n::{Lang, Msg};
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
@@ -20,16 +19,9 @@ struct Portal {
 
 async fn portal() -> Portal {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = PortalConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().join("data"),
-        anchor: support::anchor(dir.path()),
-        gateway_url: "http://127.0.0.1:9".into(),
-        client: "AZ/GOV/1400004/mygov".into(),
-        dev_idp: true,
-        ..PortalConfig::default()
-    };
-    let running = korpu_portal::start(cfg).await.unwrap();
+    let running = korpu_portal::start(support::config(dir.path()))
+        .await
+        .unwrap();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -40,6 +32,22 @@ async fn portal() -> Portal {
         running,
         _dir: dir,
     }
+}
+
+impl Portal {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Whether the response sets the language cookie to `code`.
+fn sets_lang(r: &reqwest::Response, code: &str) -> bool {
+    let prefix = format!("lang={code};");
+    cookies(r).iter().any(|c| c.starts_with(&prefix))
 }
 
 fn cookies(r: &reqwest::Response) -> Vec<String> {
@@ -63,12 +71,7 @@ fn has_page_csp(r: &reqwest::Response) -> bool {
 async fn unknown_paths_and_services_get_the_404_page_in_the_chosen_language() {
     let p = portal().await;
     for path in ["/no/such/page?lang=en", "/services/GOV/1/x/y?lang=en"] {
-        let r = p
-            .http
-            .get(format!("{}{path}", p.base))
-            .send()
-            .await
-            .unwrap();
+        let r = p.get(path).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
         assert!(has_page_csp(&r), "{path}");
         assert!(
@@ -78,11 +81,7 @@ async fn unknown_paths_and_services_get_the_404_page_in_the_chosen_language() {
                 .starts_with("text/html"),
             "{path}"
         );
-        assert!(
-            cookies(&r).iter().any(|c| c.starts_with("lang=en;")),
-            "{path}: {:?}",
-            cookies(&r)
-        );
+        assert!(sets_lang(&r, "en"), "{path}: {:?}", cookies(&r));
         let body = r.text().await.unwrap();
         assert!(body.contains(Lang::En.t(Msg::NotFound)), "{path}: {body}");
         assert!(body.contains(Lang::En.t(Msg::NotFoundLead)), "{path}");
@@ -116,23 +115,14 @@ async fn pages_for_citizens_redirect_to_sign_in_and_back_keeping_the_language_co
             "%2Fservices%2FGOV%2F1%2Fx%2Fy%2Fapply",
         ),
     ] {
-        let r = p
-            .http
-            .get(format!("{}{path}", p.base))
-            .send()
-            .await
-            .unwrap();
+        let r = p.get(path).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(
             r.headers()[LOCATION].to_str().unwrap(),
             format!("/login?next={next}"),
             "{path}"
         );
-        assert!(
-            cookies(&r).iter().any(|c| c.starts_with("lang=ru;")),
-            "{path}: {:?}",
-            cookies(&r)
-        );
+        assert!(sets_lang(&r, "ru"), "{path}: {:?}", cookies(&r));
     }
     // Posts too: a signed-out post to revoke a consent or to apply is sent to sign in.
     for path in ["/consents/C1/revoke", "/services/GOV/1/x/y/apply"] {
@@ -165,7 +155,7 @@ async fn a_form_without_the_sessions_csrf_token_gets_the_403_page() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(has_page_csp(&r));
-    assert!(cookies(&r).iter().any(|c| c.starts_with("lang=en;")));
+    assert!(sets_lang(&r, "en"));
     let body = r.text().await.unwrap();
     assert!(body.contains(Lang::En.t(Msg::ErrorTitle)), "{body}");
     assert!(body.contains(Lang::En.t(Msg::CsrfFailed)), "{body}");

@@ -360,9 +360,8 @@ fn verdict_notice(l: Lang, verdict: &Result<String, String>) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::html::{HOSTILE, HOSTILE_ESCAPED as ESC};
     use serde_json::json;
-
-    const HOSTILE: &str = "\"><script>alert(1)</script>";
 
     /// The agency's answer is outside data: a message (text), a document name (an attribute)
     /// and a reference (in a URL) come out escaped.
@@ -375,11 +374,9 @@ mod tests {
         });
         let html = agency_answer(Lang::En, HOSTILE, &v).into_string();
         assert!(!html.contains("<script>"), "{html}");
-        assert!(html.contains("<td>&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;</td>"));
-        assert!(html.contains("download=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""));
-        assert!(html.contains(
-            "href=\"/applications/&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;/verify\""
-        ));
+        assert!(html.contains(&format!("<td>{ESC}</td>")));
+        assert!(html.contains(&format!("download=\"{ESC}\"")));
+        assert!(html.contains(&format!("href=\"/applications/{ESC}/verify\"")));
     }
 
     #[test]

@@ -55,11 +55,8 @@ pub(crate) fn is_local_path(p: &str) -> bool {
     false
 }
 
-/// A request path made safe to write back into a page: leading slashes and backslashes
-/// collapsed to one `/`, so `//evil.example/x` (a valid request target) never becomes a
-/// link to another origin.
-/// Counts a sign-in attempt from `ip`; false when over the per-minute limit.
-fn rate_ok(s: &AppState, ip: IpAddr) -> bool {
+/// Counts a sign-in attempt from `ip`; over the per-minute limit, the 429 page.
+fn rate_limit(s: &AppState, ip: IpAddr) -> Result<(), PageError> {
     let minute = now() / 60;
     let mut m = s.rate.lock().expect("lock");
     if m.len() > 100_000 {
@@ -70,7 +67,14 @@ fn rate_ok(s: &AppState, ip: IpAddr) -> bool {
         *e = (minute, 0);
     }
     e.1 += 1;
-    e.1 <= s.cfg.login_rate_per_minute
+    if e.1 <= s.cfg.login_rate_per_minute {
+        Ok(())
+    } else {
+        Err(PageError::status(
+            StatusCode::TOO_MANY_REQUESTS,
+            Msg::TooMany,
+        ))
+    }
 }
 
 async fn provider(s: &AppState, refresh_keys: bool) -> Result<Provider, oidc::OidcError> {
@@ -96,12 +100,7 @@ pub(crate) async fn login(
     c: Ctx,
     RawQuery(q): RawQuery,
 ) -> Page {
-    if !rate_ok(&s, peer.ip()) {
-        return Err(PageError::status(
-            StatusCode::TOO_MANY_REQUESTS,
-            Msg::TooMany,
-        ));
-    }
+    rate_limit(&s, peer.ip())?;
     let next = safe_next(query_get(&query_pairs(q.as_deref()), "next"));
     let p = match provider(&s, false).await {
         Ok(p) => p,
@@ -151,12 +150,7 @@ pub(crate) async fn callback(
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
 ) -> Page {
-    if !rate_ok(&s, peer.ip()) {
-        return Err(PageError::status(
-            StatusCode::TOO_MANY_REQUESTS,
-            Msg::TooMany,
-        ));
-    }
+    rate_limit(&s, peer.ip())?;
     let q = query_pairs(uri.query());
     // The pre-login cookie is spent whatever happens next.
     let spent = s.cookie(s.login_cookie(), "", 0, true);

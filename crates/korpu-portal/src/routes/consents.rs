@@ -323,9 +323,7 @@ fn consent_section(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const HOSTILE: &str = "\"><script>alert(1)</script>";
-    const ESCAPED: &str = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;";
+    use crate::html::{HOSTILE, HOSTILE_ESCAPED as ESCAPED};
 
     /// A company's request arrives in a link anyone can make: its client, purpose and items
     /// go back into hidden fields (attributes) escaped.

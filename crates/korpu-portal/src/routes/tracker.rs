@@ -171,13 +171,12 @@ fn accesses(l: Lang, rows: &[Row], problems: &[String], own: usize) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::html::{HOSTILE as bad, HOSTILE_ESCAPED as esc};
 
     /// Every cell of a row comes from a gateway's answer, the verdict's reason (a `title`
     /// attribute) included.
     #[test]
     fn a_gateways_answer_is_escaped_in_text_and_attributes() {
-        let bad = "\"><script>alert(1)</script>";
-        let esc = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;";
         let row = |verdict| {
             let s = bad.to_owned();
             (s.clone(), s.clone(), s.clone(), s.clone(), s, verdict)

@@ -1,9 +1,25 @@
-//! What the portal's integration tests share: an anchor the portal can load.
+//! What the portal's integration tests share: a portal configuration on a free loopback port
+//! with an anchor it can load, no gateway and the development identity provider.
 
 use std::time::{Duration, SystemTime};
 
 use korpu_pki::ca::{IssueRequest, Profile, Subject};
 use korpu_pki::key::SigningKey;
+use korpu_portal::config::PortalConfig;
+
+/// A portal on a free port, with its data and anchor in `dir`, and a gateway that is never
+/// there: enough for every page that needs no global configuration.
+pub fn config(dir: &std::path::Path) -> PortalConfig {
+    PortalConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("data"),
+        anchor: anchor(dir),
+        gateway_url: "http://127.0.0.1:9".into(),
+        client: "AZ/GOV/1400004/mygov".into(),
+        dev_idp: true,
+        ..PortalConfig::default()
+    }
+}
 
 /// An anchor the portal can load (nothing is ever verified against it here).
 pub fn anchor(dir: &std::path::Path) -> std::path::PathBuf {
