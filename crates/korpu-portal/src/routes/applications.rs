@@ -10,12 +10,12 @@ use korpu_conf::GlobalConf;
 use korpu_id::ServiceId;
 use serde_json::Value;
 
-use crate::bridge::bridge;
 use maud::{html, Markup};
 
+use crate::bridge::bridge;
 use crate::i18n::{Lang, Msg};
 use crate::server::{now, AppState, Shared};
-use crate::store::Application;
+use crate::store::{Application, Session};
 use crate::web::{fmt_time, html_page, query_pairs, Citizen, Ctx, Page, PageError};
 
 fn status_label(l: Lang, st: &str) -> &'static str {
@@ -34,29 +34,41 @@ fn service_name(conf: Option<&GlobalConf>, id: &str, l: Lang) -> String {
         .unwrap_or_else(|| id.to_owned())
 }
 
-/// Asks the agency for an application's status; records and notifies a change. Returns the
-/// agency's answer.
-pub(crate) async fn poll_status(s: &AppState, a: &Application) -> Result<Value, String> {
+/// GETs `path` of application `a`'s service over the bridge, for `purpose`, with the citizen
+/// as user and subject; the body of a successful answer.
+async fn ask_agency(
+    s: &AppState,
+    a: &Application,
+    path: &str,
+    purpose: &str,
+) -> Result<Bytes, String> {
     let conf = s.conf().ok_or("no global configuration yet")?;
     let id: ServiceId = a.service.parse().map_err(|e| format!("{e}"))?;
     let svc = conf
         .service(&id)
         .ok_or("the service is no longer registered")?
         .clone();
-    let (status, bytes) = bridge(
-        s,
-        &conf,
-        &svc,
-        Method::GET,
-        &format!("/{}", a.agency_ref),
-        &a.citizen,
-        "application-status",
-        None,
-    )
-    .await?;
+    let (status, bytes) =
+        bridge(s, &conf, &svc, Method::GET, path, &a.citizen, purpose, None).await?;
     if !status.is_success() {
         return Err(format!("the agency answered {status}"));
     }
+    Ok(bytes)
+}
+
+/// The signed-in citizen `u`'s application `id`; anyone else's, or none, is not found.
+async fn own_application(s: &AppState, u: &Session, id: &str) -> Result<Application, PageError> {
+    match s.store.application(&u.citizen, id).await {
+        Ok(Some(a)) => Ok(a),
+        _ => Err(PageError::not_found()),
+    }
+}
+
+/// Asks the agency for an application's status; records and notifies a change. Returns the
+/// agency's answer.
+pub(crate) async fn poll_status(s: &AppState, a: &Application) -> Result<Value, String> {
+    let path = format!("/{}", a.agency_ref);
+    let bytes = ask_agency(s, a, &path, "application-status").await?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
     let new = v["status"].as_str().unwrap_or("").to_owned();
     if !new.is_empty() && new != a.status {
@@ -130,9 +142,7 @@ pub(crate) async fn application_page(
     OriginalUri(uri): OriginalUri,
 ) -> Page {
     let l = c.lang;
-    let Ok(Some(a)) = s.store.application(&u.citizen, &id).await else {
-        return Err(PageError::not_found());
-    };
+    let a = own_application(&s, &u, &id).await?;
     // The agency is asked now, so the page is current even between background refreshes.
     let remote = poll_status(&s, &a).await;
     let a = s
@@ -258,23 +268,7 @@ async fn fetch_document(s: &AppState, a: &Application) -> Result<(String, Bytes)
         })
         .unwrap_or("document.pdf")
         .to_owned();
-    let conf = s.conf().ok_or("no configuration")?;
-    let id: ServiceId = a.service.parse().map_err(|e| format!("{e}"))?;
-    let svc = conf.service(&id).ok_or("unknown service")?.clone();
-    let (status, bytes) = bridge(
-        s,
-        &conf,
-        &svc,
-        Method::GET,
-        path,
-        &a.citizen,
-        "application-document",
-        None,
-    )
-    .await?;
-    if !status.is_success() {
-        return Err(format!("the agency answered {status}"));
-    }
+    let bytes = ask_agency(s, a, path, "application-document").await?;
     Ok((name, bytes))
 }
 
@@ -283,9 +277,7 @@ pub(crate) async fn document_download(
     Path(id): Path<String>,
     Citizen(u): Citizen,
 ) -> Page {
-    let Ok(Some(a)) = s.store.application(&u.citizen, &id).await else {
-        return Err(PageError::not_found());
-    };
+    let a = own_application(&s, &u, &id).await?;
     match fetch_document(&s, &a).await {
         Ok((name, bytes)) => Ok((
             [
@@ -309,9 +301,7 @@ pub(crate) async fn document_verify(
     Citizen(u): Citizen,
 ) -> Page {
     let l = c.lang;
-    let Ok(Some(a)) = s.store.application(&u.citizen, &id).await else {
-        return Err(PageError::not_found());
-    };
+    let a = own_application(&s, &u, &id).await?;
     let outcome = match fetch_document(&s, &a).await {
         Ok((name, bytes)) => {
             let verdict = crate::verify::verify_pdf(&s.conf(), &bytes);
