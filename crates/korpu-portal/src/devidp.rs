@@ -150,6 +150,12 @@ async fn authorize_page(State(s): State<Shared>, RawQuery(q): RawQuery) -> Respo
         let body = html! { h1 { (lang.t(Msg::ErrorTitle)) } p { (e) } };
         return page(lang, body, StatusCode::BAD_REQUEST);
     }
+    page(lang, login_form(lang, &p), StatusCode::OK)
+}
+
+/// The sign-in form: the relying party's request passed on in hidden fields, and the
+/// identity the tester types (prefilled with the demo citizen).
+fn login_form(lang: Lang, request: &HashMap<String, String>) -> Markup {
     let passed_on = [
         "client_id",
         "redirect_uri",
@@ -169,11 +175,11 @@ async fn authorize_page(State(s): State<Shared>, RawQuery(q): RawQuery) -> Respo
             "email",
         ),
     ];
-    let body = html! {
+    html! {
         h1 { (lang.t(Msg::Login)) }
         form method="post" action="/dev-idp/authorize" novalidate {
             @for k in passed_on {
-                input type="hidden" name=(k) value=(p.get(k).map(String::as_str).unwrap_or(""));
+                input type="hidden" name=(k) value=(request.get(k).map(String::as_str).unwrap_or(""));
             }
             @for (id, key, value, ty, ac) in fields {
                 div class="field" {
@@ -183,8 +189,7 @@ async fn authorize_page(State(s): State<Shared>, RawQuery(q): RawQuery) -> Respo
             }
             button class="button" type="submit" { (lang.t(Msg::Continue)) }
         }
-    };
-    page(lang, body, StatusCode::OK)
+    }
 }
 
 async fn authorize_submit(State(s): State<Shared>, body: Bytes) -> Response {
@@ -255,4 +260,24 @@ async fn token(State(s): State<Shared>, body: Bytes) -> Response {
                 "expires_in": 300, "id_token": id_token}),
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::html::{HOSTILE, HOSTILE_ESCAPED};
+
+    /// The relying party's parameters come from the query string anyone can write.
+    #[test]
+    fn the_passed_on_request_is_escaped() {
+        let request: HashMap<String, String> = ["state", "redirect_uri"]
+            .into_iter()
+            .map(|k| (k.to_owned(), HOSTILE.to_owned()))
+            .collect();
+        let html = login_form(Lang::En, &request).into_string();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains(&format!(
+            "<input type=\"hidden\" name=\"state\" value=\"{HOSTILE_ESCAPED}\">"
+        )));
+    }
 }

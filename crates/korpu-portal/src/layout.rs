@@ -158,4 +158,31 @@ mod tests {
         assert!(html.contains("href=\"?q=benefit&amp;lang=en\""), "{html}");
         assert!(frame("/services").contains("href=\"?lang=ru\""));
     }
+
+    /// The citizen's name (text), CSRF token (attribute) and the page's path (in the sign-in
+    /// and language URLs) come out escaped.
+    #[test]
+    fn the_frames_values_are_escaped() {
+        use crate::html::{HOSTILE, HOSTILE_ESCAPED};
+        let signed_in = page(
+            &Frame {
+                lang: Lang::En,
+                path: HOSTILE,
+                user: Some((HOSTILE, HOSTILE)),
+                unread: 1,
+                section: "",
+            },
+            HOSTILE,
+            html! {},
+        );
+        assert!(!signed_in.contains("<script>"), "{signed_in}");
+        assert!(signed_in.contains(&format!("<strong>{HOSTILE_ESCAPED}</strong>")));
+        assert!(signed_in.contains(&format!("name=\"csrf\" value=\"{HOSTILE_ESCAPED}\"")));
+        assert!(signed_in.contains(&format!("<title>{HOSTILE_ESCAPED} — myGov</title>")));
+        let query = format!("/x?{HOSTILE}");
+        let anonymous = frame(&query);
+        assert!(!anonymous.contains("<script>"), "{anonymous}");
+        assert!(anonymous.contains(&format!("href=\"/login?next={}\"", url_part(&query))));
+        assert!(anonymous.contains(&format!("href=\"?{HOSTILE_ESCAPED}&amp;lang=ru\"")));
+    }
 }
