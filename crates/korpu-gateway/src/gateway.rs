@@ -15,7 +15,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -27,7 +26,7 @@ use korpu_pki::ocsp::CertStatus;
 use sha2::{Digest, Sha256};
 
 use crate::batchsign::{BatchSigner, Verifier};
-use crate::body::{OutBody, SpoolError, Spooled};
+use crate::body::{InBody, OutBody, SpoolError, Spooled};
 use crate::config::{Cidr, GatewayConfig};
 use crate::index::IndexedConf;
 use crate::metrics::{write_counter, Metrics};

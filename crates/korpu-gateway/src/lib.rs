@@ -13,6 +13,7 @@
 //! - [`record`]: the durable exchange record behind the [`record::Recorder`] interface.
 //! - [`replay`]: the provider side's refusal of replayed and stale requests.
 //! - [`certstore`]: the signing certificates that the records name, kept for evidence.
+//! - [`service`]: the client and provider sides as `tower::Service`s over any request body.
 //! - [`server`]: listeners, background refresh and graceful shutdown.
 //!
 //! It does not decide who may call what (the central registry does, through the global
@@ -32,6 +33,7 @@ pub mod protocol;
 pub mod record;
 pub mod replay;
 pub mod server;
+pub mod service;
 pub mod tls;
 
 pub use config::GatewayConfig;

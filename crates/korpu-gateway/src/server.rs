@@ -7,19 +7,26 @@
 //! `header_read_timeout_secs`, so half-open connections cannot pile up (issue 13, item 8).
 //! Request limits (concurrency, headers, bodies) are the flows' business (`limits`, `body`).
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use korpu_net::{FirstRequest, Timeouts};
+use korpu_net::{Arrived, FirstRequest, Timeouts};
 use korpu_pki::cert::Certificate;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceExt;
 
+use crate::body::OutBody;
 use crate::gateway::{Gateway, StartError};
 use crate::record::Recorder;
+use crate::service::{Caller, GatewayService};
 use crate::GatewayConfig;
 
 /// A running gateway.
@@ -61,6 +68,30 @@ where
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     korpu_net::accept_until_stopped(listener, rx, DRAIN_TIMEOUT, serve)
+}
+
+/// A side of the gateway ([`crate::service`]) as hyper serves it on one connection: each
+/// request first tells the connection's header-read timer that it arrived.
+fn for_hyper<S>(
+    svc: S,
+    arrived: Arrived,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<OutBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<OutBody>, Infallible>> + Send + 'static,
+> + Clone
+where
+    S: tower::Service<Request<Incoming>, Response = Response<OutBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    service_fn(move |req| {
+        arrived.request();
+        svc.clone().oneshot(req)
+    })
 }
 
 /// The client side's connection builder. Its own header limits sit well above the
@@ -145,11 +176,8 @@ pub async fn start(
             let gw = gw.clone();
             async move {
                 let (io, arrived) = FirstRequest::new(tcp, &timeouts);
-                let svc = service_fn(move |req| {
-                    arrived.request();
-                    let gw = gw.clone();
-                    async move { Ok::<_, std::convert::Infallible>(gw.handle_client(req, remote, None).await) }
-                });
+                let caller = Caller::InformationSystem { remote, client_cert: None };
+                let svc = for_hyper(GatewayService::new(gw, caller), arrived);
                 let conn = client_side_builder(&timeouts, limits)
                     .serve_connection(TokioIo::new(io), svc)
                     .into_owned();
@@ -185,12 +213,8 @@ pub async fn start(
                     return;
                 };
                 let (io, arrived) = FirstRequest::new(stream, &timeouts);
-                let svc = service_fn(move |req| {
-                    arrived.request();
-                    let gw = gw.clone();
-                    let fp = fp.clone();
-                    async move { Ok::<_, std::convert::Infallible>(gw.handle_client(req, remote, Some(fp)).await) }
-                });
+                let caller = Caller::InformationSystem { remote, client_cert: Some(fp) };
+                let svc = for_hyper(GatewayService::new(gw, caller), arrived);
                 let conn = client_side_builder(&timeouts, limits)
                     .serve_connection(TokioIo::new(io), svc)
                     .into_owned();
@@ -232,12 +256,7 @@ pub async fn start(
                     return;
                 };
                 let (io, arrived) = FirstRequest::new(tls, &timeouts);
-                let svc = service_fn(move |req| {
-                    arrived.request();
-                    let gw = gw.clone();
-                    let cert = cert.clone();
-                    async move { Ok::<_, std::convert::Infallible>(gw.handle_peer(req, cert).await) }
-                });
+                let svc = for_hyper(GatewayService::new(gw, Caller::PeerGateway(cert)), arrived);
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                 builder
                     .initial_stream_window_size(crate::gateway::H2_STREAM_WINDOW)

@@ -8,9 +8,9 @@ impl Gateway {
     /// Handles a request from a local information system.
     /// `client_cert` is the SHA-256 of the certificate an information system presented on the
     /// TLS client side, `None` on the plain-HTTP side.
-    pub async fn handle_client(
+    pub async fn handle_client<B: InBody>(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<B>,
         remote: SocketAddr,
         client_cert: Option<String>,
     ) -> Response<OutBody> {
@@ -76,9 +76,9 @@ impl Gateway {
         }
     }
 
-    pub(super) async fn client_exchange(
+    pub(super) async fn client_exchange<B: InBody>(
         &self,
-        req: Request<Incoming>,
+        req: Request<B>,
         path: &str,
         message_id: &mut String,
         client_cert: Option<&str>,
@@ -359,9 +359,9 @@ impl Gateway {
 
     /// Receives a request or response body under the configured limits; `too_large` and
     /// `broken` are the error types for this side of the exchange.
-    pub(super) async fn receive(
+    pub(super) async fn receive<B: InBody>(
         &self,
-        body: Incoming,
+        body: B,
         what: &str,
         too_large: ErrorKind,
         broken: ErrorKind,
