@@ -67,6 +67,23 @@ pub struct Loaded {
     staples: Mutex<StapleVerdicts>,
 }
 
+/// The global configuration in use, shared by the gateway, which replaces it with each newer
+/// version, and whoever reads it beside the gateway without holding the gateway itself (the
+/// evidence ledger's time-stamper, [`crate::record::ConfTimestamper`]). Cloning it shares it.
+#[derive(Clone, Default)]
+pub struct CurrentConf(Arc<RwLock<Option<Arc<Loaded>>>>);
+
+impl CurrentConf {
+    /// The configuration in use, if one has been taken into use yet.
+    pub fn get(&self) -> Option<Arc<Loaded>> {
+        self.0.read().expect("lock").clone()
+    }
+
+    fn set(&self, loaded: Loaded) {
+        *self.0.write().expect("lock") = Some(Arc::new(loaded));
+    }
+}
+
 /// The HPACK dynamic table each side of a gateway connection offers. Every message carries
 /// the sender's signing certificate and two OCSP responses (about 2.5 KB, the same each
 /// time); a table that holds them turns them into a few bytes after the first message.
@@ -136,7 +153,7 @@ pub struct Gateway {
     sign_cert_header: HeaderValue,
     tls_key: SigningKey,
     tls_cert: Certificate,
-    loaded: RwLock<Option<Arc<Loaded>>>,
+    loaded: CurrentConf,
     conf_error: Mutex<Option<String>>,
     staples: RwLock<Staples>,
     peers: crate::peers::Pool<Peer>,
@@ -168,8 +185,22 @@ pub struct Gateway {
 
 /// Why a gateway could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartError(pub String);
+pub enum StartError {
+    /// Its keys, certificates, anchor or configuration values do not fit (the message says
+    /// which file or key, and what is wrong with it).
+    #[error("{0}")]
+    Setup(String),
+    /// A listening address is taken or not this machine's: change `client_listen`,
+    /// `server_listen` or `client_tls_listen`, or stop what holds it.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The evidence ledger could not be opened.
+    #[error(transparent)]
+    Ledger(#[from] crate::record::LedgerOpenError),
+}
 
 /// Why a global configuration was not taken into use (it stays the one in use before).
 #[derive(Debug, thiserror::Error)]
@@ -323,7 +354,17 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 impl Gateway {
     /// Loads keys and certificates, the anchor and any saved configuration.
     pub fn new(cfg: GatewayConfig, recorder: Box<dyn Recorder>) -> Result<Arc<Self>, StartError> {
-        let err = |what: &str, e: &dyn std::fmt::Display| StartError(format!("{what}: {e}"));
+        Self::sharing_conf(cfg, recorder, CurrentConf::default())
+    }
+
+    /// [`Gateway::new`], keeping the configuration in use in `current`, which others may
+    /// share (see [`CurrentConf`]).
+    pub fn sharing_conf(
+        cfg: GatewayConfig,
+        recorder: Box<dyn Recorder>,
+        current: CurrentConf,
+    ) -> Result<Arc<Self>, StartError> {
+        let err = |what: &str, e: &dyn std::fmt::Display| StartError::Setup(format!("{what}: {e}"));
         let id: GatewayId = cfg.gateway.parse().map_err(|e| err("gateway", &e))?;
         let anchor_bytes = std::fs::read(&cfg.anchor)
             .map_err(|e| err(&format!("reading anchor {}", cfg.anchor.display()), &e))?;
@@ -336,7 +377,7 @@ impl Gateway {
         };
         let load_key = |name: &str| {
             korpu_pki::key::read_private_key(&cfg.data_dir.join(name))
-                .map_err(|e| StartError(e.to_string()))
+                .map_err(|e| StartError::Setup(e.to_string()))
         };
         let sign_key = load_key("sign.p8")?;
         let sign_cert = load_cert("sign.pem")?;
@@ -345,10 +386,10 @@ impl Gateway {
         if sign_cert.public_key_der() != sign_key.public_key_der()
             || tls_cert.public_key_der() != tls_key.public_key_der()
         {
-            return Err(StartError("a certificate in the data directory does not belong to its key (sign.pem/sign.p8 or tls.pem/tls.p8)".into()));
+            return Err(StartError::Setup("a certificate in the data directory does not belong to its key (sign.pem/sign.p8 or tls.pem/tls.p8)".into()));
         }
         if sign_cert.common_name().as_deref() != Some(&id.member.to_string()) {
-            return Err(StartError(format!(
+            return Err(StartError::Setup(format!(
                 "sign.pem is not a signing certificate of member {}",
                 id.member
             )));
@@ -356,7 +397,7 @@ impl Gateway {
         let networks = cfg
             .client_networks
             .iter()
-            .map(|n| crate::config::parse_cidr(n).map_err(|e| StartError(e.to_string())))
+            .map(|n| crate::config::parse_cidr(n).map_err(|e| StartError::Setup(e.to_string())))
             .collect::<Result<_, _>>()?;
         let backends = cfg
             .services
@@ -424,7 +465,7 @@ impl Gateway {
             sign_cert,
             tls_key,
             tls_cert,
-            loaded: RwLock::new(None),
+            loaded: current,
             conf_error: Mutex::new(None),
             staples: RwLock::new(Staples::default()),
             peers: crate::peers::Pool::default(),
@@ -461,7 +502,7 @@ impl Gateway {
     }
 
     pub fn loaded(&self) -> Option<Arc<Loaded>> {
-        self.loaded.read().expect("lock").clone()
+        self.loaded.get()
     }
 
     fn own_tls(&self, loaded_issuing: &[Certificate]) -> Result<OwnTls, ConfLoadError> {
@@ -529,7 +570,7 @@ impl Gateway {
             signers: Mutex::new(HashMap::new()),
             staples: Mutex::new(HashMap::new()),
         };
-        *self.loaded.write().expect("lock") = Some(Arc::new(loaded));
+        self.loaded.set(loaded);
         *self.conf_error.lock().expect("lock") = None;
         self.recorder.configuration(signed);
         if save {

@@ -14,7 +14,8 @@
 //! - [`replay`]: the provider side's refusal of replayed and stale requests.
 //! - [`certstore`]: the signing certificates that the records name, kept for evidence.
 //! - [`service`]: the client and provider sides as `tower::Service`s over any request body.
-//! - [`server`]: listeners, background refresh and graceful shutdown.
+//! - [`server`]: [`GatewayBuilder`] (start, with the ledger's lifetime), listeners, background
+//!   refresh and graceful shutdown.
 //!
 //! It does not decide who may call what (the central registry does, through the global
 //! configuration) and does not keep proofs over the record (the evidence ledger does).
@@ -38,4 +39,4 @@ pub mod tls;
 
 pub use config::GatewayConfig;
 pub use gateway::Gateway;
-pub use server::{start, RunningGateway};
+pub use server::{GatewayBuilder, RunningGateway};
