@@ -28,6 +28,14 @@ enum Slot<T> {
 }
 
 /// Connections by key; `T` is one connection.
+///
+/// The lock is a `std::sync::Mutex` on purpose, and it is never held across an `.await` or
+/// any I/O: each critical section in [`Pool::get`], [`Pool::forget`] and `forget_attempt` only
+/// looks up, inserts or removes a slot, and may call `alive` (a flag read such as
+/// `SendRequest::is_closed`) and `connect()`, which only *builds* the connecting future: it
+/// runs in a task spawned there, and waiting for its outcome (`wait_for`) happens after the
+/// guard's scope has ended. The compiler holds us to this too: a `MutexGuard` is not `Send`,
+/// so a guard alive across an `.await` would make the exchange's future unspawnable.
 pub struct Pool<T> {
     slots: Mutex<HashMap<String, Slot<T>>>,
 }
