@@ -27,6 +27,9 @@ pub trait InBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
 
 impl<B> InBody for B where B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
 
+/// What receiving a body gives.
+pub type Received = Result<Spooled, SpoolError>;
+
 /// A fully received body.
 pub struct Spooled {
     pub len: u64,
@@ -64,16 +67,7 @@ impl Spooled {
 
     /// Receives `body`, refusing more than `limit` bytes; computes its SHA-512 too if `sha512`.
     /// Any [`Body`] of [`Bytes`] will do: hyper's, or one a test builds in memory.
-    pub async fn receive<B>(
-        body: B,
-        limit: u64,
-        memory: usize,
-        sha512: bool,
-    ) -> Result<Self, SpoolError>
-    where
-        B: Body<Data = Bytes> + Send,
-        B::Error: Into<BoxError>,
-    {
+    pub async fn receive<B: InBody>(body: B, limit: u64, memory: usize, sha512: bool) -> Received {
         Self::receive_from(std::pin::pin!(body), limit, memory, sha512).await
     }
 
@@ -82,16 +76,12 @@ impl Spooled {
     /// refusal is sent. A server that closes a connection with unread data in it makes the
     /// kernel answer with a reset, which can destroy the refusal before the client reads it
     /// (what nginx's "lingering close" avoids the same way). Nothing of it is kept.
-    pub async fn receive_request<B>(
+    pub async fn receive_request<B: InBody>(
         body: B,
         limit: u64,
         memory: usize,
         sha512: bool,
-    ) -> Result<Self, SpoolError>
-    where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
+    ) -> Received {
         // On the heap, since a refused body moves on to the task that discards it.
         let mut body = Box::pin(body);
         let r = Self::receive_from(body.as_mut(), limit, memory, sha512).await;

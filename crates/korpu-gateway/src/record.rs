@@ -33,6 +33,11 @@ pub enum RecordError {
 pub type Durable<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>;
 
+/// What a question to the subject index resolves to: a page in the data tracker's JSON shape.
+pub type TrackerPage<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<serde_json::Value, RecordError>> + Send + 'a>,
+>;
+
 /// Somewhere exchanges are recorded durably.
 pub trait Recorder: Send + Sync + 'static {
     /// Resolves once `record` is durable, with its position in the record.
@@ -75,9 +80,7 @@ pub trait Recorder: Send + Sync + 'static {
         _subject: &str,
         _cursor: Option<u64>,
         _limit: usize,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<serde_json::Value, RecordError>> + Send + '_>,
-    > {
+    ) -> TrackerPage<'_> {
         Box::pin(async { Err(RecordError::NoSubjectIndex) })
     }
 }
@@ -287,9 +290,7 @@ impl Recorder for korpu_ledger::Ledger {
         subject: &str,
         cursor: Option<u64>,
         limit: usize,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<serde_json::Value, RecordError>> + Send + '_>,
-    > {
+    ) -> TrackerPage<'_> {
         let subject = subject.to_owned();
         Box::pin(async move {
             korpu_ledger::Ledger::subject_accesses(self, &subject, cursor, limit)
