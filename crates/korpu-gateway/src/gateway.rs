@@ -136,9 +136,42 @@ fn b64_header(der: &[u8]) -> HeaderValue {
     HeaderValue::from_str(&B64.encode(der)).expect("base64 is a valid header value")
 }
 
+/// A provider gateway as the client side reaches it, with the TLS certificate it presented.
 struct Peer {
-    sender: hyper::client::conn::http2::SendRequest<OutBody>,
+    link: Link,
     cert: Certificate,
+}
+
+/// How requests reach a provider gateway.
+enum Link {
+    /// One HTTP/2 connection over mutual TLS.
+    H2(hyper::client::conn::http2::SendRequest<OutBody>),
+    /// The provider gateway's own service in this process ([`Gateway::reach_in_process`]).
+    InProcess(crate::service::GatewayService),
+}
+
+/// A provider gateway's answer body, whichever the link (no allocation for either).
+type PeerBody = http_body_util::Either<hyper::body::Incoming, OutBody>;
+
+impl Peer {
+    fn is_closed(&self) -> bool {
+        match &self.link {
+            Link::H2(sender) => sender.is_closed(),
+            Link::InProcess(_) => false,
+        }
+    }
+
+    async fn send(&self, req: Request<OutBody>) -> Result<Response<PeerBody>, hyper::Error> {
+        use http_body_util::Either;
+        match &self.link {
+            Link::H2(sender) => Ok(sender.clone().send_request(req).await?.map(Either::Left)),
+            Link::InProcess(provider) => {
+                let answer = tower::ServiceExt::oneshot(provider.clone(), req).await;
+                let Ok(answer) = answer;
+                Ok(answer.map(Either::Right))
+            }
+        }
+    }
 }
 
 /// One gateway.
@@ -651,6 +684,16 @@ impl Gateway {
         }
         *self.staples.write().expect("lock") = out;
         Ok(())
+    }
+
+    /// Staples these OCSP responses (DER) about our TLS and signing certificates to our
+    /// messages, as [`Gateway::refresh_staples`] does with those it fetches: for responses
+    /// obtained otherwise (in-process tests, which have no responder to ask).
+    pub fn staple(&self, tls_ocsp: &[u8], sign_ocsp: &[u8]) {
+        *self.staples.write().expect("lock") = Staples {
+            tls: Some(b64_header(tls_ocsp)),
+            sign: Some(b64_header(sign_ocsp)),
+        };
     }
 
     /// Checks a peer's stapled OCSP response about `cert`.

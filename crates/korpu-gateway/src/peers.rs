@@ -139,6 +139,14 @@ impl<T: Send + Sync + 'static> Pool<T> {
         }
     }
 
+    /// Makes `conn` the connection for `key`, as if an attempt had made it.
+    pub fn insert(&self, key: &str, conn: Arc<T>) {
+        self.slots
+            .lock()
+            .expect("lock")
+            .insert(key.to_owned(), Slot::Ready(conn));
+    }
+
     /// Drops `conn` from the pool (it failed), so the next caller connects anew.
     pub fn forget(&self, conn: &Arc<T>) {
         self.slots

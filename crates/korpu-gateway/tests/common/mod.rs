@@ -157,10 +157,41 @@ impl Platform {
         let cfg = self.gateway_config(id, tune);
         let journal =
             JournalRecorder::open(&cfg.data_dir.join("journal.jsonl")).expect("a journal");
-        let gw = Gateway::new(cfg, Box::new(journal)).expect("a gateway");
+        self.start(cfg, Box::new(journal), conf)
+    }
+
+    /// The gateway configured by `cfg`, recording into `recorder`, with `conf` taken into use.
+    pub fn start(
+        &self,
+        cfg: GatewayConfig,
+        recorder: Box<dyn korpu_gateway::record::Recorder>,
+        conf: &GlobalConf,
+    ) -> Arc<Gateway> {
+        let gw = Gateway::new(cfg, recorder).expect("a gateway");
         gw.accept_conf(&self.sign(conf), false)
             .expect("the configuration is taken into use");
         gw
+    }
+
+    /// Good OCSP responses about `gw`'s TLS and signing certificates, stapled to its messages
+    /// as if its responder had given them.
+    pub fn staple(&self, gw: &Gateway, cfg: &GatewayConfig) {
+        let responder = korpu_pki::ocsp::Responder::new(
+            self.issuing.cert.clone(),
+            self.issuing.cert.clone(),
+            self.issuing.key.clone(),
+            Duration::from_secs(3600),
+        )
+        .expect("a responder");
+        let good = |name: &str| {
+            let cert = certificate(cfg, name);
+            let (req, _) =
+                korpu_pki::ocsp::build_request(&cert, &self.issuing.cert).expect("an OCSP request");
+            responder.respond(&req, SystemTime::now(), |_| {
+                korpu_pki::ocsp::CertStatus::Good
+            })
+        };
+        gw.staple(&good("tls.pem"), &good("sign.pem"));
     }
 
     /// `conf` signed as the central registry would.
@@ -234,6 +265,12 @@ impl Platform {
             }],
         }
     }
+}
+
+/// A certificate of the gateway configured by `cfg` (`tls.pem`, `sign.pem`).
+pub fn certificate(cfg: &GatewayConfig, name: &str) -> Certificate {
+    let pem = std::fs::read_to_string(cfg.data_dir.join(name)).expect("the certificate file");
+    Certificate::from_pem(&pem).expect("a certificate")
 }
 
 /// An identifier of any kind, from its text.
