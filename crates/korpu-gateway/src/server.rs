@@ -111,7 +111,7 @@ impl RunningGateway {
         self.ledger.as_ref()
     }
 
-    /// Stops accepting, lets exchanges in flight finish (at most [`DRAIN_TIMEOUT`]), then
+    /// Stops accepting, lets exchanges in flight finish (at most 30 s), then
     /// closes the ledger: its last records flushed and a final checkpoint signed (and
     /// time-stamped, through the configuration it still shares).
     pub async fn shutdown(self) -> Result<(), LedgerError> {
