@@ -10,13 +10,25 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use sha2::{Digest, Sha256, Sha512};
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// How long the rest of a refused request body is read and discarded
 /// ([`Spooled::receive_request`]).
 pub const LINGER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What a body's errors become: any [`Body`] whose error converts into this may be received.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body the gateway can receive: any [`Body`] of [`Bytes`] whose errors convert into a
+/// [`BoxError`] — hyper's `Incoming` on the listeners, an in-memory one in tests.
+pub trait InBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B> InBody for B where B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
+/// What receiving a body gives.
+pub type Received = Result<Spooled, SpoolError>;
 
 /// A fully received body.
 pub struct Spooled {
@@ -54,13 +66,9 @@ impl Spooled {
     }
 
     /// Receives `body`, refusing more than `limit` bytes; computes its SHA-512 too if `sha512`.
-    pub async fn receive(
-        mut body: Incoming,
-        limit: u64,
-        memory: usize,
-        sha512: bool,
-    ) -> Result<Self, SpoolError> {
-        Self::receive_from(&mut body, limit, memory, sha512).await
+    /// Any [`Body`] of [`Bytes`] will do: hyper's, or one a test builds in memory.
+    pub async fn receive<B: InBody>(body: B, limit: u64, memory: usize, sha512: bool) -> Received {
+        Self::receive_from(std::pin::pin!(body), limit, memory, sha512).await
     }
 
     /// [`Spooled::receive`] for a request body a server refuses as too large: the rest is
@@ -68,13 +76,15 @@ impl Spooled {
     /// refusal is sent. A server that closes a connection with unread data in it makes the
     /// kernel answer with a reset, which can destroy the refusal before the client reads it
     /// (what nginx's "lingering close" avoids the same way). Nothing of it is kept.
-    pub async fn receive_request(
-        mut body: Incoming,
+    pub async fn receive_request<B: InBody>(
+        body: B,
         limit: u64,
         memory: usize,
         sha512: bool,
-    ) -> Result<Self, SpoolError> {
-        let r = Self::receive_from(&mut body, limit, memory, sha512).await;
+    ) -> Received {
+        // On the heap, since a refused body moves on to the task that discards it.
+        let mut body = Box::pin(body);
+        let r = Self::receive_from(body.as_mut(), limit, memory, sha512).await;
         if matches!(r, Err(SpoolError::TooLarge { .. })) {
             tokio::spawn(async move {
                 let discard = async { while let Some(Ok(_)) = body.frame().await {} };
@@ -84,12 +94,16 @@ impl Spooled {
         r
     }
 
-    async fn receive_from(
-        body: &mut Incoming,
+    async fn receive_from<B>(
+        mut body: Pin<&mut B>,
         limit: u64,
         memory: usize,
         sha512: bool,
-    ) -> Result<Self, SpoolError> {
+    ) -> Result<Self, SpoolError>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
         // A declared length (Content-Length) over the limit is refused before a byte is read.
         if body.size_hint().lower() > limit {
             return Err(SpoolError::TooLarge { limit });
@@ -102,8 +116,8 @@ impl Spooled {
         let mut file: Option<std::fs::File> = None;
         let mut len: u64 = 0;
         while let Some(frame) = body.frame().await {
-            let frame =
-                frame.map_err(|e| SpoolError::Io(format!("receiving the body failed: {e}")))?;
+            let frame = frame
+                .map_err(|e| SpoolError::Io(format!("receiving the body failed: {}", e.into())))?;
             let Ok(chunk) = frame.into_data() else {
                 continue;
             };

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -27,7 +26,7 @@ use korpu_pki::ocsp::CertStatus;
 use sha2::{Digest, Sha256};
 
 use crate::batchsign::{BatchSigner, Verifier};
-use crate::body::{OutBody, SpoolError, Spooled};
+use crate::body::{InBody, OutBody, SpoolError, Spooled};
 use crate::config::{Cidr, GatewayConfig};
 use crate::index::IndexedConf;
 use crate::metrics::{write_counter, Metrics};
@@ -66,6 +65,23 @@ pub struct Loaded {
     /// thisUpdate). A peer staples the same response until it renews it; the age limit is
     /// still checked on every message. Two levels so that a lookup borrows both keys.
     staples: Mutex<StapleVerdicts>,
+}
+
+/// The global configuration in use, shared by the gateway, which replaces it with each newer
+/// version, and whoever reads it beside the gateway without holding the gateway itself (the
+/// evidence ledger's time-stamper, [`crate::record::ConfTimestamper`]). Cloning it shares it.
+#[derive(Clone, Default)]
+pub struct CurrentConf(Arc<RwLock<Option<Arc<Loaded>>>>);
+
+impl CurrentConf {
+    /// The configuration in use, if one has been taken into use yet.
+    pub fn get(&self) -> Option<Arc<Loaded>> {
+        self.0.read().expect("lock").clone()
+    }
+
+    fn set(&self, loaded: Loaded) {
+        *self.0.write().expect("lock") = Some(Arc::new(loaded));
+    }
 }
 
 /// The HPACK dynamic table each side of a gateway connection offers. Every message carries
@@ -120,9 +136,42 @@ fn b64_header(der: &[u8]) -> HeaderValue {
     HeaderValue::from_str(&B64.encode(der)).expect("base64 is a valid header value")
 }
 
+/// A provider gateway as the client side reaches it, with the TLS certificate it presented.
 struct Peer {
-    sender: hyper::client::conn::http2::SendRequest<OutBody>,
+    link: Link,
     cert: Certificate,
+}
+
+/// How requests reach a provider gateway.
+enum Link {
+    /// One HTTP/2 connection over mutual TLS.
+    H2(hyper::client::conn::http2::SendRequest<OutBody>),
+    /// The provider gateway's own service in this process ([`Gateway::reach_in_process`]).
+    InProcess(crate::service::GatewayService),
+}
+
+/// A provider gateway's answer body, whichever the link (no allocation for either).
+type PeerBody = http_body_util::Either<hyper::body::Incoming, OutBody>;
+
+impl Peer {
+    fn is_closed(&self) -> bool {
+        match &self.link {
+            Link::H2(sender) => sender.is_closed(),
+            Link::InProcess(_) => false,
+        }
+    }
+
+    async fn send(&self, req: Request<OutBody>) -> Result<Response<PeerBody>, hyper::Error> {
+        use http_body_util::Either;
+        match &self.link {
+            Link::H2(sender) => Ok(sender.clone().send_request(req).await?.map(Either::Left)),
+            Link::InProcess(provider) => {
+                let answer = tower::ServiceExt::oneshot(provider.clone(), req).await;
+                let Ok(answer) = answer;
+                Ok(answer.map(Either::Right))
+            }
+        }
+    }
 }
 
 /// One gateway.
@@ -137,7 +186,7 @@ pub struct Gateway {
     sign_cert_header: HeaderValue,
     tls_key: SigningKey,
     tls_cert: Certificate,
-    loaded: RwLock<Option<Arc<Loaded>>>,
+    loaded: CurrentConf,
     conf_error: Mutex<Option<String>>,
     staples: RwLock<Staples>,
     peers: crate::peers::Pool<Peer>,
@@ -169,8 +218,22 @@ pub struct Gateway {
 
 /// Why a gateway could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartError(pub String);
+pub enum StartError {
+    /// Its keys, certificates, anchor or configuration values do not fit (the message says
+    /// which file or key, and what is wrong with it).
+    #[error("{0}")]
+    Setup(String),
+    /// A listening address is taken or not this machine's: change `client_listen`,
+    /// `server_listen` or `client_tls_listen`, or stop what holds it.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The evidence ledger could not be opened.
+    #[error(transparent)]
+    Ledger(#[from] crate::record::LedgerOpenError),
+}
 
 /// Why a global configuration was not taken into use (it stays the one in use before).
 #[derive(Debug, thiserror::Error)]
@@ -324,7 +387,17 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 impl Gateway {
     /// Loads keys and certificates, the anchor and any saved configuration.
     pub fn new(cfg: GatewayConfig, recorder: Box<dyn Recorder>) -> Result<Arc<Self>, StartError> {
-        let err = |what: &str, e: &dyn std::fmt::Display| StartError(format!("{what}: {e}"));
+        Self::sharing_conf(cfg, recorder, CurrentConf::default())
+    }
+
+    /// [`Gateway::new`], keeping the configuration in use in `current`, which others may
+    /// share (see [`CurrentConf`]).
+    pub fn sharing_conf(
+        cfg: GatewayConfig,
+        recorder: Box<dyn Recorder>,
+        current: CurrentConf,
+    ) -> Result<Arc<Self>, StartError> {
+        let err = |what: &str, e: &dyn std::fmt::Display| StartError::Setup(format!("{what}: {e}"));
         let id: GatewayId = cfg.gateway.parse().map_err(|e| err("gateway", &e))?;
         let anchor_bytes = std::fs::read(&cfg.anchor)
             .map_err(|e| err(&format!("reading anchor {}", cfg.anchor.display()), &e))?;
@@ -337,7 +410,7 @@ impl Gateway {
         };
         let load_key = |name: &str| {
             korpu_pki::key::read_private_key(&cfg.data_dir.join(name))
-                .map_err(|e| StartError(e.to_string()))
+                .map_err(|e| StartError::Setup(e.to_string()))
         };
         let sign_key = load_key("sign.p8")?;
         let sign_cert = load_cert("sign.pem")?;
@@ -346,10 +419,10 @@ impl Gateway {
         if sign_cert.public_key_der() != sign_key.public_key_der()
             || tls_cert.public_key_der() != tls_key.public_key_der()
         {
-            return Err(StartError("a certificate in the data directory does not belong to its key (sign.pem/sign.p8 or tls.pem/tls.p8)".into()));
+            return Err(StartError::Setup("a certificate in the data directory does not belong to its key (sign.pem/sign.p8 or tls.pem/tls.p8)".into()));
         }
         if sign_cert.common_name().as_deref() != Some(&id.member.to_string()) {
-            return Err(StartError(format!(
+            return Err(StartError::Setup(format!(
                 "sign.pem is not a signing certificate of member {}",
                 id.member
             )));
@@ -357,7 +430,7 @@ impl Gateway {
         let networks = cfg
             .client_networks
             .iter()
-            .map(|n| crate::config::parse_cidr(n).map_err(|e| StartError(e.to_string())))
+            .map(|n| crate::config::parse_cidr(n).map_err(|e| StartError::Setup(e.to_string())))
             .collect::<Result<_, _>>()?;
         let backends = cfg
             .services
@@ -425,7 +498,7 @@ impl Gateway {
             sign_cert,
             tls_key,
             tls_cert,
-            loaded: RwLock::new(None),
+            loaded: current,
             conf_error: Mutex::new(None),
             staples: RwLock::new(Staples::default()),
             peers: crate::peers::Pool::default(),
@@ -462,7 +535,7 @@ impl Gateway {
     }
 
     pub fn loaded(&self) -> Option<Arc<Loaded>> {
-        self.loaded.read().expect("lock").clone()
+        self.loaded.get()
     }
 
     fn own_tls(&self, loaded_issuing: &[Certificate]) -> Result<OwnTls, ConfLoadError> {
@@ -530,7 +603,7 @@ impl Gateway {
             signers: Mutex::new(HashMap::new()),
             staples: Mutex::new(HashMap::new()),
         };
-        *self.loaded.write().expect("lock") = Some(Arc::new(loaded));
+        self.loaded.set(loaded);
         *self.conf_error.lock().expect("lock") = None;
         self.recorder.configuration(signed);
         if save {
@@ -611,6 +684,16 @@ impl Gateway {
         }
         *self.staples.write().expect("lock") = out;
         Ok(())
+    }
+
+    /// Staples these OCSP responses (DER) about our TLS and signing certificates to our
+    /// messages, as [`Gateway::refresh_staples`] does with those it fetches: for responses
+    /// obtained otherwise (in-process tests, which have no responder to ask).
+    pub fn staple(&self, tls_ocsp: &[u8], sign_ocsp: &[u8]) {
+        *self.staples.write().expect("lock") = Staples {
+            tls: Some(b64_header(tls_ocsp)),
+            sign: Some(b64_header(sign_ocsp)),
+        };
     }
 
     /// Checks a peer's stapled OCSP response about `cert`.

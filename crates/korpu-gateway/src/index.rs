@@ -29,8 +29,8 @@ pub struct IndexedConf {
     /// Gateways by the SHA-256 (lowercase hex) of a TLS certificate they pin; the first in
     /// document order when two pin the same one, as the scan found.
     by_tls_sha256: HashMap<String, usize>,
-    /// Each service's OpenAPI path templates (the keys of `paths`), parsed once.
-    path_templates: HashMap<ServiceId, Vec<String>>,
+    /// Each service's OpenAPI path templates (the keys of `paths`), parsed and split once.
+    path_templates: HashMap<ServiceId, Vec<PathTemplate>>,
 }
 
 impl IndexedConf {
@@ -129,7 +129,7 @@ impl IndexedConf {
     }
 
     /// The path templates of the service's OpenAPI description; empty without one.
-    pub fn path_templates(&self, id: &ServiceId) -> &[String] {
+    pub fn path_templates(&self, id: &ServiceId) -> &[PathTemplate] {
         self.path_templates.get(id).map_or(&[], Vec::as_slice)
     }
 }
@@ -143,10 +143,69 @@ impl std::ops::Deref for IndexedConf {
 }
 
 /// The keys of an OpenAPI (JSON) document's `paths`; `None` when it is not JSON or has none.
-fn openapi_path_templates(doc: &str) -> Option<Vec<String>> {
+fn openapi_path_templates(doc: &str) -> Option<Vec<PathTemplate>> {
     let v = serde_json::from_str::<serde_json::Value>(doc).ok()?;
     let paths = v.get("paths")?.as_object()?;
-    Some(paths.keys().cloned().collect())
+    Some(paths.keys().map(|t| PathTemplate::new(t)).collect())
+}
+
+/// An OpenAPI path template (`/persons/{pin}/documents`), split into its segments once per
+/// configuration version rather than once per message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    text: String,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    /// A segment beginning with `{`, kept whole: it matches any one path segment.
+    Param(String),
+}
+
+impl PathTemplate {
+    pub fn new(text: &str) -> Self {
+        let segments = text
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.starts_with('{') {
+                true => Segment::Param(s.to_owned()),
+                false => Segment::Literal(s.to_owned()),
+            })
+            .collect();
+        Self {
+            text: text.to_owned(),
+            segments,
+        }
+    }
+
+    /// The template as the OpenAPI description writes it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The path segment (as sent, still percent-encoded) in the place of the parameter
+    /// `{name}`, when `path` (split into its non-empty segments) fits this template; the last
+    /// one when the template names the parameter twice.
+    pub fn capture<'p>(&self, path: &[&'p str], name: &str) -> Option<&'p str> {
+        if self.segments.len() != path.len() {
+            return None;
+        }
+        let mut value = None;
+        for (t, s) in self.segments.iter().zip(path) {
+            match t {
+                Segment::Param(p) => {
+                    if p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) == Some(name) {
+                        value = Some(*s);
+                    }
+                }
+                Segment::Literal(l) if l == s => {}
+                Segment::Literal(_) => return None,
+            }
+        }
+        value
+    }
 }
 
 #[cfg(test)]
@@ -236,10 +295,32 @@ pub(crate) mod tests {
     #[test]
     fn openapi_path_templates_are_parsed_once_per_service() {
         let c = conf();
-        let mut t = c.path_templates(&id("AZ/GOV/2/pro/persons")).to_vec();
+        let mut t: Vec<&str> = c
+            .path_templates(&id("AZ/GOV/2/pro/persons"))
+            .iter()
+            .map(PathTemplate::as_str)
+            .collect();
         t.sort();
         assert_eq!(t, ["/persons/{pin}", "/x"]);
         assert!(c.path_templates(&id("AZ/GOV/2/pro/other")).is_empty());
         assert!(c.path_templates(&id("AZ/GOV/2/pro/none")).is_empty());
+    }
+
+    #[test]
+    fn a_template_captures_its_parameter_where_the_path_fits_it() {
+        let t = PathTemplate::new("/persons/{pin}/docs/{kind}");
+        assert_eq!(
+            t.capture(&["persons", "12", "docs", "x"], "pin"),
+            Some("12")
+        );
+        assert_eq!(
+            t.capture(&["persons", "12", "docs", "x"], "kind"),
+            Some("x")
+        );
+        assert_eq!(t.capture(&["persons", "12", "docs", "x"], "other"), None);
+        assert_eq!(t.capture(&["persons", "12", "files", "x"], "pin"), None);
+        assert_eq!(t.capture(&["persons", "12"], "pin"), None);
+        let twice = PathTemplate::new("/{id}/x/{id}");
+        assert_eq!(twice.capture(&["a", "x", "b"], "id"), Some("b"));
     }
 }

@@ -13,7 +13,9 @@
 //! - [`record`]: the durable exchange record behind the [`record::Recorder`] interface.
 //! - [`replay`]: the provider side's refusal of replayed and stale requests.
 //! - [`certstore`]: the signing certificates that the records name, kept for evidence.
-//! - [`server`]: listeners, background refresh and graceful shutdown.
+//! - [`service`]: the client and provider sides as `tower::Service`s over any request body.
+//! - [`server`]: [`GatewayBuilder`] (start, with the ledger's lifetime), listeners, background
+//!   refresh and graceful shutdown.
 //!
 //! It does not decide who may call what (the central registry does, through the global
 //! configuration) and does not keep proofs over the record (the evidence ledger does).
@@ -32,8 +34,9 @@ pub mod protocol;
 pub mod record;
 pub mod replay;
 pub mod server;
+pub mod service;
 pub mod tls;
 
 pub use config::GatewayConfig;
 pub use gateway::Gateway;
-pub use server::{start, RunningGateway};
+pub use server::{GatewayBuilder, RunningGateway};

@@ -28,6 +28,14 @@ enum Slot<T> {
 }
 
 /// Connections by key; `T` is one connection.
+///
+/// The lock is a `std::sync::Mutex` on purpose, and it is never held across an `.await` or
+/// any I/O: each critical section in [`Pool::get`], [`Pool::forget`] and `forget_attempt` only
+/// looks up, inserts or removes a slot, and may call `alive` (a flag read such as
+/// `SendRequest::is_closed`) and `connect()`, which only *builds* the connecting future: it
+/// runs in a task spawned there, and waiting for its outcome (`wait_for`) happens after the
+/// guard's scope has ended. The compiler holds us to this too: a `MutexGuard` is not `Send`,
+/// so a guard alive across an `.await` would make the exchange's future unspawnable.
 pub struct Pool<T> {
     slots: Mutex<HashMap<String, Slot<T>>>,
 }
@@ -131,6 +139,14 @@ impl<T: Send + Sync + 'static> Pool<T> {
         }
     }
 
+    /// Makes `conn` the connection for `key`, as if an attempt had made it.
+    pub fn insert(&self, key: &str, conn: Arc<T>) {
+        self.slots
+            .lock()
+            .expect("lock")
+            .insert(key.to_owned(), Slot::Ready(conn));
+    }
+
     /// Drops `conn` from the pool (it failed), so the next caller connects anew.
     pub fn forget(&self, conn: &Arc<T>) {
         self.slots
@@ -146,20 +162,25 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
+    type Attempt = Result<Arc<u32>, XRoadError>;
+
+    /// A caller asking `pool` for `key` in a task of its own, connecting with `connect`.
+    fn spawn_get<Fut>(
+        pool: &Arc<Pool<u32>>,
+        key: &'static str,
+        connect: impl FnOnce() -> Fut + Send + 'static,
+    ) -> tokio::task::JoinHandle<Attempt>
+    where
+        Fut: Future<Output = Attempt> + Send + 'static,
+    {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.get(key, |_| true, connect).await })
+    }
+
     #[tokio::test]
     async fn a_peer_that_never_answers_does_not_hold_up_connections_to_others() {
         let pool: Arc<Pool<u32>> = Arc::new(Pool::default());
-        let hanging = {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                pool.get(
-                    "unreachable",
-                    |_| true,
-                    std::future::pending::<Result<Arc<u32>, XRoadError>>,
-                )
-                .await
-            })
-        };
+        let hanging = spawn_get(&pool, "unreachable", std::future::pending);
         tokio::time::sleep(Duration::from_millis(20)).await;
         let other = tokio::time::timeout(
             Duration::from_secs(2),
@@ -229,25 +250,12 @@ mod tests {
     #[tokio::test]
     async fn an_abandoned_caller_does_not_cancel_the_attempt_others_wait_for() {
         let pool: Arc<Pool<u32>> = Arc::new(Pool::default());
-        let first = {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                pool.get(
-                    "p",
-                    |_| true,
-                    || async {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        Ok(Arc::new(5))
-                    },
-                )
-                .await
-            })
-        };
+        let first = spawn_get(&pool, "p", || async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(Arc::new(5))
+        });
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let second = {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.get("p", |_| true, || async { Ok(Arc::new(6)) }).await })
-        };
+        let second = spawn_get(&pool, "p", || async { Ok(Arc::new(6)) });
         tokio::time::sleep(Duration::from_millis(10)).await;
         first.abort();
         assert_eq!(*second.await.unwrap().unwrap(), 5);

@@ -481,6 +481,24 @@ fn bounded(name: &str, v: Option<&str>) -> Result<Option<String>, XRoadError> {
     }
 }
 
+/// An optional identifier header (`name`, spelt `label` in messages): absent is `None`, present
+/// it must parse.
+fn id_header<T: std::str::FromStr<Err = IdError>>(
+    headers: &HeaderMap,
+    name: &str,
+    label: &str,
+) -> Result<Option<T>, XRoadError> {
+    header_str(headers, name)?
+        .map(|s| s.trim().parse::<T>())
+        .transpose()
+        .map_err(|e| {
+            XRoadError::new(
+                ErrorKind::BadRequest,
+                format!("the {label} header is malformed: {e}"),
+            )
+        })
+}
+
 /// Reads the X-Road headers; `new_id` makes an `X-Road-Id` when the client sent none.
 pub fn parse_headers(
     headers: &HeaderMap,
@@ -499,24 +517,9 @@ pub fn parse_headers(
             format!("the X-Road-Client header is malformed: {e}"),
         )
     })?;
-    let security_server = header_str(headers, H_SECURITY_SERVER)?
-        .map(|s| s.trim().parse::<GatewayId>())
-        .transpose()
-        .map_err(|e| {
-            XRoadError::new(
-                ErrorKind::BadRequest,
-                format!("the X-Road-Security-Server header is malformed: {e}"),
-            )
-        })?;
-    let service_header = header_str(headers, H_SERVICE)?
-        .map(|s| s.trim().parse::<ServiceId>())
-        .transpose()
-        .map_err(|e| {
-            XRoadError::new(
-                ErrorKind::BadRequest,
-                format!("the X-Road-Service header is malformed: {e}"),
-            )
-        })?;
+    let security_server =
+        id_header::<GatewayId>(headers, H_SECURITY_SERVER, "X-Road-Security-Server")?;
+    let service_header = id_header::<ServiceId>(headers, H_SERVICE, "X-Road-Service")?;
     let message_id = match bounded(H_ID, header_str(headers, H_ID)?)? {
         Some(id) if !id.trim().is_empty() => id,
         _ => new_id(),

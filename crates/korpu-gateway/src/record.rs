@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::gateway::CurrentConf;
+
 pub use korpu_tlog::ExchangeRecord;
 
 /// Why a record was not made durable, or a question about the record not answered.
@@ -27,13 +29,19 @@ pub enum RecordError {
     NoSubjectIndex,
 }
 
+/// What recording resolves to: the record's position once it is durable.
+pub type Durable<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>;
+
+/// What a question to the subject index resolves to: a page in the data tracker's JSON shape.
+pub type TrackerPage<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<serde_json::Value, RecordError>> + Send + 'a>,
+>;
+
 /// Somewhere exchanges are recorded durably.
 pub trait Recorder: Send + Sync + 'static {
     /// Resolves once `record` is durable, with its position in the record.
-    fn record<'a>(
-        &'a self,
-        record: &'a ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>;
+    fn record<'a>(&'a self, record: &'a ExchangeRecord) -> Durable<'a>;
 
     /// Told each signed global configuration the gateway accepts, so a recorder that archives
     /// can put the current one into its archives (what an offline verifier checks them with).
@@ -51,8 +59,7 @@ pub trait Recorder: Send + Sync + 'static {
         &'a self,
         _announced: Announced,
         record: &'a ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>
-    {
+    ) -> Durable<'a> {
         self.record(record)
     }
 
@@ -73,11 +80,38 @@ pub trait Recorder: Send + Sync + 'static {
         _subject: &str,
         _cursor: Option<u64>,
         _limit: usize,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<serde_json::Value, RecordError>> + Send + '_>,
-    > {
+    ) -> TrackerPage<'_> {
         Box::pin(async { Err(RecordError::NoSubjectIndex) })
     }
+}
+
+/// Why a journal could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The file exists but could not be read: check its permissions.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A torn last line (left by a crash) could not be cut off: the file must be writable.
+    #[error("{0}")]
+    Repair(std::io::Error),
+    /// The file could not be opened for appending: its directory must exist and be writable.
+    #[error("opening {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The writer thread could not be started (the process is out of threads or memory).
+    #[error("{0}")]
+    Writer(std::io::Error),
+    /// Reading every record: the file could not be read.
+    #[error("{0}")]
+    ReadAll(std::io::Error),
+    /// A line is not a record: the file is not a journal, or was edited.
+    #[error("a journal line does not parse: {0}")]
+    Line(serde_json::Error),
 }
 
 /// A record a [`Recorder`] was told to expect ([`Recorder::announce`]).
@@ -93,28 +127,36 @@ pub struct JournalRecorder {
 
 impl JournalRecorder {
     /// Opens (creating) `path`; counts the records already there.
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
         let existing = match std::fs::read(path) {
             Ok(bytes) => {
                 // A crash can leave a torn last line; it was never acknowledged, so drop it.
                 let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
                 if complete < bytes.len() {
-                    let f = std::fs::OpenOptions::new()
+                    std::fs::OpenOptions::new()
                         .write(true)
                         .open(path)
-                        .map_err(|e| e.to_string())?;
-                    f.set_len(complete as u64).map_err(|e| e.to_string())?;
+                        .and_then(|f| f.set_len(complete as u64))
+                        .map_err(JournalError::Repair)?;
                 }
                 bytes[..complete].iter().filter(|b| **b == b'\n').count() as u64
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+            Err(source) => {
+                return Err(JournalError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
         };
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| format!("opening {}: {e}", path.display()))?;
+            .map_err(|source| JournalError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         let (tx, mut rx) = mpsc::channel::<Pending>(65_536);
         std::thread::Builder::new()
             .name("korpu-journal".into())
@@ -148,7 +190,7 @@ impl JournalRecorder {
                     }
                 }
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(JournalError::Writer)?;
         Ok(Self {
             tx,
             path: path.to_owned(),
@@ -160,22 +202,16 @@ impl JournalRecorder {
     }
 
     /// Reads every record in a journal file (for tests and audits).
-    pub fn read_all(path: &Path) -> Result<Vec<ExchangeRecord>, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    pub fn read_all(path: &Path) -> Result<Vec<ExchangeRecord>, JournalError> {
+        let text = std::fs::read_to_string(path).map_err(JournalError::ReadAll)?;
         text.lines()
-            .map(|l| {
-                serde_json::from_str(l).map_err(|e| format!("a journal line does not parse: {e}"))
-            })
+            .map(|l| serde_json::from_str(l).map_err(JournalError::Line))
             .collect()
     }
 }
 
 impl Recorder for JournalRecorder {
-    fn record<'a>(
-        &'a self,
-        record: &'a ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>
-    {
+    fn record<'a>(&'a self, record: &'a ExchangeRecord) -> Durable<'a> {
         Box::pin(async move {
             let (ack, done) = oneshot::channel();
             self.tx
@@ -188,11 +224,7 @@ impl Recorder for JournalRecorder {
 }
 
 impl Recorder for korpu_ledger::Ledger {
-    fn record<'a>(
-        &'a self,
-        record: &'a ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>
-    {
+    fn record<'a>(&'a self, record: &'a ExchangeRecord) -> Durable<'a> {
         Box::pin(async move { Ok(self.append(record).await?) })
     }
 
@@ -208,8 +240,7 @@ impl Recorder for korpu_ledger::Ledger {
         &'a self,
         announced: Announced,
         record: &'a ExchangeRecord,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, RecordError>> + Send + 'a>>
-    {
+    ) -> Durable<'a> {
         Box::pin(async move {
             let appended = match announced.0 {
                 Some(a) => self.append_announced(a, record).await,
@@ -259,9 +290,7 @@ impl Recorder for korpu_ledger::Ledger {
         subject: &str,
         cursor: Option<u64>,
         limit: usize,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<serde_json::Value, RecordError>> + Send + '_>,
-    > {
+    ) -> TrackerPage<'_> {
         let subject = subject.to_owned();
         Box::pin(async move {
             korpu_ledger::Ledger::subject_accesses(self, &subject, cursor, limit)
@@ -273,30 +302,17 @@ impl Recorder for korpu_ledger::Ledger {
 }
 
 /// Time-stamps the ledger's checkpoints at the TSA that the gateway's current global
-/// configuration names, checking the token against the configuration's roots.
+/// configuration names, checking the token against the configuration's roots. It shares the
+/// configuration with the gateway ([`CurrentConf`]) rather than holding the gateway, so the
+/// ledger can outlive the gateway and still time-stamp its final checkpoint.
 pub struct ConfTimestamper {
-    gateway: std::sync::Arc<std::sync::OnceLock<std::sync::Weak<crate::Gateway>>>,
+    conf: CurrentConf,
 }
 
 impl ConfTimestamper {
-    /// A time-stamper that works once [`ConfTimestamper::attach`] has been given the gateway.
-    pub fn new() -> (Self, GatewaySlot) {
-        let slot = std::sync::Arc::new(std::sync::OnceLock::new());
-        (
-            Self {
-                gateway: slot.clone(),
-            },
-            GatewaySlot(slot),
-        )
-    }
-}
-
-/// Where the gateway is made known to its ledger's time-stamper once it exists.
-pub struct GatewaySlot(std::sync::Arc<std::sync::OnceLock<std::sync::Weak<crate::Gateway>>>);
-
-impl GatewaySlot {
-    pub fn attach(&self, gw: &std::sync::Arc<crate::Gateway>) {
-        let _ = self.0.set(std::sync::Arc::downgrade(gw));
+    /// A time-stamper reading the configuration the gateway given the same `conf` keeps.
+    pub fn new(conf: CurrentConf) -> Self {
+        Self { conf }
     }
 }
 
@@ -307,12 +323,7 @@ impl korpu_ledger::Timestamper for ConfTimestamper {
                 "the gateway has no global configuration yet".into(),
             )
         };
-        let gw = self
-            .gateway
-            .get()
-            .and_then(|w| w.upgrade())
-            .ok_or_else(not_ready)?;
-        let loaded = gw.loaded().ok_or_else(not_ready)?;
+        let loaded = self.conf.get().ok_or_else(not_ready)?;
         let client = korpu_ledger::TsaClient::new(
             loaded.conf.central.tsa_url.clone(),
             loaded.roots.clone(),
@@ -327,40 +338,80 @@ pub fn ledger_origin(gateway: &str) -> String {
     format!("korpu/{gateway}")
 }
 
+/// Why the gateway's evidence ledger could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerOpenError {
+    /// `DATA_DIR/ledger-note.p8` is not a private key file as it must be (mode 0600, owned by
+    /// this user): fix its permissions, or restore it from the backup.
+    #[error("the ledger key: {0}")]
+    KeyFile(korpu_pki::private::PrivateError),
+    /// The checkpoint key is not an Ed25519 PKCS#8 key (or one could not be made).
+    #[error("{0}")]
+    Key(korpu_tlog::NoteError),
+    /// The data directory could not be made (mode 0700): check its parent's permissions.
+    #[error("{0}")]
+    DataDir(korpu_pki::private::PrivateError),
+    /// The new checkpoint key could not be written: the data directory must be writable.
+    #[error("writing {}: {source}", path.display())]
+    WriteKey {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The checkpoint key exists but could not be read: check its permissions.
+    #[error("reading {}: {source}", path.display())]
+    ReadKey {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The ledger itself refused to open (its message says why: a lock held by another
+    /// gateway, a damaged segment…).
+    #[error("opening the ledger: {0}")]
+    Open(korpu_ledger::LedgerError),
+}
+
 /// Opens (creating on first use) the gateway's ledger under `DATA_DIR/ledger`, with its
 /// Ed25519 checkpoint key in `DATA_DIR/ledger-note.p8` (mode 0600), checkpoint cadence and
 /// archive as the gateway's configuration says.
 pub async fn open_ledger<T: korpu_ledger::Timestamper>(
     config: &crate::GatewayConfig,
     timestamper: T,
-) -> Result<korpu_ledger::Ledger, String> {
+) -> Result<korpu_ledger::Ledger, LedgerOpenError> {
     use std::os::unix::fs::OpenOptionsExt;
     let (data_dir, gateway) = (config.data_dir.as_path(), config.gateway.as_str());
     let origin = ledger_origin(gateway);
     let key_path = data_dir.join("ledger-note.p8");
     let signer = match std::fs::read(&key_path) {
         Ok(der) => {
-            korpu_pki::private::check(&key_path).map_err(|e| format!("the ledger key: {e}"))?;
+            korpu_pki::private::check(&key_path).map_err(LedgerOpenError::KeyFile)?;
             korpu_tlog::NoteSigner::from_pkcs8_der(origin.clone(), &der)
-                .map_err(|e| e.to_string())?
+                .map_err(LedgerOpenError::Key)?
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let signer =
-                korpu_tlog::NoteSigner::generate(origin.clone()).map_err(|e| e.to_string())?;
-            let der = signer.to_pkcs8_der().map_err(|e| e.to_string())?;
-            korpu_pki::private::create_missing_dir(data_dir).map_err(|e| e.to_string())?;
+                korpu_tlog::NoteSigner::generate(origin.clone()).map_err(LedgerOpenError::Key)?;
+            let der = signer.to_pkcs8_der().map_err(LedgerOpenError::Key)?;
+            korpu_pki::private::create_missing_dir(data_dir).map_err(LedgerOpenError::DataDir)?;
+            let write_key = |source| LedgerOpenError::WriteKey {
+                path: key_path.clone(),
+                source,
+            };
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(&key_path)
-                .map_err(|e| format!("writing {}: {e}", key_path.display()))?;
+                .map_err(write_key)?;
             f.write_all(&der)
                 .and_then(|_| f.sync_all())
-                .map_err(|e| e.to_string())?;
+                .map_err(write_key)?;
             signer
         }
-        Err(e) => return Err(format!("reading {}: {e}", key_path.display())),
+        Err(source) => {
+            return Err(LedgerOpenError::ReadKey {
+                path: key_path,
+                source,
+            })
+        }
     };
     let mut cfg = korpu_ledger::LedgerConfig::new(data_dir.join("ledger"), origin);
     cfg.checkpoint_interval = std::time::Duration::from_secs(config.ledger_checkpoint_secs.max(1));
@@ -372,5 +423,5 @@ pub async fn open_ledger<T: korpu_ledger::Timestamper>(
     };
     korpu_ledger::Ledger::open_with_timestamper(cfg, signer, timestamper)
         .await
-        .map_err(|e| format!("opening the ledger: {e}"))
+        .map_err(LedgerOpenError::Open)
 }

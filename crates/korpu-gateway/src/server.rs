@@ -6,37 +6,122 @@
 //! `tls_handshake_timeout_secs` and a connection must bring a request head within
 //! `header_read_timeout_secs`, so half-open connections cannot pile up (issue 13, item 8).
 //! Request limits (concurrency, headers, bodies) are the flows' business (`limits`, `body`).
+//!
+//! [`GatewayBuilder`] is the one way to start a gateway: it owns the evidence ledger's
+//! lifetime (open before the gateway, close after the drain), so no caller has to know the
+//! order.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use korpu_net::{FirstRequest, Timeouts};
+use korpu_ledger::{Ledger, LedgerError};
+use korpu_net::{Arrived, FirstRequest, Timeouts};
 use korpu_pki::cert::Certificate;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceExt;
 
-use crate::gateway::{Gateway, StartError};
-use crate::record::Recorder;
+use crate::body::OutBody;
+use crate::gateway::{CurrentConf, Gateway, StartError};
+use crate::record::{open_ledger, ConfTimestamper, Recorder};
+use crate::service::{Caller, GatewayService};
 use crate::GatewayConfig;
+
+/// Starts a gateway, and owns what must outlive its exchanges: the evidence ledger it records
+/// into is opened before the gateway exists and closed ([`RunningGateway::shutdown`]) only
+/// after its last exchange has drained. The ledger's time-stamper reads the configuration the
+/// gateway keeps through a [`CurrentConf`] both share, not through the gateway.
+///
+/// ```no_run
+/// # async fn run(config: korpu_gateway::GatewayConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// let running = korpu_gateway::GatewayBuilder::new(config).start().await?;
+/// // … until asked to stop:
+/// running.shutdown().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct GatewayBuilder {
+    config: GatewayConfig,
+    recorder: Option<Box<dyn Recorder>>,
+}
+
+impl GatewayBuilder {
+    pub fn new(config: GatewayConfig) -> Self {
+        Self {
+            config,
+            recorder: None,
+        }
+    }
+
+    /// Records into `recorder` instead of the evidence ledger (for tools and tests that want
+    /// no proofs, e.g. a [`crate::record::JournalRecorder`]); the caller then closes it.
+    pub fn recorder(mut self, recorder: Box<dyn Recorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Opens the ledger (unless a recorder was given), loads the gateway's keys and any saved
+    /// configuration, fetches a fresh one and our OCSP responses (a gateway with none still
+    /// starts, and answers with OutdatedGlobalConf until one arrives), and binds the
+    /// listeners. On failure the ledger opened here is closed again.
+    pub async fn start(self) -> Result<RunningGateway, StartError> {
+        let conf = CurrentConf::default();
+        let (recorder, ledger): (Box<dyn Recorder>, _) = match self.recorder {
+            Some(r) => (r, None),
+            None => {
+                let timestamper = ConfTimestamper::new(conf.clone());
+                let ledger = open_ledger(&self.config, timestamper).await?;
+                (Box::new(ledger.clone()), Some(ledger))
+            }
+        };
+        match listen(self.config, recorder, conf).await {
+            Ok(running) => Ok(RunningGateway { ledger, ..running }),
+            Err(e) => {
+                if let Some(ledger) = ledger {
+                    if let Err(closing) = ledger.close().await {
+                        tracing::warn!(error = %closing, "closing the ledger after a failed start");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+}
 
 /// A running gateway.
 pub struct RunningGateway {
     pub gateway: Arc<Gateway>,
     pub client_addr: SocketAddr,
     pub server_addr: SocketAddr,
+    ledger: Option<Ledger>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningGateway {
-    /// Stops accepting, lets exchanges in flight finish (at most `drain`), and returns.
-    pub async fn shutdown(self) {
+    /// The evidence ledger it records into; `None` with a recorder of the caller's.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
+    }
+
+    /// Stops accepting, lets exchanges in flight finish (at most 30 s), then
+    /// closes the ledger: its last records flushed and a final checkpoint signed (and
+    /// time-stamped, through the configuration it still shares).
+    pub async fn shutdown(self) -> Result<(), LedgerError> {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        match self.ledger {
+            Some(ledger) => ledger.close().await,
+            None => Ok(()),
         }
     }
 }
@@ -63,6 +148,30 @@ where
     korpu_net::accept_until_stopped(listener, rx, DRAIN_TIMEOUT, serve)
 }
 
+/// A side of the gateway ([`crate::service`]) as hyper serves it on one connection: each
+/// request first tells the connection's header-read timer that it arrived.
+fn for_hyper<S>(
+    svc: S,
+    arrived: Arrived,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<OutBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<OutBody>, Infallible>> + Send + 'static,
+> + Clone
+where
+    S: tower::Service<Request<Incoming>, Response = Response<OutBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    service_fn(move |req| {
+        arrived.request();
+        svc.clone().oneshot(req)
+    })
+}
+
 /// The client side's connection builder. Its own header limits sit well above the
 /// configured ones, so a request over those reaches the gateway's check and is refused in
 /// PR-REST's error form rather than by the HTTP layer.
@@ -77,38 +186,32 @@ fn client_side_builder(
     b
 }
 
-/// Starts a gateway: loads its keys, fetches the configuration (a gateway with none still
-/// starts and answers with OutdatedGlobalConf until one arrives), binds both listeners.
-pub async fn start(
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let fail = |source| StartError::Listen { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(fail)?;
+    let bound = listener.local_addr().map_err(fail)?;
+    Ok((listener, bound))
+}
+
+/// The gateway ([`GatewayBuilder::start`]), recording into `recorder`, with its background
+/// refresh and its listeners.
+async fn listen(
     cfg: GatewayConfig,
     recorder: Box<dyn Recorder>,
+    conf: CurrentConf,
 ) -> Result<RunningGateway, StartError> {
-    let client_l = TcpListener::bind(cfg.client_listen)
-        .await
-        .map_err(|e| StartError(format!("cannot listen on {}: {e}", cfg.client_listen)))?;
-    let server_l = TcpListener::bind(cfg.server_listen)
-        .await
-        .map_err(|e| StartError(format!("cannot listen on {}: {e}", cfg.server_listen)))?;
-    let client_addr = client_l
-        .local_addr()
-        .map_err(|e| StartError(e.to_string()))?;
+    let (client_l, client_addr) = bind(cfg.client_listen).await?;
+    let (server_l, server_addr) = bind(cfg.server_listen).await?;
     let client_tls_l = match cfg.client_tls_listen {
-        Some(a) => Some(
-            TcpListener::bind(a)
-                .await
-                .map_err(|e| StartError(format!("cannot listen on {a}: {e}")))?,
-        ),
+        Some(a) => Some(bind(a).await?.0),
         None => None,
     };
-    let server_addr = server_l
-        .local_addr()
-        .map_err(|e| StartError(e.to_string()))?;
     let conf_every = Duration::from_secs(cfg.conf_refresh_secs);
     let ocsp_every = Duration::from_secs(cfg.ocsp_refresh_secs);
     let timeouts =
         Timeouts::from_secs(cfg.tls_handshake_timeout_secs, cfg.header_read_timeout_secs);
     let limits = (cfg.max_header_bytes, cfg.max_header_count);
-    let gw = Gateway::new(cfg, recorder)?;
+    let gw = Gateway::sharing_conf(cfg, recorder, conf)?;
     if let Err(e) = gw.refresh_conf().await {
         tracing::warn!(error = %e, "starting without a fresh global configuration");
     }
@@ -145,11 +248,8 @@ pub async fn start(
             let gw = gw.clone();
             async move {
                 let (io, arrived) = FirstRequest::new(tcp, &timeouts);
-                let svc = service_fn(move |req| {
-                    arrived.request();
-                    let gw = gw.clone();
-                    async move { Ok::<_, std::convert::Infallible>(gw.handle_client(req, remote, None).await) }
-                });
+                let caller = Caller::InformationSystem { remote, client_cert: None };
+                let svc = for_hyper(GatewayService::new(gw, caller), arrived);
                 let conn = client_side_builder(&timeouts, limits)
                     .serve_connection(TokioIo::new(io), svc)
                     .into_owned();
@@ -185,12 +285,8 @@ pub async fn start(
                     return;
                 };
                 let (io, arrived) = FirstRequest::new(stream, &timeouts);
-                let svc = service_fn(move |req| {
-                    arrived.request();
-                    let gw = gw.clone();
-                    let fp = fp.clone();
-                    async move { Ok::<_, std::convert::Infallible>(gw.handle_client(req, remote, Some(fp)).await) }
-                });
+                let caller = Caller::InformationSystem { remote, client_cert: Some(fp) };
+                let svc = for_hyper(GatewayService::new(gw, caller), arrived);
                 let conn = client_side_builder(&timeouts, limits)
                     .serve_connection(TokioIo::new(io), svc)
                     .into_owned();
@@ -232,12 +328,7 @@ pub async fn start(
                     return;
                 };
                 let (io, arrived) = FirstRequest::new(tls, &timeouts);
-                let svc = service_fn(move |req| {
-                    arrived.request();
-                    let gw = gw.clone();
-                    let cert = cert.clone();
-                    async move { Ok::<_, std::convert::Infallible>(gw.handle_peer(req, cert).await) }
-                });
+                let svc = for_hyper(GatewayService::new(gw, Caller::PeerGateway(cert)), arrived);
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                 builder
                     .initial_stream_window_size(crate::gateway::H2_STREAM_WINDOW)
@@ -263,6 +354,7 @@ pub async fn start(
         gateway: gw,
         client_addr,
         server_addr,
+        ledger: None,
         shutdown,
         tasks,
     })

@@ -385,7 +385,7 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
             std::env::vars(),
         )?;
         std::fs::write(gw_dir.join("gateway.toml"), gw_config.to_toml())?;
-        let (gw, ledger) = crate::start_gateway(gw_config)
+        let gw = crate::start_gateway(gw_config)
             .await
             .with_context(|| format!("starting the gateway of {}", a.name))?;
         // The gateway's ledger key goes into the global configuration, so that the portal's
@@ -393,7 +393,7 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         api.call(
             Method::POST,
             "/api/v1/gateway-ledger-keys",
-            Some(json!({"gateway": format!("{}/gw1", a.member), "ledger_key": ledger.verifier().to_string()})),
+            Some(json!({"gateway": format!("{}/gw1", a.member), "ledger_key": gw.ledger().expect("the gateway records into its ledger").verifier().to_string()})),
         )
         .await?;
         if a.system == Some(crate::sample::Agency::Benefits) {
@@ -408,7 +408,7 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         if a.subsystem == "mygov" {
             gateway_json[a.subsystem]["client_tls"] = json!(format!("https://{portal_tls_side}"));
         }
-        gateways.push((gw, ledger));
+        gateways.push(gw);
     }
     let client_of = |sub: &str| {
         gateway_json[sub]["client"]
@@ -537,8 +537,8 @@ Press Ctrl-C to stop.
     crate::shutdown_signal().await;
     println!("stopping…");
     portal.shutdown().await;
-    for (gw, ledger) in gateways {
-        crate::stop_gateway(gw, ledger).await?;
+    for gw in gateways {
+        gw.shutdown().await?;
     }
     running.shutdown().await;
     Ok(())

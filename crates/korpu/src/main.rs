@@ -309,14 +309,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", config.to_toml());
                 return Ok(());
             }
-            let (running, ledger) = start_gateway(config).await?;
+            let running = start_gateway(config).await?;
             println!(
                 "korpu gateway {}: client http://{} server https://{}",
                 running.gateway.id, running.client_addr, running.server_addr
             );
             shutdown_signal().await;
             tracing::info!("shutting down");
-            stop_gateway(running, ledger).await
+            Ok(running.shutdown().await?)
         }
         Command::Ledger {
             command: LedgerCommand::Dump { config },
@@ -642,32 +642,12 @@ fn gateway_keys(dir: &Path, gateway: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts a gateway recording into its evidence ledger; the ledger is returned to be closed
-/// (flushed, final checkpoint) after the gateway has stopped.
+/// Starts a gateway recording into its evidence ledger, which the gateway owns: its
+/// [`korpu_gateway::RunningGateway::shutdown`] drains the exchanges, then closes the ledger.
 pub(crate) async fn start_gateway(
     config: korpu_gateway::GatewayConfig,
-) -> anyhow::Result<(korpu_gateway::RunningGateway, korpu_ledger::Ledger)> {
-    let (timestamper, slot) = korpu_gateway::record::ConfTimestamper::new();
-    let ledger = korpu_gateway::record::open_ledger(&config, timestamper)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let running = korpu_gateway::start(config, Box::new(ledger.clone())).await?;
-    slot.attach(&running.gateway);
-    Ok((running, ledger))
-}
-
-/// Stops a gateway started by [`start_gateway`]: drains its exchanges, then closes its ledger
-/// (flush, final checkpoint). The gateway stays reachable to the ledger's time-stamper until
-/// then, so the final checkpoint is time-stamped too.
-pub(crate) async fn stop_gateway(
-    running: korpu_gateway::RunningGateway,
-    ledger: korpu_ledger::Ledger,
-) -> anyhow::Result<()> {
-    let gateway = running.gateway.clone();
-    running.shutdown().await;
-    ledger.close().await?;
-    drop(gateway);
-    Ok(())
+) -> anyhow::Result<korpu_gateway::RunningGateway> {
+    Ok(korpu_gateway::GatewayBuilder::new(config).start().await?)
 }
 
 /// Opens a gateway's ledger read-only: it takes no lock and writes nothing (no repair, no
@@ -689,9 +669,7 @@ async fn ledger_key(config: &Path) -> anyhow::Result<korpu_ledger::NoteVerifier>
     let origin = korpu_gateway::record::ledger_origin(&config.gateway);
     let key_path = config.data_dir.join("ledger-note.p8");
     if !key_path.exists() {
-        let ledger = korpu_gateway::record::open_ledger(&config, NoTimestamps)
-            .await
-            .map_err(anyhow::Error::msg)?;
+        let ledger = korpu_gateway::record::open_ledger(&config, NoTimestamps).await?;
         let verifier = ledger.verifier();
         ledger.close().await?;
         return Ok(verifier);

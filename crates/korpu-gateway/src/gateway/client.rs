@@ -8,9 +8,9 @@ impl Gateway {
     /// Handles a request from a local information system.
     /// `client_cert` is the SHA-256 of the certificate an information system presented on the
     /// TLS client side, `None` on the plain-HTTP side.
-    pub async fn handle_client(
+    pub async fn handle_client<B: InBody>(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<B>,
         remote: SocketAddr,
         client_cert: Option<String>,
     ) -> Response<OutBody> {
@@ -76,9 +76,9 @@ impl Gateway {
         }
     }
 
-    pub(super) async fn client_exchange(
+    pub(super) async fn client_exchange<B: InBody>(
         &self,
-        req: Request<Incoming>,
+        req: Request<B>,
         path: &str,
         message_id: &mut String,
         client_cert: Option<&str>,
@@ -198,10 +198,9 @@ impl Gateway {
             let out = rb
                 .body(b.into_body())
                 .map_err(|e| XRoadError::new(ErrorKind::BadRequest, e.to_string()))?;
-            let mut sender = peer.sender.clone();
             let wait =
                 Duration::from_secs(self.cfg.provider_timeout_secs + self.cfg.connect_timeout_secs);
-            match tokio::time::timeout(wait, sender.send_request(out)).await {
+            match tokio::time::timeout(wait, peer.send(out)).await {
                 Ok(Ok(resp)) => {
                     answered = Some((resp, peer, (*gw).clone()));
                     break;
@@ -359,9 +358,9 @@ impl Gateway {
 
     /// Receives a request or response body under the configured limits; `too_large` and
     /// `broken` are the error types for this side of the exchange.
-    pub(super) async fn receive(
+    pub(super) async fn receive<B: InBody>(
         &self,
-        body: Incoming,
+        body: B,
         what: &str,
         too_large: ErrorKind,
         broken: ErrorKind,
@@ -412,12 +411,7 @@ impl Gateway {
             .peer_turn
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             % self.peer_connections;
-        let key = format!(
-            "{}|{}|{}|{slot}",
-            gw.id,
-            gw.address,
-            gw.tls_cert_sha256.join(",")
-        );
+        let key = peer_key(gw, slot);
         let own = OwnTls {
             chain: loaded.own_chain.clone(),
             key: self.tls_key.clone(),
@@ -428,7 +422,7 @@ impl Gateway {
         self.peers
             .get(
                 &key,
-                |p| !p.sender.is_closed(),
+                |p| !p.is_closed(),
                 move || async move {
                     let (id, address) = (gw.id.clone(), gw.address.clone());
                     tokio::time::timeout(timeout, connect_peer(own, roots, gw))
@@ -521,5 +515,41 @@ async fn connect_peer(
             tracing::debug!(error = %e, "gateway connection closed");
         }
     });
-    Ok(Arc::new(Peer { sender, cert }))
+    Ok(Arc::new(Peer {
+        link: Link::H2(sender),
+        cert,
+    }))
+}
+
+/// A peer connection's place in the pool: the gateway as the configuration describes it (a
+/// changed address or pin makes a new connection), and which of its connections.
+fn peer_key(gw: &GatewayInfo, slot: usize) -> String {
+    format!(
+        "{}|{}|{}|{slot}",
+        gw.id,
+        gw.address,
+        gw.tls_cert_sha256.join(",")
+    )
+}
+
+impl Gateway {
+    /// Sends the requests for `provider` to `provider_side`, the provider gateway's service in
+    /// this same process, instead of over a connection: for tests of a whole exchange without
+    /// sockets, and for embedding two gateways in one program. `provider_tls` is the TLS
+    /// certificate the provider is taken to have presented (its pin and staple are checked as
+    /// for any connection).
+    pub fn reach_in_process(
+        &self,
+        provider: &GatewayInfo,
+        provider_side: crate::service::GatewayService,
+        provider_tls: Certificate,
+    ) {
+        let peer = Arc::new(Peer {
+            link: Link::InProcess(provider_side),
+            cert: provider_tls,
+        });
+        for slot in 0..self.peer_connections {
+            self.peers.insert(&peer_key(provider, slot), peer.clone());
+        }
+    }
 }

@@ -6,9 +6,9 @@ use super::*;
 
 impl Gateway {
     /// Handles a request from another gateway whose TLS certificate is `peer_cert`.
-    pub async fn handle_peer(
+    pub async fn handle_peer<B: InBody>(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<B>,
         peer_cert: Arc<Certificate>,
     ) -> Response<OutBody> {
         let started = Instant::now();
@@ -60,9 +60,9 @@ impl Gateway {
 
     /// `verified` is set to the request's digest once its signature is verified: from then on
     /// the peer is authenticated and a refusal may be signed.
-    pub(super) async fn provider_exchange(
+    pub(super) async fn provider_exchange<B: InBody>(
         &self,
-        req: Request<Incoming>,
+        req: Request<B>,
         peer_cert: &Certificate,
         verified: &mut Option<String>,
     ) -> Result<(Response<OutBody>, ExchangeRecord), XRoadError> {
