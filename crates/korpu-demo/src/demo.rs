@@ -15,6 +15,7 @@
 //! refuses that subsystem over plain HTTP. The sample agencies' systems keep using plain HTTP
 //! on loopback, so the calls printed and written to `demo.json` work as shown.
 
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
@@ -22,7 +23,7 @@ use anyhow::Context;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::admin::{Api, ApiArgs};
+use crate::{Host, Registry};
 
 struct Agency {
     member: &'static str,
@@ -249,7 +250,13 @@ fn port_or_free(preferred: u16) -> anyhow::Result<SocketAddr> {
     Ok(l.local_addr()?)
 }
 
-pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
+/// Runs the demo in `dir` (default: a fresh temporary directory) until `shutdown` resolves,
+/// then stops the portal, the gateways and the registry.
+pub async fn run(
+    dir: Option<PathBuf>,
+    host: &impl Host,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let (dir, _tmp) = match dir {
         Some(d) => (d, None),
         None => {
@@ -264,23 +271,14 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
     if !config_path.exists() {
         let mgmt = port_or_free(4400)?;
         let public = port_or_free(4401)?;
-        crate::init_instance(
-            &central_dir,
-            "AZ",
-            &mgmt.to_string(),
-            &public.to_string(),
-            None,
-        )
-        .await?;
+        host.init_central(&central_dir, "AZ", &mgmt.to_string(), &public.to_string())
+            .await?;
     }
     let config = korpu_central::CentralConfig::load(Some(&config_path))?;
     let running = korpu_central::start(&config)
         .await
         .context("starting the central registry")?;
-    let api = Api::connect(&ApiArgs {
-        config: Some(config_path.clone()),
-        ..ApiArgs::default()
-    })?;
+    let api = host.registry(&config_path)?;
     // Gateways' server ports are registered once; later runs in the same directory reuse them.
     let registered = api.call(Method::GET, "/api/v1/gateways", None).await?;
     let server_ports: Vec<u16> = if registered.as_array().is_some_and(|g| !g.is_empty()) {
@@ -385,7 +383,8 @@ pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
             std::env::vars(),
         )?;
         std::fs::write(gw_dir.join("gateway.toml"), gw_config.to_toml())?;
-        let (gw, ledger) = crate::start_gateway(gw_config)
+        let (gw, ledger) = host
+            .start_gateway(gw_config)
             .await
             .with_context(|| format!("starting the gateway of {}", a.name))?;
         // The gateway's ledger key goes into the global configuration, so that the portal's
@@ -534,11 +533,11 @@ Press Ctrl-C to stop.
         citizen = CITIZEN,
     );
 
-    crate::shutdown_signal().await;
+    shutdown.await;
     println!("stopping…");
     portal.shutdown().await;
     for (gw, ledger) in gateways {
-        crate::stop_gateway(gw, ledger).await?;
+        host.stop_gateway(gw, ledger).await?;
     }
     running.shutdown().await;
     Ok(())
@@ -650,7 +649,7 @@ fn portal_client_certificate(dir: &Path) -> anyhow::Result<PortalTls> {
 }
 
 /// Registers the demo agencies, unless an earlier run in the same directory did.
-async fn populate(api: &Api, dir: &Path, server_ports: &[u16]) -> anyhow::Result<()> {
+async fn populate(api: &impl Registry, dir: &Path, server_ports: &[u16]) -> anyhow::Result<()> {
     let members = api.call(Method::GET, "/api/v1/members", None).await?;
     if members.as_array().is_some_and(|m| !m.is_empty()) {
         return Ok(());

@@ -1,0 +1,77 @@
+//! `korpu demo` and `korpu sample-is`: the wiring the demo (crate `korpu-demo`) asks of this
+//! program — instance set-up as `korpu central init` does it, the management API client of
+//! `korpu central`, and gateways started and stopped with their ledgers as `korpu gateway serve`
+//! does it.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::admin::{Api, ApiArgs};
+
+/// This program, as the demo's [`korpu_demo::Host`].
+struct Program;
+
+impl korpu_demo::Host for Program {
+    type Registry = Api;
+
+    async fn init_central(
+        &self,
+        dir: &Path,
+        instance: &str,
+        management_listen: &str,
+        public_listen: &str,
+    ) -> anyhow::Result<()> {
+        crate::init_instance(dir, instance, management_listen, public_listen, None).await?;
+        Ok(())
+    }
+
+    fn registry(&self, central_config: &Path) -> anyhow::Result<Api> {
+        Api::connect(&ApiArgs {
+            config: Some(central_config.to_owned()),
+            ..ApiArgs::default()
+        })
+    }
+
+    async fn start_gateway(
+        &self,
+        config: korpu_gateway::GatewayConfig,
+    ) -> anyhow::Result<(korpu_gateway::RunningGateway, korpu_ledger::Ledger)> {
+        crate::start_gateway(config).await
+    }
+
+    async fn stop_gateway(
+        &self,
+        running: korpu_gateway::RunningGateway,
+        ledger: korpu_ledger::Ledger,
+    ) -> anyhow::Result<()> {
+        crate::stop_gateway(running, ledger).await
+    }
+}
+
+impl korpu_demo::Registry for Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        Api::call(self, method, path, body).await
+    }
+}
+
+/// `korpu demo`: until SIGINT or SIGTERM.
+pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
+    korpu_demo::run(dir, &Program, crate::shutdown_signal()).await
+}
+
+/// `korpu sample-is`: one agency's sample information system, until SIGINT or SIGTERM.
+pub async fn sample(
+    agency: korpu_demo::sample::Agency,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let bound = korpu_demo::sample::spawn(agency, listen).await?;
+    println!("sample information system on http://{bound}");
+    crate::shutdown_signal().await;
+    Ok(())
+}
