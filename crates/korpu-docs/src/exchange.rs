@@ -32,6 +32,8 @@ use korpu_pki::key::SigningKey;
 use korpu_sign::asice::{self, DataFile, Limits};
 use korpu_sign::cades::Signer;
 use korpu_sign::validate::Indication;
+use korpu_xroad::{ClientOptions, Request};
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -343,8 +345,7 @@ impl Exchange {
         }
         let store = Store::open(&cfg.effective_database_url()).await?;
         let blobs = Blobs::open(&cfg.object_store, &cfg.data_dir.join("blobs"))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(cfg.bridge_timeout_secs))
+        let http = ClientOptions::new(Duration::from_secs(cfg.bridge_timeout_secs))
             .build()
             .map_err(|e| DocsError::Config(format!("HTTP client: {e}")))?;
         let limits = Limits {
@@ -430,34 +431,24 @@ impl Exchange {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, DocsError> {
-        let url = format!(
-            "{}/r1/{to}/dx/{path}",
-            self.cfg.gateway_url.trim_end_matches('/')
-        );
-        let resp = self
-            .http
-            .post(&url)
-            .header("X-Road-Client", self.me.to_string())
-            .header("Content-Type", content_type)
-            .body(body)
-            .send()
+        let req = Request::new(
+            Method::POST,
+            &self.cfg.gateway_url,
+            to,
+            &format!("/dx/{path}"),
+        )
+        .client(&self.me.to_string())
+        .body(content_type, body);
+        let url = req.url().to_owned();
+        let answer = req
+            .send(&self.http)
             .await
             .map_err(|e| DocsError::Bridge(format!("POST {url}: {e}")))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| DocsError::Bridge(format!("POST {url}: reading the answer: {e}")))?;
-        if !status.is_success() {
-            // The X-Road REST error form, from the gateway or from the other side's server.
-            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let msg = match (v["type"].as_str(), v["message"].as_str()) {
-                (Some(t), Some(m)) => format!("{t}: {m}"),
-                _ => String::from_utf8_lossy(&bytes).chars().take(500).collect(),
-            };
-            return Err(DocsError::Bridge(format!("{to} answered {status}: {msg}")));
-        }
-        Ok(bytes.to_vec())
+        // The X-Road REST error form, from the gateway or from the other side's server.
+        let answer = answer.error_for_status().map_err(|e| {
+            DocsError::Bridge(format!("{to} answered {}: {}", e.status, e.summary()))
+        })?;
+        Ok(answer.body.to_vec())
     }
 
     /// Sends a document and returns its metadata once the recipient's signed `delivered`
