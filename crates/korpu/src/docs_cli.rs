@@ -53,7 +53,7 @@ pub struct SendArgs {
     files: Vec<PathBuf>,
 }
 
-/// What `korpu docs inbox` (and `korpu doc inbox`) takes.
+/// What `korpu docs inbox` (and `korpu doc inbox`) and `korpu docs outbox` take.
 #[derive(Args)]
 pub struct InboxArgs {
     #[command(flatten)]
@@ -94,19 +94,7 @@ pub enum DocsCommand {
     /// List received documents.
     Inbox(InboxArgs),
     /// List sent documents.
-    Outbox {
-        #[command(flatten)]
-        c: ConfigArg,
-        /// Only documents with this status.
-        #[arg(long)]
-        status: Option<String>,
-        /// Continue after this cursor.
-        #[arg(long)]
-        cursor: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Outbox(InboxArgs),
     /// Show a document: metadata, receipts (verified) and thread, as JSON.
     Show {
         #[command(flatten)]
@@ -236,18 +224,8 @@ pub async fn run(command: DocsCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        DocsCommand::Inbox(InboxArgs {
-            c,
-            status,
-            cursor,
-            json,
-        }) => list(&c, "inbox", status, cursor, json).await,
-        DocsCommand::Outbox {
-            c,
-            status,
-            cursor,
-            json,
-        } => list(&c, "outbox", status, cursor, json).await,
+        DocsCommand::Inbox(args) => list(args, "inbox").await,
+        DocsCommand::Outbox(args) => list(args, "outbox").await,
         DocsCommand::Show { c, id } => {
             let v = Api::new(&c)?
                 .call("GET", &format!("/api/v1/documents/{id}"), None)
@@ -382,13 +360,13 @@ fn keys(dir: &Path, member: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn list(
-    c: &ConfigArg,
-    which: &str,
-    status: Option<String>,
-    cursor: Option<String>,
-    as_json: bool,
-) -> anyhow::Result<()> {
+async fn list(args: InboxArgs, which: &str) -> anyhow::Result<()> {
+    let InboxArgs {
+        c,
+        status,
+        cursor,
+        json: as_json,
+    } = args;
     let mut path = format!("/api/v1/{which}?limit=100");
     if let Some(s) = status {
         path.push_str(&format!("&status={s}"));
@@ -396,7 +374,7 @@ async fn list(
     if let Some(cur) = cursor {
         path.push_str(&format!("&cursor={cur}"));
     }
-    let v = Api::new(c)?.call("GET", &path, None).await?;
+    let v = Api::new(&c)?.call("GET", &path, None).await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
