@@ -8,115 +8,28 @@
 //! with the `X-Road-Client` header. The real gateways are exercised by the `korpu` crate's
 //! `docs_e2e` test.
 
-use std::collections::HashMap;
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::Router;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use korpu_docs::exchange::Attachment;
 use korpu_docs::receipt::{self, Envelope};
 use korpu_docs::server::{self, Running};
 use korpu_docs::{Action, DocsConfig, DocsError, Exchange, SendRequest};
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_sign::asice;
 
 use sqlx::Connection;
 
+use common::{ca, Ca};
+
 const A: &str = "AZ/GOV/1400001/docs";
 const B: &str = "AZ/GOV/1400002/docs";
-const DAY: Duration = Duration::from_secs(86_400);
-
-struct Ca {
-    root: Certificate,
-    key: SigningKey,
-}
-
-fn ca() -> Ca {
-    let key = SigningKey::generate();
-    let pk = key.public_key_der();
-    let now = SystemTime::now();
-    let root = ca::self_signed(
-        &key,
-        IssueRequest {
-            subject: Subject::cn("Test Root"),
-            public_key_der: &pk,
-            profile: Profile::Root,
-            not_before: now - DAY,
-            not_after: now + 365 * DAY,
-            ocsp_url: None,
-        },
-        &ca::random_serial(),
-    )
-    .unwrap();
-    Ca { root, key }
-}
-
-impl Ca {
-    fn member(&self, cn: &str) -> (SigningKey, Certificate) {
-        let key = SigningKey::generate();
-        let pk = key.public_key_der();
-        let now = SystemTime::now();
-        let cert = ca::issue(
-            &self.root,
-            &self.key,
-            IssueRequest {
-                subject: Subject::cn(cn),
-                public_key_der: &pk,
-                profile: Profile::MemberSigning,
-                not_before: now - DAY,
-                not_after: now + 30 * DAY,
-                ocsp_url: None,
-            },
-            &ca::random_serial(),
-        )
-        .unwrap();
-        (key, cert)
-    }
-}
-
-/// Routes `/r1/{subsystem}/dx/{path}` to the subsystem's dx listener, like a gateway pair.
-async fn relay(
-    State(routes): State<Arc<std::sync::Mutex<HashMap<String, SocketAddr>>>>,
-    UrlPath(rest): UrlPath<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
-    let parts: Vec<&str> = rest.splitn(6, '/').collect();
-    let target = parts[..4.min(parts.len())].join("/");
-    let addr = routes.lock().unwrap().get(&target).copied();
-    let Some(addr) = addr else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(serde_json::json!({
-                "type": "Server.ClientProxy.UnknownService",
-                "message": format!("no such subsystem {target}")})),
-        )
-            .into_response();
-    };
-    let path = parts.get(5).copied().unwrap_or("");
-    let resp = reqwest::Client::new()
-        .post(format!("http://{addr}/dx/{path}"))
-        .header(
-            "X-Road-Client",
-            headers.get("x-road-client").unwrap().to_str().unwrap(),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
-    (status, resp.bytes().await.unwrap()).into_response()
-}
 
 struct Org {
     ex: Arc<Exchange>,
@@ -178,19 +91,7 @@ async fn org(
     tweak: impl FnOnce(&mut DocsConfig),
 ) -> Org {
     let dir = tempfile::tempdir().unwrap();
-    let member = sub.rsplit_once('/').unwrap().0;
-    let (key, cert) = ca.member(member);
-    korpu_pki::key::write_private_key(&dir.path().join("sign.p8"), &key).unwrap();
-    std::fs::write(dir.path().join("sign.pem"), cert.to_pem()).unwrap();
-    std::fs::write(dir.path().join("trust.pem"), ca.root.to_pem()).unwrap();
-    let mut cfg = DocsConfig {
-        subsystem: sub.into(),
-        gateway_url: format!("http://{gateway}"),
-        api_listen: "127.0.0.1:0".parse().unwrap(),
-        dx_listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_owned(),
-        ..DocsConfig::default()
-    };
+    let mut cfg = ca.org_files(sub, dir.path(), gateway);
     if postgres {
         cfg.database_url = pg_database().await;
     }
@@ -234,13 +135,7 @@ fn letter(to: &str) -> SendRequest {
 
 async fn world(postgres: bool) -> (Ca, Org, Org) {
     let ca = ca();
-    let routes = Arc::new(std::sync::Mutex::new(HashMap::new()));
-    let app = Router::new()
-        .route("/r1/{*rest}", post(relay))
-        .with_state(routes.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await });
+    let (gw, routes) = common::spawn_relay().await;
     let a = org(&ca, A, gw, postgres, |_| {}).await;
     let b = org(&ca, B, gw, postgres, |c| c.max_attachments = 3).await;
     routes
@@ -252,6 +147,26 @@ async fn world(postgres: bool) -> (Ca, Org, Org) {
         .unwrap()
         .insert(B.into(), b.running.as_ref().unwrap().dx_addr);
     (ca, a, b)
+}
+
+/// Validates container `c` against the test root: every signature intact and trusted; a B-B
+/// container carries no revocation data, so that stays open.
+fn intact(c: &[u8], ca: &Ca) -> asice::ContainerReport {
+    let report = asice::validate(
+        c,
+        std::slice::from_ref(&ca.root),
+        SystemTime::now(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(
+        report
+            .signatures
+            .iter()
+            .all(|s| s.report.lacks_only_revocation()),
+        "{report:?}"
+    );
+    report
 }
 
 async fn full_exchange(postgres: bool) {
@@ -275,21 +190,7 @@ async fn full_exchange(postgres: bool) {
 
     // B's container is A's, signed by A, attachments intact.
     let c = b.ex.container(&id).await.unwrap();
-    let report = asice::validate(
-        &c,
-        std::slice::from_ref(&ca.root),
-        SystemTime::now(),
-        &Default::default(),
-    )
-    .unwrap();
-    // Intact and trusted; a B-B container carries no revocation data, so that stays open.
-    assert!(
-        report
-            .signatures
-            .iter()
-            .all(|s| s.report.lacks_only_revocation()),
-        "{report:?}"
-    );
+    intact(&c, &ca);
     let opened = asice::open(&c, &Default::default()).unwrap();
     assert_eq!(opened.files["letter.txt"], b"Dear colleagues, ...");
 
@@ -327,20 +228,7 @@ async fn full_exchange(postgres: bool) {
         .all(|r| r["verified"] == true));
     // A now holds the container with both signatures.
     let both = a.ex.container(&id).await.unwrap();
-    let report = asice::validate(
-        &both,
-        std::slice::from_ref(&ca.root),
-        SystemTime::now(),
-        &Default::default(),
-    )
-    .unwrap();
-    assert!(
-        report
-            .signatures
-            .iter()
-            .all(|s| s.report.lacks_only_revocation()),
-        "{report:?}"
-    );
+    let report = intact(&both, &ca);
     assert_eq!(report.signatures.len(), 2);
 
     // B answers; the reply is threaded with the original on both sides, and the original
