@@ -144,7 +144,11 @@ impl Exchange {
         self.accept_receipt(&client, env).await
     }
 
-    pub(super) async fn accept_receipt(&self, from: &SubsystemId, env: Envelope) -> Result<(), DocsError> {
+    pub(super) async fn accept_receipt(
+        &self,
+        from: &SubsystemId,
+        env: Envelope,
+    ) -> Result<(), DocsError> {
         let r = receipt::verify(&env, &self.anchors, &from.member.to_string())?;
         if r.by != from.to_string() {
             return Err(DocsError::BadSignature(format!(
