@@ -408,10 +408,7 @@ impl Exchange {
             self.act_inner(&orig, "answered", Some(id.clone()), None)
                 .await?;
         }
-        self.store
-            .document(&id)
-            .await?
-            .ok_or_else(|| DocsError::UnknownDocument(id.clone()))
+        self.stored(&id).await
     }
 
     /// Removes a document and the blobs no other document uses.
@@ -434,11 +431,7 @@ impl Exchange {
         note: Option<String>,
     ) -> Result<DocRow, DocsError> {
         check_id(id)?;
-        let doc = self
-            .store
-            .document(id)
-            .await?
-            .ok_or_else(|| DocsError::UnknownDocument(id.to_owned()))?;
+        let doc = self.stored(id).await?;
         if doc.mailbox != INBOX {
             return Err(DocsError::Conflict(format!(
                 "document {id} is in the outbox; only received documents can be {}",
@@ -460,10 +453,7 @@ impl Exchange {
         }
         self.act_inner(&doc, action.status(), note, countersigned)
             .await?;
-        self.store
-            .document(id)
-            .await?
-            .ok_or_else(|| DocsError::UnknownDocument(id.to_owned()))
+        self.stored(id).await
     }
 
     async fn act_inner(
@@ -496,14 +486,18 @@ impl Exchange {
             .await
     }
 
+    /// The stored document `id`, or [`DocsError::UnknownDocument`].
+    async fn stored(&self, id: &str) -> Result<DocRow, DocsError> {
+        self.store
+            .document(id)
+            .await?
+            .ok_or_else(|| DocsError::UnknownDocument(id.to_owned()))
+    }
+
     /// A document with its attachments, receipts (each re-verified) and thread.
     pub async fn show(&self, id: &str) -> Result<Value, DocsError> {
         check_id(id)?;
-        let doc = self
-            .store
-            .document(id)
-            .await?
-            .ok_or_else(|| DocsError::UnknownDocument(id.to_owned()))?;
+        let doc = self.stored(id).await?;
         let atts = self.store.attachments(id).await?;
         let mut receipts = Vec::new();
         for r in self.store.receipts(id).await? {
@@ -543,11 +537,7 @@ impl Exchange {
     /// The container of a document: with the recipient's signature once signed, else as sent.
     pub async fn container(&self, id: &str) -> Result<Vec<u8>, DocsError> {
         check_id(id)?;
-        let doc = self
-            .store
-            .document(id)
-            .await?
-            .ok_or_else(|| DocsError::UnknownDocument(id.to_owned()))?;
+        let doc = self.stored(id).await?;
         self.blobs
             .get(
                 doc.signed_container_sha256

@@ -179,19 +179,9 @@ pub async fn run(command: DocsCommand) -> anyhow::Result<()> {
     match command {
         DocsCommand::Serve { c, print_config } => serve(&c, print_config).await,
         DocsCommand::Keys { dir, member } => keys(&dir, &member),
-        DocsCommand::Send(SendArgs {
-            c,
-            to,
-            title,
-            doc_type,
-            register_no,
-            deadline,
-            reply_to,
-            retention,
-            files,
-        }) => {
+        DocsCommand::Send(args) => {
             let mut attachments = Vec::new();
-            for f in &files {
+            for f in &args.files {
                 let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
                 let name = f
                     .file_name()
@@ -204,16 +194,16 @@ pub async fn run(command: DocsCommand) -> anyhow::Result<()> {
                 ));
             }
             let req = SendRequest {
-                to,
-                title,
-                doc_type,
-                register_no,
-                deadline,
-                reply_to,
-                retention,
+                to: args.to,
+                title: args.title,
+                doc_type: args.doc_type,
+                register_no: args.register_no,
+                deadline: args.deadline,
+                reply_to: args.reply_to,
+                retention: args.retention,
                 attachments,
             };
-            let doc = Api::new(&c)?
+            let doc = Api::new(&args.c)?
                 .call("POST", "/api/v1/documents", Some(json!(req)))
                 .await?;
             println!(

@@ -3,7 +3,7 @@
 //! verification offline (the servers are not consulted by `verify`).
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use korpu_pki::ca::Profile;
 
@@ -163,21 +163,11 @@ fn doc_sign_and_verify() {
     let bytes = std::fs::read(p("two.pdf")).unwrap();
     std::fs::write(p("cut.pdf"), &bytes[..bytes.len() - 30]).unwrap();
     let o = verify(&p("cut.pdf"), false);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("TOTAL_FAILED"),
-        "{}",
-        text(&o)
-    );
+    failed_saying(&o, &o.stdout, "TOTAL_FAILED");
     let bytes = std::fs::read(p("decision.asice")).unwrap();
     std::fs::write(p("cut.asice"), &bytes[..bytes.len() - 30]).unwrap();
     let o = verify(&p("cut.asice"), false);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("corrupt"),
-        "{}",
-        text(&o)
-    );
+    failed_saying(&o, &o.stdout, "corrupt");
     std::fs::write(p("other.pem"), Pki::new().root.to_pem()).unwrap();
     let o = korpu(&[
         "doc",
@@ -186,12 +176,7 @@ fn doc_sign_and_verify() {
         &s(&p("other.pem")),
         &s(&p("one.pdf")),
     ]);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("INDETERMINATE"),
-        "{}",
-        text(&o)
-    );
+    failed_saying(&o, &o.stdout, "INDETERMINATE");
 
     // Usage errors say what to do.
     let o = korpu(&[
@@ -206,12 +191,7 @@ fn doc_sign_and_verify() {
         &s(&p("in.pdf")),
         &s(&p("x.pdf")),
     ]);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--tsa"),
-        "{}",
-        text(&o)
-    );
+    failed_saying(&o, &o.stderr, "--tsa");
 }
 
 /// `doc verify` reads the format from the content: a container renamed `.pdf` is still an
@@ -535,4 +515,10 @@ fn doc_verify_reads_signed_xml_and_detached_xades() {
         v["signatures"][0]["report"]["sub_indication"], "HASH_FAILURE",
         "{v}"
     );
+}
+
+/// The command failed, and `out` (its stdout or stderr) says `what`.
+fn failed_saying(o: &Output, out: &[u8], what: &str) {
+    assert!(!o.status.success(), "{}", text(o));
+    assert!(String::from_utf8_lossy(out).contains(what), "{}", text(o));
 }
