@@ -411,17 +411,7 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         None,
     )
     .unwrap();
-    let dx = b.running.as_ref().unwrap().dx_addr;
-    let r = reqwest::Client::new()
-        .post(format!("http://{dx}/dx/documents"))
-        .header("X-Road-Client", A)
-        .body(bad)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(v["type"], "Server.ServerProxy.Docs.BadSignature", "{v}");
+    refused_as_bad_signature(b, "documents", A, asice::MIMETYPE, bad).await;
     // A genuine container from A, claimed by another sender: refused.
     let c = a.ex.container(id).await.unwrap();
     let e =
@@ -431,63 +421,30 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
     assert!(matches!(e, DocsError::BadSignature(_)), "{e}");
     // A receipt for an unknown document, and one whose signature does not verify.
     let (k, cert) = ca.member("AZ/GOV/1400002");
-    let r = receipt::Receipt {
-        document: "cd".repeat(16),
-        status: "opened".into(),
-        time: "2026-01-01T00:00:00Z".into(),
-        by: B.into(),
-        note: None,
-        container_sha256: "00".repeat(32),
-    };
-    let env = receipt::sign(
-        &r,
-        &korpu_sign::cades::Signer {
-            key: &k,
-            cert: &cert,
-            chain: &[],
-        },
-        SystemTime::now(),
-    )
-    .unwrap();
+    let env = opened_by_b(
+        &"cd".repeat(16),
+        "2026-01-01T00:00:00Z",
+        "00".repeat(32),
+        &k,
+        &cert,
+    );
     let e = a.ex.receive_receipt(B, env.clone()).await.unwrap_err();
     assert!(matches!(e, DocsError::UnknownDocument(_)), "{e}");
     let mut forged = env;
     let mut json = B64.decode(&forged.receipt).unwrap();
     json[5] ^= 1;
     forged.receipt = B64.encode(json);
-    let r = reqwest::Client::new()
-        .post(format!(
-            "http://{}/dx/receipts",
-            a.running.as_ref().unwrap().dx_addr
-        ))
-        .header("X-Road-Client", B)
-        .json(&forged)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(v["type"], "Server.ServerProxy.Docs.BadSignature", "{v}");
+    let forged = serde_json::to_vec(&forged).unwrap();
+    refused_as_bad_signature(a, "receipts", B, "application/json", forged).await;
     // A repeated status (B retrying after a lost answer) is accepted; the first receipt stays.
     let before = a.ex.store().receipts(id).await.unwrap();
-    let again = receipt::Receipt {
-        document: id.into(),
-        status: "opened".into(),
-        time: "2026-01-02T00:00:00Z".into(),
-        by: B.into(),
-        note: None,
-        container_sha256: before[0].receipt.clone(),
-    };
-    let env = receipt::sign(
-        &again,
-        &korpu_sign::cades::Signer {
-            key: &k,
-            cert: &cert,
-            chain: &[],
-        },
-        SystemTime::now(),
-    )
-    .unwrap();
+    let env = opened_by_b(
+        id,
+        "2026-01-02T00:00:00Z",
+        before[0].receipt.clone(),
+        &k,
+        &cert,
+    );
     a.ex.receive_receipt(B, env).await.unwrap();
     assert_eq!(a.ex.store().receipts(id).await.unwrap(), before);
     // Acting on an outbox document is refused.
@@ -495,6 +452,53 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         a.ex.act(id, Action::Open, None).await.unwrap_err(),
         DocsError::Conflict(_)
     ));
+}
+
+/// POSTs `body` to `org`'s `dx` endpoint `path` as `client`, bypassing any gateway: it must be
+/// refused as a bad signature, in the X-Road REST error form.
+async fn refused_as_bad_signature(
+    org: &Org,
+    path: &str,
+    client: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) {
+    let dx = org.running.as_ref().unwrap().dx_addr;
+    let r = reqwest::Client::new()
+        .post(format!("http://{dx}/dx/{path}"))
+        .header("X-Road-Client", client)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "Server.ServerProxy.Docs.BadSignature", "{v}");
+}
+
+/// B's `opened` receipt for `document`, signed with `key` and `cert`.
+fn opened_by_b(
+    document: &str,
+    time: &str,
+    container_sha256: String,
+    key: &SigningKey,
+    cert: &Certificate,
+) -> Envelope {
+    let r = receipt::Receipt {
+        document: document.into(),
+        status: "opened".into(),
+        time: time.into(),
+        by: B.into(),
+        note: None,
+        container_sha256,
+    };
+    let signer = korpu_sign::cades::Signer {
+        key,
+        cert,
+        chain: &[],
+    };
+    receipt::sign(&r, &signer, SystemTime::now()).unwrap()
 }
 
 fn ca_outsider() -> (SigningKey, Certificate) {

@@ -31,24 +31,25 @@ pub struct Ca {
     pub key: SigningKey,
 }
 
+/// A certificate request for `cn`, valid from yesterday for `days` days.
+fn request<'a>(cn: &str, pk: &'a [u8], profile: Profile, days: u32) -> IssueRequest<'a> {
+    let now = SystemTime::now();
+    IssueRequest {
+        subject: Subject::cn(cn),
+        public_key_der: pk,
+        profile,
+        not_before: now - DAY,
+        not_after: now + days * DAY,
+        ocsp_url: None,
+    }
+}
+
 /// A fresh root CA, valid from yesterday for a year.
 pub fn ca() -> Ca {
     let key = SigningKey::generate();
     let pk = key.public_key_der();
-    let now = SystemTime::now();
-    let root = ca::self_signed(
-        &key,
-        IssueRequest {
-            subject: Subject::cn("Test Root"),
-            public_key_der: &pk,
-            profile: Profile::Root,
-            not_before: now - DAY,
-            not_after: now + 365 * DAY,
-            ocsp_url: None,
-        },
-        &ca::random_serial(),
-    )
-    .unwrap();
+    let req = request("Test Root", &pk, Profile::Root, 365);
+    let root = ca::self_signed(&key, req, &ca::random_serial()).unwrap();
     Ca { root, key }
 }
 
@@ -57,21 +58,8 @@ impl Ca {
     pub fn member(&self, cn: &str) -> (SigningKey, Certificate) {
         let key = SigningKey::generate();
         let pk = key.public_key_der();
-        let now = SystemTime::now();
-        let cert = ca::issue(
-            &self.root,
-            &self.key,
-            IssueRequest {
-                subject: Subject::cn(cn),
-                public_key_der: &pk,
-                profile: Profile::MemberSigning,
-                not_before: now - DAY,
-                not_after: now + 30 * DAY,
-                ocsp_url: None,
-            },
-            &ca::random_serial(),
-        )
-        .unwrap();
+        let req = request(cn, &pk, Profile::MemberSigning, 30);
+        let cert = ca::issue(&self.root, &self.key, req, &ca::random_serial()).unwrap();
         (key, cert)
     }
 
