@@ -201,12 +201,9 @@ fn doc_sign_and_verify() {
 #[test]
 fn doc_verify_detects_by_content_and_reads_standalone_cades() {
     let (pki, url) = Pki::served();
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, signer) = signer_dir(&pki, "AZ/GOV/3003", None);
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let (cert, key) = pki.leaf("AZ/GOV/3003", Profile::MemberSigning);
-    let signer = write_signer(dir.path(), "signer", &cert, &key);
-    pki.write_pems(dir.path());
     std::fs::write(p("letter.txt"), "Dear citizen, your permit is granted.\n").unwrap();
     let verify = |extra: &[&str], file: &Path| {
         let root = s(&p("root.pem"));
@@ -343,12 +340,9 @@ fn doc_verify_detects_by_content_and_reads_standalone_cades() {
 #[test]
 fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
     let (pki, url) = Pki::served();
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, signer) = signer_dir(&pki, "AZ/GOV/4004", None);
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let (cert, key) = pki.leaf("AZ/GOV/4004", Profile::MemberSigning);
-    let signer = write_signer(dir.path(), "signer", &cert, &key);
-    pki.write_pems(dir.path());
     std::fs::write(p("order.txt"), "Order 12: the road is to be repaired.\n").unwrap();
     let o = support::doc::sign(
         &signer,
@@ -395,16 +389,9 @@ fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
 #[test]
 fn doc_verify_reads_signed_xml_and_detached_xades() {
     let (pki, url) = Pki::served();
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, signer) = signer_dir(&pki, "AZ/GOV/6006", Some(format!("{url}/ocsp")));
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let (cert, key) = pki.leaf_with_ocsp(
-        "AZ/GOV/6006",
-        Profile::MemberSigning,
-        Some(format!("{url}/ocsp")),
-    );
-    let signer = write_signer(dir.path(), "signer", &cert, &key);
-    pki.write_pems(dir.path());
     let verify = |extra: &[&str], file: &Path| {
         let root = s(&p("root.pem"));
         let f = s(file);
@@ -521,4 +508,14 @@ fn doc_verify_reads_signed_xml_and_detached_xades() {
 fn failed_saying(o: &Output, out: &[u8], what: &str) {
     assert!(!o.status.success(), "{}", text(o));
     assert!(String::from_utf8_lossy(out).contains(what), "{}", text(o));
+}
+
+/// A fresh directory holding the PKI's `chain.pem` and `root.pem` and a signing key and
+/// certificate for `member` (whose certificate names `ocsp` as its responder, if given).
+fn signer_dir(pki: &Pki, member: &str, ocsp: Option<String>) -> (tempfile::TempDir, Signer) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = pki.leaf_with_ocsp(member, Profile::MemberSigning, ocsp);
+    let signer = write_signer(dir.path(), "signer", &cert, &key);
+    pki.write_pems(dir.path());
+    (dir, signer)
 }
