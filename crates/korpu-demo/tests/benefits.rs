@@ -30,6 +30,11 @@ async fn gateway() -> (String, Seen) {
     (format!("http://{addr}"), seen)
 }
 
+/// The JSON answer to `r`.
+async fn answer(r: reqwest::RequestBuilder) -> Value {
+    r.send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn an_application_is_decided_after_the_family_is_asked_for_over_the_bridge() {
     let (gw, seen) = gateway().await;
@@ -44,28 +49,18 @@ async fn an_application_is_decided_after_the_family_is_asked_for_over_the_bridge
         .await
         .unwrap();
     let http = reqwest::Client::new();
-    let created: Value = http
+    let as_applicant = |r: reqwest::RequestBuilder| r.header("X-Subject-Id", "AZ7654321");
+    let apply = http
         .post(format!("http://{addr}/child-benefit"))
-        .header("X-Subject-Id", "AZ7654321")
-        .json(&json!({"child_pin": "5ABC12D"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(&json!({"child_pin": "5ABC12D"}));
+    let created = answer(as_applicant(apply)).await;
     let id = created["application_id"].as_str().unwrap().to_owned();
     let mut status = Value::Null;
     for _ in 0..200 {
-        status = http
-            .get(format!("http://{addr}/child-benefit/{id}"))
-            .header("X-Subject-Id", "AZ7654321")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        status = answer(as_applicant(
+            http.get(format!("http://{addr}/child-benefit/{id}")),
+        ))
+        .await;
         if status["status"] == "decided" || status["status"] == "rejected" {
             break;
         }
