@@ -12,6 +12,7 @@ use base64::Engine;
 const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
 
 mod support;
+use support::platform::register_gateway;
 use support::{free_port, korpu, korpu_ok, text};
 
 fn run(cmd: &mut Command) -> Output {
@@ -140,27 +141,15 @@ async fn http_post(url: &str, content_type: &str, body: Vec<u8>) -> Vec<u8> {
 
 /// Registers an agency and its gateway, makes the gateway's keys and has both certified.
 fn register_agency(c: &Central, work: &Path) -> (PathBuf, PathBuf) {
-    c.admin(&[
-        "member",
-        "add",
+    let keys = work.join("gw");
+    register_gateway(
+        Path::new(&c.config()),
         "AZ/GOV/1400001",
-        "--name",
         "State Population Registry",
-    ]);
-    c.admin(&["subsystem", "add", "AZ/GOV/1400001/population"]);
-    c.admin(&[
-        "gateway",
-        "add",
-        "AZ/GOV/1400001/gw1",
-        "--address",
-        "127.0.0.1:5501",
-    ]);
-    c.admin(&[
-        "gateway",
-        "add-client",
-        "AZ/GOV/1400001/gw1",
         "AZ/GOV/1400001/population",
-    ]);
+        "127.0.0.1:5501",
+        &keys,
+    );
     c.admin(&[
         "service",
         "add",
@@ -173,42 +162,7 @@ fn register_agency(c: &Central, work: &Path) -> (PathBuf, PathBuf) {
         "pin",
         "--purpose-required",
     ]);
-    let keys = work.join("gw");
-    korpu_ok(&[
-        "gateway",
-        "keys",
-        "--dir",
-        keys.to_str().unwrap(),
-        "--gateway",
-        "AZ/GOV/1400001/gw1",
-    ]);
-    let tls = keys.join("tls.pem");
-    let sign = keys.join("sign.pem");
-    c.admin(&[
-        "cert",
-        "issue",
-        "--kind",
-        "gateway-tls",
-        "--owner",
-        "AZ/GOV/1400001/gw1",
-        "--csr",
-        keys.join("tls.csr.pem").to_str().unwrap(),
-        "--out",
-        tls.to_str().unwrap(),
-    ]);
-    c.admin(&[
-        "cert",
-        "issue",
-        "--kind",
-        "signing",
-        "--owner",
-        "AZ/GOV/1400001",
-        "--csr",
-        keys.join("sign.csr.pem").to_str().unwrap(),
-        "--out",
-        sign.to_str().unwrap(),
-    ]);
-    (tls, sign)
+    (keys.join("tls.pem"), keys.join("sign.pem"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
