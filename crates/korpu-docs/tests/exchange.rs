@@ -344,12 +344,7 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         );
     }
     // B allows 3 attachments: A's fourth makes B refuse the delivery, and A withdraws it.
-    let before =
-        a.ex.store()
-            .list("out", None, None, 100)
-            .await
-            .unwrap()
-            .len();
+    let before = outbox_len(a).await;
     let mut many = letter(B);
     many.attachments = (0..4).map(|i| att(&format!("f{i}.txt"), b"x")).collect();
     let e = a.ex.send(many).await.unwrap_err();
@@ -357,14 +352,7 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         e.to_string().contains("more than this server's limit of 3"),
         "{e}"
     );
-    assert_eq!(
-        a.ex.store()
-            .list("out", None, None, 100)
-            .await
-            .unwrap()
-            .len(),
-        before
-    );
+    assert_eq!(outbox_len(a).await, before);
     // Too large against A's own limit.
     let mut big = letter(B);
     big.attachments = vec![att("big.bin", &vec![0u8; (32 << 20) + 1])];
@@ -381,14 +369,7 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         matches!(e, DocsError::Bridge(_)) && e.to_string().contains("UnknownService"),
         "{e}"
     );
-    assert_eq!(
-        a.ex.store()
-            .list("out", None, None, 100)
-            .await
-            .unwrap()
-            .len(),
-        before
-    );
+    assert_eq!(outbox_len(a).await, before);
 
     // A container signed by a key outside the trust anchors: refused as a bad signature, in
     // the X-Road error form.
@@ -452,6 +433,16 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         a.ex.act(id, Action::Open, None).await.unwrap_err(),
         DocsError::Conflict(_)
     ));
+}
+
+/// How many documents `org`'s outbox holds.
+async fn outbox_len(org: &Org) -> usize {
+    org.ex
+        .store()
+        .list("out", None, None, 100)
+        .await
+        .unwrap()
+        .len()
 }
 
 /// POSTs `body` to `org`'s `dx` endpoint `path` as `client`, bypassing any gateway: it must be

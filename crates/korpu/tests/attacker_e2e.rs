@@ -320,16 +320,7 @@ impl Instance {
     /// Sends `req` to A over a fresh connection as B; the answer's status, headers and body.
     async fn send_to_a(&self, req: &Captured) -> (u16, HeaderMap, Bytes) {
         let mut sender = self.connect_to_a_as_b().await;
-        let mut r = hyper::Request::builder()
-            .method(req.method.as_str())
-            .uri(format!("https://{}{}", self.a_server, req.path))
-            .body(Full::new(req.body.clone()))
-            .unwrap();
-        *r.headers_mut() = req.headers.clone();
-        let resp = sender.send_request(r).await.unwrap();
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        (parts.status.as_u16(), parts.headers, body)
+        send_captured(&mut sender, self.a_server, req).await
     }
 }
 
@@ -491,20 +482,27 @@ impl Upstream {
             .await
             .unwrap();
         tokio::spawn(conn);
-        let mut r = hyper::Request::builder()
-            .method(req.method.as_str())
-            .uri(format!("https://{}{}", self.a_server, req.path))
-            .body(Full::new(req.body.clone()))
-            .unwrap();
-        *r.headers_mut() = req.headers.clone();
-        let resp = sender.send_request(r).await.unwrap();
-        let (parts, body) = resp.into_parts();
-        (
-            parts.status.as_u16(),
-            parts.headers,
-            body.collect().await.unwrap().to_bytes(),
-        )
+        send_captured(&mut sender, self.a_server, req).await
     }
+}
+
+/// Sends the captured request `req` to A's server side at `a_server` over `sender`; the
+/// answer's status, headers and body.
+async fn send_captured(
+    sender: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    a_server: SocketAddr,
+    req: &Captured,
+) -> (u16, HeaderMap, Bytes) {
+    let mut r = hyper::Request::builder()
+        .method(req.method.as_str())
+        .uri(format!("https://{a_server}{}", req.path))
+        .body(Full::new(req.body.clone()))
+        .unwrap();
+    *r.headers_mut() = req.headers.clone();
+    let resp = sender.send_request(r).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (parts.status.as_u16(), parts.headers, body)
 }
 
 /// An instance whose gateways talk through the attacker's relay.
