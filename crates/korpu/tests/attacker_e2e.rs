@@ -999,16 +999,14 @@ async fn raw_call(
     client: &str,
     extra: &str,
 ) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(
+    use tokio::io::AsyncReadExt;
+    let mut tcp = connected_having_sent(
+        addr,
         format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nX-Road-Client: {client}\r\n{extra}Connection: close\r\n\r\n"
-        )
-        .as_bytes(),
+        ),
     )
-    .await
-    .unwrap();
+    .await;
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out))
         .await
@@ -1026,16 +1024,20 @@ async fn raw_call(
 
 /// Starts an upload that never finishes: the head and a few bytes of a declared body.
 async fn slow_upload(addr: &str, client: &str, declared: u64) -> tokio::net::TcpStream {
-    use tokio::io::AsyncWriteExt;
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(
+    connected_having_sent(
+        addr,
         format!(
             "POST /r1/{ECHO}/upload HTTP/1.1\r\nHost: {addr}\r\nX-Road-Client: {client}\r\nContent-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\nfirst bytes"
-        )
-        .as_bytes(),
+        ),
     )
     .await
-    .unwrap();
+}
+
+/// A connection to `addr` that has sent `bytes`.
+async fn connected_having_sent(addr: &str, bytes: String) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes.as_bytes()).await.unwrap();
     tcp
 }
 
