@@ -20,9 +20,14 @@
 //!
 //! Not here: background retries, multiple recipients per document (send one per recipient), encryption of
 //! blobs at rest.
+//!
+//! Parts: [`rules`] (the signed metadata, the status order, ids, deadlines and the checks on a
+//! delivery — pure, no I/O), the inbound side in `inbound` (a delivered document, a receipt
+//! for one sent), and here the [`Exchange`] itself: opening, sending, local actions, listing
+//! and retention.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -31,249 +36,25 @@ use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_sign::asice::{self, DataFile, Limits};
 use korpu_sign::cades::Signer;
-use korpu_sign::validate::Indication;
-use serde::{Deserialize, Serialize};
+use korpu_xroad::{ClientOptions, Request};
+use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::blobs::Blobs;
 use crate::receipt::{self, Envelope, Receipt};
 use crate::retention::Retention;
-use crate::store::{AttRow, DocRow, ReceiptRow, Store, INBOX, OUTBOX};
+use crate::store::{DocRow, ReceiptRow, Store, INBOX, OUTBOX};
 use crate::{DocsConfig, DocsError};
 
-/// The metadata file inside every container.
-pub const META_FILE: &str = "document.json";
+mod inbound;
+pub mod rules;
 
-/// The metadata a sender signs, as `document.json` in the container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DocumentMeta {
-    /// 32 hex digits, chosen by the sender.
-    pub id: String,
-    /// Sending subsystem.
-    pub from: String,
-    /// Receiving subsystem.
-    pub to: String,
-    /// Title.
-    pub title: String,
-    /// Document type.
-    #[serde(rename = "type")]
-    pub doc_type: String,
-    /// The number in the sender's register.
-    pub register_no: String,
-    /// Answer expected by, RFC 3339.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline: Option<String>,
-    /// The document this one answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to: Option<String>,
-    /// Retention class.
-    pub retention: String,
-    /// RFC 3339.
-    pub created: String,
-    /// The attachments, in order.
-    pub attachments: Vec<AttachmentMeta>,
-}
-
-/// One attachment in [`DocumentMeta`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttachmentMeta {
-    /// File name in the container.
-    pub name: String,
-    /// Media type.
-    pub mime_type: String,
-    /// Hex SHA-256.
-    pub sha256: String,
-    /// Bytes.
-    pub size: u64,
-}
-
-/// A document to send, as the local API takes it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendRequest {
-    /// Recipient subsystem, e.g. `AZ/GOV/1400001/docs`.
-    pub to: String,
-    /// Title (required).
-    pub title: String,
-    /// Document type (required), e.g. `letter`.
-    #[serde(rename = "type")]
-    pub doc_type: String,
-    /// The number in the sender's register (required).
-    pub register_no: String,
-    /// `YYYY-MM-DD` (end of that day, UTC) or RFC 3339; must be in the future.
-    #[serde(default)]
-    pub deadline: Option<String>,
-    /// The document this one answers.
-    #[serde(default)]
-    pub reply_to: Option<String>,
-    /// Retention class; default from the configuration.
-    #[serde(default)]
-    pub retention: Option<String>,
-    /// At least one.
-    pub attachments: Vec<Attachment>,
-}
-
-/// An attachment in a [`SendRequest`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Attachment {
-    /// File name.
-    pub name: String,
-    /// Media type; default `application/octet-stream`.
-    #[serde(default)]
-    pub mime_type: Option<String>,
-    /// The bytes, base64.
-    pub content: String,
-}
-
-impl Attachment {
-    /// An attachment of `content`, named `name`.
-    pub fn from_bytes(name: &str, mime_type: Option<String>, content: &[u8]) -> Self {
-        Attachment {
-            name: name.to_owned(),
-            mime_type,
-            content: B64.encode(content),
-        }
-    }
-}
-
-/// A local action on a received document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Read it.
-    Open,
-    /// Sign it: the container gets this organisation's signature too.
-    Sign,
-    /// Refuse it.
-    Reject,
-}
-
-impl Action {
-    fn status(self) -> &'static str {
-        match self {
-            Action::Open => "opened",
-            Action::Sign => "signed",
-            Action::Reject => "rejected",
-        }
-    }
-}
-
-/// Whether status `new` may follow `current`.
-pub fn may_follow(current: &str, new: &str) -> bool {
-    match new {
-        "delivered" => current == "sent",
-        "opened" => current == "delivered",
-        "signed" | "rejected" => matches!(current, "delivered" | "opened"),
-        "answered" => matches!(current, "delivered" | "opened" | "signed" | "rejected"),
-        _ => false,
-    }
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn rfc3339(t: i64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t.max(0) as u64)).to_string()
-}
-
-/// Parses `YYYY-MM-DD` (end of that day, UTC) or RFC 3339 into Unix seconds.
-pub fn parse_deadline(s: &str) -> Result<i64, DocsError> {
-    let full = if s.len() == 10 {
-        format!("{s}T23:59:59Z")
-    } else {
-        s.to_owned()
-    };
-    let t = humantime::parse_rfc3339_weak(&full).map_err(|e| {
-        DocsError::Invalid(format!(
-            "deadline {s:?}: {e}; give YYYY-MM-DD or an RFC 3339 time"
-        ))
-    })?;
-    Ok(t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0))
-}
-
-fn random_id() -> String {
-    let mut b = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
-    hex::encode(b)
-}
-
-fn check_id(id: &str) -> Result<(), DocsError> {
-    if id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    {
-        Ok(())
-    } else {
-        Err(DocsError::Invalid(format!(
-            "document id {id:?} is not 32 lowercase hex digits"
-        )))
-    }
-}
-
-/// Checks a delivered document's signed metadata against who sent it, who receives it and the
-/// files the container holds (`files` includes `document.json`; pure: the signature itself is
-/// checked before), and returns its
-/// retention class.
-pub fn check_delivery(
-    meta: &DocumentMeta,
-    files: &std::collections::BTreeMap<String, Vec<u8>>,
-    client: &SubsystemId,
-    me: &SubsystemId,
-    max_attachments: usize,
-) -> Result<Retention, DocsError> {
-    check_id(&meta.id)?;
-    if meta.from != client.to_string() {
-        return Err(DocsError::Invalid(format!(
-            "{META_FILE} says it is from {}, but {client} sent it",
-            meta.from
-        )));
-    }
-    if meta.to != me.to_string() {
-        return Err(DocsError::Invalid(format!(
-            "the document is addressed to {}, this is {}",
-            meta.to, me
-        )));
-    }
-    if meta.title.trim().is_empty() {
-        return Err(DocsError::Invalid("the document has no title".into()));
-    }
-    if meta.attachments.len() + 1 != files.len() {
-        return Err(DocsError::Invalid(format!(
-            "{META_FILE} lists {} attachments, the container holds {} files besides it",
-            meta.attachments.len(),
-            files.len().saturating_sub(1)
-        )));
-    }
-    if meta.attachments.len() > max_attachments {
-        return Err(DocsError::Invalid(format!(
-            "{} attachments, more than this server's limit of {}",
-            meta.attachments.len(),
-            max_attachments
-        )));
-    }
-    for a in &meta.attachments {
-        let content = files.get(&a.name).ok_or_else(|| {
-            DocsError::Invalid(format!("attachment {:?} is not in the container", a.name))
-        })?;
-        if hex::encode(Sha256::digest(content)) != a.sha256 {
-            return Err(DocsError::Invalid(format!(
-                "attachment {:?} does not match the digest in {META_FILE}",
-                a.name
-            )));
-        }
-    }
-    Retention::parse(&meta.retention).map_err(DocsError::Invalid)
-}
+use rules::{att_rows, check_id, now_secs, random_id, rfc3339};
+pub use rules::{
+    check_delivery, may_follow, parse_deadline, unix_now, Action, Attachment, AttachmentMeta,
+    DocumentMeta, SendRequest, META_FILE,
+};
 
 /// The document exchange of one organisation.
 pub struct Exchange {
@@ -343,8 +124,7 @@ impl Exchange {
         }
         let store = Store::open(&cfg.effective_database_url()).await?;
         let blobs = Blobs::open(&cfg.object_store, &cfg.data_dir.join("blobs"))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(cfg.bridge_timeout_secs))
+        let http = ClientOptions::new(Duration::from_secs(cfg.bridge_timeout_secs))
             .build()
             .map_err(|e| DocsError::Config(format!("HTTP client: {e}")))?;
         let limits = Limits {
@@ -430,34 +210,24 @@ impl Exchange {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, DocsError> {
-        let url = format!(
-            "{}/r1/{to}/dx/{path}",
-            self.cfg.gateway_url.trim_end_matches('/')
-        );
-        let resp = self
-            .http
-            .post(&url)
-            .header("X-Road-Client", self.me.to_string())
-            .header("Content-Type", content_type)
-            .body(body)
-            .send()
+        let req = Request::new(
+            Method::POST,
+            &self.cfg.gateway_url,
+            to,
+            &format!("/dx/{path}"),
+        )
+        .client(&self.me.to_string())
+        .body(content_type, body);
+        let url = req.url().to_owned();
+        let answer = req
+            .send(&self.http)
             .await
             .map_err(|e| DocsError::Bridge(format!("POST {url}: {e}")))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| DocsError::Bridge(format!("POST {url}: reading the answer: {e}")))?;
-        if !status.is_success() {
-            // The X-Road REST error form, from the gateway or from the other side's server.
-            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let msg = match (v["type"].as_str(), v["message"].as_str()) {
-                (Some(t), Some(m)) => format!("{t}: {m}"),
-                _ => String::from_utf8_lossy(&bytes).chars().take(500).collect(),
-            };
-            return Err(DocsError::Bridge(format!("{to} answered {status}: {msg}")));
-        }
-        Ok(bytes.to_vec())
+        // The X-Road REST error form, from the gateway or from the other side's server.
+        let answer = answer.error_for_status().map_err(|e| {
+            DocsError::Bridge(format!("{to} answered {}: {}", e.status, e.summary()))
+        })?;
+        Ok(answer.body.to_vec())
     }
 
     /// Sends a document and returns its metadata once the recipient's signed `delivered`
@@ -615,16 +385,9 @@ impl Exchange {
             created_at: now,
             updated_at: now,
         };
-        let att_rows: Vec<AttRow> = atts
-            .iter()
-            .map(|a| AttRow {
-                name: a.name.clone(),
-                mime_type: a.mime_type.clone(),
-                sha256: a.sha256.clone(),
-                size: a.size as i64,
-            })
-            .collect();
-        self.store.insert_document(&row, &att_rows, &[sent]).await?;
+        self.store
+            .insert_document(&row, &att_rows(&atts), &[sent])
+            .await?;
         let answer = match self
             .bridge(&to.to_string(), "documents", asice::MIMETYPE, container)
             .await
@@ -645,10 +408,7 @@ impl Exchange {
             self.act_inner(&orig, "answered", Some(id.clone()), None)
                 .await?;
         }
-        self.store
-            .document(&id)
-            .await?
-            .ok_or_else(|| DocsError::UnknownDocument(id.clone()))
+        self.stored(&id).await
     }
 
     /// Removes a document and the blobs no other document uses.
@@ -662,238 +422,6 @@ impl Exchange {
         Ok(())
     }
 
-    /// Accepts a document delivered by the gateway from `client` (the authenticated
-    /// `X-Road-Client`), and returns the signed `delivered` receipt.
-    pub async fn receive_document(&self, client: &str, body: &[u8]) -> Result<Envelope, DocsError> {
-        let client: SubsystemId = client.parse().map_err(|e| {
-            DocsError::Invalid(format!("X-Road-Client {client:?} is not a subsystem: {e}"))
-        })?;
-        if body.len() as u64 > self.cfg.max_container_bytes {
-            return Err(DocsError::Invalid(format!(
-                "the container has {} bytes, more than this server's limit of {}",
-                body.len(),
-                self.cfg.max_container_bytes
-            )));
-        }
-        let report = asice::validate(body, &self.anchors, SystemTime::now(), &self.limits)
-            .map_err(|e| DocsError::Invalid(format!("the container: {e}")))?;
-        if !accepted(&report) {
-            let why: Vec<String> = report
-                .signatures
-                .iter()
-                .filter_map(|s| s.report.reason.clone())
-                .collect();
-            return Err(DocsError::BadSignature(format!(
-                "the container's signature is {:?}: {}",
-                report.indication,
-                why.join("; ")
-            )));
-        }
-        let member = client.member.to_string();
-        if !report
-            .signatures
-            .iter()
-            .any(|s| receipt::common_name(&s.report.signer) == Some(member.as_str()))
-        {
-            return Err(DocsError::BadSignature(format!(
-                "the container is not signed by the sending member {member}"
-            )));
-        }
-        let c = asice::open(body, &self.limits)
-            .map_err(|e| DocsError::Invalid(format!("the container: {e}")))?;
-        let meta_bytes = c
-            .files
-            .get(META_FILE)
-            .ok_or_else(|| DocsError::Invalid(format!("the container has no {META_FILE}")))?;
-        let meta: DocumentMeta = serde_json::from_slice(meta_bytes)
-            .map_err(|e| DocsError::Invalid(format!("{META_FILE}: {e}")))?;
-        let class = check_delivery(&meta, &c.files, &client, &self.me, self.cfg.max_attachments)?;
-        let container_sha = hex::encode(Sha256::digest(body));
-        if let Some(existing) = self.store.document(&meta.id).await? {
-            // A retry of a delivery whose answer was lost: answer with the same receipt.
-            if existing.mailbox == INBOX && existing.container_sha256 == container_sha {
-                if let Some(r) = self
-                    .store
-                    .receipts(&meta.id)
-                    .await?
-                    .into_iter()
-                    .find(|r| r.status == "delivered")
-                {
-                    return Ok(Envelope {
-                        receipt: r.receipt,
-                        signature: r.signature,
-                        container: None,
-                    });
-                }
-            }
-            return Err(DocsError::Conflict(format!(
-                "document {} already exists here with other content",
-                meta.id
-            )));
-        }
-        let deadline = meta.deadline.as_deref().map(parse_deadline).transpose()?;
-        for a in &meta.attachments {
-            if let Some(content) = c.files.get(&a.name) {
-                self.blobs.put(content).await?;
-            }
-        }
-        self.blobs.put(body).await?;
-        let thread_id = match &meta.reply_to {
-            Some(r) => {
-                check_id(r)?;
-                match self.store.document(r).await? {
-                    Some(orig) => orig.thread_id,
-                    None => r.clone(),
-                }
-            }
-            None => meta.id.clone(),
-        };
-        let now = now_secs();
-        let (env, delivered) = self.make_receipt(&meta.id, "delivered", None, &container_sha)?;
-        let row = DocRow {
-            id: meta.id.clone(),
-            mailbox: INBOX.into(),
-            sender: meta.from.clone(),
-            recipient: meta.to.clone(),
-            title: meta.title.clone(),
-            doc_type: meta.doc_type.clone(),
-            register_no: meta.register_no.clone(),
-            deadline,
-            reply_to: meta.reply_to.clone(),
-            thread_id,
-            retention: meta.retention.clone(),
-            expires_at: class.expires_at(now),
-            hold: false,
-            status: "delivered".into(),
-            container_sha256: container_sha,
-            signed_container_sha256: None,
-            created_at: now,
-            updated_at: now,
-        };
-        let atts: Vec<AttRow> = meta
-            .attachments
-            .iter()
-            .map(|a| AttRow {
-                name: a.name.clone(),
-                mime_type: a.mime_type.clone(),
-                sha256: a.sha256.clone(),
-                size: a.size as i64,
-            })
-            .collect();
-        self.store
-            .insert_document(&row, &atts, &[delivered])
-            .await?;
-        tracing::info!(document = %meta.id, from = %meta.from, "document delivered");
-        Ok(env)
-    }
-
-    /// Accepts a receipt from `client` (the authenticated `X-Road-Client`) for a document this
-    /// organisation sent to it.
-    pub async fn receive_receipt(&self, client: &str, env: Envelope) -> Result<(), DocsError> {
-        let client: SubsystemId = client.parse().map_err(|e| {
-            DocsError::Invalid(format!("X-Road-Client {client:?} is not a subsystem: {e}"))
-        })?;
-        self.accept_receipt(&client, env).await
-    }
-
-    async fn accept_receipt(&self, from: &SubsystemId, env: Envelope) -> Result<(), DocsError> {
-        let r = receipt::verify(&env, &self.anchors, &from.member.to_string())?;
-        if r.by != from.to_string() {
-            return Err(DocsError::BadSignature(format!(
-                "the receipt says it is by {}, but {from} sent it",
-                r.by
-            )));
-        }
-        let doc = self
-            .store
-            .document(&r.document)
-            .await?
-            .filter(|d| d.mailbox == OUTBOX && d.recipient == from.to_string())
-            .ok_or_else(|| DocsError::UnknownDocument(r.document.clone()))?;
-        let existing = self.store.receipts(&doc.id).await?;
-        if existing.iter().any(|x| x.status == r.status) {
-            // A retry (the answer to the first attempt was lost, and the recipient signed the
-            // status anew): the verified first receipt stands, and the retry succeeds so the
-            // recipient can record its action.
-            return Ok(());
-        }
-        if !may_follow(&doc.status, &r.status) {
-            return Err(DocsError::Conflict(format!(
-                "document {} is {}; it cannot become {}",
-                doc.id, doc.status, r.status
-            )));
-        }
-        let mut signed_container = None;
-        if r.status == "signed" {
-            signed_container = Some(self.check_countersigned(&doc, &r, &env, from).await?);
-        } else if r.container_sha256 != doc.container_sha256 {
-            return Err(DocsError::Invalid(format!(
-                "the receipt is about container {}, document {} was sent as {}",
-                r.container_sha256, doc.id, doc.container_sha256
-            )));
-        }
-        let at = humantime::parse_rfc3339_weak(&r.time)
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_else(now_secs);
-        let row = ReceiptRow {
-            doc_id: doc.id.clone(),
-            status: r.status.clone(),
-            by: r.by.clone(),
-            at,
-            receipt: env.receipt,
-            signature: env.signature,
-        };
-        self.store
-            .add_receipt(&row, true, signed_container.as_deref())
-            .await?;
-        tracing::info!(document = %doc.id, status = %r.status, by = %r.by, "receipt recorded");
-        Ok(())
-    }
-
-    /// Checks the container a `signed` receipt carries: every signature valid, one by the
-    /// recipient, the same files as sent; stores it and returns its digest.
-    async fn check_countersigned(
-        &self,
-        doc: &DocRow,
-        r: &Receipt,
-        env: &Envelope,
-        from: &SubsystemId,
-    ) -> Result<String, DocsError> {
-        let bytes = B64
-            .decode(env.container.as_deref().unwrap_or_default())
-            .map_err(|e| DocsError::Invalid(format!("signed container: not base64: {e}")))?;
-        if hex::encode(Sha256::digest(&bytes)) != r.container_sha256 {
-            return Err(DocsError::Invalid(
-                "the signed container does not match the digest in its receipt".into(),
-            ));
-        }
-        let report = asice::validate(&bytes, &self.anchors, SystemTime::now(), &self.limits)
-            .map_err(|e| DocsError::Invalid(format!("the signed container: {e}")))?;
-        let member = from.member.to_string();
-        if !accepted(&report)
-            || !report
-                .signatures
-                .iter()
-                .any(|s| receipt::common_name(&s.report.signer) == Some(member.as_str()))
-        {
-            return Err(DocsError::BadSignature(format!(
-                "the signed container does not carry a valid signature of {member}"
-            )));
-        }
-        let original = self.blobs.get(&doc.container_sha256).await?;
-        let a =
-            asice::open(&original, &self.limits).map_err(|e| DocsError::Invalid(e.to_string()))?;
-        let b = asice::open(&bytes, &self.limits).map_err(|e| DocsError::Invalid(e.to_string()))?;
-        if a.files != b.files {
-            return Err(DocsError::Invalid(
-                "the signed container holds other files than the document sent".into(),
-            ));
-        }
-        self.blobs.put(&bytes).await
-    }
-
     /// Opens, signs or rejects a received document; the signed receipt crosses the bridge to
     /// the sender before it is recorded here, so a failure can simply be retried.
     pub async fn act(
@@ -903,11 +431,7 @@ impl Exchange {
         note: Option<String>,
     ) -> Result<DocRow, DocsError> {
         check_id(id)?;
-        let doc = self
-            .store
-            .document(id)
-            .await?
-            .ok_or_else(|| DocsError::UnknownDocument(id.to_owned()))?;
+        let doc = self.stored(id).await?;
         if doc.mailbox != INBOX {
             return Err(DocsError::Conflict(format!(
                 "document {id} is in the outbox; only received documents can be {}",
@@ -929,10 +453,7 @@ impl Exchange {
         }
         self.act_inner(&doc, action.status(), note, countersigned)
             .await?;
-        self.store
-            .document(id)
-            .await?
-            .ok_or_else(|| DocsError::UnknownDocument(id.to_owned()))
+        self.stored(id).await
     }
 
     async fn act_inner(
@@ -965,14 +486,18 @@ impl Exchange {
             .await
     }
 
+    /// The stored document `id`, or [`DocsError::UnknownDocument`].
+    async fn stored(&self, id: &str) -> Result<DocRow, DocsError> {
+        self.store
+            .document(id)
+            .await?
+            .ok_or_else(|| DocsError::UnknownDocument(id.to_owned()))
+    }
+
     /// A document with its attachments, receipts (each re-verified) and thread.
     pub async fn show(&self, id: &str) -> Result<Value, DocsError> {
         check_id(id)?;
-        let doc = self
-            .store
-            .document(id)
-            .await?
-            .ok_or_else(|| DocsError::UnknownDocument(id.to_owned()))?;
+        let doc = self.stored(id).await?;
         let atts = self.store.attachments(id).await?;
         let mut receipts = Vec::new();
         for r in self.store.receipts(id).await? {
@@ -1012,11 +537,7 @@ impl Exchange {
     /// The container of a document: with the recipient's signature once signed, else as sent.
     pub async fn container(&self, id: &str) -> Result<Vec<u8>, DocsError> {
         check_id(id)?;
-        let doc = self
-            .store
-            .document(id)
-            .await?
-            .ok_or_else(|| DocsError::UnknownDocument(id.to_owned()))?;
+        let doc = self.stored(id).await?;
         self.blobs
             .get(
                 doc.signed_container_sha256
@@ -1092,136 +613,5 @@ impl Exchange {
             removed.push(d.id);
         }
         Ok(removed)
-    }
-}
-
-/// The current time in Unix seconds (for `expire` without a given time).
-pub fn unix_now() -> i64 {
-    now_secs()
-}
-
-/// Whether a container's signatures are good enough to accept a delivery: every signature
-/// intact and trusted, where "revocation not established" (INDETERMINATE/TRY_LATER, the verdict
-/// of a B-B/B-T signature with no revocation data) is accepted. The exchange validates offline
-/// and at once, as it did when such signatures were reported "revocation not checked"; a
-/// revoked signer (TOTAL_FAILED/REVOKED, or REVOKED_NO_POE) is still refused, and the receiving
-/// organisation can establish revocation later with `korpu doc verify --fetch-revocation`.
-fn accepted(report: &asice::ContainerReport) -> bool {
-    !report.signatures.is_empty()
-        && report.signatures.iter().all(|s| {
-            s.report.indication == Indication::TotalPassed || s.report.lacks_only_revocation()
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_order() {
-        assert!(may_follow("sent", "delivered"));
-        assert!(may_follow("delivered", "opened"));
-        assert!(may_follow("opened", "signed"));
-        assert!(may_follow("delivered", "rejected"));
-        assert!(may_follow("signed", "answered"));
-        assert!(!may_follow("sent", "opened"));
-        assert!(!may_follow("signed", "rejected"));
-        assert!(!may_follow("rejected", "signed"));
-        assert!(!may_follow("opened", "opened"));
-        assert!(!may_follow("sent", "answered"));
-    }
-
-    #[test]
-    fn delivery_checks() {
-        let a: SubsystemId = "AZ/GOV/1400001/docs".parse().unwrap();
-        let b: SubsystemId = "AZ/GOV/1400002/docs".parse().unwrap();
-        let mut files = std::collections::BTreeMap::new();
-        files.insert(META_FILE.to_owned(), b"{}".to_vec());
-        files.insert("x.txt".to_owned(), b"x".to_vec());
-        let meta = DocumentMeta {
-            id: "ab".repeat(16),
-            from: a.to_string(),
-            to: b.to_string(),
-            title: "t".into(),
-            doc_type: "letter".into(),
-            register_no: "1".into(),
-            deadline: None,
-            reply_to: None,
-            retention: "1y".into(),
-            created: "2026-01-01T00:00:00Z".into(),
-            attachments: vec![AttachmentMeta {
-                name: "x.txt".into(),
-                mime_type: "text/plain".into(),
-                sha256: hex::encode(Sha256::digest(b"x")),
-                size: 1,
-            }],
-        };
-        assert!(check_delivery(&meta, &files, &a, &b, 5).is_ok());
-        let err = |m: &DocumentMeta, f: &std::collections::BTreeMap<String, Vec<u8>>, lim| {
-            check_delivery(m, f, &a, &b, lim).unwrap_err().to_string()
-        };
-        assert!(err(&meta, &files, 0).contains("limit of 0"));
-        assert!(err(
-            &DocumentMeta {
-                from: b.to_string(),
-                ..meta.clone()
-            },
-            &files,
-            5
-        )
-        .contains("says it is from"));
-        assert!(err(
-            &DocumentMeta {
-                to: a.to_string(),
-                ..meta.clone()
-            },
-            &files,
-            5
-        )
-        .contains("addressed to"));
-        assert!(err(
-            &DocumentMeta {
-                title: " ".into(),
-                ..meta.clone()
-            },
-            &files,
-            5
-        )
-        .contains("no title"));
-        assert!(err(
-            &DocumentMeta {
-                id: "X".into(),
-                ..meta.clone()
-            },
-            &files,
-            5
-        )
-        .contains("32 lowercase hex"));
-        assert!(err(
-            &DocumentMeta {
-                retention: "never".into(),
-                ..meta.clone()
-            },
-            &files,
-            5
-        )
-        .contains("retention"));
-        let mut altered = files.clone();
-        altered.insert("x.txt".into(), b"y".to_vec());
-        assert!(err(&meta, &altered, 5).contains("does not match the digest"));
-        let mut extra = files.clone();
-        extra.insert("unlisted.txt".into(), b"z".to_vec());
-        assert!(err(&meta, &extra, 5).contains("lists 1 attachments"));
-        let mut renamed = files.clone();
-        renamed.remove("x.txt");
-        renamed.insert("y.txt".into(), b"x".to_vec());
-        assert!(err(&meta, &renamed, 5).contains("not in the container"));
-    }
-
-    #[test]
-    fn deadlines() {
-        assert_eq!(parse_deadline("1970-01-02").unwrap(), 86_400 + 86_399);
-        assert_eq!(parse_deadline("1970-01-01T00:01:00Z").unwrap(), 60);
-        assert!(parse_deadline("tomorrow").is_err());
     }
 }

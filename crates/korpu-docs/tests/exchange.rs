@@ -8,115 +8,28 @@
 //! with the `X-Road-Client` header. The real gateways are exercised by the `korpu` crate's
 //! `docs_e2e` test.
 
-use std::collections::HashMap;
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::Router;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use korpu_docs::exchange::Attachment;
 use korpu_docs::receipt::{self, Envelope};
 use korpu_docs::server::{self, Running};
 use korpu_docs::{Action, DocsConfig, DocsError, Exchange, SendRequest};
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_sign::asice;
 
 use sqlx::Connection;
 
+use common::{ca, Ca};
+
 const A: &str = "AZ/GOV/1400001/docs";
 const B: &str = "AZ/GOV/1400002/docs";
-const DAY: Duration = Duration::from_secs(86_400);
-
-struct Ca {
-    root: Certificate,
-    key: SigningKey,
-}
-
-fn ca() -> Ca {
-    let key = SigningKey::generate();
-    let pk = key.public_key_der();
-    let now = SystemTime::now();
-    let root = ca::self_signed(
-        &key,
-        IssueRequest {
-            subject: Subject::cn("Test Root"),
-            public_key_der: &pk,
-            profile: Profile::Root,
-            not_before: now - DAY,
-            not_after: now + 365 * DAY,
-            ocsp_url: None,
-        },
-        &ca::random_serial(),
-    )
-    .unwrap();
-    Ca { root, key }
-}
-
-impl Ca {
-    fn member(&self, cn: &str) -> (SigningKey, Certificate) {
-        let key = SigningKey::generate();
-        let pk = key.public_key_der();
-        let now = SystemTime::now();
-        let cert = ca::issue(
-            &self.root,
-            &self.key,
-            IssueRequest {
-                subject: Subject::cn(cn),
-                public_key_der: &pk,
-                profile: Profile::MemberSigning,
-                not_before: now - DAY,
-                not_after: now + 30 * DAY,
-                ocsp_url: None,
-            },
-            &ca::random_serial(),
-        )
-        .unwrap();
-        (key, cert)
-    }
-}
-
-/// Routes `/r1/{subsystem}/dx/{path}` to the subsystem's dx listener, like a gateway pair.
-async fn relay(
-    State(routes): State<Arc<std::sync::Mutex<HashMap<String, SocketAddr>>>>,
-    UrlPath(rest): UrlPath<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
-    let parts: Vec<&str> = rest.splitn(6, '/').collect();
-    let target = parts[..4.min(parts.len())].join("/");
-    let addr = routes.lock().unwrap().get(&target).copied();
-    let Some(addr) = addr else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(serde_json::json!({
-                "type": "Server.ClientProxy.UnknownService",
-                "message": format!("no such subsystem {target}")})),
-        )
-            .into_response();
-    };
-    let path = parts.get(5).copied().unwrap_or("");
-    let resp = reqwest::Client::new()
-        .post(format!("http://{addr}/dx/{path}"))
-        .header(
-            "X-Road-Client",
-            headers.get("x-road-client").unwrap().to_str().unwrap(),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
-    (status, resp.bytes().await.unwrap()).into_response()
-}
 
 struct Org {
     ex: Arc<Exchange>,
@@ -178,19 +91,7 @@ async fn org(
     tweak: impl FnOnce(&mut DocsConfig),
 ) -> Org {
     let dir = tempfile::tempdir().unwrap();
-    let member = sub.rsplit_once('/').unwrap().0;
-    let (key, cert) = ca.member(member);
-    korpu_pki::key::write_private_key(&dir.path().join("sign.p8"), &key).unwrap();
-    std::fs::write(dir.path().join("sign.pem"), cert.to_pem()).unwrap();
-    std::fs::write(dir.path().join("trust.pem"), ca.root.to_pem()).unwrap();
-    let mut cfg = DocsConfig {
-        subsystem: sub.into(),
-        gateway_url: format!("http://{gateway}"),
-        api_listen: "127.0.0.1:0".parse().unwrap(),
-        dx_listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_owned(),
-        ..DocsConfig::default()
-    };
+    let mut cfg = ca.org_files(sub, dir.path(), gateway);
     if postgres {
         cfg.database_url = pg_database().await;
     }
@@ -234,13 +135,7 @@ fn letter(to: &str) -> SendRequest {
 
 async fn world(postgres: bool) -> (Ca, Org, Org) {
     let ca = ca();
-    let routes = Arc::new(std::sync::Mutex::new(HashMap::new()));
-    let app = Router::new()
-        .route("/r1/{*rest}", post(relay))
-        .with_state(routes.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await });
+    let (gw, routes) = common::spawn_relay().await;
     let a = org(&ca, A, gw, postgres, |_| {}).await;
     let b = org(&ca, B, gw, postgres, |c| c.max_attachments = 3).await;
     routes
@@ -252,6 +147,26 @@ async fn world(postgres: bool) -> (Ca, Org, Org) {
         .unwrap()
         .insert(B.into(), b.running.as_ref().unwrap().dx_addr);
     (ca, a, b)
+}
+
+/// Validates container `c` against the test root: every signature intact and trusted; a B-B
+/// container carries no revocation data, so that stays open.
+fn intact(c: &[u8], ca: &Ca) -> asice::ContainerReport {
+    let report = asice::validate(
+        c,
+        std::slice::from_ref(&ca.root),
+        SystemTime::now(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(
+        report
+            .signatures
+            .iter()
+            .all(|s| s.report.lacks_only_revocation()),
+        "{report:?}"
+    );
+    report
 }
 
 async fn full_exchange(postgres: bool) {
@@ -275,21 +190,7 @@ async fn full_exchange(postgres: bool) {
 
     // B's container is A's, signed by A, attachments intact.
     let c = b.ex.container(&id).await.unwrap();
-    let report = asice::validate(
-        &c,
-        std::slice::from_ref(&ca.root),
-        SystemTime::now(),
-        &Default::default(),
-    )
-    .unwrap();
-    // Intact and trusted; a B-B container carries no revocation data, so that stays open.
-    assert!(
-        report
-            .signatures
-            .iter()
-            .all(|s| s.report.lacks_only_revocation()),
-        "{report:?}"
-    );
+    intact(&c, &ca);
     let opened = asice::open(&c, &Default::default()).unwrap();
     assert_eq!(opened.files["letter.txt"], b"Dear colleagues, ...");
 
@@ -327,20 +228,7 @@ async fn full_exchange(postgres: bool) {
         .all(|r| r["verified"] == true));
     // A now holds the container with both signatures.
     let both = a.ex.container(&id).await.unwrap();
-    let report = asice::validate(
-        &both,
-        std::slice::from_ref(&ca.root),
-        SystemTime::now(),
-        &Default::default(),
-    )
-    .unwrap();
-    assert!(
-        report
-            .signatures
-            .iter()
-            .all(|s| s.report.lacks_only_revocation()),
-        "{report:?}"
-    );
+    let report = intact(&both, &ca);
     assert_eq!(report.signatures.len(), 2);
 
     // B answers; the reply is threaded with the original on both sides, and the original
@@ -456,12 +344,7 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         );
     }
     // B allows 3 attachments: A's fourth makes B refuse the delivery, and A withdraws it.
-    let before =
-        a.ex.store()
-            .list("out", None, None, 100)
-            .await
-            .unwrap()
-            .len();
+    let before = outbox_len(a).await;
     let mut many = letter(B);
     many.attachments = (0..4).map(|i| att(&format!("f{i}.txt"), b"x")).collect();
     let e = a.ex.send(many).await.unwrap_err();
@@ -469,14 +352,7 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         e.to_string().contains("more than this server's limit of 3"),
         "{e}"
     );
-    assert_eq!(
-        a.ex.store()
-            .list("out", None, None, 100)
-            .await
-            .unwrap()
-            .len(),
-        before
-    );
+    assert_eq!(outbox_len(a).await, before);
     // Too large against A's own limit.
     let mut big = letter(B);
     big.attachments = vec![att("big.bin", &vec![0u8; (32 << 20) + 1])];
@@ -493,14 +369,7 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         matches!(e, DocsError::Bridge(_)) && e.to_string().contains("UnknownService"),
         "{e}"
     );
-    assert_eq!(
-        a.ex.store()
-            .list("out", None, None, 100)
-            .await
-            .unwrap()
-            .len(),
-        before
-    );
+    assert_eq!(outbox_len(a).await, before);
 
     // A container signed by a key outside the trust anchors: refused as a bad signature, in
     // the X-Road error form.
@@ -523,17 +392,7 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         None,
     )
     .unwrap();
-    let dx = b.running.as_ref().unwrap().dx_addr;
-    let r = reqwest::Client::new()
-        .post(format!("http://{dx}/dx/documents"))
-        .header("X-Road-Client", A)
-        .body(bad)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(v["type"], "Server.ServerProxy.Docs.BadSignature", "{v}");
+    refused_as_bad_signature(b, "documents", A, asice::MIMETYPE, bad).await;
     // A genuine container from A, claimed by another sender: refused.
     let c = a.ex.container(id).await.unwrap();
     let e =
@@ -543,63 +402,30 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
     assert!(matches!(e, DocsError::BadSignature(_)), "{e}");
     // A receipt for an unknown document, and one whose signature does not verify.
     let (k, cert) = ca.member("AZ/GOV/1400002");
-    let r = receipt::Receipt {
-        document: "cd".repeat(16),
-        status: "opened".into(),
-        time: "2026-01-01T00:00:00Z".into(),
-        by: B.into(),
-        note: None,
-        container_sha256: "00".repeat(32),
-    };
-    let env = receipt::sign(
-        &r,
-        &korpu_sign::cades::Signer {
-            key: &k,
-            cert: &cert,
-            chain: &[],
-        },
-        SystemTime::now(),
-    )
-    .unwrap();
+    let env = opened_by_b(
+        &"cd".repeat(16),
+        "2026-01-01T00:00:00Z",
+        "00".repeat(32),
+        &k,
+        &cert,
+    );
     let e = a.ex.receive_receipt(B, env.clone()).await.unwrap_err();
     assert!(matches!(e, DocsError::UnknownDocument(_)), "{e}");
     let mut forged = env;
     let mut json = B64.decode(&forged.receipt).unwrap();
     json[5] ^= 1;
     forged.receipt = B64.encode(json);
-    let r = reqwest::Client::new()
-        .post(format!(
-            "http://{}/dx/receipts",
-            a.running.as_ref().unwrap().dx_addr
-        ))
-        .header("X-Road-Client", B)
-        .json(&forged)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(v["type"], "Server.ServerProxy.Docs.BadSignature", "{v}");
+    let forged = serde_json::to_vec(&forged).unwrap();
+    refused_as_bad_signature(a, "receipts", B, "application/json", forged).await;
     // A repeated status (B retrying after a lost answer) is accepted; the first receipt stays.
     let before = a.ex.store().receipts(id).await.unwrap();
-    let again = receipt::Receipt {
-        document: id.into(),
-        status: "opened".into(),
-        time: "2026-01-02T00:00:00Z".into(),
-        by: B.into(),
-        note: None,
-        container_sha256: before[0].receipt.clone(),
-    };
-    let env = receipt::sign(
-        &again,
-        &korpu_sign::cades::Signer {
-            key: &k,
-            cert: &cert,
-            chain: &[],
-        },
-        SystemTime::now(),
-    )
-    .unwrap();
+    let env = opened_by_b(
+        id,
+        "2026-01-02T00:00:00Z",
+        before[0].receipt.clone(),
+        &k,
+        &cert,
+    );
     a.ex.receive_receipt(B, env).await.unwrap();
     assert_eq!(a.ex.store().receipts(id).await.unwrap(), before);
     // Acting on an outbox document is refused.
@@ -607,6 +433,63 @@ async fn errors(ca: &Ca, a: &Org, b: &Org, id: &str) {
         a.ex.act(id, Action::Open, None).await.unwrap_err(),
         DocsError::Conflict(_)
     ));
+}
+
+/// How many documents `org`'s outbox holds.
+async fn outbox_len(org: &Org) -> usize {
+    org.ex
+        .store()
+        .list("out", None, None, 100)
+        .await
+        .unwrap()
+        .len()
+}
+
+/// POSTs `body` to `org`'s `dx` endpoint `path` as `client`, bypassing any gateway: it must be
+/// refused as a bad signature, in the X-Road REST error form.
+async fn refused_as_bad_signature(
+    org: &Org,
+    path: &str,
+    client: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) {
+    let dx = org.running.as_ref().unwrap().dx_addr;
+    let r = reqwest::Client::new()
+        .post(format!("http://{dx}/dx/{path}"))
+        .header("X-Road-Client", client)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "Server.ServerProxy.Docs.BadSignature", "{v}");
+}
+
+/// B's `opened` receipt for `document`, signed with `key` and `cert`.
+fn opened_by_b(
+    document: &str,
+    time: &str,
+    container_sha256: String,
+    key: &SigningKey,
+    cert: &Certificate,
+) -> Envelope {
+    let r = receipt::Receipt {
+        document: document.into(),
+        status: "opened".into(),
+        time: time.into(),
+        by: B.into(),
+        note: None,
+        container_sha256,
+    };
+    let signer = korpu_sign::cades::Signer {
+        key,
+        cert,
+        chain: &[],
+    };
+    receipt::sign(&r, &signer, SystemTime::now()).unwrap()
 }
 
 fn ca_outsider() -> (SigningKey, Certificate) {

@@ -40,11 +40,12 @@ pub enum ClientBuildError {
     Build(String),
 }
 
-/// How to reach one gateway's client side.
-#[derive(Debug, Clone)]
+/// How to reach one gateway's client side. The default has no timeout and reqwest's defaults
+/// (the sample systems' setting: the gateway bounds the exchange).
+#[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
-    /// Whole-request timeout.
-    pub timeout: Duration,
+    /// Whole-request timeout; `None`: none.
+    pub timeout: Option<Duration>,
     /// Use rustls explicitly and never follow redirects (the portal's setting). `false` keeps
     /// reqwest's defaults apart from the timeout (the docs server's setting).
     pub strict: bool,
@@ -58,10 +59,8 @@ impl ClientOptions {
     /// A client with `timeout` and reqwest's defaults otherwise.
     pub fn new(timeout: Duration) -> Self {
         Self {
-            timeout,
-            strict: false,
-            roots: None,
-            identity: None,
+            timeout: Some(timeout),
+            ..Self::default()
         }
     }
 
@@ -80,7 +79,10 @@ impl ClientOptions {
                 path: path.to_owned(),
                 message: e.to_string(),
             };
-        let mut b = reqwest::Client::builder().timeout(self.timeout);
+        let mut b = reqwest::Client::builder();
+        if let Some(t) = self.timeout {
+            b = b.timeout(t);
+        }
         if self.strict {
             b = b
                 .use_rustls_tls()

@@ -190,3 +190,29 @@ fn unreadable_or_bad_pem_files_are_named_in_the_error() {
     let e = o.build().expect_err("bad identity");
     assert!(e.to_string().starts_with("gateway_client_cert "), "{e}");
 }
+
+#[tokio::test]
+async fn the_timeout_is_a_send_error_and_the_default_has_none() {
+    let gw = serve(Router::new().fallback(any(|| async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        "late"
+    })))
+    .await;
+    let hasty = ClientOptions::new(Duration::from_millis(50))
+        .build()
+        .expect("client");
+    let e = Request::new(Method::POST, &gw, "s", "/dx/documents")
+        .body("application/json", "{}")
+        .send(&hasty)
+        .await
+        .expect_err("times out");
+    assert!(matches!(e, SendError::Send(ref r) if r.is_timeout()), "{e}");
+
+    assert_eq!(ClientOptions::default().timeout, None);
+    let patient = ClientOptions::default().build().expect("client");
+    let ans = Request::new(Method::POST, &gw, "s", "/dx/documents")
+        .send(&patient)
+        .await
+        .expect("waits");
+    assert_eq!(&ans.body[..], b"late");
+}

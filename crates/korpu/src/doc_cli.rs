@@ -15,23 +15,26 @@
 //! `doc extend` raises a signed PDF to B-LT or B-LTA (a document time-stamp over everything,
 //! renewed by running it again), or an ASiC-E container to B-LT.
 //!
+//! Here the commands and their files; [`report`] what `doc verify` finds and prints, [`online`]
+//! the TSA and OCSP services signing and extending call.
+//!
 //! Not here: `doc send` / `doc inbox` (document exchange), visible signatures, archive
 //! time-stamps for containers.
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 use korpu_pki::cert::Certificate;
-use korpu_pki::{ocsp, tsa};
 use korpu_sign::cades::Signer;
 use korpu_sign::validate::{Indication, SignatureReport};
-use korpu_sign::{asice, pdf, RevocationSource, SignError, Timestamper};
+use korpu_sign::{asice, pdf, RevocationSource, Timestamper};
 
-/// How long one TSA or OCSP request may take.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
-/// The largest TSA or OCSP answer accepted.
-const MAX_RESPONSE: usize = 1 << 20;
+mod online;
+mod report;
+
+use online::{CertUrls, Http};
+use report::{verify, Detached, Verdict};
 
 /// `korpu doc` subcommands.
 #[derive(Subcommand)]
@@ -234,10 +237,7 @@ pub async fn run(cmd: DocCommand) -> anyhow::Result<()> {
                 .and_then(|n| n.to_str())
                 .unwrap_or("document")
                 .to_string();
-            let client = reqwest::Client::builder()
-                .timeout(HTTP_TIMEOUT)
-                .build()
-                .context("cannot build the HTTP client")?;
+            let client = online::client()?;
             let handle = tokio::runtime::Handle::current();
             // The signing libraries are synchronous and call the TSA/OCSP mid-way: run them on
             // a blocking thread that may wait for the async HTTP client.
@@ -488,10 +488,7 @@ async fn extend(
             f.name()
         ),
     }
-    let client = reqwest::Client::builder()
-        .timeout(HTTP_TIMEOUT)
-        .build()
-        .context("cannot build the HTTP client")?;
+    let client = online::client()?;
     let handle = tokio::runtime::Handle::current();
     let extended = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
         let source: Box<dyn RevocationSource> = match ocsp {
@@ -532,377 +529,6 @@ async fn extend(
     Ok(())
 }
 
-/// A [`RevocationSource`] asking, for each certificate, the OCSP responder its Authority
-/// Information Access names, else the CRL distribution point (plain HTTP, bounded by the
-/// fetcher's limits).
-struct CertUrls(korpu_sign::fetch::HttpFetcher);
-
-impl RevocationSource for CertUrls {
-    fn ocsp(&self, cert: &Certificate, issuer: &Certificate) -> Result<Vec<u8>, SignError> {
-        use korpu_sign::RevocationFetcher;
-        let mut last = format!("\"{}\" names no OCSP responder", cert.subject());
-        for url in korpu_pki::crl::ocsp_urls(cert) {
-            let (req, nonce) = ocsp::build_request(cert, issuer)?;
-            match self.0.post(&url, "application/ocsp-request", &req) {
-                Ok(resp) => {
-                    match ocsp::verify_response(
-                        &resp,
-                        cert,
-                        issuer,
-                        Some(&nonce),
-                        SystemTime::now(),
-                    ) {
-                        Ok(_) => return Ok(resp),
-                        Err(e) => last = format!("{url}: {e}"),
-                    }
-                }
-                Err(e) => last = format!("{url}: {e}"),
-            }
-        }
-        Err(SignError::InvalidInput(format!("OCSP: {last}")))
-    }
-
-    fn crl(&self, cert: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
-        use korpu_sign::RevocationFetcher;
-        for url in korpu_pki::crl::crl_urls(cert) {
-            let Ok(body) = self.0.get(&url) else { continue };
-            // Only a CRL its issuer signed is worth embedding.
-            if let Ok(crl) = korpu_pki::crl::Crl::from_der_or_pem(&body) {
-                if crl.verify_issued_by(issuer).is_ok() {
-                    return Ok(Some(crl.der().to_vec()));
-                }
-            }
-        }
-        Ok(None)
-    }
-}
-
-/// One signature in the printed report.
-struct Line {
-    label: String,
-    report: SignatureReport,
-    modified_after: Option<String>,
-}
-
-/// What `doc verify` prints.
-struct Verdict {
-    format: &'static str,
-    signatures: Vec<Line>,
-    /// The file could not be read as a signed document at all.
-    error: Option<String>,
-    /// The signed content of an enveloping signature.
-    content: Option<Vec<u8>>,
-}
-
-impl Verdict {
-    fn failed(format: &'static str, error: String) -> Self {
-        Verdict {
-            format,
-            signatures: Vec::new(),
-            error: Some(error),
-            content: None,
-        }
-    }
-
-    fn container(
-        format: &'static str,
-        r: Result<asice::ContainerReport, asice::AsicError>,
-    ) -> Self {
-        match r {
-            Ok(r) => Verdict {
-                format,
-                signatures: r
-                    .signatures
-                    .into_iter()
-                    .map(|s| Line {
-                        label: format!("{} over {}", s.signature_file, s.covers.join(", ")),
-                        report: s.report,
-                        modified_after: None,
-                    })
-                    .collect(),
-                error: None,
-                content: None,
-            },
-            Err(e) => Verdict::failed(format, format!("FORMAT_FAILURE: {e}")),
-        }
-    }
-}
-
-fn verify(
-    data: &[u8],
-    detached: Option<&Detached>,
-    anchors: &[Certificate],
-    at: SystemTime,
-    options: &korpu_sign::ValidationOptions,
-) -> Verdict {
-    use korpu_sign::detect::{self, Format};
-    let format = detect::detect(data);
-    if detached.is_some() && !matches!(format, Format::Cms | Format::CmsPem | Format::Xml) {
-        return Verdict::failed(
-            format.name(),
-            "--detached-content is for a detached signature (CAdES .p7s or XAdES .xml); this \
-             file is not one"
-                .into(),
-        );
-    }
-    match format {
-        Format::Pdf => verify_pdf(data, anchors, at, options),
-        Format::AsicE => {
-            // What others send may lack the mimetype entry; detection already placed it.
-            let r = asice::validate_opts_mimetype_optional(
-                data,
-                anchors,
-                at,
-                &asice::Limits::default(),
-                options,
-            );
-            let xades = r.as_ref().is_ok_and(|r| {
-                r.signatures
-                    .iter()
-                    .any(|s| s.signature_file.contains("signatures"))
-            });
-            Verdict::container(
-                if xades {
-                    "ASiC-E (XAdES)"
-                } else {
-                    "ASiC-E (CAdES)"
-                },
-                r,
-            )
-        }
-        Format::AsicS => {
-            let r = korpu_sign::asics::validate_opts(
-                data,
-                anchors,
-                at,
-                &asice::Limits::default(),
-                options,
-            );
-            Verdict::container("ASiC-S", r)
-        }
-        Format::Cms | Format::CmsPem => {
-            let Some(der) = detect::cms_der(data) else {
-                return Verdict::failed("CAdES", "FORMAT_FAILURE: malformed PEM".into());
-            };
-            let (label, report, content) = match detached.map(|d| d.content.as_slice()) {
-                Some(content) => (
-                    "detached signature".to_string(),
-                    korpu_sign::validate::validate_cades_opts(&der, content, anchors, at, options),
-                    None,
-                ),
-                None => {
-                    let (r, content) =
-                        korpu_sign::validate::validate_cades_enveloping(&der, anchors, at, options);
-                    let label = match &content {
-                        Some(c) => format!(
-                            "enveloping signature over {} bytes of {}",
-                            c.len(),
-                            content_kind(c)
-                        ),
-                        None => "detached signature, content not given".to_string(),
-                    };
-                    (label, r, content)
-                }
-            };
-            Verdict {
-                format: "CAdES",
-                signatures: vec![Line {
-                    label,
-                    report,
-                    modified_after: None,
-                }],
-                error: None,
-                content,
-            }
-        }
-        Format::Xml => {
-            // A signed XML document (enveloped XAdES), or a detached XAdES signature whose
-            // data file --detached-content gives under its own name.
-            let files = detached
-                .map(|d| std::collections::BTreeMap::from([(d.name.clone(), d.content.clone())]))
-                .unwrap_or_default();
-            match korpu_sign::xades::validate_file(
-                data,
-                &files,
-                anchors,
-                at,
-                &korpu_sign::xml::Limits::default(),
-                options,
-            ) {
-                Ok(sigs) => Verdict {
-                    format: "XAdES (XML)",
-                    signatures: sigs
-                        .into_iter()
-                        .map(|s| Line {
-                            label: match (&s.id, s.covers.is_empty()) {
-                                (Some(id), true) => format!("signature {id}"),
-                                (Some(id), false) => {
-                                    format!("signature {id} over {}", s.covers.join(", "))
-                                }
-                                (None, _) => "signature".into(),
-                            },
-                            report: s.report,
-                            modified_after: None,
-                        })
-                        .collect(),
-                    error: None,
-                    content: None,
-                },
-                Err(e) => Verdict::failed("XML", format!("FORMAT_FAILURE: {e}")),
-            }
-        }
-        Format::Unknown => Verdict::failed(
-            "unknown",
-            "FORMAT_FAILURE: not a signed document Körpü recognises (PDF, ASiC-E, ASiC-S, \
-                 CAdES .p7s/.p7m)"
-                .into(),
-        ),
-    }
-}
-
-/// The data of a detached signature, with its file name (XAdES references name it).
-struct Detached {
-    name: String,
-    content: Vec<u8>,
-}
-
-fn verify_pdf(
-    data: &[u8],
-    anchors: &[Certificate],
-    at: SystemTime,
-    options: &korpu_sign::ValidationOptions,
-) -> Verdict {
-    {
-        match pdf::validate_opts(data, anchors, at, &pdf::Limits::default(), options) {
-            Ok(r) => Verdict {
-                format: "PAdES (PDF)",
-                signatures: r
-                    .signatures
-                    .into_iter()
-                    .map(|s| Line {
-                        label: format!("field {}", s.field),
-                        report: s.report,
-                        modified_after: s.modified_after,
-                    })
-                    // Archive (document) time-stamps, each with its time and TSA.
-                    .chain(r.timestamps.into_iter().map(|t| Line {
-                        label: format!(
-                            "archive time-stamp, field {}, by {} at {}",
-                            t.field,
-                            t.tsa,
-                            t.time.as_deref().unwrap_or("-")
-                        ),
-                        report: t.report,
-                        modified_after: None,
-                    }))
-                    .collect(),
-                error: None,
-                content: None,
-            },
-            Err(e) => Verdict::failed("PAdES (PDF)", format!("FORMAT_FAILURE: {e}")),
-        }
-    }
-}
-
-/// What the content of an enveloping signature looks like, for the report.
-fn content_kind(c: &[u8]) -> &'static str {
-    use korpu_sign::detect::{detect, Format};
-    match detect(c) {
-        Format::Pdf => "PDF",
-        Format::Xml => "XML",
-        Format::AsicE | Format::AsicS => "a zip container",
-        _ if std::str::from_utf8(c).is_ok() => "text",
-        _ => "binary data",
-    }
-}
-
-impl Verdict {
-    fn overall(&self) -> &'static str {
-        if self.error.is_some() {
-            return "TOTAL_FAILED";
-        }
-        let worst = self
-            .signatures
-            .iter()
-            .map(|s| s.report.indication)
-            .max_by_key(|i| match i {
-                Indication::TotalPassed => 0,
-                Indication::Indeterminate => 1,
-                Indication::TotalFailed => 2,
-            });
-        match worst {
-            Some(Indication::TotalPassed) => "TOTAL_PASSED",
-            Some(Indication::Indeterminate) => "INDETERMINATE",
-            _ => "TOTAL_FAILED",
-        }
-    }
-
-    fn to_text(&self, file: &Path) -> String {
-        let mut s = format!("{}: {}\n", file.display(), self.format);
-        if let Some(e) = &self.error {
-            s.push_str(&format!("  TOTAL_FAILED: {e}\n"));
-        }
-        for (i, l) in self.signatures.iter().enumerate() {
-            let r = &l.report;
-            s.push_str(&format!(
-                "signature {} ({}): {}\n",
-                i + 1,
-                l.label,
-                indication(r.indication)
-            ));
-            let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-            s.push_str(&format!("  signer:               {}\n", r.signer));
-            s.push_str(&format!(
-                "  claimed signing time: {}\n",
-                opt(&r.claimed_signing_time)
-            ));
-            s.push_str(&format!(
-                "  proven signing time:  {}\n",
-                opt(&r.proven_signing_time)
-            ));
-            s.push_str(&format!("  level:                {}\n", r.level));
-            s.push_str(&format!(
-                "  trust anchor:         {}\n",
-                opt(&r.trust_anchor)
-            ));
-            s.push_str(&format!("  revocation:           {}\n", r.revocation));
-            if let Some(m) = &l.modified_after {
-                s.push_str(&format!("  modified after:       {m}\n"));
-            }
-            if r.indication != Indication::TotalPassed {
-                s.push_str(&format!(
-                    "  reason:               {}: {}\n",
-                    opt(&r.sub_indication),
-                    opt(&r.reason)
-                ));
-            }
-        }
-        s.push_str(&format!("overall: {}\n", self.overall()));
-        s
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "format": self.format,
-            "indication": self.overall(),
-            "error": self.error,
-            "signatures": self.signatures.iter().map(|l| serde_json::json!({
-                "label": l.label,
-                "modified_after": l.modified_after,
-                "report": l.report,
-            })).collect::<Vec<_>>(),
-        })
-    }
-}
-
-fn indication(i: Indication) -> &'static str {
-    match i {
-        Indication::TotalPassed => "TOTAL_PASSED",
-        Indication::Indeterminate => "INDETERMINATE",
-        Indication::TotalFailed => "TOTAL_FAILED",
-    }
-}
-
 fn read_certs(path: &Path) -> anyhow::Result<Vec<Certificate>> {
     let pem = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read certificates from {}", path.display()))?;
@@ -927,85 +553,5 @@ fn mime_for(name: &str) -> &'static str {
         Some(e) if e == "xml" => "application/xml",
         Some(e) if e == "json" => "application/json",
         _ => "application/octet-stream",
-    }
-}
-
-/// A TSA or OCSP responder over HTTP, called from a blocking thread.
-struct Http {
-    url: String,
-    client: reqwest::Client,
-    handle: tokio::runtime::Handle,
-}
-
-impl Http {
-    fn post(&self, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
-        self.handle.block_on(async {
-            let resp = self
-                .client
-                .post(&self.url)
-                .header("content-type", content_type)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| format!("{}: {e}", self.url))?;
-            if !resp.status().is_success() {
-                return Err(format!("{} answered {}", self.url, resp.status()));
-            }
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| format!("{}: {e}", self.url))?;
-            if bytes.len() > MAX_RESPONSE {
-                return Err(format!("{} sent more than {MAX_RESPONSE} bytes", self.url));
-            }
-            Ok(bytes.to_vec())
-        })
-    }
-}
-
-impl Timestamper for Http {
-    fn timestamp(&self, sha256: &[u8; 32]) -> Result<Vec<u8>, SignError> {
-        let (req, nonce) = tsa::build_request(sha256);
-        let resp = self
-            .post("application/timestamp-query", req)
-            .map_err(SignError::Timestamp)?;
-        // The token must answer our request (imprint and nonce); its signer is judged at
-        // validation time against the verifier's anchors.
-        korpu_sign::token_for_request(&resp, sha256, &nonce)
-    }
-}
-
-impl RevocationSource for Http {
-    fn ocsp(&self, cert: &Certificate, issuer: &Certificate) -> Result<Vec<u8>, SignError> {
-        let (req, nonce) = ocsp::build_request(cert, issuer)?;
-        let resp = self
-            .post("application/ocsp-request", req)
-            .map_err(|e| SignError::InvalidInput(format!("OCSP: {e}")))?;
-        ocsp::verify_response(&resp, cert, issuer, Some(&nonce), SystemTime::now())?;
-        Ok(resp)
-    }
-
-    /// When the CA publishes CRLs: the one at the certificate's distribution point (plain
-    /// HTTP), checked to be the issuer's and to speak for the certificate, so that B-LT carries
-    /// it where the OCSP responder has no answer (an intermediate CA, a CRL-only CA).
-    fn crl(&self, cert: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
-        use korpu_sign::RevocationFetcher;
-        let fetcher = korpu_sign::fetch::HttpFetcher::default();
-        for url in korpu_pki::crl::crl_urls(cert) {
-            let Ok(bytes) = fetcher.get(&url) else {
-                continue;
-            };
-            let Ok(crl) = korpu_pki::crl::Crl::from_der_or_pem(&bytes) else {
-                continue;
-            };
-            if crl
-                .verify_issued_by(issuer)
-                .and_then(|()| crl.status(cert))
-                .is_ok()
-            {
-                return Ok(Some(crl.der().to_vec()));
-            }
-        }
-        Ok(None)
     }
 }

@@ -53,7 +53,7 @@ pub struct SendArgs {
     files: Vec<PathBuf>,
 }
 
-/// What `korpu docs inbox` (and `korpu doc inbox`) takes.
+/// What `korpu docs inbox` (and `korpu doc inbox`) and `korpu docs outbox` take.
 #[derive(Args)]
 pub struct InboxArgs {
     #[command(flatten)]
@@ -94,19 +94,7 @@ pub enum DocsCommand {
     /// List received documents.
     Inbox(InboxArgs),
     /// List sent documents.
-    Outbox {
-        #[command(flatten)]
-        c: ConfigArg,
-        /// Only documents with this status.
-        #[arg(long)]
-        status: Option<String>,
-        /// Continue after this cursor.
-        #[arg(long)]
-        cursor: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Outbox(InboxArgs),
     /// Show a document: metadata, receipts (verified) and thread, as JSON.
     Show {
         #[command(flatten)]
@@ -191,19 +179,9 @@ pub async fn run(command: DocsCommand) -> anyhow::Result<()> {
     match command {
         DocsCommand::Serve { c, print_config } => serve(&c, print_config).await,
         DocsCommand::Keys { dir, member } => keys(&dir, &member),
-        DocsCommand::Send(SendArgs {
-            c,
-            to,
-            title,
-            doc_type,
-            register_no,
-            deadline,
-            reply_to,
-            retention,
-            files,
-        }) => {
+        DocsCommand::Send(args) => {
             let mut attachments = Vec::new();
-            for f in &files {
+            for f in &args.files {
                 let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
                 let name = f
                     .file_name()
@@ -216,16 +194,16 @@ pub async fn run(command: DocsCommand) -> anyhow::Result<()> {
                 ));
             }
             let req = SendRequest {
-                to,
-                title,
-                doc_type,
-                register_no,
-                deadline,
-                reply_to,
-                retention,
+                to: args.to,
+                title: args.title,
+                doc_type: args.doc_type,
+                register_no: args.register_no,
+                deadline: args.deadline,
+                reply_to: args.reply_to,
+                retention: args.retention,
                 attachments,
             };
-            let doc = Api::new(&c)?
+            let doc = Api::new(&args.c)?
                 .call("POST", "/api/v1/documents", Some(json!(req)))
                 .await?;
             println!(
@@ -236,18 +214,8 @@ pub async fn run(command: DocsCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        DocsCommand::Inbox(InboxArgs {
-            c,
-            status,
-            cursor,
-            json,
-        }) => list(&c, "inbox", status, cursor, json).await,
-        DocsCommand::Outbox {
-            c,
-            status,
-            cursor,
-            json,
-        } => list(&c, "outbox", status, cursor, json).await,
+        DocsCommand::Inbox(args) => list(args, "inbox").await,
+        DocsCommand::Outbox(args) => list(args, "outbox").await,
         DocsCommand::Show { c, id } => {
             let v = Api::new(&c)?
                 .call("GET", &format!("/api/v1/documents/{id}"), None)
@@ -382,13 +350,13 @@ fn keys(dir: &Path, member: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn list(
-    c: &ConfigArg,
-    which: &str,
-    status: Option<String>,
-    cursor: Option<String>,
-    as_json: bool,
-) -> anyhow::Result<()> {
+async fn list(args: InboxArgs, which: &str) -> anyhow::Result<()> {
+    let InboxArgs {
+        c,
+        status,
+        cursor,
+        json: as_json,
+    } = args;
     let mut path = format!("/api/v1/{which}?limit=100");
     if let Some(s) = status {
         path.push_str(&format!("&status={s}"));
@@ -396,7 +364,7 @@ async fn list(
     if let Some(cur) = cursor {
         path.push_str(&format!("&cursor={cur}"));
     }
-    let v = Api::new(c)?.call("GET", &path, None).await?;
+    let v = Api::new(&c)?.call("GET", &path, None).await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());

@@ -8,7 +8,6 @@ mod doc_cli;
 mod docs_cli;
 mod ledger_cli;
 mod portal_cli;
-mod sample;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -78,7 +77,7 @@ enum Command {
     #[command(hide = true)]
     SampleIs {
         #[arg(long, value_enum)]
-        agency: sample::Agency,
+        agency: korpu_demo::sample::Agency,
         #[arg(long)]
         listen: std::net::SocketAddr,
     },
@@ -450,12 +449,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doc { command } => doc_cli::run(command).await,
         Command::Docs { command } => docs_cli::run(command).await,
         Command::Portal { command } => portal_cli::run(command).await,
-        Command::SampleIs { agency, listen } => {
-            let bound = sample::spawn(agency, listen).await?;
-            println!("sample information system on http://{bound}");
-            shutdown_signal().await;
-            Ok(())
-        }
+        Command::SampleIs { agency, listen } => demo::sample(agency, listen).await,
     }
 }
 

@@ -320,16 +320,7 @@ impl Instance {
     /// Sends `req` to A over a fresh connection as B; the answer's status, headers and body.
     async fn send_to_a(&self, req: &Captured) -> (u16, HeaderMap, Bytes) {
         let mut sender = self.connect_to_a_as_b().await;
-        let mut r = hyper::Request::builder()
-            .method(req.method.as_str())
-            .uri(format!("https://{}{}", self.a_server, req.path))
-            .body(Full::new(req.body.clone()))
-            .unwrap();
-        *r.headers_mut() = req.headers.clone();
-        let resp = sender.send_request(r).await.unwrap();
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        (parts.status.as_u16(), parts.headers, body)
+        send_captured(&mut sender, self.a_server, req).await
     }
 }
 
@@ -491,20 +482,27 @@ impl Upstream {
             .await
             .unwrap();
         tokio::spawn(conn);
-        let mut r = hyper::Request::builder()
-            .method(req.method.as_str())
-            .uri(format!("https://{}{}", self.a_server, req.path))
-            .body(Full::new(req.body.clone()))
-            .unwrap();
-        *r.headers_mut() = req.headers.clone();
-        let resp = sender.send_request(r).await.unwrap();
-        let (parts, body) = resp.into_parts();
-        (
-            parts.status.as_u16(),
-            parts.headers,
-            body.collect().await.unwrap().to_bytes(),
-        )
+        send_captured(&mut sender, self.a_server, req).await
     }
+}
+
+/// Sends the captured request `req` to A's server side at `a_server` over `sender`; the
+/// answer's status, headers and body.
+async fn send_captured(
+    sender: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    a_server: SocketAddr,
+    req: &Captured,
+) -> (u16, HeaderMap, Bytes) {
+    let mut r = hyper::Request::builder()
+        .method(req.method.as_str())
+        .uri(format!("https://{a_server}{}", req.path))
+        .body(Full::new(req.body.clone()))
+        .unwrap();
+    *r.headers_mut() = req.headers.clone();
+    let resp = sender.send_request(r).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (parts.status.as_u16(), parts.headers, body)
 }
 
 /// An instance whose gateways talk through the attacker's relay.
@@ -886,25 +884,9 @@ async fn an_unsigned_refusal_is_passed_on_by_type_and_an_unsigned_answer_refused
     );
     let refused_id = h["x-road-id"].to_str().unwrap().to_owned();
     // An answer whose signature went missing on the way is refused as unsigned.
-    relay
-        .tamper
-        .store(TAMPER_RESPONSE_SIGNATURE, Ordering::SeqCst);
-    let (status, h, body) = call_b(&inst, ECHO, "/x", &[]).await;
-    let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(
-        (status, v["type"].as_str()),
-        (500, Some("Server.ClientProxy.InvalidSignature")),
-        "{v}"
-    );
-    let unsigned_id = h["x-road-id"].to_str().unwrap().to_owned();
-    let records = inst.records("benefits");
-    assert!(
-        !records
-            .iter()
-            .any(|r| r["message_id"] == refused_id.as_str()
-                || r["message_id"] == unsigned_id.as_str()),
-        "{records:?}"
-    );
+    let (_, unsigned_id) =
+        refused_as_invalid_signature(&inst, &relay, TAMPER_RESPONSE_SIGNATURE, "/x").await;
+    assert_unrecorded(&mut inst, "benefits", &[&refused_id, &unsigned_id]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -926,16 +908,8 @@ async fn an_answer_to_another_request_is_refused_and_identical_requests_get_thei
         "SHA-512"
     );
     // A genuine, signed answer of A's, but to the previous request.
-    relay
-        .tamper
-        .store(TAMPER_EARLIER_RESPONSE, Ordering::SeqCst);
-    let (status, h, body) = call_b(&inst, ECHO, "/same?q=1", &[]).await;
-    let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(
-        (status, v["type"].as_str()),
-        (500, Some("Server.ClientProxy.InvalidSignature")),
-        "{v}"
-    );
+    let (v, id) =
+        refused_as_invalid_signature(&inst, &relay, TAMPER_EARLIER_RESPONSE, "/same?q=1").await;
     assert!(
         v["message"]
             .as_str()
@@ -943,10 +917,35 @@ async fn an_answer_to_another_request_is_refused_and_identical_requests_get_thei
             .contains("answers another request"),
         "{v}"
     );
-    let id = h["x-road-id"].to_str().unwrap().to_owned();
-    let records = inst.records("benefits");
+    assert_unrecorded(&mut inst, "benefits", &[&id]);
+}
+
+/// With the relay tampering as `how`, B's call of the echo service at `path` must be refused
+/// as `Server.ClientProxy.InvalidSignature`; returns the error and the exchange's X-Road-Id.
+async fn refused_as_invalid_signature(
+    inst: &Instance,
+    relay: &Relay,
+    how: u8,
+    path: &str,
+) -> (Value, String) {
+    relay.tamper.store(how, Ordering::SeqCst);
+    let (status, h, body) = call_b(inst, ECHO, path, &[]).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (500, Some("Server.ClientProxy.InvalidSignature")),
+        "{v}"
+    );
+    (v, h["x-road-id"].to_str().unwrap().to_owned())
+}
+
+/// `sub`'s ledger holds no record of the exchanges `ids`.
+fn assert_unrecorded(inst: &mut Instance, sub: &str, ids: &[&str]) {
+    let records = inst.records(sub);
     assert!(
-        !records.iter().any(|r| r["message_id"] == id.as_str()),
+        !records
+            .iter()
+            .any(|r| ids.iter().any(|id| r["message_id"] == *id)),
         "{records:?}"
     );
 }
@@ -958,6 +957,14 @@ fn a_client_side(inst: &Instance) -> String {
         .unwrap()
         .trim_matches('"')
         .to_owned()
+}
+
+/// An instance whose gateway A runs with `a_env`, A's own information systems allowed to call
+/// echo ([`a_clients_may_call_echo`]); returns it and A's client side.
+async fn with_a_clients_calling_echo(a_env: Vec<(&'static str, String)>) -> (Instance, String) {
+    let inst = Instance::new(None, a_env).await;
+    let a = a_clients_may_call_echo(&inst).await;
+    (inst, a)
 }
 
 /// Lets A's own information systems (population, and a second one, records) call echo
@@ -992,16 +999,14 @@ async fn raw_call(
     client: &str,
     extra: &str,
 ) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(
+    use tokio::io::AsyncReadExt;
+    let mut tcp = connected_having_sent(
+        addr,
         format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nX-Road-Client: {client}\r\n{extra}Connection: close\r\n\r\n"
-        )
-        .as_bytes(),
+        ),
     )
-    .await
-    .unwrap();
+    .await;
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out))
         .await
@@ -1019,16 +1024,20 @@ async fn raw_call(
 
 /// Starts an upload that never finishes: the head and a few bytes of a declared body.
 async fn slow_upload(addr: &str, client: &str, declared: u64) -> tokio::net::TcpStream {
-    use tokio::io::AsyncWriteExt;
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(
+    connected_having_sent(
+        addr,
         format!(
             "POST /r1/{ECHO}/upload HTTP/1.1\r\nHost: {addr}\r\nX-Road-Client: {client}\r\nContent-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\nfirst bytes"
-        )
-        .as_bytes(),
+        ),
     )
     .await
-    .unwrap();
+}
+
+/// A connection to `addr` that has sent `bytes`.
+async fn connected_having_sent(addr: &str, bytes: String) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes.as_bytes()).await.unwrap();
     tcp
 }
 
@@ -1037,15 +1046,11 @@ async fn slow_uploads_from_one_information_system_stall_neither_the_provider_sid
 ) {
     // Small limits, so that a handful of uploads is a flood: 8 exchanges per side, 4 per
     // client subsystem.
-    let inst = Instance::new(
-        None,
-        vec![
-            ("KORPU_GATEWAY_MAX_CONCURRENT_EXCHANGES", "8".into()),
-            ("KORPU_GATEWAY_MAX_CONCURRENT_PER_CLIENT", "4".into()),
-        ],
-    )
+    let (inst, a) = with_a_clients_calling_echo(vec![
+        ("KORPU_GATEWAY_MAX_CONCURRENT_EXCHANGES", "8".into()),
+        ("KORPU_GATEWAY_MAX_CONCURRENT_PER_CLIENT", "4".into()),
+    ])
     .await;
-    let a = a_clients_may_call_echo(&inst).await;
     // Twenty uploads from one of A's systems that never finish: more than A's whole client side.
     let mut flood = Vec::new();
     for _ in 0..20 {
@@ -1077,15 +1082,11 @@ async fn slow_uploads_from_one_information_system_stall_neither_the_provider_sid
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_declared_body_over_the_limit_is_refused_unread_and_a_trickling_body_is_cut() {
-    let inst = Instance::new(
-        None,
-        vec![
-            ("KORPU_GATEWAY_MAX_BODY_BYTES", "65536".into()),
-            ("KORPU_GATEWAY_BODY_TIMEOUT_SECS", "2".into()),
-        ],
-    )
+    let (_inst, a) = with_a_clients_calling_echo(vec![
+        ("KORPU_GATEWAY_MAX_BODY_BYTES", "65536".into()),
+        ("KORPU_GATEWAY_BODY_TIMEOUT_SECS", "2".into()),
+    ])
     .await;
-    let a = a_clients_may_call_echo(&inst).await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // The answer (its head and JSON body), without waiting for the connection to close: the
     // gateway may keep reading and discarding what the client still sends.

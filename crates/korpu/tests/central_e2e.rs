@@ -12,38 +12,33 @@ use base64::Engine;
 const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
 
 mod support;
-use support::free_port;
+use support::platform::register_gateway;
+use support::{free_port, korpu, korpu_ok, text};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn korpu(args: &[&str]) -> Output {
-    run(Command::new(KORPU).args(args).env("KORPU_LOG", "warn"))
-}
-
-fn korpu_ok(args: &[&str]) -> String {
-    let out = korpu(args);
-    assert!(
-        out.status.success(),
-        "korpu {args:?} failed:\n{}",
-        text(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn openssl(args: &[&str]) -> Output {
     run(Command::new("openssl").args(args))
+}
+
+/// An RFC 3161 request for `data` (SHA-256, asking for the TSA's certificate), made by openssl
+/// and written to `tsq`; returns `tsq`.
+fn ts_query(data: &Path, tsq: &Path) -> PathBuf {
+    let out = openssl(&[
+        "ts",
+        "-query",
+        "-data",
+        data.to_str().unwrap(),
+        "-sha256",
+        "-cert",
+        "-out",
+        tsq.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    tsq.to_owned()
 }
 
 /// A central registry process, stopped with SIGTERM when dropped.
@@ -146,27 +141,15 @@ async fn http_post(url: &str, content_type: &str, body: Vec<u8>) -> Vec<u8> {
 
 /// Registers an agency and its gateway, makes the gateway's keys and has both certified.
 fn register_agency(c: &Central, work: &Path) -> (PathBuf, PathBuf) {
-    c.admin(&[
-        "member",
-        "add",
+    let keys = work.join("gw");
+    register_gateway(
+        Path::new(&c.config()),
         "AZ/GOV/1400001",
-        "--name",
         "State Population Registry",
-    ]);
-    c.admin(&["subsystem", "add", "AZ/GOV/1400001/population"]);
-    c.admin(&[
-        "gateway",
-        "add",
-        "AZ/GOV/1400001/gw1",
-        "--address",
-        "127.0.0.1:5501",
-    ]);
-    c.admin(&[
-        "gateway",
-        "add-client",
-        "AZ/GOV/1400001/gw1",
         "AZ/GOV/1400001/population",
-    ]);
+        "127.0.0.1:5501",
+        &keys,
+    );
     c.admin(&[
         "service",
         "add",
@@ -179,42 +162,7 @@ fn register_agency(c: &Central, work: &Path) -> (PathBuf, PathBuf) {
         "pin",
         "--purpose-required",
     ]);
-    let keys = work.join("gw");
-    korpu_ok(&[
-        "gateway",
-        "keys",
-        "--dir",
-        keys.to_str().unwrap(),
-        "--gateway",
-        "AZ/GOV/1400001/gw1",
-    ]);
-    let tls = keys.join("tls.pem");
-    let sign = keys.join("sign.pem");
-    c.admin(&[
-        "cert",
-        "issue",
-        "--kind",
-        "gateway-tls",
-        "--owner",
-        "AZ/GOV/1400001/gw1",
-        "--csr",
-        keys.join("tls.csr.pem").to_str().unwrap(),
-        "--out",
-        tls.to_str().unwrap(),
-    ]);
-    c.admin(&[
-        "cert",
-        "issue",
-        "--kind",
-        "signing",
-        "--owner",
-        "AZ/GOV/1400001",
-        "--csr",
-        keys.join("sign.csr.pem").to_str().unwrap(),
-        "--out",
-        sign.to_str().unwrap(),
-    ]);
-    (tls, sign)
+    (keys.join("tls.pem"), keys.join("sign.pem"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -354,18 +302,7 @@ async fn openssl_verifies_our_time_stamps() {
     let other = work.path().join("other.txt");
     std::fs::write(&data, "a birth was registered").unwrap();
     std::fs::write(&other, "something else").unwrap();
-    let tsq = work.path().join("q.tsq");
-    let out = openssl(&[
-        "ts",
-        "-query",
-        "-data",
-        data.to_str().unwrap(),
-        "-sha256",
-        "-cert",
-        "-out",
-        tsq.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    let tsq = ts_query(&data, &work.path().join("q.tsq"));
     let reply = http_post(
         &format!("{}/tsa", c.public),
         "application/timestamp-query",
@@ -431,18 +368,7 @@ async fn the_tsa_rate_limits_each_client_and_rejects_oversized_and_negative_nonc
     );
     let data = work.path().join("data.txt");
     std::fs::write(&data, "a birth was registered").unwrap();
-    let tsq = work.path().join("q.tsq");
-    let out = openssl(&[
-        "ts",
-        "-query",
-        "-data",
-        data.to_str().unwrap(),
-        "-sha256",
-        "-cert",
-        "-out",
-        tsq.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    let tsq = ts_query(&data, &work.path().join("q.tsq"));
     let query = std::fs::read(&tsq).unwrap();
     // TimeStampReq ::= SEQUENCE { version, messageImprint, ..., nonce INTEGER, certReq }:
     // the same request with its nonce replaced by `nonce` (content octets).

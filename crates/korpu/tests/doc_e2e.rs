@@ -3,7 +3,7 @@
 //! verification offline (the servers are not consulted by `verify`).
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use korpu_pki::ca::Profile;
 
@@ -163,21 +163,11 @@ fn doc_sign_and_verify() {
     let bytes = std::fs::read(p("two.pdf")).unwrap();
     std::fs::write(p("cut.pdf"), &bytes[..bytes.len() - 30]).unwrap();
     let o = verify(&p("cut.pdf"), false);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("TOTAL_FAILED"),
-        "{}",
-        text(&o)
-    );
+    failed_saying(&o, &o.stdout, "TOTAL_FAILED");
     let bytes = std::fs::read(p("decision.asice")).unwrap();
     std::fs::write(p("cut.asice"), &bytes[..bytes.len() - 30]).unwrap();
     let o = verify(&p("cut.asice"), false);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("corrupt"),
-        "{}",
-        text(&o)
-    );
+    failed_saying(&o, &o.stdout, "corrupt");
     std::fs::write(p("other.pem"), Pki::new().root.to_pem()).unwrap();
     let o = korpu(&[
         "doc",
@@ -186,12 +176,7 @@ fn doc_sign_and_verify() {
         &s(&p("other.pem")),
         &s(&p("one.pdf")),
     ]);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("INDETERMINATE"),
-        "{}",
-        text(&o)
-    );
+    failed_saying(&o, &o.stdout, "INDETERMINATE");
 
     // Usage errors say what to do.
     let o = korpu(&[
@@ -206,12 +191,7 @@ fn doc_sign_and_verify() {
         &s(&p("in.pdf")),
         &s(&p("x.pdf")),
     ]);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--tsa"),
-        "{}",
-        text(&o)
-    );
+    failed_saying(&o, &o.stderr, "--tsa");
 }
 
 /// `doc verify` reads the format from the content: a container renamed `.pdf` is still an
@@ -221,12 +201,9 @@ fn doc_sign_and_verify() {
 #[test]
 fn doc_verify_detects_by_content_and_reads_standalone_cades() {
     let (pki, url) = Pki::served();
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, signer) = signer_dir(&pki, "AZ/GOV/3003", None);
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let (cert, key) = pki.leaf("AZ/GOV/3003", Profile::MemberSigning);
-    let signer = write_signer(dir.path(), "signer", &cert, &key);
-    pki.write_pems(dir.path());
     std::fs::write(p("letter.txt"), "Dear citizen, your permit is granted.\n").unwrap();
     let verify = |extra: &[&str], file: &Path| {
         let root = s(&p("root.pem"));
@@ -363,12 +340,9 @@ fn doc_verify_detects_by_content_and_reads_standalone_cades() {
 #[test]
 fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
     let (pki, url) = Pki::served();
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, signer) = signer_dir(&pki, "AZ/GOV/4004", None);
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let (cert, key) = pki.leaf("AZ/GOV/4004", Profile::MemberSigning);
-    let signer = write_signer(dir.path(), "signer", &cert, &key);
-    pki.write_pems(dir.path());
     std::fs::write(p("order.txt"), "Order 12: the road is to be repaired.\n").unwrap();
     let o = support::doc::sign(
         &signer,
@@ -415,16 +389,9 @@ fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
 #[test]
 fn doc_verify_reads_signed_xml_and_detached_xades() {
     let (pki, url) = Pki::served();
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, signer) = signer_dir(&pki, "AZ/GOV/6006", Some(format!("{url}/ocsp")));
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let (cert, key) = pki.leaf_with_ocsp(
-        "AZ/GOV/6006",
-        Profile::MemberSigning,
-        Some(format!("{url}/ocsp")),
-    );
-    let signer = write_signer(dir.path(), "signer", &cert, &key);
-    pki.write_pems(dir.path());
     let verify = |extra: &[&str], file: &Path| {
         let root = s(&p("root.pem"));
         let f = s(file);
@@ -535,4 +502,20 @@ fn doc_verify_reads_signed_xml_and_detached_xades() {
         v["signatures"][0]["report"]["sub_indication"], "HASH_FAILURE",
         "{v}"
     );
+}
+
+/// The command failed, and `out` (its stdout or stderr) says `what`.
+fn failed_saying(o: &Output, out: &[u8], what: &str) {
+    assert!(!o.status.success(), "{}", text(o));
+    assert!(String::from_utf8_lossy(out).contains(what), "{}", text(o));
+}
+
+/// A fresh directory holding the PKI's `chain.pem` and `root.pem` and a signing key and
+/// certificate for `member` (whose certificate names `ocsp` as its responder, if given).
+fn signer_dir(pki: &Pki, member: &str, ocsp: Option<String>) -> (tempfile::TempDir, Signer) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = pki.leaf_with_ocsp(member, Profile::MemberSigning, ocsp);
+    let signer = write_signer(dir.path(), "signer", &cert, &key);
+    pki.write_pems(dir.path());
+    (dir, signer)
 }

@@ -151,10 +151,11 @@ pub mod benefits {
 
     use axum::body::Bytes;
     use axum::extract::{Path, State};
-    use axum::http::{header, HeaderMap, StatusCode};
+    use axum::http::{header, HeaderMap, Method, StatusCode};
     use axum::response::{IntoResponse, Response};
     use axum::routing::{get, post};
     use axum::{Json, Router};
+    use korpu_xroad::{ClientOptions, Request};
     use serde_json::{json, Value};
     use sha2::{Digest, Sha256};
 
@@ -284,6 +285,7 @@ pub mod benefits {
     struct St {
         apps: Arc<Mutex<HashMap<String, App>>>,
         opts: Options,
+        /// The client for the ministry's own gateway.
         http: reqwest::Client,
     }
 
@@ -291,7 +293,9 @@ pub mod benefits {
         let st = St {
             apps: Arc::new(Mutex::new(HashMap::new())),
             opts,
-            http: reqwest::Client::new(),
+            http: ClientOptions::default()
+                .build()
+                .expect("a client without files or a timeout builds"),
         };
         Router::new()
             .route("/child-benefit", post(apply))
@@ -388,21 +392,24 @@ pub mod benefits {
         update(&st, &id, "in_review", "Ailə tərkibi Dövlət Əhali Reyestrindən yoxlanılır / Family composition is being checked with the population registry", None);
         // The ministry asks the population registry over the bridge: subject = the applicant.
         let family = match st.opts.bridge.get() {
-            Some(gw) => st
-                .http
-                .get(format!("{gw}/r1/AZ/GOV/1400001/population/family/{pin}"))
-                .header("X-Road-Client", "AZ/GOV/1400003/benefits")
-                .header("X-Road-UserId", "AZ/GOV/1400003/benefits/case-worker")
-                .header("X-Korpu-Purpose", "benefit-eligibility")
-                .send()
-                .await
-                .ok(),
+            Some(gw) => Request::new(
+                Method::GET,
+                gw,
+                "AZ/GOV/1400001/population/family",
+                &format!("/{pin}"),
+            )
+            .client("AZ/GOV/1400003/benefits")
+            .user_id("AZ/GOV/1400003/benefits/case-worker")
+            .purpose("benefit-eligibility")
+            .send(&st.http)
+            .await
+            .ok()
+            .and_then(|a| a.error_for_status().ok()),
             None => None,
         };
-        let family: Value = match family {
-            Some(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
-            _ => Value::Null,
-        };
+        let family: Value = family
+            .and_then(|a| serde_json::from_slice(&a.body).ok())
+            .unwrap_or(Value::Null);
         tokio::time::sleep(st.opts.step).await;
         let children = family["children"].as_array().map_or(0, Vec::len);
         let granted = children > 0;
