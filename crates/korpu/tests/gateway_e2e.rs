@@ -25,8 +25,8 @@ const ACCESS_AUDIT: &str = "AZ/GOV/1400001/population/accessaudit";
 
 mod support;
 use support::platform::{
-    configure_gateway, issue_cert, ledger_records, make_gateway_keys, register_gateway,
-    start_central,
+    configure_gateway, gateway_toml, issue_cert, ledger_records, make_gateway_keys,
+    register_gateway, start_central,
 };
 use support::{free_port, korpu_ok, Proc, KORPU};
 
@@ -134,17 +134,12 @@ impl Instance {
             &inst.path("system.log"),
         );
         inst.system = Some(system);
-        let anchor = inst.path("central/anchor.json");
+        let keep = format!("ledger_segment_bytes = 65536\nkeep_bodies = [\"{PERSONS}\"]\n");
         for (sub, member, server, services) in [
             ("population", PROVIDER, a_server, format!("\"{ECHO}\" = \"http://{system_addr}/echo\"\n\"{PERSONS}\" = \"http://{system_addr}/persons\"\n\"{ACCESSES}\" = \"korpu:subject-accesses\"\n\"{ACCESS_AUDIT}\" = \"korpu:subject-accesses-audit\"\n")),
             ("benefits", CLIENT, b_server, String::new()),
         ] {
-            let toml_text = format!(
-                "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\nledger_checkpoint_secs = 1\nledger_segment_bytes = 65536\nkeep_bodies = [\"{PERSONS}\"]\n[services]\n{services}",
-                anchor.display(),
-                inst.path(sub).display(),
-                free_port()
-            );
+            let toml_text = gateway_toml(inst.dir.path(), sub, member, server, &keep, &services);
             configure_gateway(&central_toml, member, &inst.path(sub), &toml_text);
         }
         inst.start_gateway(true);
@@ -1492,9 +1487,10 @@ async fn a_provider_gateway_that_never_answers_does_not_hold_up_exchanges_with_o
     eventually(Duration::from_secs(30), move || async move {
         let accept = [("Accept", "application/json")];
         let (_, _, body) = call(list_clients, "GET", &accept, Vec::new()).await;
-        match String::from_utf8_lossy(&body).contains("1400009") {
-            true => Ok(()),
-            false => Err("B never saw the new configuration".to_owned()),
+        if String::from_utf8_lossy(&body).contains("1400009") {
+            Ok(())
+        } else {
+            Err("B never saw the new configuration".to_owned())
         }
     })
     .await;

@@ -130,3 +130,23 @@ pub fn ledger_records(dir: &Path, sub: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("a record per line"))
         .collect()
 }
+
+/// The gateway.toml text of `member/gw1` with its data in `dir/sub`, trusting the anchor of the
+/// central registry in `dir/central`: its client side on a free port, its server side on
+/// `server`, configuration, OCSP and ledger checkpoints every second, then `extra` (more
+/// top-level keys, each line ending in a newline) and the `[services]` table `services`.
+pub fn gateway_toml(
+    dir: &Path,
+    sub: &str,
+    member: &str,
+    server: std::net::SocketAddr,
+    extra: &str,
+    services: &str,
+) -> String {
+    format!(
+        "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\nledger_checkpoint_secs = 1\n{extra}[services]\n{services}",
+        dir.join("central/anchor.json").display(),
+        dir.join(sub).display(),
+        free_port()
+    )
+}
