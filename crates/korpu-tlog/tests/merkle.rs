@@ -84,6 +84,10 @@ fn judge(kind: &str, at_least: usize, check: impl Fn(&Value) -> Result<(), Strin
     (pos, neg)
 }
 
+fn not_base64() -> String {
+    "a field is not base64".to_string()
+}
+
 #[test]
 fn transparency_dev_inclusion_vectors() {
     let (pos, neg) = judge("inclusion", 80, |v| {
@@ -101,13 +105,11 @@ fn transparency_dev_inclusion_vectors() {
                 proof(&v["proof"])?,
             ))
         })();
-        match parsed {
-            _ if leaf_len != 32 => Err("the leaf hash is not 32 bytes".to_string()),
-            None => Err("a field is not base64".to_string()),
-            Some((leaf, root, proof)) => {
-                verify_inclusion(index, size, &leaf, &proof, &root).map_err(|e| e.to_string())
-            }
+        if leaf_len != 32 {
+            return Err("the leaf hash is not 32 bytes".to_string());
         }
+        let (leaf, root, proof) = parsed.ok_or_else(not_base64)?;
+        verify_inclusion(index, size, &leaf, &proof, &root).map_err(|e| e.to_string())
     });
     assert!(pos >= 5 && neg >= 60, "{pos} positive, {neg} negative");
 }
@@ -118,12 +120,8 @@ fn transparency_dev_consistency_vectors() {
         let size1 = v["size1"].as_u64().expect("size1");
         let size2 = v["size2"].as_u64().expect("size2");
         let parsed = (|| Some((hash(&v["root1"])?, hash(&v["root2"])?, proof(&v["proof"])?)))();
-        match parsed {
-            None => Err("a field is not base64".to_string()),
-            Some((r1, r2, proof)) => {
-                verify_consistency(size1, size2, &r1, &r2, &proof).map_err(|e| e.to_string())
-            }
-        }
+        let (r1, r2, proof) = parsed.ok_or_else(not_base64)?;
+        verify_consistency(size1, size2, &r1, &r2, &proof).map_err(|e| e.to_string())
     });
     assert!(pos >= 5 && neg >= 80, "{pos} positive, {neg} negative");
 }

@@ -82,13 +82,8 @@ async fn world() -> World {
         Profile::Tsa,
         Some((&root, &root_key)),
     );
-    let tsa = Authority::new(
-        tsa_cert,
-        tsa_key,
-        Vec::new(),
-        "1.3.6.1.4.1.99999.1.1".parse().unwrap(),
-    )
-    .unwrap();
+    let policy = "1.3.6.1.4.1.99999.1.1".parse().unwrap();
+    let tsa = Authority::new(tsa_cert, tsa_key, Vec::new(), policy).unwrap();
     std::fs::write(d.join("root.pem"), root.to_pem()).unwrap();
     let conf_key = SigningKey::generate();
     let conf_cert = cert("Korpu Central", &conf_key, Profile::Root, None);
