@@ -1072,7 +1072,7 @@ async fn concurrent_exchanges_are_signed_in_batches_whose_evidence_verifies() {
         .unwrap();
     let signer = request_signer(&ev);
     let signed = sig.signed_digest(&digest).unwrap();
-    let ran = inst.openssl_verify("batch", &signer, &signed, &sig.der());
+    let ran = inst.openssl_verify("batch", &signer, &signed, sig.der());
     let text = ran.text();
     assert!(
         ran.ok && text.contains("Signature Verified Successfully"),
