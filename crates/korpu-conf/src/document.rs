@@ -193,6 +193,39 @@ impl GlobalConf {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
+impl GlobalConf {
+    /// An empty document of instance `AZ`, version 7, issued at `now` and valid for ten
+    /// minutes, with central services on an unroutable loopback port: for tests elsewhere to
+    /// fill in what they need with struct-update syntax.
+    pub fn example(now: Timestamp) -> Self {
+        let central = "http://127.0.0.1:1";
+        GlobalConf {
+            format: CONF_FORMAT.into(),
+            instance: "AZ".parse().expect("a valid instance id"),
+            version: 7,
+            issued_at: now,
+            expires_at: now.plus(std::time::Duration::from_secs(600)),
+            central: CentralServices {
+                conf_url: format!("{central}/conf"),
+                ocsp_url: format!("{central}/ocsp"),
+                tsa_url: format!("{central}/tsa"),
+            },
+            pki: PkiInfo {
+                root_certs: vec![],
+                issuing_certs: vec![],
+                ocsp_responder_certs: vec![],
+                tsa_certs: vec![],
+            },
+            member_classes: vec![],
+            members: vec![],
+            gateways: vec![],
+            services: vec![],
+            access_rights: vec![],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -304,22 +304,38 @@ impl SubsystemId {
     }
 }
 
-impl fmt::Display for SubsystemId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.member, self.code)
-    }
+/// The text form of the ids that are a member and one more code, `INSTANCE/CLASS/CODE/X`
+/// (a subsystem, a gateway): written and parsed the same way, only the code's type and the
+/// words of the error differ.
+macro_rules! member_and_code_text {
+    ($($t:ident($code:ident, $what:literal, $expected:literal)),*) => {$(
+        impl $t {
+            /// From the four parts of the text form, already split and counted.
+            fn from_parts(p: &[&str]) -> Result<Self, IdError> {
+                Ok(Self { member: MemberId::from_parts(p)?, code: $code::from_encoded(p[3])? })
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}/{}", self.member, self.code)
+            }
+        }
+        impl FromStr for $t {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                Self::from_parts(&split_exact($what, s, $expected, &[4])?)
+            }
+        }
+    )*};
 }
-
-impl FromStr for SubsystemId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, IdError> {
-        let p = split_exact("subsystem id", s, "4 (INSTANCE/CLASS/CODE/SUBSYSTEM)", &[4])?;
-        Ok(Self {
-            member: MemberId::from_parts(&p)?,
-            code: SubsystemCode::from_encoded(p[3])?,
-        })
-    }
-}
+member_and_code_text!(
+    SubsystemId(
+        SubsystemCode,
+        "subsystem id",
+        "4 (INSTANCE/CLASS/CODE/SUBSYSTEM)"
+    ),
+    GatewayId(ServerCode, "gateway id", "4 (INSTANCE/CLASS/CODE/GATEWAY)")
+);
 
 /// A service client as the `X-Road-Client` header names it: a member, or one of its subsystems
 /// (PR-REST §4.3: "Including the subsystem code is OPTIONAL").
@@ -351,19 +367,11 @@ impl fmt::Display for ClientId {
 impl FromStr for ClientId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
-        let p = split_exact(
-            "client id",
-            s,
-            "3 (INSTANCE/CLASS/CODE) or 4 (INSTANCE/CLASS/CODE/SUBSYSTEM)",
-            &[3, 4],
-        )?;
-        let member = MemberId::from_parts(&p)?;
-        Ok(match p.get(3) {
-            None => ClientId::Member(member),
-            Some(sub) => ClientId::Subsystem(SubsystemId {
-                member,
-                code: SubsystemCode::from_encoded(sub)?,
-            }),
+        let expected = "3 (INSTANCE/CLASS/CODE) or 4 (INSTANCE/CLASS/CODE/SUBSYSTEM)";
+        let p = split_exact("client id", s, expected, &[3, 4])?;
+        Ok(match p.len() {
+            3 => ClientId::Member(MemberId::from_parts(&p)?),
+            _ => ClientId::Subsystem(SubsystemId::from_parts(&p)?),
         })
     }
 }
@@ -412,17 +420,10 @@ impl fmt::Display for ServiceId {
 impl FromStr for ServiceId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
-        let p = split_exact(
-            "service id",
-            s,
-            "5 (INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE)",
-            &[5],
-        )?;
+        let expected = "5 (INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE)";
+        let p = split_exact("service id", s, expected, &[5])?;
         Ok(Self {
-            subsystem: SubsystemId {
-                member: MemberId::from_parts(&p)?,
-                code: SubsystemCode::from_encoded(p[3])?,
-            },
+            subsystem: SubsystemId::from_parts(&p)?,
             code: ServiceCode::from_encoded(p[4])?,
         })
     }
@@ -434,23 +435,6 @@ impl FromStr for ServiceId {
 pub struct GatewayId {
     pub member: MemberId,
     pub code: ServerCode,
-}
-
-impl fmt::Display for GatewayId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.member, self.code)
-    }
-}
-
-impl FromStr for GatewayId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, IdError> {
-        let p = split_exact("gateway id", s, "4 (INSTANCE/CLASS/CODE/GATEWAY)", &[4])?;
-        Ok(Self {
-            member: MemberId::from_parts(&p)?,
-            code: ServerCode::from_encoded(p[3])?,
-        })
-    }
 }
 
 macro_rules! serde_via_text {

@@ -269,7 +269,7 @@ async fn serve_one<IO>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::closed_within;
+    use crate::test_util::{closed_within, get_and_close, tls_pair};
     use std::time::Instant;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -362,93 +362,6 @@ mod tests {
             .is_some());
     }
 
-    /// A server config with a throwaway self-signed certificate, and a client config that
-    /// accepts it (only the timing is under test here).
-    fn tls_pair() -> (rustls::ServerConfig, rustls::ClientConfig) {
-        use korpu_pki::ca::{IssueRequest, Profile, Subject};
-        use p256::pkcs8::EncodePrivateKey;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-        let key = korpu_pki::key::SigningKey::generate();
-        let spki = key.public_key_der();
-        let now = std::time::SystemTime::now();
-        let cert = korpu_pki::ca::self_signed(
-            &key,
-            IssueRequest {
-                subject: Subject::cn("localhost"),
-                public_key_der: &spki,
-                profile: Profile::Root,
-                not_before: now,
-                not_after: now + Duration::from_secs(3600),
-                ocsp_url: None,
-            },
-            &korpu_pki::ca::random_serial(),
-        )
-        .unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let der = key.inner().to_pkcs8_der().unwrap();
-        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from(cert.der().to_vec())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.as_bytes().to_vec())),
-            )
-            .unwrap();
-        #[derive(Debug)]
-        struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-        impl rustls::client::danger::ServerCertVerifier for AnyCert {
-            fn verify_server_cert(
-                &self,
-                _: &CertificateDer<'_>,
-                _: &[CertificateDer<'_>],
-                _: &rustls::pki_types::ServerName<'_>,
-                _: &[u8],
-                _: rustls::pki_types::UnixTime,
-            ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-                Ok(rustls::client::danger::ServerCertVerified::assertion())
-            }
-            fn verify_tls12_signature(
-                &self,
-                m: &[u8],
-                c: &CertificateDer<'_>,
-                d: &rustls::DigitallySignedStruct,
-            ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error>
-            {
-                rustls::crypto::verify_tls12_signature(
-                    m,
-                    c,
-                    d,
-                    &self.0.signature_verification_algorithms,
-                )
-            }
-            fn verify_tls13_signature(
-                &self,
-                m: &[u8],
-                c: &CertificateDer<'_>,
-                d: &rustls::DigitallySignedStruct,
-            ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error>
-            {
-                rustls::crypto::verify_tls13_signature(
-                    m,
-                    c,
-                    d,
-                    &self.0.signature_verification_algorithms,
-                )
-            }
-            fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-                self.0.signature_verification_algorithms.supported_schemes()
-            }
-        }
-        let client = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-            .with_no_client_auth();
-        (server, client)
-    }
-
     #[tokio::test]
     async fn a_tls_connection_that_makes_no_request_after_its_handshake_is_closed() {
         let (server, client) = tls_pair();
@@ -493,13 +406,7 @@ mod tests {
     #[tokio::test]
     async fn requests_in_time_are_served_and_a_stop_ends_the_loop() {
         let (addr, stop) = start(None).await;
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).await.unwrap();
-        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+        assert!(get_and_close(addr, "/").await.starts_with("HTTP/1.1 200"));
         stop.send(true).unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(TcpStream::connect(addr).await.is_err(), "still accepting");

@@ -1,9 +1,20 @@
 //! Helpers for the tests of crates that serve through these listeners (enabled by the
 //! `test-util` feature, which only dev-dependencies turn on): how long a listener takes to
-//! drop a connection, and a plain request made in time. Not for production code.
+//! drop a connection, a plain request made in time, and throwaway TLS material (a self-signed
+//! certificate, a server config presenting it and a client config that accepts anything).
+//! Not for production code: the client config checks no certificate at all.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use korpu_pki::ca::{IssueRequest, Profile, Subject};
+use korpu_pki::cert::Certificate;
+use korpu_pki::key::SigningKey;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::DigitallySignedStruct;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -32,4 +43,84 @@ pub async fn get_and_close(addr: SocketAddr, path: &str) -> String {
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.unwrap();
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A fresh key and a self-signed root certificate for it with the common name `cn`, valid for
+/// an hour from now.
+pub fn self_signed(cn: &str) -> (SigningKey, Certificate) {
+    let key = SigningKey::generate();
+    let spki = key.public_key_der();
+    let now = std::time::SystemTime::now();
+    let request = IssueRequest {
+        subject: Subject::cn(cn),
+        public_key_der: &spki,
+        profile: Profile::Root,
+        not_before: now,
+        not_after: now + Duration::from_secs(3600),
+        ocsp_url: None,
+    };
+    let serial = korpu_pki::ca::random_serial();
+    let cert = korpu_pki::ca::self_signed(&key, request, &serial).expect("a self-signed root");
+    (key, cert)
+}
+
+/// A TLS 1.3 server config presenting a throwaway self-signed certificate for `localhost`, and
+/// a client config that accepts it (it accepts any certificate: only what happens after the
+/// handshake is under test).
+pub fn tls_pair() -> (rustls::ServerConfig, rustls::ClientConfig) {
+    use p256::pkcs8::EncodePrivateKey;
+    let (key, cert) = self_signed("localhost");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let der = key.inner().to_pkcs8_der().expect("a P-256 key encodes");
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3 with ring")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.as_bytes().to_vec())),
+        )
+        .expect("the certificate matches its key");
+    let client = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3 with ring")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)))
+        .with_no_client_auth();
+    (server, client)
+}
+
+/// A server-certificate verifier that accepts every certificate, but still checks that the
+/// handshake is signed by the key of the certificate presented.
+#[derive(Debug)]
+pub struct AnyServerCert(pub Arc<CryptoProvider>);
+
+/// The handshake-signature checks, which differ only in the rustls function they call.
+macro_rules! handshake_signature_checks {
+    ($($name:ident),*) => {$(
+        fn $name(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct)
+            -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algorithms = &self.0.signature_verification_algorithms;
+            rustls::crypto::$name(message, cert, dss, algorithms)
+        }
+    )*};
+}
+
+impl ServerCertVerifier for AnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    handshake_signature_checks!(verify_tls12_signature, verify_tls13_signature);
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

@@ -148,6 +148,14 @@ impl HashSource for [Hash] {
     }
 }
 
+/// The value of a computation over leaves in memory, which cannot fail.
+fn infallible<T>(result: Result<T, Infallible>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(never) => match never {},
+    }
+}
+
 /// The root of the first `size` leaves of `src` (the empty root for 0).
 pub fn root_from<S: HashSource + ?Sized>(src: &S, size: u64) -> Result<Hash, S::Error> {
     if size == 0 {
@@ -163,10 +171,7 @@ pub fn root_from<S: HashSource + ?Sized>(src: &S, size: u64) -> Result<Hash, S::
 /// # Panics
 /// If `index` is not below `leaves.len()`.
 pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Vec<Hash> {
-    match inclusion_proof_from(leaves, index, leaves.len() as u64) {
-        Ok(p) => p,
-        Err(never) => match never {},
-    }
+    infallible(inclusion_proof_from(leaves, index, leaves.len() as u64))
 }
 
 /// `PATH(index, D[size])` from a [`HashSource`].
@@ -213,10 +218,11 @@ fn path<S: HashSource + ?Sized>(
 /// # Panics
 /// If `old_size > leaves.len()`.
 pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Vec<Hash> {
-    match consistency_proof_from(leaves, old_size, leaves.len() as u64) {
-        Ok(p) => p,
-        Err(never) => match never {},
-    }
+    infallible(consistency_proof_from(
+        leaves,
+        old_size,
+        leaves.len() as u64,
+    ))
 }
 
 /// `PROOF(old_size, D[new_size])` from a [`HashSource`].

@@ -143,12 +143,13 @@ pub fn rfc3339_ms(ms: u64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> ExchangeRecord {
-        ExchangeRecord {
+#[cfg(any(test, feature = "test-util"))]
+impl ExchangeRecord {
+    /// A complete client-side record with fixed values (the one the encoding test pins), for
+    /// tests elsewhere to start from with struct-update syntax instead of spelling out every
+    /// field again.
+    pub fn example() -> Self {
+        Self {
             message_id: "4b6f7270-0001".into(),
             time_unix_ms: 1_700_000_000_123,
             client: "AZ/GOV/1400003/benefits".into(),
@@ -172,10 +173,15 @@ mod tests {
             response_signed: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn encoding_is_fixed() {
-        let r = sample();
+        let r = ExchangeRecord::example();
         let text = String::from_utf8(r.leaf_bytes()).unwrap();
         assert!(text.starts_with(r#"{"message_id":"4b6f7270-0001","time_unix_ms":1700000000123,"client":"AZ/GOV/1400003/benefits","#));
         assert!(text.ends_with(

@@ -61,17 +61,36 @@ fn proof(v: &Value) -> Option<Vec<Hash>> {
     }
 }
 
-#[test]
-fn transparency_dev_inclusion_vectors() {
-    let all = vectors("inclusion");
+/// Runs `check` over every `kind` vector (there must be at least `at_least`) and compares
+/// its verdict with the vector's `wantErr`; the numbers of positive and negative vectors.
+fn judge(kind: &str, at_least: usize, check: impl Fn(&Value) -> Result<(), String>) -> (u32, u32) {
+    let all = vectors(kind);
     assert!(
-        all.len() >= 80,
-        "only {} inclusion vectors found",
+        all.len() >= at_least,
+        "only {} {kind} vectors found",
         all.len()
     );
     let (mut pos, mut neg) = (0, 0);
     for (path, v) in &all {
         let want_err = v["wantErr"].as_bool().expect("wantErr");
+        match (want_err, check(v)) {
+            (false, Ok(())) => pos += 1,
+            (true, Err(_)) => neg += 1,
+            (false, Err(e)) => panic!("{}: should verify: {e}", path.display()),
+            (true, Ok(())) => panic!("{}: should fail but verifies", path.display()),
+        }
+    }
+    eprintln!("{kind} vectors: {pos} positive, {neg} negative");
+    (pos, neg)
+}
+
+fn not_base64() -> String {
+    "a field is not base64".to_string()
+}
+
+#[test]
+fn transparency_dev_inclusion_vectors() {
+    let (pos, neg) = judge("inclusion", 80, |v| {
         let index = v["leafIdx"].as_u64().expect("leafIdx");
         let size = v["treeSize"].as_u64().expect("treeSize");
         // A leaf hash that is not 32 bytes cannot be passed to our API at all; Go's verifier
@@ -86,52 +105,24 @@ fn transparency_dev_inclusion_vectors() {
                 proof(&v["proof"])?,
             ))
         })();
-        let result = match parsed {
-            _ if leaf_len != 32 => Err("the leaf hash is not 32 bytes".to_string()),
-            None => Err("a field is not base64".to_string()),
-            Some((leaf, root, proof)) => {
-                verify_inclusion(index, size, &leaf, &proof, &root).map_err(|e| e.to_string())
-            }
-        };
-        match (want_err, result) {
-            (false, Ok(())) => pos += 1,
-            (true, Err(_)) => neg += 1,
-            (false, Err(e)) => panic!("{}: should verify: {e}", path.display()),
-            (true, Ok(())) => panic!("{}: should fail but verifies", path.display()),
+        if leaf_len != 32 {
+            return Err("the leaf hash is not 32 bytes".to_string());
         }
-    }
-    eprintln!("inclusion vectors: {pos} positive, {neg} negative");
+        let (leaf, root, proof) = parsed.ok_or_else(not_base64)?;
+        verify_inclusion(index, size, &leaf, &proof, &root).map_err(|e| e.to_string())
+    });
     assert!(pos >= 5 && neg >= 60, "{pos} positive, {neg} negative");
 }
 
 #[test]
 fn transparency_dev_consistency_vectors() {
-    let all = vectors("consistency");
-    assert!(
-        all.len() >= 90,
-        "only {} consistency vectors found",
-        all.len()
-    );
-    let (mut pos, mut neg) = (0, 0);
-    for (path, v) in &all {
-        let want_err = v["wantErr"].as_bool().expect("wantErr");
+    let (pos, neg) = judge("consistency", 90, |v| {
         let size1 = v["size1"].as_u64().expect("size1");
         let size2 = v["size2"].as_u64().expect("size2");
         let parsed = (|| Some((hash(&v["root1"])?, hash(&v["root2"])?, proof(&v["proof"])?)))();
-        let result = match parsed {
-            None => Err("a field is not base64".to_string()),
-            Some((r1, r2, proof)) => {
-                verify_consistency(size1, size2, &r1, &r2, &proof).map_err(|e| e.to_string())
-            }
-        };
-        match (want_err, result) {
-            (false, Ok(())) => pos += 1,
-            (true, Err(_)) => neg += 1,
-            (false, Err(e)) => panic!("{}: should verify: {e}", path.display()),
-            (true, Ok(())) => panic!("{}: should fail but verifies", path.display()),
-        }
-    }
-    eprintln!("consistency vectors: {pos} positive, {neg} negative");
+        let (r1, r2, proof) = parsed.ok_or_else(not_base64)?;
+        verify_consistency(size1, size2, &r1, &r2, &proof).map_err(|e| e.to_string())
+    });
     assert!(pos >= 5 && neg >= 80, "{pos} positive, {neg} negative");
 }
 

@@ -10,15 +10,14 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
-use korpu_pki::key::SigningKey;
+use korpu_pki::ca::Profile;
 use korpu_pki::tsa::Authority;
 use ossl::{KeyKind, Ossl, CA_EXT, SIGNER_EXT};
 
 mod support;
-use support::doc::{pdf, read_request, Signer};
+use support::doc::{pdf, read_request, root_and_leaf, Signer};
 use support::{korpu, text};
 
 type Files = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
@@ -65,31 +64,7 @@ fn serve(listener: TcpListener, files: Files, tsa: Authority) {
 
 /// A time-stamping authority of its own small PKI; returns it and its root.
 fn tsa() -> (Authority, korpu_pki::cert::Certificate) {
-    let now = SystemTime::now() - Duration::from_secs(60);
-    let req = |cn: &str, pk: &'static [u8], profile| IssueRequest {
-        subject: Subject::cn(cn),
-        public_key_der: pk,
-        profile,
-        not_before: now,
-        not_after: now + Duration::from_secs(30 * 86400),
-        ocsp_url: None,
-    };
-    let leak = |v: Vec<u8>| -> &'static [u8] { Box::leak(v.into_boxed_slice()) };
-    let root_key = SigningKey::generate();
-    let root = ca::self_signed(
-        &root_key,
-        req("TSA Root", leak(root_key.public_key_der()), Profile::Root),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let key = SigningKey::generate();
-    let cert = ca::issue(
-        &root,
-        &root_key,
-        req("TSA", leak(key.public_key_der()), Profile::Tsa),
-        &ca::random_serial(),
-    )
-    .unwrap();
+    let (root, cert, key) = root_and_leaf("TSA Root", "TSA", Profile::Tsa);
     let authority = Authority::new(cert, key, vec![], "1.3.6.1.4.1.99999.3".parse().unwrap());
     (authority.unwrap(), root)
 }

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::Path;
 
 mod support;
-use support::doc::{pdf, serve_on, write_signer, Pki};
+use support::doc::{pdf, serve_on, sign_with, write_signer, Pki};
 use support::{korpu, text};
 
 use korpu_pki::ca::Profile;
@@ -47,22 +47,9 @@ fn doc_extend_b_lta_adds_and_renews_archive_timestamps() {
         korpu(&args)
     };
 
-    let o = korpu(&[
-        "doc",
-        "sign",
-        "--key",
-        &s(&alice.key),
-        "--cert",
-        &s(&alice.cert),
-        "--chain",
-        &s(&p("chain.pem")),
-        "--tsa",
-        &tsa_url,
-        "--level",
-        "b-t",
-        &s(&p("in.pdf")),
-        &s(&p("bt.pdf")),
-    ]);
+    let chain = s(&p("chain.pem"));
+    let options = ["--chain", &chain, "--tsa", &tsa_url];
+    let o = sign_with(&alice, &options, "b-t", &p("in.pdf"), &p("bt.pdf"));
     assert!(o.status.success(), "{}", text(&o));
 
     // B-T to B-LTA in one step, with one OCSP responder for everything.

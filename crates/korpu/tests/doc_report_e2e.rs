@@ -6,11 +6,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use korpu_pki::ca::{self, Profile};
-use korpu_pki::key::SigningKey;
+use korpu_pki::ca::Profile;
 
 mod support;
-use support::doc::{pdf, req, write_signer};
+use support::doc::{pdf, root_and_leaf, sign_with, write_signer};
 use support::{korpu, text};
 
 const SCHEMA: &str = concat!(
@@ -40,38 +39,11 @@ fn doc_verify_prints_an_etsi_report_that_validates_against_the_xsd() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let s = |n: &str| p(n).to_str().unwrap().to_owned();
-    let root_key = SigningKey::generate();
-    let pk = root_key.public_key_der();
-    let root = ca::self_signed(
-        &root_key,
-        req("Report Root", &pk, Profile::Root),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let key = SigningKey::generate();
-    let pk = key.public_key_der();
-    let cert = ca::issue(
-        &root,
-        &root_key,
-        req("AZ/GOV/7777", &pk, Profile::MemberSigning),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    write_signer(dir.path(), "signer", &cert, &key);
+    let (root, cert, key) = root_and_leaf("Report Root", "AZ/GOV/7777", Profile::MemberSigning);
+    let signer = write_signer(dir.path(), "signer", &cert, &key);
     std::fs::write(p("root.pem"), root.to_pem()).unwrap();
     std::fs::write(p("in.pdf"), pdf("Permit 77")).unwrap();
-    let o = korpu(&[
-        "doc",
-        "sign",
-        "--key",
-        &s("signer.key"),
-        "--cert",
-        &s("signer.pem"),
-        "--level",
-        "b-b",
-        &s("in.pdf"),
-        &s("signed.pdf"),
-    ]);
+    let o = sign_with(&signer, &[], "b-b", &p("in.pdf"), &p("signed.pdf"));
     assert!(o.status.success(), "{}", text(&o));
     let verify_etsi = |file: &str| {
         korpu(&[

@@ -11,17 +11,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use korpu_pki::cert::Certificate;
 use serde_json::Value;
 
 const PROVIDER: &str = "AZ/GOV/1400001";
 const CLIENT: &str = "AZ/GOV/1400003";
+const PROVIDER_NAME: &str = "State Population Registry";
+const CLIENT_NAME: &str = "Ministry of Labour and Social Protection";
 const ECHO: &str = "AZ/GOV/1400001/population/echo";
 const PERSONS: &str = "AZ/GOV/1400001/population/persons";
 const ACCESSES: &str = "AZ/GOV/1400001/population/accesses";
 const ACCESS_AUDIT: &str = "AZ/GOV/1400001/population/accessaudit";
 
 mod support;
-use support::platform::{configure_gateway, register_gateway, start_central};
+use support::platform::{
+    configure_gateway, gateway_toml, issue_cert, ledger_records, make_gateway_keys,
+    register_gateway, start_central,
+};
 use support::{free_port, korpu_ok, Proc, KORPU};
 
 /// Settings for an instance, as environment overrides per process.
@@ -75,23 +81,13 @@ impl Instance {
             .a_registered_address
             .clone()
             .unwrap_or_else(|| a_server.to_string());
+        let b_addr = b_server.to_string();
         for (member, name, sub, gw_addr) in [
-            (PROVIDER, "State Population Registry", "population", a_addr),
-            (
-                CLIENT,
-                "Ministry of Labour and Social Protection",
-                "benefits",
-                b_server.to_string(),
-            ),
+            (PROVIDER, PROVIDER_NAME, "population", a_addr),
+            (CLIENT, CLIENT_NAME, "benefits", b_addr),
         ] {
-            register_gateway(
-                &central_toml,
-                member,
-                name,
-                &format!("{member}/{sub}"),
-                &gw_addr,
-                &inst.path(sub),
-            );
+            let (subsystem, dir) = (format!("{member}/{sub}"), inst.path(sub));
+            register_gateway(&central_toml, member, name, &subsystem, &gw_addr, &dir);
         }
         inst.admin(&["service", "add", ECHO, "--title", "Echo"]);
         inst.admin(&[
@@ -105,35 +101,25 @@ impl Instance {
             "--purpose-required",
         ]);
         // The data tracker: the population registry's gateway answers who accessed a subject's
-        // data from its ledger; here the benefits subsystem plays the portal.
-        inst.admin(&[
-            "service",
-            "add",
-            ACCESSES,
-            "--title",
-            "Who accessed my data",
-            "--subject-query",
-            "subject",
-        ]);
-        inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), ACCESSES]);
-        // ... and an auditor's view of the same index (the benefits subsystem plays it too).
-        inst.admin(&[
-            "service",
-            "add",
-            ACCESS_AUDIT,
-            "--title",
-            "Audit of a subject's accesses",
-            "--subject-query",
-            "subject",
-        ]);
-        inst.admin(&[
-            "access",
-            "grant",
-            &format!("{CLIENT}/benefits"),
-            ACCESS_AUDIT,
-        ]);
-        inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), ECHO]);
-        inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), PERSONS]);
+        // data from its ledger; here the benefits subsystem plays the portal. An auditor's view
+        // of the same index (the benefits subsystem plays it too).
+        for (service, title) in [
+            (ACCESSES, "Who accessed my data"),
+            (ACCESS_AUDIT, "Audit of a subject's accesses"),
+        ] {
+            inst.admin(&[
+                "service",
+                "add",
+                service,
+                "--title",
+                title,
+                "--subject-query",
+                "subject",
+            ]);
+        }
+        for service in [ACCESSES, ACCESS_AUDIT, ECHO, PERSONS] {
+            inst.admin(&["access", "grant", &format!("{CLIENT}/benefits"), service]);
+        }
 
         let system_addr = format!("127.0.0.1:{}", free_port());
         let (system, _) = Proc::start(
@@ -148,17 +134,12 @@ impl Instance {
             &inst.path("system.log"),
         );
         inst.system = Some(system);
-        let anchor = inst.path("central/anchor.json");
+        let keep = format!("ledger_segment_bytes = 65536\nkeep_bodies = [\"{PERSONS}\"]\n");
         for (sub, member, server, services) in [
             ("population", PROVIDER, a_server, format!("\"{ECHO}\" = \"http://{system_addr}/echo\"\n\"{PERSONS}\" = \"http://{system_addr}/persons\"\n\"{ACCESSES}\" = \"korpu:subject-accesses\"\n\"{ACCESS_AUDIT}\" = \"korpu:subject-accesses-audit\"\n")),
             ("benefits", CLIENT, b_server, String::new()),
         ] {
-            let toml_text = format!(
-                "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\nledger_checkpoint_secs = 1\nledger_segment_bytes = 65536\nkeep_bodies = [\"{PERSONS}\"]\n[services]\n{services}",
-                anchor.display(),
-                inst.path(sub).display(),
-                free_port()
-            );
+            let toml_text = gateway_toml(inst.dir.path(), sub, member, server, &keep, &services);
             configure_gateway(&central_toml, member, &inst.path(sub), &toml_text);
         }
         inst.start_gateway(true);
@@ -188,18 +169,215 @@ impl Instance {
     /// read with `korpu ledger dump`, and the gateway started again.
     fn records(&mut self, sub: &str) -> Vec<Value> {
         let provider = sub == "population";
+        self.stop_gateway(provider);
+        let records = ledger_records(self.dir.path(), sub);
+        self.start_gateway(provider);
+        records
+    }
+
+    /// Kills gateway A (`provider`) or B; its subsystem's name, which names its directory.
+    fn stop_gateway(&mut self, provider: bool) -> &'static str {
         if provider {
             self.a.take();
+            "population"
         } else {
             self.b.take();
+            "benefits"
         }
-        let config = self.path(sub).join("gateway.toml");
-        let out = korpu_ok(&["ledger", "dump", "--config", config.to_str().unwrap()]);
-        self.start_gateway(provider);
-        out.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
     }
+
+    /// Stops gateway A (`provider`) or B, puts `prefix` before and `suffix` after its
+    /// gateway.toml, and starts it again.
+    fn reconfigure(&mut self, provider: bool, prefix: &str, suffix: &str) {
+        let sub = self.stop_gateway(provider);
+        let config = self.path(sub).join("gateway.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{prefix}{text}{suffix}")).unwrap();
+        self.start_gateway(provider);
+    }
+
+    /// The verifier key of a gateway's evidence ledger (`korpu ledger key`).
+    fn ledger_key(&self, sub: &str) -> String {
+        let config = self.path(sub).join("gateway.toml");
+        let key = korpu_ok(&["ledger", "key", "--config", config.to_str().unwrap()]);
+        key.trim().to_owned()
+    }
+
+    /// `korpu ledger evidence ID` from A's ledger, written to `out`; the package.
+    fn evidence(&self, id: &str, out: &Path) -> Value {
+        let config = self.path("population").join("gateway.toml");
+        let (config, out_s) = (config.to_str().unwrap(), out.to_str().unwrap());
+        korpu_ok(&["ledger", "evidence", id, "--config", config, "--out", out_s]);
+        serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+    }
+
+    /// Writes `v` to the file `name` in the instance's directory; its path.
+    fn write_json(&self, name: &str, v: &Value) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, serde_json::to_vec(v).unwrap()).unwrap();
+        path
+    }
+
+    /// `korpu ledger verify ARCHIVE` with only the configuration anchor.
+    fn verify_archive(&self, archive: &Path) -> Ran {
+        run(Command::new(KORPU)
+            .args(["ledger", "verify"])
+            .arg(archive)
+            .arg("--anchor")
+            .arg(self.path("central/anchor.json")))
+    }
+
+    /// `korpu ledger verify-evidence FILE --log-key KEY` with the platform's roots.
+    fn verify_evidence(&self, file: &Path, key: &str) -> Ran {
+        run(Command::new(KORPU)
+            .args(["ledger", "verify-evidence"])
+            .arg(file)
+            .args(["--log-key", key, "--roots"])
+            .arg(self.path("central/certs/root.pem")))
+    }
+
+    /// openssl's verdict on the DER ECDSA signature `sig` over the raw `digest` by `signer`,
+    /// the three written to files `NAME-signer.pem`, `NAME.digest` and `NAME.sig` first.
+    fn openssl_verify(&self, name: &str, signer: &Certificate, digest: &[u8], sig: &[u8]) -> Ran {
+        let signer_pem = self.path(&format!("{name}-signer.pem"));
+        let (digest_bin, sig_der) = (
+            self.path(&format!("{name}.digest")),
+            self.path(&format!("{name}.sig")),
+        );
+        std::fs::write(&signer_pem, signer.to_pem()).unwrap();
+        std::fs::write(&digest_bin, digest).unwrap();
+        std::fs::write(&sig_der, sig).unwrap();
+        run(Command::new("openssl")
+            .args(["pkeyutl", "-verify", "-certin", "-inkey"])
+            .arg(&signer_pem)
+            .arg("-in")
+            .arg(&digest_bin)
+            .arg("-sigfile")
+            .arg(&sig_der))
+    }
+
+    /// `method` on `path` (a service id, then any path and query) through B's client side, as
+    /// the benefits subsystem, with `headers` added.
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut all = vec![B_CLIENT_HEADER];
+        all.extend_from_slice(headers);
+        call(&format!("{}/r1/{path}", self.b_client), method, &all, body).await
+    }
+
+    /// A plain GET of `path` through B's client side, as the benefits subsystem.
+    async fn get(&self, path: &str) -> Answer {
+        self.exchange("GET", path, &[], Vec::new()).await
+    }
+
+    /// GETs `path` through B until an exchange is refused (a change taking effect); that
+    /// answer. Fails with `never` when none is refused within 20 s.
+    async fn first_refusal(&self, path: &str, never: &str) -> Answer {
+        eventually(Duration::from_secs(20), || async move {
+            let answer = self.get(path).await;
+            if answer.0 == 200 {
+                Err(never.to_owned())
+            } else {
+                Ok(answer)
+            }
+        })
+        .await
+    }
+
+    /// The person `AZ1234567` from the personal-data service, for benefit eligibility, with
+    /// `headers` added.
+    async fn persons(&self, headers: &[(&str, &str)]) -> Answer {
+        let mut all = vec![("X-Korpu-Purpose", "benefit-eligibility")];
+        all.extend_from_slice(headers);
+        let path = format!("{PERSONS}/AZ1234567");
+        self.exchange("GET", &path, &all, Vec::new()).await
+    }
+
+    /// A GET of `path` through B as the benefits subsystem, on behalf of the end user `user`
+    /// (`X-Road-UserId`) when there is one.
+    async fn get_as(&self, path: &str, user: Option<&str>) -> Answer {
+        let headers: Vec<_> = user.map(|u| ("X-Road-UserId", u)).into_iter().collect();
+        self.exchange("GET", path, &headers, Vec::new()).await
+    }
+
+    /// Asks gateway B's client side for `path` (`/metrics`, `/health`, ...), with no headers.
+    async fn b_local(&self, path: &str) -> Answer {
+        call(&format!("{}{path}", self.b_client), "GET", &[], Vec::new()).await
+    }
+}
+
+/// Tries `attempt` every 300 ms until it gives `Ok`; after `limit`, fails with its last `Err`.
+async fn eventually<T, F>(limit: Duration, mut attempt: impl FnMut() -> F) -> T
+where
+    F: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        match attempt().await {
+            Ok(v) => return v,
+            Err(why) => assert!(Instant::now() < deadline, "{why}"),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// How a command ended: whether it succeeded, and what it wrote.
+struct Ran {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    /// Both outputs, for assertion messages and for verdicts that may come on either.
+    fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `cmd` to its end.
+fn run(cmd: &mut Command) -> Ran {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    Ran {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The bytes of a base64 (standard alphabet) string field of an evidence package.
+fn base64_field(v: &Value) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().unwrap())
+        .unwrap()
+}
+
+/// The certificate an evidence package carries for its record's request signer.
+fn request_signer(ev: &Value) -> Certificate {
+    let fp = ev["record"]["request_signer_cert_sha256"].as_str().unwrap();
+    ev["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| Certificate::from_pem(p.as_str().unwrap()).unwrap())
+        .find(|c| c.sha256_fingerprint_hex() == fp)
+        .expect("the package carries the request signer's certificate")
+}
+
+/// An answer: its status, headers and body.
+type Answer = (u16, reqwest::header::HeaderMap, Vec<u8>);
+
+/// Asserts a 200 answer, showing the body otherwise.
+fn assert_ok((status, _, body): &Answer) {
+    assert_eq!(*status, 200, "{}", String::from_utf8_lossy(body));
 }
 
 fn client() -> reqwest::Client {
@@ -209,12 +387,7 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn call(
-    url: &str,
-    method: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+async fn call(url: &str, method: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
     let mut req = client().request(method.parse().unwrap(), url).body(body);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -257,26 +430,25 @@ fn assert_xroad_error(
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_sides() {
     let mut inst = Instance::new(Opts::default());
-    let base = format!("{}/r1/{ECHO}", inst.b_client);
     for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
         let body: Vec<u8> = if method == "GET" {
             vec![]
         } else {
             (0..=255u8).cycle().take(70_000).collect()
         };
-        let (status, h, resp) = call(
-            &format!("{base}/a/b%20c?x=1&y=%2F&x=2"),
-            method,
-            &[
-                B_CLIENT_HEADER,
-                ("X-Road-UserId", "AZ9876543"),
-                ("X-Road-Issue", "CB-1"),
-                ("X-Custom", "kept"),
-                ("Content-Type", "application/octet-stream"),
-            ],
-            body.clone(),
-        )
-        .await;
+        let (status, h, resp) = inst
+            .exchange(
+                method,
+                &format!("{ECHO}/a/b%20c?x=1&y=%2F&x=2"),
+                &[
+                    ("X-Road-UserId", "AZ9876543"),
+                    ("X-Road-Issue", "CB-1"),
+                    ("X-Custom", "kept"),
+                    ("Content-Type", "application/octet-stream"),
+                ],
+                body.clone(),
+            )
+            .await;
         assert_eq!(status, 200, "{method}: {}", String::from_utf8_lossy(&resp));
         let v = json(&resp);
         assert_eq!(v["method"], method);
@@ -303,13 +475,9 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         assert_eq!(h.get("x-road-service").unwrap(), ECHO);
     }
     // A client-chosen X-Road-Id is kept.
-    let (_, h, _) = call(
-        &base,
-        "GET",
-        &[B_CLIENT_HEADER, ("X-Road-Id", "my-id-1")],
-        vec![],
-    )
-    .await;
+    let (_, h, _) = inst
+        .exchange("GET", ECHO, &[("X-Road-Id", "my-id-1")], vec![])
+        .await;
     assert_eq!(h.get("x-road-id").unwrap(), "my-id-1");
 
     // Both gateways recorded every exchange, with both signatures, before answering.
@@ -318,18 +486,9 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
     assert_eq!(a.len(), 7);
     assert_eq!(b.len(), 7);
     for r in a.iter().chain(&b) {
-        assert!(
-            r["request_signature"]
-                .as_str()
-                .is_some_and(|s| s.len() > 60),
-            "{r}"
-        );
-        assert!(
-            r["response_signature"]
-                .as_str()
-                .is_some_and(|s| s.len() > 60),
-            "{r}"
-        );
+        for field in ["request_signature", "response_signature"] {
+            assert!(r[field].as_str().is_some_and(|s| s.len() > 60), "{r}");
+        }
     }
     assert!(b
         .iter()
@@ -339,26 +498,13 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         .any(|r| r["message_id"] == "my-id-1" && r["role"] == "provider"));
 
     // The data subject and purpose of a personal-data service are recorded by the provider.
-    let (status, _, resp) = call(
-        &format!("{}/r1/{PERSONS}/AZ1234567", inst.b_client),
-        "GET",
-        &[B_CLIENT_HEADER, ("X-Korpu-Purpose", "benefit-eligibility")],
-        vec![],
-    )
-    .await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+    assert_ok(&inst.persons(&[]).await);
     let rec = inst.records("population").into_iter().last().unwrap();
     assert_eq!(rec["data_subject"], "AZ1234567");
     assert_eq!(rec["purpose"], "benefit-eligibility");
 
     // Metaservices, monitoring.
-    let (_, _, resp) = call(
-        &format!("{}/r1/AZ/GOV/1400001/population/listMethods", inst.b_client),
-        "GET",
-        &[B_CLIENT_HEADER],
-        vec![],
-    )
-    .await;
+    let (_, _, resp) = inst.get("AZ/GOV/1400001/population/listMethods").await;
     let codes: Vec<String> = json(&resp)["service"]
         .as_array()
         .unwrap()
@@ -366,30 +512,15 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         .map(|s| s["service_code"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(codes, ["accessaudit", "accesses", "echo", "persons"]);
-    let (_, _, resp) = call(
-        &format!(
-            "{}/r1/AZ/GOV/1400001/population/allowedMethods",
-            inst.b_client
-        ),
-        "GET",
-        &[B_CLIENT_HEADER],
-        vec![],
-    )
-    .await;
+    let (_, _, resp) = inst.get("AZ/GOV/1400001/population/allowedMethods").await;
     assert_eq!(json(&resp)["service"].as_array().unwrap().len(), 4);
-    let (_, _, resp) = call(
-        &format!("{}/listClients", inst.b_client),
-        "GET",
-        &[],
-        vec![],
-    )
-    .await;
+    let (_, _, resp) = inst.b_local("/listClients").await;
     assert!(json(&resp)["member"]
         .as_array()
         .unwrap()
         .iter()
         .any(|m| m["id"]["subsystem_code"] == "population"));
-    let (_, _, resp) = call(&format!("{}/metrics", inst.b_client), "GET", &[], vec![]).await;
+    let (_, _, resp) = inst.b_local("/metrics").await;
     let metrics = String::from_utf8(resp).unwrap();
     assert!(
         // B was restarted when its records were read: since then, persons and two metaservices.
@@ -401,40 +532,25 @@ async fn the_rest_protocol_passes_every_method_query_and_body_and_records_both_s
         "{metrics}"
     );
     // The ledger's group commit shows: records made durable, and the commits that did it.
-    let counter = |name: &str| -> u64 { metric(&metrics, name) };
-    let (appends, commits) = (
-        counter("korpu_ledger_appends_total"),
-        counter("korpu_ledger_commits_total"),
-    );
-    assert!(
-        appends >= 1 && (1..=appends).contains(&commits),
-        "{metrics}"
-    );
+    let counters = |a, b| (metric::<u64>(&metrics, a), metric::<u64>(&metrics, b));
+    let check = |holds: bool| assert!(holds, "{metrics}");
+    let (appends, commits) = counters("korpu_ledger_appends_total", "korpu_ledger_commits_total");
+    check(appends >= 1 && (1..=appends).contains(&commits));
     // So do the batch signatures: messages signed per signature made, and the answers whose
     // signature needed an ECDSA verification here.
-    let (signatures, signed) = (
-        counter("korpu_signatures_total"),
-        counter("korpu_signed_messages_total"),
+    let (signatures, signed) = counters("korpu_signatures_total", "korpu_signed_messages_total");
+    check(signed >= 1 && (1..=signed).contains(&signatures));
+    let (verifications, reuses) = counters(
+        "korpu_signature_verifications_total",
+        "korpu_signature_batch_reuses_total",
     );
-    assert!(
-        signed >= 1 && (1..=signed).contains(&signatures),
-        "{metrics}"
-    );
-    let (verifications, reuses) = (
-        counter("korpu_signature_verifications_total"),
-        counter("korpu_signature_batch_reuses_total"),
-    );
-    assert!(
-        verifications >= 1 && verifications + reuses <= signed,
-        "{metrics}"
-    );
+    check(verifications >= 1 && verifications + reuses <= signed);
     // And the time the ledger's writer spends on commits, to tell a slow disk from a busy CPU.
     assert!(
         metric::<f64>(&metrics, "korpu_ledger_commit_seconds_total") > 0.0,
         "{metrics}"
     );
-    let (status, _, resp) = call(&format!("{}/health", inst.a_client), "GET", &[], vec![]).await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+    assert_ok(&call(&format!("{}/health", inst.a_client), "GET", &[], vec![]).await);
 }
 
 /// The value of the unlabelled metric `name` in a Prometheus text exposition.
@@ -445,15 +561,6 @@ fn metric<T: std::str::FromStr>(metrics: &str, name: &str) -> T {
         .unwrap_or_else(|| panic!("{name} missing from {metrics}"))
 }
 
-/// (url, headers, body, expected X-Road error type, expected HTTP status)
-type ErrorCase = (
-    String,
-    Vec<(&'static str, &'static str)>,
-    Vec<u8>,
-    &'static str,
-    u16,
-);
-
 #[tokio::test(flavor = "multi_thread")]
 async fn each_error_class_is_answered_in_the_protocols_form() {
     let opts = Opts {
@@ -463,107 +570,57 @@ async fn each_error_class_is_answered_in_the_protocols_form() {
     };
     let mut inst = Instance::new(opts);
     let b = inst.b_client.clone();
-    let cases: Vec<ErrorCase> = vec![
-        (
-            format!("{b}/r1/{ECHO}"),
-            vec![],
-            vec![],
-            "Client.InvalidClientIdentifier",
-            400,
-        ),
-        (
-            format!("{b}/r1/{ECHO}"),
-            vec![("X-Road-Client", "AZ/GOV")],
-            vec![],
-            "Client.InvalidClientIdentifier",
-            400,
-        ),
-        (
-            format!("{b}/r1/{ECHO}"),
-            vec![("X-Road-Client", "AZ/GOV/1400003/nosuch")],
-            vec![],
-            "Client.UnknownClient",
-            400,
-        ),
-        (
-            format!("{b}/r1/AZ/GOV/1400001/population/nosuch"),
-            vec![B_CLIENT_HEADER],
-            vec![],
-            "Client.UnknownService",
-            400,
-        ),
-        (
-            format!("{b}/r2/{ECHO}"),
-            vec![B_CLIENT_HEADER],
-            vec![],
-            "Client.BadRequest",
-            400,
-        ),
-        (
-            format!("{b}/r1/{PERSONS}/AZ1"),
-            vec![B_CLIENT_HEADER],
-            vec![],
-            "Client.PurposeRequired",
-            400,
-        ),
-        (
-            format!("{b}/r1/{ECHO}"),
-            vec![B_CLIENT_HEADER],
-            vec![0u8; 2 << 20],
-            "Client.RequestTooLarge",
-            400,
-        ),
-        (
-            format!("{b}/r1/{ECHO}?sleep_ms=3000"),
-            vec![B_CLIENT_HEADER],
-            vec![],
-            "Server.ServerProxy.ServiceTimeout",
-            500,
-        ),
+    let (benefits, bad, unknown) = (
+        Some(B_CLIENT_HEADER.1),
+        Some("AZ/GOV"),
+        Some("AZ/GOV/1400003/nosuch"),
+    );
+    let echo = format!("r1/{ECHO}");
+    let (nosuch, r2) = (
+        format!("r1/{PROVIDER}/population/nosuch"),
+        format!("r2/{ECHO}"),
+    );
+    let (purpose_less, slow) = (format!("r1/{PERSONS}/AZ1"), format!("{echo}?sleep_ms=3000"));
+    // (path, X-Road-Client, body length, expected error type, expected status)
+    let cases: [(&str, Option<&str>, usize, &str, u16); 8] = [
+        (&echo, None, 0, "Client.InvalidClientIdentifier", 400),
+        (&echo, bad, 0, "Client.InvalidClientIdentifier", 400),
+        (&echo, unknown, 0, "Client.UnknownClient", 400),
+        (&nosuch, benefits, 0, "Client.UnknownService", 400),
+        (&r2, benefits, 0, "Client.BadRequest", 400),
+        (&purpose_less, benefits, 0, "Client.PurposeRequired", 400),
+        (&echo, benefits, 2 << 20, "Client.RequestTooLarge", 400),
+        (&slow, benefits, 0, "Server.ServerProxy.ServiceTimeout", 500),
     ];
-    for (url, headers, body, kind, status_want) in cases {
-        let (status, h, resp) = call(
-            &url,
-            if body.is_empty() { "GET" } else { "POST" },
-            &headers,
-            body,
-        )
-        .await;
+    for (path, client, body_len, kind, status_want) in cases {
+        let headers: Vec<_> = client.map(|c| ("X-Road-Client", c)).into_iter().collect();
+        let method = if body_len == 0 { "GET" } else { "POST" };
+        let body = vec![0u8; body_len];
+        let (status, h, resp) = call(&format!("{b}/{path}"), method, &headers, body).await;
         assert_xroad_error(status, &h, &resp, kind, status_want);
     }
     // Access denied: revoke the right; the client gateway learns it from the next configuration.
     inst.admin(&["access", "revoke", "AZ/GOV/1400003/benefits", ECHO]);
-    let url = format!("{b}/r1/{ECHO}");
-    let t = Instant::now();
-    loop {
-        let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
-        if status != 200 {
-            // Whichever gateway learns of the revocation first refuses: the client's early
-            // check, or the provider's, which decides.
-            if json(&resp)["type"] == "Client.AccessDenied" {
-                assert_xroad_error(status, &h, &resp, "Client.AccessDenied", 400);
-            } else {
-                assert_xroad_error(status, &h, &resp, "Server.ServerProxy.AccessDenied", 500);
-            }
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "the revoked access right was never enforced"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    let never = "the revoked access right was never enforced";
+    let (status, h, resp) = inst.first_refusal(ECHO, never).await;
+    // Whichever gateway learns of the revocation first refuses: the client's early check, or
+    // the provider's, which decides.
+    if json(&resp)["type"] == "Client.AccessDenied" {
+        assert_xroad_error(status, &h, &resp, "Client.AccessDenied", 400);
+    } else {
+        assert_xroad_error(status, &h, &resp, "Server.ServerProxy.AccessDenied", 500);
     }
     inst.admin(&["access", "grant", "AZ/GOV/1400003/benefits", ECHO]);
     // Provider's information system unreachable.
     inst.system.take();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
+    let (status, h, resp) = inst.get(ECHO).await;
     assert_xroad_error(status, &h, &resp, "Server.ServerProxy.ServiceFailed", 500);
     // Provider's gateway unreachable.
     inst.a.take();
-    let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
+    let (status, h, resp) = inst.get(ECHO).await;
     assert_xroad_error(status, &h, &resp, "Server.ClientProxy.NetworkError", 500);
-    let (_, _, resp) = call(&format!("{b}/metrics"), "GET", &[], vec![]).await;
+    let (_, _, resp) = inst.b_local("/metrics").await;
     let metrics = String::from_utf8(resp).unwrap();
     assert!(
         metrics.contains("korpu_errors_total{type=\"Server.ClientProxy.NetworkError\"} 1"),
@@ -621,12 +678,10 @@ async fn an_expired_configuration_stops_routing_and_says_why() {
         ..Opts::default()
     };
     let mut inst = Instance::new(opts);
-    let url = format!("{}/r1/{ECHO}", inst.b_client);
-    let (status, _, _) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
-    assert_eq!(status, 200);
+    assert_ok(&inst.get(ECHO).await);
     inst.central.kill9();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
+    let (status, h, resp) = inst.get(ECHO).await;
     let v = assert_xroad_error(
         status,
         &h,
@@ -635,7 +690,7 @@ async fn an_expired_configuration_stops_routing_and_says_why() {
         500,
     );
     assert!(v["message"].as_str().unwrap().contains("expired at"), "{v}");
-    let (status, _, resp) = call(&format!("{}/health", inst.b_client), "GET", &[], vec![]).await;
+    let (status, _, resp) = inst.b_local("/health").await;
     assert_eq!(status, 503, "{}", String::from_utf8_lossy(&resp));
 }
 
@@ -647,8 +702,7 @@ async fn a_revoked_gateway_certificate_is_refused_through_ocsp() {
         ..Opts::default()
     };
     let inst = Instance::new(opts);
-    let url = format!("{}/r1/{ECHO}", inst.b_client);
-    assert_eq!(call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await.0, 200);
+    assert_ok(&inst.get(ECHO).await);
     let certs: Value = serde_json::from_str(&inst.admin(&["list", "certificates"])).unwrap();
     let serial = certs
         .as_array()
@@ -660,26 +714,11 @@ async fn a_revoked_gateway_certificate_is_refused_through_ocsp() {
         .unwrap()
         .to_owned();
     inst.admin(&["cert", "revoke", &serial, "--reason", "key_compromise"]);
-    let t = Instant::now();
-    loop {
-        let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
-        if status != 200 {
-            let v = assert_xroad_error(
-                status,
-                &h,
-                &resp,
-                "Server.ServerProxy.SslAuthenticationFailed",
-                500,
-            );
-            assert!(v["message"].as_str().unwrap().contains("revoked"), "{v}");
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "a revoked certificate was still accepted"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let never = "a revoked certificate was still accepted";
+    let (status, h, resp) = inst.first_refusal(ECHO, never).await;
+    let kind = "Server.ServerProxy.SslAuthenticationFailed";
+    let v = assert_xroad_error(status, &h, &resp, kind, 500);
+    assert!(v["message"].as_str().unwrap().contains("revoked"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -691,41 +730,26 @@ async fn a_certificate_that_does_not_match_its_pin_is_refused() {
         ..Opts::default()
     };
     let mut inst = Instance::new(opts);
-    let url = format!("{}/r1/{ECHO}", inst.b_client);
-    assert_eq!(call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await.0, 200);
+    assert_ok(&inst.get(ECHO).await);
     let a_dir = inst.path("population");
     inst.a.take();
     let new_dir = inst.path("new-keys");
-    korpu_ok(&[
-        "gateway",
-        "keys",
-        "--dir",
-        new_dir.to_str().unwrap(),
-        "--gateway",
-        "AZ/GOV/1400001/gw1",
-    ]);
-    inst.admin(&[
-        "cert",
-        "issue",
-        "--kind",
+    make_gateway_keys(&new_dir, "AZ/GOV/1400001/gw1");
+    let central_toml = inst.path("central/central.toml");
+    issue_cert(
+        &central_toml,
         "gateway-tls",
-        "--owner",
         "AZ/GOV/1400001/gw1",
-        "--csr",
-        new_dir.join("tls.csr.pem").to_str().unwrap(),
-        "--out",
-        a_dir.join("tls.pem").to_str().unwrap(),
-    ]);
-    std::fs::copy(new_dir.join("tls.p8"), a_dir.join("tls.p8")).unwrap();
-    inst.start_gateway(true);
-    let (status, h, resp) = call(&url, "GET", &[B_CLIENT_HEADER], vec![]).await;
-    let v = assert_xroad_error(
-        status,
-        &h,
-        &resp,
-        "Server.ClientProxy.SslAuthenticationFailed",
-        500,
+        &new_dir,
+        "tls",
     );
+    for file in ["tls.pem", "tls.p8"] {
+        std::fs::copy(new_dir.join(file), a_dir.join(file)).unwrap();
+    }
+    inst.start_gateway(true);
+    let (status, h, resp) = inst.get(ECHO).await;
+    let kind = "Server.ClientProxy.SslAuthenticationFailed";
+    let v = assert_xroad_error(status, &h, &resp, kind, 500);
     assert!(v["message"].as_str().unwrap().contains("pins"), "{v}");
 }
 
@@ -778,8 +802,7 @@ async fn a_byte_flipped_between_gateways_is_detected_and_refused() {
     let flipped = Arc::new(AtomicBool::new(false));
     // Past the TLS handshake, inside the first request's encrypted records.
     flipping_relay(relay, inst.a_server, 6000, flipped.clone());
-    let url = format!("{}/r1/{ECHO}", inst.b_client);
-    let (status, h, resp) = call(&url, "POST", &[B_CLIENT_HEADER], vec![7u8; 20_000]).await;
+    let (status, h, resp) = inst.exchange("POST", ECHO, &[], vec![7u8; 20_000]).await;
     assert!(
         flipped.load(Ordering::SeqCst),
         "the relay never flipped a byte"
@@ -795,8 +818,7 @@ async fn a_byte_flipped_between_gateways_is_detected_and_refused() {
         .collect();
     assert!(logs.contains("exchange refused"), "{logs}");
     // The next exchange, on a fresh connection, goes through untouched.
-    let (status, _, _) = call(&url, "POST", &[B_CLIENT_HEADER], vec![7u8; 20_000]).await;
-    assert_eq!(status, 200);
+    assert_ok(&inst.exchange("POST", ECHO, &[], vec![7u8; 20_000]).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -871,15 +893,7 @@ async fn kill_9_under_load_loses_no_answered_exchange() {
         // The restarted gateway works (the first call may find the old connection dead).
         let mut ok = false;
         for _ in 0..5 {
-            if call(
-                &format!("{}/r1/{ECHO}", inst.b_client),
-                "GET",
-                &[B_CLIENT_HEADER],
-                vec![],
-            )
-            .await
-            .0 == 200
-            {
+            if inst.get(ECHO).await.0 == 200 {
                 ok = true;
                 break;
             }
@@ -891,30 +905,20 @@ async fn kill_9_under_load_loses_no_answered_exchange() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn evidence_for_an_exchange_verifies_offline_and_with_openssl() {
-    use base64::Engine;
     use sha2::Digest;
     let mut inst = Instance::new(Opts::default());
-    let (status, _, resp) = call(
-        &format!("{}/r1/{PERSONS}/AZ1234567", inst.b_client),
-        "GET",
-        &[
-            B_CLIENT_HEADER,
-            ("X-Road-Id", "evidence-1"),
-            ("X-Korpu-Purpose", "benefit-eligibility"),
-        ],
-        vec![],
-    )
-    .await;
+    let (status, _, resp) = inst.persons(&[("X-Road-Id", "evidence-1")]).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
     // Enough exchanges to fill a few 64 KiB ledger segments, which are sealed and archived.
     for i in 0..150 {
-        let (status, _, _) = call(
-            &format!("{}/r1/{ECHO}", inst.b_client),
-            "POST",
-            &[B_CLIENT_HEADER, ("X-Road-Id", &format!("fill-{i}"))],
-            vec![b'x'; 256],
-        )
-        .await;
+        let (status, _, _) = inst
+            .exchange(
+                "POST",
+                ECHO,
+                &[("X-Road-Id", &format!("fill-{i}"))],
+                vec![b'x'; 256],
+            )
+            .await;
         assert_eq!(status, 200);
     }
     // A graceful stop closes the ledger with a final, time-stamped checkpoint.
@@ -934,20 +938,8 @@ async fn evidence_for_an_exchange_verifies_offline_and_with_openssl() {
         archive_dir.display()
     );
     for a in &archives {
-        let out = Command::new(KORPU)
-            .args(["ledger", "verify"])
-            .arg(a)
-            .arg("--anchor")
-            .arg(inst.path("central/anchor.json"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}{}",
-            a.display(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let ran = inst.verify_archive(a);
+        assert!(ran.ok, "{}: {}", a.display(), ran.text());
     }
     // One flipped byte, and the verifier names what is wrong and fails.
     let mut bytes = std::fs::read(&archives[0]).unwrap();
@@ -955,48 +947,13 @@ async fn evidence_for_an_exchange_verifies_offline_and_with_openssl() {
     bytes[at] ^= 0x20;
     let flipped = inst.path("flipped.korpu-archive");
     std::fs::write(&flipped, bytes).unwrap();
-    let out = Command::new(KORPU)
-        .args(["ledger", "verify"])
-        .arg(&flipped)
-        .arg("--anchor")
-        .arg(inst.path("central/anchor.json"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let config = inst.path("population").join("gateway.toml");
-    let config = config.to_str().unwrap();
-    let key = korpu_ok(&["ledger", "key", "--config", config])
-        .trim()
-        .to_owned();
+    assert!(!inst.verify_archive(&flipped).ok);
+    let key = inst.ledger_key("population");
     let ev_path = inst.path("evidence.json");
-    korpu_ok(&[
-        "ledger",
-        "evidence",
-        "evidence-1",
-        "--config",
-        config,
-        "--out",
-        ev_path.to_str().unwrap(),
-    ]);
-    let roots = inst.path("central/certs/root.pem");
-    let verify = |file: &Path, key: &str| {
-        Command::new(KORPU)
-            .args([
-                "ledger",
-                "verify-evidence",
-                file.to_str().unwrap(),
-                "--log-key",
-                key,
-                "--roots",
-                roots.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap()
-    };
-    let out = verify(&ev_path, &key);
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let ev = inst.evidence("evidence-1", &ev_path);
+    let ran = inst.verify_evidence(&ev_path, &key);
+    let text = ran.text();
+    assert!(ran.ok, "{text}");
     assert!(
         text.contains("OK: message evidence-1") && text.contains("time-stamped"),
         "{text}"
@@ -1007,132 +964,60 @@ async fn evidence_for_an_exchange_verifies_offline_and_with_openssl() {
     );
 
     // openssl agrees that the time-stamp is over this checkpoint.
-    let ev: Value = serde_json::from_slice(&std::fs::read(&ev_path).unwrap()).unwrap();
     assert_eq!(ev["record"]["data_subject"], "AZ1234567");
     let tsr = inst.path("checkpoint.tsr");
-    std::fs::write(
-        &tsr,
-        base64::engine::general_purpose::STANDARD
-            .decode(ev["timestamp"].as_str().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&tsr, base64_field(&ev["timestamp"])).unwrap();
     let digest = hex::encode(sha2::Sha256::digest(
         ev["checkpoint"].as_str().unwrap().as_bytes(),
     ));
-    let out = Command::new("openssl")
-        .args([
-            "ts",
-            "-verify",
-            "-in",
-            tsr.to_str().unwrap(),
-            "-digest",
-            &digest,
-            "-CAfile",
-            roots.to_str().unwrap(),
-            "-untrusted",
-            inst.path("central/certs/issuing.pem").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && text.contains("Verification: OK"),
-        "{text}"
+    let (roots, issuing) = (
+        inst.path("central/certs/root.pem"),
+        inst.path("central/certs/issuing.pem"),
     );
+    let ran = run(Command::new("openssl")
+        .args(["ts", "-verify", "-digest", &digest, "-in"])
+        .arg(&tsr)
+        .arg("-CAfile")
+        .arg(&roots)
+        .arg("-untrusted")
+        .arg(&issuing));
+    let text = ran.text();
+    assert!(ran.ok && text.contains("Verification: OK"), "{text}");
 
     // openssl agrees that the client's member signed the request digest the record keeps,
     // with the certificate the package carries.
     let fp = ev["record"]["request_signer_cert_sha256"].as_str().unwrap();
-    let signer = ev["certificates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| korpu_pki::cert::Certificate::from_pem(p.as_str().unwrap()).unwrap())
-        .find(|c| c.sha256_fingerprint_hex() == fp)
-        .expect("the package carries the request signer's certificate");
-    let (signer_pem, digest_bin, sig_der) = (
-        inst.path("signer.pem"),
-        inst.path("request.digest"),
-        inst.path("request.sig"),
-    );
-    std::fs::write(&signer_pem, signer.to_pem()).unwrap();
-    std::fs::write(
-        &digest_bin,
-        hex::decode(ev["record"]["request_digest"].as_str().unwrap()).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
-        &sig_der,
-        base64::engine::general_purpose::STANDARD
-            .decode(ev["record"]["request_signature"].as_str().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    let out = Command::new("openssl")
-        .args(["pkeyutl", "-verify", "-certin", "-inkey"])
-        .arg(&signer_pem)
-        .arg("-in")
-        .arg(&digest_bin)
-        .arg("-sigfile")
-        .arg(&sig_der)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let signer = request_signer(&ev);
+    let digest = hex::decode(ev["record"]["request_digest"].as_str().unwrap()).unwrap();
+    let sig = base64_field(&ev["record"]["request_signature"]);
+    let ran = inst.openssl_verify("request", &signer, &digest, &sig);
+    let text = ran.text();
     assert!(
-        out.status.success() && text.contains("Signature Verified Successfully"),
+        ran.ok && text.contains("Signature Verified Successfully"),
         "{text}"
     );
 
     // A package that leaves out a signer's certificate is refused, naming it: the record
     // cannot be changed to suit other certificates without breaking its inclusion proof.
     let mut stripped = ev.clone();
-    stripped["certificates"] = Value::Array(
-        ev["certificates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p.as_str().unwrap() != signer.to_pem())
-            .cloned()
-            .collect(),
-    );
-    let stripped_path = inst.path("stripped.json");
-    std::fs::write(&stripped_path, serde_json::to_vec(&stripped).unwrap()).unwrap();
-    let out = verify(&stripped_path, &key);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains(&format!("no certificate with SHA-256 {fp}")),
-        "{err}"
-    );
+    stripped["certificates"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|p| p.as_str().unwrap() != signer.to_pem());
+    let ran = inst.verify_evidence(&inst.write_json("stripped.json", &stripped), &key);
+    let want = format!("no certificate with SHA-256 {fp}");
+    assert!(!ran.ok && ran.stderr.contains(&want), "{}", ran.stderr);
 
     // An edited record, and another log's key, are refused with the reason.
     let mut edited = ev.clone();
     edited["record"]["purpose"] = "curiosity".into();
-    let edited_path = inst.path("edited.json");
-    std::fs::write(&edited_path, serde_json::to_vec(&edited).unwrap()).unwrap();
-    let out = verify(&edited_path, &key);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("is not in the checkpointed tree"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ran = inst.verify_evidence(&inst.write_json("edited.json", &edited), &key);
+    let want = "is not in the checkpointed tree";
+    assert!(!ran.ok && ran.stderr.contains(want), "{}", ran.stderr);
     inst.b.take();
-    let other_key = korpu_ok(&[
-        "ledger",
-        "key",
-        "--config",
-        inst.path("benefits").join("gateway.toml").to_str().unwrap(),
-    ]);
-    let out = verify(&ev_path, other_key.trim());
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not signed by the given log key"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ran = inst.verify_evidence(&ev_path, &inst.ledger_key("benefits"));
+    let want = "not signed by the given log key";
+    assert!(!ran.ok && ran.stderr.contains(want), "{}", ran.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1159,43 +1044,13 @@ async fn concurrent_exchanges_are_signed_in_batches_whose_evidence_verifies() {
         t.await.unwrap();
     }
     inst.a.take().unwrap().terminate();
-    let config = inst.path("population").join("gateway.toml");
-    let config = config.to_str().unwrap();
-    let key = korpu_ok(&["ledger", "key", "--config", config])
-        .trim()
-        .to_owned();
-    let roots = inst.path("central/certs/root.pem");
-    let verify = |file: &Path| {
-        Command::new(KORPU)
-            .args([
-                "ledger",
-                "verify-evidence",
-                file.to_str().unwrap(),
-                "--log-key",
-                &key,
-            ])
-            .arg("--roots")
-            .arg(&roots)
-            .output()
-            .unwrap()
-    };
+    let key = inst.ledger_key("population");
     let mut batched = None;
     for i in 0..48 {
         let ev_path = inst.path(&format!("batch-{i}.json"));
-        korpu_ok(&[
-            "ledger",
-            "evidence",
-            &format!("batch-{i}"),
-            "--config",
-            config,
-            "--out",
-            ev_path.to_str().unwrap(),
-        ]);
-        let out = verify(&ev_path);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "batch-{i}: {text}");
-        let ev: Value = serde_json::from_slice(&std::fs::read(&ev_path).unwrap()).unwrap();
+        let ev = inst.evidence(&format!("batch-{i}"), &ev_path);
+        let ran = inst.verify_evidence(&ev_path, &key);
+        assert!(ran.ok, "batch-{i}: {}", ran.text());
         if ev["record"]["request_signature"]
             .as_str()
             .unwrap()
@@ -1215,35 +1070,12 @@ async fn concurrent_exchanges_are_signed_in_batches_whose_evidence_verifies() {
         .unwrap()
         .try_into()
         .unwrap();
-    let fp = ev["record"]["request_signer_cert_sha256"].as_str().unwrap();
-    let signer = ev["certificates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| korpu_pki::cert::Certificate::from_pem(p.as_str().unwrap()).unwrap())
-        .find(|c| c.sha256_fingerprint_hex() == fp)
-        .unwrap();
-    let (signer_pem, digest_bin, sig_der) = (
-        inst.path("batch-signer.pem"),
-        inst.path("batch.digest"),
-        inst.path("batch.sig"),
-    );
-    std::fs::write(&signer_pem, signer.to_pem()).unwrap();
-    std::fs::write(&digest_bin, sig.signed_digest(&digest).unwrap()).unwrap();
-    std::fs::write(&sig_der, sig.der()).unwrap();
-    let out = Command::new("openssl")
-        .args(["pkeyutl", "-verify", "-certin", "-inkey"])
-        .arg(&signer_pem)
-        .arg("-in")
-        .arg(&digest_bin)
-        .arg("-sigfile")
-        .arg(&sig_der)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let signer = request_signer(&ev);
+    let signed = sig.signed_digest(&digest).unwrap();
+    let ran = inst.openssl_verify("batch", &signer, &signed, sig.der());
+    let text = ran.text();
     assert!(
-        out.status.success() && text.contains("Signature Verified Successfully"),
+        ran.ok && text.contains("Signature Verified Successfully"),
         "{text}"
     );
 
@@ -1264,17 +1096,12 @@ async fn concurrent_exchanges_are_signed_in_batches_whose_evidence_verifies() {
         path: path.clone(),
         der: der.clone(),
     };
-    std::fs::write(&digest_bin, moved.signed_digest(&digest).unwrap_or([0; 32])).unwrap();
-    let out = Command::new("openssl")
-        .args(["pkeyutl", "-verify", "-certin", "-inkey"])
-        .arg(&signer_pem)
-        .arg("-in")
-        .arg(&digest_bin)
-        .arg("-sigfile")
-        .arg(&sig_der)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let moved_digest = moved.signed_digest(&digest).unwrap_or([0; 32]);
+    assert!(
+        !inst
+            .openssl_verify("batch", &signer, &moved_digest, &der)
+            .ok
+    );
     let mut edited = ev.clone();
     let mut bent = path;
     bent[0][0] ^= 1;
@@ -1286,10 +1113,9 @@ async fn concurrent_exchanges_are_signed_in_batches_whose_evidence_verifies() {
     }
     .encode()
     .into();
-    let edited_path = inst.path("batch-edited.json");
-    std::fs::write(&edited_path, serde_json::to_vec(&edited).unwrap()).unwrap();
-    assert!(!verify(&edited_path).status.success());
-    assert!(verify(&ev_path).status.success());
+    let edited_path = inst.write_json("batch-edited.json", &edited);
+    assert!(!inst.verify_evidence(&edited_path, &key).ok);
+    assert!(inst.verify_evidence(&ev_path, &key).ok);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1297,7 +1123,7 @@ async fn information_systems_can_be_held_to_their_tls_client_certificates() {
     let mut inst = Instance::new(Opts::default());
     // Two self-signed information-system certificates, as an agency would make them.
     for name in ["is", "other"] {
-        let out = Command::new("openssl")
+        let ran = run(Command::new("openssl")
             .args([
                 "req",
                 "-x509",
@@ -1305,69 +1131,57 @@ async fn information_systems_can_be_held_to_their_tls_client_certificates() {
                 "ec",
                 "-pkeyopt",
                 "ec_paramgen_curve:P-256",
+            ])
+            .args([
                 "-nodes",
                 "-days",
                 "30",
                 "-subj",
                 &format!("/CN={name}"),
                 "-keyout",
-                inst.path(&format!("{name}.key")).to_str().unwrap(),
-                "-out",
-                inst.path(&format!("{name}.pem")).to_str().unwrap(),
             ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .arg(inst.path(&format!("{name}.key")))
+            .arg("-out")
+            .arg(inst.path(&format!("{name}.pem"))));
+        assert!(ran.ok, "{}", ran.stderr);
     }
     let pem = std::fs::read_to_string(inst.path("is.pem")).unwrap();
-    let fp = korpu_pki::cert::Certificate::from_pem(&pem)
+    let fp = Certificate::from_pem(&pem)
         .unwrap()
         .sha256_fingerprint_hex();
     let tls_port = free_port();
-    inst.b.take();
-    let config = inst.path("benefits").join("gateway.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!("client_tls_listen = \"127.0.0.1:{tls_port}\"\n{text}\n[client_certificates]\n\"AZ/GOV/1400003/benefits\" = [\"{fp}\"]\n"),
-    )
-    .unwrap();
-    inst.start_gateway(false);
+    inst.reconfigure(
+        false,
+        &format!("client_tls_listen = \"127.0.0.1:{tls_port}\"\n"),
+        &format!("\n[client_certificates]\n\"AZ/GOV/1400003/benefits\" = [\"{fp}\"]\n"),
+    );
 
     let root = reqwest::Certificate::from_pem(
         &std::fs::read(inst.path("central/certs/root.pem")).unwrap(),
     )
     .unwrap();
-    let with_identity = |name: &str| {
-        let mut id = std::fs::read(inst.path(&format!("{name}.pem"))).unwrap();
-        id.extend(std::fs::read(inst.path(&format!("{name}.key"))).unwrap());
-        reqwest::Client::builder()
+    let url = format!("https://127.0.0.1:{tls_port}/r1/{ECHO}");
+    // B's TLS client side, as the benefits subsystem, presenting the certificate `name`.
+    let get_as = |name: Option<&str>| {
+        let mut client = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
-            .add_root_certificate(root.clone())
-            .identity(reqwest::Identity::from_pem(&id).unwrap())
+            .add_root_certificate(root.clone());
+        if let Some(name) = name {
+            let mut id = std::fs::read(inst.path(&format!("{name}.pem"))).unwrap();
+            id.extend(std::fs::read(inst.path(&format!("{name}.key"))).unwrap());
+            client = client.identity(reqwest::Identity::from_pem(&id).unwrap());
+        }
+        let request = client
             .build()
             .unwrap()
+            .get(&url)
+            .header(B_CLIENT_HEADER.0, B_CLIENT_HEADER.1);
+        async move { request.send().await }
     };
-    let url = format!("https://127.0.0.1:{tls_port}/r1/{ECHO}");
-    let resp = with_identity("is")
-        .get(&url)
-        .header("X-Road-Client", "AZ/GOV/1400003/benefits")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(get_as(Some("is")).await.unwrap().status(), 200);
 
-    let resp = with_identity("other")
-        .get(&url)
-        .header("X-Road-Client", "AZ/GOV/1400003/benefits")
-        .send()
-        .await
-        .unwrap();
+    let resp = get_as(Some("other")).await.unwrap();
     let (status, h) = (resp.status().as_u16(), resp.headers().clone());
     let body = resp.bytes().await.unwrap();
     let v = assert_xroad_error(status, &h, &body, "Client.UnknownClient", 400);
@@ -1377,82 +1191,42 @@ async fn information_systems_can_be_held_to_their_tls_client_certificates() {
     );
 
     // The same subsystem over plain HTTP is refused: it must use its certificate.
-    let (status, h, body) = call(
-        &format!("{}/r1/{ECHO}", inst.b_client),
-        "GET",
-        &[B_CLIENT_HEADER],
-        vec![],
-    )
-    .await;
+    let (status, h, body) = inst.get(ECHO).await;
     let v = assert_xroad_error(status, &h, &body, "Client.UnknownClient", 400);
-    assert!(
-        v["message"]
-            .as_str()
-            .unwrap()
-            .contains("must connect over TLS"),
-        "{v}"
-    );
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("must connect over TLS"), "{v}");
 
     // Without a client certificate there is no TLS connection at all.
-    let anonymous = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(root.clone())
-        .build()
-        .unwrap();
-    assert!(anonymous
-        .get(&url)
-        .header("X-Road-Client", "AZ/GOV/1400003/benefits")
-        .send()
-        .await
-        .is_err());
+    assert!(get_as(None).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_data_tracker_lists_a_subjects_accesses_with_proofs_and_only_to_them() {
     let inst = Instance::new(Opts::default());
-    let (status, _, resp) = call(
-        &format!("{}/r1/{PERSONS}/AZ1234567", inst.b_client),
-        "GET",
-        &[
-            B_CLIENT_HEADER,
+    let (status, _, resp) = inst
+        .persons(&[
             ("X-Road-Id", "tracked-1"),
             ("X-Road-UserId", "AZ-OFFICER-7"),
-            ("X-Korpu-Purpose", "benefit-eligibility"),
-        ],
-        vec![],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
 
     // The access becomes provable with the next checkpoint (every second here).
-    let url = format!("{}/r1/{ACCESSES}?subject=AZ1234567&limit=10", inst.b_client);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (entry, page) = loop {
-        let (status, _, resp) = call(
-            &url,
-            "GET",
-            &[B_CLIENT_HEADER, ("X-Road-UserId", "AZ1234567")],
-            vec![],
-        )
-        .await;
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
-        let page: Value = serde_json::from_slice(&resp).unwrap();
-        let found = page["entries"]
-            .as_array()
-            .unwrap()
+    let tracker = format!("{ACCESSES}?subject=AZ1234567&limit=10");
+    let (inst_ref, tracker_ref) = (&inst, &tracker);
+    let (entry, page) = eventually(Duration::from_secs(20), move || async move {
+        let answer = inst_ref.get_as(tracker_ref, Some("AZ1234567")).await;
+        assert_ok(&answer);
+        let page = json(&answer.2);
+        match entries(&page)
             .iter()
             .find(|e| e["message_id"] == "tracked-1")
-            .cloned();
-        if let Some(e) = found {
-            break (e, page);
+        {
+            Some(e) => Ok((e.clone(), page.clone())),
+            None => Err(format!("the access never appeared: {page}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "the access never appeared: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    })
+    .await;
     assert_eq!(entry["client"], "AZ/GOV/1400003/benefits");
     assert_eq!(entry["service"], PERSONS);
     assert_eq!(entry["purpose"], "benefit-eligibility");
@@ -1489,63 +1263,44 @@ async fn the_data_tracker_lists_a_subjects_accesses_with_proofs_and_only_to_them
     assert!(
         korpu_ledger::merkle::verify_inclusion(index, cp.size, &forged, &proof, &cp.root).is_err()
     );
-    assert!(page["entries"].as_array().unwrap().len() <= 10);
+    assert!(entries(&page).len() <= 10);
 
     // An auditor, through the audit service its access right names, reads any subject's
     // accesses, but only when it says who is auditing.
-    let audit = format!(
-        "{}/r1/{ACCESS_AUDIT}?subject=AZ1234567&limit=10",
-        inst.b_client
-    );
-    let (status, _, resp) = call(
-        &audit,
-        "GET",
-        &[B_CLIENT_HEADER, ("X-Road-UserId", "AUDITOR-17")],
-        vec![],
-    )
-    .await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
-    let audited: Value = serde_json::from_slice(&resp).unwrap();
+    let audit = format!("{ACCESS_AUDIT}?subject=AZ1234567&limit=10");
+    let answer = inst.get_as(&audit, Some("AUDITOR-17")).await;
+    assert_ok(&answer);
+    let audited = json(&answer.2);
     assert!(
-        audited["entries"]
-            .as_array()
-            .unwrap()
+        entries(&audited)
             .iter()
             .any(|e| e["message_id"] == "tracked-1"),
         "{audited}"
     );
-    let (status, h, _) = call(&audit, "GET", &[B_CLIENT_HEADER], vec![]).await;
-    assert_eq!(status, 500);
-    assert_eq!(
-        h.get("x-road-error").unwrap(),
-        "Server.ServerProxy.AccessDenied"
-    );
 
-    // Nobody else may read them, and the refusal comes in the protocol's form.
-    for (user, want) in [
-        (Some("AZ7654321"), "Server.ServerProxy.AccessDenied"),
-        (None, "Server.ServerProxy.AccessDenied"),
+    // Nobody else may read them (nor the auditor without saying who it is), and the refusal
+    // comes in the protocol's form.
+    let denied = "Server.ServerProxy.AccessDenied";
+    let no_subject = format!("{ACCESSES}?limit=10");
+    for (path, user, want) in [
+        (&audit, None, denied),
+        (&tracker, Some("AZ7654321"), denied),
+        (&tracker, None, denied),
+        (
+            &no_subject,
+            Some("AZ1234567"),
+            "Server.ServerProxy.BadRequest",
+        ),
     ] {
-        let mut headers = vec![B_CLIENT_HEADER];
-        if let Some(u) = user {
-            headers.push(("X-Road-UserId", u));
-        }
-        let (status, h, resp) = call(&url, "GET", &headers, vec![]).await;
+        let (status, h, resp) = inst.get_as(path, user).await;
         assert_eq!(status, 500, "{}", String::from_utf8_lossy(&resp));
         assert_eq!(h.get("x-road-error").unwrap(), want);
     }
-    let (status, h, _) = call(
-        &format!("{}/r1/{ACCESSES}?limit=10", inst.b_client),
-        "GET",
-        &[B_CLIENT_HEADER, ("X-Road-UserId", "AZ1234567")],
-        vec![],
-    )
-    .await;
-    assert_eq!(status, 500);
-    assert_eq!(
-        h.get("x-road-error").unwrap(),
-        "Server.ServerProxy.BadRequest"
-    );
+}
+
+/// The entries of a data-tracker page.
+fn entries(page: &Value) -> &Vec<Value> {
+    page["entries"].as_array().unwrap()
 }
 
 /// Every file below `dir`.
@@ -1566,21 +1321,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 async fn bodies_are_kept_encrypted_only_for_services_that_ask() {
     use sha2::Digest;
     let mut inst = Instance::new(Opts::default());
-    let (status, _, person) = call(
-        &format!("{}/r1/{PERSONS}/AZ1234567", inst.b_client),
-        "GET",
-        &[B_CLIENT_HEADER, ("X-Korpu-Purpose", "benefit-eligibility")],
-        vec![],
-    )
-    .await;
+    let (status, _, person) = inst.persons(&[]).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&person));
-    let (status, _, _) = call(
-        &format!("{}/r1/{ECHO}", inst.b_client),
-        "POST",
-        &[B_CLIENT_HEADER],
-        b"not kept".to_vec(),
-    )
-    .await;
+    let (status, _, _) = inst.exchange("POST", ECHO, &[], b"not kept".to_vec()).await;
     assert_eq!(status, 200);
 
     let records = inst.records("population");
@@ -1657,15 +1400,8 @@ async fn every_gateway_listener_closes_connections_that_make_no_request_in_time(
     });
     // A with a TLS client side too.
     let tls_client_side = format!("127.0.0.1:{}", free_port());
-    inst.a.take();
-    let config = inst.path("population").join("gateway.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!("client_tls_listen = \"{tls_client_side}\"\n{text}"),
-    )
-    .unwrap();
-    inst.start_gateway(true);
+    let listen = format!("client_tls_listen = \"{tls_client_side}\"\n");
+    inst.reconfigure(true, &listen, "");
     let client_side = inst.a_client.trim_start_matches("http://").to_owned();
     let open = |addr: &str, send: &[u8]| {
         let mut s = TcpStream::connect(addr).unwrap();
@@ -1746,24 +1482,18 @@ async fn a_provider_gateway_that_never_answers_does_not_hold_up_exchanges_with_o
         &status_service,
     ]);
     // Until B has the configuration that names the silent gateway (refreshed every second).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, _, body) = call(
-            &format!("{}/listClients", inst.b_client),
-            "GET",
-            &[("Accept", "application/json")],
-            Vec::new(),
-        )
-        .await;
+    let list_clients = format!("{}/listClients", inst.b_client);
+    let list_clients = &list_clients;
+    eventually(Duration::from_secs(30), move || async move {
+        let accept = [("Accept", "application/json")];
+        let (_, _, body) = call(list_clients, "GET", &accept, Vec::new()).await;
         if String::from_utf8_lossy(&body).contains("1400009") {
-            break;
+            Ok(())
+        } else {
+            Err("B never saw the new configuration".to_owned())
         }
-        assert!(
-            Instant::now() < deadline,
-            "B never saw the new configuration"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    })
+    .await;
     // One exchange towards the silent gateway, left connecting...
     let b = inst.b_client.clone();
     let started = Instant::now();
@@ -1782,12 +1512,7 @@ async fn a_provider_gateway_that_never_answers_does_not_hold_up_exchanges_with_o
     for i in 0..8 {
         let r = tokio::time::timeout(
             Duration::from_secs(3),
-            call(
-                &format!("{}/r1/{ECHO}/during?i={i}", inst.b_client),
-                "GET",
-                &[B_CLIENT_HEADER],
-                Vec::new(),
-            ),
+            inst.get(&format!("{ECHO}/during?i={i}")),
         )
         .await
         .unwrap_or_else(|_| {

@@ -4,10 +4,9 @@
 //! `korpu ledger audit` follows a log's tlog-tiles from a directory and over HTTP, and exits
 //! non-zero with a fork alert when another history is published under the same key.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use korpu_conf::{Anchor, CentralServices, GatewayInfo, GlobalConf, PkiInfo, Timestamp};
+use korpu_conf::{Anchor, GatewayInfo, GlobalConf, PkiInfo, Timestamp};
 use korpu_ledger::timestamp::LocalTsa;
 use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
 use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
@@ -15,41 +14,10 @@ use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_pki::tsa::Authority;
 
-const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
 const GATEWAY: &str = "AZ/GOV/1400003/gw1";
 
-fn korpu(args: &[&str]) -> Output {
-    Command::new(KORPU)
-        .args(args)
-        .env("KORPU_LOG", "warn")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run korpu: {e}"))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = korpu(args);
-    assert!(out.status.success(), "korpu {args:?}:\n{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = korpu(args);
-    assert!(
-        !out.status.success(),
-        "korpu {args:?} should fail:\n{}",
-        text(&out)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod support;
+use support::{korpu_fails as fails, korpu_ok as ok};
 
 fn cert(
     name: &str,
@@ -81,25 +49,10 @@ fn rec(tag: &str, i: u64) -> ExchangeRecord {
     ExchangeRecord {
         message_id: format!("{tag}-{i:05}"),
         time_unix_ms: 1_700_000_000_000 + i * 1000,
-        client: "AZ/GOV/1400003/benefits".into(),
-        service: "AZ/GOV/1400001/population/familyComposition".into(),
         gateway: GATEWAY.into(),
-        role: "client".into(),
-        user_id: Some("AZ1234567".into()),
-        data_subject: Some("AZ7654321".into()),
-        purpose: Some("benefit-eligibility".into()),
-        request_digest: "00".repeat(32),
-        response_digest: None,
-        response_status: Some(200),
         request_signature: String::new(),
         request_signer_cert_sha256: String::new(),
-        response_signature: None,
-        response_signer_cert_sha256: None,
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
+        ..ExchangeRecord::example()
     }
 }
 
@@ -129,13 +82,8 @@ async fn world() -> World {
         Profile::Tsa,
         Some((&root, &root_key)),
     );
-    let tsa = Authority::new(
-        tsa_cert,
-        tsa_key,
-        Vec::new(),
-        "1.3.6.1.4.1.99999.1.1".parse().unwrap(),
-    )
-    .unwrap();
+    let policy = "1.3.6.1.4.1.99999.1.1".parse().unwrap();
+    let tsa = Authority::new(tsa_cert, tsa_key, Vec::new(), policy).unwrap();
     std::fs::write(d.join("root.pem"), root.to_pem()).unwrap();
     let conf_key = SigningKey::generate();
     let conf_cert = cert("Korpu Central", &conf_key, Profile::Root, None);
@@ -150,25 +98,13 @@ async fn world() -> World {
     let signer = NoteSigner::generate(origin()).unwrap();
     let vkey = signer.verifier().to_string();
     let now = Timestamp::now();
+    let example = GlobalConf::example(now);
     let conf = GlobalConf {
-        format: korpu_conf::CONF_FORMAT.into(),
-        instance: "AZ".parse().unwrap(),
         version: 3,
-        issued_at: now,
-        expires_at: now.plus(Duration::from_secs(600)),
-        central: CentralServices {
-            conf_url: "http://127.0.0.1:1/conf".into(),
-            ocsp_url: "http://127.0.0.1:1/ocsp".into(),
-            tsa_url: "http://127.0.0.1:1/tsa".into(),
-        },
         pki: PkiInfo {
             root_certs: vec![root.to_pem()],
-            issuing_certs: vec![],
-            ocsp_responder_certs: vec![],
-            tsa_certs: vec![],
+            ..example.pki.clone()
         },
-        member_classes: vec![],
-        members: vec![],
         gateways: vec![GatewayInfo {
             id: GATEWAY.parse().unwrap(),
             address: "127.0.0.1:1".into(),
@@ -176,8 +112,7 @@ async fn world() -> World {
             clients: vec![],
             ledger_key: Some(vkey.clone()),
         }],
-        services: vec![],
-        access_rights: vec![],
+        ..example
     };
     let signed_conf = korpu_conf::sign(&conf, &conf_key, &conf_cert);
 
@@ -235,6 +170,37 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `korpu ledger verify ARCHIVE --log-key KEY --tsa-root ROOT`.
+fn verify_with_key<'a>(archive: &'a Path, key: &'a str, root: &'a Path) -> [&'a str; 7] {
+    [
+        "ledger",
+        "verify",
+        s(archive),
+        "--log-key",
+        key,
+        "--tsa-root",
+        s(root),
+    ]
+}
+
+/// `korpu ledger verify-proof PROOF --log-key KEY`.
+fn verify_proof<'a>(proof: &'a Path, key: &'a str) -> [&'a str; 5] {
+    ["ledger", "verify-proof", s(proof), "--log-key", key]
+}
+
+/// `korpu ledger audit FROM --state STATE --log-key KEY`.
+fn audit<'a>(from: &'a str, state: &'a Path, key: &'a str) -> [&'a str; 7] {
+    [
+        "ledger",
+        "audit",
+        from,
+        "--state",
+        s(state),
+        "--log-key",
+        key,
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_archives_and_audit_tiles_from_the_command_line() {
     let w = world().await;
@@ -244,15 +210,7 @@ async fn verify_archives_and_audit_tiles_from_the_command_line() {
     let anchor = d.join("anchor.json");
     let a = &w.archives[1];
 
-    let out = ok(&[
-        "ledger",
-        "verify",
-        s(a),
-        "--log-key",
-        &w.vkey,
-        "--tsa-root",
-        s(&root),
-    ]);
+    let out = ok(&verify_with_key(a, &w.vkey, &root));
     assert!(
         out.starts_with(&format!(
             "OK: {} is segment 1 of log {}",
@@ -286,30 +244,14 @@ async fn verify_archives_and_audit_tiles_from_the_command_line() {
         "{err}"
     );
     std::fs::write(&bad_path, &bytes[..bytes.len() - 100]).unwrap();
-    let err = fails(&[
-        "ledger",
-        "verify",
-        s(&bad_path),
-        "--log-key",
-        &w.vkey,
-        "--tsa-root",
-        s(&root),
-    ]);
+    let err = fails(&verify_with_key(&bad_path, &w.vkey, &root));
     assert!(err.contains("the archive is truncated: record"), "{err}");
     // The wrong key or no TSA root: refused.
     let other = NoteSigner::generate(origin())
         .unwrap()
         .verifier()
         .to_string();
-    let err = fails(&[
-        "ledger",
-        "verify",
-        s(a),
-        "--log-key",
-        &other,
-        "--tsa-root",
-        s(&root),
-    ]);
+    let err = fails(&verify_with_key(a, &other, &root));
     assert!(err.contains("checkpoint 0 of the archive"), "{err}");
     let err = fails(&["ledger", "verify", s(a), "--log-key", &w.vkey]);
     assert!(err.contains("the time-stamp of checkpoint 0"), "{err}");
@@ -317,13 +259,7 @@ async fn verify_archives_and_audit_tiles_from_the_command_line() {
     // A tlog-proof for one record, verified by the CLI; a changed index is refused.
     let proof_path = d.join("a-00007.tlog-proof");
     std::fs::write(&proof_path, &w.proof).unwrap();
-    let out = ok(&[
-        "ledger",
-        "verify-proof",
-        s(&proof_path),
-        "--log-key",
-        &w.vkey,
-    ]);
+    let out = ok(&verify_proof(&proof_path, &w.vkey));
     assert!(
         out.starts_with(&format!(
             "OK: message a-00007 is record 7 of log {}",
@@ -332,13 +268,7 @@ async fn verify_archives_and_audit_tiles_from_the_command_line() {
         "{out}"
     );
     std::fs::write(&proof_path, w.proof.replace("index 7\n", "index 8\n")).unwrap();
-    let err = fails(&[
-        "ledger",
-        "verify-proof",
-        s(&proof_path),
-        "--log-key",
-        &w.vkey,
-    ]);
+    let err = fails(&verify_proof(&proof_path, &w.vkey));
     assert!(
         err.contains("record 8 is not in the checkpointed tree"),
         "{err}"
@@ -346,39 +276,15 @@ async fn verify_archives_and_audit_tiles_from_the_command_line() {
 
     // Audit from a directory: first view, unchanged, then a fork.
     let state = d.join("audit.json");
-    let out = ok(&[
-        "ledger",
-        "audit",
-        s(&w.tiles),
-        "--state",
-        s(&state),
-        "--log-key",
-        &w.vkey,
-    ]);
+    let out = ok(&audit(s(&w.tiles), &state, &w.vkey));
     assert!(
         out.starts_with("OK: first view of the log at tree size 60"),
         "{out}"
     );
-    let out = ok(&[
-        "ledger",
-        "audit",
-        s(&w.tiles),
-        "--state",
-        s(&state),
-        "--log-key",
-        &w.vkey,
-    ]);
+    let out = ok(&audit(s(&w.tiles), &state, &w.vkey));
     assert!(out.starts_with("OK: unchanged at tree size 60"), "{out}");
     let saved = std::fs::read(&state).unwrap();
-    let err = fails(&[
-        "ledger",
-        "audit",
-        s(&w.fork_tiles),
-        "--state",
-        s(&state),
-        "--log-key",
-        &w.vkey,
-    ]);
+    let err = fails(&audit(s(&w.fork_tiles), &state, &w.vkey));
     assert!(
         err.contains(&format!(
             "FORK ALERT for log {}: checkpoint of size 80",
@@ -400,28 +306,12 @@ async fn verify_archives_and_audit_tiles_from_the_command_line() {
     let base = serve(w.fork_tiles.clone()).await;
     let state2 = d.join("audit2.json");
     let url = format!("{base}/");
-    let out = ok(&[
-        "ledger",
-        "audit",
-        &url,
-        "--state",
-        s(&state2),
-        "--log-key",
-        &w.vkey,
-    ]);
+    let out = ok(&audit(&url, &state2, &w.vkey));
     assert!(
         out.starts_with("OK: first view of the log at tree size 80"),
         "{out}"
     );
-    let err = fails(&[
-        "ledger",
-        "audit",
-        s(&w.tiles),
-        "--state",
-        s(&state2),
-        "--log-key",
-        &w.vkey,
-    ]);
+    let err = fails(&audit(s(&w.tiles), &state2, &w.vkey));
     assert!(err.contains("the tree shrank"), "{err}");
 }
 
@@ -573,7 +463,7 @@ async fn read_only_ledger_commands_work_beside_the_running_writer_and_write_noth
         "--out",
         s(&proof),
     ]);
-    let verified = ok(&["ledger", "verify-proof", s(&proof), "--log-key", key.trim()]);
+    let verified = ok(&verify_proof(&proof, key.trim()));
     assert!(
         verified.starts_with("OK: message live-00003 is record 3"),
         "{verified}"

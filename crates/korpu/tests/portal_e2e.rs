@@ -37,6 +37,18 @@ fn target_dir() -> PathBuf {
 }
 
 /// Reads lines from a child's stdout until one contains `needle`.
+/// Starts `cmd` (stdout piped, stderr inherited) and waits until it prints a line containing
+/// `needle`; the process, killed when dropped.
+fn start_until(cmd: &mut Command, needle: &str, what: &str) -> Guard {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    wait_for_line(&mut child, needle, what);
+    Guard(child)
+}
+
 fn wait_for_line(child: &mut Child, needle: &str, what: &str) {
     let out = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(out).lines();
@@ -61,15 +73,9 @@ fn start_demo(dir: &Path, env: &[(&str, String)]) -> (Guard, serde_json::Value) 
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut demo = cmd
-        .env("KORPU_DEMO_STEP_MS", "1500")
-        .env("KORPU_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("korpu demo");
-    wait_for_line(&mut demo, "Press Ctrl-C", "korpu demo");
-    let guard = Guard(demo);
+    cmd.env("KORPU_DEMO_STEP_MS", "1500")
+        .env("KORPU_LOG", "warn");
+    let guard = start_until(&mut cmd, "Press Ctrl-C", "korpu demo");
     let demo_json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("demo.json")).unwrap()).unwrap();
     let portal = demo_json["portal"]
@@ -270,19 +276,13 @@ fn a_citizen_applies_and_everything_on_the_way_works_in_a_real_browser() {
     }
     let _smtp = Guard(smtp);
 
-    let mut oidc = Command::new("node")
-        .arg(e2e.join("oidc.mjs"))
-        .args([
-            oidc_port.to_string(),
-            format!("http://127.0.0.1:{portal_port}/callback"),
-            secret.clone(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node");
-    wait_for_line(&mut oidc, "listening", "oidc-provider");
-    let _oidc = Guard(oidc);
+    let mut oidc = Command::new("node");
+    oidc.arg(e2e.join("oidc.mjs")).args([
+        oidc_port.to_string(),
+        format!("http://127.0.0.1:{portal_port}/callback"),
+        secret.clone(),
+    ]);
+    let _oidc = start_until(&mut oidc, "listening", "oidc-provider");
 
     let (_demo, demo_json) = start_demo(
         &dir.path().join("demo"),

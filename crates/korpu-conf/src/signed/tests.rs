@@ -3,7 +3,6 @@ use std::time::{Duration, SystemTime};
 use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
 
 use super::*;
-use crate::{CentralServices, PkiInfo};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -32,27 +31,8 @@ fn signing_identity(name: &str) -> (SigningKey, Certificate) {
 
 fn sample_conf(now: Timestamp) -> GlobalConf {
     GlobalConf {
-        format: CONF_FORMAT.into(),
-        instance: "AZ".parse().unwrap(),
-        version: 7,
-        issued_at: now,
-        expires_at: now.plus(Duration::from_secs(600)),
-        central: CentralServices {
-            conf_url: "http://127.0.0.1:1/conf".into(),
-            ocsp_url: "http://127.0.0.1:1/ocsp".into(),
-            tsa_url: "http://127.0.0.1:1/tsa".into(),
-        },
-        pki: PkiInfo {
-            root_certs: vec![],
-            issuing_certs: vec![],
-            ocsp_responder_certs: vec![],
-            tsa_certs: vec![],
-        },
-        member_classes: vec![],
-        members: vec![],
-        gateways: vec![],
-        services: vec![],
         access_rights: vec![AccessRightFixture::one()],
+        ..GlobalConf::example(now)
     }
 }
 
@@ -102,50 +82,66 @@ fn any_flipped_byte_is_rejected() {
     }
 }
 
-#[test]
-fn a_payload_edit_is_a_bad_signature() {
+/// The refusal of `conf`, signed with `key` and carrying `cert`, by a gateway that trusts
+/// `trusted` and reads it at `at`.
+fn refusal(
+    conf: &GlobalConf,
+    (key, cert): &(SigningKey, Certificate),
+    trusted: &Certificate,
+    at: Timestamp,
+) -> ConfError {
+    verify(&sign(conf, key, cert), &anchor_for(trusted), at).unwrap_err()
+}
+
+/// The refusal of a correctly signed sample document whose envelope `edit` changed afterwards.
+fn refusal_of_edited(edit: impl FnOnce(&mut serde_json::Value, &Certificate)) -> ConfError {
     let (key, cert) = signing_identity("central");
     let now = Timestamp::now();
-    let signed = sign(&sample_conf(now), &key, &cert);
-    let mut env: serde_json::Value = serde_json::from_slice(&signed).unwrap();
-    let mut conf = sample_conf(now);
-    conf.access_rights.clear();
-    env["payload"] = B64U.encode(serde_json::to_vec(&conf).unwrap()).into();
-    let err = verify(&serde_json::to_vec(&env).unwrap(), &anchor_for(&cert), now).unwrap_err();
+    let mut env: serde_json::Value =
+        serde_json::from_slice(&sign(&sample_conf(now), &key, &cert)).unwrap();
+    edit(&mut env, &cert);
+    verify(&serde_json::to_vec(&env).unwrap(), &anchor_for(&cert), now).unwrap_err()
+}
+
+#[test]
+fn a_payload_edit_is_a_bad_signature() {
+    let err = refusal_of_edited(|env, _| {
+        let mut conf = sample_conf(Timestamp::now());
+        conf.access_rights.clear();
+        env["payload"] = B64U.encode(serde_json::to_vec(&conf).unwrap()).into();
+    });
     assert!(matches!(err, ConfError::BadSignature), "{err}");
 }
 
 #[test]
 fn an_expired_document_is_refused() {
-    let (key, cert) = signing_identity("central");
+    let central = signing_identity("central");
     let issued = Timestamp::now();
-    let signed = sign(&sample_conf(issued), &key, &cert);
     let later = issued.plus(Duration::from_secs(601));
-    let err = verify(&signed, &anchor_for(&cert), later).unwrap_err();
+    let err = refusal(&sample_conf(issued), &central, &central.1, later);
     assert!(matches!(err, ConfError::Expired { .. }), "{err}");
     assert!(err.to_string().contains("expired at"), "{err}");
 }
 
 #[test]
 fn a_document_from_the_future_is_refused() {
-    let (key, cert) = signing_identity("central");
+    let central = signing_identity("central");
     let now = Timestamp::now();
-    let signed = sign(
-        &sample_conf(now.plus(Duration::from_secs(3600))),
-        &key,
-        &cert,
-    );
-    let err = verify(&signed, &anchor_for(&cert), now).unwrap_err();
+    let future = sample_conf(now.plus(Duration::from_secs(3600)));
+    let err = refusal(&future, &central, &central.1, now);
     assert!(matches!(err, ConfError::NotYetValid { .. }), "{err}");
 }
 
 #[test]
 fn another_key_is_an_unknown_signer() {
     let (_, trusted) = signing_identity("central");
-    let (key, cert) = signing_identity("impostor");
     let now = Timestamp::now();
-    let signed = sign(&sample_conf(now), &key, &cert);
-    let err = verify(&signed, &anchor_for(&trusted), now).unwrap_err();
+    let err = refusal(
+        &sample_conf(now),
+        &signing_identity("impostor"),
+        &trusted,
+        now,
+    );
     assert!(matches!(err, ConfError::UnknownSigner { .. }), "{err}");
     assert!(
         err.to_string().contains(&trusted.sha256_fingerprint_hex()),
@@ -158,32 +154,27 @@ fn another_key_claiming_the_anchor_certificate_is_a_bad_signature() {
     let (_, trusted) = signing_identity("central");
     let (key, _) = signing_identity("impostor");
     let now = Timestamp::now();
-    let signed = sign(&sample_conf(now), &key, &trusted);
-    let err = verify(&signed, &anchor_for(&trusted), now).unwrap_err();
+    let err = refusal(&sample_conf(now), &(key, trusted.clone()), &trusted, now);
     assert!(matches!(err, ConfError::BadSignature), "{err}");
 }
 
 #[test]
 fn alg_none_is_refused() {
-    let (key, cert) = signing_identity("central");
-    let now = Timestamp::now();
-    let signed = sign(&sample_conf(now), &key, &cert);
-    let mut env: serde_json::Value = serde_json::from_slice(&signed).unwrap();
-    let header = serde_json::json!({"alg": "none", "x5t#S256": thumbprint(&cert)});
-    env["protected"] = B64U.encode(header.to_string()).into();
-    env["signature"] = "".into();
-    let err = verify(&serde_json::to_vec(&env).unwrap(), &anchor_for(&cert), now).unwrap_err();
+    let err = refusal_of_edited(|env, cert| {
+        let header = serde_json::json!({"alg": "none", "x5t#S256": thumbprint(cert)});
+        env["protected"] = B64U.encode(header.to_string()).into();
+        env["signature"] = "".into();
+    });
     assert!(matches!(err, ConfError::UnsupportedAlgorithm(_)), "{err}");
 }
 
 #[test]
 fn a_document_for_another_instance_is_refused() {
-    let (key, cert) = signing_identity("central");
+    let central = signing_identity("central");
     let now = Timestamp::now();
     let mut conf = sample_conf(now);
     conf.instance = "EE".parse().unwrap();
-    let signed = sign(&conf, &key, &cert);
-    let err = verify(&signed, &anchor_for(&cert), now).unwrap_err();
+    let err = refusal(&conf, &central, &central.1, now);
     assert!(matches!(err, ConfError::WrongInstance { .. }), "{err}");
 }
 

@@ -1,10 +1,6 @@
 //! What the portal's integration tests share: a portal configuration on a free loopback port
 //! with an anchor it can load, no gateway and the development identity provider.
 
-use std::time::{Duration, SystemTime};
-
-use korpu_pki::ca::{IssueRequest, Profile, Subject};
-use korpu_pki::key::SigningKey;
 use korpu_portal::config::PortalConfig;
 
 /// A portal on a free port, with its data and anchor in `dir`, and a gateway that is never
@@ -23,22 +19,7 @@ pub fn config(dir: &std::path::Path) -> PortalConfig {
 
 /// An anchor the portal can load (nothing is ever verified against it here).
 pub fn anchor(dir: &std::path::Path) -> std::path::PathBuf {
-    let key = SigningKey::generate();
-    let spki = key.public_key_der();
-    let now = SystemTime::now();
-    let cert = korpu_pki::ca::self_signed(
-        &key,
-        IssueRequest {
-            subject: Subject::cn("test root"),
-            public_key_der: &spki,
-            profile: Profile::Root,
-            not_before: now,
-            not_after: now + Duration::from_secs(3600),
-            ocsp_url: None,
-        },
-        &korpu_pki::ca::random_serial(),
-    )
-    .unwrap();
+    let (_, cert) = korpu_net::test_util::self_signed("test root");
     let a = korpu_conf::Anchor::new(
         "AZ".parse().unwrap(),
         "http://127.0.0.1:9/conf".into(),

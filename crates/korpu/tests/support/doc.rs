@@ -33,6 +33,29 @@ pub fn req<'a>(cn: &str, pk: &'a [u8], profile: Profile) -> IssueRequest<'a> {
     }
 }
 
+/// A fresh self-signed root `root_cn` (from [`req`]) and a certificate `cn` of `profile` that it
+/// issues, with that certificate's key.
+pub fn root_and_leaf(
+    root_cn: &str,
+    cn: &str,
+    profile: Profile,
+) -> (Certificate, Certificate, SigningKey) {
+    let root_key = SigningKey::generate();
+    let root_pk = root_key.public_key_der();
+    let root_req = req(root_cn, &root_pk, Profile::Root);
+    let root = ca::self_signed(&root_key, root_req, &ca::random_serial()).unwrap();
+    let key = SigningKey::generate();
+    let pk = key.public_key_der();
+    let cert = ca::issue(
+        &root,
+        &root_key,
+        req(cn, &pk, profile),
+        &ca::random_serial(),
+    )
+    .unwrap();
+    (root, cert, key)
+}
+
 /// "Doc Root" and its "Doc Issuing CA", which issues every leaf.
 pub struct Pki {
     pub root: Certificate,
@@ -42,23 +65,8 @@ pub struct Pki {
 
 impl Pki {
     pub fn new() -> Self {
-        let root_key = SigningKey::generate();
-        let pk = root_key.public_key_der();
-        let root = ca::self_signed(
-            &root_key,
-            req("Doc Root", &pk, Profile::Root),
-            &ca::random_serial(),
-        )
-        .unwrap();
-        let issuing_key = SigningKey::generate();
-        let pk = issuing_key.public_key_der();
-        let issuing = ca::issue(
-            &root,
-            &root_key,
-            req("Doc Issuing CA", &pk, Profile::IssuingCa),
-            &ca::random_serial(),
-        )
-        .unwrap();
+        let (root, issuing, issuing_key) =
+            root_and_leaf("Doc Root", "Doc Issuing CA", Profile::IssuingCa);
         Pki {
             root,
             issuing,
@@ -252,6 +260,19 @@ pub fn sign(
     args.extend_from_slice(&[
         "--key", &key, "--cert", &cert, "--chain", &chain, "--tsa", &tsa, "--ocsp", &ocsp,
         "--level", level, &input, &out,
+    ]);
+    korpu(&args)
+}
+
+/// `korpu doc sign OPTIONS… --key --cert --level LEVEL INPUT OUT`, signed by `who` with only
+/// the `options` given (a chain, a TSA, …).
+pub fn sign_with(who: &Signer, options: &[&str], level: &str, input: &Path, out: &Path) -> Output {
+    let s = |x: &Path| x.to_str().unwrap().to_owned();
+    let (key, cert, input, out) = (s(&who.key), s(&who.cert), s(input), s(out));
+    let mut args = vec!["doc", "sign"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&[
+        "--key", &key, "--cert", &cert, "--level", level, &input, &out,
     ]);
     korpu(&args)
 }

@@ -66,6 +66,17 @@ pub fn korpu_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `korpu args`, which must fail; its stderr.
+pub fn korpu_fails(args: &[&str]) -> String {
+    let out = korpu(args);
+    assert!(
+        !out.status.success(),
+        "korpu {args:?} should fail:\n{}",
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A finished process's status and both outputs, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(

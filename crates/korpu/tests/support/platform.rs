@@ -56,34 +56,25 @@ pub fn register_gateway(
     admin(config, &["subsystem", "add", subsystem]);
     admin(config, &["gateway", "add", &gateway, "--address", address]);
     admin(config, &["gateway", "add-client", &gateway, subsystem]);
-    korpu_ok(&[
-        "gateway",
-        "keys",
-        "--dir",
-        gw_dir.to_str().unwrap(),
-        "--gateway",
-        &gateway,
-    ]);
-    for (kind, owner, file) in [
-        ("signing", member.to_string(), "sign"),
-        ("gateway-tls", gateway.clone(), "tls"),
-    ] {
-        admin(
-            config,
-            &[
-                "cert",
-                "issue",
-                "--kind",
-                kind,
-                "--owner",
-                &owner,
-                "--csr",
-                gw_dir.join(format!("{file}.csr.pem")).to_str().unwrap(),
-                "--out",
-                gw_dir.join(format!("{file}.pem")).to_str().unwrap(),
-            ],
-        );
-    }
+    make_gateway_keys(gw_dir, &gateway);
+    issue_cert(config, "signing", member, gw_dir, "sign");
+    issue_cert(config, "gateway-tls", &gateway, gw_dir, "tls");
+}
+
+/// `korpu gateway keys`: a gateway's signing and TLS keys and their CSRs in `dir`.
+pub fn make_gateway_keys(dir: &Path, gateway: &str) {
+    let dir = dir.to_str().unwrap();
+    korpu_ok(&["gateway", "keys", "--dir", dir, "--gateway", gateway]);
+}
+
+/// Has the registry issue a `kind` certificate to `owner` for `dir/NAME.csr.pem`, written to
+/// `dir/NAME.pem`.
+pub fn issue_cert(config: &Path, kind: &str, owner: &str, dir: &Path, name: &str) {
+    let csr = dir.join(format!("{name}.csr.pem"));
+    let out = dir.join(format!("{name}.pem"));
+    let (csr, out) = (csr.to_str().unwrap(), out.to_str().unwrap());
+    let args = ["--kind", kind, "--owner", owner, "--csr", csr, "--out", out];
+    admin(config, &[&["cert", "issue"][..], &args].concat());
 }
 
 /// Writes `gw_dir/gateway.toml` (`toml_text`), makes its evidence ledger's key and sets it
@@ -128,4 +119,34 @@ pub fn start_gateway(dir: &Path, sub: &str, env: &[(&str, String)]) -> (Proc, St
         .unwrap()
         .to_owned();
     (p, client)
+}
+
+/// The records in the evidence ledger of the gateway in `dir/sub` (`korpu ledger dump`, which
+/// reads beside a running writer), one JSON value each.
+pub fn ledger_records(dir: &Path, sub: &str) -> Vec<serde_json::Value> {
+    let config = dir.join(sub).join("gateway.toml");
+    korpu_ok(&["ledger", "dump", "--config", config.to_str().unwrap()])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record per line"))
+        .collect()
+}
+
+/// The gateway.toml text of `member/gw1` with its data in `dir/sub`, trusting the anchor of the
+/// central registry in `dir/central`: its client side on a free port, its server side on
+/// `server`, configuration, OCSP and ledger checkpoints every second, then `extra` (more
+/// top-level keys, each line ending in a newline) and the `[services]` table `services`.
+pub fn gateway_toml(
+    dir: &Path,
+    sub: &str,
+    member: &str,
+    server: std::net::SocketAddr,
+    extra: &str,
+    services: &str,
+) -> String {
+    format!(
+        "gateway = \"{member}/gw1\"\nanchor = \"{}\"\ndata_dir = \"{}\"\nclient_listen = \"127.0.0.1:{}\"\nserver_listen = \"{server}\"\nconf_refresh_secs = 1\nocsp_refresh_secs = 1\nledger_checkpoint_secs = 1\n{extra}[services]\n{services}",
+        dir.join("central/anchor.json").display(),
+        dir.join(sub).display(),
+        free_port()
+    )
 }
