@@ -4,7 +4,8 @@
 //! [`write`] writes a temporary file beside the target with mode 0600, syncs it, renames it over
 //! the target and syncs the directory, so that a crash leaves either the old file or the new one,
 //! never a truncated secret, and the rename itself survives a power cut. [`create_dir`] makes
-//! private directories (0700). The modes and the refusal of files others can read come from
+//! private directories (0700) and refuses an existing one others can enter;
+//! [`create_missing_dir`] only creates (for a data directory the operator may share). The modes and the refusal of files others can read come from
 //! [`korpu_pki::private`], which every store shares; this module adds only the atomic write.
 //!
 //! Deliberately not here: reading secrets (each caller checks the file with
@@ -16,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use korpu_pki::private::{create_dir, PrivateError};
+pub use korpu_pki::private::{create_dir, create_missing_dir, PrivateError};
 
 /// Writes `bytes` to `path` atomically with mode 0600, replacing any file there.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), PrivateError> {
