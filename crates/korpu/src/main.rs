@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use korpu_central::CentralConfig;
+use korpu_service::config::ServiceConfig as _;
 
 #[derive(Parser)]
 #[command(
@@ -314,8 +315,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "korpu gateway {}: client http://{} server https://{}",
                 running.gateway.id, running.client_addr, running.server_addr
             );
-            shutdown_signal().await;
-            tracing::info!("shutting down");
+            let signal = korpu_service::shutdown::signal().await;
+            tracing::info!(%signal, "shutting down");
             stop_gateway(running, ledger).await
         }
         Command::Ledger {
@@ -453,7 +454,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SampleIs { agency, listen } => {
             let bound = sample::spawn(agency, listen).await?;
             println!("sample information system on http://{bound}");
-            shutdown_signal().await;
+            korpu_service::shutdown::signal().await;
             Ok(())
         }
     }
@@ -504,8 +505,8 @@ async fn central(api: admin::ApiArgs, command: CentralCommand) -> anyhow::Result
                 "korpu central: management https://{} public http://{}",
                 running.management_addr, running.public_addr
             );
-            shutdown_signal().await;
-            tracing::info!("shutting down");
+            let signal = korpu_service::shutdown::signal().await;
+            tracing::info!(%signal, "shutting down");
             running.shutdown().await;
             Ok(())
         }
@@ -715,12 +716,7 @@ impl korpu_ledger::Timestamper for NoTimestamps {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
+/// Resolves on SIGINT or SIGTERM ([`korpu_service::shutdown::signal`]).
 pub(crate) async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    korpu_service::shutdown::signal().await;
 }
