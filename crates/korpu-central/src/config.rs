@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-const ENV_PREFIX: &str = "KORPU_CENTRAL_";
+pub use korpu_service::config::ServiceConfig;
 
 /// Configuration of `korpu central`. Every field has a default; a file need name only what
 /// differs.
@@ -64,6 +64,9 @@ pub struct CentralConfig {
     /// (and, on HTTP/1, after its previous request), on both listeners, in seconds.
     /// Default 30.
     pub header_read_timeout_secs: u64,
+    /// After SIGTERM or SIGINT: how long requests in flight may take to finish before their
+    /// connections are cut, in seconds. Default 10.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for CentralConfig {
@@ -87,6 +90,7 @@ impl Default for CentralConfig {
             request_timeout_secs: 30,
             tls_handshake_timeout_secs: 10,
             header_read_timeout_secs: 30,
+            shutdown_grace_secs: 10,
         }
     }
 }
@@ -94,23 +98,8 @@ impl Default for CentralConfig {
 /// A configuration file that could not be used (shared by every Körpü server).
 pub use korpu_service::ConfigError;
 
-impl CentralConfig {
-    /// Reads `path` (if given) over the defaults, then applies `KORPU_CENTRAL_*` variables.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let (text, origin) = korpu_service::read(path)?;
-        Self::from_toml_with_env(&text, &origin, std::env::vars())
-    }
-
-    /// Parses TOML text, then applies overrides from `env` (name, value) pairs.
-    pub fn from_toml_with_env(
-        text: &str,
-        origin: &str,
-        env: impl Iterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let config: CentralConfig = korpu_service::parse(text, origin, ENV_PREFIX, env)?;
-        config.check(origin)?;
-        Ok(config)
-    }
+impl ServiceConfig for CentralConfig {
+    const ENV_PREFIX: &'static str = "KORPU_CENTRAL_";
 
     fn check(&self, origin: &str) -> Result<(), ConfigError> {
         let bad = |message: String| ConfigError::Invalid {
@@ -145,10 +134,12 @@ impl CentralConfig {
         }
         Ok(())
     }
+}
 
-    /// The effective configuration as TOML.
-    pub fn to_toml(&self) -> String {
-        korpu_service::render(self)
+impl CentralConfig {
+    /// Reads `path` (if given) over the defaults, then applies `KORPU_CENTRAL_*` variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        <Self as ServiceConfig>::load(path)
     }
 
     /// The database URL actually used.
