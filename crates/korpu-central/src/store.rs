@@ -146,6 +146,22 @@ impl Store {
         Ok(())
     }
 
+    /// Runs a query that selects two text columns and returns its rows as pairs.
+    async fn pairs(&self, sql: &str) -> Result<Vec<(String, String)>, RegistryError> {
+        let rows = sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(store_err)?,
+                    r.try_get(1).map_err(store_err)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn exists(&self, sql: &str, id: &str) -> Result<bool, RegistryError> {
         Ok(sqlx::query(sql)
             .bind(id)
@@ -170,13 +186,8 @@ impl Store {
     }
 
     pub async fn member_classes(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query("SELECT code, description FROM member_classes ORDER BY code")
-            .fetch_all(&self.pool)
+        self.pairs("SELECT code, description FROM member_classes ORDER BY code")
             .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "code")?, get(r, "description")?)))
-            .collect()
     }
 
     // --- members and subsystems -----------------------------------------------------------
@@ -204,13 +215,7 @@ impl Store {
 
     /// Members as (id, name), ordered by id.
     pub async fn members(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query("SELECT id, name FROM members ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "id")?, get(r, "name")?)))
-            .collect()
+        self.pairs("SELECT id, name FROM members ORDER BY id").await
     }
 
     pub async fn insert_subsystem(
@@ -234,13 +239,8 @@ impl Store {
 
     /// Subsystems as (id, member id), ordered by id.
     pub async fn subsystems(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query("SELECT id, member_id FROM subsystems ORDER BY id")
-            .fetch_all(&self.pool)
+        self.pairs("SELECT id, member_id FROM subsystems ORDER BY id")
             .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "id")?, get(r, "member_id")?)))
-            .collect()
     }
 
     // --- gateways -------------------------------------------------------------------------
@@ -282,15 +282,8 @@ impl Store {
 
     /// Gateways' ledger verifier keys as (id, key), for gateways that have one.
     pub async fn gateway_ledger_keys(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query(
-            "SELECT id, ledger_key FROM gateways WHERE ledger_key IS NOT NULL ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "id")?, get(r, "ledger_key")?)))
-            .collect()
+        self.pairs("SELECT id, ledger_key FROM gateways WHERE ledger_key IS NOT NULL ORDER BY id")
+            .await
     }
 
     pub async fn gateway_exists(&self, id: &str) -> Result<bool, RegistryError> {
@@ -300,13 +293,8 @@ impl Store {
 
     /// Gateways as (id, address), ordered by id.
     pub async fn gateways(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query("SELECT id, address FROM gateways ORDER BY id")
-            .fetch_all(&self.pool)
+        self.pairs("SELECT id, address FROM gateways ORDER BY id")
             .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "id")?, get(r, "address")?)))
-            .collect()
     }
 
     pub async fn insert_gateway_client(
@@ -327,15 +315,10 @@ impl Store {
 
     /// (gateway id, client id) pairs, ordered.
     pub async fn gateway_clients(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query(
+        self.pairs(
             "SELECT gateway_id, client_id FROM gateway_clients ORDER BY gateway_id, client_id",
         )
-        .fetch_all(&self.pool)
         .await
-        .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "gateway_id")?, get(r, "client_id")?)))
-            .collect()
     }
 
     // --- services and access rights -----------------------------------------------------
@@ -422,15 +405,8 @@ impl Store {
 
     /// (client id, service id) pairs, ordered.
     pub async fn access_rights(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query(
-            "SELECT client_id, service_id FROM access_rights ORDER BY service_id, client_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "client_id")?, get(r, "service_id")?)))
-            .collect()
+        self.pairs("SELECT client_id, service_id FROM access_rights ORDER BY service_id, client_id")
+            .await
     }
 
     // --- certificates -----------------------------------------------------------------

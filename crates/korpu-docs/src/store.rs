@@ -7,7 +7,7 @@
 //! Blobs are not here (see [`crate::blobs`]); neither are the rules on which status may follow
 //! which (see [`crate::exchange`]). Every multi-row change is one transaction.
 
-use korpu_service::db::{DbError, MigrationDir, Migrations, PoolLimits};
+use korpu_service::db::{DbError, Migrations, PoolLimits};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::migrate::Migrator;
@@ -19,17 +19,7 @@ use crate::DocsError;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The metadata schema: one dialect-neutral folder, no column added before migrations.
-static MIGRATIONS: Migrations = Migrations {
-    sqlite: MigrationDir {
-        dir: "crates/korpu-docs/migrations",
-        migrator: &MIGRATOR,
-    },
-    postgres: MigrationDir {
-        dir: "crates/korpu-docs/migrations",
-        migrator: &MIGRATOR,
-    },
-    legacy_columns: &[],
-};
+static MIGRATIONS: Migrations = Migrations::neutral("crates/korpu-docs/migrations", &MIGRATOR);
 
 /// The metadata pool: the defaults, with every SQLite commit durable through a power cut (a
 /// receipt once sent must not be forgotten).

@@ -7,7 +7,7 @@
 //! Session ids are stored hashed: a leaked database holds no usable session. This module does
 //! not decide anything (who may see what is the server's job).
 
-use korpu_service::db::{MigrationDir, Migrations, PoolLimits};
+use korpu_service::db::{Migrations, PoolLimits};
 use sqlx::any::AnyRow;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
@@ -32,17 +32,7 @@ pub struct Store {
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The portal's schema: one dialect-neutral folder, no column added before migrations.
-static MIGRATIONS: Migrations = Migrations {
-    sqlite: MigrationDir {
-        dir: "crates/korpu-portal/migrations",
-        migrator: &MIGRATOR,
-    },
-    postgres: MigrationDir {
-        dir: "crates/korpu-portal/migrations",
-        migrator: &MIGRATOR,
-    },
-    legacy_columns: &[],
-};
+static MIGRATIONS: Migrations = Migrations::neutral("crates/korpu-portal/migrations", &MIGRATOR);
 
 /// The portal's pool: twice the default, as every page a citizen opens reads its session.
 pub const POOL_LIMITS: PoolLimits = PoolLimits {

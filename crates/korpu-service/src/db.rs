@@ -122,6 +122,16 @@ pub struct Migrations {
 }
 
 impl Migrations {
+    /// Dialect-neutral migrations: the same folder for SQLite and PostgreSQL, and no column
+    /// added to a hand-rolled schema before them.
+    pub const fn neutral(dir: &'static str, migrator: &'static Migrator) -> Self {
+        Migrations {
+            sqlite: MigrationDir { dir, migrator },
+            postgres: MigrationDir { dir, migrator },
+            legacy_columns: &[],
+        }
+    }
+
     fn for_backend(&self, backend: Backend) -> &MigrationDir {
         match backend {
             Backend::Sqlite => &self.sqlite,

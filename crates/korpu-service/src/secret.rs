@@ -89,18 +89,20 @@ mod tests {
     #[test]
     fn secrets_are_owner_only_and_replace_the_old_file_whole() {
         let t = tempfile::tempdir().unwrap();
-        let dir = t.path().join("secrets/more");
-        create_dir(&dir).unwrap();
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&t.path().join("secrets")), 0o700);
-        let f = dir.join("token");
-        write(&f, b"first").unwrap();
-        assert_eq!(mode(&f), 0o600);
-        write(&f, b"second").unwrap();
-        assert_eq!(std::fs::read(&f).unwrap(), b"second");
-        assert_eq!(mode(&f), 0o600);
-        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
-        assert_eq!(left.len(), 1, "no temporary file is left behind");
+        let token = t.path().join("secrets/more/token");
+        create_dir(token.parent().unwrap()).unwrap();
+        write(&token, b"first").unwrap();
+        write(&token, b"second").unwrap();
+        assert_eq!(std::fs::read(&token).unwrap(), b"second");
+        for (path, want) in [
+            ("secrets", 0o700),
+            ("secrets/more", 0o700),
+            ("secrets/more/token", 0o600),
+        ] {
+            assert_eq!(mode(&t.path().join(path)), want, "{path}");
+        }
+        let entries = std::fs::read_dir(token.parent().unwrap()).unwrap().count();
+        assert_eq!(entries, 1, "no temporary file is left behind");
     }
 
     #[test]
