@@ -144,11 +144,7 @@ impl CentralConfig {
 
     /// The database URL actually used.
     pub fn effective_database_url(&self) -> String {
-        if self.database_url.is_empty() {
-            format!("sqlite:{}", self.data_dir.join("registry.db").display())
-        } else {
-            self.database_url.clone()
-        }
+        korpu_service::db::url_or_sqlite(&self.database_url, &self.data_dir.join("registry.db"))
     }
 
     /// The public base URL actually used.

@@ -122,31 +122,24 @@ pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryErr
         public_url,
     };
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let ocsp = pki.ocsp_responder(Duration::from_secs(config.ocsp_validity_secs));
-    let tsa = pki.tsa_authority(&config.tsa_policy)?;
     let tls = tls_acceptor(&pki)?;
     let registry = Registry {
         store: store.clone(),
         pki,
         settings,
     };
-    let (conf, signed) = registry.publish().await?;
-    let state: Shared = Arc::new(AppState {
+    let state = app_state(
         registry,
-        publishing: tokio::sync::Mutex::new(()),
-        published: RwLock::new(Published {
-            version: conf.version,
-            expires_at: conf.expires_at,
-            signed: signed.into(),
-        }),
-        ocsp,
-        tsa,
-        tsa_limit: crate::ratelimit::RateLimiter::new(
-            config.tsa_requests_per_second,
-            config.tsa_burst,
-        ),
-        request_timeout: Duration::from_secs(config.request_timeout_secs),
-    });
+        &ServingLimits {
+            ocsp_validity: Duration::from_secs(config.ocsp_validity_secs),
+            tsa_policy: &config.tsa_policy,
+            tsa_requests_per_second: config.tsa_requests_per_second,
+            tsa_burst: config.tsa_burst,
+            request_timeout: Duration::from_secs(config.request_timeout_secs),
+        },
+    )
+    .await?;
+    let version = state.published.read().await.version;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let limit = DefaultBodyLimit::max(config.max_body_bytes);
     let mgmt_app = management_router(state.clone()).layer(limit);
@@ -189,7 +182,7 @@ pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryErr
             }
         }
     }));
-    tracing::info!(%management_addr, %public_addr, version = conf.version, "central registry listening");
+    tracing::info!(%management_addr, %public_addr, version, "central registry listening");
     Ok(RunningCentral {
         management_addr,
         public_addr,
@@ -198,6 +191,42 @@ pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryErr
         store,
         grace,
     })
+}
+
+/// What the handlers' state takes from the configuration.
+struct ServingLimits<'a> {
+    ocsp_validity: Duration,
+    tsa_policy: &'a str,
+    tsa_requests_per_second: f64,
+    tsa_burst: u32,
+    request_timeout: Duration,
+}
+
+/// The handlers' state: the registry with a first configuration published, and the OCSP and
+/// time-stamping signers made from its PKI.
+async fn app_state(
+    registry: Registry,
+    limits: &ServingLimits<'_>,
+) -> Result<Shared, RegistryError> {
+    let (conf, signed) = registry.publish().await?;
+    let ocsp = registry.pki.ocsp_responder(limits.ocsp_validity);
+    let tsa = registry.pki.tsa_authority(limits.tsa_policy)?;
+    Ok(Arc::new(AppState {
+        registry,
+        publishing: tokio::sync::Mutex::new(()),
+        published: RwLock::new(Published {
+            version: conf.version,
+            expires_at: conf.expires_at,
+            signed: signed.into(),
+        }),
+        ocsp,
+        tsa,
+        tsa_limit: crate::ratelimit::RateLimiter::new(
+            limits.tsa_requests_per_second,
+            limits.tsa_burst,
+        ),
+        request_timeout: limits.request_timeout,
+    }))
 }
 
 /// Resolves once shutdown was asked for (or the sender is gone).
@@ -577,21 +606,13 @@ async fn health(State(s): State<Shared>) -> Response {
 /// The management router without TLS or sockets, for tests that drive it with `oneshot`.
 #[doc(hidden)]
 pub async fn test_router(registry: Registry) -> Result<Router, RegistryError> {
-    let (conf, signed) = registry.publish().await?;
-    let ocsp = registry.pki.ocsp_responder(Duration::from_secs(3600));
-    let tsa = registry.pki.tsa_authority(crate::pki::DEFAULT_TSA_POLICY)?;
-    let state = Arc::new(AppState {
-        registry,
-        publishing: tokio::sync::Mutex::new(()),
-        published: RwLock::new(Published {
-            version: conf.version,
-            expires_at: conf.expires_at,
-            signed: signed.into(),
-        }),
-        ocsp,
-        tsa,
-        tsa_limit: crate::ratelimit::RateLimiter::new(20.0, 200),
+    let limits = ServingLimits {
+        ocsp_validity: Duration::from_secs(3600),
+        tsa_policy: crate::pki::DEFAULT_TSA_POLICY,
+        tsa_requests_per_second: 20.0,
+        tsa_burst: 200,
         request_timeout: Duration::from_secs(30),
-    });
+    };
+    let state = app_state(registry, &limits).await?;
     Ok(management_router(state.clone()).merge(public_router(state)))
 }

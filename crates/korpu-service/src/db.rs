@@ -87,6 +87,16 @@ impl Default for PoolLimits {
     }
 }
 
+/// The database URL a service uses: the configured one, or (empty) the SQLite file `default`,
+/// usually a file in the service's data directory.
+pub fn url_or_sqlite(configured: &str, default: &std::path::Path) -> String {
+    if configured.is_empty() {
+        format!("sqlite:{}", default.display())
+    } else {
+        configured.to_owned()
+    }
+}
+
 /// One dialect's migrations: the `sqlx::migrate!` migrator and the folder it was built from.
 #[derive(Debug)]
 pub struct MigrationDir {
