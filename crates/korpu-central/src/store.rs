@@ -1,8 +1,9 @@
 //! Persistence of the registry: SQLite (WAL) by default, PostgreSQL given a `postgres://` URL.
 //!
 //! One set of queries serves both through sqlx's `Any` driver; only the DDL differs (column
-//! types), so the schema is one numbered migration folder per dialect (`migrations/sqlite`,
-//! `migrations/postgres`), applied by `korpu_service::db` when the store opens. Identifiers are stored in their canonical text form, which `korpu-id` round-trips,
+//! types), so the schema is numbered migrations in `migrations/common` and, for the one table
+//! whose DDL differs, in `migrations/sqlite` or `migrations/postgres`, applied by
+//! `korpu_service::db` when the store opens. Identifiers are stored in their canonical text form, which `korpu-id` round-trips,
 //! so a row never needs re-validation when read back beyond parsing.
 //!
 //! This module does not validate requests (the registry does) and knows nothing of HTTP.
@@ -23,19 +24,25 @@ pub struct Store {
     backend: Backend,
 }
 
+static COMMON: Migrator = sqlx::migrate!("migrations/common");
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
 
-/// The registry's schema: one folder per dialect, as the certificates' binary column differs.
+/// The registry's schema: common files, and the certificates' table per dialect (its binary
+/// column is `BLOB` in SQLite, `BYTEA` in PostgreSQL).
 static MIGRATIONS: Migrations = Migrations {
-    sqlite: MigrationDir {
+    common: MigrationDir {
+        dir: "crates/korpu-central/migrations/common",
+        migrator: &COMMON,
+    },
+    sqlite: Some(MigrationDir {
         dir: "crates/korpu-central/migrations/sqlite",
         migrator: &SQLITE,
-    },
-    postgres: MigrationDir {
+    }),
+    postgres: Some(MigrationDir {
         dir: "crates/korpu-central/migrations/postgres",
         migrator: &POSTGRES,
-    },
+    }),
     legacy_columns: &[
         // The gateway's evidence-ledger note verifier key (C2SP vkey text).
         LegacyColumn {

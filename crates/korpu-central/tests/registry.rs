@@ -830,7 +830,7 @@ fn hand_rolled_schema(binary: &str) -> Vec<String> {
 }
 
 /// A database the hand-rolled schema made (tables present, no `_sqlx_migrations`) opens with
-/// the migrations, keeps its rows, and records the first migration as applied.
+/// the migrations, keeps its rows, and records the migrations as applied.
 async fn a_hand_rolled_database_is_adopted_by_the_migrations(url: &str, binary: &str) {
     {
         let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
@@ -862,7 +862,7 @@ async fn a_hand_rolled_database_is_adopted_by_the_migrations(url: &str, binary: 
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, [1]);
+    assert_eq!(applied, [1, 2]);
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@
 //! before SQLite touches them ([`korpu_pki::private::prepare_sqlite`]); the pool connects with
 //! the service's named [`PoolLimits`], each SQLite connection waiting for the write lock
 //! (`busy_timeout`) and enforcing foreign keys; the database is put in WAL mode; then the
-//! crate's `sqlx::migrate!` migrator runs, choosing the dialect's folder at run time.
+//! crate's `sqlx::migrate!` migrations run: the common folder's, with the dialect's own files
+//! (where its SQL differs) chosen at run time.
 //!
 //! Databases made before migrations existed (tables present, no `_sqlx_migrations`) keep
 //! working: every crate's first migration only creates what is missing (`IF NOT EXISTS`), and
@@ -18,10 +19,13 @@
 //! database between services — each has its own `_sqlx_migrations` bookkeeping, so each needs
 //! a database (or server) of its own.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{MigrateError, Migration, MigrationSource, Migrator};
 use sqlx::AnyPool;
 
 /// Which database a pool talks to.
@@ -118,35 +122,53 @@ pub struct LegacyColumn {
     pub sql_type: &'static str,
 }
 
-/// A crate's schema: its migrations per dialect (the same folder twice when its SQL is
-/// dialect-neutral) and what a database made before migrations may lack.
+/// A crate's schema: migrations for both dialects, and for each dialect the files whose SQL
+/// differs (numbered among the common ones: versions are unique across the folders), and what
+/// a database made before migrations may lack.
 #[derive(Debug)]
 pub struct Migrations {
-    /// For SQLite.
-    pub sqlite: MigrationDir,
-    /// For PostgreSQL.
-    pub postgres: MigrationDir,
+    /// Files for both dialects; all of them when the crate's SQL is dialect-neutral.
+    pub common: MigrationDir,
+    /// Files for SQLite only.
+    pub sqlite: Option<MigrationDir>,
+    /// Files for PostgreSQL only.
+    pub postgres: Option<MigrationDir>,
     /// Columns that a database made by the hand-rolled schema before them lacks; they are added
     /// (when their table exists) before the first migration runs on such a database.
     pub legacy_columns: &'static [LegacyColumn],
 }
 
 impl Migrations {
-    /// Dialect-neutral migrations: the same folder for SQLite and PostgreSQL, and no column
-    /// added to a hand-rolled schema before them.
+    /// Dialect-neutral migrations: one folder for SQLite and PostgreSQL, and no column added to
+    /// a hand-rolled schema before them.
     pub const fn neutral(dir: &'static str, migrator: &'static Migrator) -> Self {
         Migrations {
-            sqlite: MigrationDir { dir, migrator },
-            postgres: MigrationDir { dir, migrator },
+            common: MigrationDir { dir, migrator },
+            sqlite: None,
+            postgres: None,
             legacy_columns: &[],
         }
     }
 
-    fn for_backend(&self, backend: Backend) -> &MigrationDir {
-        match backend {
-            Backend::Sqlite => &self.sqlite,
-            Backend::Postgres => &self.postgres,
-        }
+    /// The folders that apply to `backend`.
+    fn dirs(&self, backend: Backend) -> Vec<&MigrationDir> {
+        let dialect = match backend {
+            Backend::Sqlite => self.sqlite.as_ref(),
+            Backend::Postgres => self.postgres.as_ref(),
+        };
+        std::iter::once(&self.common).chain(dialect).collect()
+    }
+}
+
+/// Migrations already embedded by `sqlx::migrate!`, gathered from several folders.
+#[derive(Debug)]
+struct Gathered(Vec<Migration>);
+
+impl<'s> MigrationSource<'s> for Gathered {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
+        Box::pin(async move { Ok(self.0) })
     }
 }
 
@@ -177,10 +199,10 @@ pub enum DbError {
     },
     /// The migrations could not run, or the database's record of them does not match these
     /// files (one was changed after it was applied, or the database is newer than this program).
-    #[error("database migrations in {dir}: {source}")]
+    #[error("database migrations in {dirs}: {source}")]
     Migrate {
-        /// The folder of the migrations.
-        dir: &'static str,
+        /// The folders of the migrations.
+        dirs: String,
         /// What sqlx's migrator said.
         source: MigrateError,
     },
@@ -267,31 +289,38 @@ async fn migrate(db: &Database, migrations: &Migrations) -> Result<(), DbError> 
             }
         }
     }
-    let set = migrations.for_backend(db.backend);
-    set.migrator
+    let dirs = migrations.dirs(db.backend);
+    let mut all: Vec<Migration> = dirs
+        .iter()
+        .flat_map(|d| d.migrator.iter().cloned())
+        .collect();
+    all.sort_by_key(|m| m.version);
+    let migrator = Migrator::new(Gathered(all))
+        .await
+        .map_err(|e| migration_error(&dirs, e))?;
+    migrator
         .run(&db.pool)
         .await
-        .map_err(|e| migration_error(set, e))
+        .map_err(|e| migration_error(&dirs, e))
 }
 
 /// Names the file of a failed migration: `migrate!` keeps its version and its description (the
 /// file name after the version, `_` read as a space), and the files are numbered `NNNN_`.
-fn migration_error(set: &MigrationDir, e: MigrateError) -> DbError {
+fn migration_error(dirs: &[&MigrationDir], e: MigrateError) -> DbError {
     match e {
         MigrateError::ExecuteMigration(source, version) => {
-            let name = set
-                .migrator
+            let file = dirs
                 .iter()
-                .find(|m| m.version == version)
-                .map(|m| format!("{version:04}_{}.sql", m.description.replace(' ', "_")))
-                .unwrap_or_else(|| format!("{version:04}_*.sql"));
-            DbError::Migration {
-                file: format!("{}/{name}", set.dir),
-                source,
-            }
+                .find_map(|d| {
+                    let m = d.migrator.iter().find(|m| m.version == version)?;
+                    let name = m.description.replace(' ', "_");
+                    Some(format!("{}/{version:04}_{name}.sql", d.dir))
+                })
+                .unwrap_or_else(|| format!("migration {version}"));
+            DbError::Migration { file, source }
         }
         source => DbError::Migrate {
-            dir: set.dir,
+            dirs: dirs.iter().map(|d| d.dir).collect::<Vec<_>>().join(", "),
             source,
         },
     }
@@ -345,9 +374,8 @@ mod tests {
 
     fn set(dir: &'static str, migrator: &'static Migrator) -> Migrations {
         Migrations {
-            sqlite: MigrationDir { dir, migrator },
-            postgres: MigrationDir { dir, migrator },
             legacy_columns: LEGACY,
+            ..Migrations::neutral(dir, migrator)
         }
     }
 

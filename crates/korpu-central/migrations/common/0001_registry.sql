@@ -1,6 +1,7 @@
--- The registry's schema as the hand-rolled DDL left it (postgres dialect; the other folder differs
--- only in the certificates' binary column). Every statement creates only what is missing, so a
--- database made before migrations adopts this file unchanged; later changes go in new files.
+-- The registry's schema as the hand-rolled DDL left it, for both dialects; the certificates,
+-- whose binary column differs, are 0002 in ../sqlite and ../postgres. Every statement creates
+-- only what is missing, so a database made before migrations adopts this file unchanged;
+-- later changes go in new files.
 
 CREATE TABLE IF NOT EXISTS member_classes (
     code TEXT PRIMARY KEY, description TEXT NOT NULL);
@@ -37,8 +38,3 @@ CREATE TABLE IF NOT EXISTS admin_tokens (
 
 CREATE TABLE IF NOT EXISTS conf_versions (
     version BIGINT PRIMARY KEY, content_sha256 TEXT NOT NULL, issued_at BIGINT NOT NULL);
-
-CREATE TABLE IF NOT EXISTS certificates (
-    serial TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, subject TEXT NOT NULL,
-    not_before BIGINT NOT NULL, not_after BIGINT NOT NULL, der BYTEA NOT NULL,
-    revoked_at BIGINT, revocation_reason TEXT, created_at BIGINT NOT NULL);
