@@ -10,7 +10,7 @@ use korpu_pki::{csr, ocsp};
 use sha2::{Digest, Sha256};
 
 use super::validate::{invalid, parse, parse_address, to_unix, unix_now};
-use super::{CertKind, CertRequest, CertSummary, IssuedCert, Registry, RevokeRequest};
+use super::{value_of, CertKind, CertRequest, CertSummary, IssuedCert, Registry, RevokeRequest};
 use crate::error::RegistryError;
 use crate::store::CertRow;
 
@@ -24,13 +24,7 @@ impl Registry {
             CertKind::Signing => {
                 let member: MemberId = parse("owner", &req.owner)?;
                 self.require_member("owner", &member).await?;
-                let name = self
-                    .store
-                    .members()
-                    .await?
-                    .into_iter()
-                    .find(|(id, _)| *id == member.to_string())
-                    .map(|(_, n)| n);
+                let name = value_of(&self.store.members().await?, &member.to_string());
                 (
                     Subject {
                         common_name: member.to_string(),
@@ -43,14 +37,8 @@ impl Registry {
             CertKind::GatewayTls => {
                 let gw: GatewayId = parse("owner", &req.owner)?;
                 self.check_instance("owner", &gw.member)?;
-                let address = self
-                    .store
-                    .gateways()
-                    .await?
-                    .into_iter()
-                    .find(|(id, _)| *id == gw.to_string())
-                    .map(|(_, a)| a)
-                    .ok_or_else(|| {
+                let address =
+                    value_of(&self.store.gateways().await?, &gw.to_string()).ok_or_else(|| {
                         RegistryError::unregistered("owner", "gateway", &gw.to_string())
                     })?;
                 let host = parse_address("address", &address)?;

@@ -338,6 +338,11 @@ impl Registry {
     }
 }
 
+/// The value paired with `id` in a store's (id, value) list.
+fn value_of(pairs: &[(String, String)], id: &str) -> Option<String> {
+    pairs.iter().find(|(k, _)| k == id).map(|(_, v)| v.clone())
+}
+
 /// Tokens are stored as SHA-256: a leaked database does not leak usable credentials, and the
 /// lookup by hash does not compare secrets byte by byte.
 fn token_hash(token: &str) -> String {

@@ -9,7 +9,7 @@ use korpu_id::{MemberClass, SubsystemId};
 use sha2::{Digest, Sha256};
 
 use super::validate::unix_now;
-use super::Registry;
+use super::{value_of, Registry};
 use crate::error::RegistryError;
 
 impl Registry {
@@ -19,127 +19,94 @@ impl Registry {
         let corrupt = |what: &str, e: korpu_id::IdError| {
             RegistryError::Store(format!("a stored {what} no longer parses: {e}"))
         };
-        let member_classes = self
-            .store
-            .member_classes()
-            .await?
-            .into_iter()
-            .map(|(code, description)| {
-                Ok(MemberClassInfo {
-                    code: MemberClass::new(&code).map_err(|e| corrupt("member class", e))?,
-                    description,
-                })
+        let member_classes = each(self.store.member_classes().await?, |(code, description)| {
+            Ok(MemberClassInfo {
+                code: MemberClass::new(&code).map_err(|e| corrupt("member class", e))?,
+                description,
             })
-            .collect::<Result<Vec<_>, RegistryError>>()?;
+        })?;
         let subsystems = self.store.subsystems().await?;
-        let members = self
-            .store
-            .members()
-            .await?
-            .into_iter()
-            .map(|(id, name)| {
-                let subsystems = subsystems
-                    .iter()
-                    .filter(|(_, m)| *m == id)
-                    .map(|(s, _)| {
-                        s.parse::<SubsystemId>()
-                            .map(|s| s.code)
-                            .map_err(|e| corrupt("subsystem", e))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(MemberInfo {
-                    id: id.parse().map_err(|e| corrupt("member", e))?,
-                    name,
-                    subsystems,
+        let members = each(self.store.members().await?, |(id, name)| {
+            let subsystems = subsystems
+                .iter()
+                .filter(|(_, m)| *m == id)
+                .map(|(s, _)| {
+                    s.parse::<SubsystemId>()
+                        .map(|s| s.code)
+                        .map_err(|e| corrupt("subsystem", e))
                 })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(MemberInfo {
+                id: id.parse().map_err(|e| corrupt("member", e))?,
+                name,
+                subsystems,
             })
-            .collect::<Result<Vec<_>, RegistryError>>()?;
+        })?;
         let gateway_clients = self.store.gateway_clients().await?;
         let certs = self.store.certificates().await?;
         let ledger_keys = self.store.gateway_ledger_keys().await?;
         let now = unix_now();
-        let gateways = self
-            .store
-            .gateways()
-            .await?
-            .into_iter()
-            .map(|(id, address)| {
-                // Only unrevoked, unexpired TLS certificates are pinned: a revoked certificate
-                // drops out of every gateway's trust at the next configuration download.
-                let tls_cert_sha256 = certs
-                    .iter()
-                    .filter(|c| {
-                        c.kind == "gateway_tls"
-                            && c.owner == id
-                            && c.revoked_at.is_none()
-                            && c.not_after > now
-                    })
-                    .map(|c| hex::encode(Sha256::digest(&c.der)))
-                    .collect();
-                let clients = gateway_clients
-                    .iter()
-                    .filter(|(g, _)| *g == id)
-                    .map(|(_, c)| c.parse().map_err(|e| corrupt("client", e)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let ledger_key = ledger_keys
-                    .iter()
-                    .find(|(g, _)| *g == id)
-                    .map(|(_, k)| k.clone());
-                Ok(GatewayInfo {
-                    id: id.parse().map_err(|e| corrupt("gateway", e))?,
-                    address,
-                    tls_cert_sha256,
-                    clients,
-                    ledger_key,
+        let gateways = each(self.store.gateways().await?, |(id, address)| {
+            // Only unrevoked, unexpired TLS certificates are pinned: a revoked certificate
+            // drops out of every gateway's trust at the next configuration download.
+            let tls_cert_sha256 = certs
+                .iter()
+                .filter(|c| {
+                    c.kind == "gateway_tls"
+                        && c.owner == id
+                        && c.revoked_at.is_none()
+                        && c.not_after > now
                 })
+                .map(|c| hex::encode(Sha256::digest(&c.der)))
+                .collect();
+            let clients = gateway_clients
+                .iter()
+                .filter(|(g, _)| *g == id)
+                .map(|(_, c)| c.parse().map_err(|e| corrupt("client", e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let ledger_key = value_of(&ledger_keys, &id);
+            Ok(GatewayInfo {
+                id: id.parse().map_err(|e| corrupt("gateway", e))?,
+                address,
+                tls_cert_sha256,
+                clients,
+                ledger_key,
             })
-            .collect::<Result<Vec<_>, RegistryError>>()?;
-        let services = self
-            .store
-            .services()
-            .await?
-            .into_iter()
-            .map(|s| {
-                let data_subject = match (s.subject_in.as_deref(), s.subject_name) {
-                    (Some("header"), Some(n)) => Some(SubjectLocation::Header(n)),
-                    (Some("path"), Some(n)) => Some(SubjectLocation::Path(n)),
-                    (Some("query"), Some(n)) => Some(SubjectLocation::Query(n)),
-                    _ => None,
-                };
-                let portal = s
-                    .portal
-                    .as_deref()
-                    .map(serde_json::from_str::<PortalListing>)
-                    .transpose()
-                    .map_err(|e| {
-                        RegistryError::Store(format!(
-                            "the stored portal listing of {} no longer parses: {e}",
-                            s.id
-                        ))
-                    })?;
-                Ok(ServiceInfo {
-                    id: s.id.parse().map_err(|e| corrupt("service", e))?,
-                    version: s.version,
-                    title: s.title,
-                    openapi: s.openapi,
-                    data_subject,
-                    purpose_required: s.purpose_required,
-                    portal,
-                })
+        })?;
+        let services = each(self.store.services().await?, |s| {
+            let data_subject = match (s.subject_in.as_deref(), s.subject_name) {
+                (Some("header"), Some(n)) => Some(SubjectLocation::Header(n)),
+                (Some("path"), Some(n)) => Some(SubjectLocation::Path(n)),
+                (Some("query"), Some(n)) => Some(SubjectLocation::Query(n)),
+                _ => None,
+            };
+            let portal = s
+                .portal
+                .as_deref()
+                .map(serde_json::from_str::<PortalListing>)
+                .transpose()
+                .map_err(|e| {
+                    RegistryError::Store(format!(
+                        "the stored portal listing of {} no longer parses: {e}",
+                        s.id
+                    ))
+                })?;
+            Ok(ServiceInfo {
+                id: s.id.parse().map_err(|e| corrupt("service", e))?,
+                version: s.version,
+                title: s.title,
+                openapi: s.openapi,
+                data_subject,
+                purpose_required: s.purpose_required,
+                portal,
             })
-            .collect::<Result<Vec<_>, RegistryError>>()?;
-        let access_rights = self
-            .store
-            .access_rights()
-            .await?
-            .into_iter()
-            .map(|(c, s)| {
-                Ok(AccessRight {
-                    client: c.parse().map_err(|e| corrupt("client", e))?,
-                    service: s.parse().map_err(|e| corrupt("service", e))?,
-                })
+        })?;
+        let access_rights = each(self.store.access_rights().await?, |(c, s)| {
+            Ok(AccessRight {
+                client: c.parse().map_err(|e| corrupt("client", e))?,
+                service: s.parse().map_err(|e| corrupt("service", e))?,
             })
-            .collect::<Result<Vec<_>, RegistryError>>()?;
+        })?;
         Ok(GlobalConf {
             format: CONF_FORMAT.to_owned(),
             instance: self.settings.instance.clone(),
@@ -217,4 +184,12 @@ impl Registry {
         )
         .map_err(|e| RegistryError::Pki(e.to_string()))
     }
+}
+
+/// Converts each stored row; the first that fails stops the conversion.
+fn each<R, T>(
+    rows: Vec<R>,
+    convert: impl FnMut(R) -> Result<T, RegistryError>,
+) -> Result<Vec<T>, RegistryError> {
+    rows.into_iter().map(convert).collect()
 }
