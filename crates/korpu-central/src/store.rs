@@ -62,6 +62,16 @@ static MIGRATIONS: Migrations = Migrations {
 /// The registry's pool: a handful of administrators and gateways fetching the configuration.
 pub const POOL_LIMITS: PoolLimits = PoolLimits::DEFAULT;
 
+/// What a key may be registered as ([`Store::is_registered`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    MemberClass,
+    Member,
+    Subsystem,
+    Gateway,
+    Service,
+}
+
 /// A stored certificate.
 #[derive(Debug, Clone)]
 pub struct CertRow {
@@ -169,6 +179,18 @@ impl Store {
             .collect()
     }
 
+    /// Whether `key` (a code or an identifier in text form) is registered as `what`.
+    pub async fn is_registered(&self, what: Registered, key: &str) -> Result<bool, RegistryError> {
+        let sql = match what {
+            Registered::MemberClass => "SELECT 1 FROM member_classes WHERE code = $1",
+            Registered::Member => "SELECT 1 FROM members WHERE id = $1",
+            Registered::Subsystem => "SELECT 1 FROM subsystems WHERE id = $1",
+            Registered::Gateway => "SELECT 1 FROM gateways WHERE id = $1",
+            Registered::Service => "SELECT 1 FROM services WHERE id = $1",
+        };
+        self.exists(sql, key).await
+    }
+
     async fn exists(&self, sql: &str, id: &str) -> Result<bool, RegistryError> {
         Ok(sqlx::query(sql)
             .bind(id)
@@ -185,11 +207,6 @@ impl Store {
             .bind(code)
             .bind(desc);
         self.insert(q, "member class", code).await
-    }
-
-    pub async fn member_class_exists(&self, code: &str) -> Result<bool, RegistryError> {
-        self.exists("SELECT 1 FROM member_classes WHERE code = $1", code)
-            .await
     }
 
     pub async fn member_classes(&self) -> Result<Vec<(String, String)>, RegistryError> {
@@ -216,10 +233,6 @@ impl Store {
         self.insert(q, "member", id).await
     }
 
-    pub async fn member_exists(&self, id: &str) -> Result<bool, RegistryError> {
-        self.exists("SELECT 1 FROM members WHERE id = $1", id).await
-    }
-
     /// Members as (id, name), ordered by id.
     pub async fn members(&self) -> Result<Vec<(String, String)>, RegistryError> {
         self.pairs("SELECT id, name FROM members ORDER BY id").await
@@ -237,11 +250,6 @@ impl Store {
                 .bind(member_id)
                 .bind(now);
         self.insert(q, "subsystem", id).await
-    }
-
-    pub async fn subsystem_exists(&self, id: &str) -> Result<bool, RegistryError> {
-        self.exists("SELECT 1 FROM subsystems WHERE id = $1", id)
-            .await
     }
 
     /// Subsystems as (id, member id), ordered by id.
@@ -290,11 +298,6 @@ impl Store {
     /// Gateways' ledger verifier keys as (id, key), for gateways that have one.
     pub async fn gateway_ledger_keys(&self) -> Result<Vec<(String, String)>, RegistryError> {
         self.pairs("SELECT id, ledger_key FROM gateways WHERE ledger_key IS NOT NULL ORDER BY id")
-            .await
-    }
-
-    pub async fn gateway_exists(&self, id: &str) -> Result<bool, RegistryError> {
-        self.exists("SELECT 1 FROM gateways WHERE id = $1", id)
             .await
     }
 
@@ -347,11 +350,6 @@ impl Store {
         .bind(now)
         .bind(s.portal.clone());
         self.insert(q, "service", &s.id).await
-    }
-
-    pub async fn service_exists(&self, id: &str) -> Result<bool, RegistryError> {
-        self.exists("SELECT 1 FROM services WHERE id = $1", id)
-            .await
     }
 
     pub async fn services(&self) -> Result<Vec<ServiceRow>, RegistryError> {

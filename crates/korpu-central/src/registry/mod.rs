@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::RegistryError;
 use crate::pki::CentralPki;
-use crate::store::{ServiceRow, Store};
+use crate::store::{Registered, ServiceRow, Store};
 
 mod certs;
 mod publish;
@@ -78,7 +78,11 @@ impl Registry {
 
     async fn require_member(&self, field: &'static str, m: &MemberId) -> Result<(), RegistryError> {
         self.check_instance(field, m)?;
-        if !self.store.member_exists(&m.to_string()).await? {
+        if !self
+            .store
+            .is_registered(Registered::Member, &m.to_string())
+            .await?
+        {
             return Err(RegistryError::unregistered(field, "member", &m.to_string()));
         }
         Ok(())
@@ -87,7 +91,11 @@ impl Registry {
     async fn require_client(&self, field: &'static str, c: &ClientId) -> Result<(), RegistryError> {
         self.require_member(field, c.member()).await?;
         if let ClientId::Subsystem(s) = c {
-            if !self.store.subsystem_exists(&s.to_string()).await? {
+            if !self
+                .store
+                .is_registered(Registered::Subsystem, &s.to_string())
+                .await?
+            {
                 return Err(RegistryError::unregistered(
                     field,
                     "subsystem",
@@ -117,7 +125,11 @@ impl Registry {
         let id: MemberId = parse("member", &req.member)?;
         self.check_instance("member", &id)?;
         non_empty("name", &req.name, 500)?;
-        if !self.store.member_class_exists(id.class.as_str()).await? {
+        if !self
+            .store
+            .is_registered(Registered::MemberClass, id.class.as_str())
+            .await?
+        {
             let known: Vec<String> = self
                 .store
                 .member_classes()
@@ -202,7 +214,11 @@ impl Registry {
     pub async fn add_gateway_client(&self, req: &NewGatewayClient) -> Result<(), RegistryError> {
         let gw: GatewayId = parse("gateway", &req.gateway)?;
         let client: ClientId = parse("client", &req.client)?;
-        if !self.store.gateway_exists(&gw.to_string()).await? {
+        if !self
+            .store
+            .is_registered(Registered::Gateway, &gw.to_string())
+            .await?
+        {
             return Err(RegistryError::unregistered(
                 "gateway",
                 "gateway",
@@ -259,7 +275,7 @@ impl Registry {
         self.check_instance("service", &id.subsystem.member)?;
         if !self
             .store
-            .subsystem_exists(&id.subsystem.to_string())
+            .is_registered(Registered::Subsystem, &id.subsystem.to_string())
             .await?
         {
             return Err(RegistryError::unregistered(
@@ -287,7 +303,11 @@ impl Registry {
         let client: ClientId = parse("client", &req.client)?;
         let service: ServiceId = parse("service", &req.service)?;
         self.require_client("client", &client).await?;
-        if !self.store.service_exists(&service.to_string()).await? {
+        if !self
+            .store
+            .is_registered(Registered::Service, &service.to_string())
+            .await?
+        {
             return Err(RegistryError::unregistered(
                 "service",
                 "service",
