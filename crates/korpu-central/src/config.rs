@@ -149,11 +149,7 @@ impl CentralConfig {
 
     /// The public base URL actually used.
     pub fn effective_public_url(&self) -> String {
-        if self.public_url.is_empty() {
-            format!("http://{}", self.public_listen)
-        } else {
-            self.public_url.trim_end_matches('/').to_owned()
-        }
+        korpu_service::config::public_url_or(&self.public_url, self.public_listen)
     }
 
     /// Where the administrator token written by `init` is kept.

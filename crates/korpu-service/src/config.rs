@@ -117,6 +117,16 @@ pub fn render<T: Serialize>(config: &T) -> String {
     toml::to_string(config).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
 }
 
+/// A service's public base URL: the configured one without a trailing `/`, or, when none is
+/// configured, `http://` and the address it listens on.
+pub fn public_url_or(configured: &str, listen: std::net::SocketAddr) -> String {
+    if configured.is_empty() {
+        format!("http://{listen}")
+    } else {
+        configured.trim_end_matches('/').to_owned()
+    }
+}
+
 /// A service's configuration type: where its environment variables start and what it checks
 /// once loaded. Loading (a file or the defaults, then the environment), parsing, checking and
 /// rendering come with it, so a service writes only its fields, their defaults and its rules.
