@@ -76,32 +76,37 @@ impl Registry {
         Ok(())
     }
 
+    /// Refuses `key` unless it is registered as `what`; the error names `field`.
+    async fn require(
+        &self,
+        field: &'static str,
+        what: Registered,
+        key: &str,
+    ) -> Result<(), RegistryError> {
+        if self.store.is_registered(what, key).await? {
+            return Ok(());
+        }
+        let kind = match what {
+            Registered::MemberClass => "member class",
+            Registered::Member => "member",
+            Registered::Subsystem => "subsystem",
+            Registered::Gateway => "gateway",
+            Registered::Service => "service",
+        };
+        Err(RegistryError::unregistered(field, kind, key))
+    }
+
     async fn require_member(&self, field: &'static str, m: &MemberId) -> Result<(), RegistryError> {
         self.check_instance(field, m)?;
-        if !self
-            .store
-            .is_registered(Registered::Member, &m.to_string())
-            .await?
-        {
-            return Err(RegistryError::unregistered(field, "member", &m.to_string()));
-        }
-        Ok(())
+        self.require(field, Registered::Member, &m.to_string())
+            .await
     }
 
     async fn require_client(&self, field: &'static str, c: &ClientId) -> Result<(), RegistryError> {
         self.require_member(field, c.member()).await?;
         if let ClientId::Subsystem(s) = c {
-            if !self
-                .store
-                .is_registered(Registered::Subsystem, &s.to_string())
-                .await?
-            {
-                return Err(RegistryError::unregistered(
-                    field,
-                    "subsystem",
-                    &s.to_string(),
-                ));
-            }
+            self.require(field, Registered::Subsystem, &s.to_string())
+                .await?;
         }
         Ok(())
     }
@@ -214,17 +219,8 @@ impl Registry {
     pub async fn add_gateway_client(&self, req: &NewGatewayClient) -> Result<(), RegistryError> {
         let gw: GatewayId = parse("gateway", &req.gateway)?;
         let client: ClientId = parse("client", &req.client)?;
-        if !self
-            .store
-            .is_registered(Registered::Gateway, &gw.to_string())
-            .await?
-        {
-            return Err(RegistryError::unregistered(
-                "gateway",
-                "gateway",
-                &gw.to_string(),
-            ));
-        }
+        self.require("gateway", Registered::Gateway, &gw.to_string())
+            .await?;
         self.require_client("client", &client).await?;
         self.store
             .insert_gateway_client(&gw.to_string(), &client.to_string())
@@ -273,17 +269,8 @@ impl Registry {
             }
         };
         self.check_instance("service", &id.subsystem.member)?;
-        if !self
-            .store
-            .is_registered(Registered::Subsystem, &id.subsystem.to_string())
-            .await?
-        {
-            return Err(RegistryError::unregistered(
-                "service",
-                "subsystem",
-                &id.subsystem.to_string(),
-            ));
-        }
+        self.require("service", Registered::Subsystem, &id.subsystem.to_string())
+            .await?;
         let row = ServiceRow {
             id: id.to_string(),
             subsystem_id: id.subsystem.to_string(),
@@ -303,17 +290,8 @@ impl Registry {
         let client: ClientId = parse("client", &req.client)?;
         let service: ServiceId = parse("service", &req.service)?;
         self.require_client("client", &client).await?;
-        if !self
-            .store
-            .is_registered(Registered::Service, &service.to_string())
-            .await?
-        {
-            return Err(RegistryError::unregistered(
-                "service",
-                "service",
-                &service.to_string(),
-            ));
-        }
+        self.require("service", Registered::Service, &service.to_string())
+            .await?;
         self.store
             .insert_access_right(&client.to_string(), &service.to_string(), unix_now())
             .await
