@@ -23,6 +23,12 @@ pub struct CentralConfig {
     /// `postgres://…` to keep the registry in PostgreSQL; empty (the default) for SQLite in
     /// `data_dir/registry.db`.
     pub database_url: String,
+    /// Connections the registry keeps to its database at most; 0 (the default) for the
+    /// backend's default (SQLite 4, PostgreSQL 10).
+    pub database_max_connections: u32,
+    /// How long a request waits for a free database connection before failing, in seconds.
+    /// Default 30.
+    pub database_acquire_timeout_secs: u64,
     /// Address of the management API (HTTPS, administrator token required).
     /// Default `127.0.0.1:4400`.
     pub management_listen: SocketAddr,
@@ -75,6 +81,8 @@ impl Default for CentralConfig {
             instance: "AZ".into(),
             data_dir: PathBuf::from("korpu-central"),
             database_url: String::new(),
+            database_max_connections: 0,
+            database_acquire_timeout_secs: 30,
             management_listen: "127.0.0.1:4400".parse().expect("valid address"),
             public_listen: "127.0.0.1:4401".parse().expect("valid address"),
             public_url: String::new(),
@@ -127,9 +135,10 @@ impl ServiceConfig for CentralConfig {
             || self.request_timeout_secs == 0
             || self.tls_handshake_timeout_secs == 0
             || self.header_read_timeout_secs == 0
+            || self.database_acquire_timeout_secs == 0
         {
             return Err(bad(
-                "max_body_bytes, request_timeout_secs, tls_handshake_timeout_secs and header_read_timeout_secs must be positive".into(),
+                "max_body_bytes, request_timeout_secs, tls_handshake_timeout_secs, header_read_timeout_secs and database_acquire_timeout_secs must be positive".into(),
             ));
         }
         Ok(())
@@ -145,6 +154,17 @@ impl CentralConfig {
     /// The database URL actually used.
     pub fn effective_database_url(&self) -> String {
         korpu_service::db::url_or_sqlite(&self.database_url, &self.data_dir.join("registry.db"))
+    }
+
+    /// The database pool's limits: the store's defaults with the configured overrides.
+    pub fn pool_limits(&self) -> korpu_service::db::PoolLimits {
+        let mut limits = crate::store::POOL_LIMITS;
+        if self.database_max_connections > 0 {
+            limits.sqlite_max_connections = self.database_max_connections;
+            limits.postgres_max_connections = self.database_max_connections;
+        }
+        limits.acquire_timeout = std::time::Duration::from_secs(self.database_acquire_timeout_secs);
+        limits
     }
 
     /// The public base URL actually used.
@@ -212,5 +232,21 @@ mod tests {
             CentralConfig::from_toml_with_env("conf_refresh_secs = 500", "f", std::iter::empty())
                 .unwrap_err();
         assert!(err.to_string().contains("half"), "{err}");
+    }
+
+    #[test]
+    fn pool_limits_follow_the_configuration() {
+        let toml = "database_max_connections = 3\ndatabase_acquire_timeout_secs = 7";
+        let c = CentralConfig::from_toml_with_env(toml, "f", std::iter::empty()).unwrap();
+        let l = c.pool_limits();
+        assert_eq!(
+            (l.sqlite_max_connections, l.postgres_max_connections),
+            (3, 3)
+        );
+        assert_eq!(l.acquire_timeout, std::time::Duration::from_secs(7));
+        assert_eq!(
+            CentralConfig::default().pool_limits(),
+            crate::store::POOL_LIMITS
+        );
     }
 }

@@ -87,7 +87,7 @@ impl RunningCentral {
 
 /// Opens the store and the PKI named by `config`, binds both listeners and starts serving.
 pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryError> {
-    let store = Store::open(&config.effective_database_url()).await?;
+    let store = Store::open_with(&config.effective_database_url(), &config.pool_limits()).await?;
     let pki = CentralPki::load(&config.data_dir)?;
     let management = TcpListener::bind(config.management_listen)
         .await

@@ -120,11 +120,16 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 impl Store {
     /// Opens (creating if needed) the database at `url`: `sqlite:PATH` or `postgres://…`, and
-    /// brings its schema up to date.
+    /// brings its schema up to date, with the default [`POOL_LIMITS`].
     pub async fn open(url: &str) -> Result<Self, RegistryError> {
+        Self::open_with(url, &POOL_LIMITS).await
+    }
+
+    /// [`Store::open`] with the pool's limits from the configuration.
+    pub async fn open_with(url: &str, limits: &PoolLimits) -> Result<Self, RegistryError> {
         // Members, certificates, admin token hashes: the database and its -wal/-shm are the
         // owner's only (korpu_service::db creates them so).
-        let db = korpu_service::db::open(url, &POOL_LIMITS, &MIGRATIONS)
+        let db = korpu_service::db::open(url, limits, &MIGRATIONS)
             .await
             .map_err(|e| RegistryError::Store(e.to_string()))?;
         Ok(Self {
