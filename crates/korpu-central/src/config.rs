@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-const ENV_PREFIX: &str = "KORPU_CENTRAL_";
+pub use korpu_service::config::ServiceConfig;
 
 /// Configuration of `korpu central`. Every field has a default; a file need name only what
 /// differs.
@@ -23,6 +23,12 @@ pub struct CentralConfig {
     /// `postgres://…` to keep the registry in PostgreSQL; empty (the default) for SQLite in
     /// `data_dir/registry.db`.
     pub database_url: String,
+    /// Connections the registry keeps to its database at most; 0 (the default) for the
+    /// backend's default (SQLite 4, PostgreSQL 10).
+    pub database_max_connections: u32,
+    /// How long a request waits for a free database connection before failing, in seconds.
+    /// Default 30.
+    pub database_acquire_timeout_secs: u64,
     /// Address of the management API (HTTPS, administrator token required).
     /// Default `127.0.0.1:4400`.
     pub management_listen: SocketAddr,
@@ -64,6 +70,9 @@ pub struct CentralConfig {
     /// (and, on HTTP/1, after its previous request), on both listeners, in seconds.
     /// Default 30.
     pub header_read_timeout_secs: u64,
+    /// After SIGTERM or SIGINT: how long requests in flight may take to finish before their
+    /// connections are cut, in seconds. Default 10.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for CentralConfig {
@@ -72,6 +81,8 @@ impl Default for CentralConfig {
             instance: "AZ".into(),
             data_dir: PathBuf::from("korpu-central"),
             database_url: String::new(),
+            database_max_connections: 0,
+            database_acquire_timeout_secs: 30,
             management_listen: "127.0.0.1:4400".parse().expect("valid address"),
             public_listen: "127.0.0.1:4401".parse().expect("valid address"),
             public_url: String::new(),
@@ -87,6 +98,7 @@ impl Default for CentralConfig {
             request_timeout_secs: 30,
             tls_handshake_timeout_secs: 10,
             header_read_timeout_secs: 30,
+            shutdown_grace_secs: 10,
         }
     }
 }
@@ -94,23 +106,8 @@ impl Default for CentralConfig {
 /// A configuration file that could not be used (shared by every Körpü server).
 pub use korpu_service::ConfigError;
 
-impl CentralConfig {
-    /// Reads `path` (if given) over the defaults, then applies `KORPU_CENTRAL_*` variables.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let (text, origin) = korpu_service::read(path)?;
-        Self::from_toml_with_env(&text, &origin, std::env::vars())
-    }
-
-    /// Parses TOML text, then applies overrides from `env` (name, value) pairs.
-    pub fn from_toml_with_env(
-        text: &str,
-        origin: &str,
-        env: impl Iterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let config: CentralConfig = korpu_service::parse(text, origin, ENV_PREFIX, env)?;
-        config.check(origin)?;
-        Ok(config)
-    }
+impl ServiceConfig for CentralConfig {
+    const ENV_PREFIX: &'static str = "KORPU_CENTRAL_";
 
     fn check(&self, origin: &str) -> Result<(), ConfigError> {
         let bad = |message: String| ConfigError::Invalid {
@@ -138,35 +135,41 @@ impl CentralConfig {
             || self.request_timeout_secs == 0
             || self.tls_handshake_timeout_secs == 0
             || self.header_read_timeout_secs == 0
+            || self.database_acquire_timeout_secs == 0
         {
             return Err(bad(
-                "max_body_bytes, request_timeout_secs, tls_handshake_timeout_secs and header_read_timeout_secs must be positive".into(),
+                "max_body_bytes, request_timeout_secs, tls_handshake_timeout_secs, header_read_timeout_secs and database_acquire_timeout_secs must be positive".into(),
             ));
         }
         Ok(())
     }
+}
 
-    /// The effective configuration as TOML.
-    pub fn to_toml(&self) -> String {
-        korpu_service::render(self)
+impl CentralConfig {
+    /// Reads `path` (if given) over the defaults, then applies `KORPU_CENTRAL_*` variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        <Self as ServiceConfig>::load(path)
     }
 
     /// The database URL actually used.
     pub fn effective_database_url(&self) -> String {
-        if self.database_url.is_empty() {
-            format!("sqlite:{}", self.data_dir.join("registry.db").display())
-        } else {
-            self.database_url.clone()
+        korpu_service::db::url_or_sqlite(&self.database_url, &self.data_dir.join("registry.db"))
+    }
+
+    /// The database pool's limits: the store's defaults with the configured overrides.
+    pub fn pool_limits(&self) -> korpu_service::db::PoolLimits {
+        let mut limits = crate::store::POOL_LIMITS;
+        if self.database_max_connections > 0 {
+            limits.sqlite_max_connections = self.database_max_connections;
+            limits.postgres_max_connections = self.database_max_connections;
         }
+        limits.acquire_timeout = std::time::Duration::from_secs(self.database_acquire_timeout_secs);
+        limits
     }
 
     /// The public base URL actually used.
     pub fn effective_public_url(&self) -> String {
-        if self.public_url.is_empty() {
-            format!("http://{}", self.public_listen)
-        } else {
-            self.public_url.trim_end_matches('/').to_owned()
-        }
+        korpu_service::config::public_url_or(&self.public_url, self.public_listen)
     }
 
     /// Where the administrator token written by `init` is kept.
@@ -229,5 +232,21 @@ mod tests {
             CentralConfig::from_toml_with_env("conf_refresh_secs = 500", "f", std::iter::empty())
                 .unwrap_err();
         assert!(err.to_string().contains("half"), "{err}");
+    }
+
+    #[test]
+    fn pool_limits_follow_the_configuration() {
+        let toml = "database_max_connections = 3\ndatabase_acquire_timeout_secs = 7";
+        let c = CentralConfig::from_toml_with_env(toml, "f", std::iter::empty()).unwrap();
+        let l = c.pool_limits();
+        assert_eq!(
+            (l.sqlite_max_connections, l.postgres_max_connections),
+            (3, 3)
+        );
+        assert_eq!(l.acquire_timeout, std::time::Duration::from_secs(7));
+        assert_eq!(
+            CentralConfig::default().pool_limits(),
+            crate::store::POOL_LIMITS
+        );
     }
 }

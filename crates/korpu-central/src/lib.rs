@@ -97,7 +97,8 @@ pub async fn init(config: &CentralConfig) -> Result<InitReport, RegistryError> {
     }
     let admin_token = registry.create_admin_token("initial administrator").await?;
     let admin_token_path = config.admin_token_path();
-    write_secret(&admin_token_path, admin_token.as_bytes())?;
+    korpu_service::secret::write(&admin_token_path, admin_token.as_bytes())
+        .map_err(|e| RegistryError::Pki(format!("writing the administrator token: {e}")))?;
     let anchor_path = config.anchor_path();
     std::fs::write(&anchor_path, registry.anchor()?.to_json())
         .map_err(|e| RegistryError::Pki(format!("writing {}: {e}", anchor_path.display())))?;
@@ -107,19 +108,4 @@ pub async fn init(config: &CentralConfig) -> Result<InitReport, RegistryError> {
         anchor_path,
         root_cert_path: config.root_cert_path(),
     })
-}
-
-/// Writes a file readable by its owner only.
-fn write_secret(path: &std::path::Path, bytes: &[u8]) -> Result<(), RegistryError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| RegistryError::Pki(format!("writing {}: {e}", path.display())))?;
-    f.write_all(bytes)
-        .map_err(|e| RegistryError::Pki(format!("writing {}: {e}", path.display())))
 }

@@ -24,7 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
+use korpu_conf::GlobalConf;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, RwLock};
@@ -67,21 +69,25 @@ pub struct RunningCentral {
     pub public_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    store: Store,
+    grace: Duration,
 }
 
 impl RunningCentral {
-    /// Stops accepting, lets requests in flight finish, and returns.
+    /// Stops accepting, lets requests in flight finish (each listener for at most the
+    /// configured `shutdown_grace_secs`), closes the database, and returns.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
         }
+        korpu_service::shutdown::within_grace(self.grace, self.store.close()).await;
     }
 }
 
 /// Opens the store and the PKI named by `config`, binds both listeners and starts serving.
 pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryError> {
-    let store = Store::open(&config.effective_database_url()).await?;
+    let store = Store::open_with(&config.effective_database_url(), &config.pool_limits()).await?;
     let pki = CentralPki::load(&config.data_dir)?;
     let management = TcpListener::bind(config.management_listen)
         .await
@@ -115,31 +121,25 @@ pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryErr
         conf_validity: Duration::from_secs(config.conf_validity_secs),
         public_url,
     };
-    let ocsp = pki.ocsp_responder(Duration::from_secs(config.ocsp_validity_secs));
-    let tsa = pki.tsa_authority(&config.tsa_policy)?;
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
     let tls = tls_acceptor(&pki)?;
     let registry = Registry {
-        store,
+        store: store.clone(),
         pki,
         settings,
     };
-    let (conf, signed) = registry.publish().await?;
-    let state: Shared = Arc::new(AppState {
+    let state = app_state(
         registry,
-        publishing: tokio::sync::Mutex::new(()),
-        published: RwLock::new(Published {
-            version: conf.version,
-            expires_at: conf.expires_at,
-            signed: signed.into(),
-        }),
-        ocsp,
-        tsa,
-        tsa_limit: crate::ratelimit::RateLimiter::new(
-            config.tsa_requests_per_second,
-            config.tsa_burst,
-        ),
-        request_timeout: Duration::from_secs(config.request_timeout_secs),
-    });
+        &ServingLimits {
+            ocsp_validity: Duration::from_secs(config.ocsp_validity_secs),
+            tsa_policy: &config.tsa_policy,
+            tsa_requests_per_second: config.tsa_requests_per_second,
+            tsa_burst: config.tsa_burst,
+            request_timeout: Duration::from_secs(config.request_timeout_secs),
+        },
+    )
+    .await?;
+    let version = state.published.read().await.version;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let limit = DefaultBodyLimit::max(config.max_body_bytes);
     let mgmt_app = management_router(state.clone()).layer(limit);
@@ -156,7 +156,7 @@ pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryErr
             mgmt_app,
             timeouts,
             shutdown_rx.clone(),
-            DRAIN_TIMEOUT,
+            grace,
         ),
         korpu_net::serve_router(
             public,
@@ -164,7 +164,7 @@ pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryErr
             public_app,
             timeouts,
             shutdown_rx.clone(),
-            DRAIN_TIMEOUT,
+            grace,
         ),
     ];
     let refresh = Duration::from_secs(config.conf_refresh_secs);
@@ -182,22 +182,57 @@ pub async fn start(config: &CentralConfig) -> Result<RunningCentral, RegistryErr
             }
         }
     }));
-    tracing::info!(%management_addr, %public_addr, version = conf.version, "central registry listening");
+    tracing::info!(%management_addr, %public_addr, version, "central registry listening");
     Ok(RunningCentral {
         management_addr,
         public_addr,
         shutdown,
         tasks,
+        store,
+        grace,
     })
+}
+
+/// What the handlers' state takes from the configuration.
+struct ServingLimits<'a> {
+    ocsp_validity: Duration,
+    tsa_policy: &'a str,
+    tsa_requests_per_second: f64,
+    tsa_burst: u32,
+    request_timeout: Duration,
+}
+
+/// The handlers' state: the registry with a first configuration published, and the OCSP and
+/// time-stamping signers made from its PKI.
+async fn app_state(
+    registry: Registry,
+    limits: &ServingLimits<'_>,
+) -> Result<Shared, RegistryError> {
+    let (conf, signed) = registry.publish().await?;
+    let ocsp = registry.pki.ocsp_responder(limits.ocsp_validity);
+    let tsa = registry.pki.tsa_authority(limits.tsa_policy)?;
+    Ok(Arc::new(AppState {
+        registry,
+        publishing: tokio::sync::Mutex::new(()),
+        published: RwLock::new(Published {
+            version: conf.version,
+            expires_at: conf.expires_at,
+            signed: signed.into(),
+        }),
+        ocsp,
+        tsa,
+        tsa_limit: crate::ratelimit::RateLimiter::new(
+            limits.tsa_requests_per_second,
+            limits.tsa_burst,
+        ),
+        request_timeout: limits.request_timeout,
+    }))
 }
 
 /// Resolves once shutdown was asked for (or the sender is gone).
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     korpu_net::stopped(rx).await
 }
-
-/// How long requests in flight may take to finish after shutdown was asked for.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn republish(state: &AppState) -> Result<u64, RegistryError> {
     let _one_at_a_time = state.publishing.lock().await;
@@ -237,17 +272,26 @@ fn management_router(state: Shared) -> Router {
     Router::new()
         .route(
             "/api/v1/member-classes",
-            get(list_member_classes).post(add_member_class),
+            get(|State(s): State<Shared>| list(s, |c| c.member_classes)).post(add_member_class),
         )
-        .route("/api/v1/members", get(list_members).post(add_member))
+        .route(
+            "/api/v1/members",
+            get(|State(s): State<Shared>| list(s, |c| c.members)).post(add_member),
+        )
         .route("/api/v1/subsystems", post(add_subsystem))
-        .route("/api/v1/gateways", get(list_gateways).post(add_gateway))
+        .route(
+            "/api/v1/gateways",
+            get(|State(s): State<Shared>| list(s, |c| c.gateways)).post(add_gateway),
+        )
         .route("/api/v1/gateway-clients", post(add_gateway_client))
         .route("/api/v1/gateway-ledger-keys", post(set_gateway_ledger_key))
-        .route("/api/v1/services", get(list_services).post(add_service))
+        .route(
+            "/api/v1/services",
+            get(|State(s): State<Shared>| list(s, |c| c.services)).post(add_service),
+        )
         .route(
             "/api/v1/access-rights",
-            get(list_access_rights)
+            get(|State(s): State<Shared>| list(s, |c| c.access_rights))
                 .post(grant_access)
                 .delete(revoke_access),
         )
@@ -324,6 +368,11 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, RegistryError> {
 
 type ApiResult = Result<Response, RegistryError>;
 
+/// One part of the configuration as the registry holds it now (not as last published).
+async fn list<T: Serialize>(s: Shared, part: fn(GlobalConf) -> T) -> ApiResult {
+    Ok(Json(part(s.registry.build_conf().await?)).into_response())
+}
+
 /// After a change: publish a new configuration version at once, and answer 201 with `value`.
 async fn created(state: &AppState, value: serde_json::Value) -> ApiResult {
     let version = republish(state).await?;
@@ -338,17 +387,9 @@ async fn add_member_class(State(s): State<Shared>, b: Bytes) -> ApiResult {
     created(&s, json!({"code": req.code})).await
 }
 
-async fn list_member_classes(State(s): State<Shared>) -> ApiResult {
-    Ok(Json(s.registry.build_conf().await?.member_classes).into_response())
-}
-
 async fn add_member(State(s): State<Shared>, b: Bytes) -> ApiResult {
     let id = s.registry.add_member(&body::<NewMember>(&b)?).await?;
     created(&s, json!({"member": id.to_string()})).await
-}
-
-async fn list_members(State(s): State<Shared>) -> ApiResult {
-    Ok(Json(s.registry.build_conf().await?.members).into_response())
 }
 
 async fn add_subsystem(State(s): State<Shared>, b: Bytes) -> ApiResult {
@@ -371,10 +412,6 @@ async fn set_gateway_ledger_key(State(s): State<Shared>, b: Bytes) -> ApiResult 
     .await
 }
 
-async fn list_gateways(State(s): State<Shared>) -> ApiResult {
-    Ok(Json(s.registry.build_conf().await?.gateways).into_response())
-}
-
 async fn add_gateway_client(State(s): State<Shared>, b: Bytes) -> ApiResult {
     let req: NewGatewayClient = body(&b)?;
     s.registry.add_gateway_client(&req).await?;
@@ -384,10 +421,6 @@ async fn add_gateway_client(State(s): State<Shared>, b: Bytes) -> ApiResult {
 async fn add_service(State(s): State<Shared>, b: Bytes) -> ApiResult {
     let id = s.registry.add_service(&body::<NewService>(&b)?).await?;
     created(&s, json!({"service": id.to_string()})).await
-}
-
-async fn list_services(State(s): State<Shared>) -> ApiResult {
-    Ok(Json(s.registry.build_conf().await?.services).into_response())
 }
 
 async fn grant_access(State(s): State<Shared>, b: Bytes) -> ApiResult {
@@ -401,10 +434,6 @@ async fn revoke_access(State(s): State<Shared>, b: Bytes) -> ApiResult {
     s.registry.revoke_access(&req).await?;
     let version = republish(&s).await?;
     Ok(Json(json!({"revoked": true, "conf_version": version})).into_response())
-}
-
-async fn list_access_rights(State(s): State<Shared>) -> ApiResult {
-    Ok(Json(s.registry.build_conf().await?.access_rights).into_response())
 }
 
 async fn issue_certificate(State(s): State<Shared>, b: Bytes) -> ApiResult {
@@ -577,21 +606,13 @@ async fn health(State(s): State<Shared>) -> Response {
 /// The management router without TLS or sockets, for tests that drive it with `oneshot`.
 #[doc(hidden)]
 pub async fn test_router(registry: Registry) -> Result<Router, RegistryError> {
-    let (conf, signed) = registry.publish().await?;
-    let ocsp = registry.pki.ocsp_responder(Duration::from_secs(3600));
-    let tsa = registry.pki.tsa_authority(crate::pki::DEFAULT_TSA_POLICY)?;
-    let state = Arc::new(AppState {
-        registry,
-        publishing: tokio::sync::Mutex::new(()),
-        published: RwLock::new(Published {
-            version: conf.version,
-            expires_at: conf.expires_at,
-            signed: signed.into(),
-        }),
-        ocsp,
-        tsa,
-        tsa_limit: crate::ratelimit::RateLimiter::new(20.0, 200),
+    let limits = ServingLimits {
+        ocsp_validity: Duration::from_secs(3600),
+        tsa_policy: crate::pki::DEFAULT_TSA_POLICY,
+        tsa_requests_per_second: 20.0,
+        tsa_burst: 200,
         request_timeout: Duration::from_secs(30),
-    });
+    };
+    let state = app_state(registry, &limits).await?;
     Ok(management_router(state.clone()).merge(public_router(state)))
 }

@@ -1,22 +1,21 @@
 //! Persistence of the registry: SQLite (WAL) by default, PostgreSQL given a `postgres://` URL.
 //!
 //! One set of queries serves both through sqlx's `Any` driver; only the DDL differs (column
-//! types). Identifiers are stored in their canonical text form, which `korpu-id` round-trips,
+//! types), so the schema is numbered migrations in `migrations/common` and, for the one table
+//! whose DDL differs, in `migrations/sqlite` or `migrations/postgres`, applied by
+//! `korpu_service::db` when the store opens. Identifiers are stored in their canonical text form, which `korpu-id` round-trips,
 //! so a row never needs re-validation when read back beyond parsing.
 //!
 //! This module does not validate requests (the registry does) and knows nothing of HTTP.
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use korpu_service::db::{LegacyColumn, MigrationDir, Migrations, PoolLimits};
+use sqlx::any::AnyRow;
+use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
 
 use crate::error::RegistryError;
 
-/// Which database a store talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use korpu_service::db::Backend;
 
 /// A connection pool to the registry database, with the schema in place.
 #[derive(Clone)]
@@ -25,51 +24,53 @@ pub struct Store {
     backend: Backend,
 }
 
-const SCHEMA_COMMON: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS member_classes (
-        code TEXT PRIMARY KEY, description TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS members (
-        id TEXT PRIMARY KEY, class TEXT NOT NULL REFERENCES member_classes(code),
-        name TEXT NOT NULL, created_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS subsystems (
-        id TEXT PRIMARY KEY, member_id TEXT NOT NULL REFERENCES members(id),
-        created_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS gateways (
-        id TEXT PRIMARY KEY, member_id TEXT NOT NULL REFERENCES members(id),
-        address TEXT NOT NULL, created_at BIGINT NOT NULL, ledger_key TEXT)",
-    "CREATE TABLE IF NOT EXISTS gateway_clients (
-        gateway_id TEXT NOT NULL REFERENCES gateways(id), client_id TEXT NOT NULL,
-        PRIMARY KEY (gateway_id, client_id))",
-    "CREATE TABLE IF NOT EXISTS services (
-        id TEXT PRIMARY KEY, subsystem_id TEXT NOT NULL REFERENCES subsystems(id),
-        version TEXT, title TEXT NOT NULL, openapi TEXT, subject_in TEXT, subject_name TEXT,
-        purpose_required BIGINT NOT NULL, created_at BIGINT NOT NULL, portal TEXT)",
-    "CREATE TABLE IF NOT EXISTS access_rights (
-        client_id TEXT NOT NULL, service_id TEXT NOT NULL REFERENCES services(id),
-        created_at BIGINT NOT NULL, PRIMARY KEY (client_id, service_id))",
-    "CREATE TABLE IF NOT EXISTS admin_tokens (
-        token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS conf_versions (
-        version BIGINT PRIMARY KEY, content_sha256 TEXT NOT NULL, issued_at BIGINT NOT NULL)",
-];
+static COMMON: Migrator = sqlx::migrate!("migrations/common");
+static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Columns added after the first release, as (table, column, type): databases created before
-/// them get them by `ALTER TABLE` when opened, so upgrading keeps every row.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    // The gateway's evidence-ledger note verifier key (C2SP vkey text).
-    ("gateways", "ledger_key", "TEXT"),
-    // The service's myGov portal listing, as JSON (korpu_conf::PortalListing).
-    ("services", "portal", "TEXT"),
-];
+/// The registry's schema: common files, and the certificates' table per dialect (its binary
+/// column is `BLOB` in SQLite, `BYTEA` in PostgreSQL).
+static MIGRATIONS: Migrations = Migrations {
+    common: MigrationDir {
+        dir: "crates/korpu-central/migrations/common",
+        migrator: &COMMON,
+    },
+    sqlite: Some(MigrationDir {
+        dir: "crates/korpu-central/migrations/sqlite",
+        migrator: &SQLITE,
+    }),
+    postgres: Some(MigrationDir {
+        dir: "crates/korpu-central/migrations/postgres",
+        migrator: &POSTGRES,
+    }),
+    legacy_columns: &[
+        // The gateway's evidence-ledger note verifier key (C2SP vkey text).
+        LegacyColumn {
+            table: "gateways",
+            column: "ledger_key",
+            sql_type: "TEXT",
+        },
+        // The service's myGov portal listing, as JSON (korpu_conf::PortalListing).
+        LegacyColumn {
+            table: "services",
+            column: "portal",
+            sql_type: "TEXT",
+        },
+    ],
+};
 
-const SCHEMA_CERTS_SQLITE: &str = "CREATE TABLE IF NOT EXISTS certificates (
-    serial TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, subject TEXT NOT NULL,
-    not_before BIGINT NOT NULL, not_after BIGINT NOT NULL, der BLOB NOT NULL,
-    revoked_at BIGINT, revocation_reason TEXT, created_at BIGINT NOT NULL)";
-const SCHEMA_CERTS_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS certificates (
-    serial TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, subject TEXT NOT NULL,
-    not_before BIGINT NOT NULL, not_after BIGINT NOT NULL, der BYTEA NOT NULL,
-    revoked_at BIGINT, revocation_reason TEXT, created_at BIGINT NOT NULL)";
+/// The registry's pool: a handful of administrators and gateways fetching the configuration.
+pub const POOL_LIMITS: PoolLimits = PoolLimits::DEFAULT;
+
+/// What a key may be registered as ([`Store::is_registered`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    MemberClass,
+    Member,
+    Subsystem,
+    Gateway,
+    Service,
+}
 
 /// A stored certificate.
 #[derive(Debug, Clone)]
@@ -118,108 +119,33 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url`: `sqlite:PATH` or `postgres://…`.
+    /// Opens (creating if needed) the database at `url`: `sqlite:PATH` or `postgres://…`, and
+    /// brings its schema up to date, with the default [`POOL_LIMITS`].
     pub async fn open(url: &str) -> Result<Self, RegistryError> {
-        sqlx::any::install_default_drivers();
+        Self::open_with(url, &POOL_LIMITS).await
+    }
+
+    /// [`Store::open`] with the pool's limits from the configuration.
+    pub async fn open_with(url: &str, limits: &PoolLimits) -> Result<Self, RegistryError> {
         // Members, certificates, admin token hashes: the database and its -wal/-shm are the
-        // owner's only.
-        korpu_pki::private::prepare_sqlite(url).map_err(|e| RegistryError::Store(e.to_string()))?;
-        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            return Err(RegistryError::Store(format!(
-                "database URL {url:?} is neither sqlite:PATH nor postgres://…"
-            )));
-        };
-        let url = if backend == Backend::Sqlite && !url.contains('?') && url != "sqlite::memory:" {
-            format!("{url}?mode=rwc")
-        } else {
-            url.to_owned()
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // Writers wait for each other instead of failing with SQLITE_BUSY, and
-                        // foreign keys hold (SQLite leaves them off per connection by default).
-                        sqlx::query("PRAGMA busy_timeout = 5000")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA foreign_keys = ON")
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
+        // owner's only (korpu_service::db creates them so).
+        let db = korpu_service::db::open(url, limits, &MIGRATIONS)
             .await
-            .map_err(|e| RegistryError::Store(format!("cannot open database {url:?}: {e}")))?;
-        let store = Self { pool, backend };
-        store.migrate().await?;
-        Ok(store)
+            .map_err(|e| RegistryError::Store(e.to_string()))?;
+        Ok(Self {
+            pool: db.pool,
+            backend: db.backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    async fn migrate(&self) -> Result<(), RegistryError> {
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&self.pool)
-                .await
-                .map_err(store_err)?;
-        }
-        for ddl in SCHEMA_COMMON {
-            sqlx::query(ddl)
-                .execute(&self.pool)
-                .await
-                .map_err(store_err)?;
-        }
-        let certs = match self.backend {
-            Backend::Sqlite => SCHEMA_CERTS_SQLITE,
-            Backend::Postgres => SCHEMA_CERTS_POSTGRES,
-        };
-        sqlx::query(certs)
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
-        for (table, column, ty) in ADDED_COLUMNS {
-            self.add_column_if_missing(table, column, ty).await?;
-        }
-        Ok(())
-    }
-
-    async fn add_column_if_missing(
-        &self,
-        table: &str,
-        column: &str,
-        ty: &str,
-    ) -> Result<(), RegistryError> {
-        let present = match self.backend {
-            Backend::Sqlite => sqlx::query("SELECT 1 FROM pragma_table_info($1) WHERE name = $2"),
-            Backend::Postgres => sqlx::query(
-                "SELECT 1 FROM information_schema.columns
-                 WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
-            ),
-        }
-        .bind(table)
-        .bind(column)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_err)?
-        .is_some();
-        if !present {
-            sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))
-                .execute(&self.pool)
-                .await
-                .map_err(store_err)?;
-        }
-        Ok(())
+    /// Waits for queries in flight and closes every connection (SQLite folds its WAL back
+    /// into the database file when the last one closes).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Runs an insert; a duplicate key becomes [`RegistryError::Duplicate`].
@@ -242,6 +168,34 @@ impl Store {
         Ok(())
     }
 
+    /// Runs a query that selects two text columns and returns its rows as pairs.
+    async fn pairs(&self, sql: &str) -> Result<Vec<(String, String)>, RegistryError> {
+        let rows = sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(store_err)?,
+                    r.try_get(1).map_err(store_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Whether `key` (a code or an identifier in text form) is registered as `what`.
+    pub async fn is_registered(&self, what: Registered, key: &str) -> Result<bool, RegistryError> {
+        let sql = match what {
+            Registered::MemberClass => "SELECT 1 FROM member_classes WHERE code = $1",
+            Registered::Member => "SELECT 1 FROM members WHERE id = $1",
+            Registered::Subsystem => "SELECT 1 FROM subsystems WHERE id = $1",
+            Registered::Gateway => "SELECT 1 FROM gateways WHERE id = $1",
+            Registered::Service => "SELECT 1 FROM services WHERE id = $1",
+        };
+        self.exists(sql, key).await
+    }
+
     async fn exists(&self, sql: &str, id: &str) -> Result<bool, RegistryError> {
         Ok(sqlx::query(sql)
             .bind(id)
@@ -260,19 +214,9 @@ impl Store {
         self.insert(q, "member class", code).await
     }
 
-    pub async fn member_class_exists(&self, code: &str) -> Result<bool, RegistryError> {
-        self.exists("SELECT 1 FROM member_classes WHERE code = $1", code)
-            .await
-    }
-
     pub async fn member_classes(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query("SELECT code, description FROM member_classes ORDER BY code")
-            .fetch_all(&self.pool)
+        self.pairs("SELECT code, description FROM member_classes ORDER BY code")
             .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "code")?, get(r, "description")?)))
-            .collect()
     }
 
     // --- members and subsystems -----------------------------------------------------------
@@ -294,19 +238,9 @@ impl Store {
         self.insert(q, "member", id).await
     }
 
-    pub async fn member_exists(&self, id: &str) -> Result<bool, RegistryError> {
-        self.exists("SELECT 1 FROM members WHERE id = $1", id).await
-    }
-
     /// Members as (id, name), ordered by id.
     pub async fn members(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query("SELECT id, name FROM members ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "id")?, get(r, "name")?)))
-            .collect()
+        self.pairs("SELECT id, name FROM members ORDER BY id").await
     }
 
     pub async fn insert_subsystem(
@@ -323,20 +257,10 @@ impl Store {
         self.insert(q, "subsystem", id).await
     }
 
-    pub async fn subsystem_exists(&self, id: &str) -> Result<bool, RegistryError> {
-        self.exists("SELECT 1 FROM subsystems WHERE id = $1", id)
-            .await
-    }
-
     /// Subsystems as (id, member id), ordered by id.
     pub async fn subsystems(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query("SELECT id, member_id FROM subsystems ORDER BY id")
-            .fetch_all(&self.pool)
+        self.pairs("SELECT id, member_id FROM subsystems ORDER BY id")
             .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "id")?, get(r, "member_id")?)))
-            .collect()
     }
 
     // --- gateways -------------------------------------------------------------------------
@@ -378,31 +302,14 @@ impl Store {
 
     /// Gateways' ledger verifier keys as (id, key), for gateways that have one.
     pub async fn gateway_ledger_keys(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query(
-            "SELECT id, ledger_key FROM gateways WHERE ledger_key IS NOT NULL ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "id")?, get(r, "ledger_key")?)))
-            .collect()
-    }
-
-    pub async fn gateway_exists(&self, id: &str) -> Result<bool, RegistryError> {
-        self.exists("SELECT 1 FROM gateways WHERE id = $1", id)
+        self.pairs("SELECT id, ledger_key FROM gateways WHERE ledger_key IS NOT NULL ORDER BY id")
             .await
     }
 
     /// Gateways as (id, address), ordered by id.
     pub async fn gateways(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query("SELECT id, address FROM gateways ORDER BY id")
-            .fetch_all(&self.pool)
+        self.pairs("SELECT id, address FROM gateways ORDER BY id")
             .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "id")?, get(r, "address")?)))
-            .collect()
     }
 
     pub async fn insert_gateway_client(
@@ -423,15 +330,10 @@ impl Store {
 
     /// (gateway id, client id) pairs, ordered.
     pub async fn gateway_clients(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query(
+        self.pairs(
             "SELECT gateway_id, client_id FROM gateway_clients ORDER BY gateway_id, client_id",
         )
-        .fetch_all(&self.pool)
         .await
-        .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "gateway_id")?, get(r, "client_id")?)))
-            .collect()
     }
 
     // --- services and access rights -----------------------------------------------------
@@ -453,11 +355,6 @@ impl Store {
         .bind(now)
         .bind(s.portal.clone());
         self.insert(q, "service", &s.id).await
-    }
-
-    pub async fn service_exists(&self, id: &str) -> Result<bool, RegistryError> {
-        self.exists("SELECT 1 FROM services WHERE id = $1", id)
-            .await
     }
 
     pub async fn services(&self) -> Result<Vec<ServiceRow>, RegistryError> {
@@ -518,15 +415,8 @@ impl Store {
 
     /// (client id, service id) pairs, ordered.
     pub async fn access_rights(&self) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query(
-            "SELECT client_id, service_id FROM access_rights ORDER BY service_id, client_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "client_id")?, get(r, "service_id")?)))
-            .collect()
+        self.pairs("SELECT client_id, service_id FROM access_rights ORDER BY service_id, client_id")
+            .await
     }
 
     // --- certificates -----------------------------------------------------------------

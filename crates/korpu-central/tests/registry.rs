@@ -48,6 +48,14 @@ async fn create_pg_database() -> (String, String) {
     (format!("{base}/{name}"), name)
 }
 
+async fn drop_pg_database(name: &str) {
+    let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
 fn rand_bytes() -> [u8; 8] {
     let mut b = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
@@ -167,11 +175,7 @@ impl Fixture {
     async fn finish(self) {
         if let Some(db) = self.pg_db {
             drop(self.router);
-            let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
+            drop_pg_database(&db).await;
         }
     }
 
@@ -779,4 +783,102 @@ async fn an_old_sqlite_database_is_upgraded_in_place() {
     // Opening again is a no-op.
     drop(store);
     Store::open(&url).await.expect("reopens");
+}
+
+/// The last hand-rolled schema, as `Store::open` created it before migrations (`BLOB` became
+/// `BYTEA` on PostgreSQL), and a row in each table a registry fills first.
+fn hand_rolled_schema(binary: &str) -> Vec<String> {
+    let mut ddl: Vec<String> = [
+        "CREATE TABLE IF NOT EXISTS member_classes (
+            code TEXT PRIMARY KEY, description TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS members (
+            id TEXT PRIMARY KEY, class TEXT NOT NULL REFERENCES member_classes(code),
+            name TEXT NOT NULL, created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS subsystems (
+            id TEXT PRIMARY KEY, member_id TEXT NOT NULL REFERENCES members(id),
+            created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS gateways (
+            id TEXT PRIMARY KEY, member_id TEXT NOT NULL REFERENCES members(id),
+            address TEXT NOT NULL, created_at BIGINT NOT NULL, ledger_key TEXT)",
+        "CREATE TABLE IF NOT EXISTS gateway_clients (
+            gateway_id TEXT NOT NULL REFERENCES gateways(id), client_id TEXT NOT NULL,
+            PRIMARY KEY (gateway_id, client_id))",
+        "CREATE TABLE IF NOT EXISTS services (
+            id TEXT PRIMARY KEY, subsystem_id TEXT NOT NULL REFERENCES subsystems(id),
+            version TEXT, title TEXT NOT NULL, openapi TEXT, subject_in TEXT, subject_name TEXT,
+            purpose_required BIGINT NOT NULL, created_at BIGINT NOT NULL, portal TEXT)",
+        "CREATE TABLE IF NOT EXISTS access_rights (
+            client_id TEXT NOT NULL, service_id TEXT NOT NULL REFERENCES services(id),
+            created_at BIGINT NOT NULL, PRIMARY KEY (client_id, service_id))",
+        "CREATE TABLE IF NOT EXISTS admin_tokens (
+            token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS conf_versions (
+            version BIGINT PRIMARY KEY, content_sha256 TEXT NOT NULL, issued_at BIGINT NOT NULL)",
+        "INSERT INTO member_classes VALUES ('GOV', 'Government agencies')",
+        "INSERT INTO members VALUES ('AZ/GOV/1', 'GOV', 'Agency One', 7)",
+        "INSERT INTO admin_tokens VALUES ('00ff', 'old administrator', 7)",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    ddl.push(format!(
+        "CREATE TABLE IF NOT EXISTS certificates (
+            serial TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, subject TEXT NOT NULL,
+            not_before BIGINT NOT NULL, not_after BIGINT NOT NULL, der {binary} NOT NULL,
+            revoked_at BIGINT, revocation_reason TEXT, created_at BIGINT NOT NULL)"
+    ));
+    ddl
+}
+
+/// A database the hand-rolled schema made (tables present, no `_sqlx_migrations`) opens with
+/// the migrations, keeps its rows, and records the migrations as applied.
+async fn a_hand_rolled_database_is_adopted_by_the_migrations(url: &str, binary: &str) {
+    {
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        for ddl in hand_rolled_schema(binary) {
+            sqlx::query(&ddl).execute(&mut conn).await.unwrap();
+        }
+    }
+    let store = Store::open(url)
+        .await
+        .expect("a hand-rolled database opens");
+    assert_eq!(
+        store.members().await.unwrap(),
+        [("AZ/GOV/1".to_owned(), "Agency One".to_owned())]
+    );
+    assert_eq!(
+        store.admin_for_token("00ff").await.unwrap().as_deref(),
+        Some("old administrator")
+    );
+    store
+        .insert_member("AZ/GOV/2", "GOV", "Agency Two", 8)
+        .await
+        .unwrap();
+    store.close().await;
+    let store = Store::open(url).await.expect("reopens");
+    assert_eq!(store.members().await.unwrap().len(), 2);
+    store.close().await;
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(applied, [1, 2]);
+}
+
+#[tokio::test]
+async fn a_hand_rolled_sqlite_database_is_adopted_by_the_migrations() {
+    sqlx::any::install_default_drivers();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}?mode=rwc", dir.path().join("old.db").display());
+    // As the old store made it: a private file first (korpu_pki::private::prepare_sqlite).
+    korpu_pki::private::prepare_sqlite(&url).unwrap();
+    a_hand_rolled_database_is_adopted_by_the_migrations(&url, "BLOB").await;
+}
+
+#[tokio::test]
+async fn a_hand_rolled_postgres_database_is_adopted_by_the_migrations() {
+    sqlx::any::install_default_drivers();
+    let (url, name) = create_pg_database().await;
+    a_hand_rolled_database_is_adopted_by_the_migrations(&url, "BYTEA").await;
+    drop_pg_database(&name).await;
 }

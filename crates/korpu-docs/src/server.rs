@@ -67,8 +67,6 @@ struct ApiState {
 /// Reads the API token at `path`, creating it (mode 0600, 256 random bits) when missing, and
 /// refusing one that group or others can read.
 pub fn ensure_token(path: &Path) -> Result<String, DocsError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let cfg = |m: String| DocsError::Config(m);
     match std::fs::metadata(path) {
         Ok(_) => {
@@ -83,21 +81,12 @@ pub fn ensure_token(path: &Path) -> Result<String, DocsError> {
         }
         Err(_) => {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| cfg(format!("creating {}: {e}", dir.display())))?;
+                korpu_service::secret::create_missing_dir(dir).map_err(|e| cfg(e.to_string()))?;
             }
             let mut b = [0u8; 32];
             rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
             let t = hex::encode(b);
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| cfg(format!("creating {}: {e}", path.display())))?;
-            f.write_all(t.as_bytes())
-                .and_then(|_| f.sync_all())
-                .map_err(|e| cfg(format!("writing {}: {e}", path.display())))?;
+            korpu_service::secret::write(path, t.as_bytes()).map_err(|e| cfg(e.to_string()))?;
             Ok(t)
         }
     }

@@ -1,38 +1,32 @@
 //! Document metadata and receipts in SQLite (WAL) by default, or PostgreSQL given a
 //! `postgres://` URL — one set of queries through sqlx's `Any` driver with `$N` parameters, as
 //! in the central registry's store. Binary values (receipts and their signatures) are kept as
-//! base64 text so that the DDL is the same on both.
+//! base64 text so that the DDL is the same on both: one folder of numbered migrations
+//! (`migrations/`), applied by `korpu_service::db` when the store opens.
 //!
 //! Blobs are not here (see [`crate::blobs`]); neither are the rules on which status may follow
 //! which (see [`crate::exchange`]). Every multi-row change is one transaction.
 
+use korpu_service::db::{DbError, Migrations, PoolLimits};
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
+use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
 
 use crate::error::store_err;
 use crate::DocsError;
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS documents (
-        id TEXT PRIMARY KEY, box TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
-        title TEXT NOT NULL, doc_type TEXT NOT NULL, register_no TEXT NOT NULL,
-        deadline BIGINT, reply_to TEXT, thread_id TEXT NOT NULL, retention TEXT NOT NULL,
-        expires_at BIGINT, hold BIGINT NOT NULL, status TEXT NOT NULL,
-        container_sha256 TEXT NOT NULL, signed_container_sha256 TEXT,
-        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS documents_box ON documents (box, created_at, id)",
-    "CREATE INDEX IF NOT EXISTS documents_thread ON documents (thread_id)",
-    "CREATE TABLE IF NOT EXISTS attachments (
-        doc_id TEXT NOT NULL REFERENCES documents(id), idx BIGINT NOT NULL, name TEXT NOT NULL,
-        mime_type TEXT NOT NULL, sha256 TEXT NOT NULL, size BIGINT NOT NULL,
-        PRIMARY KEY (doc_id, idx))",
-    "CREATE INDEX IF NOT EXISTS attachments_sha ON attachments (sha256)",
-    "CREATE TABLE IF NOT EXISTS receipts (
-        doc_id TEXT NOT NULL REFERENCES documents(id), status TEXT NOT NULL,
-        by_subsystem TEXT NOT NULL, at BIGINT NOT NULL, receipt TEXT NOT NULL,
-        signature TEXT NOT NULL, PRIMARY KEY (doc_id, status))",
-];
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The metadata schema: one dialect-neutral folder, no column added before migrations.
+static MIGRATIONS: Migrations = Migrations::neutral("crates/korpu-docs/migrations", &MIGRATOR);
+
+/// The metadata pool: the defaults, with every SQLite commit durable through a power cut (a
+/// receipt once sent must not be forgotten).
+pub const POOL_LIMITS: PoolLimits = PoolLimits {
+    full_sync: true,
+    ..PoolLimits::DEFAULT
+};
 
 /// Which mailbox a document is in, seen from this organisation.
 pub const INBOX: &str = "in";
@@ -146,57 +140,23 @@ const DOC_COLS: &str = "id, box, sender, recipient, title, doc_type, register_no
     signed_container_sha256, created_at, updated_at";
 
 impl Store {
-    /// Opens (creating if needed) the database at `url`: `sqlite:PATH` or `postgres://…`.
+    /// Opens (creating if needed) the database at `url`: `sqlite:PATH` or `postgres://…`, and
+    /// brings its schema up to date.
     pub async fn open(url: &str) -> Result<Self, DocsError> {
-        sqlx::any::install_default_drivers();
         // Documents' metadata (senders, recipients, titles): the database and its -wal/-shm
-        // are the owner's only.
-        korpu_pki::private::prepare_sqlite(url).map_err(|e| DocsError::Store(e.to_string()))?;
-        let sqlite = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            false
-        } else if url.starts_with("sqlite:") {
-            true
-        } else {
-            return Err(DocsError::Config(format!(
-                "database URL {url:?} is neither sqlite:PATH nor postgres://…"
-            )));
-        };
-        let url = if sqlite && !url.contains('?') && url != "sqlite::memory:" {
-            format!("{url}?mode=rwc")
-        } else {
-            url.to_owned()
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 4 } else { 10 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        // Writers wait for each other instead of failing with SQLITE_BUSY;
-                        // foreign keys hold; FULL sync so a commit survives a power cut.
-                        for p in [
-                            "PRAGMA busy_timeout = 5000",
-                            "PRAGMA foreign_keys = ON",
-                            "PRAGMA synchronous = FULL",
-                        ] {
-                            sqlx::query(p).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
+        // are the owner's only (korpu_service::db creates them so).
+        let db = korpu_service::db::open(url, &POOL_LIMITS, &MIGRATIONS)
             .await
-            .map_err(|e| DocsError::Store(format!("cannot open database {url:?}: {e}")))?;
-        if sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(store_err)?;
-        }
-        for ddl in SCHEMA {
-            sqlx::query(ddl).execute(&pool).await.map_err(store_err)?;
-        }
-        Ok(Store { pool })
+            .map_err(|e| match e {
+                DbError::Url(_) => DocsError::Config(e.to_string()),
+                e => DocsError::Store(e.to_string()),
+            })?;
+        Ok(Store { pool: db.pool })
+    }
+
+    /// Waits for queries in flight and closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Inserts a document with its attachments and first receipts, in one transaction.

@@ -1,12 +1,15 @@
 //! The portal's state: sessions, sign-ins in progress, applications and their history,
 //! consents and their history, notifications. SQLite (WAL) by default, PostgreSQL given a
 //! `postgres://` URL, through one set of sqlx `Any` queries (as korpu-central does), so that
-//! several portal processes behind a load balancer share one database.
+//! several portal processes behind a load balancer share one database. The schema is one
+//! folder of numbered migrations (`migrations/`), applied by `korpu_service::db` on opening.
 //!
 //! Session ids are stored hashed: a leaked database holds no usable session. This module does
 //! not decide anything (who may see what is the server's job).
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use korpu_service::db::{Migrations, PoolLimits};
+use sqlx::any::AnyRow;
+use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
 
 /// A database failure, with what was being done.
@@ -18,11 +21,7 @@ fn err(e: sqlx::Error) -> StoreError {
     StoreError(e.to_string())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use korpu_service::db::Backend;
 
 #[derive(Clone)]
 pub struct Store {
@@ -30,32 +29,17 @@ pub struct Store {
     backend: Backend,
 }
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS sessions (
-        id_sha256 TEXT PRIMARY KEY, citizen TEXT NOT NULL, name TEXT NOT NULL, email TEXT NOT NULL,
-        csrf TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS logins (
-        state TEXT PRIMARY KEY, nonce TEXT NOT NULL, verifier TEXT NOT NULL, next TEXT NOT NULL,
-        created_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS applications (
-        id TEXT PRIMARY KEY, citizen TEXT NOT NULL, email TEXT NOT NULL, service TEXT NOT NULL, agency_ref TEXT NOT NULL,
-        status TEXT NOT NULL, data TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS applications_citizen ON applications (citizen, created_at)",
-    "CREATE TABLE IF NOT EXISTS application_events (
-        application_id TEXT NOT NULL REFERENCES applications(id), seq BIGINT NOT NULL,
-        status TEXT NOT NULL, message TEXT NOT NULL, at BIGINT NOT NULL,
-        PRIMARY KEY (application_id, seq))",
-    "CREATE TABLE IF NOT EXISTS consents (
-        id TEXT PRIMARY KEY, citizen TEXT NOT NULL, client TEXT NOT NULL, purpose TEXT NOT NULL,
-        items TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, revoked_at BIGINT)",
-    "CREATE INDEX IF NOT EXISTS consents_citizen ON consents (citizen, created_at)",
-    "CREATE TABLE IF NOT EXISTS consent_history (
-        consent_id TEXT NOT NULL REFERENCES consents(id), action TEXT NOT NULL, at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS notifications (
-        id TEXT PRIMARY KEY, citizen TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
-        link TEXT NOT NULL, created_at BIGINT NOT NULL, read_at BIGINT)",
-    "CREATE INDEX IF NOT EXISTS notifications_citizen ON notifications (citizen, created_at)",
-];
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The portal's schema: one dialect-neutral folder, no column added before migrations.
+static MIGRATIONS: Migrations = Migrations::neutral("crates/korpu-portal/migrations", &MIGRATOR);
+
+/// The portal's pool: twice the default, as every page a citizen opens reads its session.
+pub const POOL_LIMITS: PoolLimits = PoolLimits {
+    sqlite_max_connections: 8,
+    postgres_max_connections: 16,
+    ..PoolLimits::DEFAULT
+};
 
 /// A signed-in citizen's session.
 #[derive(Debug, Clone)]
@@ -126,53 +110,23 @@ where
 }
 
 impl Store {
-    /// Opens (creating if needed) `sqlite:PATH` or `postgres://…`.
+    /// Opens (creating if needed) `sqlite:PATH` or `postgres://…`, and brings its schema up
+    /// to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
-        // Names, e-mails, citizens' ids: the database and its -wal/-shm are the owner's only.
-        korpu_pki::private::prepare_sqlite(url).map_err(|e| StoreError(e.to_string()))?;
-        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            return Err(StoreError(format!(
-                "database URL {url:?} is neither sqlite:PATH nor postgres://…"
-            )));
-        };
-        let url = if backend == Backend::Sqlite && !url.contains('?') && url != "sqlite::memory:" {
-            format!("{url}?mode=rwc")
-        } else {
-            url.to_owned()
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        sqlx::query("PRAGMA busy_timeout = 5000")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA foreign_keys = ON")
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
+        // Names, e-mails, citizens' ids: the database and its -wal/-shm are the owner's only
+        // (korpu_service::db creates them so).
+        let db = korpu_service::db::open(url, &POOL_LIMITS, &MIGRATIONS)
             .await
-            .map_err(|e| StoreError(format!("cannot open {url:?}: {e}")))?;
-        if backend == Backend::Sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(err)?;
-        }
-        for ddl in SCHEMA {
-            sqlx::query(ddl).execute(&pool).await.map_err(err)?;
-        }
-        Ok(Self { pool, backend })
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(Self {
+            pool: db.pool,
+            backend: db.backend,
+        })
+    }
+
+    /// Waits for queries in flight and closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     pub fn backend(&self) -> Backend {

@@ -117,6 +117,50 @@ pub fn render<T: Serialize>(config: &T) -> String {
     toml::to_string(config).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
 }
 
+/// A service's public base URL: the configured one without a trailing `/`, or, when none is
+/// configured, `http://` and the address it listens on.
+pub fn public_url_or(configured: &str, listen: std::net::SocketAddr) -> String {
+    if configured.is_empty() {
+        format!("http://{listen}")
+    } else {
+        configured.trim_end_matches('/').to_owned()
+    }
+}
+
+/// A service's configuration type: where its environment variables start and what it checks
+/// once loaded. Loading (a file or the defaults, then the environment), parsing, checking and
+/// rendering come with it, so a service writes only its fields, their defaults and its rules.
+pub trait ServiceConfig: Serialize + DeserializeOwned + Default {
+    /// The environment variables' prefix, `KORPU_<SERVICE>_`.
+    const ENV_PREFIX: &'static str;
+
+    /// The service's own rules, run after loading; errors name `origin`.
+    fn check(&self, origin: &str) -> Result<(), ConfigError>;
+
+    /// Reads `path` (if given) over the defaults, applies the process's `ENV_PREFIX*`
+    /// variables, and checks the result.
+    fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let (text, origin) = read(path)?;
+        Self::from_toml_with_env(&text, &origin, std::env::vars())
+    }
+
+    /// Parses TOML text, applies overrides from `env` (name, value) pairs, and checks.
+    fn from_toml_with_env(
+        text: &str,
+        origin: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let config: Self = parse(text, origin, Self::ENV_PREFIX, env)?;
+        config.check(origin)?;
+        Ok(config)
+    }
+
+    /// The effective configuration as TOML (`--print-config`).
+    fn to_toml(&self) -> String {
+        render(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

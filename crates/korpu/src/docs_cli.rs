@@ -325,8 +325,8 @@ async fn serve(c: &ConfigArg, print_config: bool) -> anyhow::Result<()> {
         running.api_addr,
         running.dx_addr
     );
-    crate::shutdown_signal().await;
-    tracing::info!("shutting down");
+    let signal = korpu_service::shutdown::signal().await;
+    tracing::info!(%signal, "shutting down");
     running.shutdown().await;
     Ok(())
 }

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use korpu_central::CentralConfig;
+use korpu_service::config::ServiceConfig as _;
 
 #[derive(Parser)]
 #[command(
@@ -313,8 +314,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "korpu gateway {}: client http://{} server https://{}",
                 running.gateway.id, running.client_addr, running.server_addr
             );
-            shutdown_signal().await;
-            tracing::info!("shutting down");
+            let signal = korpu_service::shutdown::signal().await;
+            tracing::info!(%signal, "shutting down");
             Ok(running.shutdown().await?)
         }
         Command::Ledger {
@@ -498,8 +499,8 @@ async fn central(api: admin::ApiArgs, command: CentralCommand) -> anyhow::Result
                 "korpu central: management https://{} public http://{}",
                 running.management_addr, running.public_addr
             );
-            shutdown_signal().await;
-            tracing::info!("shutting down");
+            let signal = korpu_service::shutdown::signal().await;
+            tracing::info!(%signal, "shutting down");
             running.shutdown().await;
             Ok(())
         }
@@ -687,12 +688,7 @@ impl korpu_ledger::Timestamper for NoTimestamps {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
+/// Resolves on SIGINT or SIGTERM ([`korpu_service::shutdown::signal`]).
 pub(crate) async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    korpu_service::shutdown::signal().await;
 }

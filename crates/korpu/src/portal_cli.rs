@@ -30,8 +30,8 @@ pub async fn run(command: PortalCommand) -> anyhow::Result<()> {
             }
             let running = korpu_portal::start(config).await?;
             println!("korpu portal: {}", running.public_url);
-            crate::shutdown_signal().await;
-            tracing::info!("shutting down");
+            let signal = korpu_service::shutdown::signal().await;
+            tracing::info!(%signal, "shutting down");
             running.shutdown().await;
             Ok(())
         }

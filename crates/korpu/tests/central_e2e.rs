@@ -694,6 +694,33 @@ fn a_key_file_others_can_read_stops_the_registry_from_starting() {
     );
 }
 
+/// SIGTERM ends a running registry with exit status 0 within its configured grace period,
+/// even while a client holds a connection with a request half sent.
+#[test]
+fn sigterm_stops_the_registry_within_its_grace_period() {
+    use std::io::Write;
+    let work = tempfile::tempdir().unwrap();
+    let grace = Duration::from_secs(2);
+    let c = Central::start_with(
+        &work.path().join("central"),
+        &[("KORPU_CENTRAL_SHUTDOWN_GRACE_SECS", "2")],
+    );
+    let public = c.public.strip_prefix("http://").unwrap();
+    let mut held = std::net::TcpStream::connect(public).unwrap();
+    held.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let asked = std::time::Instant::now();
+    let status = c.stop();
+    let took = asked.elapsed();
+    assert_eq!(status.code(), Some(0), "{status}");
+    // The grace period, plus time to close the database and exit on a loaded machine.
+    assert!(
+        took < grace + Duration::from_secs(3),
+        "stopping took {took:?}"
+    );
+}
+
 #[test]
 fn print_config_shows_every_effective_key() {
     let out = run(Command::new(KORPU)
@@ -709,6 +736,7 @@ fn print_config_shows_every_effective_key() {
         "public_listen",
         "conf_refresh_secs",
         "max_body_bytes",
+        "shutdown_grace_secs",
     ] {
         assert!(t.contains(&format!("{key} = ")), "{key} missing from\n{t}");
     }

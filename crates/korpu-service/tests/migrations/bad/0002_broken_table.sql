@@ -1,0 +1,2 @@
+-- Deliberately invalid SQL: the error must name this file.
+CREATE TABLE broken (;
