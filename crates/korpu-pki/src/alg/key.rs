@@ -98,32 +98,36 @@ impl<'a> PublicKey<'a> {
     pub fn from_spki_der(spki_der: &'a [u8]) -> Result<Self, AlgError> {
         let spki = SubjectPublicKeyInfoRef::from_der(spki_der)
             .map_err(|e| AlgError::Malformed(format!("public key: {e}")))?;
-        let curve = match &spki.algorithm.parameters {
-            Some(p) if spki.algorithm.oid == ID_EC_PUBLIC_KEY => {
-                p.decode_as::<ObjectIdentifier>().ok()
-            }
-            _ => None,
-        };
-        let raw = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| AlgError::Malformed("public key BIT STRING has unused bits".into()))?;
-        Self::from_parts(spki.algorithm.oid, curve, raw)
+        Self::from_fields(
+            spki.algorithm.oid,
+            spki.algorithm.parameters,
+            spki.subject_public_key.as_bytes(),
+        )
     }
 
     /// A parsed certificate's key.
     pub fn from_spki(spki: &'a spki::SubjectPublicKeyInfoOwned) -> Result<Self, AlgError> {
-        let curve = match &spki.algorithm.parameters {
-            Some(p) if spki.algorithm.oid == ID_EC_PUBLIC_KEY => {
-                p.decode_as::<ObjectIdentifier>().ok()
-            }
+        Self::from_fields(
+            spki.algorithm.oid,
+            spki.algorithm.parameters.as_ref().map(der::AnyRef::from),
+            spki.subject_public_key.as_bytes(),
+        )
+    }
+
+    /// The key from an algorithm OID, its parameters (the curve, for EC keys) and the
+    /// subjectPublicKey bits (`None` when the BIT STRING has unused bits).
+    fn from_fields(
+        oid: ObjectIdentifier,
+        params: Option<der::AnyRef<'_>>,
+        raw: Option<&'a [u8]>,
+    ) -> Result<Self, AlgError> {
+        let curve = match params {
+            Some(p) if oid == ID_EC_PUBLIC_KEY => p.decode_as::<ObjectIdentifier>().ok(),
             _ => None,
         };
-        let raw = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| AlgError::Malformed("public key BIT STRING has unused bits".into()))?;
-        Self::from_parts(spki.algorithm.oid, curve, raw)
+        let raw =
+            raw.ok_or_else(|| AlgError::Malformed("public key BIT STRING has unused bits".into()))?;
+        Self::from_parts(oid, curve, raw)
     }
 
     fn from_parts(
