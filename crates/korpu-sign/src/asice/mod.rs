@@ -29,6 +29,7 @@ pub use verify::{validate, validate_opts, validate_opts_mimetype_optional};
 pub use write::{add_signature, add_validation_data, create};
 
 pub(crate) use read::{check_data_name, is_xades, open_as};
+pub(crate) use verify::validate_xades_file;
 pub(crate) use write::{guess_mime, write_zip};
 
 use std::collections::BTreeMap;
@@ -46,7 +47,7 @@ const DS_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
 const XMLENC_SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 
 /// URI path characters left as they are in manifest references (RFC 3986 unreserved and '/').
-const URI_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const URI_KEEP: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')

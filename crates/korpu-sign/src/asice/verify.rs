@@ -122,14 +122,7 @@ pub(super) fn validate_container(
     // XAdES signatures (`signatures*.xml`): each ds:Signature references the files itself.
     let mut unreadable = false;
     for (name, xml) in c.meta.iter().filter(|(n, _)| is_xades(n)) {
-        match crate::xades::validate_file(
-            xml,
-            &c.files,
-            anchors,
-            at,
-            &crate::xml::Limits::default(),
-            options,
-        ) {
+        match validate_xades_file(xml, &c, anchors, at, options) {
             Ok(sigs) => {
                 for s in sigs {
                     covered.extend(s.covers.iter().cloned());
@@ -177,4 +170,23 @@ pub(super) fn validate_container(
         signatures: reports,
         indication,
     })
+}
+
+/// The XAdES signatures of one `META-INF/signatures*.xml` of `c` (the DigiDoc/BDOC form), read
+/// with the default XML limits; ASiC-S reads its XAdES file the same way.
+pub(crate) fn validate_xades_file(
+    xml: &[u8],
+    c: &Container,
+    anchors: &[Certificate],
+    at: SystemTime,
+    options: &crate::lt::ValidationOptions,
+) -> Result<Vec<crate::xades::XadesSignature>, crate::xml::XmlError> {
+    crate::xades::validate_file(
+        xml,
+        &c.files,
+        anchors,
+        at,
+        &crate::xml::Limits::default(),
+        options,
+    )
 }

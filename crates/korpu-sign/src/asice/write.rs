@@ -4,7 +4,7 @@
 //!
 //! Reading back what was written goes through `read`, with its limits.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Write};
 use std::time::SystemTime;
 
@@ -91,12 +91,7 @@ pub fn add_signature(
     let mut meta: Vec<(String, Vec<u8>)> = c.meta.into_iter().collect();
     meta.push((m, manifest.into_bytes()));
     meta.push((s, p7s));
-    let data: Vec<(&str, &[u8])> = c
-        .files
-        .iter()
-        .map(|(n, d)| (n.as_str(), d.as_slice()))
-        .collect();
-    write_zip(&data, &meta)
+    rezip(&c.files, &meta)
 }
 
 /// Makes every signature of a container B-LT: each CAdES signature gets the OCSP responses for
@@ -119,12 +114,19 @@ pub fn add_validation_data(
         };
         meta.push((name.clone(), bytes));
     }
-    let data: Vec<(&str, &[u8])> = c
-        .files
+    rezip(&c.files, &meta)
+}
+
+/// A container of an existing one's data files, unchanged, with `meta` as its META-INF.
+fn rezip(
+    files: &BTreeMap<String, Vec<u8>>,
+    meta: &[(String, Vec<u8>)],
+) -> Result<Vec<u8>, SignError> {
+    let data: Vec<(&str, &[u8])> = files
         .iter()
         .map(|(n, d)| (n.as_str(), d.as_slice()))
         .collect();
-    write_zip(&data, &meta)
+    write_zip(&data, meta)
 }
 
 pub(crate) fn guess_mime(name: &str) -> &'static str {
