@@ -57,6 +57,50 @@ pub fn run(dir: &Path, args: &[&str]) -> String {
     text
 }
 
+/// An openssl TSA in `dir`: `tsa.cnf` signing with the certificate and key files `cert` and
+/// `key`, adding the PEM file `certs` to each token, accepting the `digests` (comma-separated),
+/// with the further `[t]` lines `extra`; serial numbers from `serial.txt`.
+pub fn tsa_config(dir: &Path, cert: &str, key: &str, certs: &str, digests: &str, extra: &str) {
+    std::fs::write(
+        dir.join("tsa.cnf"),
+        format!(
+            "[tsa]\ndefault_tsa=t\n[t]\nserial=serial.txt\nsigner_cert={cert}\nsigner_key={key}\n\
+             certs={certs}\ndefault_policy=1.2.3.4\ndigests={digests}\nsigner_digest=sha256\n\
+             ess_cert_id_alg=sha256\n{extra}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("serial.txt"), "01\n").unwrap();
+}
+
+/// Writes the request `q.tsq` over the file `stamped.bin` with the digest option `digest`
+/// (`-sha256`, `-sha512`, ...), asking for the TSA's certificate, plus the options `extra`.
+pub fn ts_query(dir: &Path, digest: &str, extra: &[&str]) {
+    let mut args = vec!["ts", "-query", "-data", "stamped.bin", digest, "-cert"];
+    args.extend(extra);
+    args.extend(["-out", "q.tsq"]);
+    run(dir, &args);
+}
+
+/// The token (DER) the TSA of [`tsa_config`] issues for the request in `q.tsq`.
+pub fn ts_reply(dir: &Path) -> Vec<u8> {
+    run(
+        dir,
+        &[
+            "ts",
+            "-reply",
+            "-config",
+            "tsa.cnf",
+            "-queryfile",
+            "q.tsq",
+            "-token_out",
+            "-out",
+            "token.der",
+        ],
+    );
+    std::fs::read(dir.join("token.der")).unwrap()
+}
+
 /// The extensions of a CA certificate (openssl x509v3 config syntax).
 pub const CA_EXT: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n";
 /// A document signer's extensions.
