@@ -11,7 +11,6 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -20,47 +19,13 @@ use korpu_sign::pdf::{self, Limits};
 use korpu_sign::validate::Indication;
 use korpu_sign::LocalTimestamper;
 
-/// The python that has pyHanko: `KORPU_PYHANKO_PYTHON`, else the virtualenv `scripts/test`
-/// makes (pyHanko cannot share an environment with the XAdES judges), else `PYTHON`/python3.
-fn python() -> String {
-    const VENV: &str = "/opt/korpu/pyhanko-venv/bin/python";
-    std::env::var("KORPU_PYHANKO_PYTHON")
-        .or_else(|_| {
-            if Path::new(VENV).exists() {
-                Ok(VENV.to_string())
-            } else {
-                std::env::var("PYTHON")
-            }
-        })
-        .unwrap_or_else(|_| "python3".into())
-}
-
-fn script(name: &str) -> String {
-    format!("{}/tests/pyhanko/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Runs pyHanko's validation; one JSON value per signature.
 fn pyhanko_validate(pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
     pyhanko_run("validate.py", pdf, root)
 }
 
 fn pyhanko_run(which: &str, pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
-    let out = Command::new(python())
-        .arg(script(which))
-        .arg(pdf)
-        .arg(root)
-        .output()
-        .expect("python3 is needed for the pyHanko interop tests");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "pyHanko validation failed to run (is pyHanko installed? scripts/test installs it):\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    common::json_lines(&common::run_pyhanko(which, &[pdf, root]))
 }
 
 /// A minimal RFC 3161-over-HTTP endpoint (RFC 3161 §3.4) in front of `tsa`, on a port chosen
@@ -209,17 +174,16 @@ fn we_accept_pyhanko_pades_signatures() {
     std::fs::write(p("in.pdf"), pdfgen::simple("Signed by pyHanko", 2000)).unwrap();
 
     let run = |inp: &str, out: &str| {
-        let o = Command::new(python())
-            .arg(script("sign.py"))
-            .args([p(inp), p(out), p("key.pem"), p("cert.pem"), p("chain.pem")])
-            .arg(&url)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "pyHanko signing failed:\n{}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
+        common::run_pyhanko(
+            "sign.py",
+            &[
+                p(inp).into_os_string(),
+                p(out).into_os_string(),
+                p("key.pem").into_os_string(),
+                p("cert.pem").into_os_string(),
+                p("chain.pem").into_os_string(),
+                url.clone().into(),
+            ],
         );
     };
     run("in.pdf", "signed.pdf");

@@ -179,6 +179,46 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// The python that has pyHanko: `KORPU_PYHANKO_PYTHON`, else the virtualenv `scripts/test`
+/// makes (pyHanko cannot share an environment with the XAdES judges), else `PYTHON`/python3.
+pub fn pyhanko_python() -> String {
+    const VENV: &str = "/opt/korpu/pyhanko-venv/bin/python";
+    std::env::var("KORPU_PYHANKO_PYTHON")
+        .or_else(|_| {
+            if Path::new(VENV).exists() {
+                Ok(VENV.to_string())
+            } else {
+                std::env::var("PYTHON")
+            }
+        })
+        .unwrap_or_else(|_| "python3".into())
+}
+
+/// Runs the pyHanko helper `script` (in `tests/pyhanko/`) with `args` and returns its
+/// stdout; fails the test with its output when it does not succeed.
+pub fn run_pyhanko<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> String {
+    let path = format!("{}/tests/pyhanko/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(pyhanko_python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("python with pyHanko is needed (scripts/test installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "pyHanko {script} failed (is pyHanko installed? scripts/test installs it):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The verdicts a pyHanko helper prints, one JSON value per line (one per signature).
+pub fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 pub mod pdfgen;
 
 impl Pki {
