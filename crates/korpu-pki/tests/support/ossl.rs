@@ -38,23 +38,39 @@ pub fn openssl_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/openssl"))
 }
 
-pub fn run(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(openssl_bin())
+/// What an openssl command printed (stdout, then stderr) and whether it succeeded.
+pub struct Run {
+    pub ok: bool,
+    pub out: String,
+}
+
+/// Runs openssl with `args` in `dir`; fails the test only when openssl cannot be started (the
+/// interop tests need it: they never skip).
+pub fn try_run(dir: &Path, args: &[&str]) -> Run {
+    let bin = openssl_bin();
+    let output = Command::new(&bin)
         .args(args)
         .current_dir(dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run openssl ({e}); these tests require it"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "openssl {} failed:\n{text}",
-        args.join(" ")
-    );
-    text
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); the interop tests require openssl",
+                bin.display()
+            )
+        });
+    let mut out = String::from_utf8_lossy(&output.stdout).into_owned();
+    out.push_str(&String::from_utf8_lossy(&output.stderr));
+    Run {
+        ok: output.status.success(),
+        out,
+    }
+}
+
+/// As [`try_run`], failing the test when openssl does not succeed; returns what it printed.
+pub fn run(dir: &Path, args: &[&str]) -> String {
+    let r = try_run(dir, args);
+    assert!(r.ok, "openssl {} failed:\n{}", args.join(" "), r.out);
+    r.out
 }
 
 /// An openssl TSA in `dir`: `tsa.cnf` signing with the certificate and key files `cert` and
