@@ -4,8 +4,8 @@
 //! on a local HTTP server only when the caller allows fetching.
 #![allow(clippy::cloned_ref_to_slice_refs)]
 mod common;
-#[path = "../../korpu-pki/tests/support/ossl.rs"]
-mod ossl;
+
+use common::ossl;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

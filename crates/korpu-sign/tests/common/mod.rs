@@ -1,6 +1,6 @@
 //! A test PKI (root → issuing CA → leaves), an in-process TSA and an openssl runner.
 #![allow(dead_code)]
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
@@ -152,32 +152,11 @@ impl Pki {
     }
 }
 
-pub struct Run {
-    pub ok: bool,
-    pub out: String,
-}
+#[path = "../../../korpu-pki/tests/support/ossl.rs"]
+pub mod ossl;
 
-pub fn openssl(dir: &Path, args: &[&str]) -> Run {
-    let bin = std::env::var_os("OPENSSL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/openssl"));
-    let output = Command::new(&bin)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}); interop tests need openssl",
-                bin.display()
-            )
-        });
-    let mut out = String::from_utf8_lossy(&output.stdout).into_owned();
-    out.push_str(&String::from_utf8_lossy(&output.stderr));
-    Run {
-        ok: output.status.success(),
-        out,
-    }
-}
+#[allow(unused_imports)] // each test binary uses what it needs
+pub use ossl::{try_run as openssl, Run};
 
 /// The python that has pyHanko: `KORPU_PYHANKO_PYTHON`, else the virtualenv `scripts/test`
 /// makes (pyHanko cannot share an environment with the XAdES judges), else `PYTHON`/python3.
