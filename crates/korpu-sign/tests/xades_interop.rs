@@ -8,20 +8,19 @@
 //! `scripts/test` installs pyasice.
 mod common;
 
-use std::io::{Cursor, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use common::openssl;
+use common::{zip_entries as entries, zip_rebuild as rebuild};
 use korpu_pki::cert::Certificate;
 use korpu_sign::asice::{self, ContainerReport, Limits};
 use korpu_sign::validate::{validate_cades_enveloping, Indication};
 use korpu_sign::{asics, detect, RevocationFetcher, Timestamper, ValidationOptions};
 use std::sync::Arc;
-use zip::write::SimpleFileOptions;
-use zip::CompressionMethod;
 
 fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
@@ -322,40 +321,6 @@ fn verdict(r: &ContainerReport) -> (Indication, Option<String>) {
     assert_eq!(r.signatures.len(), 1, "{r:#?}");
     let s = &r.signatures[0].report;
     (s.indication, s.sub_indication.clone())
-}
-
-fn entries(container: &[u8]) -> Vec<(String, Vec<u8>, bool)> {
-    let mut z = zip::ZipArchive::new(Cursor::new(container)).unwrap();
-    (0..z.len())
-        .map(|i| {
-            let mut e = z.by_index(i).unwrap();
-            let mut v = Vec::new();
-            e.read_to_end(&mut v).unwrap();
-            (
-                e.name().to_owned(),
-                v,
-                e.compression() == CompressionMethod::Stored,
-            )
-        })
-        .collect()
-}
-
-fn rebuild(entries: &[(String, Vec<u8>, bool)]) -> Vec<u8> {
-    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, content, stored) in entries {
-        let method = if *stored {
-            CompressionMethod::Stored
-        } else {
-            CompressionMethod::Deflated
-        };
-        z.start_file(
-            name.as_str(),
-            SimpleFileOptions::default().compression_method(method),
-        )
-        .unwrap();
-        z.write_all(content).unwrap();
-    }
-    z.finish().unwrap().into_inner()
 }
 
 /// `container` with entry `name` changed by `f`.

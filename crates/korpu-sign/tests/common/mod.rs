@@ -1,5 +1,6 @@
 //! A test PKI (root → issuing CA → leaves), an in-process TSA and an openssl runner.
 #![allow(dead_code)]
+use std::io::{Cursor, Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
@@ -9,6 +10,8 @@ use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_pki::tsa::Authority;
 use korpu_sign::LocalTimestamper;
+use zip::write::SimpleFileOptions;
+use zip::CompressionMethod;
 
 pub const DAY: Duration = Duration::from_secs(86400);
 
@@ -196,6 +199,42 @@ pub fn json_lines(out: &str) -> Vec<serde_json::Value> {
     out.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
+}
+
+/// The entries of a zip in order: (name, content, stored uncompressed).
+pub fn zip_entries(container: &[u8]) -> Vec<(String, Vec<u8>, bool)> {
+    let mut z = zip::ZipArchive::new(Cursor::new(container)).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut e = z.by_index(i).unwrap();
+            let mut v = Vec::new();
+            e.read_to_end(&mut v).unwrap();
+            (
+                e.name().to_owned(),
+                v,
+                e.compression() == CompressionMethod::Stored,
+            )
+        })
+        .collect()
+}
+
+/// A zip of `entries` in order, each stored or deflated as it says.
+pub fn zip_rebuild(entries: &[(String, Vec<u8>, bool)]) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, content, stored) in entries {
+        let method = if *stored {
+            CompressionMethod::Stored
+        } else {
+            CompressionMethod::Deflated
+        };
+        z.start_file(
+            name.as_str(),
+            SimpleFileOptions::default().compression_method(method),
+        )
+        .unwrap();
+        z.write_all(content).unwrap();
+    }
+    z.finish().unwrap().into_inner()
 }
 
 pub mod pdfgen;
