@@ -203,28 +203,7 @@ fn openssl_verifies_our_signatures_and_time_stamps() {
     tampered[0] ^= 0x20;
     fs::write(d.join("tampered.bin"), tampered).unwrap();
 
-    let verify = |content: &str| {
-        openssl(
-            d,
-            &[
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                "sig.p7s",
-                "-content",
-                content,
-                "-CAfile",
-                "root.pem",
-                "-purpose",
-                "any",
-                "-out",
-                "/dev/null",
-            ],
-        )
-    };
+    let verify = |content: &str| common::openssl_cms_verify(d, "sig.p7s", content);
     let r = verify("data.bin");
     assert!(
         r.ok && r.out.contains("Verification successful"),
@@ -239,39 +218,27 @@ fn openssl_verifies_our_signatures_and_time_stamps() {
     assert_eq!(parts[0].timestamp_tokens.len(), 1);
     fs::write(d.join("sigvalue.bin"), &parts[0].signature_value).unwrap();
     fs::write(d.join("token.der"), &parts[0].timestamp_tokens[0]).unwrap();
-    let r = openssl(
-        d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "token.der",
-            "-token_in",
-            "-data",
-            "sigvalue.bin",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
-    );
+    let ts_verify = |data: &str| {
+        openssl(
+            d,
+            &[
+                "ts",
+                "-verify",
+                "-in",
+                "token.der",
+                "-token_in",
+                "-data",
+                data,
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "issuing.pem",
+            ],
+        )
+    };
+    let r = ts_verify("sigvalue.bin");
     assert!(r.ok && r.out.contains("Verification: OK"), "{}", r.out);
-    let r = openssl(
-        d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "token.der",
-            "-token_in",
-            "-data",
-            "data.bin",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
-    );
+    let r = ts_verify("data.bin");
     assert!(
         !r.ok,
         "the token must stamp the signature value, not the data:\n{}",

@@ -237,6 +237,37 @@ pub fn zip_rebuild(entries: &[(String, Vec<u8>, bool)]) -> Vec<u8> {
     z.finish().unwrap().into_inner()
 }
 
+/// `openssl cms -verify` of the detached DER signature in the file `sig` over the file
+/// `content`, trusting `root.pem`, for any purpose (all in `dir`).
+pub fn openssl_cms_verify(dir: &Path, sig: &str, content: &str) -> Run {
+    openssl(
+        dir,
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            sig,
+            "-content",
+            content,
+            "-CAfile",
+            "root.pem",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+    )
+}
+
+/// The output of an openssl run that must succeed; fails the test with it otherwise.
+pub fn succeeded(r: Run) -> String {
+    assert!(r.ok, "openssl failed:\n{}", r.out);
+    r.out
+}
+
 pub mod pdfgen;
 
 impl Pki {
