@@ -8,8 +8,6 @@
 //! loopback HTTP. `scripts/test` installs pyHanko.
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -404,56 +402,6 @@ fn an_algorithm_out_of_policy_passes_when_an_archive_timestamp_predates_the_poli
 
 // --- pyHanko, both ways ---------------------------------------------------------------
 
-/// A minimal HTTP/1.1 POST endpoint on a port the OS picks, answering each body with
-/// `answer(body)`; serves until the test process ends.
-fn http_post(
-    content_type: &'static str,
-    answer: impl Fn(&[u8]) -> Vec<u8> + Send + 'static,
-) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let resp = answer(&body);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                resp.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&resp);
-        }
-    });
-    format!("http://{addr}/")
-}
-
-/// The TSA over HTTP.
-fn http_tsa(tsa: Arc<LocalTimestamper>) -> String {
-    let serial = std::sync::atomic::AtomicU64::new(5000);
-    http_post("application/timestamp-reply", move |body| {
-        let n = serial.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tsa.authority().respond(body, SystemTime::now(), n)
-    })
-}
-
 /// An OCSP responder answering for the certificates `issuer` issued ("good"), signed with
 /// the issuer's own key.
 fn responder(issuer: &Certificate, key: &SigningKey) -> Responder {
@@ -467,7 +415,7 @@ fn responder(issuer: &Certificate, key: &SigningKey) -> Responder {
 }
 
 fn http_ocsp(r: Responder) -> String {
-    http_post("application/ocsp-response", move |body| {
+    common::http_post("application/ocsp-response", move |body| {
         r.respond(body, SystemTime::now(), |_| CertStatus::Good)
     })
 }
@@ -627,7 +575,7 @@ fn pyhanko_validates_what_korpu_extends_to_b_lta_and_korpu_validates_pyhankos() 
     std::fs::write(p("in.pdf"), pdfgen::simple("pyHanko B-LTA", 1500)).unwrap();
     // pyHanko fetches the signer's OCSP response just before the signature time-stamp: fresh
     // for Körpü because its nextUpdate is after the time-stamp (EN 319 102-1 §5.2.5.4).
-    let url = http_tsa(tsa.clone());
+    let url = common::http_tsa(tsa.clone(), 5000);
     common::run_pyhanko(
         "sign_lta.py",
         &[

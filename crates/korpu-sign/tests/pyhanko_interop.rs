@@ -8,8 +8,6 @@
 //! `scripts/test` installs pyHanko.
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -17,7 +15,6 @@ use std::time::SystemTime;
 use common::{pdfgen, Pki};
 use korpu_sign::pdf::{self, Limits};
 use korpu_sign::validate::Indication;
-use korpu_sign::LocalTimestamper;
 
 /// Runs pyHanko's validation; one JSON value per signature.
 fn pyhanko_validate(pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
@@ -26,47 +23,6 @@ fn pyhanko_validate(pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
 
 fn pyhanko_run(which: &str, pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
     common::json_lines(&common::run_pyhanko(which, &[pdf, root]))
-}
-
-/// A minimal RFC 3161-over-HTTP endpoint (RFC 3161 §3.4) in front of `tsa`, on a port chosen
-/// by the OS; serves until the test process ends.
-fn http_tsa(tsa: Arc<LocalTimestamper>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut serial = 1000u64;
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let l = line.to_ascii_lowercase();
-                if let Some(v) = l.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            serial += 1;
-            let resp = tsa.authority().respond(&body, SystemTime::now(), serial);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                resp.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&resp);
-        }
-    });
-    format!("http://{addr}/tsa")
 }
 
 #[test]
@@ -165,7 +121,7 @@ fn we_accept_pyhanko_pades_signatures() {
     let pki = Pki::new("PyhankoSigner");
     let m = pki.member("AZ/GOV/601");
     let tsa = Arc::new(pki.tsa());
-    let url = http_tsa(tsa.clone());
+    let url = format!("{}tsa", common::http_tsa(tsa.clone(), 1001));
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     std::fs::write(p("key.pem"), m.key.to_pkcs8_pem()).unwrap();

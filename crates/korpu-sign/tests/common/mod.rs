@@ -1,6 +1,7 @@
 //! A test PKI (root → issuing CA → leaves), an in-process TSA and an openssl runner.
 #![allow(dead_code)]
-use std::io::{Cursor, Read, Write};
+use std::io::{BufRead, BufReader, Cursor, Read, Write};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
@@ -266,6 +267,56 @@ pub fn openssl_cms_verify(dir: &Path, sig: &str, content: &str) -> Run {
 pub fn succeeded(r: Run) -> String {
     assert!(r.ok, "openssl failed:\n{}", r.out);
     r.out
+}
+
+/// A minimal HTTP/1.1 POST endpoint on a port the OS picks, answering each body with
+/// `answer(body)`; serves until the test process ends.
+pub fn http_post(
+    content_type: &'static str,
+    answer: impl Fn(&[u8]) -> Vec<u8> + Send + 'static,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; len];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let resp = answer(&body);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                resp.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&resp);
+        }
+    });
+    format!("http://{addr}/")
+}
+
+/// `tsa` over HTTP (RFC 3161 §3.4), numbering its tokens from `first_serial`.
+pub fn http_tsa(tsa: std::sync::Arc<LocalTimestamper>, first_serial: u64) -> String {
+    let serial = std::sync::atomic::AtomicU64::new(first_serial);
+    http_post("application/timestamp-reply", move |body| {
+        let n = serial.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tsa.authority().respond(body, SystemTime::now(), n)
+    })
 }
 
 pub mod pdfgen;
