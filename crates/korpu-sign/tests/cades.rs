@@ -6,8 +6,7 @@ mod common;
 use std::fs;
 use std::time::SystemTime;
 
-use common::{openssl, Pki, DAY};
-use korpu_pki::ca::Profile;
+use common::{openssl, Pki};
 use korpu_sign::cades::{self, add_signature_timestamp, sign, signer_parts};
 use korpu_sign::validate::{validate_cades, Indication};
 use korpu_sign::{SignError, Timestamper};
@@ -114,15 +113,7 @@ fn untrusted_root_is_indeterminate() {
 fn expired_signer_needs_a_time_stamp() {
     let pki = Pki::new("Expiry");
     let now = SystemTime::now();
-    let m = pki.leaf_valid(
-        "AZ/GOV/42",
-        Profile::MemberSigning,
-        now - 10 * DAY,
-        now - DAY,
-    );
-    let then = now - 5 * DAY;
-    let tsa = pki.tsa();
-    tsa.set_time(Some(then));
+    let (m, tsa, then) = pki.expired_signer("AZ/GOV/42", now);
 
     let bb = sign(DATA, &m.signer(), then, None).unwrap();
     let r = validate_cades(&bb, DATA, &pki.anchors(), now);

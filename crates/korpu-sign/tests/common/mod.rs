@@ -109,6 +109,20 @@ impl Pki {
         }
     }
 
+    /// A member signer whose certificate was valid from ten days before `now` until a day
+    /// before it, and a TSA whose clock is set to the time in between it returns with them.
+    pub fn expired_signer(
+        &self,
+        id: &str,
+        now: SystemTime,
+    ) -> (Member, LocalTimestamper, SystemTime) {
+        let m = self.leaf_valid(id, Profile::MemberSigning, now - 10 * DAY, now - DAY);
+        let then = now - 5 * DAY;
+        let tsa = self.tsa();
+        tsa.set_time(Some(then));
+        (m, tsa, then)
+    }
+
     pub fn leaf_valid(
         &self,
         cn: &str,
