@@ -130,15 +130,23 @@ impl Pki {
         not_before: SystemTime,
         not_after: SystemTime,
     ) -> Member {
+        self.leaf(cn, profile, not_before, not_after, None)
+    }
+
+    /// A leaf issued by the issuing CA, naming `ocsp_url` as its OCSP responder when given.
+    fn leaf(
+        &self,
+        cn: &str,
+        profile: Profile,
+        not_before: SystemTime,
+        not_after: SystemTime,
+        ocsp_url: Option<&str>,
+    ) -> Member {
         let key = SigningKey::generate();
         let pk = key.public_key_der();
-        let cert = ca::issue(
-            &self.issuing,
-            &self.issuing_key,
-            request(cn, &pk, profile, not_before, not_after),
-            &ca::random_serial(),
-        )
-        .unwrap();
+        let mut req = request(cn, &pk, profile, not_before, not_after);
+        req.ocsp_url = ocsp_url.map(Into::into);
+        let cert = ca::issue(&self.issuing, &self.issuing_key, req, &ca::random_serial()).unwrap();
         Member {
             cert,
             key,
@@ -153,7 +161,11 @@ impl Pki {
 
     pub fn tsa(&self) -> LocalTimestamper {
         let now = SystemTime::now();
-        let m = self.leaf_valid("Korpu TSA", Profile::Tsa, now - 60 * DAY, now + 60 * DAY);
+        self.tsa_of(self.leaf_valid("Korpu TSA", Profile::Tsa, now - 60 * DAY, now + 60 * DAY))
+    }
+
+    /// An in-process TSA signing with `m`'s certificate and key.
+    fn tsa_of(&self, m: Member) -> LocalTimestamper {
         LocalTimestamper::new(
             Authority::new(
                 m.cert,
@@ -367,29 +379,11 @@ impl Pki {
     /// when a certificate declares where to (pyHanko) need.
     pub fn leaf_with_ocsp(&self, cn: &str, profile: Profile, ocsp_url: &str) -> Member {
         let now = SystemTime::now();
-        let key = SigningKey::generate();
-        let pk = key.public_key_der();
-        let mut req = request(cn, &pk, profile, now - 30 * DAY, now + 30 * DAY);
-        req.ocsp_url = Some(ocsp_url.into());
-        let cert = ca::issue(&self.issuing, &self.issuing_key, req, &ca::random_serial()).unwrap();
-        Member {
-            cert,
-            key,
-            chain: vec![self.issuing.clone()],
-        }
+        self.leaf(cn, profile, now - 30 * DAY, now + 30 * DAY, Some(ocsp_url))
     }
 
     /// Like [`Pki::tsa`], with an OCSP responder named in the TSA certificate.
     pub fn tsa_with_ocsp(&self, ocsp_url: &str) -> LocalTimestamper {
-        let m = self.leaf_with_ocsp("Korpu TSA", Profile::Tsa, ocsp_url);
-        LocalTimestamper::new(
-            Authority::new(
-                m.cert,
-                m.key,
-                vec![self.issuing.clone()],
-                "1.3.6.1.4.1.99999.1.1".parse().unwrap(),
-            )
-            .unwrap(),
-        )
+        self.tsa_of(self.leaf_with_ocsp("Korpu TSA", Profile::Tsa, ocsp_url))
     }
 }
