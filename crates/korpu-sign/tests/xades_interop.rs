@@ -855,6 +855,39 @@ fn xmlsec1(dir: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Signs `tmpl.xml` in `dir` with xmlsec1 (the key and certificate files `keys`, the
+/// SignedProperties found by its Id) into `signatures0.xml`, has xmlsec1 verify that against
+/// `ca`, and returns it; `case` names the signature in failures.
+fn xmlsec1_sign_and_verify(dir: &Path, keys: &str, ca: &Path, case: &str) -> Vec<u8> {
+    let (ok, out) = xmlsec1(
+        dir,
+        &[
+            "--sign",
+            "--privkey-pem",
+            keys,
+            "--id-attr:Id",
+            "SignedProperties",
+            "--output",
+            "signatures0.xml",
+            "tmpl.xml",
+        ],
+    );
+    assert!(ok, "xmlsec1 --sign ({case}): {out}");
+    let (ok, out) = xmlsec1(
+        dir,
+        &[
+            "--verify",
+            "--trusted-pem",
+            ca.to_str().unwrap(),
+            "--id-attr:Id",
+            "SignedProperties",
+            "signatures0.xml",
+        ],
+    );
+    assert!(ok, "xmlsec1 --verify ({case}): {out}");
+    std::fs::read(dir.join("signatures0.xml")).unwrap()
+}
+
 /// Signatures made by xmlsec1 with each canonicalisation (inclusive 1.0 and 1.1, exclusive with
 /// an InclusiveNamespaces PrefixList, with and without comments), ECDSA and RSA with SHA-256,
 /// 384 and 512: xmlsec1 verifies them, and Körpü passes them in an ASiC-E container; a changed
@@ -933,34 +966,8 @@ fn xmlsec1_signatures_with_every_canonicalisation_pass() {
         );
         std::fs::write(d.path().join("tmpl.xml"), tmpl).unwrap();
         let keys = format!("{},{}", key.display(), cert.display());
-        let (ok, out) = xmlsec1(
-            d.path(),
-            &[
-                "--sign",
-                "--privkey-pem",
-                &keys,
-                "--id-attr:Id",
-                "SignedProperties",
-                "--output",
-                "signatures0.xml",
-                "tmpl.xml",
-            ],
-        );
-        assert!(ok, "xmlsec1 --sign (case {i}): {out}");
-        let ca = pki.path("ca.pem");
-        let (ok, out) = xmlsec1(
-            d.path(),
-            &[
-                "--verify",
-                "--trusted-pem",
-                ca.to_str().unwrap(),
-                "--id-attr:Id",
-                "SignedProperties",
-                "signatures0.xml",
-            ],
-        );
-        assert!(ok, "xmlsec1 --verify (case {i}): {out}");
-        let xml = std::fs::read(d.path().join("signatures0.xml")).unwrap();
+        let xml =
+            xmlsec1_sign_and_verify(d.path(), &keys, &pki.path("ca.pem"), &format!("case {i}"));
         let container = rebuild(&[
             ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
             ("data.txt".into(), data.clone().into_bytes(), false),
@@ -1710,41 +1717,11 @@ fn enveloped_whole_document_references_pass_and_xpointer_is_indeterminate() {
             1,
         );
         std::fs::write(d.path().join("tmpl.xml"), tmpl).unwrap();
-        let (ok, out) = xmlsec1(
-            d.path(),
-            &[
-                "--sign",
-                "--privkey-pem",
-                &keys,
-                "--id-attr:Id",
-                "SignedProperties",
-                "--output",
-                "signatures0.xml",
-                "tmpl.xml",
-            ],
-        );
-        assert!(ok, "xmlsec1 --sign ({uri}): {out}");
-        let ca = pki.path("ca.pem");
-        let (ok, out) = xmlsec1(
-            d.path(),
-            &[
-                "--verify",
-                "--trusted-pem",
-                ca.to_str().unwrap(),
-                "--id-attr:Id",
-                "SignedProperties",
-                "signatures0.xml",
-            ],
-        );
-        assert!(ok, "xmlsec1 --verify ({uri}): {out}");
+        let xml = xmlsec1_sign_and_verify(d.path(), &keys, &pki.path("ca.pem"), &format!("{uri}"));
         let container = rebuild(&[
             ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
             ("data.txt".into(), b"enveloped case\n".to_vec(), false),
-            (
-                "META-INF/signatures0.xml".into(),
-                std::fs::read(d.path().join("signatures0.xml")).unwrap(),
-                false,
-            ),
+            ("META-INF/signatures0.xml".into(), xml, false),
         ]);
         let r = validate(&container, &pki, &pki.root());
         assert_eq!(verdict(&r), want, "{uri}: {r:#?}");
