@@ -76,28 +76,13 @@ impl RevocationSource for Crls {
 fn openssl_sign(o: &Ossl, signer: &Made, root: &Made) -> Vec<u8> {
     std::fs::write(o.path("data.bin"), DATA).unwrap();
     let root_pem = root.cert_path.to_str().unwrap();
-    ossl::run(
+    ossl::cms_sign_cades(
         o.dir.path(),
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-cades",
-            "-md",
-            "sha256",
-            "-in",
-            "data.bin",
-            "-signer",
-            signer.cert_path.to_str().unwrap(),
-            "-inkey",
-            signer.key_path.to_str().unwrap(),
-            "-certfile",
-            root_pem,
-            "-outform",
-            "DER",
-            "-out",
-            "sig.p7s",
-        ],
+        "data.bin",
+        "sig.p7s",
+        signer.cert_path.to_str().unwrap(),
+        signer.key_path.to_str().unwrap(),
+        &["-certfile", root_pem],
     );
     std::fs::read(o.path("sig.p7s")).unwrap()
 }

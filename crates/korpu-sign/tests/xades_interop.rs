@@ -614,27 +614,7 @@ fn asic_s_with_an_openssl_cades_signature_or_a_time_stamp_passes() {
     let (_key, _cert) = pki.signer("AsicS", "ec256");
     let data = b"ASiC-S data object".to_vec();
     std::fs::write(d.join("data.bin"), &data).unwrap();
-    run_ok(
-        d,
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-outform",
-            "DER",
-            "-md",
-            "sha256",
-            "-signer",
-            "AsicS.pem",
-            "-inkey",
-            "AsicS.key",
-            "-in",
-            "data.bin",
-            "-out",
-            "sig.p7s",
-            "-cades",
-        ],
-    );
+    common::ossl::cms_sign_cades(d, "data.bin", "sig.p7s", "AsicS.pem", "AsicS.key", &[]);
     let p7s = std::fs::read(d.join("sig.p7s")).unwrap();
     let c = asic_s("data.bin", &data, &[("signature.p7s", p7s.clone())]);
     assert_eq!(detect::detect(&c), detect::Format::AsicS);

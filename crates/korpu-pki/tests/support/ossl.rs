@@ -73,6 +73,25 @@ pub fn run(dir: &Path, args: &[&str]) -> String {
     r.out
 }
 
+/// `openssl cms -sign -cades -binary` with SHA-256 in `dir`: a detached DER signature of the
+/// file `input` into `output` by the certificate and key files `cert` and `key`, with the
+/// further options `extra` (`-certfile`, `-nodetach`, `-stream`, ...).
+pub fn cms_sign_cades(
+    dir: &Path,
+    input: &str,
+    output: &str,
+    cert: &str,
+    key: &str,
+    extra: &[&str],
+) {
+    let mut args = vec![
+        "cms", "-sign", "-binary", "-cades", "-md", "sha256", "-outform", "DER", "-signer", cert,
+        "-inkey", key, "-in", input, "-out", output,
+    ];
+    args.extend(extra);
+    run(dir, &args);
+}
+
 /// An openssl TSA in `dir`: `tsa.cnf` signing with the certificate and key files `cert` and
 /// `key`, adding the PEM file `certs` to each token, accepting the `digests` (comma-separated),
 /// with the further `[t]` lines `extra`; serial numbers from `serial.txt`.
