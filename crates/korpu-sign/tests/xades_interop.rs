@@ -1697,7 +1697,7 @@ fn enveloped_whole_document_references_pass_and_xpointer_is_indeterminate() {
             1,
         );
         std::fs::write(d.path().join("tmpl.xml"), tmpl).unwrap();
-        let xml = xmlsec1_sign_and_verify(d.path(), &keys, &pki.path("ca.pem"), &format!("{uri}"));
+        let xml = xmlsec1_sign_and_verify(d.path(), &keys, &pki.path("ca.pem"), uri);
         let container = rebuild(&[
             ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
             ("data.txt".into(), b"enveloped case\n".to_vec(), false),
