@@ -78,15 +78,7 @@ pub fn check_if_exists(path: &Path) -> Result<(), PrivateError> {
 /// Creates `dir` and any missing parents with mode 0700, then [`check`]s `dir` itself (which
 /// may have existed before). Parents that existed are left alone: they are the operator's.
 pub fn create_dir(dir: &Path) -> Result<(), PrivateError> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)
-        .map_err(|source| PrivateError::Io {
-            path: dir.to_path_buf(),
-            action: "create",
-            source,
-        })?;
+    create_missing_dir(dir)?;
     check(dir)
 }
 

@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use der::asn1::{GeneralizedTime, ObjectIdentifier, UtcTime};
 use der::{DateTime, Decode, Header, Reader, SliceReader, Tag};
-use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha384, Sha512};
+
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::time::Time;
 
@@ -77,55 +76,9 @@ pub(crate) fn signed_part(outer_der: &[u8]) -> Result<&[u8], der::Error> {
     reader.tlv_bytes()
 }
 
-/// The digest algorithms accepted for message imprints, CertIDs and ESS cert IDs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum HashAlg {
-    Sha1,
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl HashAlg {
-    pub(crate) fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
-        use const_oid::db::rfc5912::{ID_SHA_1, ID_SHA_256, ID_SHA_384, ID_SHA_512};
-        match *oid {
-            ID_SHA_1 => Some(Self::Sha1),
-            ID_SHA_256 => Some(Self::Sha256),
-            ID_SHA_384 => Some(Self::Sha384),
-            ID_SHA_512 => Some(Self::Sha512),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn oid(self) -> ObjectIdentifier {
-        use const_oid::db::rfc5912::{ID_SHA_1, ID_SHA_256, ID_SHA_384, ID_SHA_512};
-        match self {
-            Self::Sha1 => ID_SHA_1,
-            Self::Sha256 => ID_SHA_256,
-            Self::Sha384 => ID_SHA_384,
-            Self::Sha512 => ID_SHA_512,
-        }
-    }
-
-    pub(crate) fn output_len(self) -> usize {
-        match self {
-            Self::Sha1 => 20,
-            Self::Sha256 => 32,
-            Self::Sha384 => 48,
-            Self::Sha512 => 64,
-        }
-    }
-
-    pub(crate) fn digest(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            Self::Sha1 => Sha1::digest(data).to_vec(),
-            Self::Sha256 => Sha256::digest(data).to_vec(),
-            Self::Sha384 => Sha384::digest(data).to_vec(),
-            Self::Sha512 => Sha512::digest(data).to_vec(),
-        }
-    }
-}
+/// The digest algorithms accepted for message imprints, CertIDs and ESS cert IDs: the same
+/// four as for signatures.
+pub(crate) use crate::alg::HashAlg;
 
 /// Lowercase hex of an INTEGER's content octets without the sign-padding leading zero bytes.
 pub(crate) fn serial_hex(bytes: &[u8]) -> String {

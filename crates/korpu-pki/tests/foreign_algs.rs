@@ -3,42 +3,17 @@
 //! here, and one flipped byte must be reported as a bad signature, not as something else.
 //!
 //! Fails (does not skip) when openssl is missing. `OPENSSL` overrides `/usr/bin/openssl`.
+#[path = "support/ossl.rs"]
+mod ossl;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use korpu_pki::alg::{Curve, KeyKind};
 use korpu_pki::cert::{verify_chain, Certificate};
 use korpu_pki::ocsp::{self, CertStatus};
 use korpu_pki::{tsa, PkiError};
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let bin = std::env::var_os("OPENSSL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/openssl"));
-    let out = Command::new(&bin)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}); these tests need openssl",
-                bin.display()
-            )
-        });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "openssl {} failed:\n{text}",
-        args.join(" ")
-    );
-    text
-}
 
 const CA_EXT: &str = "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n\
 [leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
@@ -61,7 +36,7 @@ fn key(dir: &Path, name: &str, kind: &str) {
     args.extend(genpkey(kind));
     let out = format!("{name}.key");
     args.extend(["-out", &out]);
-    openssl(dir, &args);
+    ossl::run(dir, &args);
 }
 
 /// Issues `name.pem` for key `name.key` from `ca` (or self-signed) with extension section `ext`
@@ -71,37 +46,21 @@ fn issue(dir: &Path, name: &str, ca: Option<&str>, ext: &str, sign_opts: &[&str]
     let key = format!("{name}.key");
     let pem = format!("{name}.pem");
     let subj = format!("/CN=Foreign {name}/O=Elsewhere");
-    match ca {
-        None => {
-            let mut args = vec![
-                "req",
-                "-new",
-                "-x509",
-                "-key",
-                &key,
-                "-subj",
-                &subj,
-                "-days",
-                "30",
-                "-config",
-                "ext.cnf",
-                "-extensions",
-                ext,
-                "-out",
-                &pem,
-            ];
-            args.extend(sign_opts);
-            openssl(dir, &args);
-        }
-        Some(ca) => {
-            let csr = format!("{name}.csr");
-            openssl(
+    let csr = format!("{name}.csr");
+    let (ca_pem, ca_key) = ca.map_or((String::new(), String::new()), |ca| {
+        (format!("{ca}.pem"), format!("{ca}.key"))
+    });
+    let mut args = match ca {
+        None => vec![
+            "req", "-new", "-x509", "-key", &key, "-subj", &subj, "-days", "30", "-config",
+            "ext.cnf",
+        ],
+        Some(_) => {
+            ossl::run(
                 dir,
                 &["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr],
             );
-            let ca_pem = format!("{ca}.pem");
-            let ca_key = format!("{ca}.key");
-            let mut args = vec![
+            vec![
                 "x509",
                 "-req",
                 "-in",
@@ -115,15 +74,12 @@ fn issue(dir: &Path, name: &str, ca: Option<&str>, ext: &str, sign_opts: &[&str]
                 "20",
                 "-extfile",
                 "ext.cnf",
-                "-extensions",
-                ext,
-                "-out",
-                &pem,
-            ];
-            args.extend(sign_opts);
-            openssl(dir, &args);
+            ]
         }
-    }
+    };
+    args.extend(["-extensions", ext, "-out", &pem]);
+    args.extend(sign_opts);
+    ossl::run(dir, &args);
 }
 
 fn cert(dir: &Path, name: &str) -> Certificate {
@@ -207,7 +163,7 @@ fn rsa_signed_ocsp_answers_and_time_stamps_verify() {
         ),
     )
     .unwrap();
-    openssl(
+    ossl::run(
         d,
         &[
             "ocsp",
@@ -220,7 +176,7 @@ fn rsa_signed_ocsp_answers_and_time_stamps_verify() {
             "req.der",
         ],
     );
-    openssl(
+    ossl::run(
         d,
         &[
             "ocsp",
@@ -259,44 +215,17 @@ fn rsa_signed_ocsp_answers_and_time_stamps_verify() {
     );
 
     // RFC 3161: an RSA TSA stamping with SHA-512 (not SHA-256).
-    fs::write(
-        d.join("tsa.cnf"),
-        "[tsa]\ndefault_tsa=t\n[t]\nserial=serial.txt\nsigner_cert=tsa.pem\nsigner_key=tsa.key\n\
-         certs=ca.pem\ndefault_policy=1.2.3.4\ndigests=sha256,sha512\nsigner_digest=sha256\n\
-         ess_cert_id_alg=sha256\naccuracy=secs:1\n",
-    )
-    .unwrap();
-    fs::write(d.join("serial.txt"), "01\n").unwrap();
+    ossl::tsa_config(
+        d,
+        "tsa.pem",
+        "tsa.key",
+        "ca.pem",
+        "sha256,sha512",
+        "accuracy=secs:1\n",
+    );
     fs::write(d.join("stamped.bin"), b"a signature value").unwrap();
-    openssl(
-        d,
-        &[
-            "ts",
-            "-query",
-            "-data",
-            "stamped.bin",
-            "-sha512",
-            "-cert",
-            "-no_nonce",
-            "-out",
-            "q.tsq",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "ts",
-            "-reply",
-            "-config",
-            "tsa.cnf",
-            "-queryfile",
-            "q.tsq",
-            "-token_out",
-            "-out",
-            "token.der",
-        ],
-    );
-    let token = fs::read(d.join("token.der")).unwrap();
+    ossl::ts_query(d, "-sha512", &["-no_nonce"]);
+    let token = ossl::ts_reply(d);
     let at = tsa::verify_token_over(
         &token,
         b"a signature value",

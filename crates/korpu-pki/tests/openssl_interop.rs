@@ -3,9 +3,11 @@
 //!
 //! These tests fail (they do not skip) when openssl is missing: interop is part of the contract.
 //! Set `OPENSSL` to use a binary other than `/usr/bin/openssl`.
+#[path = "support/ossl.rs"]
+mod ossl;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
@@ -19,42 +21,7 @@ use sha2::{Digest, Sha256};
 const OCSP_URL: &str = "http://ocsp.korpu.test/";
 const POLICY: &str = "1.3.6.1.4.1.99999.1.1";
 
-struct Run {
-    ok: bool,
-    out: String,
-}
-
-fn openssl_bin() -> PathBuf {
-    std::env::var_os("OPENSSL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/openssl"))
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> Run {
-    let bin = openssl_bin();
-    let output = Command::new(&bin)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}); the OpenSSL interop tests require openssl",
-                bin.display()
-            )
-        });
-    let mut out = String::from_utf8_lossy(&output.stdout).into_owned();
-    out.push_str(&String::from_utf8_lossy(&output.stderr));
-    Run {
-        ok: output.status.success(),
-        out,
-    }
-}
-
-fn must(dir: &Path, args: &[&str]) -> String {
-    let r = openssl(dir, args);
-    assert!(r.ok, "openssl {} failed:\n{}", args.join(" "), r.out);
-    r.out
-}
+use ossl::{run as must, try_run as openssl};
 
 struct Pki {
     dir: tempfile::TempDir,
@@ -983,88 +950,63 @@ fn openssl_understands_our_rejections_and_requests() {
     let d = pki.path();
     let now = SystemTime::now();
 
-    must(
-        d,
-        &[
-            "ts",
-            "-query",
-            "-data",
-            "file.txt",
-            "-sha1",
-            "-out",
-            "q-sha1.tsq",
-        ],
-    );
-    pki.write("r-sha1.tsr", tsa.respond(&pki.read("q-sha1.tsq"), now, 1));
-    let out = must(d, &["ts", "-reply", "-in", "r-sha1.tsr", "-text"]);
-    assert!(out.contains("Status: Rejected."), "{out}");
-    assert!(
-        out.contains("unrecognized or unsupported algorithm identifier"),
-        "{out}"
-    );
-
-    must(
-        d,
-        &[
-            "ts",
-            "-query",
-            "-data",
-            "file.txt",
-            "-sha256",
-            "-tspolicy",
-            "1.2.3.4",
-            "-out",
-            "q-pol.tsq",
-        ],
-    );
-    pki.write("r-pol.tsr", tsa.respond(&pki.read("q-pol.tsq"), now, 1));
-    let out = must(d, &["ts", "-reply", "-in", "r-pol.tsr", "-text"]);
-    assert!(out.contains("Status: Rejected."), "{out}");
-    assert!(
-        out.contains("the requested TSA policy is not supported by the TSA"),
-        "{out}"
-    );
-
-    must(
-        d,
-        &[
-            "ts",
-            "-query",
-            "-data",
-            "file.txt",
-            "-sha256",
-            "-tspolicy",
-            POLICY,
-            "-cert",
-            "-out",
-            "q-ours.tsq",
-        ],
-    );
-    pki.write("r-ours.tsr", tsa.respond(&pki.read("q-ours.tsq"), now, 2));
-    let out = must(
-        d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "r-ours.tsr",
-            "-queryfile",
-            "q-ours.tsq",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
-    );
-    assert!(out.contains("Verification: OK"), "{out}");
+    // openssl reads the status and failure of each of our rejections.
+    let rejected = |tsr: &str, reason: &str| {
+        let out = must(d, &["ts", "-reply", "-in", tsr, "-text"]);
+        assert!(out.contains("Status: Rejected."), "{out}");
+        assert!(out.contains(reason), "{out}");
+    };
+    // openssl verifies one of our answers against the request it was for.
+    let verified = |tsr: &str, tsq: &str| {
+        let out = must(
+            d,
+            &[
+                "ts",
+                "-verify",
+                "-in",
+                tsr,
+                "-queryfile",
+                tsq,
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "issuing.pem",
+            ],
+        );
+        assert!(out.contains("Verification: OK"), "{out}");
+    };
+    // openssl's requests: (name, query options, our answer's serial, the rejection's reason or
+    // None for a grant).
+    let cases: [(&str, &[&str], u64, Option<&str>); 3] = [
+        (
+            "sha1",
+            &["-sha1"],
+            1,
+            Some("unrecognized or unsupported algorithm identifier"),
+        ),
+        (
+            "pol",
+            &["-sha256", "-tspolicy", "1.2.3.4"],
+            1,
+            Some("the requested TSA policy is not supported by the TSA"),
+        ),
+        ("ours", &["-sha256", "-tspolicy", POLICY, "-cert"], 2, None),
+    ];
+    for (name, options, serial, rejection) in cases {
+        let (tsq, tsr) = (format!("q-{name}.tsq"), format!("r-{name}.tsr"));
+        let mut args = vec!["ts", "-query", "-data", "file.txt"];
+        args.extend(options);
+        args.extend(["-out", &tsq]);
+        must(d, &args);
+        pki.write(&tsr, tsa.respond(&pki.read(&tsq), now, serial));
+        match rejection {
+            Some(reason) => rejected(&tsr, reason),
+            None => verified(&tsr, &tsq),
+        }
+    }
 
     pki.write("r-garbage.tsr", tsa.respond(b"not a request", now, 1));
-    let out = must(d, &["ts", "-reply", "-in", "r-garbage.tsr", "-text"]);
-    assert!(out.contains("Status: Rejected."), "{out}");
-    assert!(
-        out.contains("the data submitted has the wrong format"),
-        "{out}"
-    );
+    rejected("r-garbage.tsr", "the data submitted has the wrong format");
 
     // Our request, read by openssl and answered by us, verified by openssl against it.
     let digest: [u8; 32] = Sha256::digest(pki.read("file.txt")).into();
@@ -1075,22 +1017,7 @@ fn openssl_understands_our_rejections_and_requests() {
     assert!(out.contains("Certificate required: yes"), "{out}");
     let resp = tsa.respond(&req, now, 3);
     pki.write("ours.tsr", &resp);
-    let out = must(
-        d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "ours.tsr",
-            "-queryfile",
-            "ours.tsq",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
-    );
-    assert!(out.contains("Verification: OK"), "{out}");
+    verified("ours.tsr", "ours.tsq");
     tsa::verify_response(
         &resp,
         &digest,

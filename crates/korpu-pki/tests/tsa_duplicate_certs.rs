@@ -37,47 +37,17 @@ fn openssl_token(o: &Ossl, ca: &Made, kind: KeyKind, data: &[u8]) -> (Made, Vec<
         fs::read_to_string(&ca.cert_path).unwrap()
     );
     fs::write(d.join("certs.pem"), chain).unwrap();
-    fs::write(
-        d.join("tsa.cnf"),
-        format!(
-            "[tsa]\ndefault_tsa=t\n[t]\nserial=serial.txt\nsigner_cert={}\nsigner_key={}\n\
-             certs=certs.pem\ndefault_policy=1.2.3.4\ndigests=sha256\nsigner_digest=sha256\n\
-             ess_cert_id_alg=sha256\n",
-            tsa.cert_path.display(),
-            tsa.key_path.display()
-        ),
-    )
-    .unwrap();
-    fs::write(d.join("serial.txt"), "01\n").unwrap();
+    ossl::tsa_config(
+        d,
+        &tsa.cert_path.display().to_string(),
+        &tsa.key_path.display().to_string(),
+        "certs.pem",
+        "sha256",
+        "",
+    );
     fs::write(d.join("stamped.bin"), data).unwrap();
-    ossl::run(
-        d,
-        &[
-            "ts",
-            "-query",
-            "-data",
-            "stamped.bin",
-            "-sha256",
-            "-cert",
-            "-out",
-            "q.tsq",
-        ],
-    );
-    ossl::run(
-        d,
-        &[
-            "ts",
-            "-reply",
-            "-config",
-            "tsa.cnf",
-            "-queryfile",
-            "q.tsq",
-            "-token_out",
-            "-out",
-            "token.der",
-        ],
-    );
-    let token = fs::read(d.join("token.der")).unwrap();
+    ossl::ts_query(d, "-sha256", &[]);
+    let token = ossl::ts_reply(d);
     (tsa, token)
 }
 

@@ -59,14 +59,7 @@ pub fn validate_opts(
         });
     }
     for (xml_name, xml) in meta.iter().filter(|(n, _)| asice::is_xades(n)) {
-        match crate::xades::validate_file(
-            xml,
-            &c.files,
-            anchors,
-            at,
-            &crate::xml::Limits::default(),
-            options,
-        ) {
+        match asice::validate_xades_file(xml, &c, anchors, at, options) {
             Ok(sigs) => signatures.extend(sigs.into_iter().map(|s| ContainerSignature {
                 manifest: String::new(),
                 signature_file: xml_name.clone(),

@@ -182,7 +182,7 @@ pub fn add_signature_timestamp(
     timestamper: &dyn Timestamper,
 ) -> Result<Vec<u8>, SignError> {
     let enc = |e: der::Error| SignError::encoding("CAdES signature", e);
-    let mut sd = parse_signed_data(p7s).map_err(|d| SignError::malformed("CAdES signature", d))?;
+    let sd = parse_signed_data(p7s).map_err(|d| SignError::malformed("CAdES signature", d))?;
     let mut infos = Vec::new();
     for si in sd.signer_infos.0.iter() {
         let mut si = si.clone();
@@ -202,6 +202,16 @@ pub fn add_signature_timestamp(
         }
         infos.push(si);
     }
+    with_signer_infos(sd, infos)
+}
+
+/// `sd` with `infos` as its SignerInfos, as a DER ContentInfo: how an extended signature (a
+/// time-stamp or revocation values added to its unsigned attributes) is written back.
+pub(crate) fn with_signer_infos(
+    mut sd: SignedData,
+    infos: Vec<SignerInfo>,
+) -> Result<Vec<u8>, SignError> {
+    let enc = |e: der::Error| SignError::encoding("CAdES signature", e);
     sd.signer_infos = SignerInfos(SetOfVec::try_from(infos).map_err(enc)?);
     ContentInfo {
         content_type: ID_SIGNED_DATA,

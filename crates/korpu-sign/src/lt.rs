@@ -18,9 +18,7 @@
 //! [`crate::pdf::doc_ts`]), and B-LTA archive time-stamps themselves.
 use std::time::SystemTime;
 
-use cms::content_info::ContentInfo;
-use cms::signed_data::{SignerInfo, SignerInfos};
-use const_oid::db::rfc5911::ID_SIGNED_DATA;
+use cms::signed_data::SignerInfo;
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode, Encode, Sequence};
 use korpu_pki::cert::Certificate;
@@ -174,7 +172,7 @@ pub fn add_revocation_values(
     source: &dyn RevocationSource,
 ) -> Result<Vec<u8>, SignError> {
     let enc = |e: der::Error| SignError::encoding("CAdES signature", e);
-    let mut sd = parse_signed_data(p7s).map_err(|d| SignError::malformed("CAdES signature", d))?;
+    let sd = parse_signed_data(p7s).map_err(|d| SignError::malformed("CAdES signature", d))?;
     let certs = cms_certs(&sd).map_err(|d| SignError::malformed("CAdES signature", d))?;
     let mut infos = Vec::new();
     for si in sd.signer_infos.0.iter() {
@@ -220,13 +218,7 @@ pub fn add_revocation_values(
         si.unsigned_attrs = Some(SetOfVec::try_from(all).map_err(enc)?);
         infos.push(si);
     }
-    sd.signer_infos = SignerInfos(SetOfVec::try_from(infos).map_err(enc)?);
-    ContentInfo {
-        content_type: ID_SIGNED_DATA,
-        content: Any::encode_from(&sd).map_err(enc)?,
-    }
-    .to_der()
-    .map_err(enc)
+    crate::cades::with_signer_infos(sd, infos)
 }
 
 /// The OCSP response about `cert` from `source`, its issuer found among `pool`.

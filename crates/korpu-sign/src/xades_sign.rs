@@ -19,10 +19,11 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use korpu_pki::alg::{key_kind, EcdsaEncoding, HashAlg, KeyKind, SignatureAlgorithm};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::utf8_percent_encode;
 use quick_xml::escape::escape;
 use sha2::{Digest, Sha256};
 
+use crate::asice::URI_KEEP;
 use crate::asice::{self, DataFile};
 use crate::cades::Signer;
 use crate::xades::{DS, XADES};
@@ -32,13 +33,6 @@ use crate::{RevocationSource, SignError, Timestamper};
 const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 const SHA256_URI: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 const SP_ID: &str = "S0-SignedProperties";
-/// RFC 3986 unreserved characters and '/' stay as they are in reference URIs.
-const URI_KEEP: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
 
 /// Builds an ASiC-E container with `files` and one XAdES signature by `signer`. With a
 /// `timestamper` the signature is B-T; with a `revocation` source too, B-LT.

@@ -6,6 +6,7 @@ use std::io::{Cursor, Read, Write};
 use std::time::{Instant, SystemTime};
 
 use common::Pki;
+use common::{zip_entries as entries, zip_rebuild as rebuild};
 use korpu_sign::asice::{self, AsicError, DataFile, Limits};
 use korpu_sign::validate::Indication;
 use zip::write::SimpleFileOptions;
@@ -24,41 +25,6 @@ fn files() -> Vec<DataFile> {
             content: br#"{"children":1}"#.to_vec(),
         },
     ]
-}
-
-/// Entries of a zip in order: (name, content, stored).
-fn entries(container: &[u8]) -> Vec<(String, Vec<u8>, bool)> {
-    let mut z = zip::ZipArchive::new(Cursor::new(container)).unwrap();
-    (0..z.len())
-        .map(|i| {
-            let mut e = z.by_index(i).unwrap();
-            let mut v = Vec::new();
-            e.read_to_end(&mut v).unwrap();
-            (
-                e.name().to_owned(),
-                v,
-                e.compression() == CompressionMethod::Stored,
-            )
-        })
-        .collect()
-}
-
-fn rebuild(entries: &[(String, Vec<u8>, bool)]) -> Vec<u8> {
-    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, content, stored) in entries {
-        let method = if *stored {
-            CompressionMethod::Stored
-        } else {
-            CompressionMethod::Deflated
-        };
-        z.start_file(
-            name.as_str(),
-            SimpleFileOptions::default().compression_method(method),
-        )
-        .unwrap();
-        z.write_all(content).unwrap();
-    }
-    z.finish().unwrap().into_inner()
 }
 
 struct Setup {

@@ -6,8 +6,7 @@ mod common;
 use std::fs;
 use std::time::SystemTime;
 
-use common::{openssl, Pki, DAY};
-use korpu_pki::ca::Profile;
+use common::{openssl, Pki};
 use korpu_sign::cades::{self, add_signature_timestamp, sign, signer_parts};
 use korpu_sign::validate::{validate_cades, Indication};
 use korpu_sign::{SignError, Timestamper};
@@ -114,15 +113,7 @@ fn untrusted_root_is_indeterminate() {
 fn expired_signer_needs_a_time_stamp() {
     let pki = Pki::new("Expiry");
     let now = SystemTime::now();
-    let m = pki.leaf_valid(
-        "AZ/GOV/42",
-        Profile::MemberSigning,
-        now - 10 * DAY,
-        now - DAY,
-    );
-    let then = now - 5 * DAY;
-    let tsa = pki.tsa();
-    tsa.set_time(Some(then));
+    let (m, tsa, then) = pki.expired_signer("AZ/GOV/42", now);
 
     let bb = sign(DATA, &m.signer(), then, None).unwrap();
     let r = validate_cades(&bb, DATA, &pki.anchors(), now);
@@ -203,28 +194,7 @@ fn openssl_verifies_our_signatures_and_time_stamps() {
     tampered[0] ^= 0x20;
     fs::write(d.join("tampered.bin"), tampered).unwrap();
 
-    let verify = |content: &str| {
-        openssl(
-            d,
-            &[
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                "sig.p7s",
-                "-content",
-                content,
-                "-CAfile",
-                "root.pem",
-                "-purpose",
-                "any",
-                "-out",
-                "/dev/null",
-            ],
-        )
-    };
+    let verify = |content: &str| common::openssl_cms_verify(d, "sig.p7s", content);
     let r = verify("data.bin");
     assert!(
         r.ok && r.out.contains("Verification successful"),
@@ -239,39 +209,27 @@ fn openssl_verifies_our_signatures_and_time_stamps() {
     assert_eq!(parts[0].timestamp_tokens.len(), 1);
     fs::write(d.join("sigvalue.bin"), &parts[0].signature_value).unwrap();
     fs::write(d.join("token.der"), &parts[0].timestamp_tokens[0]).unwrap();
-    let r = openssl(
-        d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "token.der",
-            "-token_in",
-            "-data",
-            "sigvalue.bin",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
-    );
+    let ts_verify = |data: &str| {
+        openssl(
+            d,
+            &[
+                "ts",
+                "-verify",
+                "-in",
+                "token.der",
+                "-token_in",
+                "-data",
+                data,
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "issuing.pem",
+            ],
+        )
+    };
+    let r = ts_verify("sigvalue.bin");
     assert!(r.ok && r.out.contains("Verification: OK"), "{}", r.out);
-    let r = openssl(
-        d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "token.der",
-            "-token_in",
-            "-data",
-            "data.bin",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
-    );
+    let r = ts_verify("data.bin");
     assert!(
         !r.ok,
         "the token must stamp the signature value, not the data:\n{}",
@@ -289,30 +247,14 @@ fn we_validate_openssl_cades_signatures() {
     fs::write(d.join("cert.pem"), m.cert.to_pem()).unwrap();
     fs::write(d.join("issuing.pem"), pki.issuing.to_pem()).unwrap();
     fs::write(d.join("key.pem"), m.key.to_pkcs8_pem()).unwrap();
-    let r = openssl(
+    common::ossl::cms_sign_cades(
         d,
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-outform",
-            "DER",
-            "-md",
-            "sha256",
-            "-signer",
-            "cert.pem",
-            "-inkey",
-            "key.pem",
-            "-certfile",
-            "issuing.pem",
-            "-in",
-            "data.bin",
-            "-out",
-            "sig.p7s",
-            "-cades",
-        ],
+        "data.bin",
+        "sig.p7s",
+        "cert.pem",
+        "key.pem",
+        &["-certfile", "issuing.pem"],
     );
-    assert!(r.ok, "{}", r.out);
     let p7s = fs::read(d.join("sig.p7s")).unwrap();
     let now = SystemTime::now();
     let r = validate_cades(&p7s, DATA, &pki.anchors(), now);

@@ -4,8 +4,8 @@
 //! on a local HTTP server only when the caller allows fetching.
 #![allow(clippy::cloned_ref_to_slice_refs)]
 mod common;
-#[path = "../../korpu-pki/tests/support/ossl.rs"]
-mod ossl;
+
+use common::ossl;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -30,28 +30,13 @@ fn openssl_sign(o: &Ossl, signer: &Made, chain: &[&Made]) -> Vec<u8> {
         .map(|c| std::fs::read_to_string(&c.cert_path).unwrap())
         .collect();
     std::fs::write(o.path("chain.pem"), bundle).unwrap();
-    ossl::run(
+    ossl::cms_sign_cades(
         o.dir.path(),
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-cades",
-            "-md",
-            "sha256",
-            "-in",
-            "data.bin",
-            "-signer",
-            signer.cert_path.to_str().unwrap(),
-            "-inkey",
-            signer.key_path.to_str().unwrap(),
-            "-certfile",
-            "chain.pem",
-            "-outform",
-            "DER",
-            "-out",
-            "sig.p7s",
-        ],
+        "data.bin",
+        "sig.p7s",
+        signer.cert_path.to_str().unwrap(),
+        signer.key_path.to_str().unwrap(),
+        &["-certfile", "chain.pem"],
     );
     std::fs::read(o.path("sig.p7s")).unwrap()
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{openssl, Pki, DAY};
+use common::{Pki, DAY};
 use korpu_sign::asice::{self, DataFile, Limits};
 use korpu_sign::cades::sign;
 use korpu_sign::lt::add_revocation_values;
@@ -39,26 +39,7 @@ fn cades_b_lt_round_trip() {
     std::fs::write(dir.path().join("d"), DATA).unwrap();
     std::fs::write(dir.path().join("s.p7s"), &lt).unwrap();
     std::fs::write(dir.path().join("root.pem"), pki.root.to_pem()).unwrap();
-    let run = openssl(
-        dir.path(),
-        &[
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            "s.p7s",
-            "-content",
-            "d",
-            "-CAfile",
-            "root.pem",
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-        ],
-    );
+    let run = common::openssl_cms_verify(dir.path(), "s.p7s", "d");
     assert!(run.ok, "{}", run.out);
 }
 

@@ -8,10 +8,7 @@
 //! loopback HTTP. `scripts/test` installs pyHanko.
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -405,88 +402,6 @@ fn an_algorithm_out_of_policy_passes_when_an_archive_timestamp_predates_the_poli
 
 // --- pyHanko, both ways ---------------------------------------------------------------
 
-/// The python that has pyHanko (as in pyhanko_interop.rs).
-fn python() -> String {
-    const VENV: &str = "/opt/korpu/pyhanko-venv/bin/python";
-    std::env::var("KORPU_PYHANKO_PYTHON")
-        .or_else(|_| {
-            if Path::new(VENV).exists() {
-                Ok(VENV.to_string())
-            } else {
-                std::env::var("PYTHON")
-            }
-        })
-        .unwrap_or_else(|_| "python3".into())
-}
-
-fn script(name: &str) -> String {
-    format!("{}/tests/pyhanko/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run_py(args: &[&std::ffi::OsStr]) -> String {
-    let out = Command::new(python())
-        .args(args)
-        .output()
-        .expect("python3 with pyHanko is needed (scripts/test installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "pyHanko failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// A minimal HTTP/1.1 POST endpoint on a port the OS picks, answering each body with
-/// `answer(body)`; serves until the test process ends.
-fn http_post(
-    content_type: &'static str,
-    answer: impl Fn(&[u8]) -> Vec<u8> + Send + 'static,
-) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let resp = answer(&body);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                resp.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&resp);
-        }
-    });
-    format!("http://{addr}/")
-}
-
-/// The TSA over HTTP.
-fn http_tsa(tsa: Arc<LocalTimestamper>) -> String {
-    let serial = std::sync::atomic::AtomicU64::new(5000);
-    http_post("application/timestamp-reply", move |body| {
-        let n = serial.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tsa.authority().respond(body, SystemTime::now(), n)
-    })
-}
-
 /// An OCSP responder answering for the certificates `issuer` issued ("good"), signed with
 /// the issuer's own key.
 fn responder(issuer: &Certificate, key: &SigningKey) -> Responder {
@@ -500,7 +415,7 @@ fn responder(issuer: &Certificate, key: &SigningKey) -> Responder {
 }
 
 fn http_ocsp(r: Responder) -> String {
-    http_post("application/ocsp-response", move |body| {
+    common::http_post("application/ocsp-response", move |body| {
         r.respond(body, SystemTime::now(), |_| CertStatus::Good)
     })
 }
@@ -660,17 +575,19 @@ fn pyhanko_validates_what_korpu_extends_to_b_lta_and_korpu_validates_pyhankos() 
     std::fs::write(p("in.pdf"), pdfgen::simple("pyHanko B-LTA", 1500)).unwrap();
     // pyHanko fetches the signer's OCSP response just before the signature time-stamp: fresh
     // for Körpü because its nextUpdate is after the time-stamp (EN 319 102-1 §5.2.5.4).
-    let url = http_tsa(tsa.clone());
-    run_py(&[
-        script("sign_lta.py").as_ref(),
-        p("in.pdf").as_os_str(),
-        p("theirs.pdf").as_os_str(),
-        p("key.pem").as_os_str(),
-        p("cert.pem").as_os_str(),
-        p("ca.pem").as_os_str(),
-        p("root.pem").as_os_str(),
-        url.as_ref(),
-    ]);
+    let url = common::http_tsa(tsa.clone(), 5000);
+    common::run_pyhanko(
+        "sign_lta.py",
+        &[
+            p("in.pdf").as_os_str(),
+            p("theirs.pdf").as_os_str(),
+            p("key.pem").as_os_str(),
+            p("cert.pem").as_os_str(),
+            p("ca.pem").as_os_str(),
+            p("root.pem").as_os_str(),
+            url.as_ref(),
+        ],
+    );
     let theirs = std::fs::read(p("theirs.pdf")).unwrap();
     let r = check(&theirs, &pki, SystemTime::now());
     assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
@@ -701,15 +618,11 @@ fn pyhanko_lta(pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
 /// As [`pyhanko_lta`], validating `days` from now when given.
 fn pyhanko_lta_at(pdf: &Path, root: &Path, days: Option<u32>) -> Vec<serde_json::Value> {
     let days = days.map(|d| d.to_string());
-    let py = script("validate_lta.py");
-    let mut args: Vec<&std::ffi::OsStr> = vec![py.as_ref(), pdf.as_os_str(), root.as_os_str()];
+    let mut args: Vec<&std::ffi::OsStr> = vec![pdf.as_os_str(), root.as_os_str()];
     if let Some(d) = &days {
         args.push(d.as_ref());
     }
-    let out = run_py(&args);
-    out.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    common::json_lines(&common::run_pyhanko("validate_lta.py", &args))
 }
 
 /// pyHanko's AdES LTA validation passes every signature of `pdf`, with at least one

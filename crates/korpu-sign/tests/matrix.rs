@@ -22,7 +22,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -72,36 +71,6 @@ fn must(dir: &Path, args: &[&str]) -> String {
     let r = openssl(dir, args);
     assert!(r.ok, "openssl {}:\n{}", args.join(" "), r.out);
     r.out
-}
-
-/// The python that has pyHanko (see `scripts/test`).
-fn pyhanko_python() -> String {
-    const VENV: &str = "/opt/korpu/pyhanko-venv/bin/python";
-    std::env::var("KORPU_PYHANKO_PYTHON")
-        .or_else(|_| {
-            if Path::new(VENV).exists() {
-                Ok(VENV.to_string())
-            } else {
-                std::env::var("PYTHON")
-            }
-        })
-        .unwrap_or_else(|_| "python3".into())
-}
-
-fn pyhanko(script: &str, args: &[&str]) -> String {
-    let path = format!("{}/tests/pyhanko/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(pyhanko_python())
-        .arg(&path)
-        .args(args)
-        .output()
-        .expect("python with pyHanko is needed (scripts/test installs it)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "pyHanko {script}:\n{text}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// An openssl-made PKI: RSA-3072 root → P-384 CA → one signer per key kind, CRLs for both CAs,
@@ -552,7 +521,7 @@ fn outside_signatures_of_every_algorithm_get_the_right_verdict() {
         })
         .collect();
     std::fs::write(d.join("jobs.json"), serde_json::to_vec(&jobs).unwrap()).unwrap();
-    pyhanko("sign_matrix.py", &[&pki.p("jobs.json")]);
+    common::run_pyhanko("sign_matrix.py", &[&pki.p("jobs.json")]);
     let limits = pdf::Limits::default();
     for (key, _, md) in combos() {
         let name = format!("{key} {md}");
@@ -814,26 +783,7 @@ fn outside_tools_accept_what_korpu_signs_with_rsa_and_p384_keys() {
         };
         let p7s = cades::sign(&doc, &signer, now, None).unwrap();
         std::fs::write(d.join("ours.p7s"), &p7s).unwrap();
-        let out = must(
-            d,
-            &[
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                "ours.p7s",
-                "-content",
-                "doc.txt",
-                "-CAfile",
-                "root.pem",
-                "-purpose",
-                "any",
-                "-out",
-                "/dev/null",
-            ],
-        );
+        let out = common::succeeded(common::openssl_cms_verify(d, "ours.p7s", "doc.txt"));
         assert!(out.contains("Verification successful"), "{key}: {out}");
         // And Körpü itself.
         let r = validate_cades_opts(&p7s, &doc, &pki.trusted(), now, &pki.options());
@@ -843,7 +793,7 @@ fn outside_tools_accept_what_korpu_signs_with_rsa_and_p384_keys() {
         let signed = pdf::sign(&input, &signer, now, None, &pdf::Limits::default()).unwrap();
         let f = format!("ours-{key}.pdf");
         std::fs::write(d.join(&f), &signed).unwrap();
-        let v = pyhanko("validate.py", &[&pki.p(&f), &pki.p("root.pem")]);
+        let v = common::run_pyhanko("validate.py", &[&pki.p(&f), &pki.p("root.pem")]);
         let first: serde_json::Value =
             serde_json::from_str(v.lines().next().expect("one line per signature")).unwrap();
         assert_eq!(first["intact"], true, "{key}: {v}");
@@ -1035,26 +985,7 @@ fn rsa_signers_at_every_level_and_format() {
             common::assert_valid_without_revocation(&r);
         }
         std::fs::write(d.join("lvl.p7s"), p7s).unwrap();
-        let out = must(
-            d,
-            &[
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                "lvl.p7s",
-                "-content",
-                "doc.txt",
-                "-CAfile",
-                "root.pem",
-                "-purpose",
-                "any",
-                "-out",
-                "/dev/null",
-            ],
-        );
+        let out = common::succeeded(common::openssl_cms_verify(d, "lvl.p7s", "doc.txt"));
         assert!(out.contains("Verification successful"), "{level}: {out}");
     }
 

@@ -6,7 +6,6 @@ mod common;
 use std::time::SystemTime;
 
 use common::{pdfgen, Pki, DAY};
-use korpu_pki::ca::Profile;
 use korpu_sign::pdf::{self, Limits, PdfError};
 use korpu_sign::validate::Indication;
 
@@ -200,15 +199,7 @@ fn bad_files_give_errors_not_panics() {
 fn expired_signer_needs_a_time_stamp() {
     let pki = Pki::new("PExpiry");
     let now = SystemTime::now();
-    let m = pki.leaf_valid(
-        "AZ/GOV/42",
-        Profile::MemberSigning,
-        now - 10 * DAY,
-        now - DAY,
-    );
-    let then = now - 5 * DAY;
-    let tsa = pki.tsa();
-    tsa.set_time(Some(then));
+    let (m, tsa, then) = pki.expired_signer("AZ/GOV/42", now);
     let doc = pdfgen::simple("old", 500);
     let bb = pdf::sign(&doc, &m.signer(), then, None, &limits()).unwrap();
     let r = pdf::validate(&bb, &pki.anchors(), now, &limits()).unwrap();

@@ -8,36 +8,13 @@
 //! `scripts/test` installs pyHanko.
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use common::{pdfgen, Pki};
 use korpu_sign::pdf::{self, Limits};
 use korpu_sign::validate::Indication;
-use korpu_sign::LocalTimestamper;
-
-/// The python that has pyHanko: `KORPU_PYHANKO_PYTHON`, else the virtualenv `scripts/test`
-/// makes (pyHanko cannot share an environment with the XAdES judges), else `PYTHON`/python3.
-fn python() -> String {
-    const VENV: &str = "/opt/korpu/pyhanko-venv/bin/python";
-    std::env::var("KORPU_PYHANKO_PYTHON")
-        .or_else(|_| {
-            if Path::new(VENV).exists() {
-                Ok(VENV.to_string())
-            } else {
-                std::env::var("PYTHON")
-            }
-        })
-        .unwrap_or_else(|_| "python3".into())
-}
-
-fn script(name: &str) -> String {
-    format!("{}/tests/pyhanko/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Runs pyHanko's validation; one JSON value per signature.
 fn pyhanko_validate(pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
@@ -45,63 +22,7 @@ fn pyhanko_validate(pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
 }
 
 fn pyhanko_run(which: &str, pdf: &Path, root: &Path) -> Vec<serde_json::Value> {
-    let out = Command::new(python())
-        .arg(script(which))
-        .arg(pdf)
-        .arg(root)
-        .output()
-        .expect("python3 is needed for the pyHanko interop tests");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "pyHanko validation failed to run (is pyHanko installed? scripts/test installs it):\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-/// A minimal RFC 3161-over-HTTP endpoint (RFC 3161 §3.4) in front of `tsa`, on a port chosen
-/// by the OS; serves until the test process ends.
-fn http_tsa(tsa: Arc<LocalTimestamper>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut serial = 1000u64;
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let l = line.to_ascii_lowercase();
-                if let Some(v) = l.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            serial += 1;
-            let resp = tsa.authority().respond(&body, SystemTime::now(), serial);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                resp.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&resp);
-        }
-    });
-    format!("http://{addr}/tsa")
+    common::json_lines(&common::run_pyhanko(which, &[pdf, root]))
 }
 
 #[test]
@@ -200,7 +121,7 @@ fn we_accept_pyhanko_pades_signatures() {
     let pki = Pki::new("PyhankoSigner");
     let m = pki.member("AZ/GOV/601");
     let tsa = Arc::new(pki.tsa());
-    let url = http_tsa(tsa.clone());
+    let url = format!("{}tsa", common::http_tsa(tsa.clone(), 1001));
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     std::fs::write(p("key.pem"), m.key.to_pkcs8_pem()).unwrap();
@@ -209,17 +130,16 @@ fn we_accept_pyhanko_pades_signatures() {
     std::fs::write(p("in.pdf"), pdfgen::simple("Signed by pyHanko", 2000)).unwrap();
 
     let run = |inp: &str, out: &str| {
-        let o = Command::new(python())
-            .arg(script("sign.py"))
-            .args([p(inp), p(out), p("key.pem"), p("cert.pem"), p("chain.pem")])
-            .arg(&url)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "pyHanko signing failed:\n{}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
+        common::run_pyhanko(
+            "sign.py",
+            &[
+                p(inp).into_os_string(),
+                p(out).into_os_string(),
+                p("key.pem").into_os_string(),
+                p("cert.pem").into_os_string(),
+                p("chain.pem").into_os_string(),
+                url.clone().into(),
+            ],
         );
     };
     run("in.pdf", "signed.pdf");

@@ -34,18 +34,14 @@ impl OpensslTsa<'_> {
             .map(|p| std::fs::read_to_string(p).unwrap())
             .collect::<String>();
         std::fs::write(o.path("certs.pem"), certs).unwrap();
-        std::fs::write(
-            o.path("tsa.cnf"),
-            format!(
-                "[tsa]\ndefault_tsa=t\n[t]\nserial=serial.txt\nsigner_cert={}\nsigner_key={}\n\
-                 certs=certs.pem\ndefault_policy=1.2.3.4\ndigests=sha256\nsigner_digest=sha256\n\
-                 ess_cert_id_alg=sha256\n",
-                tsa.cert_path.display(),
-                tsa.key_path.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(o.path("serial.txt"), "01\n").unwrap();
+        ossl::tsa_config(
+            o.dir.path(),
+            &tsa.cert_path.display().to_string(),
+            &tsa.key_path.display().to_string(),
+            "certs.pem",
+            "sha256",
+            "",
+        );
         OpensslTsa { o }
     }
 }
@@ -54,21 +50,7 @@ impl Timestamper for OpensslTsa<'_> {
     fn timestamp(&self, sha256: &[u8; 32]) -> Result<Vec<u8>, SignError> {
         let (req, _) = tsa::build_request(sha256);
         std::fs::write(self.o.path("q.tsq"), req).unwrap();
-        ossl::run(
-            self.o.dir.path(),
-            &[
-                "ts",
-                "-reply",
-                "-config",
-                "tsa.cnf",
-                "-queryfile",
-                "q.tsq",
-                "-token_out",
-                "-out",
-                "token.der",
-            ],
-        );
-        Ok(std::fs::read(self.o.path("token.der")).unwrap())
+        Ok(ossl::ts_reply(self.o.dir.path()))
     }
 }
 
@@ -94,28 +76,13 @@ impl RevocationSource for Crls {
 fn openssl_sign(o: &Ossl, signer: &Made, root: &Made) -> Vec<u8> {
     std::fs::write(o.path("data.bin"), DATA).unwrap();
     let root_pem = root.cert_path.to_str().unwrap();
-    ossl::run(
+    ossl::cms_sign_cades(
         o.dir.path(),
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-cades",
-            "-md",
-            "sha256",
-            "-in",
-            "data.bin",
-            "-signer",
-            signer.cert_path.to_str().unwrap(),
-            "-inkey",
-            signer.key_path.to_str().unwrap(),
-            "-certfile",
-            root_pem,
-            "-outform",
-            "DER",
-            "-out",
-            "sig.p7s",
-        ],
+        "data.bin",
+        "sig.p7s",
+        signer.cert_path.to_str().unwrap(),
+        signer.key_path.to_str().unwrap(),
+        &["-certfile", root_pem],
     );
     std::fs::read(o.path("sig.p7s")).unwrap()
 }

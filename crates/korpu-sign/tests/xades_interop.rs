@@ -8,20 +8,19 @@
 //! `scripts/test` installs pyasice.
 mod common;
 
-use std::io::{Cursor, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use common::openssl;
+use common::{zip_entries as entries, zip_rebuild as rebuild};
 use korpu_pki::cert::Certificate;
 use korpu_sign::asice::{self, ContainerReport, Limits};
 use korpu_sign::validate::{validate_cades_enveloping, Indication};
 use korpu_sign::{asics, detect, RevocationFetcher, Timestamper, ValidationOptions};
 use std::sync::Arc;
-use zip::write::SimpleFileOptions;
-use zip::CompressionMethod;
 
 fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
@@ -324,40 +323,6 @@ fn verdict(r: &ContainerReport) -> (Indication, Option<String>) {
     (s.indication, s.sub_indication.clone())
 }
 
-fn entries(container: &[u8]) -> Vec<(String, Vec<u8>, bool)> {
-    let mut z = zip::ZipArchive::new(Cursor::new(container)).unwrap();
-    (0..z.len())
-        .map(|i| {
-            let mut e = z.by_index(i).unwrap();
-            let mut v = Vec::new();
-            e.read_to_end(&mut v).unwrap();
-            (
-                e.name().to_owned(),
-                v,
-                e.compression() == CompressionMethod::Stored,
-            )
-        })
-        .collect()
-}
-
-fn rebuild(entries: &[(String, Vec<u8>, bool)]) -> Vec<u8> {
-    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, content, stored) in entries {
-        let method = if *stored {
-            CompressionMethod::Stored
-        } else {
-            CompressionMethod::Deflated
-        };
-        z.start_file(
-            name.as_str(),
-            SimpleFileOptions::default().compression_method(method),
-        )
-        .unwrap();
-        z.write_all(content).unwrap();
-    }
-    z.finish().unwrap().into_inner()
-}
-
 /// `container` with entry `name` changed by `f`.
 fn edit(container: &[u8], name: &str, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut e = entries(container);
@@ -649,27 +614,7 @@ fn asic_s_with_an_openssl_cades_signature_or_a_time_stamp_passes() {
     let (_key, _cert) = pki.signer("AsicS", "ec256");
     let data = b"ASiC-S data object".to_vec();
     std::fs::write(d.join("data.bin"), &data).unwrap();
-    run_ok(
-        d,
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-outform",
-            "DER",
-            "-md",
-            "sha256",
-            "-signer",
-            "AsicS.pem",
-            "-inkey",
-            "AsicS.key",
-            "-in",
-            "data.bin",
-            "-out",
-            "sig.p7s",
-            "-cades",
-        ],
-    );
+    common::ossl::cms_sign_cades(d, "data.bin", "sig.p7s", "AsicS.pem", "AsicS.key", &[]);
     let p7s = std::fs::read(d.join("sig.p7s")).unwrap();
     let c = asic_s("data.bin", &data, &[("signature.p7s", p7s.clone())]);
     assert_eq!(detect::detect(&c), detect::Format::AsicS);
@@ -890,6 +835,39 @@ fn xmlsec1(dir: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Signs `tmpl.xml` in `dir` with xmlsec1 (the key and certificate files `keys`, the
+/// SignedProperties found by its Id) into `signatures0.xml`, has xmlsec1 verify that against
+/// `ca`, and returns it; `case` names the signature in failures.
+fn xmlsec1_sign_and_verify(dir: &Path, keys: &str, ca: &Path, case: &str) -> Vec<u8> {
+    let (ok, out) = xmlsec1(
+        dir,
+        &[
+            "--sign",
+            "--privkey-pem",
+            keys,
+            "--id-attr:Id",
+            "SignedProperties",
+            "--output",
+            "signatures0.xml",
+            "tmpl.xml",
+        ],
+    );
+    assert!(ok, "xmlsec1 --sign ({case}): {out}");
+    let (ok, out) = xmlsec1(
+        dir,
+        &[
+            "--verify",
+            "--trusted-pem",
+            ca.to_str().unwrap(),
+            "--id-attr:Id",
+            "SignedProperties",
+            "signatures0.xml",
+        ],
+    );
+    assert!(ok, "xmlsec1 --verify ({case}): {out}");
+    std::fs::read(dir.join("signatures0.xml")).unwrap()
+}
+
 /// Signatures made by xmlsec1 with each canonicalisation (inclusive 1.0 and 1.1, exclusive with
 /// an InclusiveNamespaces PrefixList, with and without comments), ECDSA and RSA with SHA-256,
 /// 384 and 512: xmlsec1 verifies them, and Körpü passes them in an ASiC-E container; a changed
@@ -968,34 +946,8 @@ fn xmlsec1_signatures_with_every_canonicalisation_pass() {
         );
         std::fs::write(d.path().join("tmpl.xml"), tmpl).unwrap();
         let keys = format!("{},{}", key.display(), cert.display());
-        let (ok, out) = xmlsec1(
-            d.path(),
-            &[
-                "--sign",
-                "--privkey-pem",
-                &keys,
-                "--id-attr:Id",
-                "SignedProperties",
-                "--output",
-                "signatures0.xml",
-                "tmpl.xml",
-            ],
-        );
-        assert!(ok, "xmlsec1 --sign (case {i}): {out}");
-        let ca = pki.path("ca.pem");
-        let (ok, out) = xmlsec1(
-            d.path(),
-            &[
-                "--verify",
-                "--trusted-pem",
-                ca.to_str().unwrap(),
-                "--id-attr:Id",
-                "SignedProperties",
-                "signatures0.xml",
-            ],
-        );
-        assert!(ok, "xmlsec1 --verify (case {i}): {out}");
-        let xml = std::fs::read(d.path().join("signatures0.xml")).unwrap();
+        let xml =
+            xmlsec1_sign_and_verify(d.path(), &keys, &pki.path("ca.pem"), &format!("case {i}"));
         let container = rebuild(&[
             ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
             ("data.txt".into(), data.clone().into_bytes(), false),
@@ -1745,41 +1697,11 @@ fn enveloped_whole_document_references_pass_and_xpointer_is_indeterminate() {
             1,
         );
         std::fs::write(d.path().join("tmpl.xml"), tmpl).unwrap();
-        let (ok, out) = xmlsec1(
-            d.path(),
-            &[
-                "--sign",
-                "--privkey-pem",
-                &keys,
-                "--id-attr:Id",
-                "SignedProperties",
-                "--output",
-                "signatures0.xml",
-                "tmpl.xml",
-            ],
-        );
-        assert!(ok, "xmlsec1 --sign ({uri}): {out}");
-        let ca = pki.path("ca.pem");
-        let (ok, out) = xmlsec1(
-            d.path(),
-            &[
-                "--verify",
-                "--trusted-pem",
-                ca.to_str().unwrap(),
-                "--id-attr:Id",
-                "SignedProperties",
-                "signatures0.xml",
-            ],
-        );
-        assert!(ok, "xmlsec1 --verify ({uri}): {out}");
+        let xml = xmlsec1_sign_and_verify(d.path(), &keys, &pki.path("ca.pem"), uri);
         let container = rebuild(&[
             ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
             ("data.txt".into(), b"enveloped case\n".to_vec(), false),
-            (
-                "META-INF/signatures0.xml".into(),
-                std::fs::read(d.path().join("signatures0.xml")).unwrap(),
-                false,
-            ),
+            ("META-INF/signatures0.xml".into(), xml, false),
         ]);
         let r = validate(&container, &pki, &pki.root());
         assert_eq!(verdict(&r), want, "{uri}: {r:#?}");

@@ -38,23 +38,102 @@ pub fn openssl_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/openssl"))
 }
 
-pub fn run(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(openssl_bin())
+/// What an openssl command printed (stdout, then stderr) and whether it succeeded.
+pub struct Run {
+    pub ok: bool,
+    pub out: String,
+}
+
+/// Runs openssl with `args` in `dir`; fails the test only when openssl cannot be started (the
+/// interop tests need it: they never skip).
+pub fn try_run(dir: &Path, args: &[&str]) -> Run {
+    let bin = openssl_bin();
+    let output = Command::new(&bin)
         .args(args)
         .current_dir(dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run openssl ({e}); these tests require it"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); the interop tests require openssl",
+                bin.display()
+            )
+        });
+    let mut out = String::from_utf8_lossy(&output.stdout).into_owned();
+    out.push_str(&String::from_utf8_lossy(&output.stderr));
+    Run {
+        ok: output.status.success(),
+        out,
+    }
+}
+
+/// As [`try_run`], failing the test when openssl does not succeed; returns what it printed.
+pub fn run(dir: &Path, args: &[&str]) -> String {
+    let r = try_run(dir, args);
+    assert!(r.ok, "openssl {} failed:\n{}", args.join(" "), r.out);
+    r.out
+}
+
+/// `openssl cms -sign -cades -binary` with SHA-256 in `dir`: a detached DER signature of the
+/// file `input` into `output` by the certificate and key files `cert` and `key`, with the
+/// further options `extra` (`-certfile`, `-nodetach`, `-stream`, ...).
+pub fn cms_sign_cades(
+    dir: &Path,
+    input: &str,
+    output: &str,
+    cert: &str,
+    key: &str,
+    extra: &[&str],
+) {
+    let mut args = vec![
+        "cms", "-sign", "-binary", "-cades", "-md", "sha256", "-outform", "DER", "-signer", cert,
+        "-inkey", key, "-in", input, "-out", output,
+    ];
+    args.extend(extra);
+    run(dir, &args);
+}
+
+/// An openssl TSA in `dir`: `tsa.cnf` signing with the certificate and key files `cert` and
+/// `key`, adding the PEM file `certs` to each token, accepting the `digests` (comma-separated),
+/// with the further `[t]` lines `extra`; serial numbers from `serial.txt`.
+pub fn tsa_config(dir: &Path, cert: &str, key: &str, certs: &str, digests: &str, extra: &str) {
+    std::fs::write(
+        dir.join("tsa.cnf"),
+        format!(
+            "[tsa]\ndefault_tsa=t\n[t]\nserial=serial.txt\nsigner_cert={cert}\nsigner_key={key}\n\
+             certs={certs}\ndefault_policy=1.2.3.4\ndigests={digests}\nsigner_digest=sha256\n\
+             ess_cert_id_alg=sha256\n{extra}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("serial.txt"), "01\n").unwrap();
+}
+
+/// Writes the request `q.tsq` over the file `stamped.bin` with the digest option `digest`
+/// (`-sha256`, `-sha512`, ...), asking for the TSA's certificate, plus the options `extra`.
+pub fn ts_query(dir: &Path, digest: &str, extra: &[&str]) {
+    let mut args = vec!["ts", "-query", "-data", "stamped.bin", digest, "-cert"];
+    args.extend(extra);
+    args.extend(["-out", "q.tsq"]);
+    run(dir, &args);
+}
+
+/// The token (DER) the TSA of [`tsa_config`] issues for the request in `q.tsq`.
+pub fn ts_reply(dir: &Path) -> Vec<u8> {
+    run(
+        dir,
+        &[
+            "ts",
+            "-reply",
+            "-config",
+            "tsa.cnf",
+            "-queryfile",
+            "q.tsq",
+            "-token_out",
+            "-out",
+            "token.der",
+        ],
     );
-    assert!(
-        out.status.success(),
-        "openssl {} failed:\n{text}",
-        args.join(" ")
-    );
-    text
+    std::fs::read(dir.join("token.der")).unwrap()
 }
 
 /// The extensions of a CA certificate (openssl x509v3 config syntax).
