@@ -17,54 +17,34 @@ use korpu_ledger::{
     verify_note, Checkpoint, ExchangeRecord, Ledger, LedgerConfig, LedgerError, NoteSigner,
     SignedCheckpoint,
 };
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
 use korpu_pki::cert::Certificate;
-use korpu_pki::key::SigningKey;
 use korpu_pki::tsa::Authority;
 use sha2::{Digest, Sha256};
+
+mod common;
 
 const ORIGIN: &str = "ledger.gw1.korpu.test/v1";
 
 fn rec(message_id: &str) -> ExchangeRecord {
     ExchangeRecord {
-        message_id: message_id.into(),
-        time_unix_ms: 1_700_000_000_000,
-        client: "AZ/GOV/1400003/benefits".into(),
-        service: "AZ/GOV/1400001/population/familyComposition".into(),
-        gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
         user_id: Some("AZ1234567".into()),
         data_subject: Some("AZ7654321".into()),
         purpose: Some("benefit-eligibility".into()),
         request_digest: hex::encode(Sha256::digest(message_id.as_bytes())),
-        response_digest: None,
-        response_status: Some(200),
         request_signature: "MEUCIQDx".into(),
         request_signer_cert_sha256: "ab".repeat(32),
-        response_signature: None,
-        response_signer_cert_sha256: None,
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
+        ..common::record(message_id, 1_700_000_000_000)
     }
 }
 
 /// No checkpoints unless a test asks for them.
 fn config(dir: &Path) -> LedgerConfig {
-    // A ledger refuses a directory others can enter; tempdirs here are made 0755.
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let mut c = LedgerConfig::new(dir, ORIGIN);
-    c.checkpoint_interval = Duration::from_secs(3600);
-    c.checkpoint_every = u64::MAX;
     // Small segments: every open zero-fills one, and rolling over gets exercised.
-    c.segment_bytes = 1 << 20;
-    c
+    common::quiet_config(dir, ORIGIN, 1 << 20)
 }
 
 fn signer() -> NoteSigner {
-    NoteSigner::generate(ORIGIN).unwrap()
+    common::signer(ORIGIN)
 }
 
 async fn check_inclusion(ledger: &Ledger, index: u64, cp: &Checkpoint) {
@@ -83,25 +63,36 @@ async fn check_consistency(ledger: &Ledger, old: &Checkpoint, new: &Checkpoint) 
         .unwrap_or_else(|e| panic!("tree {} -> {}: {e}", old.size, new.size));
 }
 
+/// `tasks` appenders, each appending `each` records named by `id` one after the other; each
+/// task answers the (index, message id) pairs it was acknowledged.
+fn concurrent_appends(
+    ledger: &Ledger,
+    tasks: usize,
+    each: usize,
+    id: fn(usize, usize) -> String,
+) -> Vec<tokio::task::JoinHandle<Vec<(u64, String)>>> {
+    (0..tasks)
+        .map(|t| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                for i in 0..each {
+                    let id = id(t, i);
+                    got.push((ledger.append(&rec(&id)).await.unwrap(), id));
+                }
+                got
+            })
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_reopen_and_prove() {
     let dir = tempfile::tempdir().unwrap();
     let s = signer();
     let ledger = Ledger::open(config(dir.path()), s.clone()).await.unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..50 {
-        let ledger = ledger.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            for i in 0..200 {
-                let id = format!("msg-{t}-{i}");
-                got.push((ledger.append(&rec(&id)).await.unwrap(), id));
-            }
-            got
-        }));
-    }
     let mut by_index: HashMap<u64, String> = HashMap::new();
-    for t in tasks {
+    for t in concurrent_appends(&ledger, 50, 200, |t, i| format!("msg-{t}-{i}")) {
         for (index, id) in t.await.unwrap() {
             assert!(
                 by_index.insert(index, id).is_none(),
@@ -427,20 +418,8 @@ async fn small_segments_roll_over_and_recover() {
     let mut cfg = config(dir.path());
     cfg.segment_bytes = 16 * 1024;
     let ledger = Ledger::open(cfg.clone(), signer()).await.unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..20 {
-        let ledger = ledger.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            for i in 0..100 {
-                let id = format!("s{t}-{i}");
-                got.push((ledger.append(&rec(&id)).await.unwrap(), id));
-            }
-            got
-        }));
-    }
     let mut acked = Vec::new();
-    for t in tasks {
+    for t in concurrent_appends(&ledger, 20, 100, |t, i| format!("s{t}-{i}")) {
         acked.extend(t.await.unwrap());
     }
     let cp1 = ledger.checkpoint().await.unwrap();
@@ -713,58 +692,11 @@ struct Pki {
     tsa: Authority,
 }
 
-fn request<'a>(cn: &str, pk: &'a [u8], profile: Profile) -> IssueRequest<'a> {
-    let now = SystemTime::now();
-    IssueRequest {
-        subject: Subject {
-            common_name: cn.into(),
-            organization: Some("Korpu Test".into()),
-            country: Some("AZ".into()),
-        },
-        public_key_der: pk,
-        profile,
-        not_before: now - Duration::from_secs(300),
-        not_after: now + Duration::from_secs(30 * 86400),
-        ocsp_url: None,
-    }
-}
-
 /// root → issuing CA → TSA, with root.pem and issuing.pem written for openssl.
 fn make_pki() -> Pki {
     let dir = tempfile::tempdir().unwrap();
-    let root_key = SigningKey::generate();
-    let root_pk = root_key.public_key_der();
-    let root = ca::self_signed(
-        &root_key,
-        request("Korpu Test Root", &root_pk, Profile::Root),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let issuing_key = SigningKey::generate();
-    let issuing_pk = issuing_key.public_key_der();
-    let issuing = ca::issue(
-        &root,
-        &root_key,
-        request("Korpu Test Issuing CA", &issuing_pk, Profile::IssuingCa),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let tsa_key = SigningKey::generate();
-    let tsa_pk = tsa_key.public_key_der();
-    let tsa_cert = ca::issue(
-        &issuing,
-        &issuing_key,
-        request("Korpu Ledger TSA", &tsa_pk, Profile::Tsa),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let tsa = Authority::new(
-        tsa_cert,
-        tsa_key,
-        vec![issuing.clone()],
-        "1.3.6.1.4.1.99999.1.1".parse().unwrap(),
-    )
-    .unwrap();
+    let common::TestPki { root, issuing, tsa } = common::tsa_pki(true);
+    let issuing = issuing.expect("asked for an issuing CA");
     fs::write(dir.path().join("root.pem"), root.to_pem()).unwrap();
     fs::write(dir.path().join("issuing.pem"), issuing.to_pem()).unwrap();
     Pki { dir, root, tsa }
