@@ -502,6 +502,13 @@ async fn leaf_file_is_rebuilt_from_entries() {
     }
 }
 
+/// A writable open without the persisted state, which checks every frame (with it, open skips
+/// the frames the state's checkpoint covers: they were checked when it was written).
+async fn open_checking_every_frame(cfg: &LedgerConfig) -> Result<Ledger, LedgerError> {
+    let _ = fs::remove_file(cfg.dir.join("state.bin"));
+    Ledger::open(cfg.clone(), signer()).await
+}
+
 #[tokio::test]
 async fn damage_to_checkpointed_entries_is_refused_not_truncated() {
     let dir = tempfile::tempdir().unwrap();
@@ -519,7 +526,15 @@ async fn damage_to_checkpointed_entries_is_refused_not_truncated() {
     let mut bad = good.clone();
     bad[all[3].0 + 40] ^= 0x20;
     fs::write(&seg0, &bad).unwrap();
-    let err = Ledger::open(cfg.clone(), signer()).await.unwrap_err();
+    let err = open_checking_every_frame(&cfg).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "entry 3 in entries.000000.log fails its checksum"
+    );
+    // The readers' open (what `korpu ledger` uses) checks every frame too.
+    let err = Ledger::open_read_only(cfg.clone(), signer().verifier())
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "entry 3 in entries.000000.log fails its checksum"
@@ -530,14 +545,14 @@ async fn damage_to_checkpointed_entries_is_refused_not_truncated() {
     let mut bad = good.clone();
     bad[start9 + len9 - 10..start9 + len9].fill(0);
     fs::write(&seg0, &bad).unwrap();
-    let err = Ledger::open(cfg.clone(), signer()).await.unwrap_err();
+    let err = open_checking_every_frame(&cfg).await.unwrap_err();
     assert!(err.to_string().contains("entry 9"), "{err}");
 
     // A whole checkpointed entry gone.
     let mut bad = good.clone();
     bad[start9..start9 + len9].fill(0);
     fs::write(&seg0, &bad).unwrap();
-    let err = Ledger::open(cfg.clone(), signer()).await.unwrap_err();
+    let err = open_checking_every_frame(&cfg).await.unwrap_err();
     assert!(
         matches!(err, LedgerError::InconsistentCheckpoint { .. }),
         "{err}"
@@ -553,7 +568,7 @@ async fn damage_to_checkpointed_entries_is_refused_not_truncated() {
     forged.extend_from_slice(&korpu_ledger::merkle::leaf_hash(&payload));
     forged.resize(good.len(), 0);
     fs::write(&seg0, &forged).unwrap();
-    let err = Ledger::open(cfg.clone(), signer()).await.unwrap_err();
+    let err = open_checking_every_frame(&cfg).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("does not match the tree rebuilt from the entry segments"),
@@ -564,11 +579,11 @@ async fn damage_to_checkpointed_entries_is_refused_not_truncated() {
     fs::write(&seg0, &good).unwrap();
     let _ = fs::remove_file(segment(dir.path(), 1));
     fs::write(segment(dir.path(), 2), vec![0u8; 64 * 1024]).unwrap();
-    let err = Ledger::open(cfg.clone(), signer()).await.unwrap_err();
+    let err = open_checking_every_frame(&cfg).await.unwrap_err();
     assert!(err.to_string().contains("entries.000001.log"), "{err}");
     fs::remove_file(segment(dir.path(), 2)).unwrap();
 
-    let ledger = Ledger::open(cfg, signer()).await.unwrap();
+    let ledger = open_checking_every_frame(&cfg).await.unwrap();
     assert_eq!(ledger.size(), 10);
 }
 

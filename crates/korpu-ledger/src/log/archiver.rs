@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::checkpoints::scan_checkpoints;
+use super::checkpoints::{scan_checkpoints, CheckpointAt};
 use super::segment::{parse_entry_header, segment_name, split_location};
 use super::{
     blocking, lock, read, Inner, LeafFile, Ledger, ARCHIVE_NEXT_FILE, ENTRY_HEADER, HASH_LEN,
@@ -57,12 +57,12 @@ impl Inner {
                 break;
             }
             let (first, end, end_loc) = {
-                let d = lock(&self.shared.durable);
-                let seg_of = |loc: &u64| split_location(*loc).0;
-                let first = d.offsets.partition_point(|l| seg_of(l) < segment) as u64;
-                let end = d.offsets.partition_point(|l| seg_of(l) <= segment) as u64;
+                let size = lock(&self.shared.durable).size;
+                let offsets = &self.shared.offsets;
+                let first = offsets.first_in_segment(segment, size)?;
+                let end = offsets.first_in_segment(segment + 1, size)?;
                 let end_loc = if end > first {
-                    Some(d.offsets[end as usize - 1])
+                    Some(offsets.get(end - 1)?)
                 } else {
                     None
                 };
@@ -121,12 +121,17 @@ impl Inner {
             let (last_len, _) = parse_entry_header(&header);
             let used = last_pos + (ENTRY_HEADER + last_len + HASH_LEN) as u64;
             let mut all = Vec::new();
-            scan_checkpoints(&checkpoints_path, Some(len), |_, cp| {
-                if cp.checkpoint.size > first {
-                    all.push(cp);
-                }
-                Ok(())
-            })?;
+            scan_checkpoints(
+                &checkpoints_path,
+                CheckpointAt::default(),
+                Some(len),
+                |_, cp| {
+                    if cp.checkpoint.size > first {
+                        all.push(cp);
+                    }
+                    Ok(())
+                },
+            )?;
             let tree = shared.tree_covering(all.last().map_or(end, |c| c.checkpoint.size))?;
             let leaves = LeafFile(&shared.leaves);
             let source = tree.with_store(&leaves);

@@ -2,7 +2,7 @@
 //! appending its frame to checkpoints.log, reading the file back, and the schedule that issues
 //! one every [`LedgerConfig::checkpoint_interval`](super::LedgerConfig::checkpoint_interval).
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -33,6 +33,8 @@ pub(super) struct CheckpointFile {
     /// `None` when opened read-only.
     pub(super) file: Option<File>,
     pub(super) len: u64,
+    /// Frames in the file.
+    pub(super) count: u64,
     pub(super) poisoned: Option<String>,
 }
 
@@ -48,7 +50,7 @@ impl Inner {
         }
         let shared = self.shared.clone();
         let (size, root) = blocking(move || {
-            let size = shared.integrate();
+            let size = shared.integrate()?;
             // Not needed for safety (open recomputes leaf hashes from entries.log), but it keeps
             // open from rewriting leaves.bin for everything a checkpoint covers.
             if let Leaves::File(leaves) = &shared.leaves {
@@ -94,11 +96,22 @@ impl Inner {
         };
         let frame = checkpoint_frame(&signed);
         let file = self.checkpoints.clone();
-        blocking(move || append_checkpoint(&mut lock(&file), &frame)).await?;
+        let (at, number) = blocking(move || {
+            let mut file = lock(&file);
+            let (at, number) = (file.len, file.count);
+            append_checkpoint(&mut file, &frame)?;
+            Ok((at, number))
+        })
+        .await?;
         *write(&self.shared.latest) = Some(signed.clone());
         self.shared
             .last_checkpoint_size
             .store(size, Ordering::Release);
+        let shared = self.shared.clone();
+        if let Err(e) = blocking(move || shared.persist(size, at, number)).await {
+            // The state only saves work at the next open, which without it reads more.
+            tracing::warn!(error = %e, size, "persisting the ledger state failed");
+        }
         if self.archive.is_some() {
             // An archive failure must not fail the checkpoint: the segment stays on disk and
             // the next checkpoint retries.
@@ -140,6 +153,7 @@ pub(super) fn append_checkpoint(cf: &mut CheckpointFile, frame: &[u8]) -> Result
     match result {
         Ok(()) => {
             cf.len += frame.len() as u64;
+            cf.count += 1;
             Ok(())
         }
         Err(why) => {
@@ -179,18 +193,28 @@ pub(super) async fn checkpoint_schedule(
 /// Reads checkpoints.log frame by frame (up to `limit` bytes when given), calling `each` with
 /// the position and the checkpoint. Returns the length of the complete frames and whether
 /// something incomplete followed them.
+/// Where a checkpoint's frame is in checkpoints.log, and its number there (from 0).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct CheckpointAt {
+    pub(super) pos: u64,
+    pub(super) number: u64,
+}
+
 pub(super) fn scan_checkpoints(
     path: &Path,
+    from: CheckpointAt,
     limit: Option<u64>,
-    mut each: impl FnMut(usize, SignedCheckpoint) -> Result<(), LedgerError>,
+    mut each: impl FnMut(CheckpointAt, SignedCheckpoint) -> Result<(), LedgerError>,
 ) -> Result<(u64, bool), LedgerError> {
-    let file = open_read(path)?;
+    let mut file = open_read(path)?;
     let io = |what: &str| LedgerError::io(format!("{what} {CHECKPOINTS_FILE}"));
     let file_len = file.metadata().map_err(io("reading the size of"))?.len();
     let end = limit.map_or(file_len, |l| l.min(file_len));
-    let mut r = BufReader::with_capacity(SCAN_BUFFER, file.take(end));
-    let mut pos = 0u64;
-    let mut number = 0usize;
+    file.seek(SeekFrom::Start(from.pos))
+        .map_err(io("seeking in"))?;
+    let mut r = BufReader::with_capacity(SCAN_BUFFER, file.take(end.saturating_sub(from.pos)));
+    let mut pos = from.pos;
+    let mut number = from.number as usize;
     loop {
         let mut len_bytes = [0u8; 4];
         let got = read_full(&mut r, &mut len_bytes).map_err(io("reading"))?;
@@ -231,7 +255,10 @@ pub(super) fn scan_checkpoints(
             })?),
         };
         each(
-            number,
+            CheckpointAt {
+                pos,
+                number: number as u64,
+            },
             SignedCheckpoint {
                 checkpoint,
                 note: stored.note,

@@ -100,11 +100,13 @@ mod checkpoints;
 mod index;
 mod open;
 mod recover;
+mod runs;
 mod segment;
+mod state;
+mod tree;
 mod writer;
 
 use std::fs::File;
-use std::hash::{BuildHasher, RandomState};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -115,14 +117,16 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 
 use self::archiver::Archiver;
-use self::checkpoints::{scan_checkpoints, CheckpointFile};
-use self::index::{subject_key, MessageIndex, SubjectIndex};
+use self::checkpoints::{scan_checkpoints, CheckpointAt, CheckpointFile};
+use self::index::{IndexKey, RecentIndex};
+use self::runs::Run;
+use self::segment::Offsets;
+use self::state::State;
+use self::tree::Tree;
 use self::writer::{AppendRequest, Msg};
 use crate::archive::ArchiveStore;
 use crate::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
-use crate::merkle::{
-    consistency_proof_from, inclusion_proof_from, leaf_hash, Hash, LeafStore, TileCache,
-};
+use crate::merkle::{consistency_proof_from, inclusion_proof_from, leaf_hash, Hash, LeafStore};
 use crate::record::ExchangeRecord;
 use crate::timestamp::DynTimestamper;
 use crate::LedgerError;
@@ -218,6 +222,9 @@ pub struct RecoveryReport {
     pub checkpoints: u64,
     /// Bytes of torn tail cut from checkpoints.log.
     pub checkpoint_bytes_truncated: u64,
+    /// Frames read and checked: those after the persisted state (every frame when open had
+    /// to rebuild, and always when read-only).
+    pub frames_scanned: u64,
 }
 
 /// The append-only evidence ledger. Cheap to clone; all clones share one log.
@@ -263,8 +270,17 @@ pub(crate) struct Shared {
     segments_begun: AtomicU64,
     commit_micros: AtomicU64,
     wait_micros: AtomicU64,
+    /// Where each entry is (offsets.bin).
+    offsets: Offsets,
     durable: Mutex<Durable>,
-    tree: RwLock<TileCache>,
+    tree: RwLock<Tree>,
+    /// The secret of the index keys.
+    keys: IndexKey,
+    /// The index runs, oldest first (see [`runs`]).
+    runs: RwLock<Arc<Vec<Arc<Run>>>>,
+    /// The last state persisted; its directory, `None` when read-only.
+    persisted: Mutex<Option<State>>,
+    state_dir: Option<PathBuf>,
     latest: RwLock<Option<SignedCheckpoint>>,
     last_checkpoint_size: AtomicU64,
     /// Appends that started (in `append`) and have not been answered by the writer.
@@ -276,13 +292,10 @@ pub(crate) struct Shared {
 /// What the writer has made durable.
 struct Durable {
     size: u64,
-    /// Location of each entry, see [`location`].
-    offsets: Vec<u64>,
     /// Leaf hashes of durable entries not yet integrated into the tree.
     pending: Vec<Hash>,
-    index: MessageIndex,
-    /// Data subject → entry indexes (ascending), keyed like `index`.
-    subjects: SubjectIndex,
+    /// The message-id and subject index of the entries after the persisted state.
+    recent: RecentIndex,
 }
 
 struct Inner {
@@ -304,7 +317,6 @@ struct Inner {
     stop_background: Arc<Notify>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    key_hasher: RandomState,
     report: RecoveryReport,
     dir: PathBuf,
     archive: Option<Archiver>,
@@ -387,10 +399,7 @@ impl LeafStore for LeafFile<'_> {
 
 impl Shared {
     /// The tree, integrated far enough to hold `size` leaves.
-    pub(crate) fn tree_for(
-        &self,
-        size: u64,
-    ) -> Result<RwLockReadGuard<'_, TileCache>, LedgerError> {
+    pub(crate) fn tree_for(&self, size: u64) -> Result<RwLockReadGuard<'_, Tree>, LedgerError> {
         self.tree_covering(size)
     }
 
@@ -400,25 +409,25 @@ impl Shared {
     }
 
     /// Moves every durable leaf hash into the tree; returns the tree size.
-    fn integrate(&self) -> u64 {
+    fn integrate(&self) -> Result<u64, LedgerError> {
         // Lock order: tree, then durable. The writer takes only durable.
         let mut tree = write(&self.tree);
         let pending = std::mem::take(&mut lock(&self.durable).pending);
         for h in pending {
-            tree.push(h);
+            tree.push(h)?;
         }
-        tree.size()
+        Ok(tree.size())
     }
 
     /// The tree, integrated far enough to hold `size` leaves.
-    fn tree_covering(&self, size: u64) -> Result<RwLockReadGuard<'_, TileCache>, LedgerError> {
+    fn tree_covering(&self, size: u64) -> Result<RwLockReadGuard<'_, Tree>, LedgerError> {
         {
             let tree = read(&self.tree);
             if tree.size() >= size {
                 return Ok(tree);
             }
         }
-        self.integrate();
+        self.integrate()?;
         let tree = read(&self.tree);
         if tree.size() >= size {
             Ok(tree)
@@ -544,11 +553,11 @@ impl Ledger {
             });
         }
         let leaf = leaf_hash(&payload);
-        let key = inner.key_hasher.hash_one(rec.message_id.as_str());
+        let key = inner.shared.keys.message(&rec.message_id);
         let subject = rec
             .data_subject
             .as_deref()
-            .map(|s| subject_key(&inner.key_hasher, s));
+            .map(|s| inner.shared.keys.subject(s));
         let (reply, answer) = oneshot::channel();
         inner
             .tx
@@ -583,7 +592,7 @@ impl Ledger {
         let len = lock(&self.inner.checkpoints).len;
         blocking(move || {
             let mut all = Vec::new();
-            scan_checkpoints(&path, Some(len), |_, cp| {
+            scan_checkpoints(&path, CheckpointAt::default(), Some(len), |_, cp| {
                 all.push(cp);
                 Ok(())
             })?;
@@ -594,17 +603,12 @@ impl Ledger {
 
     /// The record at `index`, checked against its leaf hash.
     pub async fn record(&self, index: u64) -> Result<ExchangeRecord, LedgerError> {
-        let offset = {
-            let d = lock(&self.inner.shared.durable);
-            *d.offsets
-                .get(index as usize)
-                .ok_or(LedgerError::NoSuchEntry {
-                    index,
-                    size: d.size,
-                })?
-        };
+        let size = self.size();
+        if index >= size {
+            return Err(LedgerError::NoSuchEntry { index, size });
+        }
         let shared = self.inner.shared.clone();
-        blocking(move || shared.read_entry(index, offset)).await
+        blocking(move || shared.read_entry(index, shared.offsets.get(index)?)).await
     }
 
     /// RFC 9162 inclusion proof of entry `index` in the tree of the first `tree_size` entries.

@@ -1,6 +1,6 @@
 //! Opening a ledger: writable (recovery, the segment helper thread, the writer thread and the
 //! checkpoint schedule) or read-only (recovery that repairs nothing, and nothing started).
-use std::hash::RandomState;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
@@ -9,12 +9,12 @@ use tokio::sync::Notify;
 
 use super::archiver::{read_archive_next, Archiver};
 use super::checkpoints::{checkpoint_schedule, CheckpointFile};
-use super::recover::{recover, Mode};
+use super::recover::{recover, Found, Mode};
 use super::segment::prepare_segment;
 use super::writer::Writer;
 use super::{
-    blocking, lock, Durable, Inner, Ledger, LedgerConfig, Shared, CHECKPOINTS_FILE, ENTRY_HEADER,
-    HASH_LEN, MAX_RECORD_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
+    blocking, lock, read, Durable, Inner, Ledger, LedgerConfig, Shared, CHECKPOINTS_FILE,
+    ENTRY_HEADER, HASH_LEN, MAX_RECORD_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
 };
 use crate::archive::ArchiveStore;
 use crate::checkpoint::{NoteSigner, NoteVerifier};
@@ -48,36 +48,18 @@ impl Ledger {
         cfg: LedgerConfig,
         verifier: NoteVerifier,
     ) -> Result<Self, LedgerError> {
-        let key_hasher = RandomState::new();
         let rec = {
-            let (cfg, key_hasher) = (cfg.clone(), key_hasher.clone());
-            blocking(move || recover(&cfg, &key_hasher, Mode::ReadOnly)).await?
+            let cfg = cfg.clone();
+            blocking(move || recover(&cfg, Mode::ReadOnly)).await?
         };
-        let latest_size = rec.latest.as_ref().map_or(0, |c| c.checkpoint.size);
         let (tx, _) = mpsc::channel();
-        let shared = Arc::new(Shared {
-            segments: RwLock::new(rec.segments),
-            leaves: rec.leaves,
-            max_record: MAX_RECORD_BYTES,
-            appends: AtomicU64::new(0),
-            commits: AtomicU64::new(0),
-            segments_begun: AtomicU64::new(0),
-            commit_micros: AtomicU64::new(0),
-            wait_micros: AtomicU64::new(0),
-            durable: Mutex::new(Durable {
-                size: rec.report.entries,
-                offsets: rec.offsets,
-                pending: Vec::new(),
-                index: rec.index,
-                subjects: rec.subjects,
-            }),
-            tree: RwLock::new(rec.tree),
-            latest: RwLock::new(rec.latest),
-            last_checkpoint_size: AtomicU64::new(latest_size),
-            in_flight: AtomicUsize::new(0),
-            checkpoint_due: Arc::new(Notify::new()),
-            checkpoint_every: u64::MAX,
-        });
+        let shared = Shared::new(
+            rec.found,
+            MAX_RECORD_BYTES,
+            Arc::new(Notify::new()),
+            u64::MAX,
+            None,
+        );
         let inner = Arc::new(Inner {
             shared,
             tx,
@@ -90,6 +72,7 @@ impl Ledger {
             checkpoints: Arc::new(Mutex::new(CheckpointFile {
                 file: None,
                 len: rec.checkpoints_len,
+                count: rec.checkpoints_count,
                 poisoned: None,
             })),
             checkpoints_path: cfg.dir.join(CHECKPOINTS_FILE),
@@ -98,7 +81,6 @@ impl Ledger {
             stop_background: Arc::new(Notify::new()),
             background: Mutex::new(None),
             writer: Mutex::new(None),
-            key_hasher,
             report: rec.report,
             dir: cfg.dir.clone(),
             archive: None,
@@ -126,10 +108,9 @@ impl Ledger {
                 cfg.segment_bytes
             )));
         }
-        let key_hasher = RandomState::new();
         let rec = {
-            let (cfg, key_hasher) = (cfg.clone(), key_hasher.clone());
-            blocking(move || recover(&cfg, &key_hasher, Mode::Write)).await?
+            let cfg = cfg.clone();
+            blocking(move || recover(&cfg, Mode::Write)).await?
         };
         // After recovery, which holds the writer's lock: archive.next is the writer's.
         let archive = match &cfg.archive {
@@ -142,33 +123,22 @@ impl Ledger {
             }),
         };
         let checkpoint_due = Arc::new(Notify::new());
-        let latest_size = rec.latest.as_ref().map_or(0, |c| c.checkpoint.size);
         let max_record = MAX_RECORD_BYTES.min(cfg.segment_bytes as usize - ENTRY_HEADER - HASH_LEN);
-        let current_segment = rec.segments.len() as u64 - 1;
-        let current = rec.segments[current_segment as usize].clone();
-        let shared = Arc::new(Shared {
-            segments: RwLock::new(rec.segments),
-            leaves: rec.leaves,
+        let current_segment = rec.found.segments.len() as u64 - 1;
+        let current = rec.found.segments[current_segment as usize].clone();
+        let rebuilt = rec.found.state.is_none();
+        let shared = Shared::new(
+            rec.found,
             max_record,
-            appends: AtomicU64::new(0),
-            commits: AtomicU64::new(0),
-            segments_begun: AtomicU64::new(0),
-            commit_micros: AtomicU64::new(0),
-            wait_micros: AtomicU64::new(0),
-            durable: Mutex::new(Durable {
-                size: rec.report.entries,
-                offsets: rec.offsets,
-                pending: Vec::new(),
-                index: rec.index,
-                subjects: rec.subjects,
-            }),
-            tree: RwLock::new(rec.tree),
-            latest: RwLock::new(rec.latest),
-            last_checkpoint_size: AtomicU64::new(latest_size),
-            in_flight: AtomicUsize::new(0),
-            checkpoint_due: checkpoint_due.clone(),
-            checkpoint_every: cfg.checkpoint_every.max(1),
-        });
+            checkpoint_due.clone(),
+            cfg.checkpoint_every.max(1),
+            Some(cfg.dir.clone()),
+        );
+        if let (true, Some(latest)) = (rebuilt, shared.latest_size()) {
+            // After a rebuild, persist at once, so that the next open starts from here.
+            let (shared, at) = (shared.clone(), rec.latest_at);
+            blocking(move || shared.persist(latest, at.pos, at.number)).await?;
+        }
         // The helper that creates the next zero-filled segment while the writer fills this one.
         let (prepare, requests) = mpsc::channel::<u64>();
         let (ready_tx, ready) = mpsc::channel();
@@ -208,6 +178,9 @@ impl Ledger {
             leaves: rec
                 .leaves_write
                 .expect("a writable recovery opens leaves.bin for appending"),
+            offsets: rec
+                .offsets_write
+                .expect("a writable recovery opens offsets.bin for appending"),
             next_index: rec.report.entries,
             max_batch: cfg.max_batch.max(1),
             max_delay: cfg.max_batch_delay,
@@ -232,6 +205,7 @@ impl Ledger {
             checkpoints: Arc::new(Mutex::new(CheckpointFile {
                 file: rec.checkpoints_write,
                 len: rec.checkpoints_len,
+                count: rec.checkpoints_count,
                 poisoned: None,
             })),
             checkpoints_path: cfg.dir.join(CHECKPOINTS_FILE),
@@ -240,7 +214,6 @@ impl Ledger {
             stop_background: stop_background.clone(),
             background: Mutex::new(None),
             writer: Mutex::new(Some(writer)),
-            key_hasher,
             report: rec.report,
             dir: cfg.dir.clone(),
             archive,
@@ -253,5 +226,50 @@ impl Ledger {
         ));
         *lock(&inner.background) = Some(task);
         Ok(Ledger { inner })
+    }
+}
+
+impl Shared {
+    /// The shared state over what recovery `found`; `state_dir` is where states are persisted,
+    /// `None` for a read-only ledger.
+    fn new(
+        found: Found,
+        max_record: usize,
+        checkpoint_due: Arc<Notify>,
+        checkpoint_every: u64,
+        state_dir: Option<PathBuf>,
+    ) -> Arc<Shared> {
+        let latest_size = found.latest.as_ref().map_or(0, |c| c.checkpoint.size);
+        Arc::new(Shared {
+            segments: RwLock::new(found.segments),
+            leaves: found.leaves,
+            max_record,
+            appends: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            segments_begun: AtomicU64::new(0),
+            commit_micros: AtomicU64::new(0),
+            wait_micros: AtomicU64::new(0),
+            offsets: found.offsets,
+            durable: Mutex::new(Durable {
+                size: found.entries,
+                pending: Vec::new(),
+                recent: found.recent,
+            }),
+            tree: RwLock::new(found.tree),
+            keys: found.keys,
+            runs: RwLock::new(Arc::new(found.runs)),
+            persisted: Mutex::new(found.state),
+            state_dir,
+            latest: RwLock::new(found.latest),
+            last_checkpoint_size: AtomicU64::new(latest_size),
+            in_flight: AtomicUsize::new(0),
+            checkpoint_due,
+            checkpoint_every,
+        })
+    }
+
+    /// The size of the latest checkpoint, if there is one.
+    fn latest_size(&self) -> Option<u64> {
+        read(&self.latest).as_ref().map(|c| c.checkpoint.size)
     }
 }

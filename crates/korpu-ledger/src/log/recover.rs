@@ -2,8 +2,7 @@
 //! checks each frame, cuts a torn tail, repairs leaves.bin and rebuilds the indexes and the
 //! tree, then checks every stored checkpoint against the rebuilt tree.
 use std::fs::{self, File};
-use std::hash::{BuildHasher, RandomState};
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -11,42 +10,85 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::checkpoints::scan_checkpoints;
-use super::index::{subject_key, MessageIndex, SubjectIndex};
+use super::checkpoints::CheckpointAt;
+use super::index::{IndexKey, RecentIndex, KEY_FILE};
+use super::runs::Run;
 use super::segment::{
     file_len, last_nonzero, location, open_append, open_read, open_rw, parse_entry_header,
     prepare_segment, read_full, segment_name, segment_number, sync_dir, truncate, zero_range,
     PosReader,
 };
+use super::segment::{Offsets, OFFSETS_FILE};
+use super::state::{self, State, STATE_FILE};
+use super::tree::{node_count, Nodes, Tree, NODES_FILE};
 use super::{
     LeafFile, Leaves, LedgerConfig, RecoveryReport, SignedCheckpoint, ARCHIVE_NEXT_FILE,
     CHECKPOINTS_FILE, ENTRY_HEADER, HASH_LEN, LEAVES_FILE, LOCK_FILE, MAX_RECORD_BYTES,
     SCAN_BUFFER,
 };
 use crate::checkpoint::Checkpoint;
-use crate::merkle::{leaf_hash, root_from, Hash, TileCache};
+use crate::merkle::{leaf_hash, root_from, Hash};
 use crate::LedgerError;
 
 /// Everything open needs, found by [`recover`].
 pub(super) struct Recovered {
-    pub(super) segments: Vec<Arc<File>>,
+    /// What goes into [`Shared`].
+    pub(super) found: Found,
     /// The zero-filled segment after the last one, when a previous run prepared it.
     pub(super) next_segment: Option<Arc<File>>,
     /// Where the next frame goes in the last segment.
     pub(super) segment_pos: u64,
-    /// `None` when read-only.
+    /// `None` when read-only (also the next three).
     pub(super) leaves_write: Option<File>,
-    pub(super) leaves: Leaves,
-    /// `None` when read-only.
+    pub(super) offsets_write: Option<File>,
     pub(super) checkpoints_write: Option<File>,
-    /// The writer's lock, held while the ledger is open for writing; `None` when read-only.
+    /// The writer's lock, held while the ledger is open for writing.
     pub(super) writer_lock: Option<File>,
     pub(super) checkpoints_len: u64,
-    pub(super) offsets: Vec<u64>,
-    pub(super) index: MessageIndex,
-    pub(super) subjects: SubjectIndex,
-    pub(super) tree: TileCache,
-    pub(super) latest: Option<SignedCheckpoint>,
+    pub(super) checkpoints_count: u64,
+    /// Where the latest checkpoint is in checkpoints.log.
+    pub(super) latest_at: CheckpointAt,
     pub(super) report: RecoveryReport,
+}
+
+/// The part of what recovery found that the ledger's threads share.
+pub(super) struct Found {
+    pub(super) segments: Vec<Arc<File>>,
+    pub(super) leaves: Leaves,
+    pub(super) offsets: Offsets,
+    pub(super) keys: IndexKey,
+    pub(super) recent: RecentIndex,
+    pub(super) runs: Vec<Arc<Run>>,
+    /// The state open started from; `None` after a rebuild (or read-only).
+    pub(super) state: Option<State>,
+    pub(super) tree: Tree,
+    pub(super) latest: Option<SignedCheckpoint>,
+    pub(super) entries: u64,
+}
+
+/// The files a writable open holds.
+struct WriteFiles {
+    writer_lock: File,
+    leaves: File,
+    checkpoints: File,
+    offsets: File,
+    nodes: File,
+}
+
+/// What [`scan`] finds, apart from the files it was given.
+struct Scanned {
+    segments: Vec<Arc<File>>,
+    next_segment: Option<Arc<File>>,
+    segment_pos: u64,
+    leaves: Leaves,
+    offsets: Offsets,
+    checkpoints_len: u64,
+    checkpoints_count: u64,
+    recent: RecentIndex,
+    tree: Tree,
+    latest: Option<SignedCheckpoint>,
+    latest_at: CheckpointAt,
+    report: RecoveryReport,
 }
 
 /// How [`recover`] opens: as the writer (lock, create, repair) or read-only (none of that).
@@ -101,51 +143,180 @@ pub(super) fn check_private(path: &Path) -> Result<(), LedgerError> {
     Ok(korpu_pki::private::check_if_exists(path)?)
 }
 
-pub(super) fn recover(
-    cfg: &LedgerConfig,
-    key_hasher: &RandomState,
-    mode: Mode,
-) -> Result<Recovered, LedgerError> {
+/// Opens the ledger's files and finds where the log ends: from the persisted state when there
+/// is a usable one (reading only what was written after it), else from the start, rebuilding
+/// every derived file (the slow path). A read-only open always reads from the start and
+/// keeps what it derives in memory.
+pub(super) fn recover(cfg: &LedgerConfig, mode: Mode) -> Result<Recovered, LedgerError> {
     let dir = &cfg.dir;
-    let read_only = mode == Mode::ReadOnly;
+    let files = match mode {
+        Mode::ReadOnly => {
+            if !dir.is_dir() {
+                return Err(LedgerError::io(format!(
+                    "opening the ledger {}",
+                    dir.display()
+                ))(std::io::Error::from(
+                    std::io::ErrorKind::NotFound,
+                )));
+            }
+            None
+        }
+        Mode::Write => {
+            korpu_pki::private::create_dir(dir)?;
+            let writer_lock = take_writer_lock(dir)?;
+            for name in [
+                LEAVES_FILE,
+                CHECKPOINTS_FILE,
+                ARCHIVE_NEXT_FILE,
+                OFFSETS_FILE,
+                NODES_FILE,
+                STATE_FILE,
+                KEY_FILE,
+            ] {
+                check_private(&dir.join(name))?;
+            }
+            let files = WriteFiles {
+                writer_lock,
+                leaves: open_append(&dir.join(LEAVES_FILE))?,
+                checkpoints: open_append(&dir.join(CHECKPOINTS_FILE))?,
+                offsets: open_append(&dir.join(OFFSETS_FILE))?,
+                nodes: korpu_pki::private::file_options()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(dir.join(NODES_FILE))
+                    .map_err(LedgerError::io(format!("opening {NODES_FILE}")))?,
+            };
+            // New files' directory entries must survive a crash too.
+            sync_dir(dir)?;
+            Some(files)
+        }
+    };
+    let Some(files) = files else {
+        // One key for the scan and the lookups after it: a read-only index lives in memory.
+        let keys = IndexKey::ephemeral()?;
+        let scanned = scan(cfg, None, None, &keys)?;
+        return Ok(Recovered::new(scanned, None, keys, Vec::new(), None));
+    };
+    let keys = IndexKey::load(dir)?;
+    match state::load(dir) {
+        Ok(Some(state)) if state.key == keys.fingerprint() => {
+            let from_state = state
+                .runs
+                .iter()
+                .map(|meta| Run::open(dir, meta).map(Arc::new))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|runs| Ok((runs, scan(cfg, Some(&files), Some(&state), &keys)?)));
+            match from_state {
+                Ok((runs, scanned)) => {
+                    return Ok(Recovered::new(
+                        scanned,
+                        Some(files),
+                        keys,
+                        runs,
+                        Some(state),
+                    ))
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "the persisted state does not fit the ledger's files; rebuilding them from the segments"
+                ),
+            }
+        }
+        Ok(Some(_)) => tracing::warn!(
+            "the persisted state was made with another index key; rebuilding from the segments"
+        ),
+        Ok(None) => {}
+        Err(why) => {
+            tracing::warn!("{why}; rebuilding the ledger's derived files from the segments")
+        }
+    }
+    state::discard(dir)?;
+    let scanned = scan(cfg, Some(&files), None, &keys)?;
+    if scanned.report.entries > 0 {
+        tracing::info!(
+            entries = scanned.report.entries,
+            "rebuilt the ledger's derived files from the segments"
+        );
+    }
+    Ok(Recovered::new(scanned, Some(files), keys, Vec::new(), None))
+}
+
+impl Recovered {
+    fn new(
+        s: Scanned,
+        files: Option<WriteFiles>,
+        keys: IndexKey,
+        runs: Vec<Arc<Run>>,
+        state: Option<State>,
+    ) -> Self {
+        let (writer_lock, leaves_write, checkpoints_write, offsets_write) = match files {
+            Some(f) => (
+                Some(f.writer_lock),
+                Some(f.leaves),
+                Some(f.checkpoints),
+                Some(f.offsets),
+            ),
+            None => (None, None, None, None),
+        };
+        Recovered {
+            found: Found {
+                segments: s.segments,
+                leaves: s.leaves,
+                offsets: s.offsets,
+                keys,
+                recent: s.recent,
+                runs,
+                state,
+                tree: s.tree,
+                latest: s.latest,
+                entries: s.report.entries,
+            },
+            next_segment: s.next_segment,
+            segment_pos: s.segment_pos,
+            leaves_write,
+            offsets_write,
+            checkpoints_write,
+            writer_lock,
+            checkpoints_len: s.checkpoints_len,
+            checkpoints_count: s.checkpoints_count,
+            latest_at: s.latest_at,
+            report: s.report,
+        }
+    }
+}
+
+/// The scan itself: checkpoints.log from the state's checkpoint (or the start), then every
+/// frame after the state (or all), checked, indexed and integrated; repairs the tail.
+fn scan(
+    cfg: &LedgerConfig,
+    files: Option<&WriteFiles>,
+    state: Option<&State>,
+    keys: &IndexKey,
+) -> Result<Scanned, LedgerError> {
+    let dir = &cfg.dir;
+    let read_only = files.is_none();
     let leaves_path = dir.join(LEAVES_FILE);
     let checkpoints_path = dir.join(CHECKPOINTS_FILE);
-    let (writer_lock, leaves_write, checkpoints_write) = if read_only {
-        if !dir.is_dir() {
-            return Err(LedgerError::io(format!(
-                "opening the ledger {}",
-                dir.display()
-            ))(std::io::Error::from(
-                std::io::ErrorKind::NotFound,
-            )));
-        }
-        (None, None, None)
-    } else {
-        korpu_pki::private::create_dir(dir)?;
-        let writer_lock = take_writer_lock(dir)?;
-        for name in [LEAVES_FILE, CHECKPOINTS_FILE, ARCHIVE_NEXT_FILE] {
-            check_private(&dir.join(name))?;
-        }
-        let leaves_write = open_append(&leaves_path)?;
-        let checkpoints_write = open_append(&checkpoints_path)?;
-        // New files' directory entries must survive a crash too.
-        sync_dir(dir)?;
-        (
-            Some(writer_lock),
-            Some(leaves_write),
-            Some(checkpoints_write),
-        )
-    };
+    let checkpoints_write = files.map(|f| &f.checkpoints);
     let mut report = RecoveryReport::default();
 
     // Checkpoints first: they say how much of the log is committed and must not be cut.
-    let mut heads: Vec<Checkpoint> = Vec::new();
+    // From a state: its checkpoint (checked when the state was written) and those after it.
+    let from = state.map_or(CheckpointAt::default(), |s| CheckpointAt {
+        pos: s.checkpoint_at,
+        number: s.checkpoint_number,
+    });
+    let mut heads: Vec<(usize, Checkpoint)> = Vec::new();
     let mut latest: Option<SignedCheckpoint> = None;
+    let mut latest_at = CheckpointAt::default();
     let checkpoints_exist = !read_only || checkpoints_path.exists();
     let scanned = if !checkpoints_exist {
         Ok((0, false))
     } else {
-        scan_checkpoints(&checkpoints_path, None, |number, cp| {
+        scan_checkpoints(&checkpoints_path, from, None, |at, cp| {
+            let number = at.number as usize;
             if cp.checkpoint.origin != cfg.origin {
                 return Err(LedgerError::WrongOrigin {
                     dir: dir.display().to_string(),
@@ -153,7 +324,7 @@ pub(super) fn recover(
                     expected: cfg.origin.clone(),
                 });
             }
-            if let Some(prev) = heads.last() {
+            if let Some((_, prev)) = heads.last() {
                 if cp.checkpoint.size < prev.size {
                     return Err(LedgerError::InconsistentCheckpoint {
                         number,
@@ -162,13 +333,14 @@ pub(super) fn recover(
                     });
                 }
             }
-            heads.push(cp.checkpoint.clone());
+            heads.push((number, cp.checkpoint.clone()));
             latest = Some(cp);
+            latest_at = at;
             Ok(())
         })
     };
     let (checkpoints_len, torn) = scanned?;
-    if let (true, Some(checkpoints_write)) = (torn, &checkpoints_write) {
+    if let (true, Some(checkpoints_write)) = (torn, checkpoints_write) {
         let file_len = checkpoints_write
             .metadata()
             .map_err(LedgerError::io(format!(
@@ -182,8 +354,23 @@ pub(super) fn recover(
         );
         truncate(checkpoints_write, checkpoints_len, CHECKPOINTS_FILE)?;
     }
-    report.checkpoints = heads.len() as u64;
-    let committed = heads.last().map_or(0, |c| c.size);
+    let checkpoints_count = from.number + heads.len() as u64;
+    report.checkpoints = checkpoints_count;
+    let committed = heads.last().map_or(0, |(_, c)| c.size);
+    // Where the scan starts: after the state's entries, which its checkpoint must cover.
+    let (k0, pos0, n0) = match state {
+        None => (0, 0, 0),
+        Some(s) => {
+            if heads.first().map(|(_, c)| c.size) != Some(s.size) {
+                return Err(LedgerError::Corrupt {
+                    file: STATE_FILE.into(),
+                    offset: 0,
+                    detail: format!("no checkpoint of {} entries where it says", s.size),
+                });
+            }
+            (s.next_segment as usize, s.next_pos, s.size)
+        }
+    };
 
     // The segments: contiguous from 0; a leftover *.tmp is a preparation that never finished.
     let mut numbers = Vec::new();
@@ -229,31 +416,69 @@ pub(super) fn recover(
         segments.push(Arc::new(prepare_segment(dir, 0, cfg.segment_bytes)?));
     }
 
-    // Every frame: checked, indexed, integrated, compared with leaves.bin (read-only: kept).
+    // The derived files must hold at least what the state counts on.
+    let mut tree = match files {
+        None => Tree::empty(Nodes::Memory(Vec::new())),
+        Some(f) => {
+            let need = [
+                (&f.leaves, LEAVES_FILE, n0 * HASH_LEN as u64),
+                (&f.offsets, OFFSETS_FILE, n0 * 8),
+                (&f.nodes, NODES_FILE, node_count(n0) * HASH_LEN as u64),
+            ];
+            for (file, name, len) in need {
+                if file_len(file, name)? < len {
+                    return Err(LedgerError::Corrupt {
+                        file: name.into(),
+                        offset: len,
+                        detail: format!("is shorter than the {n0} entries of {STATE_FILE}"),
+                    });
+                }
+            }
+            if k0 >= segments.len().max(1) && n0 > 0 {
+                return Err(LedgerError::Corrupt {
+                    file: STATE_FILE.into(),
+                    offset: 0,
+                    detail: format!(
+                        "points into {}, which does not exist",
+                        segment_name(k0 as u64)
+                    ),
+                });
+            }
+            let nodes = f
+                .nodes
+                .try_clone()
+                .map_err(LedgerError::io(format!("opening {NODES_FILE}")))?;
+            let leaves = Leaves::File(open_read(&leaves_path)?);
+            Tree::resume(n0, Nodes::File(nodes), &LeafFile(&leaves))?
+        }
+    };
+
+    // Every frame after the state: checked, indexed, integrated, compared with leaves.bin
+    // (read-only: kept).
     let mut leaves_in: Box<dyn Read> = if read_only {
         Box::new(std::io::empty())
     } else {
-        Box::new(BufReader::with_capacity(
-            SCAN_BUFFER,
-            open_read(&leaves_path)?,
-        ))
+        let mut file = open_read(&leaves_path)?;
+        file.seek(SeekFrom::Start(n0 * HASH_LEN as u64))
+            .map_err(LedgerError::io(format!("reading {LEAVES_FILE}")))?;
+        Box::new(BufReader::with_capacity(SCAN_BUFFER, file))
     };
     let mut all_leaves: Vec<Hash> = Vec::new();
     let mut leaves_match = !read_only;
-    let mut leaves_good = 0u64;
+    let mut leaves_good = n0;
     let mut rewrite: Vec<u8> = Vec::new();
-    let mut offsets = Vec::new();
-    let mut index = MessageIndex::default();
-    let mut subjects = SubjectIndex::default();
-    let mut tree = TileCache::new();
-    let mut n = 0u64;
+    let mut offsets: Vec<u8> = Vec::new();
+    let mut all_offsets: Vec<u64> = Vec::new();
+    let mut recent = RecentIndex::default();
+    let mut n = n0;
     let mut body = Vec::new();
     // Where the log ends: the segment and position after the last good frame.
-    let mut end = (0usize, 0u64);
-    'segments: for (k, file) in segments.iter().enumerate() {
+    let mut end = (k0.min(segments.len().saturating_sub(1)), pos0);
+    'segments: for (k, file) in segments.iter().enumerate().skip(k0) {
         let name = segment_name(k as u64);
-        let mut r = BufReader::with_capacity(SCAN_BUFFER, PosReader { file, pos: 0 });
-        let mut pos = 0u64;
+        let start = if k == k0 { pos0 } else { 0 };
+        let mut r = BufReader::with_capacity(SCAN_BUFFER, PosReader { file, pos: start });
+        let mut pos = start;
         let read_err = || LedgerError::io(format!("reading {name}"));
         loop {
             let mut header = [0u8; ENTRY_HEADER];
@@ -318,18 +543,20 @@ pub(super) fn recover(
                     index: n,
                     detail: e.to_string(),
                 })?;
-            index.insert(key_hasher.hash_one(id.message_id.as_ref()), n);
-            if let Some(s) = &id.data_subject {
-                subjects
-                    .entry(subject_key(key_hasher, s))
-                    .or_insert_with(Vec::new)
-                    .push(n);
-            }
-            offsets.push(location(k as u64, pos));
-            tree.push(leaf);
+            recent.insert(
+                n,
+                keys.message(&id.message_id),
+                id.data_subject.as_deref().map(|s| keys.subject(s)),
+            );
+            let loc = location(k as u64, pos);
+            tree.push(leaf)?;
             if read_only {
                 all_leaves.push(leaf);
+                all_offsets.push(loc);
+            } else {
+                offsets.extend_from_slice(&loc.to_le_bytes());
             }
+            report.frames_scanned += 1;
             if leaves_match {
                 let mut stored = [0u8; HASH_LEN];
                 let got = read_full(&mut leaves_in, &mut stored)
@@ -350,31 +577,25 @@ pub(super) fn recover(
     }
     report.entries = n;
 
-    if read_only {
+    let Some(files) = files else {
         let leaves = Leaves::Memory(all_leaves);
         check_heads(&heads, &tree, &leaves, n)?;
-        return Ok(Recovered {
+        return Ok(Scanned {
             segments,
             next_segment: None,
             segment_pos: end.1,
-            leaves_write: None,
             leaves,
-            checkpoints_write: None,
-            writer_lock: None,
+            offsets: Offsets::Memory(all_offsets),
             checkpoints_len,
-            offsets,
-            index,
-            subjects,
+            checkpoints_count,
+            recent,
             tree,
             latest,
+            latest_at,
             report,
         });
-    }
-    let (Some(writer_lock), Some(leaves_write), Some(checkpoints_write)) =
-        (writer_lock, leaves_write, checkpoints_write)
-    else {
-        unreachable!("a writable recovery opened its files above");
     };
+    let leaves_write = &files.leaves;
 
     // Nothing after the end may survive: zero the rest of its segment, drop later segments.
     let (last, pos) = end;
@@ -415,29 +636,33 @@ pub(super) fn recover(
         .len();
     if leaves_len != n * HASH_LEN as u64 || !rewrite.is_empty() {
         report.leaf_hashes_rewritten = (rewrite.len() / HASH_LEN) as u64;
-        truncate(&leaves_write, leaves_good * HASH_LEN as u64, LEAVES_FILE)?;
-        let mut w = &leaves_write;
+        truncate(leaves_write, leaves_good * HASH_LEN as u64, LEAVES_FILE)?;
+        let mut w = leaves_write;
         w.write_all(&rewrite)
             .and_then(|()| leaves_write.sync_data())
             .map_err(LedgerError::io(format!("rewriting {LEAVES_FILE}")))?;
     }
+    // The locations after the state, rewritten whole: they are few, and this cuts stale ones.
+    truncate(&files.offsets, n0 * 8, OFFSETS_FILE)?;
+    let mut w = &files.offsets;
+    w.write_all(&offsets)
+        .and_then(|()| files.offsets.sync_data())
+        .map_err(LedgerError::io(format!("rewriting {OFFSETS_FILE}")))?;
     let leaves = Leaves::File(open_read(&leaves_path)?);
     check_heads(&heads, &tree, &leaves, n)?;
 
-    Ok(Recovered {
+    Ok(Scanned {
         segments,
         next_segment,
         segment_pos: pos,
-        leaves_write: Some(leaves_write),
         leaves,
-        checkpoints_write: Some(checkpoints_write),
-        writer_lock: Some(writer_lock),
+        offsets: Offsets::File(open_read(&dir.join(OFFSETS_FILE))?),
         checkpoints_len,
-        offsets,
-        index,
-        subjects,
+        checkpoints_count,
+        recent,
         tree,
         latest,
+        latest_at,
         report,
     })
 }
@@ -445,14 +670,14 @@ pub(super) fn recover(
 /// A log must never have signed a checkpoint its entries do not reproduce (tlog-checkpoint
 /// §Signatures): checks each against the tree rebuilt from the `n` entries.
 pub(super) fn check_heads(
-    heads: &[Checkpoint],
-    tree: &TileCache,
+    heads: &[(usize, Checkpoint)],
+    tree: &Tree,
     leaves: &Leaves,
     n: u64,
 ) -> Result<(), LedgerError> {
     let store = LeafFile(leaves);
     let source = tree.with_store(&store);
-    for (number, head) in heads.iter().enumerate() {
+    for &(number, ref head) in heads {
         if head.size > n {
             return Err(LedgerError::InconsistentCheckpoint {
                 number,

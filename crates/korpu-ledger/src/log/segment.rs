@@ -213,3 +213,61 @@ pub(super) fn truncate(file: &File, len: u64, name: &str) -> Result<(), LedgerEr
     file.sync_all()
         .map_err(LedgerError::io(format!("syncing {name}")))
 }
+
+/// File of the entries' locations, 8 bytes each (see [`location`]).
+pub(super) const OFFSETS_FILE: &str = "offsets.bin";
+
+/// Where the entries' locations are read from: offsets.bin, or (read-only) memory.
+pub(super) enum Offsets {
+    File(File),
+    Memory(Vec<u64>),
+}
+
+impl Offsets {
+    /// The location of entry `index`, which must be durable.
+    pub(super) fn get(&self, index: u64) -> Result<u64, LedgerError> {
+        match self {
+            Offsets::File(f) => {
+                let mut b = [0u8; 8];
+                f.read_exact_at(&mut b, index * 8)
+                    .map_err(LedgerError::io(format!(
+                        "reading the location of entry {index} from {OFFSETS_FILE}"
+                    )))?;
+                Ok(u64::from_le_bytes(b))
+            }
+            Offsets::Memory(all) => all
+                .get(index as usize)
+                .copied()
+                .ok_or(LedgerError::Corrupt {
+                    file: OFFSETS_FILE.into(),
+                    offset: index * 8,
+                    detail: format!("entry {index} has no location"),
+                }),
+        }
+    }
+
+    /// The first of the `size` entries whose segment is not below `segment` (binary search:
+    /// locations ascend).
+    pub(super) fn first_in_segment(&self, segment: u64, size: u64) -> Result<u64, LedgerError> {
+        let (mut lo, mut hi) = (0, size);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if split_location(self.get(mid)?).0 < segment {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Makes the locations written so far durable.
+    pub(super) fn sync(&self) -> Result<(), LedgerError> {
+        match self {
+            Offsets::File(f) => f
+                .sync_data()
+                .map_err(LedgerError::io(format!("syncing {OFFSETS_FILE}"))),
+            Offsets::Memory(_) => Ok(()),
+        }
+    }
+}

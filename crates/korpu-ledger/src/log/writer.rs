@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::segment::{location, segment_name};
+use super::segment::{location, segment_name, OFFSETS_FILE};
 use super::{lock, write, Shared, ENTRY_HEADER, HASH_LEN, LEAVES_FILE, WAIT_NAP};
 use crate::merkle::Hash;
 use crate::LedgerError;
@@ -42,6 +42,8 @@ pub(super) struct Writer {
     pub(super) prepare: mpsc::Sender<u64>,
     pub(super) ready: mpsc::Receiver<Result<Arc<File>, LedgerError>>,
     pub(super) leaves: File,
+    /// offsets.bin, appended to like `leaves`.
+    pub(super) offsets: File,
     pub(super) next_index: u64,
     pub(super) max_batch: usize,
     pub(super) max_delay: Duration,
@@ -150,11 +152,11 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes the batch and makes it durable; returns the location of each frame.
-    pub(super) fn write_batch(&mut self, batch: &[AppendRequest]) -> Result<Vec<u64>, String> {
+    /// Writes the batch, its leaf hashes and its locations, and makes the batch durable.
+    pub(super) fn write_batch(&mut self, batch: &[AppendRequest]) -> Result<(), String> {
         self.buf.clear();
         self.leaf_buf.clear();
-        let mut locations = Vec::with_capacity(batch.len());
+        let mut locations = Vec::with_capacity(batch.len() * 8);
         let mut start = self.segment_pos;
         for (i, r) in batch.iter().enumerate() {
             let frame = (ENTRY_HEADER + r.payload.len() + HASH_LEN) as u64;
@@ -165,7 +167,7 @@ impl Writer {
                 self.next_segment()?;
                 start = 0;
             }
-            locations.push(location(self.segment_no, self.segment_pos));
+            locations.extend_from_slice(&location(self.segment_no, self.segment_pos).to_le_bytes());
             self.buf
                 .extend_from_slice(&(r.payload.len() as u32).to_le_bytes());
             self.buf
@@ -178,8 +180,11 @@ impl Writer {
         self.leaves
             .write_all(&self.leaf_buf)
             .map_err(|e| format!("appending to {LEAVES_FILE}: {e}"))?;
-        self.flush(start)?;
-        Ok(locations)
+        // Before the acknowledgement: a reader may ask for an entry as soon as it is answered.
+        self.offsets
+            .write_all(&locations)
+            .map_err(|e| format!("appending to {OFFSETS_FILE}: {e}"))?;
+        self.flush(start)
     }
 
     pub(super) fn commit(&mut self, batch: &mut Vec<AppendRequest>) {
@@ -188,8 +193,8 @@ impl Writer {
             Some(why) => Err(why.clone()),
             None => self.write_batch(batch),
         };
-        let locations = match result {
-            Ok(l) => l,
+        match result {
+            Ok(()) => {}
             Err(why) => {
                 if self.poisoned.is_none() {
                     tracing::error!(error = %why, "ledger writer stops accepting appends");
@@ -201,18 +206,14 @@ impl Writer {
                 self.shared.in_flight.fetch_sub(n, Ordering::AcqRel);
                 return;
             }
-        };
+        }
         let first = self.next_index;
         self.next_index += n as u64;
         {
             let mut d = lock(&self.shared.durable);
-            d.offsets.extend_from_slice(&locations);
             for (i, r) in batch.iter().enumerate() {
                 d.pending.push(r.leaf);
-                d.index.insert(r.key, first + i as u64);
-                if let Some(s) = r.subject {
-                    d.subjects.entry(s).or_default().push(first + i as u64);
-                }
+                d.recent.insert(first + i as u64, r.key, r.subject);
             }
             d.size = self.next_index;
         }
