@@ -10,9 +10,20 @@
 //!   frame never spans segments: when the next one does not fit, the rest of the segment stays
 //!   zero (an all-zero header means "continue in the next segment").
 //! * `leaves.bin` — the leaf hashes again, 32 bytes per entry, so proofs read one small range
-//!   instead of whole records. Derived data: rebuilt from the segments whenever it disagrees.
+//!   instead of whole records.
+//! * `offsets.bin` — where each entry's frame is, 8 bytes per entry (segment number in the high
+//!   32 bits, position in the low 32), read with positional reads.
+//! * `nodes.bin` — the hashes of the tree's complete subtrees of 256 leaves or more, in the
+//!   order they complete (see `tree`).
+//! * `index.FIRST-END.run` — the message-id and subject index of entries `FIRST..END`: sorted
+//!   (keyed hash, entry index) pairs (see `runs`); `index.key` — the secret of those hashes.
+//! * `state.bin` — the persisted state: what the last checkpoint covers and where every derived
+//!   file stands for it, with a checksum (see `state`).
 //! * `checkpoints.log` — every signed checkpoint ever issued, append-only, one frame each:
 //!   `len: u32 LE | JSON {note, timestamp} | SHA-256 of the JSON`.
+//!
+//! Everything but the segments and `checkpoints.log` is derived data, rebuilt from them when it
+//! is missing or disagrees; `index.key` is only replaced, which invalidates the runs.
 //!
 //! # What is fsync'ed when
 //! * A segment, before it is used: a helper thread writes it as `*.tmp` full of zeros, syncs it,
@@ -29,19 +40,32 @@
 //!   knows its record is microseconds away: a gateway whose answers arrive in a burst.
 //! * A checkpoint: `leaves.bin` is synced, the note is signed and time-stamped, its frame is
 //!   appended to `checkpoints.log`, which is synced; only then is the checkpoint returned.
+//!   Then the state is persisted: the run of the entries since the last state is written and
+//!   synced (and runs merged), `offsets.bin` and `nodes.bin` are synced, and `state.bin` is
+//!   written as a temporary file, synced, renamed over the old one and the directory synced.
+//!   So a state names only durable data, and a crash leaves the old state or the new one.
+//!   A failure here is logged and does not fail the checkpoint: it only makes the next open
+//!   read more.
 //! * On open: the directory, and anything recovery repaired.
 //!
 //! # What a crash can leave, and how open recovers
 //! A crash mid-batch can leave any subset of the pages of the last unsynced write: a frame cut
-//! short or half zero, stale bytes after it. Open reads the segments in order, checking every
-//! frame, and stops at the first one that is not complete and in sequence. Everything before it
+//! short or half zero, stale bytes after it. Open starts from the persisted state: it reads
+//! `checkpoints.log` from the state's checkpoint on, and the segments from the position the
+//! state names for the entry after it, checking every frame, and stops at the first one that
+//! is not complete and in sequence. Everything before it
 //! was written before the last successful `fdatasync` or is whole anyway; everything from it on
 //! belongs to a batch whose `fdatasync` never returned (a later segment can hold data only if
 //! the one before was synced in full), so none of it was acknowledged. Open zeroes the rest of
 //! that segment, deletes later segments and continues appending right there. The same holds for
 //! `checkpoints.log`, which is cut at its first incomplete frame. `leaves.bin` is compared with
-//! the hashes just recomputed and rewritten from the first difference. Last, every stored
-//! checkpoint is checked against the rebuilt tree.
+//! the hashes just recomputed and rewritten from the first difference, `offsets.bin` is
+//! rewritten after the state's entries. Last, every checkpoint read (the state's and later
+//! ones) is checked against the tree. Without a usable state — none yet, a checksum that
+//! fails, a run, `nodes.bin`, `leaves.bin` or `offsets.bin` shorter than it counts on, a
+//! different index key, or any error on the way — open deletes the state and the runs and
+//! does all of this from the first frame, rebuilding every derived file (logged), then
+//! persists a state at once.
 //!
 //! # Why an acknowledged append is never lost
 //! It was acknowledged after `fdatasync` returned for every segment holding its batch, so its
@@ -53,10 +77,31 @@
 //! indistinguishable from a torn tail and is cut (and logged); checkpoints every
 //! [`LedgerConfig::checkpoint_interval`] keep that window short.
 //!
+//! Starting from the state changes none of this: the state is written only after its
+//! checkpoint is durable, so every frame it covers is covered by a checkpoint and was never to
+//! be cut; the scan begins at the first frame that is not, which is where the cutting rule
+//! applies. What open no longer does is re-check the frames the state covers: each was either
+//! written by this ledger, which hashed the record itself, or checked by the open that read it,
+//! before the checkpoint the state follows signed the tree of their hashes; re-reading them at
+//! every start is what made restart time grow with the log. Damage to them after that (bit rot, an
+//! edit) is found by the full checks: [`Ledger::open_read_only`] (what `korpu ledger` uses)
+//! still reads and checks every frame, archives are verified whole ([`crate::verify_archive`]),
+//! and deleting `state.bin` makes the next writable open check everything. Damage to derived
+//! files in place (not their length) is likewise not looked for at open beyond the state's
+//! checkpoint, whose root is recomputed from them; a proof made from a damaged `nodes.bin`
+//! fails its verification against the signed checkpoint, so it is noticed, not believed.
+//!
 //! # Costs
-//! Open reads every entry once (checksums, the message-id index, the tree cache) and the unused
-//! rest of the current segment; memory holds 8 bytes of location and about 16 bytes of index
-//! per entry, plus the tile cache (32 bytes per 128 entries). An append whose write or sync
+//! Open reads the frames written after the last persisted state (at most a checkpoint
+//! interval's worth: [`LedgerConfig::checkpoint_every`] bounds it) and the unused rest of the
+//! current segment, the checkpoints from the state's on, a tile of leaf hashes and the state
+//! itself; it opens every segment file and run (O(log n) runs). Memory holds, per entry after
+//! the state, its pending leaf hash and about 16 bytes of index; nothing per older entry (the
+//! locations, the tree and the index are read from their files with positional reads: a
+//! lookup costs O(log n) small reads per run). A rebuild (no usable state) reads every frame
+//! once and holds the index of the whole log in memory until the state it then writes.
+//! A read-only open always reads every frame and keeps locations, leaf hashes, tree nodes
+//! and index in memory (it writes nothing). An append whose write or sync
 //! fails poisons the writer: later appends fail until the ledger is reopened, because after a
 //! failed `fsync` the file's state is unknown. Such a failed append may or may not be in the log
 //! after reopening; it was never acknowledged.
@@ -69,10 +114,15 @@
 //! them is an operator decision this module does not take.
 //!
 //! # The subject index
-//! data subject → entry indexes, in memory, keyed by a per-process keyed hash of the subject
-//! id (never the id itself), filled by the writer and rebuilt by the scan that open makes of
-//! every entry anyway; so it costs no extra file, cannot disagree with the segments, and no
-//! subject id is written anywhere but inside the records.
+//! data subject → entry indexes, in the same runs as the message-id index, keyed by
+//! HMAC-SHA-256 of the subject id under the secret in `index.key` (0600), domain-separated
+//! from message ids and truncated to 64 bits: no subject id is written anywhere but inside the
+//! records, and the runs say only which entries share a subject. Entries after the state are
+//! indexed in memory by the writer; a lookup merges memory and every run, then reads each
+//! candidate record, so a colliding key or a damaged run can hide no entry it names and add
+//! none that does not name the subject (a run damaged in place could hide one: delete
+//! `state.bin` to rebuild). Runs are derived data like the rest; a read-only open indexes in
+//! memory under a key of its own.
 //!
 //! # One writer, any number of readers
 //! A writable open takes an exclusive `flock` on `lock` in the directory (and writes its pid
@@ -92,8 +142,9 @@
 //! # Where each part lives
 //! This module holds the [`Ledger`] API and the state its parts share; `open` starts a ledger,
 //! `recover` is open's scan and repair, `writer` the group-commit thread, `segment` the segment
-//! files and their frames, `index` the message-id and subject indexes and their lookups,
-//! `checkpoints` issuing and storing checkpoints, `archiver` archiving sealed segments.
+//! files, their frames and `offsets.bin`, `tree` the tree over `nodes.bin`, `index` the
+//! index key, the recent index and the lookups, `runs` the index runs, `state` the persisted
+//! state, `checkpoints` issuing and storing checkpoints, `archiver` archiving sealed segments.
 
 mod archiver;
 mod checkpoints;
