@@ -1,13 +1,12 @@
 //! Archiving sealed segments after each checkpoint ([`crate::archive`] holds the format):
 //! which segments a checkpoint covers, what goes into each archive, and `archive.next`.
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
 
 use super::checkpoints::{scan_checkpoints, CheckpointAt};
-use super::segment::{parse_entry_header, segment_name, split_location};
+use super::segment::{parse_entry_header, replace_file, segment_name, split_location};
 use super::{
     blocking, lock, read, Inner, LeafFile, Ledger, ARCHIVE_NEXT_FILE, ENTRY_HEADER, HASH_LEN,
 };
@@ -188,13 +187,10 @@ pub(super) fn read_archive_next(dir: &Path) -> Result<u64, LedgerError> {
 /// again, which replaces the object with an equivalent one; so it is renamed into place but
 /// not synced.
 pub(super) fn write_archive_next(dir: &Path, next: u64) -> Result<(), LedgerError> {
-    let tmp = dir.join(format!("{ARCHIVE_NEXT_FILE}.tmp"));
-    korpu_pki::private::file_options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(format!("{next}\n").as_bytes()))
-        .and_then(|()| fs::rename(&tmp, dir.join(ARCHIVE_NEXT_FILE)))
-        .map_err(LedgerError::io(format!("writing {ARCHIVE_NEXT_FILE}")))
+    replace_file(
+        dir,
+        ARCHIVE_NEXT_FILE,
+        format!("{next}\n").as_bytes(),
+        false,
+    )
 }

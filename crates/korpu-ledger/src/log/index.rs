@@ -3,7 +3,6 @@
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use ring::hmac;
@@ -12,7 +11,7 @@ use sha2::{Digest, Sha256};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-use super::segment::sync_dir;
+use super::segment::replace_file;
 use super::{blocking, lock, read, rfc3339_ms, LeafFile, Ledger, Shared, SignedCheckpoint};
 use crate::merkle::{inclusion_proof_from, leaf_hash, Hash};
 use crate::record::ExchangeRecord;
@@ -95,16 +94,7 @@ impl IndexKey {
             Err(e) => return Err(LedgerError::io(format!("reading {}", path.display()))(e)),
         }
         let secret = random_secret()?;
-        let tmp = dir.join(format!("{KEY_FILE}.tmp"));
-        korpu_pki::private::file_options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&secret).and_then(|()| f.sync_all()))
-            .and_then(|()| fs::rename(&tmp, &path))
-            .map_err(LedgerError::io(format!("writing {}", path.display())))?;
-        sync_dir(dir)?;
+        replace_file(dir, KEY_FILE, &secret, true)?;
         Ok(IndexKey::from_secret(&secret))
     }
 

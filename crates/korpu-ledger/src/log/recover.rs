@@ -577,28 +577,60 @@ fn scan(
     }
     report.entries = n;
 
-    let Some(files) = files else {
-        let leaves = Leaves::Memory(all_leaves);
-        check_heads(&heads, &tree, &leaves, n)?;
-        return Ok(Scanned {
-            segments,
-            next_segment: None,
-            segment_pos: end.1,
-            leaves,
-            offsets: Offsets::Memory(all_offsets),
-            checkpoints_len,
-            checkpoints_count,
-            recent,
-            tree,
-            latest,
-            latest_at,
-            report,
-        });
+    let (next_segment, leaves, offsets) = match files {
+        None => (
+            None,
+            Leaves::Memory(all_leaves),
+            Offsets::Memory(all_offsets),
+        ),
+        Some(files) => {
+            let next_segment = cut_tail(cfg, &mut segments, end, &mut report)?;
+            let leaves_len = file_len(&files.leaves, LEAVES_FILE)?;
+            if leaves_len != n * HASH_LEN as u64 || !rewrite.is_empty() {
+                report.leaf_hashes_rewritten = (rewrite.len() / HASH_LEN) as u64;
+                rewrite_from(
+                    &files.leaves,
+                    leaves_good * HASH_LEN as u64,
+                    &rewrite,
+                    LEAVES_FILE,
+                )?;
+            }
+            // The locations after the state, rewritten whole: they are few, and this cuts
+            // stale ones.
+            rewrite_from(&files.offsets, n0 * 8, &offsets, OFFSETS_FILE)?;
+            (
+                next_segment,
+                Leaves::File(open_read(&leaves_path)?),
+                Offsets::File(open_read(&dir.join(OFFSETS_FILE))?),
+            )
+        }
     };
-    let leaves_write = &files.leaves;
+    check_heads(&heads, &tree, &leaves, n)?;
+    Ok(Scanned {
+        segments,
+        next_segment,
+        segment_pos: end.1,
+        leaves,
+        offsets,
+        checkpoints_len,
+        checkpoints_count,
+        recent,
+        tree,
+        latest,
+        latest_at,
+        report,
+    })
+}
 
-    // Nothing after the end may survive: zero the rest of its segment, drop later segments.
-    let (last, pos) = end;
+/// Nothing after the end of the log may survive: zeroes the rest of its segment and removes
+/// later segments, except an untouched one prepared to follow it, which it returns.
+fn cut_tail(
+    cfg: &LedgerConfig,
+    segments: &mut Vec<Arc<File>>,
+    (last, pos): (usize, u64),
+    report: &mut RecoveryReport,
+) -> Result<Option<Arc<File>>, LedgerError> {
+    let dir = &cfg.dir;
     let name = segment_name(last as u64);
     if let Some(stale) = last_nonzero(&segments[last], pos, &name)? {
         report.entry_bytes_truncated += stale + 1 - pos;
@@ -622,49 +654,21 @@ fn scan(
     sync_dir(dir)?;
     if report.entry_bytes_truncated > 0 {
         tracing::warn!(
-            entries = n,
+            entries = report.entries,
             bytes = report.entry_bytes_truncated,
             "removed a torn tail after the last complete entry"
         );
     }
+    Ok(next_segment)
+}
 
-    let leaves_len = leaves_write
-        .metadata()
-        .map_err(LedgerError::io(format!(
-            "reading the size of {LEAVES_FILE}"
-        )))?
-        .len();
-    if leaves_len != n * HASH_LEN as u64 || !rewrite.is_empty() {
-        report.leaf_hashes_rewritten = (rewrite.len() / HASH_LEN) as u64;
-        truncate(leaves_write, leaves_good * HASH_LEN as u64, LEAVES_FILE)?;
-        let mut w = leaves_write;
-        w.write_all(&rewrite)
-            .and_then(|()| leaves_write.sync_data())
-            .map_err(LedgerError::io(format!("rewriting {LEAVES_FILE}")))?;
-    }
-    // The locations after the state, rewritten whole: they are few, and this cuts stale ones.
-    truncate(&files.offsets, n0 * 8, OFFSETS_FILE)?;
-    let mut w = &files.offsets;
-    w.write_all(&offsets)
-        .and_then(|()| files.offsets.sync_data())
-        .map_err(LedgerError::io(format!("rewriting {OFFSETS_FILE}")))?;
-    let leaves = Leaves::File(open_read(&leaves_path)?);
-    check_heads(&heads, &tree, &leaves, n)?;
-
-    Ok(Scanned {
-        segments,
-        next_segment,
-        segment_pos: pos,
-        leaves,
-        offsets: Offsets::File(open_read(&dir.join(OFFSETS_FILE))?),
-        checkpoints_len,
-        checkpoints_count,
-        recent,
-        tree,
-        latest,
-        latest_at,
-        report,
-    })
+/// Cuts a derived file (opened for appending) to `len` bytes, appends `bytes` and syncs it.
+fn rewrite_from(file: &File, len: u64, bytes: &[u8], name: &str) -> Result<(), LedgerError> {
+    truncate(file, len, name)?;
+    let mut w = file;
+    w.write_all(bytes)
+        .and_then(|()| file.sync_data())
+        .map_err(LedgerError::io(format!("rewriting {name}")))
 }
 
 /// A log must never have signed a checkpoint its entries do not reproduce (tlog-checkpoint

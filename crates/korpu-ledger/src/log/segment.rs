@@ -271,3 +271,33 @@ impl Offsets {
         }
     }
 }
+
+/// Replaces `dir/name` with `bytes`: written 0600 under a temporary name, then renamed, so a
+/// reader sees the old file or the new one whole. With `durable`, the file is synced before
+/// the rename and the directory after it.
+pub(super) fn replace_file(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    durable: bool,
+) -> Result<(), LedgerError> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    korpu_pki::private::file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            if durable {
+                f.sync_all()?;
+            }
+            Ok(())
+        })
+        .and_then(|()| fs::rename(&tmp, dir.join(name)))
+        .map_err(LedgerError::io(format!("writing {name}")))?;
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}

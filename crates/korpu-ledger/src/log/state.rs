@@ -10,7 +10,6 @@
 //! the segments; when it is missing, unreadable or disagrees with the files, open ignores it
 //! and rebuilds them all (the slow path, logged).
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::runs::{is_run_file, Run, RunMeta};
-use super::segment::{parse_entry_header, segment_name, split_location, sync_dir};
+use super::segment::{parse_entry_header, replace_file, segment_name, split_location, sync_dir};
 use super::{lock, read, write, Shared, ENTRY_HEADER, HASH_LEN};
 use crate::LedgerError;
 
@@ -64,20 +63,9 @@ pub(super) fn load(dir: &Path) -> Result<Option<State>, String> {
 /// Writes `state` durably in place of the old one (see the module doc).
 fn store(dir: &Path, state: &State) -> Result<(), LedgerError> {
     let json = serde_json::to_vec(state).expect("numbers and strings always serialize");
-    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-    korpu_pki::private::file_options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(&Sha256::digest(&json))?;
-            f.write_all(&json)?;
-            f.sync_all()
-        })
-        .and_then(|()| fs::rename(&tmp, dir.join(STATE_FILE)))
-        .map_err(LedgerError::io(format!("writing {STATE_FILE}")))?;
-    sync_dir(dir)
+    let mut bytes = Sha256::digest(&json).to_vec();
+    bytes.extend_from_slice(&json);
+    replace_file(dir, STATE_FILE, &bytes, true)
 }
 
 /// Removes the state and every run file: before a rebuild, so that a crash during it cannot

@@ -153,18 +153,16 @@ pub(crate) struct TreeSource<'a, L> {
 }
 
 impl<L: LeafStore<Error = LedgerError>> TreeSource<'_, L> {
+    /// Leaf hashes `start..end`: those before the last tile from the store, the rest from
+    /// memory.
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
-        let tail_start = self.tree.size - self.tree.tail.len() as u64;
-        let mut out = if start < tail_start {
-            self.store.read_leaves(start, end.min(tail_start))?
-        } else {
-            Vec::with_capacity((end - start) as usize)
-        };
-        if end > tail_start {
-            let from = (start.max(tail_start) - tail_start) as usize;
-            let to = (end - tail_start) as usize;
-            out.extend_from_slice(&self.tree.tail[from..to]);
-        }
+        let tail = &self.tree.tail;
+        let tail_start = self.tree.size - tail.len() as u64;
+        let mut out = self
+            .store
+            .read_leaves(start.min(tail_start), end.min(tail_start))?;
+        let to = end.saturating_sub(tail_start) as usize;
+        out.extend_from_slice(&tail[(start.saturating_sub(tail_start) as usize).min(to)..to]);
         Ok(out)
     }
 }
@@ -180,17 +178,20 @@ impl<L: LeafStore<Error = LedgerError>> HashSource for TreeSource<'_, L> {
             });
         }
         let n = end - start;
-        if n >= TILE_WIDTH && n.is_power_of_two() && start & (n - 1) == 0 {
-            return self.tree.node(n.trailing_zeros() - TILE_HEIGHT, start / n);
+        match n {
+            // A complete aligned subtree above tile size: stored.
+            _ if n >= TILE_WIDTH && n.is_power_of_two() && start % n == 0 => {
+                self.tree.node(n.trailing_zeros() - TILE_HEIGHT, start / n)
+            }
+            // At most a tile: hashed from its leaves.
+            _ if n <= TILE_WIDTH => Ok(root(&self.leaves(start, end)?)),
+            // RFC 9162 §2.1.1: split at the largest power of two below n.
+            _ => {
+                let split = start + (1u64 << (63 - (n - 1).leading_zeros()));
+                let left = self.subtree_hash(start, split)?;
+                Ok(node_hash(&left, &self.subtree_hash(split, end)?))
+            }
         }
-        if n <= TILE_WIDTH {
-            return Ok(root(&self.leaves(start, end)?));
-        }
-        let k = 1u64 << (63 - (n - 1).leading_zeros());
-        Ok(node_hash(
-            &self.subtree_hash(start, start + k)?,
-            &self.subtree_hash(start + k, end)?,
-        ))
     }
 }
 
