@@ -43,16 +43,8 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let base = std::env::var_os("KORPU_BENCH_DIR").map(std::path::PathBuf::from);
-    let dir = match &base {
-        Some(b) => tempfile::tempdir_in(b),
-        None => tempfile::tempdir(),
-    }
-    .expect("temporary directory");
+    let rt = common::bench_runtime();
+    let dir = common::bench_dir();
     rt.block_on(async {
         // A ledger refuses a directory others can enter; tempdirs here are made 0755.
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))

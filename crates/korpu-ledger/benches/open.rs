@@ -80,18 +80,10 @@ async fn time_open(dir: &Path, signer: &NoteSigner, rebuild: bool) -> (Duration,
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let base = std::env::var_os("KORPU_BENCH_DIR").map(std::path::PathBuf::from);
+    let rt = common::bench_runtime();
     rt.block_on(async {
         for n in [10_000u64, 100_000] {
-            let dir = match &base {
-                Some(b) => tempfile::tempdir_in(b),
-                None => tempfile::tempdir(),
-            }
-            .expect("bench directory");
+            let dir = common::bench_dir();
             let signer = common::signer(ORIGIN);
             fill(dir.path(), &signer, n).await;
             let (fast, fast_scanned) = time_open(dir.path(), &signer, false).await;

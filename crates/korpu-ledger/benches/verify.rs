@@ -29,10 +29,7 @@ fn record(i: u64) -> ExchangeRecord {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = common::bench_runtime();
     let dir = tempfile::tempdir().expect("temporary directory");
     let archive_dir = dir.path().join("archive");
     let signer = NoteSigner::generate(ORIGIN).expect("signer");

@@ -343,8 +343,7 @@ async fn torn_tail_is_cut_and_the_log_goes_on() {
     let cp2 = ledger.checkpoint().await.unwrap();
     fill(&ledger, "c", 20).await;
     // A crash: no close, no final checkpoint.
-    drop(ledger);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    common::crash(ledger).await;
 
     // The last write was torn: the second half of the last frame never reached the disk.
     let all = frames(&seg0);
@@ -391,8 +390,7 @@ async fn torn_tail_is_cut_and_the_log_goes_on() {
     assert_eq!(fs::metadata(&checkpoints).unwrap().len(), cps_len);
     assert_eq!(ledger.checkpoints().await.unwrap().len(), 3);
     assert_eq!(ledger.append(&rec("e0")).await.unwrap(), 170);
-    drop(ledger);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    common::crash(ledger).await;
 
     // A file system that lost the end of the file after a crash: the segment is now shorter
     // than it was, ending inside the last (never checkpointed) frame.
@@ -430,8 +428,7 @@ async fn small_segments_roll_over_and_recover() {
     // 2000 appends over some hundred fdatasyncs: the writer's time on them is counted.
     assert!(stats.commit_micros > 0, "{stats:?}");
     fill(&ledger, "tail", 30).await;
-    drop(ledger);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    common::crash(ledger).await;
 
     // Tear the last frame of the last segment with data, and leave garbage in the next one.
     let mut last = 0;
@@ -974,8 +971,7 @@ async fn read_only_open_of_a_torn_ledger_leaves_every_file_byte_identical() {
     fill(&ledger, "a", 40).await;
     let cp = ledger.checkpoint().await.unwrap();
     fill(&ledger, "b", 10).await;
-    drop(ledger);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    common::crash(ledger).await;
     // A torn last frame, stale bytes after it, a torn checkpoint frame, a stale leaves.bin
     // and a segment preparation that never finished: all things a writable open repairs.
     let all = frames(&seg0);

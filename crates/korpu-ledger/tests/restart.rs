@@ -27,6 +27,10 @@ fn config(dir: &Path) -> LedgerConfig {
     common::quiet_config(dir, ORIGIN, 64 * 1024)
 }
 
+async fn open(dir: &Path, signer: &NoteSigner) -> Ledger {
+    Ledger::open(config(dir), signer.clone()).await.unwrap()
+}
+
 async fn append_range(ledger: &Ledger, from: u64, to: u64) {
     common::append_all(ledger, (from..to).map(rec)).await;
 }
@@ -94,9 +98,7 @@ fn expected_subject(s: u64, size: u64) -> Vec<u64> {
 async fn open_reads_only_the_frames_after_the_persisted_state() {
     let dir = tempfile::tempdir().unwrap();
     let signer = common::signer(ORIGIN);
-    let ledger = Ledger::open(config(dir.path()), signer.clone())
-        .await
-        .unwrap();
+    let ledger = open(dir.path(), &signer).await;
     append_range(&ledger, 0, 3000).await;
     ledger.checkpoint().await.unwrap();
     append_range(&ledger, 3000, 3007).await;
@@ -106,9 +108,7 @@ async fn open_reads_only_the_frames_after_the_persisted_state() {
         "the log spans many segments"
     );
 
-    let ledger = Ledger::open(config(dir.path()), signer.clone())
-        .await
-        .unwrap();
+    let ledger = open(dir.path(), &signer).await;
     let report = ledger.recovery_report().clone();
     assert_eq!(report.entries, 3007);
     assert_eq!(
@@ -120,12 +120,9 @@ async fn open_reads_only_the_frames_after_the_persisted_state() {
     assert_eq!(before.subjects[2], expected_subject(2, 3007));
     // Appends after the state, then a crash (no closing checkpoint).
     append_range(&ledger, 3007, 3012).await;
-    drop(ledger);
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    common::crash(ledger).await;
 
-    let ledger = Ledger::open(config(dir.path()), signer.clone())
-        .await
-        .unwrap();
+    let ledger = open(dir.path(), &signer).await;
     let report = ledger.recovery_report().clone();
     assert_eq!(report.entries, 3012);
     assert_eq!(report.frames_scanned, 5, "only the frames after the state");
@@ -150,18 +147,14 @@ async fn open_reads_only_the_frames_after_the_persisted_state() {
 async fn a_missing_or_damaged_state_run_or_derived_file_is_rebuilt_from_the_segments() {
     let dir = tempfile::tempdir().unwrap();
     let signer = common::signer(ORIGIN);
-    let ledger = Ledger::open(config(dir.path()), signer.clone())
-        .await
-        .unwrap();
+    let ledger = open(dir.path(), &signer).await;
     for (from, to) in [(0, 300), (300, 400), (400, 450), (450, 700)] {
         append_range(&ledger, from, to).await;
         ledger.checkpoint().await.unwrap();
     }
     ledger.close().await.unwrap();
     let reference = {
-        let ledger = Ledger::open(config(dir.path()), signer.clone())
-            .await
-            .unwrap();
+        let ledger = open(dir.path(), &signer).await;
         assert_eq!(ledger.recovery_report().frames_scanned, 0);
         let a = answers(&ledger).await;
         ledger.close().await.unwrap();
@@ -213,9 +206,7 @@ async fn a_missing_or_damaged_state_run_or_derived_file_is_rebuilt_from_the_segm
     ];
     for (what, damage) in damages {
         damage(dir.path());
-        let ledger = Ledger::open(config(dir.path()), signer.clone())
-            .await
-            .unwrap();
+        let ledger = open(dir.path(), &signer).await;
         assert_eq!(
             ledger.recovery_report().frames_scanned,
             700,
@@ -223,9 +214,7 @@ async fn a_missing_or_damaged_state_run_or_derived_file_is_rebuilt_from_the_segm
         );
         assert_eq!(answers(&ledger).await, reference, "{what}");
         ledger.close().await.unwrap();
-        let ledger = Ledger::open(config(dir.path()), signer.clone())
-            .await
-            .unwrap();
+        let ledger = open(dir.path(), &signer).await;
         assert_eq!(
             ledger.recovery_report().frames_scanned,
             0,
@@ -246,9 +235,7 @@ fn flip_byte(path: &Path, at: usize) {
 async fn lookups_span_several_runs_and_survive_merges() {
     let dir = tempfile::tempdir().unwrap();
     let signer: NoteSigner = common::signer(ORIGIN);
-    let ledger = Ledger::open(config(dir.path()), signer.clone())
-        .await
-        .unwrap();
+    let ledger = open(dir.path(), &signer).await;
     // Runs of falling sizes stay apart; one as large as the run before it merges with it.
     let mut most_runs = 0;
     let mut merged = false;
@@ -275,7 +262,7 @@ async fn lookups_span_several_runs_and_survive_merges() {
     assert!(most_runs >= 3, "several runs at once ({most_runs})");
     assert!(merged, "runs were merged");
     ledger.close().await.unwrap();
-    let ledger = Ledger::open(config(dir.path()), signer).await.unwrap();
+    let ledger = open(dir.path(), &signer).await;
     assert_eq!(ledger.recovery_report().frames_scanned, 0);
     assert_eq!(
         answers(&ledger).await.subjects[3],

@@ -160,3 +160,30 @@ pub fn tsa_pki(issuing_ca: bool) -> TestPki {
     .unwrap();
     TestPki { root, issuing, tsa }
 }
+
+/// A crash, as far as one process can make one: the ledger is dropped without `close` (no
+/// final checkpoint, no state), and its threads are given a moment to let go of the files.
+pub async fn crash(ledger: Ledger) {
+    drop(ledger);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// A directory for a bench: under `KORPU_BENCH_DIR` when set (it must be on the disk to
+/// measure, not a tmpfs), else under the system temp dir; made private.
+pub fn bench_dir() -> tempfile::TempDir {
+    let dir = match std::env::var_os("KORPU_BENCH_DIR") {
+        Some(base) => tempfile::tempdir_in(base),
+        None => tempfile::tempdir(),
+    }
+    .expect("bench directory");
+    make_private(dir.path());
+    dir
+}
+
+/// The multi-threaded runtime the benches run on.
+pub fn bench_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
