@@ -962,6 +962,12 @@ async fn a_second_writer_is_refused_naming_the_holder_and_admitted_after_close()
     again.close().await.unwrap();
 }
 
+async fn open_read_only(dir: &Path, key: &NoteSigner) -> Ledger {
+    Ledger::open_read_only(config(dir), key.verifier())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn read_only_open_of_a_torn_ledger_leaves_every_file_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
@@ -983,9 +989,7 @@ async fn read_only_open_of_a_torn_ledger_leaves_every_file_byte_identical() {
     fs::write(dir.path().join("entries.000007.log.tmp"), b"half").unwrap();
     let before = snapshot(dir.path());
 
-    let ro = Ledger::open_read_only(config(dir.path()), key.verifier())
-        .await
-        .unwrap();
+    let ro = open_read_only(dir.path(), &key).await;
     assert_eq!(ro.size(), 49);
     assert_eq!(ro.record(48).await.unwrap(), rec("b8"));
     assert_eq!(ro.latest_checkpoint().unwrap().checkpoint, cp.checkpoint);
@@ -1019,9 +1023,7 @@ async fn read_only_open_beside_a_running_writer_sees_what_is_committed() {
     fill(&writer, "a", 30).await;
     let cp = writer.checkpoint().await.unwrap();
     fill(&writer, "b", 5).await;
-    let ro = Ledger::open_read_only(config(dir.path()), key.verifier())
-        .await
-        .unwrap();
+    let ro = open_read_only(dir.path(), &key).await;
     assert_eq!(ro.size(), 35);
     assert_eq!(ro.record(34).await.unwrap(), rec("b4"));
     assert_eq!(ro.latest_checkpoint().unwrap().checkpoint, cp.checkpoint);

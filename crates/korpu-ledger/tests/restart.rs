@@ -173,13 +173,7 @@ async fn a_missing_or_damaged_state_run_or_derived_file_is_rebuilt_from_the_segm
         }),
         ("a run truncated", |d| {
             let path = d.join(&run_files(d)[0]);
-            let len = fs::metadata(&path).unwrap().len();
-            fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_len(len - 16)
-                .unwrap();
+            truncate_to(&path, fs::metadata(&path).unwrap().len() - 16)
         }),
         ("index.key replaced", |d| {
             fs::write(d.join("index.key"), [7u8; 32]).unwrap()
@@ -188,20 +182,10 @@ async fn a_missing_or_damaged_state_run_or_derived_file_is_rebuilt_from_the_segm
             fs::remove_file(d.join("nodes.bin")).unwrap()
         }),
         ("nodes.bin truncated", |d| {
-            fs::OpenOptions::new()
-                .write(true)
-                .open(d.join("nodes.bin"))
-                .unwrap()
-                .set_len(40)
-                .unwrap()
+            truncate_to(&d.join("nodes.bin"), 40)
         }),
         ("offsets.bin truncated", |d| {
-            fs::OpenOptions::new()
-                .write(true)
-                .open(d.join("offsets.bin"))
-                .unwrap()
-                .set_len(80)
-                .unwrap()
+            truncate_to(&d.join("offsets.bin"), 80)
         }),
     ];
     for (what, damage) in damages {
@@ -223,6 +207,15 @@ async fn a_missing_or_damaged_state_run_or_derived_file_is_rebuilt_from_the_segm
         assert_eq!(answers(&ledger).await, reference, "{what}, reopened");
         ledger.close().await.unwrap();
     }
+}
+
+fn truncate_to(path: &Path, len: u64) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
 }
 
 fn flip_byte(path: &Path, at: usize) {
