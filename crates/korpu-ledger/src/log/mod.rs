@@ -464,8 +464,14 @@ impl Shared {
         // Lock order: tree, then durable. The writer takes only durable.
         let mut tree = write(&self.tree);
         let pending = std::mem::take(&mut lock(&self.durable).pending);
-        for h in pending {
-            tree.push(h)?;
+        for (i, h) in pending.iter().enumerate() {
+            if let Err(e) = tree.push(*h) {
+                // Keep what is not integrated for the next try, ahead of newer leaves.
+                lock(&self.durable)
+                    .pending
+                    .splice(0..0, pending[i..].iter().copied());
+                return Err(e);
+            }
         }
         Ok(tree.size())
     }

@@ -137,7 +137,10 @@ impl Ledger {
         if let (true, Some(latest)) = (rebuilt, shared.latest_size()) {
             // After a rebuild, persist at once, so that the next open starts from here.
             let (shared, at) = (shared.clone(), rec.latest_at);
-            blocking(move || shared.persist(latest, at.pos, at.number)).await?;
+            if let Err(e) = blocking(move || shared.persist(latest, at.pos, at.number)).await {
+                // Only the next open's speed depends on it; the next checkpoint tries again.
+                tracing::warn!(error = %e, "persisting the rebuilt ledger state failed");
+            }
         }
         // The helper that creates the next zero-filled segment while the writer fills this one.
         let (prepare, requests) = mpsc::channel::<u64>();

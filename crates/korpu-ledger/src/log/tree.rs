@@ -80,16 +80,24 @@ impl Tree {
         self.size
     }
 
-    /// Integrates the next leaf hash.
+    /// Integrates the next leaf hash; after an error the tree is as it was.
     pub(super) fn push(&mut self, leaf: Hash) -> Result<(), LedgerError> {
         self.tail.push(leaf);
-        self.size += 1;
-        if self.tail.len() as u64 != TILE_WIDTH {
-            return Ok(());
+        if self.tail.len() as u64 == TILE_WIDTH {
+            if let Err(e) = self.complete_tile() {
+                self.tail.pop();
+                return Err(e);
+            }
+            self.tail.clear();
         }
+        self.size += 1;
+        Ok(())
+    }
+
+    /// Writes the hash of the tile now full in `tail`, and of each parent it completes.
+    fn complete_tile(&mut self) -> Result<(), LedgerError> {
         let mut h = root(&self.tail);
-        self.tail.clear();
-        let (mut level, mut i) = (0u32, self.size / TILE_WIDTH - 1);
+        let (mut level, mut i) = (0u32, self.size / TILE_WIDTH);
         self.put(node_position(level, i), h)?;
         while i % 2 == 1 {
             let left = self.node(level, i - 1)?;
