@@ -23,8 +23,10 @@ fn rec(i: u64) -> ExchangeRecord {
 }
 
 fn config(dir: &Path) -> LedgerConfig {
-    // Small segments, so the log spans many.
-    common::quiet_config(dir, ORIGIN, 64 * 1024)
+    // Small segments, so the log spans many; a state at every checkpoint.
+    let mut c = common::quiet_config(dir, ORIGIN, 64 * 1024);
+    c.state_every = 1;
+    c
 }
 
 async fn open(dir: &Path, signer: &NoteSigner) -> Ledger {

@@ -93,7 +93,8 @@
 //!
 //! # Costs
 //! Open reads the frames written after the last persisted state (at most a checkpoint
-//! interval's worth: [`LedgerConfig::checkpoint_every`] bounds it) and the unused rest of the
+//! interval's worth plus [`LedgerConfig::state_every`]: [`LedgerConfig::checkpoint_every`]
+//! bounds it) and the unused rest of the
 //! current segment, the checkpoints from the state's on, a tile of leaf hashes and the state
 //! itself; it opens every segment file and run (O(log n) runs). Memory holds, per entry after
 //! the state, its pending leaf hash and about 16 bytes of index; nothing per older entry (the
@@ -220,6 +221,10 @@ pub struct LedgerConfig {
     pub checkpoint_interval: Duration,
     /// ... and whenever this many entries arrived since the last one. Default 100,000.
     pub checkpoint_every: u64,
+    /// A checkpoint persists the state (see the module doc) once at least this many entries
+    /// arrived since the last state: below that, reading them again at open costs less than
+    /// the syncs a state takes. Default 1,024.
+    pub state_every: u64,
     /// Size of each entry segment file, 4 KiB to 4 GiB; also bounds one record. Default 64 MiB.
     pub segment_bytes: u64,
     /// Where sealed segments are archived (see [`crate::archive`]): a directory path, or with
@@ -240,6 +245,7 @@ impl LedgerConfig {
             max_batch_delay: Duration::from_millis(2),
             checkpoint_interval: Duration::from_secs(10),
             checkpoint_every: 100_000,
+            state_every: 1024,
             segment_bytes: 64 << 20,
             archive: None,
             archive_certificates: Vec::new(),
@@ -332,6 +338,8 @@ pub(crate) struct Shared {
     /// The last state persisted; its directory, `None` when read-only.
     persisted: Mutex<Option<State>>,
     state_dir: Option<PathBuf>,
+    /// [`LedgerConfig::state_every`].
+    state_every: u64,
     latest: RwLock<Option<SignedCheckpoint>>,
     last_checkpoint_size: AtomicU64,
     /// Appends that started (in `append`) and have not been answered by the writer.

@@ -59,6 +59,7 @@ impl Ledger {
             Arc::new(Notify::new()),
             u64::MAX,
             None,
+            u64::MAX,
         );
         let inner = Arc::new(Inner {
             shared,
@@ -133,6 +134,7 @@ impl Ledger {
             checkpoint_due.clone(),
             cfg.checkpoint_every.max(1),
             Some(cfg.dir.clone()),
+            cfg.state_every.max(1),
         );
         if let (true, Some(latest)) = (rebuilt, shared.latest_size()) {
             // After a rebuild, persist at once, so that the next open starts from here.
@@ -241,6 +243,7 @@ impl Shared {
         checkpoint_due: Arc<Notify>,
         checkpoint_every: u64,
         state_dir: Option<PathBuf>,
+        state_every: u64,
     ) -> Arc<Shared> {
         let latest_size = found.latest.as_ref().map_or(0, |c| c.checkpoint.size);
         Arc::new(Shared {
@@ -263,6 +266,7 @@ impl Shared {
             runs: RwLock::new(Arc::new(found.runs)),
             persisted: Mutex::new(found.state),
             state_dir,
+            state_every,
             latest: RwLock::new(found.latest),
             last_checkpoint_size: AtomicU64::new(latest_size),
             in_flight: AtomicUsize::new(0),

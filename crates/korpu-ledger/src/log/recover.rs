@@ -593,11 +593,12 @@ fn scan(
                     leaves_good * HASH_LEN as u64,
                     &rewrite,
                     LEAVES_FILE,
+                    true,
                 )?;
             }
             // The locations after the state, rewritten whole: they are few, and this cuts
-            // stale ones.
-            rewrite_from(&files.offsets, n0 * 8, &offsets, OFFSETS_FILE)?;
+            // stale ones. Not synced: no state counts on them before the next one syncs them.
+            rewrite_from(&files.offsets, n0 * 8, &offsets, OFFSETS_FILE, false)?;
             (
                 next_segment,
                 Leaves::File(open_read(&leaves_path)?),
@@ -662,12 +663,24 @@ fn cut_tail(
     Ok(next_segment)
 }
 
-/// Cuts a derived file (opened for appending) to `len` bytes, appends `bytes` and syncs it.
-fn rewrite_from(file: &File, len: u64, bytes: &[u8], name: &str) -> Result<(), LedgerError> {
-    truncate(file, len, name)?;
+/// Cuts a derived file (opened for appending) to `len` bytes and appends `bytes`; with
+/// `durable`, syncs the cut and the bytes.
+fn rewrite_from(
+    file: &File,
+    len: u64,
+    bytes: &[u8],
+    name: &str,
+    durable: bool,
+) -> Result<(), LedgerError> {
     let mut w = file;
+    if durable {
+        truncate(file, len, name)?;
+    } else {
+        file.set_len(len)
+            .map_err(LedgerError::io(format!("truncating {name}")))?;
+    }
     w.write_all(bytes)
-        .and_then(|()| file.sync_data())
+        .and_then(|()| if durable { file.sync_data() } else { Ok(()) })
         .map_err(LedgerError::io(format!("rewriting {name}")))
 }
 

@@ -73,15 +73,20 @@ fn store(dir: &Path, state: &State) -> Result<(), LedgerError> {
 pub(super) fn discard(dir: &Path) -> Result<(), LedgerError> {
     let listing =
         fs::read_dir(dir).map_err(LedgerError::io(format!("listing {}", dir.display())))?;
+    let mut removed = false;
     for entry in listing {
         let entry = entry.map_err(LedgerError::io(format!("listing {}", dir.display())))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with(STATE_FILE) || is_run_file(&name) {
             fs::remove_file(entry.path()).map_err(LedgerError::io(format!("removing {name}")))?;
+            removed = true;
         }
     }
-    sync_dir(dir)
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Removes run files no state names (merged away, or left by a crash before their state).
@@ -103,7 +108,9 @@ impl Shared {
     /// Persists the state of the checkpoint of `size` entries just stored at `checkpoint_at`
     /// (its `checkpoint_number`th frame): writes the run of the entries since the last state,
     /// merges runs, syncs the derived files and writes the state; then lets the recent index
-    /// forget what the runs now hold. Read-only ledgers persist nothing.
+    /// forget what the runs now hold. Read-only ledgers persist nothing, and nothing is
+    /// persisted before [`super::LedgerConfig::state_every`] entries arrived since the last
+    /// state.
     pub(super) fn persist(
         &self,
         size: u64,
@@ -115,7 +122,7 @@ impl Shared {
         };
         let mut persisted = lock(&self.persisted);
         let from = persisted.as_ref().map_or(0, |s| s.size);
-        if size < from {
+        if size < from.saturating_add(self.state_every) {
             return Ok(());
         }
         let mut runs: Vec<Arc<Run>> = read(&self.runs).iter().cloned().collect();
