@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 use korpu_ledger::merkle::{verify_consistency, verify_inclusion};
 use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 const ORIGIN: &str = "bench.korpu.test/ledger";
 const APPENDERS: usize = 64;
 const RUN: Duration = Duration::from_secs(5);
@@ -26,29 +29,10 @@ const PROOFS: usize = 20_000;
 
 /// A record of realistic size: digests in hex, signatures as base64 DER ECDSA P-256.
 fn record(task: usize, i: u64) -> ExchangeRecord {
-    ExchangeRecord {
-        message_id: format!("{task:04x}-{i:012x}-4b6f-7270-75a1b2c3d4e5"),
-        time_unix_ms: 1_700_000_000_000 + i,
-        client: "AZ/GOV/1400003/benefits".into(),
-        service: "AZ/GOV/1400001/population/familyComposition/v1".into(),
-        gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
-        user_id: Some("AZ1234567".into()),
-        data_subject: Some("AZ7654321".into()),
-        purpose: Some("benefit-eligibility".into()),
-        request_digest: "3f".repeat(32),
-        response_digest: Some("a7".repeat(32)),
-        response_status: Some(200),
-        request_signature: "MEUCIQ".to_string() + &"x".repeat(90),
-        request_signer_cert_sha256: "11".repeat(32),
-        response_signature: Some("MEQCIC".to_string() + &"y".repeat(88)),
-        response_signer_cert_sha256: Some("22".repeat(32)),
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
-    }
+    common::realistic_record(
+        format!("{task:04x}-{i:012x}-4b6f-7270-75a1b2c3d4e5"),
+        1_700_000_000_000 + i,
+    )
 }
 
 fn percentile(sorted: &[u32], p: f64) -> u32 {
@@ -59,16 +43,8 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let base = std::env::var_os("KORPU_BENCH_DIR").map(std::path::PathBuf::from);
-    let dir = match &base {
-        Some(b) => tempfile::tempdir_in(b),
-        None => tempfile::tempdir(),
-    }
-    .expect("temporary directory");
+    let rt = common::bench_runtime();
+    let dir = common::bench_dir();
     rt.block_on(async {
         // A ledger refuses a directory others can enter; tempdirs here are made 0755.
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))

@@ -15,40 +15,21 @@ use std::time::{Duration, Instant};
 
 use korpu_ledger::{verify_archive, ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 const ORIGIN: &str = "bench.korpu.test/verify";
 const ROUNDS: usize = 5;
 
 fn record(i: u64) -> ExchangeRecord {
-    ExchangeRecord {
-        message_id: format!("{i:016x}-4b6f-7270-75a1b2c3d4e5"),
-        time_unix_ms: 1_700_000_000_000 + i,
-        client: "AZ/GOV/1400003/benefits".into(),
-        service: "AZ/GOV/1400001/population/familyComposition/v1".into(),
-        gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
-        user_id: Some("AZ1234567".into()),
-        data_subject: Some("AZ7654321".into()),
-        purpose: Some("benefit-eligibility".into()),
-        request_digest: "3f".repeat(32),
-        response_digest: Some("a7".repeat(32)),
-        response_status: Some(200),
-        request_signature: "MEUCIQ".to_string() + &"x".repeat(90),
-        request_signer_cert_sha256: "11".repeat(32),
-        response_signature: Some("MEQCIC".to_string() + &"y".repeat(88)),
-        response_signer_cert_sha256: Some("22".repeat(32)),
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
-    }
+    common::realistic_record(
+        format!("{i:016x}-4b6f-7270-75a1b2c3d4e5"),
+        1_700_000_000_000 + i,
+    )
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = common::bench_runtime();
     let dir = tempfile::tempdir().expect("temporary directory");
     let archive_dir = dir.path().join("archive");
     let signer = NoteSigner::generate(ORIGIN).expect("signer");

@@ -4,92 +4,31 @@
 //! reordered; a truncated archive; two checkpoints with inconsistent roots; a time-stamp over
 //! a different checkpoint).
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use korpu_ledger::archive::{ArchiveHeader, ARCHIVE_MAGIC};
 use korpu_ledger::timestamp::LocalTsa;
 use korpu_ledger::{
     sign_note, verify_archive, ArchiveError, ArchiveReport, Checkpoint, ExchangeRecord, Ledger,
-    LedgerConfig, NoteSigner, NoteVerifier,
+    NoteSigner, NoteVerifier,
 };
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
 use korpu_pki::cert::Certificate;
-use korpu_pki::key::SigningKey;
-use korpu_pki::tsa::Authority;
 use sha2::{Digest, Sha256};
+
+mod common;
 
 const ORIGIN: &str = "archive.gw1.korpu.test/v1";
 
 fn rec(i: u64) -> ExchangeRecord {
     let id = format!("msg-{i:05}");
     ExchangeRecord {
-        message_id: id.clone(),
-        time_unix_ms: 1_700_000_000_000 + i,
-        client: "AZ/GOV/1400003/benefits".into(),
-        service: "AZ/GOV/1400001/population/familyComposition".into(),
-        gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
         user_id: Some("AZ1234567".into()),
         data_subject: Some(format!("AZ{:07}", i % 3)),
         purpose: Some("benefit-eligibility".into()),
         request_digest: hex::encode(Sha256::digest(id.as_bytes())),
-        response_digest: None,
-        response_status: Some(200),
         request_signature: "MEUCIQDx".into(),
         request_signer_cert_sha256: "ab".repeat(32),
-        response_signature: None,
-        response_signer_cert_sha256: None,
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
+        ..common::record(id, 1_700_000_000_000 + i)
     }
-}
-
-fn request<'a>(cn: &str, pk: &'a [u8], profile: Profile) -> IssueRequest<'a> {
-    let now = SystemTime::now();
-    IssueRequest {
-        subject: Subject {
-            common_name: cn.into(),
-            organization: Some("Korpu Test".into()),
-            country: Some("AZ".into()),
-        },
-        public_key_der: pk,
-        profile,
-        not_before: now - Duration::from_secs(300),
-        not_after: now + Duration::from_secs(30 * 86400),
-        ocsp_url: None,
-    }
-}
-
-/// A root and a TSA it issued.
-fn pki() -> (Certificate, Authority) {
-    let root_key = SigningKey::generate();
-    let root_pk = root_key.public_key_der();
-    let root = ca::self_signed(
-        &root_key,
-        request("Korpu Test Root", &root_pk, Profile::Root),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let tsa_key = SigningKey::generate();
-    let tsa_pk = tsa_key.public_key_der();
-    let tsa_cert = ca::issue(
-        &root,
-        &root_key,
-        request("Korpu Ledger TSA", &tsa_pk, Profile::Tsa),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let tsa = Authority::new(
-        tsa_cert,
-        tsa_key,
-        Vec::new(),
-        "1.3.6.1.4.1.99999.1.1".parse().unwrap(),
-    )
-    .unwrap();
-    (root, tsa)
 }
 
 struct Fixture {
@@ -112,24 +51,10 @@ impl Fixture {
 /// 120 records in 8 KiB segments, a checkpoint every 7 appends, archived as it goes.
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let archive_dir = tempfile::tempdir().unwrap();
-    let (root, tsa) = pki();
-    let signer = NoteSigner::generate(ORIGIN).unwrap();
-    // A ledger refuses a directory others can enter; tempdirs here are made 0755.
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let mut cfg = LedgerConfig::new(dir.path(), ORIGIN);
-    cfg.checkpoint_interval = Duration::from_secs(3600);
-    cfg.checkpoint_every = u64::MAX;
-    cfg.segment_bytes = 8192;
-    std::fs::set_permissions(
-        archive_dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
+    let archive_dir = common::private_dir();
+    let common::TestPki { root, tsa, .. } = common::tsa_pki(false);
+    let signer = common::signer(ORIGIN);
+    let mut cfg = common::quiet_config(dir.path(), ORIGIN, 8192);
     cfg.archive = Some(archive_dir.path().to_str().unwrap().to_string());
     cfg.archive_certificates = vec![root.to_pem()];
     let ledger =
@@ -153,6 +78,31 @@ async fn fixture() -> Fixture {
         root,
         archives,
     }
+}
+
+/// `h` with a validly signed checkpoint of `size` and `root` inserted at `at`.
+fn with_forged_checkpoint(
+    h: &ArchiveHeader,
+    at: usize,
+    size: u64,
+    root: [u8; 32],
+    signer: &NoteSigner,
+) -> ArchiveHeader {
+    let forged = Checkpoint {
+        origin: ORIGIN.into(),
+        size,
+        root,
+    };
+    let mut h2 = h.clone();
+    h2.checkpoints.insert(
+        at,
+        korpu_ledger::archive::ArchivedCheckpoint {
+            note: sign_note(&forged.to_body(), signer).unwrap(),
+            timestamp: None,
+            consistency: Vec::new(),
+        },
+    );
+    h2
 }
 
 fn read_archives(dir: &Path) -> Vec<Vec<u8>> {
@@ -244,7 +194,7 @@ async fn every_sealed_segment_is_archived_and_verifies_as_a_chain() {
         "{e}"
     );
     // Roots other than the TSA's: the time-stamp is refused.
-    let (other_root, _) = pki();
+    let other_root = common::tsa_pki(false).root;
     let e = verify_archive(&f.archives[1], &f.key(), &[other_root]).unwrap_err();
     assert!(
         matches!(e, ArchiveError::BadTimestamp { number: 0, .. }),
@@ -365,20 +315,7 @@ async fn each_fault_is_detected_and_named() {
             .0,
     )
     .unwrap();
-    let forged = Checkpoint {
-        origin: ORIGIN.into(),
-        size: cp0.size,
-        root: [7u8; 32],
-    };
-    let mut h2 = h.clone();
-    h2.checkpoints.insert(
-        1,
-        korpu_ledger::archive::ArchivedCheckpoint {
-            note: sign_note(&forged.to_body(), &f.signer).unwrap(),
-            timestamp: None,
-            consistency: Vec::new(),
-        },
-    );
+    let h2 = with_forged_checkpoint(&h, 1, cp0.size, [7u8; 32], &f.signer);
     let e = f.verify(&rebuild(a, &h2)).unwrap_err();
     assert_eq!(
         e,
@@ -391,20 +328,7 @@ async fn each_fault_is_detected_and_named() {
         }
     );
     // ... and a signed checkpoint of another size the records do not reproduce.
-    let forged = Checkpoint {
-        origin: ORIGIN.into(),
-        size: first + 1,
-        root: [9u8; 32],
-    };
-    let mut h2 = h.clone();
-    h2.checkpoints.insert(
-        0,
-        korpu_ledger::archive::ArchivedCheckpoint {
-            note: sign_note(&forged.to_body(), &f.signer).unwrap(),
-            timestamp: None,
-            consistency: Vec::new(),
-        },
-    );
+    let h2 = with_forged_checkpoint(&h, 0, first + 1, [9u8; 32], &f.signer);
     let e = f.verify(&rebuild(a, &h2)).unwrap_err();
     assert!(
         matches!(&e, ArchiveError::RootMismatch { number: 0, size, .. } if *size == first + 1),

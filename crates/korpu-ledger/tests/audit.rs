@@ -2,48 +2,22 @@
 //! follows it by fetching only the tiles it needs, and a second log signing with the same key
 //! but holding other entries (a fork) raises an alert naming the origin, both sizes and roots.
 use std::path::Path;
-use std::time::Duration;
 
 use korpu_ledger::audit::{AuditError, AuditState, Auditor, Observation};
 use korpu_ledger::merkle;
 use korpu_ledger::tiles::{tile_path, TileSource};
-use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
+use korpu_ledger::{ExchangeRecord, Ledger, NoteSigner};
+
+mod common;
 
 const ORIGIN: &str = "audit.gw1.korpu.test/v1";
 
 fn rec(tag: &str, i: u64) -> ExchangeRecord {
-    ExchangeRecord {
-        message_id: format!("{tag}-{i:05}"),
-        time_unix_ms: 1_700_000_000_000 + i,
-        client: "AZ/GOV/1400003/benefits".into(),
-        service: "AZ/GOV/1400001/population/familyComposition".into(),
-        gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
-        user_id: None,
-        data_subject: None,
-        purpose: None,
-        request_digest: "00".repeat(32),
-        response_digest: None,
-        response_status: Some(200),
-        request_signature: String::new(),
-        request_signer_cert_sha256: String::new(),
-        response_signature: None,
-        response_signer_cert_sha256: None,
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
-    }
+    common::record(format!("{tag}-{i:05}"), 1_700_000_000_000 + i)
 }
 
 async fn open(dir: &Path, signer: &NoteSigner) -> Ledger {
-    // A ledger refuses a directory others can enter; tempdirs here are made 0755.
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let mut c = LedgerConfig::new(dir, ORIGIN);
-    c.checkpoint_interval = Duration::from_secs(3600);
-    c.checkpoint_every = u64::MAX;
-    c.segment_bytes = 1 << 20;
+    let c = common::quiet_config(dir, ORIGIN, 1 << 20);
     Ledger::open(c, signer.clone()).await.unwrap()
 }
 

@@ -17,54 +17,34 @@ use korpu_ledger::{
     verify_note, Checkpoint, ExchangeRecord, Ledger, LedgerConfig, LedgerError, NoteSigner,
     SignedCheckpoint,
 };
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
 use korpu_pki::cert::Certificate;
-use korpu_pki::key::SigningKey;
 use korpu_pki::tsa::Authority;
 use sha2::{Digest, Sha256};
+
+mod common;
 
 const ORIGIN: &str = "ledger.gw1.korpu.test/v1";
 
 fn rec(message_id: &str) -> ExchangeRecord {
     ExchangeRecord {
-        message_id: message_id.into(),
-        time_unix_ms: 1_700_000_000_000,
-        client: "AZ/GOV/1400003/benefits".into(),
-        service: "AZ/GOV/1400001/population/familyComposition".into(),
-        gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
         user_id: Some("AZ1234567".into()),
         data_subject: Some("AZ7654321".into()),
         purpose: Some("benefit-eligibility".into()),
         request_digest: hex::encode(Sha256::digest(message_id.as_bytes())),
-        response_digest: None,
-        response_status: Some(200),
         request_signature: "MEUCIQDx".into(),
         request_signer_cert_sha256: "ab".repeat(32),
-        response_signature: None,
-        response_signer_cert_sha256: None,
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
+        ..common::record(message_id, 1_700_000_000_000)
     }
 }
 
 /// No checkpoints unless a test asks for them.
 fn config(dir: &Path) -> LedgerConfig {
-    // A ledger refuses a directory others can enter; tempdirs here are made 0755.
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let mut c = LedgerConfig::new(dir, ORIGIN);
-    c.checkpoint_interval = Duration::from_secs(3600);
-    c.checkpoint_every = u64::MAX;
     // Small segments: every open zero-fills one, and rolling over gets exercised.
-    c.segment_bytes = 1 << 20;
-    c
+    common::quiet_config(dir, ORIGIN, 1 << 20)
 }
 
 fn signer() -> NoteSigner {
-    NoteSigner::generate(ORIGIN).unwrap()
+    common::signer(ORIGIN)
 }
 
 async fn check_inclusion(ledger: &Ledger, index: u64, cp: &Checkpoint) {
@@ -83,25 +63,36 @@ async fn check_consistency(ledger: &Ledger, old: &Checkpoint, new: &Checkpoint) 
         .unwrap_or_else(|e| panic!("tree {} -> {}: {e}", old.size, new.size));
 }
 
+/// `tasks` appenders, each appending `each` records named by `id` one after the other; each
+/// task answers the (index, message id) pairs it was acknowledged.
+fn concurrent_appends(
+    ledger: &Ledger,
+    tasks: usize,
+    each: usize,
+    id: fn(usize, usize) -> String,
+) -> Vec<tokio::task::JoinHandle<Vec<(u64, String)>>> {
+    (0..tasks)
+        .map(|t| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                for i in 0..each {
+                    let id = id(t, i);
+                    got.push((ledger.append(&rec(&id)).await.unwrap(), id));
+                }
+                got
+            })
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_reopen_and_prove() {
     let dir = tempfile::tempdir().unwrap();
     let s = signer();
     let ledger = Ledger::open(config(dir.path()), s.clone()).await.unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..50 {
-        let ledger = ledger.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            for i in 0..200 {
-                let id = format!("msg-{t}-{i}");
-                got.push((ledger.append(&rec(&id)).await.unwrap(), id));
-            }
-            got
-        }));
-    }
     let mut by_index: HashMap<u64, String> = HashMap::new();
-    for t in tasks {
+    for t in concurrent_appends(&ledger, 50, 200, |t, i| format!("msg-{t}-{i}")) {
         for (index, id) in t.await.unwrap() {
             assert!(
                 by_index.insert(index, id).is_none(),
@@ -352,8 +343,7 @@ async fn torn_tail_is_cut_and_the_log_goes_on() {
     let cp2 = ledger.checkpoint().await.unwrap();
     fill(&ledger, "c", 20).await;
     // A crash: no close, no final checkpoint.
-    drop(ledger);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    common::crash(ledger).await;
 
     // The last write was torn: the second half of the last frame never reached the disk.
     let all = frames(&seg0);
@@ -400,8 +390,7 @@ async fn torn_tail_is_cut_and_the_log_goes_on() {
     assert_eq!(fs::metadata(&checkpoints).unwrap().len(), cps_len);
     assert_eq!(ledger.checkpoints().await.unwrap().len(), 3);
     assert_eq!(ledger.append(&rec("e0")).await.unwrap(), 170);
-    drop(ledger);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    common::crash(ledger).await;
 
     // A file system that lost the end of the file after a crash: the segment is now shorter
     // than it was, ending inside the last (never checkpointed) frame.
@@ -427,20 +416,8 @@ async fn small_segments_roll_over_and_recover() {
     let mut cfg = config(dir.path());
     cfg.segment_bytes = 16 * 1024;
     let ledger = Ledger::open(cfg.clone(), signer()).await.unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..20 {
-        let ledger = ledger.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            for i in 0..100 {
-                let id = format!("s{t}-{i}");
-                got.push((ledger.append(&rec(&id)).await.unwrap(), id));
-            }
-            got
-        }));
-    }
     let mut acked = Vec::new();
-    for t in tasks {
+    for t in concurrent_appends(&ledger, 20, 100, |t, i| format!("s{t}-{i}")) {
         acked.extend(t.await.unwrap());
     }
     let cp1 = ledger.checkpoint().await.unwrap();
@@ -451,8 +428,7 @@ async fn small_segments_roll_over_and_recover() {
     // 2000 appends over some hundred fdatasyncs: the writer's time on them is counted.
     assert!(stats.commit_micros > 0, "{stats:?}");
     fill(&ledger, "tail", 30).await;
-    drop(ledger);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    common::crash(ledger).await;
 
     // Tear the last frame of the last segment with data, and leave garbage in the next one.
     let mut last = 0;
@@ -523,6 +499,13 @@ async fn leaf_file_is_rebuilt_from_entries() {
     }
 }
 
+/// A writable open without the persisted state, which checks every frame (with it, open skips
+/// the frames the state's checkpoint covers: they were checked when it was written).
+async fn open_checking_every_frame(cfg: &LedgerConfig) -> Result<Ledger, LedgerError> {
+    let _ = fs::remove_file(cfg.dir.join("state.bin"));
+    Ledger::open(cfg.clone(), signer()).await
+}
+
 #[tokio::test]
 async fn damage_to_checkpointed_entries_is_refused_not_truncated() {
     let dir = tempfile::tempdir().unwrap();
@@ -540,7 +523,15 @@ async fn damage_to_checkpointed_entries_is_refused_not_truncated() {
     let mut bad = good.clone();
     bad[all[3].0 + 40] ^= 0x20;
     fs::write(&seg0, &bad).unwrap();
-    let err = Ledger::open(cfg.clone(), signer()).await.unwrap_err();
+    let err = open_checking_every_frame(&cfg).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "entry 3 in entries.000000.log fails its checksum"
+    );
+    // The readers' open (what `korpu ledger` uses) checks every frame too.
+    let err = Ledger::open_read_only(cfg.clone(), signer().verifier())
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "entry 3 in entries.000000.log fails its checksum"
@@ -551,14 +542,14 @@ async fn damage_to_checkpointed_entries_is_refused_not_truncated() {
     let mut bad = good.clone();
     bad[start9 + len9 - 10..start9 + len9].fill(0);
     fs::write(&seg0, &bad).unwrap();
-    let err = Ledger::open(cfg.clone(), signer()).await.unwrap_err();
+    let err = open_checking_every_frame(&cfg).await.unwrap_err();
     assert!(err.to_string().contains("entry 9"), "{err}");
 
     // A whole checkpointed entry gone.
     let mut bad = good.clone();
     bad[start9..start9 + len9].fill(0);
     fs::write(&seg0, &bad).unwrap();
-    let err = Ledger::open(cfg.clone(), signer()).await.unwrap_err();
+    let err = open_checking_every_frame(&cfg).await.unwrap_err();
     assert!(
         matches!(err, LedgerError::InconsistentCheckpoint { .. }),
         "{err}"
@@ -574,7 +565,7 @@ async fn damage_to_checkpointed_entries_is_refused_not_truncated() {
     forged.extend_from_slice(&korpu_ledger::merkle::leaf_hash(&payload));
     forged.resize(good.len(), 0);
     fs::write(&seg0, &forged).unwrap();
-    let err = Ledger::open(cfg.clone(), signer()).await.unwrap_err();
+    let err = open_checking_every_frame(&cfg).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("does not match the tree rebuilt from the entry segments"),
@@ -585,11 +576,11 @@ async fn damage_to_checkpointed_entries_is_refused_not_truncated() {
     fs::write(&seg0, &good).unwrap();
     let _ = fs::remove_file(segment(dir.path(), 1));
     fs::write(segment(dir.path(), 2), vec![0u8; 64 * 1024]).unwrap();
-    let err = Ledger::open(cfg.clone(), signer()).await.unwrap_err();
+    let err = open_checking_every_frame(&cfg).await.unwrap_err();
     assert!(err.to_string().contains("entries.000001.log"), "{err}");
     fs::remove_file(segment(dir.path(), 2)).unwrap();
 
-    let ledger = Ledger::open(cfg, signer()).await.unwrap();
+    let ledger = open_checking_every_frame(&cfg).await.unwrap();
     assert_eq!(ledger.size(), 10);
 }
 
@@ -713,58 +704,11 @@ struct Pki {
     tsa: Authority,
 }
 
-fn request<'a>(cn: &str, pk: &'a [u8], profile: Profile) -> IssueRequest<'a> {
-    let now = SystemTime::now();
-    IssueRequest {
-        subject: Subject {
-            common_name: cn.into(),
-            organization: Some("Korpu Test".into()),
-            country: Some("AZ".into()),
-        },
-        public_key_der: pk,
-        profile,
-        not_before: now - Duration::from_secs(300),
-        not_after: now + Duration::from_secs(30 * 86400),
-        ocsp_url: None,
-    }
-}
-
 /// root → issuing CA → TSA, with root.pem and issuing.pem written for openssl.
 fn make_pki() -> Pki {
     let dir = tempfile::tempdir().unwrap();
-    let root_key = SigningKey::generate();
-    let root_pk = root_key.public_key_der();
-    let root = ca::self_signed(
-        &root_key,
-        request("Korpu Test Root", &root_pk, Profile::Root),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let issuing_key = SigningKey::generate();
-    let issuing_pk = issuing_key.public_key_der();
-    let issuing = ca::issue(
-        &root,
-        &root_key,
-        request("Korpu Test Issuing CA", &issuing_pk, Profile::IssuingCa),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let tsa_key = SigningKey::generate();
-    let tsa_pk = tsa_key.public_key_der();
-    let tsa_cert = ca::issue(
-        &issuing,
-        &issuing_key,
-        request("Korpu Ledger TSA", &tsa_pk, Profile::Tsa),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let tsa = Authority::new(
-        tsa_cert,
-        tsa_key,
-        vec![issuing.clone()],
-        "1.3.6.1.4.1.99999.1.1".parse().unwrap(),
-    )
-    .unwrap();
+    let common::TestPki { root, issuing, tsa } = common::tsa_pki(true);
+    let issuing = issuing.expect("asked for an issuing CA");
     fs::write(dir.path().join("root.pem"), root.to_pem()).unwrap();
     fs::write(dir.path().join("issuing.pem"), issuing.to_pem()).unwrap();
     Pki { dir, root, tsa }
@@ -1018,6 +962,12 @@ async fn a_second_writer_is_refused_naming_the_holder_and_admitted_after_close()
     again.close().await.unwrap();
 }
 
+async fn open_read_only(dir: &Path, key: &NoteSigner) -> Ledger {
+    Ledger::open_read_only(config(dir), key.verifier())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn read_only_open_of_a_torn_ledger_leaves_every_file_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
@@ -1027,8 +977,7 @@ async fn read_only_open_of_a_torn_ledger_leaves_every_file_byte_identical() {
     fill(&ledger, "a", 40).await;
     let cp = ledger.checkpoint().await.unwrap();
     fill(&ledger, "b", 10).await;
-    drop(ledger);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    common::crash(ledger).await;
     // A torn last frame, stale bytes after it, a torn checkpoint frame, a stale leaves.bin
     // and a segment preparation that never finished: all things a writable open repairs.
     let all = frames(&seg0);
@@ -1040,9 +989,7 @@ async fn read_only_open_of_a_torn_ledger_leaves_every_file_byte_identical() {
     fs::write(dir.path().join("entries.000007.log.tmp"), b"half").unwrap();
     let before = snapshot(dir.path());
 
-    let ro = Ledger::open_read_only(config(dir.path()), key.verifier())
-        .await
-        .unwrap();
+    let ro = open_read_only(dir.path(), &key).await;
     assert_eq!(ro.size(), 49);
     assert_eq!(ro.record(48).await.unwrap(), rec("b8"));
     assert_eq!(ro.latest_checkpoint().unwrap().checkpoint, cp.checkpoint);
@@ -1076,9 +1023,7 @@ async fn read_only_open_beside_a_running_writer_sees_what_is_committed() {
     fill(&writer, "a", 30).await;
     let cp = writer.checkpoint().await.unwrap();
     fill(&writer, "b", 5).await;
-    let ro = Ledger::open_read_only(config(dir.path()), key.verifier())
-        .await
-        .unwrap();
+    let ro = open_read_only(dir.path(), &key).await;
     assert_eq!(ro.size(), 35);
     assert_eq!(ro.record(34).await.unwrap(), rec("b4"));
     assert_eq!(ro.latest_checkpoint().unwrap().checkpoint, cp.checkpoint);

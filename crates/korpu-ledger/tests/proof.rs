@@ -1,54 +1,27 @@
 //! Evidence for one record as a C2SP tlog-proof file: written from a real ledger, parsed
 //! back, verified, and refused when the record, the index, a proof hash or the key differ.
-use std::time::Duration;
 
 use korpu_ledger::proof::{TlogProof, TlogProofError, TLOG_PROOF_HEADER};
-use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
+use korpu_ledger::{ExchangeRecord, Ledger, NoteSigner};
+
+mod common;
 
 const ORIGIN: &str = "proof.gw1.korpu.test/v1";
 
 fn rec(i: u64) -> ExchangeRecord {
     ExchangeRecord {
-        message_id: format!("msg-{i}"),
-        time_unix_ms: 1_700_000_000_000 + i,
-        client: "AZ/GOV/1400003/benefits".into(),
-        service: "AZ/GOV/1400001/population/familyComposition".into(),
-        gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
-        user_id: None,
         data_subject: Some("AZ7654321".into()),
-        purpose: None,
-        request_digest: "00".repeat(32),
-        response_digest: None,
-        response_status: Some(200),
-        request_signature: String::new(),
-        request_signer_cert_sha256: String::new(),
-        response_signature: None,
-        response_signer_cert_sha256: None,
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
+        ..common::record(format!("msg-{i}"), 1_700_000_000_000 + i)
     }
 }
 
 #[tokio::test]
 async fn tlog_proof_round_trip_and_tampering() {
-    let dir = tempfile::tempdir().unwrap();
-    let signer = NoteSigner::generate(ORIGIN).unwrap();
-    // A ledger refuses a directory others can enter; tempdirs here are made 0755.
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let mut cfg = LedgerConfig::new(dir.path(), ORIGIN);
-    cfg.checkpoint_interval = Duration::from_secs(3600);
+    let dir = common::private_dir();
+    let signer = common::signer(ORIGIN);
+    let cfg = common::quiet_config(dir.path(), ORIGIN, 1 << 20);
     let ledger = Ledger::open(cfg, signer.clone()).await.unwrap();
-    for i in 0..13 {
-        ledger.append(&rec(i)).await.unwrap();
-    }
+    common::append_all(&ledger, (0..13).map(rec)).await;
     ledger.checkpoint().await.unwrap();
     let evidence = ledger.evidence("msg-5").await.unwrap().remove(0);
     let proof = evidence.tlog_proof().unwrap();

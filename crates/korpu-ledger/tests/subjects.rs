@@ -1,48 +1,26 @@
 //! The subject index: a data subject's accesses, newest first, paginated, each with an
 //! inclusion proof against the latest checkpoint; rebuilt from the segments when the ledger
 //! is reopened after a crash.
-use std::time::Duration;
 
 use korpu_ledger::merkle::verify_inclusion;
 use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner, SubjectPage};
+
+mod common;
 
 const ORIGIN: &str = "subjects.gw1.korpu.test/v1";
 
 fn rec(i: u64) -> ExchangeRecord {
     ExchangeRecord {
-        message_id: format!("msg-{i:05}"),
-        time_unix_ms: 1_700_000_000_123 + i * 1000,
         client: format!("AZ/GOV/140000{}/benefits", i % 2),
-        service: "AZ/GOV/1400001/population/familyComposition".into(),
-        gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
-        user_id: None,
         // Every 5th names nobody; the others cycle through three subjects.
         data_subject: (i % 5 != 4).then(|| format!("AZ{:07}", i % 3)),
         purpose: Some("benefit-eligibility".into()),
-        request_digest: "00".repeat(32),
-        response_digest: None,
-        response_status: Some(200),
-        request_signature: String::new(),
-        request_signer_cert_sha256: String::new(),
-        response_signature: None,
-        response_signer_cert_sha256: None,
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
+        ..common::record(format!("msg-{i:05}"), 1_700_000_000_123 + i * 1000)
     }
 }
 
 fn config(dir: &std::path::Path) -> LedgerConfig {
-    // A ledger refuses a directory others can enter; tempdirs here are made 0755.
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let mut c = LedgerConfig::new(dir, ORIGIN);
-    c.checkpoint_interval = Duration::from_secs(3600);
-    c.checkpoint_every = u64::MAX;
-    c.segment_bytes = 16384;
-    c
+    common::quiet_config(dir, ORIGIN, 16384)
 }
 
 fn expected(subject: u64, below: u64) -> Vec<u64> {

@@ -1,0 +1,189 @@
+//! What the ledger's tests and benches set up alike: exchange records, a ledger directory a
+//! ledger accepts, a configuration without automatic checkpoints, and a test PKI with a
+//! time-stamping authority. Each test file (and bench, through `#[path]`) uses part of it.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
+use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+use korpu_pki::cert::Certificate;
+use korpu_pki::key::SigningKey;
+use korpu_pki::tsa::Authority;
+
+/// A minimal client-side record: only what every record has; tests set the rest.
+pub fn record(message_id: impl Into<String>, time_unix_ms: u64) -> ExchangeRecord {
+    ExchangeRecord {
+        message_id: message_id.into(),
+        time_unix_ms,
+        client: "AZ/GOV/1400003/benefits".into(),
+        service: "AZ/GOV/1400001/population/familyComposition".into(),
+        gateway: "AZ/GOV/1400003/gw1".into(),
+        role: "client".into(),
+        user_id: None,
+        data_subject: None,
+        purpose: None,
+        request_digest: "00".repeat(32),
+        response_digest: None,
+        response_status: Some(200),
+        request_signature: String::new(),
+        request_signer_cert_sha256: String::new(),
+        response_signature: None,
+        response_signer_cert_sha256: None,
+        error: None,
+        request_body_sha256: None,
+        response_body_sha256: None,
+        request_signed: None,
+        response_signed: None,
+    }
+}
+
+/// A record of realistic size: digests in hex, signatures as base64 DER ECDSA P-256.
+pub fn realistic_record(message_id: String, time_unix_ms: u64) -> ExchangeRecord {
+    ExchangeRecord {
+        service: "AZ/GOV/1400001/population/familyComposition/v1".into(),
+        user_id: Some("AZ1234567".into()),
+        data_subject: Some("AZ7654321".into()),
+        purpose: Some("benefit-eligibility".into()),
+        request_digest: "3f".repeat(32),
+        response_digest: Some("a7".repeat(32)),
+        request_signature: "MEUCIQ".to_string() + &"x".repeat(90),
+        request_signer_cert_sha256: "11".repeat(32),
+        response_signature: Some("MEQCIC".to_string() + &"y".repeat(88)),
+        response_signer_cert_sha256: Some("22".repeat(32)),
+        ..record(message_id, time_unix_ms)
+    }
+}
+
+/// Makes `dir` owner-only: a ledger refuses a directory others can enter, and tempdirs are
+/// made 0755.
+pub fn make_private(dir: &Path) {
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+}
+
+/// A temporary directory a ledger accepts.
+pub fn private_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    make_private(dir.path());
+    dir
+}
+
+/// The configuration of a ledger in `dir` (made private) that issues no checkpoint unless a
+/// test asks for one, with segments of `segment_bytes`.
+pub fn quiet_config(dir: &Path, origin: &str, segment_bytes: u64) -> LedgerConfig {
+    make_private(dir);
+    let mut c = LedgerConfig::new(dir, origin);
+    c.checkpoint_interval = Duration::from_secs(3600);
+    c.checkpoint_every = u64::MAX;
+    c.segment_bytes = segment_bytes;
+    c
+}
+
+/// Appends every record, in order, each waiting for its acknowledgement.
+pub async fn append_all(ledger: &Ledger, records: impl IntoIterator<Item = ExchangeRecord>) {
+    for r in records {
+        ledger.append(&r).await.unwrap();
+    }
+}
+
+/// A fresh signing key named `origin`.
+pub fn signer(origin: &str) -> NoteSigner {
+    NoteSigner::generate(origin).unwrap()
+}
+
+/// A certificate request valid from five minutes ago for thirty days.
+pub fn request<'a>(cn: &str, pk: &'a [u8], profile: Profile) -> IssueRequest<'a> {
+    let now = SystemTime::now();
+    IssueRequest {
+        subject: Subject {
+            common_name: cn.into(),
+            organization: Some("Korpu Test".into()),
+            country: Some("AZ".into()),
+        },
+        public_key_der: pk,
+        profile,
+        not_before: now - Duration::from_secs(300),
+        not_after: now + Duration::from_secs(30 * 86400),
+        ocsp_url: None,
+    }
+}
+
+/// A root, the issuing CA between it and the TSA when there is one, and the TSA.
+pub struct TestPki {
+    pub root: Certificate,
+    pub issuing: Option<Certificate>,
+    pub tsa: Authority,
+}
+
+/// root → TSA, or with `issuing_ca` root → issuing CA → TSA.
+pub fn tsa_pki(issuing_ca: bool) -> TestPki {
+    let root_key = SigningKey::generate();
+    let root_pk = root_key.public_key_der();
+    let root = ca::self_signed(
+        &root_key,
+        request("Korpu Test Root", &root_pk, Profile::Root),
+        &ca::random_serial(),
+    )
+    .unwrap();
+    let issue = |parent: &Certificate, parent_key: &SigningKey, cn: &str, profile| {
+        let key = SigningKey::generate();
+        let pk = key.public_key_der();
+        let cert = ca::issue(
+            parent,
+            parent_key,
+            request(cn, &pk, profile),
+            &ca::random_serial(),
+        )
+        .unwrap();
+        (cert, key)
+    };
+    let issuing = issuing_ca.then(|| {
+        issue(
+            &root,
+            &root_key,
+            "Korpu Test Issuing CA",
+            Profile::IssuingCa,
+        )
+    });
+    let (tsa_cert, tsa_key) = match &issuing {
+        Some((cert, key)) => issue(cert, key, "Korpu Ledger TSA", Profile::Tsa),
+        None => issue(&root, &root_key, "Korpu Ledger TSA", Profile::Tsa),
+    };
+    let issuing = issuing.map(|(cert, _)| cert);
+    let tsa = Authority::new(
+        tsa_cert,
+        tsa_key,
+        issuing.iter().cloned().collect(),
+        "1.3.6.1.4.1.99999.1.1".parse().unwrap(),
+    )
+    .unwrap();
+    TestPki { root, issuing, tsa }
+}
+
+/// A crash, as far as one process can make one: the ledger is dropped without `close` (no
+/// final checkpoint, no state), and its threads are given a moment to let go of the files.
+pub async fn crash(ledger: Ledger) {
+    drop(ledger);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// A directory for a bench: under `KORPU_BENCH_DIR` when set (it must be on the disk to
+/// measure, not a tmpfs), else under the system temp dir; made private.
+pub fn bench_dir() -> tempfile::TempDir {
+    let dir = match std::env::var_os("KORPU_BENCH_DIR") {
+        Some(base) => tempfile::tempdir_in(base),
+        None => tempfile::tempdir(),
+    }
+    .expect("bench directory");
+    make_private(dir.path());
+    dir
+}
+
+/// The multi-threaded runtime the benches run on.
+pub fn bench_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
