@@ -24,11 +24,15 @@ use std::time::Duration;
 use korpu_pki::batch::{self, Signature};
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
+use korpu_service::metrics::Histogram;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, OnceCell};
 
 /// How many verified batch signatures a gateway remembers.
 const VERIFIED_CAPACITY: usize = 4096;
+
+/// Upper bounds of the batch size histogram's buckets.
+const BATCH_SIZE_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 struct Job {
     /// The message's bytes, signed directly when it is alone.
@@ -48,10 +52,27 @@ pub struct BatchSigner {
 }
 
 /// ECDSA signatures made, and the messages they signed (their ratio is the batch size).
-#[derive(Default)]
 struct SignCounts {
     signatures: AtomicU64,
     messages: AtomicU64,
+    /// Messages per signature, one observation per signature.
+    batch_sizes: Histogram,
+}
+
+impl SignCounts {
+    fn new() -> Self {
+        Self {
+            signatures: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            batch_sizes: Histogram::new(BATCH_SIZE_BUCKETS),
+        }
+    }
+
+    fn signed(&self, messages: usize) {
+        self.signatures.fetch_add(1, Ordering::Relaxed);
+        self.messages.fetch_add(messages as u64, Ordering::Relaxed);
+        self.batch_sizes.observe(messages as f64);
+    }
 }
 
 /// An exchange in flight, counted until dropped.
@@ -70,7 +91,7 @@ impl BatchSigner {
     pub fn start(key: SigningKey, window: Duration, max: usize) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let in_flight = Arc::new(AtomicUsize::new(0));
-        let counts = Arc::new(SignCounts::default());
+        let counts = Arc::new(SignCounts::new());
         tokio::spawn(run(
             key.clone(),
             rx,
@@ -95,6 +116,11 @@ impl BatchSigner {
         )
     }
 
+    /// The distribution of batch sizes: messages per signature.
+    pub fn batch_sizes(&self) -> &Histogram {
+        &self.counts.batch_sizes
+    }
+
     /// Counts an exchange as in flight until the guard is dropped.
     pub fn enter(&self) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -112,8 +138,7 @@ impl BatchSigner {
         };
         if let Err(mpsc::error::SendError(job)) = self.jobs.send(job) {
             // The task is gone only while the runtime shuts down: sign here.
-            self.counts.signatures.fetch_add(1, Ordering::Relaxed);
-            self.counts.messages.fetch_add(1, Ordering::Relaxed);
+            self.counts.signed(1);
             return Signature::Single(self.key.sign(&job.input)).encode();
         }
         match answer.await {
@@ -159,10 +184,7 @@ async fn run(
                 }
             }
         }
-        counts.signatures.fetch_add(1, Ordering::Relaxed);
-        counts
-            .messages
-            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        counts.signed(jobs.len());
         sign_batch(&key, &mut jobs);
     }
 }

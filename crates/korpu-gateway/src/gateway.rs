@@ -29,7 +29,7 @@ use crate::batchsign::{BatchSigner, Verifier};
 use crate::body::{InBody, OutBody, SpoolError, Spooled};
 use crate::config::{Cidr, GatewayConfig};
 use crate::index::IndexedConf;
-use crate::metrics::{write_counter, Metrics};
+use crate::metrics::{Metrics, Scrape};
 use crate::protocol::{self as p, ErrorKind, XRoadError, XRoadHeaders};
 use crate::record::{ExchangeRecord, Recorder};
 use crate::tls::{self, OwnTls};

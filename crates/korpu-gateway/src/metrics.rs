@@ -1,145 +1,141 @@
-//! Prometheus text-format metrics: exchanges by role and HTTP status class, errors by X-Road
-//! error type, bytes moved, and a latency histogram per role. Counters are plain atomics and a
-//! small mutex-guarded map of errors; counting an exchange allocates nothing.
+//! The gateway's Prometheus metrics, kept in a [`korpu_service::metrics::Registry`]: exchanges
+//! by role and HTTP status class, errors by X-Road error type, body bytes moved, and a latency
+//! histogram per role. The signer's, verifier's and recorder's own counters are sampled when
+//! `/metrics` is scraped (see `Gateway::signature_metrics` and `Recorder::metrics`).
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
+
+use korpu_service::metrics::{Buckets, Counter, Family, Histogram, Registry};
+pub use korpu_service::metrics::{Scrape, CONTENT_TYPE};
 
 /// Latency bucket bounds, in seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [AtomicU64; 12],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
+/// HTTP status classes, by the status's first digit less one.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/// The roles a gateway counts exchanges for, in the order they are rendered.
-const ROLES: [&str; 2] = ["client", "provider"];
+type Labels<const N: usize> = [(&'static str, &'static str); N];
 
-#[derive(Default)]
 pub struct Metrics {
-    /// By role (as [`ROLES`]) and HTTP status class (1xx to 5xx).
-    exchanges: [[AtomicU64; 5]; 2],
-    errors: Mutex<BTreeMap<String, u64>>,
-    request_bytes: AtomicU64,
-    response_bytes: AtomicU64,
-    client_latency: Histogram,
-    provider_latency: Histogram,
+    registry: Registry,
+    /// By role and HTTP status class.
+    exchanges: Family<Labels<2>, Counter>,
+    /// By X-Road error type (`type`).
+    errors: Family<[(&'static str, String); 1], Counter>,
+    /// By direction (`request`, `response`).
+    body_bytes: Family<Labels<1>, Counter>,
+    /// By role.
+    latency: Family<Labels<1>, Histogram, Buckets>,
 }
 
-/// Appends one counter to a Prometheus text exposition: its HELP and TYPE lines and its value.
-pub fn write_counter(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-    );
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let exchanges = registry.counter_family(
+            "korpu_exchanges_total",
+            "Exchanges handled, by role and HTTP status class.",
+        );
+        let errors = registry.counter_family("korpu_errors_total", "Errors, by X-Road error type.");
+        let body_bytes = registry.counter_family(
+            "korpu_body_bytes_total",
+            "Body bytes relayed, by direction.",
+        );
+        let latency = registry.histogram_family(
+            "korpu_exchange_duration_seconds",
+            "Time to handle an exchange.",
+            &BUCKETS,
+        );
+        // Shown from the start, at zero, as before the move onto the registry.
+        for direction in ["request", "response"] {
+            let _ = body_bytes.get_or_create(&[("direction", direction)]);
+        }
+        for role in ["client", "provider"] {
+            let _ = latency.get_or_create(&[("role", role)]);
+        }
+        Self {
+            registry,
+            exchanges,
+            errors,
+            body_bytes,
+            latency,
+        }
+    }
+}
+
+/// `"client"` or `"provider"`, as the label value.
+fn role_label(role: &str) -> &'static str {
+    if role == "client" {
+        "client"
+    } else {
+        "provider"
+    }
 }
 
 impl Metrics {
     pub fn inc_error(&self, kind: &str) {
-        *self
-            .errors
-            .lock()
-            .expect("lock")
-            .entry(kind.to_owned())
-            .or_default() += 1;
+        self.errors
+            .get_or_create(&[("type", kind.to_owned())])
+            .inc();
     }
 
     pub fn add_bytes(&self, direction: &str, n: u64) {
-        let c = if direction == "request" {
-            &self.request_bytes
+        let direction = if direction == "request" {
+            "request"
         } else {
-            &self.response_bytes
+            "response"
         };
-        c.fetch_add(n, Ordering::Relaxed);
+        self.body_bytes
+            .get_or_create(&[("direction", direction)])
+            .inc_by(n);
     }
 
     /// Counts one finished exchange (or refusal) of `role` (`"client"` or `"provider"`) with
     /// HTTP `status`.
     pub fn observe(&self, role: &str, status: u16, took: Duration) {
-        let r = usize::from(role != "client");
-        let class = (usize::from(status / 100)).clamp(1, 5) - 1;
-        self.exchanges[r][class].fetch_add(1, Ordering::Relaxed);
-        let h = if role == "client" {
-            &self.client_latency
-        } else {
-            &self.provider_latency
-        };
-        let secs = took.as_secs_f64();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                h.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        h.count.fetch_add(1, Ordering::Relaxed);
-        h.sum_micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        let role = role_label(role);
+        let class = CLASSES[usize::from(status / 100).clamp(1, 5) - 1];
+        self.exchanges
+            .get_or_create(&[("role", role), ("status", class)])
+            .inc();
+        self.latency
+            .get_or_create(&[("role", role)])
+            .observe(took.as_secs_f64());
     }
 
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        s.push_str("# HELP korpu_exchanges_total Exchanges handled, by role and HTTP status class.\n# TYPE korpu_exchanges_total counter\n");
-        for (role, classes) in ROLES.iter().zip(&self.exchanges) {
-            for (class, n) in classes.iter().enumerate() {
-                let n = n.load(Ordering::Relaxed);
-                if n > 0 {
-                    let _ = writeln!(
-                        s,
-                        "korpu_exchanges_total{{role=\"{role}\",status=\"{}xx\"}} {n}",
-                        class + 1
-                    );
-                }
-            }
+    /// The OpenMetrics text ([`CONTENT_TYPE`]) of these metrics and of those `sample` adds.
+    pub fn render(&self, sample: impl FnOnce(&mut Scrape)) -> String {
+        self.registry.render(sample)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_keeps_the_names_and_labels_that_scrapers_read() {
+        let m = Metrics::default();
+        for status in [200, 200, 502] {
+            m.observe("client", status, Duration::from_millis(3));
         }
-        s.push_str("# HELP korpu_errors_total Errors, by X-Road error type.\n# TYPE korpu_errors_total counter\n");
-        for (kind, n) in self.errors.lock().expect("lock").iter() {
-            let _ = writeln!(s, "korpu_errors_total{{type=\"{kind}\"}} {n}");
-        }
-        s.push_str("# HELP korpu_body_bytes_total Body bytes relayed, by direction.\n# TYPE korpu_body_bytes_total counter\n");
-        let _ = writeln!(
-            s,
-            "korpu_body_bytes_total{{direction=\"request\"}} {}",
-            self.request_bytes.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            s,
-            "korpu_body_bytes_total{{direction=\"response\"}} {}",
-            self.response_bytes.load(Ordering::Relaxed)
-        );
-        s.push_str("# HELP korpu_exchange_duration_seconds Time to handle an exchange.\n# TYPE korpu_exchange_duration_seconds histogram\n");
-        for (role, h) in [
-            ("client", &self.client_latency),
-            ("provider", &self.provider_latency),
+        m.observe("provider", 200, Duration::from_millis(1));
+        m.inc_error("Server.ClientProxy.NetworkError");
+        m.add_bytes("request", 10);
+        let text = m.render(|s| s.counter("korpu_ledger_commits_total", "Commits.", 2));
+        for line in [
+            "korpu_exchanges_total{role=\"client\",status=\"2xx\"} 2\n",
+            "korpu_exchanges_total{role=\"client\",status=\"5xx\"} 1\n",
+            "korpu_exchanges_total{role=\"provider\",status=\"2xx\"} 1\n",
+            "korpu_errors_total{type=\"Server.ClientProxy.NetworkError\"} 1\n",
+            "korpu_body_bytes_total{direction=\"request\"} 10\n",
+            "korpu_body_bytes_total{direction=\"response\"} 0\n",
+            "korpu_exchange_duration_seconds_count{role=\"client\"} 3\n",
+            "korpu_exchange_duration_seconds_count{role=\"provider\"} 1\n",
+            "korpu_ledger_commits_total 2\n",
         ] {
-            for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "korpu_exchange_duration_seconds_bucket{{role=\"{role}\",le=\"{b}\"}} {}",
-                    h.buckets[i].load(Ordering::Relaxed)
-                );
-            }
-            let count = h.count.load(Ordering::Relaxed);
-            let _ = writeln!(
-                s,
-                "korpu_exchange_duration_seconds_bucket{{role=\"{role}\",le=\"+Inf\"}} {count}"
-            );
-            let _ = writeln!(
-                s,
-                "korpu_exchange_duration_seconds_sum{{role=\"{role}\"}} {}",
-                h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-            );
-            let _ = writeln!(
-                s,
-                "korpu_exchange_duration_seconds_count{{role=\"{role}\"}} {count}"
-            );
+            assert!(text.contains(line), "{line} in\n{text}");
         }
-        s
     }
 }

@@ -63,11 +63,8 @@ pub trait Recorder: Send + Sync + 'static {
         self.record(record)
     }
 
-    /// Counters for `/metrics`, in Prometheus text format (each with its HELP and TYPE lines);
-    /// empty for recorders that keep none.
-    fn metrics(&self) -> String {
-        String::new()
-    }
+    /// Adds the recorder's counters to a `/metrics` scrape; recorders that keep none add none.
+    fn metrics(&self, _scrape: &mut crate::metrics::Scrape) {}
 
     /// A page of the accesses to `subject`'s data, newest first, before `cursor` (a record
     /// index; `None` = from the newest), in the data tracker's JSON shape:
@@ -250,39 +247,46 @@ impl Recorder for korpu_ledger::Ledger {
         })
     }
 
-    fn metrics(&self) -> String {
+    fn metrics(&self, scrape: &mut crate::metrics::Scrape) {
         let s = self.stats();
-        let mut out = String::new();
         for (name, help, value) in [
             (
                 "korpu_ledger_appends_total",
                 "Exchange records made durable in the evidence ledger since start.",
-                s.appends.to_string(),
+                s.appends,
             ),
             (
                 "korpu_ledger_commits_total",
                 "Group commits (one write and fdatasync each) since start; appends per commit is the batch size.",
-                s.commits.to_string(),
+                s.commits,
             ),
             (
                 "korpu_ledger_segments_total",
                 "Ledger segments begun since start.",
-                s.segments.to_string(),
+                s.segments,
             ),
+        ] {
+            scrape.counter(name, help, value);
+        }
+        for (name, help, micros) in [
             (
                 "korpu_ledger_commit_seconds_total",
                 "Time the ledger's writer spent writing, syncing and acknowledging group commits.",
-                (s.commit_micros as f64 / 1e6).to_string(),
+                s.commit_micros,
             ),
             (
                 "korpu_ledger_batch_wait_seconds_total",
                 "Time the ledger's writer waited for appends under way to join a group commit.",
-                (s.wait_micros as f64 / 1e6).to_string(),
+                s.wait_micros,
             ),
         ] {
-            crate::metrics::write_counter(&mut out, name, help, value);
+            scrape.counter_f64(name, help, micros as f64 / 1e6);
         }
-        out
+        scrape.gauge(
+            "korpu_ledger_group_commit_size",
+            "Records made durable per group commit since start (appends over commits).",
+            s.appends as f64 / s.commits.max(1) as f64,
+        );
     }
 
     fn subject_accesses(

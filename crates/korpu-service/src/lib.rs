@@ -1,7 +1,8 @@
 //! Runtime pieces every Körpü server shares: [`config`], the one configuration loader (TOML
 //! over defaults, `KORPU_<SERVICE>_<KEY>` environment overrides, `--print-config`); [`db`], the
 //! database bootstrap (SQLite or PostgreSQL, pool limits, `sqlx::migrate!` migrations);
-//! [`secret`], atomic owner-only secret files; [`shutdown`], the stop signal and grace period.
+//! [`secret`], atomic owner-only secret files; [`shutdown`], the stop signal and grace period;
+//! [`metrics`], the Prometheus registry and text exposition.
 //!
 //! Pure of any service: it knows nothing about central, gateways, docs or the portal; each
 //! service keeps its own configuration type, its own tables and its own semantic checks.
@@ -9,6 +10,7 @@
 
 pub mod config;
 pub mod db;
+pub mod metrics;
 pub mod secret;
 pub mod shutdown;
 

@@ -32,9 +32,16 @@ impl Gateway {
         }
         match path.split('?').next().unwrap_or("") {
             "/metrics" => {
-                let text =
-                    self.metrics.render() + &self.signature_metrics() + &self.recorder.metrics();
-                return Response::new(OutBody::full(text));
+                let text = self.metrics.render(|s| {
+                    self.signature_metrics(s);
+                    self.recorder.metrics(s);
+                });
+                let mut r = Response::new(OutBody::full(text));
+                r.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+                );
+                return r;
             }
             "/health" => return self.health(),
             "/listClients" => return self.list_clients(form),

@@ -13,13 +13,17 @@ impl Gateway {
         r
     }
 
-    /// The signer's and verifier's counters, in Prometheus text format: signatures made per
-    /// message signed is the batch size, verifications per message received the share of
-    /// batches verified here.
-    pub(super) fn signature_metrics(&self) -> String {
+    /// The signer's and verifier's counters: signatures made per message signed is the batch
+    /// size (its distribution in `korpu_signature_batch_size`), verifications per message
+    /// received the share of batches verified here.
+    pub(super) fn signature_metrics(&self, s: &mut Scrape) {
         let (signatures, signed) = self.signer.counts();
         let (verifications, remembered) = self.verifier.counts();
-        let mut s = String::new();
+        s.histogram(
+            "korpu_signature_batch_size",
+            "Messages signed together under one ECDSA signature, per batch.",
+            self.signer.batch_sizes(),
+        );
         for (name, help, value) in [
             (
                 "korpu_signatures_total",
@@ -42,9 +46,8 @@ impl Gateway {
                 remembered,
             ),
         ] {
-            write_counter(&mut s, name, help, value);
+            s.counter(name, help, value);
         }
-        s
     }
 
     pub(super) fn health(&self) -> Response<OutBody> {
