@@ -81,17 +81,19 @@ impl ReplayGuard {
                 created_ms - now_ms
             )));
         }
+        // A restart is the more specific reason (the window may also have passed while the
+        // gateway was starting), so it is named first.
+        if created_ms < self.started_ms {
+            return Err(out(
+                "before this gateway started: it may have been accepted before the restart".into(),
+            ));
+        }
         let oldest = now_ms.saturating_sub((self.window + self.skew).as_millis() as u64);
         if created_ms < oldest {
             return Err(out(format!(
                 "{} s ago: older than the acceptance window",
                 (now_ms - created_ms) / 1000
             )));
-        }
-        if created_ms < self.started_ms {
-            return Err(out(
-                "before this gateway started: it may have been accepted before the restart".into(),
-            ));
         }
         let key = self.hasher.hash_one((client, message_id));
         let keep = self.window + self.skew * 2;
