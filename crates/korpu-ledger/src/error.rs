@@ -106,27 +106,11 @@ pub enum LedgerError {
         /// The decoding error.
         detail: String,
     },
-    /// Checkpoint text that is not a C2SP tlog-checkpoint body.
-    #[error("malformed checkpoint: {0}")]
-    MalformedCheckpoint(String),
-    /// Text that is not a C2SP signed note.
-    #[error("malformed note: {0}")]
-    MalformedNote(String),
-    /// A signature by a trusted key that does not verify.
-    #[error("the note signature by \"{name}\" (key id {key_id:08x}) does not verify")]
-    BadNoteSignature {
-        /// Key name.
-        name: String,
-        /// Key id.
-        key_id: u32,
-    },
-    /// No signature on the note is by a trusted key.
-    #[error("the note carries no signature by a trusted key (trusted: {trusted})")]
-    NoTrustedSignature {
-        /// The names and ids of the trusted keys.
-        trusted: String,
-    },
-    /// A key name, verifier key or signing key that cannot be used.
+    /// A checkpoint, signed note or note key refused by `korpu-tlog`, with its message.
+    #[error(transparent)]
+    Note(#[from] korpu_tlog::NoteError),
+    /// A key of the ledger's own (its signing key's name against the origin, the index and body
+    /// keys) that cannot be made or used.
     #[error("invalid note key: {0}")]
     InvalidKey(String),
     /// The time-stamping authority could not be reached or its answer does not verify.
@@ -147,20 +131,6 @@ pub enum LedgerError {
     Proof(#[from] ProofError),
 }
 
-impl From<korpu_tlog::NoteError> for LedgerError {
-    /// Each format error keeps its variant (and message) of the same name.
-    fn from(e: korpu_tlog::NoteError) -> Self {
-        use korpu_tlog::NoteError as N;
-        match e {
-            N::MalformedCheckpoint(m) => LedgerError::MalformedCheckpoint(m),
-            N::MalformedNote(m) => LedgerError::MalformedNote(m),
-            N::BadNoteSignature { name, key_id } => LedgerError::BadNoteSignature { name, key_id },
-            N::NoTrustedSignature { trusted } => LedgerError::NoTrustedSignature { trusted },
-            N::InvalidKey(m) => LedgerError::InvalidKey(m),
-        }
-    }
-}
-
 impl LedgerError {
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LedgerError {
         let what = what.into();
@@ -170,12 +140,12 @@ impl LedgerError {
 
 #[cfg(test)]
 mod tests {
-    use korpu_tlog::{verify_note, NoteSigner};
+    use korpu_tlog::{verify_note, NoteError, NoteSigner};
 
     use super::LedgerError;
 
     #[test]
-    fn note_errors_keep_their_ledger_variant_and_message() {
+    fn note_errors_keep_their_variant_and_message() {
         let signer = NoteSigner::generate("ledger.gw1.korpu.test/v1").unwrap();
         let other = NoteSigner::generate("ledger.gw2.korpu.test/v1").unwrap();
         let note = korpu_tlog::sign_note("hello\n", &signer).unwrap();
@@ -183,14 +153,17 @@ mod tests {
         let text = e.to_string();
         let mapped = LedgerError::from(e);
         assert!(
-            matches!(mapped, LedgerError::NoTrustedSignature { .. }),
+            matches!(
+                mapped,
+                LedgerError::Note(NoteError::NoTrustedSignature { .. })
+            ),
             "{mapped:?}"
         );
         assert_eq!(mapped.to_string(), text);
         let e = korpu_tlog::Checkpoint::parse_body("x\n").unwrap_err();
         assert!(matches!(
             LedgerError::from(e),
-            LedgerError::MalformedCheckpoint(_)
+            LedgerError::Note(NoteError::MalformedCheckpoint(_))
         ));
     }
 }

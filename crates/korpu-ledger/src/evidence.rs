@@ -351,17 +351,9 @@ mod tests {
             data_subject: Some("AZ1234567".into()),
             purpose: Some("benefit".into()),
             request_digest: hex::encode(Sha256::digest(base.as_bytes())),
-            response_digest: None,
             response_status: Some(200),
-            request_signature: String::new(),
-            request_signer_cert_sha256: String::new(),
-            response_signature: None,
-            response_signer_cert_sha256: None,
-            error: None,
-            request_body_sha256: None,
-            response_body_sha256: None,
             request_signed: Some(base),
-            response_signed: None,
+            ..ExchangeRecord::default()
         }
     }
 

@@ -39,6 +39,7 @@ pub use archive::{verify_archive, ArchiveError, ArchiveReport, ArchiveStore};
 pub use checkpoint::{sign_note, verify_note, Checkpoint, NoteSigner, NoteVerifier};
 pub use error::LedgerError;
 pub use evidence::{verify_evidence, Evidence, EvidenceError, EvidenceReport};
+pub use korpu_tlog::NoteError;
 pub use log::{
     Announcement, Ledger, LedgerConfig, LedgerStats, RecoveryReport, SignedCheckpoint,
     SubjectAccess, SubjectPage,

@@ -1,5 +1,5 @@
 //! Why a checkpoint, signed note or note key was refused. The messages are the ones the ledger
-//! has always given (it maps each variant to its own `LedgerError` variant of the same name).
+//! has always given (the ledger wraps them unchanged as `LedgerError::Note`).
 
 /// A checkpoint body, signed note or note key that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

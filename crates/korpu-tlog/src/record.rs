@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::merkle::{leaf_hash, Hash};
 
 /// One exchange as recorded by one gateway.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+///
+/// `Default` is the empty record (empty strings, time 0, every option absent): not a record to
+/// log, but the base that writers fill with struct-update syntax (`..Default::default()`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ExchangeRecord {
     /// The `X-Road-Id` of the exchange.
@@ -160,17 +163,10 @@ impl ExchangeRecord {
             data_subject: Some("AZ7654321".into()),
             purpose: Some("benefit-eligibility".into()),
             request_digest: "00".repeat(32),
-            response_digest: None,
             response_status: Some(200),
             request_signature: "MEUCIQ==".into(),
             request_signer_cert_sha256: "11".repeat(32),
-            response_signature: None,
-            response_signer_cert_sha256: None,
-            error: None,
-            request_body_sha256: None,
-            response_body_sha256: None,
-            request_signed: None,
-            response_signed: None,
+            ..Self::default()
         }
     }
 }

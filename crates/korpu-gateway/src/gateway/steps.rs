@@ -165,20 +165,8 @@ pub(super) fn new_record(
         gateway: gateway.to_owned(),
         role: role.to_owned(),
         user_id: xh.user_id.clone(),
-        data_subject: None,
         purpose: xh.purpose.clone(),
-        request_digest: String::new(),
-        response_digest: None,
-        response_status: None,
-        request_signature: String::new(),
-        request_signer_cert_sha256: String::new(),
-        response_signature: None,
-        response_signer_cert_sha256: None,
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
+        ..ExchangeRecord::default()
     }
 }
 

@@ -21,21 +21,9 @@ pub fn record(message_id: impl Into<String>, time_unix_ms: u64) -> ExchangeRecor
         service: "AZ/GOV/1400001/population/familyComposition".into(),
         gateway: "AZ/GOV/1400003/gw1".into(),
         role: "client".into(),
-        user_id: None,
-        data_subject: None,
-        purpose: None,
         request_digest: "00".repeat(32),
-        response_digest: None,
         response_status: Some(200),
-        request_signature: String::new(),
-        request_signer_cert_sha256: String::new(),
-        response_signature: None,
-        response_signer_cert_sha256: None,
-        error: None,
-        request_body_sha256: None,
-        response_body_sha256: None,
-        request_signed: None,
-        response_signed: None,
+        ..ExchangeRecord::default()
     }
 }
 
