@@ -228,8 +228,17 @@ impl Store {
 
     /// Every row of a query, mapped.
     async fn all<T: FromRow>(&self, q: Query<'_>) -> Result<Vec<T>, StoreError> {
+        self.all_with(q, T::from_row).await
+    }
+
+    /// Every row of a query, mapped by `map`.
+    async fn all_with<T>(
+        &self,
+        q: Query<'_>,
+        map: impl Fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let rows = q.fetch_all(&self.pool).await.map_err(err)?;
-        rows.iter().map(T::from_row).collect()
+        rows.iter().map(map).collect()
     }
 
     /// The row of a query, if any, mapped.
@@ -449,16 +458,11 @@ impl Store {
 
     /// (action, at) for a consent, oldest first.
     pub async fn consent_history(&self, id: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT action, at FROM consent_history WHERE consent_id = $1 ORDER BY at, action DESC",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "action")?, get(r, "at")?)))
-            .collect()
+        );
+        self.all_with(q.bind(id), |r| Ok((get(r, "action")?, get(r, "at")?)))
+            .await
     }
 
     // --- notifications -----------------------------------------------------------------
