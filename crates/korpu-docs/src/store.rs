@@ -9,7 +9,7 @@
 
 use korpu_service::db::{DbError, Migrations, PoolLimits};
 use serde::Serialize;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
 
@@ -112,27 +112,61 @@ pub struct Store {
     pool: AnyPool,
 }
 
-fn doc_from(r: &AnyRow) -> Result<DocRow, sqlx::Error> {
-    Ok(DocRow {
-        id: r.try_get("id")?,
-        mailbox: r.try_get("box")?,
-        sender: r.try_get("sender")?,
-        recipient: r.try_get("recipient")?,
-        title: r.try_get("title")?,
-        doc_type: r.try_get("doc_type")?,
-        register_no: r.try_get("register_no")?,
-        deadline: r.try_get("deadline")?,
-        reply_to: r.try_get("reply_to")?,
-        thread_id: r.try_get("thread_id")?,
-        retention: r.try_get("retention")?,
-        expires_at: r.try_get("expires_at")?,
-        hold: r.try_get::<i64, _>("hold")? != 0,
-        status: r.try_get("status")?,
-        container_sha256: r.try_get("container_sha256")?,
-        signed_container_sha256: r.try_get("signed_container_sha256")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+/// A query with its parameters bound, ready for [`Store::all`] or [`Store::optional`].
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
+
+/// A row type read from one result row, column by column (by name).
+trait FromRow: Sized {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error>;
+}
+
+impl FromRow for AttRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(AttRow {
+            name: r.try_get("name")?,
+            mime_type: r.try_get("mime_type")?,
+            sha256: r.try_get("sha256")?,
+            size: r.try_get("size")?,
+        })
+    }
+}
+
+impl FromRow for ReceiptRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(ReceiptRow {
+            doc_id: r.try_get("doc_id")?,
+            status: r.try_get("status")?,
+            by: r.try_get("by_subsystem")?,
+            at: r.try_get("at")?,
+            receipt: r.try_get("receipt")?,
+            signature: r.try_get("signature")?,
+        })
+    }
+}
+
+impl FromRow for DocRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(DocRow {
+            id: r.try_get("id")?,
+            mailbox: r.try_get("box")?,
+            sender: r.try_get("sender")?,
+            recipient: r.try_get("recipient")?,
+            title: r.try_get("title")?,
+            doc_type: r.try_get("doc_type")?,
+            register_no: r.try_get("register_no")?,
+            deadline: r.try_get("deadline")?,
+            reply_to: r.try_get("reply_to")?,
+            thread_id: r.try_get("thread_id")?,
+            retention: r.try_get("retention")?,
+            expires_at: r.try_get("expires_at")?,
+            hold: r.try_get::<i64, _>("hold")? != 0,
+            status: r.try_get("status")?,
+            container_sha256: r.try_get("container_sha256")?,
+            signed_container_sha256: r.try_get("signed_container_sha256")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    }
 }
 
 const DOC_COLS: &str = "id, box, sender, recipient, title, doc_type, register_no, deadline, \
@@ -157,6 +191,21 @@ impl Store {
     /// Waits for queries in flight and closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Every row of a query, mapped.
+    async fn all<T: FromRow>(&self, q: Query<'_>) -> Result<Vec<T>, DocsError> {
+        let rows = q.fetch_all(&self.pool).await.map_err(store_err)?;
+        rows.iter()
+            .map(T::from_row)
+            .collect::<Result<_, _>>()
+            .map_err(store_err)
+    }
+
+    /// The row of a query, if any, mapped.
+    async fn optional<T: FromRow>(&self, q: Query<'_>) -> Result<Option<T>, DocsError> {
+        let row = q.fetch_optional(&self.pool).await.map_err(store_err)?;
+        row.as_ref().map(T::from_row).transpose().map_err(store_err)
     }
 
     /// Inserts a document with its attachments and first receipts, in one transaction.
@@ -253,65 +302,28 @@ impl Store {
     /// The document `id`.
     pub async fn document(&self, id: &str) -> Result<Option<DocRow>, DocsError> {
         let q = format!("SELECT {DOC_COLS} FROM documents WHERE id = $1");
-        let row = sqlx::query(&q)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?;
-        row.as_ref().map(doc_from).transpose().map_err(store_err)
+        self.optional(sqlx::query(&q).bind(id)).await
     }
 
     /// The attachments of `id`, in container order.
     pub async fn attachments(&self, id: &str) -> Result<Vec<AttRow>, DocsError> {
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT name, mime_type, sha256, size FROM attachments WHERE doc_id = $1 ORDER BY idx",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(AttRow {
-                    name: r.try_get("name")?,
-                    mime_type: r.try_get("mime_type")?,
-                    sha256: r.try_get("sha256")?,
-                    size: r.try_get("size")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(store_err)
+        );
+        self.all(q.bind(id)).await
     }
 
     /// The receipts of `id`, in the order of the statuses (sent, delivered, opened, …); times
     /// have whole seconds, so several receipts can share one.
     pub async fn receipts(&self, id: &str) -> Result<Vec<ReceiptRow>, DocsError> {
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT doc_id, status, by_subsystem, at, receipt, signature FROM receipts
              WHERE doc_id = $1 ORDER BY at, status",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReceiptRow {
-                    doc_id: r.try_get("doc_id")?,
-                    status: r.try_get("status")?,
-                    by: r.try_get("by_subsystem")?,
-                    at: r.try_get("at")?,
-                    receipt: r.try_get("receipt")?,
-                    signature: r.try_get("signature")?,
-                })
-            })
-            .collect::<Result<Vec<ReceiptRow>, sqlx::Error>>()
-            .map(|mut v| {
-                let rank = |s: &str| crate::receipt::STATUSES.iter().position(|x| *x == s);
-                v.sort_by_key(|r| rank(&r.status));
-                v
-            })
-            .map_err(store_err)
+        );
+        let mut v: Vec<ReceiptRow> = self.all(q.bind(id)).await?;
+        let rank = |s: &str| crate::receipt::STATUSES.iter().position(|x| *x == s);
+        v.sort_by_key(|r| rank(&r.status));
+        Ok(v)
     }
 
     /// Up to `limit` documents of a mailbox, oldest first, after `cursor` (`created_at:id` of
@@ -329,19 +341,8 @@ impl Store {
              AND (created_at > $3 OR (created_at = $3 AND id > $4))
              ORDER BY created_at, id LIMIT $5"
         );
-        let rows = sqlx::query(&q)
-            .bind(mailbox)
-            .bind(status.unwrap_or(""))
-            .bind(after_t)
-            .bind(after_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(doc_from)
-            .collect::<Result<_, _>>()
-            .map_err(store_err)
+        let q = sqlx::query(&q).bind(mailbox).bind(status.unwrap_or(""));
+        self.all(q.bind(after_t).bind(after_id).bind(limit)).await
     }
 
     /// The documents of a thread, oldest first.
@@ -349,15 +350,7 @@ impl Store {
         let q = format!(
             "SELECT {DOC_COLS} FROM documents WHERE thread_id = $1 ORDER BY created_at, id"
         );
-        let rows = sqlx::query(&q)
-            .bind(thread_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(doc_from)
-            .collect::<Result<_, _>>()
-            .map_err(store_err)
+        self.all(sqlx::query(&q).bind(thread_id)).await
     }
 
     /// Puts a document on hold, or releases it. False if there is no such document.
@@ -377,15 +370,7 @@ impl Store {
             "SELECT {DOC_COLS} FROM documents
              WHERE hold = 0 AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY id"
         );
-        let rows = sqlx::query(&q)
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(doc_from)
-            .collect::<Result<_, _>>()
-            .map_err(store_err)
+        self.all(sqlx::query(&q).bind(now)).await
     }
 
     /// Removes a document, its attachments and receipts (one transaction); returns the blob

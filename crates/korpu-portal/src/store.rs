@@ -8,7 +8,7 @@
 //! not decide anything (who may see what is the server's job).
 
 use korpu_service::db::{Migrations, PoolLimits};
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
 
@@ -109,6 +109,94 @@ where
     row.try_get(col).map_err(err)
 }
 
+/// A query with its parameters bound, ready for [`Store::run`], [`Store::all`] or
+/// [`Store::optional`].
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
+
+/// A value read from one result row, column by column (by name).
+trait FromRow: Sized {
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError>;
+}
+
+impl FromRow for Session {
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Session {
+            citizen: get(r, "citizen")?,
+            name: get(r, "name")?,
+            email: get(r, "email")?,
+            csrf: get(r, "csrf")?,
+            expires_at: get(r, "expires_at")?,
+        })
+    }
+}
+
+impl FromRow for PendingLogin {
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(PendingLogin {
+            nonce: get(r, "nonce")?,
+            verifier: get(r, "verifier")?,
+            next: get(r, "next")?,
+            created_at: get(r, "created_at")?,
+        })
+    }
+}
+
+impl FromRow for Application {
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Application {
+            id: get(r, "id")?,
+            citizen: get(r, "citizen")?,
+            email: get(r, "email")?,
+            service: get(r, "service")?,
+            agency_ref: get(r, "agency_ref")?,
+            status: get(r, "status")?,
+            data: get(r, "data")?,
+            created_at: get(r, "created_at")?,
+            updated_at: get(r, "updated_at")?,
+        })
+    }
+}
+
+impl FromRow for Event {
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Event {
+            status: get(r, "status")?,
+            message: get(r, "message")?,
+            at: get(r, "at")?,
+        })
+    }
+}
+
+impl FromRow for Consent {
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Consent {
+            id: get(r, "id")?,
+            client: get(r, "client")?,
+            purpose: get(r, "purpose")?,
+            items: get(r, "items")?,
+            created_at: get(r, "created_at")?,
+            expires_at: get(r, "expires_at")?,
+            revoked_at: get(r, "revoked_at")?,
+        })
+    }
+}
+
+impl FromRow for Notification {
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Notification {
+            kind: get(r, "kind")?,
+            subject: get(r, "subject")?,
+            link: get(r, "link")?,
+            created_at: get(r, "created_at")?,
+            read_at: get(r, "read_at")?,
+        })
+    }
+}
+
+/// The columns of every application query, in [`Application`]'s order.
+const APPLICATION_COLS: &str =
+    "id, citizen, email, service, agency_ref, status, data, created_at, updated_at";
+
 impl Store {
     /// Opens (creating if needed) `sqlite:PATH` or `postgres://…`, and brings its schema up
     /// to date.
@@ -133,6 +221,32 @@ impl Store {
         self.backend
     }
 
+    /// Executes a statement; returns how many rows it changed.
+    async fn run(&self, q: Query<'_>) -> Result<u64, StoreError> {
+        Ok(q.execute(&self.pool).await.map_err(err)?.rows_affected())
+    }
+
+    /// Every row of a query, mapped.
+    async fn all<T: FromRow>(&self, q: Query<'_>) -> Result<Vec<T>, StoreError> {
+        self.all_with(q, T::from_row).await
+    }
+
+    /// Every row of a query, mapped by `map`.
+    async fn all_with<T>(
+        &self,
+        q: Query<'_>,
+        map: impl Fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = q.fetch_all(&self.pool).await.map_err(err)?;
+        rows.iter().map(map).collect()
+    }
+
+    /// The row of a query, if any, mapped.
+    async fn optional<T: FromRow>(&self, q: Query<'_>) -> Result<Option<T>, StoreError> {
+        let row = q.fetch_optional(&self.pool).await.map_err(err)?;
+        row.as_ref().map(T::from_row).transpose()
+    }
+
     // --- sessions ----------------------------------------------------------------------
 
     pub async fn insert_session(
@@ -141,164 +255,96 @@ impl Store {
         s: &Session,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO sessions (id_sha256, citizen, name, email, csrf, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        );
+        self.run(
+            q.bind(id_sha256)
+                .bind(&s.citizen)
+                .bind(&s.name)
+                .bind(&s.email)
+                .bind(&s.csrf)
+                .bind(now)
+                .bind(s.expires_at),
         )
-        .bind(id_sha256)
-        .bind(&s.citizen)
-        .bind(&s.name)
-        .bind(&s.email)
-        .bind(&s.csrf)
-        .bind(now)
-        .bind(s.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
+        .await?;
         Ok(())
     }
 
     /// The unexpired session with this id hash.
     pub async fn session(&self, id_sha256: &str, now: i64) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query(
+        let q = sqlx::query(
             "SELECT citizen, name, email, csrf, expires_at FROM sessions
              WHERE id_sha256 = $1 AND expires_at > $2",
-        )
-        .bind(id_sha256)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(err)?;
-        row.map(|r| {
-            Ok(Session {
-                citizen: get(&r, "citizen")?,
-                name: get(&r, "name")?,
-                email: get(&r, "email")?,
-                csrf: get(&r, "csrf")?,
-                expires_at: get(&r, "expires_at")?,
-            })
-        })
-        .transpose()
+        );
+        self.optional(q.bind(id_sha256).bind(now)).await
     }
 
     /// Slides a session's expiry forward (idle timeout).
     pub async fn touch_session(&self, id_sha256: &str, expires_at: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_sha256 = $2")
-            .bind(expires_at)
-            .bind(id_sha256)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        let q = sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_sha256 = $2");
+        self.run(q.bind(expires_at).bind(id_sha256)).await?;
         Ok(())
     }
 
     pub async fn delete_session(&self, id_sha256: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1")
-            .bind(id_sha256)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        let q = sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1");
+        self.run(q.bind(id_sha256)).await?;
         Ok(())
     }
 
     /// Drops expired sessions and sign-ins older than `login_before`.
     pub async fn sweep(&self, now: i64, login_before: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        sqlx::query("DELETE FROM logins WHERE created_at < $1")
-            .bind(login_before)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        let q = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1");
+        self.run(q.bind(now)).await?;
+        let q = sqlx::query("DELETE FROM logins WHERE created_at < $1");
+        self.run(q.bind(login_before)).await?;
         Ok(())
     }
 
     // --- sign-ins in progress ----------------------------------------------------------
 
     pub async fn insert_login(&self, state: &str, l: &PendingLogin) -> Result<(), StoreError> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO logins (state, nonce, verifier, next, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(state)
-        .bind(&l.nonce)
-        .bind(&l.verifier)
-        .bind(&l.next)
-        .bind(l.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
+        );
+        let q = q.bind(state).bind(&l.nonce).bind(&l.verifier);
+        self.run(q.bind(&l.next).bind(l.created_at)).await?;
         Ok(())
     }
 
     /// Takes (reads and deletes) a pending sign-in: each `state` is usable once.
     pub async fn take_login(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
-        let row = sqlx::query(
+        let q = sqlx::query(
             "DELETE FROM logins WHERE state = $1 RETURNING nonce, verifier, next, created_at",
-        )
-        .bind(state)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(err)?;
-        row.map(|r| {
-            Ok(PendingLogin {
-                nonce: get(&r, "nonce")?,
-                verifier: get(&r, "verifier")?,
-                next: get(&r, "next")?,
-                created_at: get(&r, "created_at")?,
-            })
-        })
-        .transpose()
+        );
+        self.optional(q.bind(state)).await
     }
 
     // --- applications ------------------------------------------------------------------
 
     pub async fn insert_application(&self, a: &Application) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO applications (id, citizen, email, service, agency_ref, status, data, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&a.id)
-        .bind(&a.citizen)
-        .bind(&a.email)
-        .bind(&a.service)
-        .bind(&a.agency_ref)
-        .bind(&a.status)
-        .bind(&a.data)
-        .bind(a.created_at)
-        .bind(a.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
+        let sql = format!(
+            "INSERT INTO applications ({APPLICATION_COLS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
+        let q = sqlx::query(&sql)
+            .bind(&a.id)
+            .bind(&a.citizen)
+            .bind(&a.email);
+        let q = q.bind(&a.service).bind(&a.agency_ref).bind(&a.status);
+        self.run(q.bind(&a.data).bind(a.created_at).bind(a.updated_at))
+            .await?;
         Ok(())
     }
 
-    fn application_row(r: &AnyRow) -> Result<Application, StoreError> {
-        Ok(Application {
-            id: get(r, "id")?,
-            citizen: get(r, "citizen")?,
-            email: get(r, "email")?,
-            service: get(r, "service")?,
-            agency_ref: get(r, "agency_ref")?,
-            status: get(r, "status")?,
-            data: get(r, "data")?,
-            created_at: get(r, "created_at")?,
-            updated_at: get(r, "updated_at")?,
-        })
-    }
-
     pub async fn applications_of(&self, citizen: &str) -> Result<Vec<Application>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, citizen, email, service, agency_ref, status, data, created_at, updated_at
-             FROM applications WHERE citizen = $1 ORDER BY created_at DESC, id",
-        )
-        .bind(citizen)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        rows.iter().map(Self::application_row).collect()
+        let sql = format!(
+            "SELECT {APPLICATION_COLS}
+             FROM applications WHERE citizen = $1 ORDER BY created_at DESC, id"
+        );
+        self.all(sqlx::query(&sql).bind(citizen)).await
     }
 
     /// An application, only if it belongs to `citizen`.
@@ -307,28 +353,19 @@ impl Store {
         citizen: &str,
         id: &str,
     ) -> Result<Option<Application>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, citizen, email, service, agency_ref, status, data, created_at, updated_at
-             FROM applications WHERE id = $1 AND citizen = $2",
-        )
-        .bind(id)
-        .bind(citizen)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(err)?;
-        row.as_ref().map(Self::application_row).transpose()
+        let sql =
+            format!("SELECT {APPLICATION_COLS} FROM applications WHERE id = $1 AND citizen = $2");
+        self.optional(sqlx::query(&sql).bind(id).bind(citizen))
+            .await
     }
 
     /// Applications whose status may still change.
     pub async fn open_applications(&self) -> Result<Vec<Application>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, citizen, email, service, agency_ref, status, data, created_at, updated_at
-             FROM applications WHERE status NOT IN ('decided', 'rejected') ORDER BY updated_at LIMIT 500",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        rows.iter().map(Self::application_row).collect()
+        let sql = format!(
+            "SELECT {APPLICATION_COLS}
+             FROM applications WHERE status NOT IN ('decided', 'rejected') ORDER BY updated_at LIMIT 500"
+        );
+        self.all(sqlx::query(&sql)).await
     }
 
     /// Records a status; returns whether it was new (so the caller notifies exactly once even
@@ -341,17 +378,10 @@ impl Store {
         message: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE applications SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
-        )
-        .bind(new)
-        .bind(now)
-        .bind(id)
-        .bind(old)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        if r.rows_affected() == 0 {
+        );
+        if self.run(q.bind(new).bind(now).bind(id).bind(old)).await? == 0 {
             return Ok(false);
         }
         self.add_event(id, new, message, now).await?;
@@ -365,67 +395,39 @@ impl Store {
         message: &str,
         at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO application_events (application_id, seq, status, message, at)
              VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM application_events WHERE application_id = $1), $2, $3, $4)",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(message)
-        .bind(at)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
+        );
+        self.run(q.bind(id).bind(status).bind(message).bind(at))
+            .await?;
         Ok(())
     }
 
     pub async fn events(&self, id: &str) -> Result<Vec<Event>, StoreError> {
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT status, message, at FROM application_events WHERE application_id = $1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Event {
-                    status: get(r, "status")?,
-                    message: get(r, "message")?,
-                    at: get(r, "at")?,
-                })
-            })
-            .collect()
+        );
+        self.all(q.bind(id)).await
     }
 
     // --- consents ----------------------------------------------------------------------
 
     pub async fn insert_consent(&self, citizen: &str, c: &Consent) -> Result<(), StoreError> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO consents (id, citizen, client, purpose, items, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&c.id)
-        .bind(citizen)
-        .bind(&c.client)
-        .bind(&c.purpose)
-        .bind(&c.items)
-        .bind(c.created_at)
-        .bind(c.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
+        );
+        let q = q.bind(&c.id).bind(citizen).bind(&c.client).bind(&c.purpose);
+        self.run(q.bind(&c.items).bind(c.created_at).bind(c.expires_at))
+            .await?;
         self.consent_event(&c.id, "granted", c.created_at).await
     }
 
     async fn consent_event(&self, id: &str, action: &str, at: i64) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO consent_history (consent_id, action, at) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(action)
-            .bind(at)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        let q =
+            sqlx::query("INSERT INTO consent_history (consent_id, action, at) VALUES ($1, $2, $3)");
+        self.run(q.bind(id).bind(action).bind(at)).await?;
         Ok(())
     }
 
@@ -436,16 +438,10 @@ impl Store {
         id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE consents SET revoked_at = $1 WHERE id = $2 AND citizen = $3 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(citizen)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        if r.rows_affected() == 0 {
+        );
+        if self.run(q.bind(now).bind(id).bind(citizen)).await? == 0 {
             return Ok(false);
         }
         self.consent_event(id, "revoked", now).await?;
@@ -453,41 +449,20 @@ impl Store {
     }
 
     pub async fn consents_of(&self, citizen: &str) -> Result<Vec<Consent>, StoreError> {
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT id, client, purpose, items, created_at, expires_at, revoked_at FROM consents
              WHERE citizen = $1 ORDER BY created_at DESC, id",
-        )
-        .bind(citizen)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Consent {
-                    id: get(r, "id")?,
-                    client: get(r, "client")?,
-                    purpose: get(r, "purpose")?,
-                    items: get(r, "items")?,
-                    created_at: get(r, "created_at")?,
-                    expires_at: get(r, "expires_at")?,
-                    revoked_at: get(r, "revoked_at")?,
-                })
-            })
-            .collect()
+        );
+        self.all(q.bind(citizen)).await
     }
 
     /// (action, at) for a consent, oldest first.
     pub async fn consent_history(&self, id: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT action, at FROM consent_history WHERE consent_id = $1 ORDER BY at, action DESC",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        rows.iter()
-            .map(|r| Ok((get(r, "action")?, get(r, "at")?)))
-            .collect()
+        );
+        self.all_with(q.bind(id), |r| Ok((get(r, "action")?, get(r, "at")?)))
+            .await
     }
 
     // --- notifications -----------------------------------------------------------------
@@ -501,42 +476,21 @@ impl Store {
         link: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO notifications (id, citizen, kind, subject, link, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(citizen)
-        .bind(kind)
-        .bind(subject)
-        .bind(link)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
+        );
+        let q = q.bind(id).bind(citizen).bind(kind);
+        self.run(q.bind(subject).bind(link).bind(now)).await?;
         Ok(())
     }
 
     pub async fn notifications_of(&self, citizen: &str) -> Result<Vec<Notification>, StoreError> {
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT kind, subject, link, created_at, read_at FROM notifications
              WHERE citizen = $1 ORDER BY created_at DESC, id LIMIT 200",
-        )
-        .bind(citizen)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Notification {
-                    kind: get(r, "kind")?,
-                    subject: get(r, "subject")?,
-                    link: get(r, "link")?,
-                    created_at: get(r, "created_at")?,
-                    read_at: get(r, "read_at")?,
-                })
-            })
-            .collect()
+        );
+        self.all(q.bind(citizen)).await
     }
 
     pub async fn unread_count(&self, citizen: &str) -> Result<i64, StoreError> {
@@ -551,12 +505,10 @@ impl Store {
     }
 
     pub async fn mark_read(&self, citizen: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE notifications SET read_at = $1 WHERE citizen = $2 AND read_at IS NULL")
-            .bind(now)
-            .bind(citizen)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        let q = sqlx::query(
+            "UPDATE notifications SET read_at = $1 WHERE citizen = $2 AND read_at IS NULL",
+        );
+        self.run(q.bind(now).bind(citizen)).await?;
         Ok(())
     }
 }
