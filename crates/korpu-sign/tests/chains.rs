@@ -5,7 +5,7 @@
 #![allow(clippy::cloned_ref_to_slice_refs)]
 mod common;
 
-use common::ossl;
+use common::{ossl, Crls};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -13,11 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use korpu_pki::cert::Certificate;
 use korpu_sign::fetch::HttpFetcher;
 use korpu_sign::lt::add_revocation_values;
 use korpu_sign::validate::{validate_cades, validate_cades_opts, Indication};
-use korpu_sign::{RevocationSource, SignError, ValidationOptions};
+use korpu_sign::ValidationOptions;
 use ossl::{KeyKind, Made, Ossl, CA_EXT, SIGNER_EXT};
 
 const DATA: &[u8] = b"a contract signed under a foreign CA\n";
@@ -39,25 +38,6 @@ fn openssl_sign(o: &Ossl, signer: &Made, chain: &[&Made]) -> Vec<u8> {
         &["-certfile", "chain.pem"],
     );
     std::fs::read(o.path("sig.p7s")).unwrap()
-}
-
-/// Serves CRLs: for a certificate, the CRL its issuer published (by issuer subject).
-struct Crls(Vec<(Certificate, Vec<u8>)>);
-
-impl RevocationSource for Crls {
-    fn ocsp(&self, cert: &Certificate, _: &Certificate) -> Result<Vec<u8>, SignError> {
-        Err(SignError::InvalidInput(format!(
-            "no OCSP responder for \"{}\"",
-            cert.subject()
-        )))
-    }
-    fn crl(&self, _: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
-        Ok(self
-            .0
-            .iter()
-            .find(|(ca, _)| ca == issuer)
-            .map(|(_, crl)| crl.clone()))
-    }
 }
 
 struct Hierarchy {

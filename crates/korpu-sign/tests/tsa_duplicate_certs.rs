@@ -3,18 +3,18 @@
 //! such tokens; validation must pass the signature (issue 14), and an altered token must not.
 //!
 //! Fails (does not skip) when openssl is missing. `OPENSSL` overrides `/usr/bin/openssl`.
-#[path = "../../korpu-pki/tests/support/ossl.rs"]
-mod ossl;
+mod common;
 
 use std::time::{Duration, SystemTime};
 
+use common::ossl::{self, KeyKind, Made, Ossl, SIGNER_EXT};
+use common::Crls;
 use korpu_pki::cert::Certificate;
 use korpu_pki::tsa;
 use korpu_sign::cades::add_signature_timestamp;
 use korpu_sign::lt::add_revocation_values;
 use korpu_sign::validate::{validate_cades, Indication};
-use korpu_sign::{RevocationSource, SignError, Timestamper};
-use ossl::{KeyKind, Made, Ossl, SIGNER_EXT};
+use korpu_sign::{SignError, Timestamper};
 
 const DATA: &[u8] = b"a contract time-stamped by a foreign TSA\n";
 
@@ -51,25 +51,6 @@ impl Timestamper for OpensslTsa<'_> {
         let (req, _) = tsa::build_request(sha256);
         std::fs::write(self.o.path("q.tsq"), req).unwrap();
         Ok(ossl::ts_reply(self.o.dir.path()))
-    }
-}
-
-/// Serves the CRL each issuer published.
-struct Crls(Vec<(Certificate, Vec<u8>)>);
-
-impl RevocationSource for Crls {
-    fn ocsp(&self, cert: &Certificate, _: &Certificate) -> Result<Vec<u8>, SignError> {
-        Err(SignError::InvalidInput(format!(
-            "no OCSP responder for \"{}\"",
-            cert.subject()
-        )))
-    }
-    fn crl(&self, _: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
-        Ok(self
-            .0
-            .iter()
-            .find(|(ca, _)| ca == issuer)
-            .map(|(_, crl)| crl.clone()))
     }
 }
 

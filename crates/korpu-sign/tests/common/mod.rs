@@ -387,3 +387,26 @@ impl Pki {
         self.tsa_of(self.leaf_with_ocsp("Korpu TSA", Profile::Tsa, ocsp_url))
     }
 }
+
+/// Serves CRLs: for a certificate, the CRL its issuer published (by issuer subject).
+pub struct Crls(pub Vec<(Certificate, Vec<u8>)>);
+
+impl korpu_sign::RevocationSource for Crls {
+    fn ocsp(&self, cert: &Certificate, _: &Certificate) -> Result<Vec<u8>, korpu_sign::SignError> {
+        Err(korpu_sign::SignError::InvalidInput(format!(
+            "no OCSP responder for \"{}\"",
+            cert.subject()
+        )))
+    }
+    fn crl(
+        &self,
+        _: &Certificate,
+        issuer: &Certificate,
+    ) -> Result<Option<Vec<u8>>, korpu_sign::SignError> {
+        Ok(self
+            .0
+            .iter()
+            .find(|(ca, _)| ca == issuer)
+            .map(|(_, crl)| crl.clone()))
+    }
+}
