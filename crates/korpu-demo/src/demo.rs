@@ -255,7 +255,7 @@ fn port_or_free(preferred: u16) -> anyhow::Result<SocketAddr> {
 pub async fn run(
     dir: Option<PathBuf>,
     host: &impl Host,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future,
 ) -> anyhow::Result<()> {
     let (dir, _tmp) = match dir {
         Some(d) => (d, None),

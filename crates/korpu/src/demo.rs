@@ -46,7 +46,7 @@ impl korpu_demo::Registry for Api {
 
 /// `korpu demo`: until SIGINT or SIGTERM.
 pub async fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
-    korpu_demo::run(dir, &Program, crate::shutdown_signal()).await
+    korpu_demo::run(dir, &Program, korpu_service::shutdown::signal()).await
 }
 
 /// `korpu sample-is`: one agency's sample information system, until SIGINT or SIGTERM.
@@ -56,6 +56,6 @@ pub async fn sample(
 ) -> anyhow::Result<()> {
     let bound = korpu_demo::sample::spawn(agency, listen).await?;
     println!("sample information system on http://{bound}");
-    crate::shutdown_signal().await;
+    korpu_service::shutdown::signal().await;
     Ok(())
 }

@@ -687,8 +687,3 @@ impl korpu_ledger::Timestamper for NoTimestamps {
         ))
     }
 }
-
-/// Resolves on SIGINT or SIGTERM ([`korpu_service::shutdown::signal`]).
-pub(crate) async fn shutdown_signal() {
-    korpu_service::shutdown::signal().await;
-}
