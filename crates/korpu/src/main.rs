@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod api_cli;
 mod demo;
 mod doc_cli;
 mod docs_cli;
@@ -68,6 +69,11 @@ enum Command {
     Docs {
         #[command(subcommand)]
         command: docs_cli::DocsCommand,
+    },
+    /// The Open API hub for businesses (its OAuth 2.0 authorisation server, FAPI 2.0).
+    Api {
+        #[command(subcommand)]
+        command: api_cli::ApiCommand,
     },
     /// The myGov citizen portal.
     Portal {
@@ -449,6 +455,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Doc { command } => doc_cli::run(command).await,
         Command::Docs { command } => docs_cli::run(command).await,
+        Command::Api { command } => api_cli::run(command).await,
         Command::Portal { command } => portal_cli::run(command).await,
         Command::SampleIs { agency, listen } => demo::sample(agency, listen).await,
     }
