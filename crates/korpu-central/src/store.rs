@@ -8,10 +8,14 @@
 //!
 //! This module does not validate requests (the registry does) and knows nothing of HTTP.
 
-use korpu_service::db::{LegacyColumn, MigrationDir, Migrations, PoolLimits};
-use sqlx::any::AnyRow;
+use korpu_conf::Timestamp;
+use korpu_service::db::{
+    is_unique_violation, Database, LegacyColumn, MigrationDir, Migrations, PoolLimits, Query,
+};
+use korpu_service::from_row;
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
 
 use crate::error::RegistryError;
 
@@ -20,8 +24,7 @@ pub use korpu_service::db::Backend;
 /// A connection pool to the registry database, with the schema in place.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
+    db: Database,
 }
 
 static COMMON: Migrator = sqlx::migrate!("migrations/common");
@@ -72,18 +75,43 @@ pub enum Registered {
     Service,
 }
 
-/// A stored certificate.
-#[derive(Debug, Clone)]
+/// A stored certificate, and as the management API lists it (`GET /api/v1/certificates`): the
+/// same fields in JSON, times as RFC 3339 timestamps and the DER as its hex SHA-256 (`sha256`),
+/// so that the certificate is described once.
+#[derive(Debug, Clone, Serialize)]
 pub struct CertRow {
     pub serial: String,
     pub kind: String,
     pub owner: String,
     pub subject: String,
+    /// Unix seconds.
+    #[serde(serialize_with = "as_timestamp")]
     pub not_before: i64,
+    /// Unix seconds.
+    #[serde(serialize_with = "as_timestamp")]
     pub not_after: i64,
+    #[serde(rename = "sha256", serialize_with = "as_sha256")]
     pub der: Vec<u8>,
+    /// Unix seconds.
+    #[serde(serialize_with = "as_optional_timestamp")]
     pub revoked_at: Option<i64>,
     pub revocation_reason: Option<String>,
+}
+
+fn timestamp(unix: i64) -> Timestamp {
+    Timestamp::from_unix(unix.max(0) as u64)
+}
+
+fn as_timestamp<S: Serializer>(unix: &i64, s: S) -> Result<S::Ok, S::Error> {
+    timestamp(*unix).serialize(s)
+}
+
+fn as_optional_timestamp<S: Serializer>(unix: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    unix.map(timestamp).serialize(s)
+}
+
+fn as_sha256<S: Serializer>(der: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    hex::encode(Sha256::digest(der)).serialize(s)
 }
 
 /// A stored service.
@@ -101,20 +129,23 @@ pub struct ServiceRow {
     pub portal: Option<String>,
 }
 
-fn store_err(e: sqlx::Error) -> RegistryError {
-    RegistryError::Store(e.to_string())
-}
+from_row!(CertRow {
+    serial,
+    kind,
+    owner,
+    subject,
+    not_before,
+    not_after,
+    der,
+    revoked_at,
+    revocation_reason
+});
+from_row!(ServiceRow { id, subsystem_id, version, title, openapi, subject_in, subject_name, purpose_required as flag, portal });
 
-/// Whether an error is a unique or primary key violation (a duplicate).
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => {
-            // SQLite: extended code 1555/2067 ("UNIQUE constraint failed"); PostgreSQL: 23505.
-            db.code()
-                .is_some_and(|c| c == "23505" || c == "1555" || c == "2067")
-                || db.message().contains("UNIQUE constraint failed")
-        }
-        _ => false,
+/// A failed query is the registry's database failing (`?` in the store's methods).
+impl From<sqlx::Error> for RegistryError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.to_string())
     }
 }
 
@@ -132,37 +163,34 @@ impl Store {
         let db = korpu_service::db::open(url, limits, &MIGRATIONS)
             .await
             .map_err(|e| RegistryError::Store(e.to_string()))?;
-        Ok(Self {
-            pool: db.pool,
-            backend: db.backend,
-        })
+        Ok(Self { db })
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.db.backend
     }
 
     /// Waits for queries in flight and closes every connection (SQLite folds its WAL back
     /// into the database file when the last one closes).
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.db.pool.close().await;
     }
 
     /// Runs an insert; a duplicate key becomes [`RegistryError::Duplicate`].
     async fn insert<'q>(
         &self,
-        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        q: Query<'q>,
         what: &'static str,
         id: &str,
     ) -> Result<(), RegistryError> {
-        q.execute(&self.pool).await.map_err(|e| {
+        self.db.run(q).await.map_err(|e| {
             if is_unique_violation(&e) {
                 RegistryError::Duplicate {
                     what,
                     id: id.to_owned(),
                 }
             } else {
-                store_err(e)
+                e.into()
             }
         })?;
         Ok(())
@@ -170,18 +198,7 @@ impl Store {
 
     /// Runs a query that selects two text columns and returns its rows as pairs.
     async fn pairs(&self, sql: &str) -> Result<Vec<(String, String)>, RegistryError> {
-        let rows = sqlx::query(sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0).map_err(store_err)?,
-                    r.try_get(1).map_err(store_err)?,
-                ))
-            })
-            .collect()
+        Ok(self.db.all(sqlx::query(sql)).await?)
     }
 
     /// Whether `key` (a code or an identifier in text form) is registered as `what`.
@@ -197,12 +214,7 @@ impl Store {
     }
 
     async fn exists(&self, sql: &str, id: &str) -> Result<bool, RegistryError> {
-        Ok(sqlx::query(sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?
-            .is_some())
+        Ok(self.db.exists(sqlx::query(sql).bind(id)).await?)
     }
 
     // --- member classes -----------------------------------------------------------------
@@ -291,13 +303,10 @@ impl Store {
         id: &str,
         ledger_key: Option<&str>,
     ) -> Result<bool, RegistryError> {
-        let r = sqlx::query("UPDATE gateways SET ledger_key = $1 WHERE id = $2")
+        let q = sqlx::query("UPDATE gateways SET ledger_key = $1 WHERE id = $2")
             .bind(ledger_key.map(str::to_owned))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(r.rows_affected() > 0)
+            .bind(id);
+        Ok(self.db.run(q).await? > 0)
     }
 
     /// Gateways' ledger verifier keys as (id, key), for gateways that have one.
@@ -358,28 +367,11 @@ impl Store {
     }
 
     pub async fn services(&self) -> Result<Vec<ServiceRow>, RegistryError> {
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT id, subsystem_id, version, title, openapi, subject_in, subject_name,
              purpose_required, portal FROM services ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(ServiceRow {
-                    id: get(r, "id")?,
-                    subsystem_id: get(r, "subsystem_id")?,
-                    version: get(r, "version")?,
-                    title: get(r, "title")?,
-                    openapi: get(r, "openapi")?,
-                    subject_in: get(r, "subject_in")?,
-                    subject_name: get(r, "subject_name")?,
-                    purpose_required: get::<i64>(r, "purpose_required")? != 0,
-                    portal: get(r, "portal")?,
-                })
-            })
-            .collect()
+        );
+        Ok(self.db.all(q).await?)
     }
 
     pub async fn insert_access_right(
@@ -404,13 +396,10 @@ impl Store {
         client_id: &str,
         service_id: &str,
     ) -> Result<bool, RegistryError> {
-        let r = sqlx::query("DELETE FROM access_rights WHERE client_id = $1 AND service_id = $2")
+        let q = sqlx::query("DELETE FROM access_rights WHERE client_id = $1 AND service_id = $2")
             .bind(client_id)
-            .bind(service_id)
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(r.rows_affected() > 0)
+            .bind(service_id);
+        Ok(self.db.run(q).await? > 0)
     }
 
     /// (client id, service id) pairs, ordered.
@@ -438,26 +427,19 @@ impl Store {
     }
 
     pub async fn certificate(&self, serial: &str) -> Result<Option<CertRow>, RegistryError> {
-        let row = sqlx::query(
+        let q = sqlx::query(
             "SELECT serial, kind, owner, subject, not_before, not_after, der, revoked_at,
              revocation_reason FROM certificates WHERE serial = $1",
-        )
-        .bind(serial)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_err)?;
-        row.as_ref().map(cert_row).transpose()
+        );
+        Ok(self.db.optional(q.bind(serial)).await?)
     }
 
     pub async fn certificates(&self) -> Result<Vec<CertRow>, RegistryError> {
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT serial, kind, owner, subject, not_before, not_after, der, revoked_at,
              revocation_reason FROM certificates ORDER BY created_at, serial",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
-        rows.iter().map(cert_row).collect()
+        );
+        Ok(self.db.all(q).await?)
     }
 
     /// Marks a certificate revoked unless it already is; returns whether this call revoked it.
@@ -467,17 +449,14 @@ impl Store {
         at: i64,
         reason: &str,
     ) -> Result<bool, RegistryError> {
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE certificates SET revoked_at = $1, revocation_reason = $2
              WHERE serial = $3 AND revoked_at IS NULL",
         )
         .bind(at)
         .bind(reason)
-        .bind(serial)
-        .execute(&self.pool)
-        .await
-        .map_err(store_err)?;
-        Ok(r.rows_affected() > 0)
+        .bind(serial);
+        Ok(self.db.run(q).await? > 0)
     }
 
     // --- administrators -----------------------------------------------------------------
@@ -502,27 +481,19 @@ impl Store {
         &self,
         token_sha256: &str,
     ) -> Result<Option<String>, RegistryError> {
-        let row = sqlx::query("SELECT name FROM admin_tokens WHERE token_sha256 = $1")
-            .bind(token_sha256)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?;
-        row.as_ref().map(|r| get(r, "name")).transpose()
+        let q = sqlx::query("SELECT name FROM admin_tokens WHERE token_sha256 = $1");
+        let name: Option<(String,)> = self.db.optional(q.bind(token_sha256)).await?;
+        Ok(name.map(|(n,)| n))
     }
 
     // --- configuration versions -----------------------------------------------------------
 
     /// The newest published version as (version, content hash), if any.
     pub async fn latest_conf_version(&self) -> Result<Option<(i64, String)>, RegistryError> {
-        let row = sqlx::query(
+        let q = sqlx::query(
             "SELECT version, content_sha256 FROM conf_versions ORDER BY version DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_err)?;
-        row.as_ref()
-            .map(|r| Ok((get(r, "version")?, get(r, "content_sha256")?)))
-            .transpose()
+        );
+        Ok(self.db.optional(q).await?)
     }
 
     pub async fn insert_conf_version(
@@ -540,25 +511,4 @@ impl Store {
         self.insert(q, "configuration version", &version.to_string())
             .await
     }
-}
-
-fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, RegistryError>
-where
-    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    row.try_get(col).map_err(store_err)
-}
-
-fn cert_row(r: &AnyRow) -> Result<CertRow, RegistryError> {
-    Ok(CertRow {
-        serial: get(r, "serial")?,
-        kind: get(r, "kind")?,
-        owner: get(r, "owner")?,
-        subject: get(r, "subject")?,
-        not_before: get(r, "not_before")?,
-        not_after: get(r, "not_after")?,
-        der: get(r, "der")?,
-        revoked_at: get(r, "revoked_at")?,
-        revocation_reason: get(r, "revocation_reason")?,
-    })
 }

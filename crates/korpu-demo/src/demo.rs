@@ -20,6 +20,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use korpu_gateway::config::ServiceConfig as _;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -178,17 +178,20 @@ pub mod benefits {
         http: korpu_sign::fetch::HttpFetcher,
     }
 
+    impl Central {
+        /// POSTs `body` to the registry's endpoint `path` (`/tsa`, `/ocsp`).
+        fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Vec<u8>, String> {
+            use korpu_sign::RevocationFetcher;
+            self.http
+                .post(&format!("{}{path}", self.url), content_type, body)
+        }
+    }
+
     impl korpu_sign::Timestamper for Central {
         fn timestamp(&self, sha256: &[u8; 32]) -> Result<Vec<u8>, korpu_sign::SignError> {
-            use korpu_sign::RevocationFetcher;
             let (req, nonce) = korpu_pki::tsa::build_request(sha256);
             let resp = self
-                .http
-                .post(
-                    &format!("{}/tsa", self.url),
-                    "application/timestamp-query",
-                    &req,
-                )
+                .post("/tsa", "application/timestamp-query", &req)
                 .map_err(korpu_sign::SignError::Timestamp)?;
             korpu_sign::token_for_request(&resp, sha256, &nonce)
         }
@@ -200,15 +203,9 @@ pub mod benefits {
             cert: &korpu_pki::cert::Certificate,
             issuer: &korpu_pki::cert::Certificate,
         ) -> Result<Vec<u8>, korpu_sign::SignError> {
-            use korpu_sign::RevocationFetcher;
             let (req, nonce) = korpu_pki::ocsp::build_request(cert, issuer)?;
             let resp = self
-                .http
-                .post(
-                    &format!("{}/ocsp", self.url),
-                    "application/ocsp-request",
-                    &req,
-                )
+                .post("/ocsp", "application/ocsp-request", &req)
                 .map_err(|e| korpu_sign::SignError::InvalidInput(format!("OCSP: {e}")))?;
             korpu_pki::ocsp::verify_response(
                 &resp,
@@ -435,7 +432,7 @@ pub mod benefits {
             ),
             format!("Date: {}", now()),
         ];
-        let pdf = decision_pdf(&text);
+        let pdf = korpu_sign::pdf::text_page(&text);
         let signed = match st.opts.signing.clone() {
             // Time-stamping and OCSP are blocking HTTP calls.
             Some(s) => {
@@ -485,49 +482,5 @@ pub mod benefits {
             Some(pdf) => ([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response(),
             None => (StatusCode::NOT_FOUND, Json(json!({"error": "no decision"}))).into_response(),
         }
-    }
-
-    /// A one-page PDF 1.4 with the lines of `text` (ASCII; other characters become '?').
-    pub fn decision_pdf(text: &[String]) -> Vec<u8> {
-        let mut c = String::from("BT /F1 12 Tf 72 740 Td 16 TL\n");
-        for line in text {
-            let clean: String = line
-                .chars()
-                .map(|ch| {
-                    if ch.is_ascii() && !"()\\".contains(ch) {
-                        ch
-                    } else {
-                        '?'
-                    }
-                })
-                .collect();
-            c.push_str(&format!("({clean}) Tj T*\n"));
-        }
-        c.push_str("ET\n");
-        let objs: Vec<String> = vec![
-            "<< /Type /Catalog /Pages 2 0 R >>".into(),
-            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".into(),
-            format!("<< /Length {} >>\nstream\n{c}\nendstream", c.len()),
-            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
-        ];
-        let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
-        let mut offsets = Vec::new();
-        for (i, o) in objs.iter().enumerate() {
-            offsets.push(out.len());
-            out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-        }
-        let xref = out.len();
-        out.extend_from_slice(
-            format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes(),
-        );
-        for o in &offsets {
-            out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
-        }
-        let id = hex::encode(&Sha256::digest(&out)[..16]);
-        out.extend_from_slice(
-            format!("trailer\n<< /Size {} /Root 1 0 R /ID [<{id}> <{id}>] >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes(),
-        );
-        out
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DocsError;
 
-const ENV_PREFIX: &str = "KORPU_DOCS_";
+pub use korpu_service::config::{ConfigError, ServiceConfig};
 
 /// Configuration of `korpu docs serve`. Every field but `subsystem` and `gateway_url` has a
 /// default; a file need name only what differs.
@@ -92,62 +92,47 @@ impl Default for DocsConfig {
     }
 }
 
-impl DocsConfig {
-    /// Reads `path` (if given) over the defaults, then applies `KORPU_DOCS_*` variables.
-    pub fn load(path: Option<&Path>) -> Result<Self, DocsError> {
-        let (text, origin) =
-            korpu_service::read(path).map_err(|e| DocsError::Config(e.to_string()))?;
-        Self::from_toml_with_env(&text, &origin, std::env::vars())
-    }
+/// Loading, `KORPU_DOCS_*` overrides and `--print-config` come from [`ServiceConfig`].
+impl ServiceConfig for DocsConfig {
+    const ENV_PREFIX: &'static str = "KORPU_DOCS_";
 
-    /// Parses TOML text, then applies overrides from `env` (name, value) pairs.
-    pub fn from_toml_with_env(
-        text: &str,
-        origin: &str,
-        env: impl Iterator<Item = (String, String)>,
-    ) -> Result<Self, DocsError> {
-        let config: DocsConfig = korpu_service::parse(text, origin, ENV_PREFIX, env)
-            .map_err(|e| DocsError::Config(e.to_string()))?;
-        config
-            .check()
-            .map_err(|m| DocsError::Config(format!("{origin}: {m}")))?;
-        Ok(config)
-    }
-
-    fn check(&self) -> Result<(), String> {
+    fn check(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::invalid(origin, message);
         self.subsystem
             .parse::<korpu_id::SubsystemId>()
             .map_err(|e| {
-                format!(
+                bad(format!(
                     "subsystem {:?}: {e} (e.g. AZ/GOV/1400002/docs)",
                     self.subsystem
-                )
+                ))
             })?;
         if !self.gateway_url.starts_with("http://") && !self.gateway_url.starts_with("https://") {
-            return Err(format!(
+            return Err(bad(format!(
                 "gateway_url {:?} must be the gateway's client URL, e.g. http://127.0.0.1:8080",
                 self.gateway_url
-            ));
+            )));
         }
         if self.max_attachments == 0
             || self.max_attachment_bytes == 0
             || self.bridge_timeout_secs == 0
             || self.header_read_timeout_secs == 0
         {
-            return Err(
+            return Err(bad(
                 "max_attachments, max_attachment_bytes, bridge_timeout_secs and \
                  header_read_timeout_secs must be positive"
                     .into(),
-            );
+            ));
         }
         crate::retention::Retention::parse(&self.default_retention)
-            .map_err(|e| format!("default_retention: {e}"))?;
+            .map_err(|e| bad(format!("default_retention: {e}")))?;
         Ok(())
     }
+}
 
-    /// The effective configuration as TOML.
-    pub fn to_toml(&self) -> String {
-        korpu_service::render(self)
+impl DocsConfig {
+    /// [`ServiceConfig::load`], its error as [`DocsError::Config`].
+    pub fn load(path: Option<&Path>) -> Result<Self, DocsError> {
+        <Self as ServiceConfig>::load(path).map_err(|e| DocsError::Config(e.to_string()))
     }
 
     fn or_default(p: &Path, dir: &Path, name: &str) -> PathBuf {
@@ -160,11 +145,7 @@ impl DocsConfig {
 
     /// The database URL actually used.
     pub fn effective_database_url(&self) -> String {
-        if self.database_url.is_empty() {
-            format!("sqlite:{}", self.data_dir.join("docs.db").display())
-        } else {
-            self.database_url.clone()
-        }
+        korpu_service::db::url_or_sqlite(&self.database_url, &self.data_dir.join("docs.db"))
     }
 
     /// The API token file actually used.

@@ -64,7 +64,3 @@ impl DocsError {
         }
     }
 }
-
-pub(crate) fn store_err(e: impl std::fmt::Display) -> DocsError {
-    DocsError::Store(e.to_string())
-}

@@ -101,12 +101,7 @@ pub(crate) fn common_name(subject: &str) -> Option<&str> {
 /// `member` (its certificate's common name), and returns the receipt.
 pub fn verify(env: &Envelope, anchors: &[Certificate], member: &str) -> Result<Receipt, DocsError> {
     let bad = |m: String| DocsError::BadSignature(m);
-    let json = B64
-        .decode(&env.receipt)
-        .map_err(|e| DocsError::Invalid(format!("receipt: not base64: {e}")))?;
-    let p7s = B64
-        .decode(&env.signature)
-        .map_err(|e| DocsError::Invalid(format!("receipt signature: not base64: {e}")))?;
+    let (json, p7s) = env.decode()?;
     let report = validate_cades(&p7s, &json, anchors, SystemTime::now());
     // Receipts are B-B signatures checked when they arrive, without fetching revocation data
     // (as `accepted` says for containers).

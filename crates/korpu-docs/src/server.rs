@@ -120,8 +120,18 @@ pub fn api_router(ex: Arc<Exchange>, token: &str) -> Router {
     };
     Router::new()
         .route("/api/v1/documents", post(send))
-        .route("/api/v1/inbox", get(inbox))
-        .route("/api/v1/outbox", get(outbox))
+        .route(
+            "/api/v1/inbox",
+            get(|st: State<ApiState>, h: HeaderMap, q: Query<ListQuery>| {
+                list(st, h, q, crate::store::INBOX)
+            }),
+        )
+        .route(
+            "/api/v1/outbox",
+            get(|st: State<ApiState>, h: HeaderMap, q: Query<ListQuery>| {
+                list(st, h, q, crate::store::OUTBOX)
+            }),
+        )
         .route("/api/v1/documents/{id}", get(show))
         .route("/api/v1/documents/{id}/container", get(container))
         .route("/api/v1/documents/{id}/{action}", post(action))
@@ -149,30 +159,20 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list(st: &ApiState, h: &HeaderMap, mailbox: &str, q: ListQuery) -> ApiResult<Json<Value>> {
-    authorised(st, h)?;
+/// `GET /api/v1/inbox` and `/api/v1/outbox`: one handler, given its mailbox by the route.
+async fn list(
+    State(st): State<ApiState>,
+    h: HeaderMap,
+    Query(q): Query<ListQuery>,
+    mailbox: &'static str,
+) -> ApiResult<Json<Value>> {
+    authorised(&st, &h)?;
     let status = q.status.as_deref().filter(|s| !s.is_empty());
     Ok(Json(
         st.ex
             .list(mailbox, status, q.cursor.as_deref(), q.limit.unwrap_or(100))
             .await?,
     ))
-}
-
-async fn inbox(
-    State(st): State<ApiState>,
-    h: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    list(&st, &h, crate::store::INBOX, q).await
-}
-
-async fn outbox(
-    State(st): State<ApiState>,
-    h: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    list(&st, &h, crate::store::OUTBOX, q).await
 }
 
 async fn show(

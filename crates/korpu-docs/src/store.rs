@@ -7,13 +7,11 @@
 //! Blobs are not here (see [`crate::blobs`]); neither are the rules on which status may follow
 //! which (see [`crate::exchange`]). Every multi-row change is one transaction.
 
-use korpu_service::db::{DbError, Migrations, PoolLimits};
+use korpu_service::db::{is_unique_violation, Database, DbError, Migrations, PoolLimits};
+use korpu_service::from_row;
 use serde::Serialize;
-use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
 
-use crate::error::store_err;
 use crate::DocsError;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -109,69 +107,54 @@ pub struct ReceiptRow {
 /// The metadata database.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    db: Database,
 }
 
-/// A query with its parameters bound, ready for [`Store::all`] or [`Store::optional`].
-type Query<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
-
-/// A row type read from one result row, column by column (by name).
-trait FromRow: Sized {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error>;
-}
-
-impl FromRow for AttRow {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(AttRow {
-            name: r.try_get("name")?,
-            mime_type: r.try_get("mime_type")?,
-            sha256: r.try_get("sha256")?,
-            size: r.try_get("size")?,
-        })
-    }
-}
-
-impl FromRow for ReceiptRow {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(ReceiptRow {
-            doc_id: r.try_get("doc_id")?,
-            status: r.try_get("status")?,
-            by: r.try_get("by_subsystem")?,
-            at: r.try_get("at")?,
-            receipt: r.try_get("receipt")?,
-            signature: r.try_get("signature")?,
-        })
-    }
-}
-
-impl FromRow for DocRow {
-    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(DocRow {
-            id: r.try_get("id")?,
-            mailbox: r.try_get("box")?,
-            sender: r.try_get("sender")?,
-            recipient: r.try_get("recipient")?,
-            title: r.try_get("title")?,
-            doc_type: r.try_get("doc_type")?,
-            register_no: r.try_get("register_no")?,
-            deadline: r.try_get("deadline")?,
-            reply_to: r.try_get("reply_to")?,
-            thread_id: r.try_get("thread_id")?,
-            retention: r.try_get("retention")?,
-            expires_at: r.try_get("expires_at")?,
-            hold: r.try_get::<i64, _>("hold")? != 0,
-            status: r.try_get("status")?,
-            container_sha256: r.try_get("container_sha256")?,
-            signed_container_sha256: r.try_get("signed_container_sha256")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        })
-    }
-}
+from_row!(AttRow {
+    name,
+    mime_type,
+    sha256,
+    size
+});
+from_row!(ReceiptRow {
+    doc_id,
+    status,
+    by: "by_subsystem",
+    at,
+    receipt,
+    signature
+});
+from_row!(DocRow {
+    id,
+    mailbox: "box",
+    sender,
+    recipient,
+    title,
+    doc_type,
+    register_no,
+    deadline,
+    reply_to,
+    thread_id,
+    retention,
+    expires_at,
+    hold as flag,
+    status,
+    container_sha256,
+    signed_container_sha256,
+    created_at,
+    updated_at,
+});
 
 const DOC_COLS: &str = "id, box, sender, recipient, title, doc_type, register_no, deadline, \
     reply_to, thread_id, retention, expires_at, hold, status, container_sha256, \
     signed_container_sha256, created_at, updated_at";
+
+/// A failed query is the metadata database failing (`?` in the store's methods).
+impl From<sqlx::Error> for DocsError {
+    fn from(e: sqlx::Error) -> Self {
+        DocsError::Store(e.to_string())
+    }
+}
 
 impl Store {
     /// Opens (creating if needed) the database at `url`: `sqlite:PATH` or `postgres://…`, and
@@ -185,27 +168,12 @@ impl Store {
                 DbError::Url(_) => DocsError::Config(e.to_string()),
                 e => DocsError::Store(e.to_string()),
             })?;
-        Ok(Store { pool: db.pool })
+        Ok(Store { db })
     }
 
     /// Waits for queries in flight and closes every connection.
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// Every row of a query, mapped.
-    async fn all<T: FromRow>(&self, q: Query<'_>) -> Result<Vec<T>, DocsError> {
-        let rows = q.fetch_all(&self.pool).await.map_err(store_err)?;
-        rows.iter()
-            .map(T::from_row)
-            .collect::<Result<_, _>>()
-            .map_err(store_err)
-    }
-
-    /// The row of a query, if any, mapped.
-    async fn optional<T: FromRow>(&self, q: Query<'_>) -> Result<Option<T>, DocsError> {
-        let row = q.fetch_optional(&self.pool).await.map_err(store_err)?;
-        row.as_ref().map(T::from_row).transpose().map_err(store_err)
+        self.db.pool.close().await;
     }
 
     /// Inserts a document with its attachments and first receipts, in one transaction.
@@ -215,7 +183,7 @@ impl Store {
         atts: &[AttRow],
         receipts: &[ReceiptRow],
     ) -> Result<(), DocsError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.db.pool.begin().await?;
         let q = format!(
             "INSERT INTO documents ({DOC_COLS}) VALUES
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
@@ -245,7 +213,7 @@ impl Store {
                 if is_unique_violation(&e) {
                     DocsError::Conflict(format!("document {} already exists", d.id))
                 } else {
-                    store_err(e)
+                    e.into()
                 }
             })?;
         for (i, a) in atts.iter().enumerate() {
@@ -260,13 +228,12 @@ impl Store {
             .bind(&a.sha256)
             .bind(a.size)
             .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
+            .await?;
         }
         for r in receipts {
             insert_receipt(&mut tx, r).await?;
         }
-        tx.commit().await.map_err(store_err)
+        Ok(tx.commit().await?)
     }
 
     /// Records a receipt and makes its status the document's status (and, for `signed`, the
@@ -277,7 +244,7 @@ impl Store {
         set_status: bool,
         signed_container: Option<&str>,
     ) -> Result<(), DocsError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.db.pool.begin().await?;
         insert_receipt(&mut tx, r).await?;
         if set_status {
             sqlx::query("UPDATE documents SET status = $1, updated_at = $2 WHERE id = $3")
@@ -285,24 +252,22 @@ impl Store {
                 .bind(r.at)
                 .bind(&r.doc_id)
                 .execute(&mut *tx)
-                .await
-                .map_err(store_err)?;
+                .await?;
         }
         if let Some(sha) = signed_container {
             sqlx::query("UPDATE documents SET signed_container_sha256 = $1 WHERE id = $2")
                 .bind(sha)
                 .bind(&r.doc_id)
                 .execute(&mut *tx)
-                .await
-                .map_err(store_err)?;
+                .await?;
         }
-        tx.commit().await.map_err(store_err)
+        Ok(tx.commit().await?)
     }
 
     /// The document `id`.
     pub async fn document(&self, id: &str) -> Result<Option<DocRow>, DocsError> {
         let q = format!("SELECT {DOC_COLS} FROM documents WHERE id = $1");
-        self.optional(sqlx::query(&q).bind(id)).await
+        Ok(self.db.optional(sqlx::query(&q).bind(id)).await?)
     }
 
     /// The attachments of `id`, in container order.
@@ -310,7 +275,7 @@ impl Store {
         let q = sqlx::query(
             "SELECT name, mime_type, sha256, size FROM attachments WHERE doc_id = $1 ORDER BY idx",
         );
-        self.all(q.bind(id)).await
+        Ok(self.db.all(q.bind(id)).await?)
     }
 
     /// The receipts of `id`, in the order of the statuses (sent, delivered, opened, …); times
@@ -320,7 +285,7 @@ impl Store {
             "SELECT doc_id, status, by_subsystem, at, receipt, signature FROM receipts
              WHERE doc_id = $1 ORDER BY at, status",
         );
-        let mut v: Vec<ReceiptRow> = self.all(q.bind(id)).await?;
+        let mut v: Vec<ReceiptRow> = self.db.all(q.bind(id)).await?;
         let rank = |s: &str| crate::receipt::STATUSES.iter().position(|x| *x == s);
         v.sort_by_key(|r| rank(&r.status));
         Ok(v)
@@ -342,7 +307,10 @@ impl Store {
              ORDER BY created_at, id LIMIT $5"
         );
         let q = sqlx::query(&q).bind(mailbox).bind(status.unwrap_or(""));
-        self.all(q.bind(after_t).bind(after_id).bind(limit)).await
+        Ok(self
+            .db
+            .all(q.bind(after_t).bind(after_id).bind(limit))
+            .await?)
     }
 
     /// The documents of a thread, oldest first.
@@ -350,18 +318,13 @@ impl Store {
         let q = format!(
             "SELECT {DOC_COLS} FROM documents WHERE thread_id = $1 ORDER BY created_at, id"
         );
-        self.all(sqlx::query(&q).bind(thread_id)).await
+        Ok(self.db.all(sqlx::query(&q).bind(thread_id)).await?)
     }
 
     /// Puts a document on hold, or releases it. False if there is no such document.
     pub async fn set_hold(&self, id: &str, hold: bool) -> Result<bool, DocsError> {
-        let r = sqlx::query("UPDATE documents SET hold = $1 WHERE id = $2")
-            .bind(i64::from(hold))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(r.rows_affected() > 0)
+        let q = sqlx::query("UPDATE documents SET hold = $1 WHERE id = $2");
+        Ok(self.db.run(q.bind(i64::from(hold)).bind(id)).await? > 0)
     }
 
     /// Documents past retention at `now` and not on hold.
@@ -370,7 +333,7 @@ impl Store {
             "SELECT {DOC_COLS} FROM documents
              WHERE hold = 0 AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY id"
         );
-        self.all(sqlx::query(&q).bind(now)).await
+        Ok(self.db.all(sqlx::query(&q).bind(now)).await?)
     }
 
     /// Removes a document, its attachments and receipts (one transaction); returns the blob
@@ -386,34 +349,26 @@ impl Store {
             blobs.push(d.container_sha256);
             blobs.extend(d.signed_container_sha256);
         }
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.db.pool.begin().await?;
         for sql in [
             "DELETE FROM receipts WHERE doc_id = $1",
             "DELETE FROM attachments WHERE doc_id = $1",
             "DELETE FROM documents WHERE id = $1",
         ] {
-            sqlx::query(sql)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(store_err)?;
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
-        tx.commit().await.map_err(store_err)?;
+        tx.commit().await?;
         Ok(blobs)
     }
 
     /// Whether any remaining document names the blob.
     pub async fn blob_referenced(&self, sha: &str) -> Result<bool, DocsError> {
-        let row = sqlx::query(
+        let q = sqlx::query(
             "SELECT 1 AS x FROM attachments WHERE sha256 = $1
              UNION ALL SELECT 1 AS x FROM documents
              WHERE container_sha256 = $1 OR signed_container_sha256 = $1",
-        )
-        .bind(sha)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_err)?;
-        Ok(row.is_some())
+        );
+        Ok(self.db.exists(q.bind(sha)).await?)
     }
 }
 
@@ -440,20 +395,8 @@ async fn insert_receipt(
                 r.doc_id, r.status
             ))
         } else {
-            store_err(e)
+            e.into()
         }
     })?;
     Ok(())
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => {
-            db.code().as_deref() == Some("23505")
-                || db.code().as_deref() == Some("2067")
-                || db.code().as_deref() == Some("1555")
-                || db.message().contains("UNIQUE constraint failed")
-        }
-        _ => false,
-    }
 }

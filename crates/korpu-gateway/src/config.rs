@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-const ENV_PREFIX: &str = "KORPU_GATEWAY_";
+pub use korpu_service::config::ServiceConfig;
 
 /// The largest `max_header_bytes`: what provider gateways accept
 /// ([`crate::limits::PEER_HEADER_LIST_BYTES`]) less room for the headers a gateway adds (its
@@ -178,22 +178,15 @@ impl Default for GatewayConfig {
 /// A configuration file that could not be used (shared by every Körpü server).
 pub use korpu_service::ConfigError;
 
-impl GatewayConfig {
-    /// Reads `path` (if given) over the defaults, then applies `KORPU_GATEWAY_*` variables.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let (text, origin) = korpu_service::read(path)?;
-        Self::from_toml_with_env(&text, &origin, std::env::vars())
-    }
+/// Loading, `KORPU_GATEWAY_*` overrides and `--print-config` come from
+/// [`ServiceConfig`]; a nested table (`services`, `client_certificates`) is overridden as a
+/// whole, by an inline table.
+impl ServiceConfig for GatewayConfig {
+    const ENV_PREFIX: &'static str = "KORPU_GATEWAY_";
 
-    /// Parses TOML text, then applies overrides from `env` (name, value) pairs. A nested
-    /// table (`services`, `client_certificates`) is overridden as a whole, by an inline table.
-    pub fn from_toml_with_env(
-        text: &str,
-        origin: &str,
-        env: impl Iterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    fn check(&self, origin: &str) -> Result<(), ConfigError> {
         let bad = |message: String| ConfigError::invalid(origin, message);
-        let config: GatewayConfig = korpu_service::parse(text, origin, ENV_PREFIX, env)?;
+        let config = self;
         config
             .gateway
             .parse::<korpu_id::GatewayId>()
@@ -265,11 +258,7 @@ impl GatewayConfig {
                 .parse::<korpu_id::ServiceId>()
                 .map_err(|e| bad(format!("keep_bodies: {service:?}: {e}")))?;
         }
-        Ok(config)
-    }
-
-    pub fn to_toml(&self) -> String {
-        korpu_service::render(self)
+        Ok(())
     }
 }
 

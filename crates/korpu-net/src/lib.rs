@@ -31,6 +31,33 @@ use tokio::sync::watch;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
+/// The handshake-signature checks and supported schemes of a rustls certificate verifier
+/// (client or server side) that holds its `Arc<CryptoProvider>` as `self.0` and leaves which
+/// certificates it trusts to something else (a pin checked afterwards, or nothing in tests):
+/// the two checks differ only in the rustls function they call. Expands inside the `impl`;
+/// the calling crate depends on `rustls`.
+#[macro_export]
+macro_rules! provider_signature_checks {
+    () => {
+        $crate::provider_signature_checks!(verify_tls12_signature, verify_tls13_signature);
+
+        fn supported_verify_schemes(&self) -> Vec<::rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    };
+    ($($name:ident),*) => {$(
+        fn $name(
+            &self,
+            message: &[u8],
+            cert: &::rustls::pki_types::CertificateDer<'_>,
+            dss: &::rustls::DigitallySignedStruct,
+        ) -> Result<::rustls::client::danger::HandshakeSignatureValid, ::rustls::Error> {
+            let algorithms = &self.0.signature_verification_algorithms;
+            ::rustls::crypto::$name(message, cert, dss, algorithms)
+        }
+    )*};
+}
+
 /// How long a connection may take to become useful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use korpu_pki::ca::{IssueRequest, Profile, Subject};
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::DigitallySignedStruct;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -95,17 +94,6 @@ pub fn tls_pair() -> (rustls::ServerConfig, rustls::ClientConfig) {
 #[derive(Debug)]
 pub struct AnyServerCert(pub Arc<CryptoProvider>);
 
-/// The handshake-signature checks, which differ only in the rustls function they call.
-macro_rules! handshake_signature_checks {
-    ($($name:ident),*) => {$(
-        fn $name(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct)
-            -> Result<HandshakeSignatureValid, rustls::Error> {
-            let algorithms = &self.0.signature_verification_algorithms;
-            rustls::crypto::$name(message, cert, dss, algorithms)
-        }
-    )*};
-}
-
 impl ServerCertVerifier for AnyServerCert {
     fn verify_server_cert(
         &self,
@@ -118,9 +106,5 @@ impl ServerCertVerifier for AnyServerCert {
         Ok(ServerCertVerified::assertion())
     }
 
-    handshake_signature_checks!(verify_tls12_signature, verify_tls13_signature);
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    crate::provider_signature_checks!();
 }

@@ -217,12 +217,7 @@ pub fn issue(
             issuer.subject()
         )));
     }
-    if issuer.public_key_der() != issuer_key.public_key_der() {
-        return Err(PkiError::InvalidIssueRequest(format!(
-            "the issuer key does not belong to \"{}\"",
-            issuer.subject()
-        )));
-    }
+    issuer.check_key(issuer_key, "issuer")?;
     if let Some((_, Some(0))) = issuer.basic_constraints() {
         if req.profile.is_ca() {
             return Err(PkiError::InvalidIssueRequest(format!(

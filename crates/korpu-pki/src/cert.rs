@@ -12,7 +12,7 @@ use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsag
 
 use const_oid::{AssociatedOid, ObjectIdentifier};
 
-use crate::util::{self, signed_part};
+use crate::util;
 use crate::{key, PkiError};
 
 /// A parsed X.509 certificate that keeps its exact DER encoding.
@@ -169,6 +169,18 @@ impl Certificate {
             .expect("re-encoding a parsed SubjectPublicKeyInfo cannot fail")
     }
 
+    /// Checks that `key` is this certificate's key, before anything is signed with the pair;
+    /// `role` names the key in the error ("issuer", "TSA", …).
+    pub fn check_key(&self, signing_key: &key::SigningKey, role: &str) -> Result<(), PkiError> {
+        if self.public_key_der() != signing_key.public_key_der() {
+            return Err(PkiError::InvalidIssueRequest(format!(
+                "the {role} key does not belong to \"{}\"",
+                self.subject()
+            )));
+        }
+        Ok(())
+    }
+
     /// Verifies a DER ECDSA-SHA256 signature over `msg` with this certificate's P-256 key.
     ///
     /// On every message's path, so the key's SEC1 point goes to ring as the certificate holds
@@ -237,12 +249,8 @@ impl Certificate {
         // P-384/P-521; an algorithm we cannot check leaves the issuer unproven, never forged.
         let alg = crate::alg::SignatureAlgorithm::from_x509(&self.parsed.signature_algorithm)
             .map_err(|e| wrong(e.to_string()))?;
-        let tbs = signed_part(&self.der).map_err(|e| PkiError::malformed("certificate", e))?;
-        let sig = self
-            .parsed
-            .signature
-            .as_bytes()
-            .ok_or_else(|| wrong("signature BIT STRING has unused bits".into()))?;
+        let (tbs, sig) =
+            util::signed_and_signature(&self.der, &self.parsed.signature, "certificate", wrong)?;
         issuer
             .verify_with(&alg, tbs, sig)
             .map(|_| ())

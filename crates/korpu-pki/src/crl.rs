@@ -31,7 +31,7 @@ use x509_cert::ext::pkix::{
 use crate::cert::Certificate;
 use crate::name::names_match;
 use crate::ocsp::{CertStatus, RevocationReason};
-use crate::util::{self, signed_part};
+use crate::util;
 use crate::PkiError;
 
 /// Largest CRL accepted. National CAs publish CRLs of several MiB; this bounds the memory one
@@ -259,12 +259,8 @@ impl Crl {
                 ));
             }
         }
-        let tbs = signed_part(&self.der).map_err(|e| PkiError::malformed("CRL", e))?;
-        let sig = self
-            .parsed
-            .signature
-            .as_bytes()
-            .ok_or_else(|| wrong("signature BIT STRING has unused bits".into()))?;
+        let (tbs, sig) =
+            util::signed_and_signature(&self.der, &self.parsed.signature, "CRL", wrong)?;
         verify_signed(issuer, &self.parsed.signature_algorithm, tbs, sig)
             .map_err(|e| wrong(e.to_string()))
     }

@@ -5,15 +5,14 @@
 //! by file permissions and, in production, by the HSM/KMS that replaces these files), and
 //! Windows permission checks.
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
 
 use p256::ecdsa::VerifyingKey;
 use pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
-use rand_core::{OsRng, RngCore};
+use rand_core::OsRng;
 
+use crate::private::PrivateError;
 use crate::PkiError;
 
 /// An ECDSA P-256 private key; signatures are ecdsa-with-SHA256, DER encoded.
@@ -121,46 +120,26 @@ impl From<p256::ecdsa::SigningKey> for SigningKey {
     }
 }
 
-/// Writes `key` as PKCS#8 PEM to `path` with mode 0600.
-///
-/// The file is created under a temporary name with mode 0600 from the first byte and then
-/// renamed over `path`: opening an existing file with `truncate` would keep its old (possibly
-/// world-readable) mode, and a chmod after writing would leave a window where it is readable.
+/// Writes `key` as PKCS#8 PEM to `path` with mode 0600, atomically ([`crate::private::write`]).
 pub fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), PkiError> {
-    let io_err = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PkiError::KeyFileIo {
-            path,
-            action,
-            source,
-        }
-    };
-    let file_name = path.file_name().ok_or_else(|| PkiError::KeyFileIo {
-        path: path.to_path_buf(),
-        action: "create",
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name"),
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp-{:016x}", OsRng.next_u64()));
-    let tmp: PathBuf = path.with_file_name(tmp_name);
+    crate::private::write(path, key.to_pkcs8_pem().as_bytes()).map_err(key_file_error(None))
+}
 
-    let pem = key.to_pkcs8_pem();
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        f.write_all(pem.as_bytes()).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("write", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_err("rename into place", path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+/// A key file's [`PrivateError`] as the key functions report it; `action`, when given, says
+/// what was being done instead of the failed step.
+fn key_file_error(action: Option<&'static str>) -> impl FnOnce(PrivateError) -> PkiError {
+    move |e| match e {
+        PrivateError::TooOpen { path, mode, .. } => PkiError::KeyFileTooOpen { path, mode },
+        PrivateError::Io {
+            path,
+            action: step,
+            source,
+        } => PkiError::KeyFileIo {
+            path,
+            action: action.unwrap_or(step),
+            source,
+        },
     }
-    result
 }
 
 /// Reads a PKCS#8 PEM private key, refusing a file that group or others may access.
@@ -168,16 +147,7 @@ pub fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), PkiError> 
 /// The check is on the file itself (after following symlinks), before its content is read, so
 /// an exposed key is reported rather than silently used.
 pub fn read_private_key(path: &Path) -> Result<SigningKey, PkiError> {
-    crate::private::check(path).map_err(|e| match e {
-        crate::private::PrivateError::TooOpen { path, mode, .. } => {
-            PkiError::KeyFileTooOpen { path, mode }
-        }
-        crate::private::PrivateError::Io { path, source, .. } => PkiError::KeyFileIo {
-            path,
-            action: "read",
-            source,
-        },
-    })?;
+    crate::private::check(path).map_err(key_file_error(Some("read")))?;
     let pem = fs::read_to_string(path).map_err(|source| PkiError::KeyFileIo {
         path: path.to_path_buf(),
         action: "read",

@@ -137,12 +137,7 @@ impl Responder {
         responder_key: SigningKey,
         validity: Duration,
     ) -> Result<Self, PkiError> {
-        if responder_cert.public_key_der() != responder_key.public_key_der() {
-            return Err(PkiError::InvalidIssueRequest(format!(
-                "the OCSP responder key does not belong to \"{}\"",
-                responder_cert.subject()
-            )));
-        }
+        responder_cert.check_key(&responder_key, "OCSP responder")?;
         if responder_cert != issuer {
             responder_cert.verify_issued_by(&issuer)?;
             if !responder_cert.has_extended_key_usage(ID_KP_OCSP_SIGNING) {

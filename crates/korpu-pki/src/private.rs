@@ -9,9 +9,11 @@
 //! and the operator should know.
 //!
 //! Deliberately not here: ACLs, ownership checks and Windows.
-use std::fs::{DirBuilder, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Mode of data directories.
 pub const DIR_MODE: u32 = 0o700;
@@ -102,6 +104,68 @@ pub fn file_options() -> OpenOptions {
     let mut o = OpenOptions::new();
     o.mode(FILE_MODE);
     o
+}
+
+/// Writes `bytes` to `path` atomically with mode 0600, replacing any file there: a temporary
+/// file beside it (mode 0600 from its first byte), synced, renamed over `path`, then the
+/// directory synced, so that a crash leaves the old file or the new one, never a truncated
+/// secret, and the rename survives a power cut. Opening the existing file with `truncate`
+/// would keep its old (possibly wider) mode; a chmod afterwards would leave a readable window.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<(), PrivateError> {
+    let tmp = temporary_beside(path)?;
+    let result = (|| {
+        let mut f = file_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
+        f.write_all(bytes).map_err(io("write", &tmp))?;
+        f.sync_all().map_err(io("write", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(io("rename into place", path))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return result;
+    }
+    sync_dir(path)
+}
+
+/// A name in `path`'s directory that no other writer picks: `.NAME.tmp-PID-N`.
+fn temporary_beside(path: &Path) -> Result<PathBuf, PrivateError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().ok_or_else(|| PrivateError::Io {
+        path: path.to_path_buf(),
+        action: "write",
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name"),
+    })?;
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    Ok(path.with_file_name(tmp))
+}
+
+/// Syncs the directory holding `path`, so that a rename into it is durable.
+fn sync_dir(path: &Path) -> Result<(), PrivateError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync", dir))
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PrivateError {
+    let path = path.to_path_buf();
+    move |source| PrivateError::Io {
+        path,
+        action,
+        source,
+    }
 }
 
 /// Prepares an SQLite database URL (`sqlite:PATH`, `sqlite://PATH`, with or without `?…`) for

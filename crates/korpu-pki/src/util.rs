@@ -76,6 +76,22 @@ pub(crate) fn signed_part(outer_der: &[u8]) -> Result<&[u8], der::Error> {
     reader.tlv_bytes()
 }
 
+/// The signed part ([`signed_part`]) and the signature value of a certificate or a CRL
+/// (`what`, named when it is malformed); a signature BIT STRING with unused bits is `wrong`,
+/// as any other reason its issuer did not sign it.
+pub(crate) fn signed_and_signature<'a>(
+    outer_der: &'a [u8],
+    signature: &'a der::asn1::BitString,
+    what: &'static str,
+    wrong: impl FnOnce(String) -> PkiError,
+) -> Result<(&'a [u8], &'a [u8]), PkiError> {
+    let tbs = signed_part(outer_der).map_err(|e| PkiError::malformed(what, e))?;
+    let sig = signature
+        .as_bytes()
+        .ok_or_else(|| wrong("signature BIT STRING has unused bits".into()))?;
+    Ok((tbs, sig))
+}
+
 /// The digest algorithms accepted for message imprints, CertIDs and ESS cert IDs: the same
 /// four as for signatures.
 pub(crate) use crate::alg::HashAlg;

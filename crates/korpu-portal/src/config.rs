@@ -3,11 +3,11 @@
 //! value of every key. The pattern is korpu-central's.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-const ENV_PREFIX: &str = "KORPU_PORTAL_";
+pub use korpu_service::config::ServiceConfig;
 
 /// Configuration of `korpu portal serve`. Every field has a default; a file names only what
 /// differs.
@@ -109,29 +109,12 @@ impl Default for PortalConfig {
 /// A configuration that could not be used (shared by every Körpü server).
 pub use korpu_service::ConfigError;
 
-impl PortalConfig {
-    /// Reads `path` (if given) over the defaults, then applies `KORPU_PORTAL_*` variables.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let (text, origin) = korpu_service::read(path)?;
-        Self::from_toml_with_env(&text, &origin, std::env::vars())
-    }
-
-    /// Parses TOML text, then applies overrides from `env` (name, value) pairs.
-    pub fn from_toml_with_env(
-        text: &str,
-        origin: &str,
-        env: impl Iterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let config: PortalConfig = korpu_service::parse(text, origin, ENV_PREFIX, env)?;
-        config.check(origin)?;
-        Ok(config)
-    }
+/// Loading, `KORPU_PORTAL_*` overrides and `--print-config` come from [`ServiceConfig`].
+impl ServiceConfig for PortalConfig {
+    const ENV_PREFIX: &'static str = "KORPU_PORTAL_";
 
     fn check(&self, origin: &str) -> Result<(), ConfigError> {
-        let bad = |message: String| ConfigError::Invalid {
-            origin: origin.to_owned(),
-            message,
-        };
+        let bad = |message: String| ConfigError::invalid(origin, message);
         if self.conf_refresh_secs == 0
             || self.status_refresh_secs == 0
             || self.session_ttl_secs == 0
@@ -157,7 +140,9 @@ impl PortalConfig {
         }
         Ok(())
     }
+}
 
+impl PortalConfig {
     /// Checks what serving needs beyond parsing: the anchor, gateway and an identity provider.
     pub fn check_servable(&self) -> Result<(), ConfigError> {
         let bad = |message: &str| ConfigError::Invalid {
@@ -192,24 +177,12 @@ impl PortalConfig {
         Ok(())
     }
 
-    pub fn to_toml(&self) -> String {
-        korpu_service::render(self)
-    }
-
     pub fn effective_public_url(&self) -> String {
-        if self.public_url.is_empty() {
-            format!("http://{}", self.listen)
-        } else {
-            self.public_url.trim_end_matches('/').to_owned()
-        }
+        korpu_service::config::public_url_or(&self.public_url, self.listen)
     }
 
     pub fn effective_database_url(&self) -> String {
-        if self.database_url.is_empty() {
-            format!("sqlite:{}", self.data_dir.join("portal.db").display())
-        } else {
-            self.database_url.clone()
-        }
+        korpu_service::db::url_or_sqlite(&self.database_url, &self.data_dir.join("portal.db"))
     }
 
     /// The issuer actually used: the configured one, or the development provider.

@@ -7,26 +7,26 @@
 //! Session ids are stored hashed: a leaked database holds no usable session. This module does
 //! not decide anything (who may see what is the server's job).
 
-use korpu_service::db::{Migrations, PoolLimits};
-use sqlx::any::{AnyArguments, AnyRow};
+use korpu_service::db::{Database, Migrations, PoolLimits};
+use korpu_service::from_row;
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
 
 /// A database failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
 #[error("portal database: {0}")]
 pub struct StoreError(pub String);
 
-fn err(e: sqlx::Error) -> StoreError {
-    StoreError(e.to_string())
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError(e.to_string())
+    }
 }
 
 pub use korpu_service::db::Backend;
 
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
+    db: Database,
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -102,96 +102,51 @@ pub struct Notification {
     pub read_at: Option<i64>,
 }
 
-fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    row.try_get(col).map_err(err)
-}
-
-/// A query with its parameters bound, ready for [`Store::run`], [`Store::all`] or
-/// [`Store::optional`].
-type Query<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
-
-/// A value read from one result row, column by column (by name).
-trait FromRow: Sized {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError>;
-}
-
-impl FromRow for Session {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Session {
-            citizen: get(r, "citizen")?,
-            name: get(r, "name")?,
-            email: get(r, "email")?,
-            csrf: get(r, "csrf")?,
-            expires_at: get(r, "expires_at")?,
-        })
-    }
-}
-
-impl FromRow for PendingLogin {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
-        Ok(PendingLogin {
-            nonce: get(r, "nonce")?,
-            verifier: get(r, "verifier")?,
-            next: get(r, "next")?,
-            created_at: get(r, "created_at")?,
-        })
-    }
-}
-
-impl FromRow for Application {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Application {
-            id: get(r, "id")?,
-            citizen: get(r, "citizen")?,
-            email: get(r, "email")?,
-            service: get(r, "service")?,
-            agency_ref: get(r, "agency_ref")?,
-            status: get(r, "status")?,
-            data: get(r, "data")?,
-            created_at: get(r, "created_at")?,
-            updated_at: get(r, "updated_at")?,
-        })
-    }
-}
-
-impl FromRow for Event {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Event {
-            status: get(r, "status")?,
-            message: get(r, "message")?,
-            at: get(r, "at")?,
-        })
-    }
-}
-
-impl FromRow for Consent {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Consent {
-            id: get(r, "id")?,
-            client: get(r, "client")?,
-            purpose: get(r, "purpose")?,
-            items: get(r, "items")?,
-            created_at: get(r, "created_at")?,
-            expires_at: get(r, "expires_at")?,
-            revoked_at: get(r, "revoked_at")?,
-        })
-    }
-}
-
-impl FromRow for Notification {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
-        Ok(Notification {
-            kind: get(r, "kind")?,
-            subject: get(r, "subject")?,
-            link: get(r, "link")?,
-            created_at: get(r, "created_at")?,
-            read_at: get(r, "read_at")?,
-        })
-    }
-}
+from_row!(Session {
+    citizen,
+    name,
+    email,
+    csrf,
+    expires_at
+});
+from_row!(PendingLogin {
+    nonce,
+    verifier,
+    next,
+    created_at
+});
+from_row!(Application {
+    id,
+    citizen,
+    email,
+    service,
+    agency_ref,
+    status,
+    data,
+    created_at,
+    updated_at
+});
+from_row!(Event {
+    status,
+    message,
+    at
+});
+from_row!(Consent {
+    id,
+    client,
+    purpose,
+    items,
+    created_at,
+    expires_at,
+    revoked_at
+});
+from_row!(Notification {
+    kind,
+    subject,
+    link,
+    created_at,
+    read_at
+});
 
 /// The columns of every application query, in [`Application`]'s order.
 const APPLICATION_COLS: &str =
@@ -206,45 +161,16 @@ impl Store {
         let db = korpu_service::db::open(url, &POOL_LIMITS, &MIGRATIONS)
             .await
             .map_err(|e| StoreError(e.to_string()))?;
-        Ok(Self {
-            pool: db.pool,
-            backend: db.backend,
-        })
+        Ok(Self { db })
     }
 
     /// Waits for queries in flight and closes every connection.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.db.pool.close().await;
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    /// Executes a statement; returns how many rows it changed.
-    async fn run(&self, q: Query<'_>) -> Result<u64, StoreError> {
-        Ok(q.execute(&self.pool).await.map_err(err)?.rows_affected())
-    }
-
-    /// Every row of a query, mapped.
-    async fn all<T: FromRow>(&self, q: Query<'_>) -> Result<Vec<T>, StoreError> {
-        self.all_with(q, T::from_row).await
-    }
-
-    /// Every row of a query, mapped by `map`.
-    async fn all_with<T>(
-        &self,
-        q: Query<'_>,
-        map: impl Fn(&AnyRow) -> Result<T, StoreError>,
-    ) -> Result<Vec<T>, StoreError> {
-        let rows = q.fetch_all(&self.pool).await.map_err(err)?;
-        rows.iter().map(map).collect()
-    }
-
-    /// The row of a query, if any, mapped.
-    async fn optional<T: FromRow>(&self, q: Query<'_>) -> Result<Option<T>, StoreError> {
-        let row = q.fetch_optional(&self.pool).await.map_err(err)?;
-        row.as_ref().map(T::from_row).transpose()
+        self.db.backend
     }
 
     // --- sessions ----------------------------------------------------------------------
@@ -259,16 +185,17 @@ impl Store {
             "INSERT INTO sessions (id_sha256, citizen, name, email, csrf, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         );
-        self.run(
-            q.bind(id_sha256)
-                .bind(&s.citizen)
-                .bind(&s.name)
-                .bind(&s.email)
-                .bind(&s.csrf)
-                .bind(now)
-                .bind(s.expires_at),
-        )
-        .await?;
+        self.db
+            .run(
+                q.bind(id_sha256)
+                    .bind(&s.citizen)
+                    .bind(&s.name)
+                    .bind(&s.email)
+                    .bind(&s.csrf)
+                    .bind(now)
+                    .bind(s.expires_at),
+            )
+            .await?;
         Ok(())
     }
 
@@ -278,28 +205,28 @@ impl Store {
             "SELECT citizen, name, email, csrf, expires_at FROM sessions
              WHERE id_sha256 = $1 AND expires_at > $2",
         );
-        self.optional(q.bind(id_sha256).bind(now)).await
+        Ok(self.db.optional(q.bind(id_sha256).bind(now)).await?)
     }
 
     /// Slides a session's expiry forward (idle timeout).
     pub async fn touch_session(&self, id_sha256: &str, expires_at: i64) -> Result<(), StoreError> {
         let q = sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_sha256 = $2");
-        self.run(q.bind(expires_at).bind(id_sha256)).await?;
+        self.db.run(q.bind(expires_at).bind(id_sha256)).await?;
         Ok(())
     }
 
     pub async fn delete_session(&self, id_sha256: &str) -> Result<(), StoreError> {
         let q = sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1");
-        self.run(q.bind(id_sha256)).await?;
+        self.db.run(q.bind(id_sha256)).await?;
         Ok(())
     }
 
     /// Drops expired sessions and sign-ins older than `login_before`.
     pub async fn sweep(&self, now: i64, login_before: i64) -> Result<(), StoreError> {
         let q = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1");
-        self.run(q.bind(now)).await?;
+        self.db.run(q.bind(now)).await?;
         let q = sqlx::query("DELETE FROM logins WHERE created_at < $1");
-        self.run(q.bind(login_before)).await?;
+        self.db.run(q.bind(login_before)).await?;
         Ok(())
     }
 
@@ -310,7 +237,7 @@ impl Store {
             "INSERT INTO logins (state, nonce, verifier, next, created_at) VALUES ($1, $2, $3, $4, $5)",
         );
         let q = q.bind(state).bind(&l.nonce).bind(&l.verifier);
-        self.run(q.bind(&l.next).bind(l.created_at)).await?;
+        self.db.run(q.bind(&l.next).bind(l.created_at)).await?;
         Ok(())
     }
 
@@ -319,7 +246,7 @@ impl Store {
         let q = sqlx::query(
             "DELETE FROM logins WHERE state = $1 RETURNING nonce, verifier, next, created_at",
         );
-        self.optional(q.bind(state)).await
+        Ok(self.db.optional(q.bind(state)).await?)
     }
 
     // --- applications ------------------------------------------------------------------
@@ -334,7 +261,8 @@ impl Store {
             .bind(&a.citizen)
             .bind(&a.email);
         let q = q.bind(&a.service).bind(&a.agency_ref).bind(&a.status);
-        self.run(q.bind(&a.data).bind(a.created_at).bind(a.updated_at))
+        self.db
+            .run(q.bind(&a.data).bind(a.created_at).bind(a.updated_at))
             .await?;
         Ok(())
     }
@@ -344,7 +272,7 @@ impl Store {
             "SELECT {APPLICATION_COLS}
              FROM applications WHERE citizen = $1 ORDER BY created_at DESC, id"
         );
-        self.all(sqlx::query(&sql).bind(citizen)).await
+        Ok(self.db.all(sqlx::query(&sql).bind(citizen)).await?)
     }
 
     /// An application, only if it belongs to `citizen`.
@@ -355,8 +283,10 @@ impl Store {
     ) -> Result<Option<Application>, StoreError> {
         let sql =
             format!("SELECT {APPLICATION_COLS} FROM applications WHERE id = $1 AND citizen = $2");
-        self.optional(sqlx::query(&sql).bind(id).bind(citizen))
-            .await
+        Ok(self
+            .db
+            .optional(sqlx::query(&sql).bind(id).bind(citizen))
+            .await?)
     }
 
     /// Applications whose status may still change.
@@ -365,7 +295,7 @@ impl Store {
             "SELECT {APPLICATION_COLS}
              FROM applications WHERE status NOT IN ('decided', 'rejected') ORDER BY updated_at LIMIT 500"
         );
-        self.all(sqlx::query(&sql)).await
+        Ok(self.db.all(sqlx::query(&sql)).await?)
     }
 
     /// Records a status; returns whether it was new (so the caller notifies exactly once even
@@ -381,7 +311,12 @@ impl Store {
         let q = sqlx::query(
             "UPDATE applications SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
         );
-        if self.run(q.bind(new).bind(now).bind(id).bind(old)).await? == 0 {
+        if self
+            .db
+            .run(q.bind(new).bind(now).bind(id).bind(old))
+            .await?
+            == 0
+        {
             return Ok(false);
         }
         self.add_event(id, new, message, now).await?;
@@ -399,7 +334,8 @@ impl Store {
             "INSERT INTO application_events (application_id, seq, status, message, at)
              VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM application_events WHERE application_id = $1), $2, $3, $4)",
         );
-        self.run(q.bind(id).bind(status).bind(message).bind(at))
+        self.db
+            .run(q.bind(id).bind(status).bind(message).bind(at))
             .await?;
         Ok(())
     }
@@ -408,7 +344,7 @@ impl Store {
         let q = sqlx::query(
             "SELECT status, message, at FROM application_events WHERE application_id = $1 ORDER BY seq",
         );
-        self.all(q.bind(id)).await
+        Ok(self.db.all(q.bind(id)).await?)
     }
 
     // --- consents ----------------------------------------------------------------------
@@ -419,7 +355,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         );
         let q = q.bind(&c.id).bind(citizen).bind(&c.client).bind(&c.purpose);
-        self.run(q.bind(&c.items).bind(c.created_at).bind(c.expires_at))
+        self.db
+            .run(q.bind(&c.items).bind(c.created_at).bind(c.expires_at))
             .await?;
         self.consent_event(&c.id, "granted", c.created_at).await
     }
@@ -427,7 +364,7 @@ impl Store {
     async fn consent_event(&self, id: &str, action: &str, at: i64) -> Result<(), StoreError> {
         let q =
             sqlx::query("INSERT INTO consent_history (consent_id, action, at) VALUES ($1, $2, $3)");
-        self.run(q.bind(id).bind(action).bind(at)).await?;
+        self.db.run(q.bind(id).bind(action).bind(at)).await?;
         Ok(())
     }
 
@@ -441,7 +378,7 @@ impl Store {
         let q = sqlx::query(
             "UPDATE consents SET revoked_at = $1 WHERE id = $2 AND citizen = $3 AND revoked_at IS NULL",
         );
-        if self.run(q.bind(now).bind(id).bind(citizen)).await? == 0 {
+        if self.db.run(q.bind(now).bind(id).bind(citizen)).await? == 0 {
             return Ok(false);
         }
         self.consent_event(id, "revoked", now).await?;
@@ -453,7 +390,7 @@ impl Store {
             "SELECT id, client, purpose, items, created_at, expires_at, revoked_at FROM consents
              WHERE citizen = $1 ORDER BY created_at DESC, id",
         );
-        self.all(q.bind(citizen)).await
+        Ok(self.db.all(q.bind(citizen)).await?)
     }
 
     /// (action, at) for a consent, oldest first.
@@ -461,8 +398,7 @@ impl Store {
         let q = sqlx::query(
             "SELECT action, at FROM consent_history WHERE consent_id = $1 ORDER BY at, action DESC",
         );
-        self.all_with(q.bind(id), |r| Ok((get(r, "action")?, get(r, "at")?)))
-            .await
+        Ok(self.db.all(q.bind(id)).await?)
     }
 
     // --- notifications -----------------------------------------------------------------
@@ -481,7 +417,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6)",
         );
         let q = q.bind(id).bind(citizen).bind(kind);
-        self.run(q.bind(subject).bind(link).bind(now)).await?;
+        self.db.run(q.bind(subject).bind(link).bind(now)).await?;
         Ok(())
     }
 
@@ -490,25 +426,22 @@ impl Store {
             "SELECT kind, subject, link, created_at, read_at FROM notifications
              WHERE citizen = $1 ORDER BY created_at DESC, id LIMIT 200",
         );
-        self.all(q.bind(citizen)).await
+        Ok(self.db.all(q.bind(citizen)).await?)
     }
 
     pub async fn unread_count(&self, citizen: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query(
+        let q = sqlx::query(
             "SELECT COUNT(*) AS n FROM notifications WHERE citizen = $1 AND read_at IS NULL",
-        )
-        .bind(citizen)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(err)?;
-        get(&row, "n")
+        );
+        let count: Option<(i64,)> = self.db.optional(q.bind(citizen)).await?;
+        Ok(count.map_or(0, |(n,)| n))
     }
 
     pub async fn mark_read(&self, citizen: &str, now: i64) -> Result<(), StoreError> {
         let q = sqlx::query(
             "UPDATE notifications SET read_at = $1 WHERE citizen = $2 AND read_at IS NULL",
         );
-        self.run(q.bind(now).bind(citizen)).await?;
+        self.db.run(q.bind(now).bind(citizen)).await?;
         Ok(())
     }
 }

@@ -242,32 +242,6 @@ mod tests {
         assert!(verify_pdf(&None, b"%PDF-1.4").is_err());
     }
 
-    fn one_page_pdf() -> Vec<u8> {
-        let c = "BT /F1 12 Tf 72 720 Td (Decision) Tj ET";
-        let objs = [
-            "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
-            format!("<< /Length {} >>\nstream\n{c}\nendstream", c.len()),
-            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
-        ];
-        let mut out = b"%PDF-1.4\n".to_vec();
-        let mut offsets = Vec::new();
-        for (i, o) in objs.iter().enumerate() {
-            offsets.push(out.len());
-            out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-        }
-        let xref = out.len();
-        out.extend_from_slice(b"xref\n0 6\n0000000000 65535 f\r\n");
-        for o in offsets {
-            out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
-        }
-        out.extend_from_slice(
-            format!("trailer\n<< /Size 6 /Root 1 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>] >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
-        );
-        out
-    }
-
     /// A decision signed by a member certificate of the platform PKI verifies and names the
     /// signer; the same file with one byte of its content changed, or checked against another
     /// platform's roots, does not.
@@ -316,7 +290,7 @@ mod tests {
             chain: &chain,
         };
         let signed = korpu_sign::pdf::sign(
-            &one_page_pdf(),
+            &korpu_sign::pdf::text_page(&["Decision".to_owned()]),
             &signer,
             now,
             None,

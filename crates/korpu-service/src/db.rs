@@ -15,6 +15,9 @@
 //! such a database lacks them ([`Migrations::legacy_columns`]). After that, the database is like
 //! any other and later migrations apply to it in turn.
 //!
+//! Running queries on the open [`Database`] and reading their rows ([`FromRow`],
+//! [`from_row!`](crate::from_row), [`is_unique_violation`]) is the `rows` part below.
+//!
 //! Not here: the queries themselves (each store owns its tables), and sharing one PostgreSQL
 //! database between services — each has its own `_sqlx_migrations` bookkeeping, so each needs
 //! a database (or server) of its own.
@@ -27,6 +30,13 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{MigrateError, Migration, MigrationSource, Migrator};
 use sqlx::AnyPool;
+
+mod rows;
+
+pub use rows::{flag, is_unique_violation, FromRow, Query};
+// For `from_row!`, which expands in the stores' crates.
+#[doc(hidden)]
+pub use sqlx::{any::AnyRow, Error as SqlxError, Row};
 
 /// Which database a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

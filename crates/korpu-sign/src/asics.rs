@@ -77,15 +77,7 @@ pub fn validate_opts(
     if signatures.is_empty() {
         return Err(AsicError::NoSignature);
     }
-    let indication = signatures
-        .iter()
-        .map(|s| s.report.indication)
-        .max_by_key(|i| match i {
-            Indication::TotalPassed => 0,
-            Indication::Indeterminate => 1,
-            Indication::TotalFailed => 2,
-        })
-        .unwrap_or(Indication::TotalFailed);
+    let indication = Indication::worst(signatures.iter().map(|s| s.report.indication));
     Ok(ContainerReport {
         files: vec![name],
         signatures,

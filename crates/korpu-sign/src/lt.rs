@@ -25,7 +25,9 @@ use korpu_pki::cert::Certificate;
 use korpu_pki::crl::{self, Crl};
 use korpu_pki::ocsp::{self, CertStatus, Responder};
 use x509_cert::attr::Attribute;
-use x509_ocsp::{BasicOcspResponse, OcspResponse, OcspResponseStatus, ResponseBytes};
+use x509_ocsp::{
+    BasicOcspResponse, OcspResponse, OcspResponseStatus, ResponseBytes, SingleResponse,
+};
 
 use crate::cades::parse_signed_data;
 use crate::ess;
@@ -313,13 +315,18 @@ pub(crate) fn embedded_ocsps(si: &SignerInfo) -> Result<Vec<Vec<u8>>, String> {
 
 /// The newest thisUpdate of a response's single responses: the time at which it speaks.
 fn produced_at(resp: &[u8]) -> Option<SystemTime> {
-    let r = OcspResponse::from_der(resp).ok()?;
-    let b = BasicOcspResponse::from_der(r.response_bytes?.response.as_bytes()).ok()?;
-    b.tbs_response_data
-        .responses
+    single_responses(resp)?
         .iter()
         .map(|s| s.this_update.0.to_system_time())
         .max()
+}
+
+/// The SingleResponses of an OCSP response (`None` when it is not a readable basic response);
+/// what they say is believed only after [`ocsp::verify_response_dated`].
+fn single_responses(resp: &[u8]) -> Option<Vec<SingleResponse>> {
+    let r = OcspResponse::from_der(resp).ok()?;
+    let b = BasicOcspResponse::from_der(r.response_bytes?.response.as_bytes()).ok()?;
+    Some(b.tbs_response_data.responses)
 }
 
 /// Where revocation data for a validation may come from besides the signature and the
@@ -368,24 +375,15 @@ struct Statement {
 /// is checked with the signature by [`ocsp::verify_response_dated`]).
 fn ocsp_mentions(resp: &[u8], cert: &Certificate) -> bool {
     let serial = cert.parsed().tbs_certificate.serial_number.as_bytes();
-    OcspResponse::from_der(resp)
-        .ok()
-        .and_then(|r| r.response_bytes)
-        .and_then(|b| BasicOcspResponse::from_der(b.response.as_bytes()).ok())
-        .is_some_and(|b| {
-            b.tbs_response_data
-                .responses
-                .iter()
-                .any(|s| s.cert_id.serial_number.as_bytes() == serial)
-        })
+    single_responses(resp).is_some_and(|all| {
+        all.iter()
+            .any(|s| s.cert_id.serial_number.as_bytes() == serial)
+    })
 }
 
 /// The latest nextUpdate of a response's single responses.
 fn next_update_of(resp: &[u8]) -> Option<SystemTime> {
-    let r = OcspResponse::from_der(resp).ok()?;
-    let b = BasicOcspResponse::from_der(r.response_bytes?.response.as_bytes()).ok()?;
-    b.tbs_response_data
-        .responses
+    single_responses(resp)?
         .iter()
         .filter_map(|s| s.next_update.map(|n| n.0.to_system_time()))
         .max()

@@ -46,8 +46,9 @@ use crate::cms_check::{self, Content};
 use crate::ess::{self, SigningCertificateV2};
 use crate::rfc3339;
 
-/// The main indication (ETSI EN 319 102-1 §5.1.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The main indication (ETSI EN 319 102-1 §5.1.2), ordered from best to worst: several
+/// signatures are as good as the worst of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Indication {
     /// Every check passed.
@@ -56,6 +57,14 @@ pub enum Indication {
     Indeterminate,
     /// The signature is proven invalid: bad cryptography, altered data, malformed.
     TotalFailed,
+}
+
+impl Indication {
+    /// The worst of some indications; TOTAL_FAILED when there are none (no signature was
+    /// shown valid).
+    pub fn worst(all: impl IntoIterator<Item = Indication>) -> Indication {
+        all.into_iter().max().unwrap_or(Indication::TotalFailed)
+    }
 }
 
 /// The outcome of validating one signature.
@@ -308,13 +317,8 @@ pub fn validate_cades_signers(
 
 /// The worst of several reports; with more than one, its reason names the signer.
 pub(crate) fn worst(mut reports: Vec<SignatureReport>) -> SignatureReport {
-    let rank = |r: &SignatureReport| match r.indication {
-        Indication::TotalFailed => 2,
-        Indication::Indeterminate => 1,
-        Indication::TotalPassed => 0,
-    };
     let n = reports.len();
-    let Some(i) = (0..n).max_by_key(|i| (rank(&reports[*i]), std::cmp::Reverse(*i))) else {
+    let Some(i) = (0..n).max_by_key(|i| (reports[*i].indication, std::cmp::Reverse(*i))) else {
         return SignatureReport::failed("FORMAT_FAILURE", "the SignedData has no SignerInfo");
     };
     let mut r = reports.swap_remove(i);

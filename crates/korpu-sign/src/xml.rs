@@ -707,14 +707,14 @@ impl Document {
                 out.extend_from_slice(p.as_bytes());
                 out.extend_from_slice(b"=\"");
             }
-            escape_attr(uri, out);
+            escape(uri, out, true);
             out.push(b'"');
         }
         for (_, _, q, v) in &attrs {
             out.push(b' ');
             out.extend_from_slice(q.as_bytes());
             out.extend_from_slice(b"=\"");
-            escape_attr(v, out);
+            escape(v, out, true);
             out.push(b'"');
         }
         out.push(b'>');
@@ -726,7 +726,7 @@ impl Document {
             }
             match &self.nodes[c] {
                 Node::Element(_) => self.render(c, alg, exclude, &ctx, &[], out)?,
-                Node::Text(t) => escape_text(t, out),
+                Node::Text(t) => escape(t, out, false),
                 _ => {
                     self.misc(c, alg, out);
                 }
@@ -739,29 +739,24 @@ impl Document {
     }
 }
 
-fn escape_text(s: &str, out: &mut Vec<u8>) {
+/// Canonical XML 1.0 §2.3's escaping: in text `&`, `<`, `>` and CR; in attribute values `&`,
+/// `<`, `"`, TAB, LF and CR.
+fn escape(s: &str, out: &mut Vec<u8>, in_attribute: bool) {
     for b in s.bytes() {
-        match b {
-            b'&' => out.extend_from_slice(b"&amp;"),
-            b'<' => out.extend_from_slice(b"&lt;"),
-            b'>' => out.extend_from_slice(b"&gt;"),
-            b'\r' => out.extend_from_slice(b"&#xD;"),
-            _ => out.push(b),
-        }
-    }
-}
-
-fn escape_attr(s: &str, out: &mut Vec<u8>) {
-    for b in s.bytes() {
-        match b {
-            b'&' => out.extend_from_slice(b"&amp;"),
-            b'<' => out.extend_from_slice(b"&lt;"),
-            b'"' => out.extend_from_slice(b"&quot;"),
-            b'\t' => out.extend_from_slice(b"&#x9;"),
-            b'\n' => out.extend_from_slice(b"&#xA;"),
-            b'\r' => out.extend_from_slice(b"&#xD;"),
-            _ => out.push(b),
-        }
+        let entity: &[u8] = match (b, in_attribute) {
+            (b'&', _) => b"&amp;",
+            (b'<', _) => b"&lt;",
+            (b'>', false) => b"&gt;",
+            (b'"', true) => b"&quot;",
+            (b'\t', true) => b"&#x9;",
+            (b'\n', true) => b"&#xA;",
+            (b'\r', _) => b"&#xD;",
+            _ => {
+                out.push(b);
+                continue;
+            }
+        };
+        out.extend_from_slice(entity);
     }
 }
 

@@ -313,8 +313,7 @@ fn mime_of(name: &str) -> &'static str {
 
 async fn serve(c: &ConfigArg, print_config: bool) -> anyhow::Result<()> {
     let config = DocsConfig::load(c.config.as_deref())?;
-    if print_config {
-        print!("{}", config.to_toml());
+    if crate::print_only(&config, print_config) {
         return Ok(());
     }
     let ex = Exchange::open(config).await?;
@@ -325,8 +324,7 @@ async fn serve(c: &ConfigArg, print_config: bool) -> anyhow::Result<()> {
         running.api_addr,
         running.dx_addr
     );
-    let signal = korpu_service::shutdown::signal().await;
-    tracing::info!(%signal, "shutting down");
+    crate::stop_signal().await;
     running.shutdown().await;
     Ok(())
 }

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use korpu_central::CentralConfig;
-use korpu_service::config::ServiceConfig as _;
+use korpu_service::config::ServiceConfig;
 
 #[derive(Parser)]
 #[command(
@@ -270,6 +270,21 @@ enum GatewayCommand {
     },
 }
 
+/// `serve --print-config`: prints the effective configuration and answers that there is nothing
+/// to serve; otherwise answers that the server should start.
+fn print_only<C: ServiceConfig>(config: &C, print_config: bool) -> bool {
+    if print_config {
+        print!("{}", config.to_toml());
+    }
+    print_config
+}
+
+/// What every `serve` waits for: SIGINT or SIGTERM, logged before the server stops.
+async fn stop_signal() {
+    let signal = korpu_service::shutdown::signal().await;
+    tracing::info!(%signal, "shutting down");
+}
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -311,8 +326,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let config = korpu_gateway::GatewayConfig::load(config.as_deref())?;
-            if print_config {
-                print!("{}", config.to_toml());
+            if print_only(&config, print_config) {
                 return Ok(());
             }
             let running = start_gateway(config).await?;
@@ -320,8 +334,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "korpu gateway {}: client http://{} server https://{}",
                 running.gateway.id, running.client_addr, running.server_addr
             );
-            let signal = korpu_service::shutdown::signal().await;
-            tracing::info!(%signal, "shutting down");
+            stop_signal().await;
             Ok(running.shutdown().await?)
         }
         Command::Ledger {
@@ -497,8 +510,7 @@ async fn central(api: admin::ApiArgs, command: CentralCommand) -> anyhow::Result
         }
         CentralCommand::Serve { print_config } => {
             let config = CentralConfig::load(api.config.as_deref())?;
-            if print_config {
-                print!("{}", config.to_toml());
+            if print_only(&config, print_config) {
                 return Ok(());
             }
             let running = korpu_central::start(&config).await?;
@@ -506,8 +518,7 @@ async fn central(api: admin::ApiArgs, command: CentralCommand) -> anyhow::Result
                 "korpu central: management https://{} public http://{}",
                 running.management_addr, running.public_addr
             );
-            let signal = korpu_service::shutdown::signal().await;
-            tracing::info!(%signal, "shutting down");
+            stop_signal().await;
             running.shutdown().await;
             Ok(())
         }

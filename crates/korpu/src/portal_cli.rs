@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
+use korpu_service::config::ServiceConfig as _;
 
 #[derive(Subcommand)]
 pub enum PortalCommand {
@@ -24,14 +25,12 @@ pub async fn run(command: PortalCommand) -> anyhow::Result<()> {
             print_config,
         } => {
             let config = korpu_portal::PortalConfig::load(config.as_deref())?;
-            if print_config {
-                print!("{}", config.to_toml());
+            if crate::print_only(&config, print_config) {
                 return Ok(());
             }
             let running = korpu_portal::start(config).await?;
             println!("korpu portal: {}", running.public_url);
-            let signal = korpu_service::shutdown::signal().await;
-            tracing::info!(%signal, "shutting down");
+            crate::stop_signal().await;
             running.shutdown().await;
             Ok(())
         }

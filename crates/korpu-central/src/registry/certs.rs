@@ -3,14 +3,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use korpu_conf::Timestamp;
 use korpu_id::{GatewayId, MemberId};
 use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
 use korpu_pki::{csr, ocsp};
-use sha2::{Digest, Sha256};
 
 use super::validate::{invalid, parse, parse_address, to_unix, unix_now};
-use super::{value_of, CertKind, CertRequest, CertSummary, IssuedCert, Registry, RevokeRequest};
+use super::{value_of, CertKind, CertRequest, IssuedCert, Registry, RevokeRequest};
 use crate::error::RegistryError;
 use crate::store::CertRow;
 
@@ -133,25 +131,9 @@ impl Registry {
         })
     }
 
-    pub async fn certificates(&self) -> Result<Vec<CertSummary>, RegistryError> {
-        let ts = |t: i64| Timestamp::from_unix(t.max(0) as u64);
-        Ok(self
-            .store
-            .certificates()
-            .await?
-            .into_iter()
-            .map(|c| CertSummary {
-                sha256: hex::encode(Sha256::digest(&c.der)),
-                serial: c.serial,
-                kind: c.kind,
-                owner: c.owner,
-                subject: c.subject,
-                not_before: ts(c.not_before),
-                not_after: ts(c.not_after),
-                revoked_at: c.revoked_at.map(ts),
-                revocation_reason: c.revocation_reason,
-            })
-            .collect())
+    /// Every certificate issued, oldest first (their JSON form is the API's listing).
+    pub async fn certificates(&self) -> Result<Vec<CertRow>, RegistryError> {
+        self.store.certificates().await
     }
 }
 

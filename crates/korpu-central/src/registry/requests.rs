@@ -1,7 +1,7 @@
 //! The management API's request and response shapes: plain strings as they arrive in JSON or
 //! from the CLI, parsed by the registry's rules.
 
-use korpu_conf::{PortalListing, SubjectLocation, Timestamp};
+use korpu_conf::{PortalListing, SubjectLocation};
 use serde::{Deserialize, Serialize};
 
 // ----- request and response shapes (the management API's JSON) -------------------------------
@@ -117,17 +117,4 @@ pub struct RevokeRequest {
     pub serial: String,
     #[serde(default)]
     pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CertSummary {
-    pub serial: String,
-    pub kind: String,
-    pub owner: String,
-    pub subject: String,
-    pub not_before: Timestamp,
-    pub not_after: Timestamp,
-    pub sha256: String,
-    pub revoked_at: Option<Timestamp>,
-    pub revocation_reason: Option<String>,
 }

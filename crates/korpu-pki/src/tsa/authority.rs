@@ -69,12 +69,7 @@ impl Authority {
         chain: Vec<Certificate>,
         policy: ObjectIdentifier,
     ) -> Result<Self, PkiError> {
-        if cert.public_key_der() != key.public_key_der() {
-            return Err(PkiError::InvalidIssueRequest(format!(
-                "the TSA key does not belong to \"{}\"",
-                cert.subject()
-            )));
-        }
+        cert.check_key(&key, "TSA")?;
         check_tsa_cert(&cert)?;
         Ok(Authority {
             cert,

@@ -13,7 +13,7 @@ use crate::i18n::{Lang, Msg};
 use crate::layout::csrf_input;
 use crate::oidc;
 use crate::server::{now, sha256_hex, Shared};
-use crate::store::Consent;
+use crate::store::{Consent, Session};
 use crate::web::{
     checked_form, fmt_time, html_page, query_get, query_pairs, redirect, Citizen, Ctx, Page,
     PageError,
@@ -185,15 +185,13 @@ pub(crate) async fn consent_grant(
         return Err(PageError::internal(e));
     }
     let (company, _) = client_label(conf.as_deref(), &client, l);
-    crate::notify::notify(
-        &s,
-        &u.citizen,
-        &u.email,
-        "consent_granted",
-        &company,
-        "/consents",
-    )
-    .await;
+    notified(&s, &u, &c, "consent_granted", &company).await
+}
+
+/// After a consent is granted or revoked (`kind`): the citizen is notified (naming the
+/// company) and sent back to the list.
+async fn notified(s: &Shared, u: &Session, c: &Ctx, kind: &str, company: &str) -> Page {
+    crate::notify::notify(s, &u.citizen, &u.email, kind, company, "/consents").await;
     Ok(redirect("/consents", &c.set_cookies))
 }
 
@@ -218,16 +216,7 @@ pub(crate) async fn consent_revoke(
                 .map(|x| x.client)
                 .unwrap_or_default();
             let (company, _) = client_label(conf.as_deref(), &client, c.lang);
-            crate::notify::notify(
-                &s,
-                &u.citizen,
-                &u.email,
-                "consent_revoked",
-                &company,
-                "/consents",
-            )
-            .await;
-            Ok(redirect("/consents", &c.set_cookies))
+            notified(&s, &u, &c, "consent_revoked", &company).await
         }
         Ok(false) => Err(PageError::not_found()),
         Err(e) => Err(PageError::internal(e)),

@@ -155,16 +155,7 @@ pub(super) fn validate_container(
             return Err(AsicError::UncoveredFile(f.clone()));
         }
     }
-    let rank = |i: Indication| match i {
-        Indication::TotalPassed => 0,
-        Indication::Indeterminate => 1,
-        Indication::TotalFailed => 2,
-    };
-    let indication = reports
-        .iter()
-        .map(|r| r.report.indication)
-        .max_by_key(|i| rank(*i))
-        .unwrap_or(Indication::TotalFailed);
+    let indication = Indication::worst(reports.iter().map(|r| r.report.indication));
     Ok(ContainerReport {
         files: c.files.keys().cloned().collect(),
         signatures: reports,

@@ -24,10 +24,12 @@ mod changes;
 pub mod doc_ts;
 pub mod parse;
 mod sign;
+mod text;
 mod verify;
 
 pub(crate) use sign::{add_dss, append_signature, DssScope};
 pub use sign::{add_validation_data, sign};
+pub use text::text_page;
 pub(crate) use verify::{check_byte_range, find_signatures, FoundSig};
 pub use verify::{validate, validate_opts};
 

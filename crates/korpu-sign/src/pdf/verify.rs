@@ -106,7 +106,7 @@ pub fn validate_opts(
     }
     out.sort_by_key(|s| s.revision_end);
     let timestamps: Vec<doc_ts::PdfTimestamp> = stamps.into_iter().map(|c| c.ts).collect();
-    let indication = worst(
+    let indication = Indication::worst(
         out.iter()
             .map(|s| s.report.indication)
             .chain(timestamps.iter().map(|t| t.report.indication)),
@@ -116,17 +116,6 @@ pub fn validate_opts(
         timestamps,
         indication,
     })
-}
-
-/// The worst of some indications (TOTAL_FAILED when there are none).
-pub(crate) fn worst(it: impl Iterator<Item = Indication>) -> Indication {
-    let rank = |i: Indication| match i {
-        Indication::TotalPassed => 0,
-        Indication::Indeterminate => 1,
-        Indication::TotalFailed => 2,
-    };
-    it.max_by_key(|i| rank(*i))
-        .unwrap_or(Indication::TotalFailed)
 }
 
 pub(crate) struct FoundSig {

@@ -15,7 +15,7 @@ use korpu_pki::{tsa, PkiError};
 
 use crate::lt::ValidationOptions;
 use crate::rfc3339;
-use crate::validate::{Indication, SignatureReport};
+use crate::validate::{classify_ts_error, Indication, SignatureReport};
 use crate::xml::{C14n, Document, NodeId};
 
 use super::algorithms::{c14n_of, signature_from_uri};
@@ -46,32 +46,16 @@ pub(super) fn validate_signature(
         report: out.report.verdict(ind, sub, why),
         ..out
     };
+    let malformed = |out, why| fail(out, TotalFailed, "FORMAT_FAILURE", why);
     let Some(si) = doc.child(sig, DS, "SignedInfo") else {
-        return fail(
-            out,
-            TotalFailed,
-            "FORMAT_FAILURE",
-            "no ds:SignedInfo".into(),
-        );
+        return malformed(out, "no ds:SignedInfo".into());
     };
     let Some(sv) = doc.child(sig, DS, "SignatureValue") else {
-        return fail(
-            out,
-            TotalFailed,
-            "FORMAT_FAILURE",
-            "no ds:SignatureValue".into(),
-        );
+        return malformed(out, "no ds:SignatureValue".into());
     };
     let sig_value = match b64(&doc.text(sv)) {
         Ok(v) => v,
-        Err(e) => {
-            return fail(
-                out,
-                TotalFailed,
-                "FORMAT_FAILURE",
-                format!("SignatureValue: {e}"),
-            )
-        }
+        Err(e) => return malformed(out, format!("SignatureValue: {e}")),
     };
 
     out.report.objects.signature_value = Some(sig_value.clone());
@@ -89,7 +73,7 @@ pub(super) fn validate_signature(
     let refs = check_references(doc, sig, si, signed_props, files, cache);
     out.covers = refs.covers.clone();
     if let Some(why) = refs.malformed {
-        return fail(out, TotalFailed, "FORMAT_FAILURE", why);
+        return malformed(out, why);
     }
 
     // Certificates: KeyInfo's, and CertificateValues' (B-LT).
@@ -296,23 +280,14 @@ pub(super) fn validate_signature(
                 None => C14n::default_inclusive(),
             };
             let Some(enc) = doc.child(ts, XADES, "EncapsulatedTimeStamp") else {
-                return fail(
+                return malformed(
                     out,
-                    TotalFailed,
-                    "FORMAT_FAILURE",
                     "SignatureTimeStamp without EncapsulatedTimeStamp".into(),
                 );
             };
             let token = match b64(&doc.text(enc)) {
                 Ok(t) => t,
-                Err(e) => {
-                    return fail(
-                        out,
-                        TotalFailed,
-                        "FORMAT_FAILURE",
-                        format!("time-stamp: {e}"),
-                    )
-                }
+                Err(e) => return malformed(out, format!("time-stamp: {e}")),
             };
             let stamped = match doc.canonicalize(sv, &c14n, None) {
                 Ok(s) => s,
@@ -353,14 +328,7 @@ pub(super) fn validate_signature(
                     match b64(&doc.text(e)) {
                         Ok(d) if is_ocsp => ocsps.push(d),
                         Ok(d) => crl_ders.push(d),
-                        Err(e) => {
-                            return fail(
-                                out,
-                                TotalFailed,
-                                "FORMAT_FAILURE",
-                                format!("an OCSP value: {e}"),
-                            )
-                        }
+                        Err(e) => return malformed(out, format!("an OCSP value: {e}")),
                     }
                 }
             }
@@ -369,12 +337,7 @@ pub(super) fn validate_signature(
     out.report.proven_signing_time = proven.map(rfc3339);
     let (crls, bad) = crate::lt::parse_crls(&crl_ders);
     if let Some(e) = bad.first() {
-        return fail(
-            out,
-            TotalFailed,
-            "FORMAT_FAILURE",
-            format!("a CRL value: {e}"),
-        );
+        return malformed(out, format!("a CRL value: {e}"));
     }
     // The validation policy judges the algorithms (SHA-1, short RSA keys: INDETERMINATE unless
     // a time-stamp proves the signature older than their expiry), as for CAdES.
@@ -405,27 +368,6 @@ pub(super) fn validate_signature(
         }
     }
     out
-}
-
-/// A time-stamp that is cryptographically wrong or stamps something else proves tampering
-/// (TOTAL_FAILED); one we merely cannot trust leaves the signature undecided.
-fn classify_ts_error(e: &PkiError) -> (Indication, &'static str) {
-    match e {
-        PkiError::TimeStampRejected(why) if why.contains("different digest") => {
-            (Indication::TotalFailed, "HASH_FAILURE")
-        }
-        PkiError::TimeStampRejected(why)
-            if why.contains("token signature") || why.contains("altered") =>
-        {
-            (Indication::TotalFailed, "SIG_CRYPTO_FAILURE")
-        }
-        PkiError::Malformed { .. } => (Indication::TotalFailed, "FORMAT_FAILURE"),
-        PkiError::BadSignature(_) => (Indication::TotalFailed, "SIG_CRYPTO_FAILURE"),
-        PkiError::Expired { .. } | PkiError::NotYetValid { .. } => {
-            (Indication::Indeterminate, "OUT_OF_BOUNDS_NO_POE")
-        }
-        _ => (Indication::Indeterminate, "NO_CERTIFICATE_CHAIN_FOUND"),
-    }
 }
 
 /// The chain to a trust anchor (at the proven time when there is one) and the revocation of

@@ -254,19 +254,10 @@ impl Verdict {
         if self.error.is_some() {
             return "TOTAL_FAILED";
         }
-        let worst = self
-            .signatures
-            .iter()
-            .map(|s| s.report.indication)
-            .max_by_key(|i| match i {
-                Indication::TotalPassed => 0,
-                Indication::Indeterminate => 1,
-                Indication::TotalFailed => 2,
-            });
-        match worst {
-            Some(Indication::TotalPassed) => "TOTAL_PASSED",
-            Some(Indication::Indeterminate) => "INDETERMINATE",
-            _ => "TOTAL_FAILED",
+        match Indication::worst(self.signatures.iter().map(|s| s.report.indication)) {
+            Indication::TotalPassed => "TOTAL_PASSED",
+            Indication::Indeterminate => "INDETERMINATE",
+            Indication::TotalFailed => "TOTAL_FAILED",
         }
     }
 
