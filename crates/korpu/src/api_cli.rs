@@ -26,8 +26,7 @@ pub async fn run(command: ApiCommand) -> anyhow::Result<()> {
         print_config,
     } = command;
     let config = korpu_api::HubConfig::load(path.as_deref())?;
-    if print_config {
-        print!("{}", config.to_toml());
+    if crate::print_only(&config, print_config) {
         return Ok(());
     }
     let base = path
@@ -40,10 +39,6 @@ pub async fn run(command: ApiCommand) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     println!("korpu api: {}", hub.issuer());
-    let stop = async {
-        let signal = korpu_service::shutdown::signal().await;
-        tracing::info!(%signal, "shutting down");
-    };
-    korpu_api::serve(std::sync::Arc::new(hub), listener, stop).await?;
+    korpu_api::serve(std::sync::Arc::new(hub), listener, crate::stop_signal()).await?;
     Ok(())
 }
