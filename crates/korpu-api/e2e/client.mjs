@@ -45,9 +45,13 @@ const token = await step('token', async () => {
 const access = token.ok ? token.value.access_token : 'none';
 const call = async () => {
   const r = await client.fetchProtectedResource(config, access, new URL(`${issuer}/api/v1/grant`), 'GET', undefined, undefined, { DPoP });
-  return { status: r.status, body: r.status === 200 ? await r.json() : await r.text(), challenge: r.headers.get('www-authenticate') };
+  return { status: r.status, body: r.status === 200 ? await r.json() : await r.text(),
+    challenge: r.headers.get('www-authenticate'), retry_after: r.headers.get('retry-after'),
+    ratelimit: r.headers.get('ratelimit') };
 };
 await step('call', call);
+await step('call_2', call);
+await step('call_3', call);
 await step('introspect', () => client.tokenIntrospection(config, access));
 await step('revoke', async () => { await client.tokenRevocation(config, access); return 'revoked'; });
 await step('call_after_revoke', call);

@@ -10,6 +10,8 @@ use korpu_oauth::{Client, Jwk};
 use korpu_service::config::{ConfigError, ServiceConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::quota::Limit;
+
 /// The hub's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +27,11 @@ pub struct HubConfig {
     pub refresh_token_secs: i64,
     /// Largest request body accepted on the OAuth endpoints, bytes. Default 16384.
     pub max_body_bytes: usize,
+    /// Where rate-limit buckets live: `memory` (this process; the default) or a Redis URL
+    /// (`redis://127.0.0.1:6379`) shared by every hub replica.
+    pub quota_store: String,
+    /// Each application's default bucket per API. Default 10 calls/s, bursts of 20.
+    pub rate_limit: Limit,
     /// The registered applications.
     pub applications: Vec<Application>,
 }
@@ -49,6 +56,9 @@ pub struct Application {
     /// Scopes of open data the application gets with client credentials.
     #[serde(default)]
     pub open_scopes: Vec<String>,
+    /// This application's bucket per API, when it differs from the hub's `rate_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<Limit>,
 }
 
 impl Default for HubConfig {
@@ -59,6 +69,8 @@ impl Default for HubConfig {
             access_token_secs: 300,
             refresh_token_secs: 86_400,
             max_body_bytes: 16 * 1024,
+            quota_store: "memory".into(),
+            rate_limit: Limit::default(),
             applications: Vec::new(),
         }
     }
@@ -72,6 +84,28 @@ impl ServiceConfig for HubConfig {
             return Err(ConfigError::invalid(
                 origin,
                 "access_token_secs must be between 10 and 3600 (FAPI 2.0: short-lived tokens)",
+            ));
+        }
+        let limits = std::iter::once(&self.rate_limit).chain(
+            self.applications
+                .iter()
+                .filter_map(|a| a.rate_limit.as_ref()),
+        );
+        for l in limits {
+            if !(l.rate_per_sec > 0.0 && l.burst >= 1) {
+                return Err(ConfigError::invalid(
+                    origin,
+                    "a rate_limit needs rate_per_sec > 0 and burst >= 1",
+                ));
+            }
+        }
+        if self.quota_store != "memory" && !self.quota_store.starts_with("redis://") {
+            return Err(ConfigError::invalid(
+                origin,
+                format!(
+                    "quota_store {:?}: use \"memory\" or a redis:// URL",
+                    self.quota_store
+                ),
             ));
         }
         let mut seen = std::collections::HashSet::new();

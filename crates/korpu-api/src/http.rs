@@ -2,6 +2,7 @@
 //! hand them to the authorisation server, and answer in the protocol's format — RFC 6749 error
 //! JSON on the OAuth endpoints, RFC 9457 problem details with a `WWW-Authenticate: DPoP`
 //! challenge (RFC 9449 §7.1) on the API.
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,17 +17,21 @@ use korpu_oauth::{AuthServer, Code, Config, Form, OAuthError};
 use serde_json::{json, Value};
 
 use crate::config::HubConfig;
+use crate::quota::{Decision, Limit, Limiter};
 
-/// The hub: its authorisation server and where it is reached.
+/// The hub: its authorisation server, its rate limits and where it is reached.
 pub struct Hub {
     server: Mutex<AuthServer>,
     issuer: String,
     max_body: usize,
+    limiter: Limiter,
+    default_limit: Limit,
+    limits: HashMap<String, Limit>,
 }
 
 impl Hub {
-    /// A hub for `config` serving `clients`.
-    pub fn new(config: &HubConfig, clients: Vec<korpu_oauth::Client>) -> Hub {
+    /// A hub for `config` serving `clients`, counting calls in `limiter`.
+    pub fn new(config: &HubConfig, clients: Vec<korpu_oauth::Client>, limiter: Limiter) -> Hub {
         let issuer = config.issuer();
         let mut cfg = Config::new(issuer.clone());
         cfg.access_lifetime = config.access_token_secs;
@@ -39,6 +44,13 @@ impl Hub {
             server: Mutex::new(server),
             issuer,
             max_body: config.max_body_bytes,
+            limiter,
+            default_limit: config.rate_limit,
+            limits: config
+                .applications
+                .iter()
+                .filter_map(|a| Some((a.client_id.clone(), a.rate_limit?)))
+                .collect(),
         }
     }
 
@@ -192,39 +204,119 @@ async fn oauth(
     })
 }
 
-/// A refused API call: RFC 9457 problem details, and the `WWW-Authenticate: DPoP` challenge
-/// that tells the client what to fix (RFC 9449 §7.1).
-struct ApiRefusal(OAuthError);
+/// A refused API call, as RFC 9457 problem details.
+struct ApiRefusal {
+    status: StatusCode,
+    title: &'static str,
+    error: &'static str,
+    detail: String,
+    headers: Vec<(header::HeaderName, String)>,
+}
 
-impl IntoResponse for ApiRefusal {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+impl From<OAuthError> for ApiRefusal {
+    /// A token or proof refused, with the `WWW-Authenticate: DPoP` challenge that tells the
+    /// client what to fix (RFC 9449 §7.1).
+    fn from(e: OAuthError) -> Self {
         let algs: Vec<&str> = korpu_oauth::Alg::ALL.iter().map(|a| a.name()).collect();
         let challenge = format!(
             "DPoP error=\"{}\", error_description=\"{}\", algs=\"{}\"",
-            self.0.code.as_str(),
-            self.0.description.replace(['"', '\\'], "'"),
+            e.code.as_str(),
+            e.description.replace(['"', '\\'], "'"),
             algs.join(" ")
         );
+        ApiRefusal {
+            status: StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::UNAUTHORIZED),
+            title: "The access token or its DPoP proof was refused",
+            error: e.code.as_str(),
+            detail: e.description,
+            headers: vec![(header::WWW_AUTHENTICATE, challenge)],
+        }
+    }
+}
+
+impl IntoResponse for ApiRefusal {
+    fn into_response(self) -> Response {
         let mut resp = (
-            status,
+            self.status,
             Json(json!({
-                "type": format!("https://korpu.dev/problems/{}", self.0.code.as_str()),
-                "title": "The access token or its DPoP proof was refused",
-                "status": status.as_u16(),
-                "detail": self.0.description,
-                "error": self.0.code.as_str(),
+                "type": format!("https://korpu.dev/problems/{}", self.error),
+                "title": self.title,
+                "status": self.status.as_u16(),
+                "detail": self.detail,
+                "error": self.error,
             })),
         )
             .into_response();
-        resp.headers_mut().insert(
+        let headers = resp.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
         }
         resp
+    }
+}
+
+/// The draft IETF `RateLimit-Policy` and `RateLimit` fields for `limit` with `remaining` tokens
+/// and `reset` seconds until the next one.
+fn rate_headers(limit: Limit, remaining: u32, reset: u64) -> Vec<(header::HeaderName, String)> {
+    let window = (f64::from(limit.burst) / limit.rate_per_sec).ceil() as u64;
+    vec![
+        (
+            header::HeaderName::from_static("ratelimit-policy"),
+            format!("\"per-api\";q={};w={window}", limit.burst),
+        ),
+        (
+            header::HeaderName::from_static("ratelimit"),
+            format!("\"per-api\";r={remaining};t={reset}"),
+        ),
+    ]
+}
+
+impl Hub {
+    /// Takes a token from the bucket of `client` for `api`: the headers to send, or the refusal.
+    async fn meter(
+        &self,
+        client: &str,
+        api: &str,
+    ) -> Result<Vec<(header::HeaderName, String)>, ApiRefusal> {
+        let limit = self
+            .limits
+            .get(client)
+            .copied()
+            .unwrap_or(self.default_limit);
+        match self.limiter.take(&format!("{client}:{api}"), limit).await {
+            Ok(Decision::Allowed { remaining }) => Ok(rate_headers(limit, remaining, 0)),
+            Ok(Decision::Limited { retry_after_ms }) => {
+                let secs = retry_after_ms.div_ceil(1000);
+                let mut headers = rate_headers(limit, 0, secs);
+                headers.push((header::RETRY_AFTER, secs.to_string()));
+                Err(ApiRefusal {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    title: "Too many calls",
+                    error: "rate_limited",
+                    detail: format!(
+                        "this application may make {} calls at once to {api}, refilled at {}/s; retry after {secs} s",
+                        limit.burst, limit.rate_per_sec
+                    ),
+                    headers,
+                })
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "rate-limit store unavailable; refusing calls");
+                Err(ApiRefusal {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    title: "Calls cannot be counted right now",
+                    error: "temporarily_unavailable",
+                    detail: "the hub cannot reach its rate-limit store; retry shortly".into(),
+                    headers: vec![(header::RETRY_AFTER, "5".into())],
+                })
+            }
+        }
     }
 }
 
@@ -234,21 +326,28 @@ async fn grant(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiRefusal> {
+) -> Result<Response, ApiRefusal> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let proof = dpop_header(&headers).map_err(ApiRefusal)?;
+    let proof = dpop_header(&headers)?;
     let target = format!("{}{}", hub.issuer, uri.path());
-    let grant = hub
-        .server()
-        .authorize_call(authorization, proof, method.as_str(), &target, now())
-        .map_err(ApiRefusal)?;
-    Ok(Json(json!({
+    let grant =
+        hub.server()
+            .authorize_call(authorization, proof, method.as_str(), &target, now())?;
+    let rate = hub.meter(&grant.client_id, "grant").await?;
+    let mut resp = Json(json!({
         "client_id": grant.client_id,
         "scope": grant.scopes.join(" "),
         "subject": grant.subject,
         "consent_id": grant.consent_id,
         "cnf": { "jkt": grant.jkt },
-    })))
+    }))
+    .into_response();
+    for (name, value) in rate {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    Ok(resp)
 }

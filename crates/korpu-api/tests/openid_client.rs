@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use korpu_api::quota::{Limit, Limiter};
 use korpu_api::{Application, Hub, HubConfig};
 use serde_json::Value;
 
@@ -47,11 +48,16 @@ async fn start_hub(dir: &Path) -> String {
             jwks_file: "bank.jwks.json".into(),
             scopes: vec!["income".into()],
             open_scopes: vec!["rates".into()],
+            // Two calls at once, then one per 100 s: the third call in a row is refused.
+            rate_limit: Some(Limit {
+                rate_per_sec: 0.01,
+                burst: 2,
+            }),
         }],
         ..HubConfig::default()
     };
     let clients = config.clients(dir).unwrap();
-    let hub = Arc::new(Hub::new(&config, clients));
+    let hub = Arc::new(Hub::new(&config, clients, Limiter::local()));
     tokio::spawn(korpu_api::serve(hub, listener, std::future::pending()));
     config.issuer()
 }
@@ -103,6 +109,18 @@ async fn openid_client_gets_a_dpop_bound_token_uses_it_and_loses_it_on_revocatio
     let info = ok("introspect");
     assert_eq!(info["active"], true);
     assert_eq!(info["client_id"], "kapital-bank");
+    // The bucket holds two calls: the second passes, the third is refused with a retry time.
+    let second = ok("call_2");
+    assert_eq!(second["status"], 200, "{second}");
+    assert_eq!(second["ratelimit"], "\"per-api\";r=0;t=0", "{second}");
+    let limited = ok("call_3");
+    assert_eq!(limited["status"], 429, "{limited}");
+    let retry: u64 = limited["retry_after"].as_str().unwrap().parse().unwrap();
+    assert!((1..=100).contains(&retry), "{limited}");
+    assert!(
+        limited["body"].as_str().unwrap().contains("rate_limited"),
+        "{limited}"
+    );
     ok("revoke");
     // openid-client turns the 401 and its challenge into an error; its parse of our
     // WWW-Authenticate header is the verdict.

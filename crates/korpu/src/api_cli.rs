@@ -34,7 +34,10 @@ pub async fn run(command: ApiCommand) -> anyhow::Result<()> {
         .and_then(|p| p.parent())
         .map(PathBuf::from)
         .unwrap_or_default();
-    let hub = korpu_api::Hub::new(&config, config.clients(&base)?);
+    let limiter = korpu_api::quota::Limiter::from_store(&config.quota_store)
+        .await
+        .with_context(|| format!("quota_store {}", config.quota_store))?;
+    let hub = korpu_api::Hub::new(&config, config.clients(&base)?, limiter);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
