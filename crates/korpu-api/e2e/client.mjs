@@ -19,7 +19,7 @@ if (mode === 'keygen') {
   process.exit(0);
 }
 
-const [issuer, clientId, privFile] = args;
+const [issuer, clientId, privFile, scope = 'rates'] = args;
 const out = {};
 const step = async (name, f) => {
   try {
@@ -39,7 +39,7 @@ out.discovery = { ok: true, value: config.serverMetadata() };
 const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
 
 const token = await step('token', async () => {
-  const t = await client.clientCredentialsGrant(config, { scope: 'rates' }, { DPoP });
+  const t = await client.clientCredentialsGrant(config, { scope }, { DPoP });
   return { token_type: t.token_type, expires_in: t.expires_in, scope: t.scope, access_token: t.access_token };
 });
 const access = token.ok ? token.value.access_token : 'none';

@@ -426,6 +426,8 @@ pub async fn run(
     )
     .await?;
     let portal_url = portal.public_url.clone();
+    let hub =
+        crate::openapi::start(&dir.join("openapi"), COMPANY.1, port_or_free(4700)?.port()).await?;
     let consent_example = format!(
         "{portal_url}/consents/new?client={}&purpose={}&item={}&item={}",
         COMPANY.2,
@@ -462,6 +464,7 @@ pub async fn run(
         "portal_consent_request": consent_example,
         "portal_client_certificate": {"cert": portal_tls.cert, "key": portal_tls.key,
                                       "sha256": portal_tls.fingerprint},
+        "openapi": hub.describe(),
     });
     let demo_path = dir.join("demo.json");
     std::fs::write(&demo_path, serde_json::to_string_pretty(&demo)?)?;
@@ -479,6 +482,8 @@ Körpü demo instance AZ is running.
       sign in as the demo citizen {citizen} (development identity provider), apply for the
       child benefit, watch it be decided, download the signed decision, see the data tracker;
       a company's consent request: {consent_example}
+  Open API hub (OAuth 2.0, FAPI 2.0)  {hub_url}/.well-known/oauth-authorization-server
+      Kapital Bank's application: client id {hub_client}, private key {hub_key}
 
 Three agencies are registered — State Population Registry (AZ/GOV/1400001), State Tax Service
 (AZ/GOV/1400002), Ministry of Labour and Social Protection (AZ/GOV/1400003) — with their services,
@@ -532,10 +537,14 @@ Press Ctrl-C to stop.
         benefits_gw = benefits_gw,
         tax_gw = tax_gw,
         citizen = CITIZEN,
+        hub_url = hub.url,
+        hub_client = crate::openapi::CLIENT_ID,
+        hub_key = hub.key_file.display(),
     );
 
     shutdown.await;
     println!("stopping…");
+    hub.shutdown().await;
     portal.shutdown().await;
     for gw in gateways {
         gw.shutdown().await?;

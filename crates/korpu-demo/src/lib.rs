@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+pub mod openapi;
 pub mod sample;
 
 use std::future::Future;
