@@ -2,9 +2,11 @@
 //! chain building and CRL handling are judged on what an independent CA produces (RSA and EC
 //! keys, openssl's own name encodings and extensions), not on what our own issuer writes.
 //!
-//! Shared by korpu-pki's and korpu-sign's tests (`#[path]`-included). Fails, never skips, when
+//! Two ways to use it: [`Ossl`], a hierarchy in a temporary directory built through typed
+//! calls (a CA database per CA, revocation, CRLs), and the file-named helpers ([`genkey`],
+//! [`self_signed`], [`issue_by`], [`ca_database`], [`gencrl`]) for tests that name every file
+//! themselves and pick extensions from sections of one config file. Fails, never skips, when
 //! openssl is missing. Set `OPENSSL` for a binary other than `/usr/bin/openssl`.
-#![allow(dead_code)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -140,8 +142,18 @@ pub fn ts_reply(dir: &Path) -> Vec<u8> {
 pub const CA_EXT: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n";
 /// A document signer's extensions.
 pub const SIGNER_EXT: &str = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n";
+/// A time-stamping authority's extensions.
+pub const TSA_EXT: &str = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+    extendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n";
+
+impl Default for Ossl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Ossl {
+    /// A new hierarchy in a temporary directory of its own.
     pub fn new() -> Self {
         Ossl {
             dir: tempfile::tempdir().unwrap(),
@@ -186,25 +198,12 @@ impl Ossl {
 
     pub fn root_with_key(&self, name: &str, subject: &str, key: &Path, ext: &str) -> Made {
         let cnf = self.ext_file(name, ext);
-        let pem = format!("{name}.pem");
-        self.run(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            key.to_str().unwrap(),
-            "-subj",
-            subject,
-            "-days",
-            "3650",
-            "-sha256",
-            "-config",
-            &cnf,
-            "-extensions",
-            "ext",
-            "-out",
-            &pem,
-        ]);
+        let key_file = key.to_str().unwrap();
+        let req = [
+            "req", "-x509", "-new", "-key", key_file, "-subj", subject, "-sha256",
+        ];
+        let ext = ("3650", "-config", cnf.as_str(), "ext");
+        certify(self.dir.path(), &req, ext, name, &[]);
         self.made(name, key)
     }
 
@@ -221,6 +220,18 @@ impl Ossl {
         self.issue_with_key(name, subject, &key, issuer, ext)
     }
 
+    /// A CA certificate ([`CA_EXT`]) for `subject` over a fresh key of `kind`, issued by
+    /// `issuer`.
+    pub fn ca(&self, name: &str, subject: &str, kind: KeyKind, issuer: &Made) -> Made {
+        self.issue(name, subject, kind, issuer, CA_EXT)
+    }
+
+    /// A document signer's certificate ([`SIGNER_EXT`]) for `subject` over a fresh key of
+    /// `kind`, issued by `issuer`.
+    pub fn signer(&self, name: &str, subject: &str, kind: KeyKind, issuer: &Made) -> Made {
+        self.issue(name, subject, kind, issuer, SIGNER_EXT)
+    }
+
     pub fn issue_with_key(
         &self,
         name: &str,
@@ -231,43 +242,63 @@ impl Ossl {
     ) -> Made {
         let cnf = self.ext_file(name, ext);
         let csr = format!("{name}.csr");
-        let pem = format!("{name}.pem");
+        let key_file = key.to_str().unwrap();
         self.run(&[
-            "req",
-            "-new",
-            "-key",
-            key.to_str().unwrap(),
-            "-subj",
-            subject,
-            "-config",
-            &cnf,
-            "-out",
-            &csr,
+            "req", "-new", "-key", key_file, "-subj", subject, "-config", &cnf, "-out", &csr,
         ]);
         let serial = self.serial.get() + 1;
         self.serial.set(serial);
-        self.run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
+        let serial = serial.to_string();
+        let (ca_cert, ca_key) = (
             issuer.cert_path.to_str().unwrap(),
-            "-CAkey",
             issuer.key_path.to_str().unwrap(),
-            "-set_serial",
-            &serial.to_string(),
-            "-days",
-            "365",
-            "-sha256",
-            "-extfile",
-            &cnf,
-            "-extensions",
-            "ext",
-            "-out",
-            &pem,
-        ]);
+        );
+        let mut x509 = x509_req(&csr, ca_cert, ca_key).to_vec();
+        x509.extend(["-set_serial", &serial, "-sha256"]);
+        let ext = ("365", "-extfile", cnf.as_str(), "ext");
+        certify(self.dir.path(), &x509, ext, name, &[]);
         self.made(name, key)
+    }
+
+    /// openssl's detached CAdES signature (SHA-256) over `data` by `signer`, carrying the
+    /// certificates `chain`; the files are `data.bin`, `chain.pem` and `sig.p7s`.
+    pub fn cms_sign(&self, signer: &Made, data: &[u8], chain: &[&Made]) -> Vec<u8> {
+        std::fs::write(self.path("data.bin"), data).unwrap();
+        let bundle: String = chain
+            .iter()
+            .map(|c| std::fs::read_to_string(&c.cert_path).unwrap())
+            .collect();
+        std::fs::write(self.path("chain.pem"), bundle).unwrap();
+        cms_sign_cades(
+            self.dir.path(),
+            "data.bin",
+            "sig.p7s",
+            signer.cert_path.to_str().unwrap(),
+            signer.key_path.to_str().unwrap(),
+            &["-certfile", "chain.pem"],
+        );
+        std::fs::read(self.path("sig.p7s")).unwrap()
+    }
+
+    /// An openssl TSA `tsa` (subject `subject`, key of `kind`) issued by `ca`, configured by
+    /// [`tsa_config`] with a `certs` file holding its own certificate and then `ca`'s, so each
+    /// token it issues lists its certificate twice (what `openssl ts -reply` then writes).
+    pub fn duplicating_tsa(&self, ca: &Made, subject: &str, kind: KeyKind) -> Made {
+        let tsa = self.issue("tsa", subject, kind, ca, TSA_EXT);
+        let certs = [&tsa.cert_path, &ca.cert_path]
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect::<String>();
+        std::fs::write(self.path("certs.pem"), certs).unwrap();
+        tsa_config(
+            self.dir.path(),
+            &tsa.cert_path.display().to_string(),
+            &tsa.key_path.display().to_string(),
+            "certs.pem",
+            "sha256",
+            "",
+        );
+        tsa
     }
 
     fn made(&self, name: &str, key: &Path) -> Made {
@@ -362,4 +393,142 @@ impl Ossl {
         self.run(&["crl", "-in", &out, "-outform", "DER", "-out", &der_file]);
         std::fs::read(self.path(&der_file)).unwrap()
     }
+}
+
+/// `genpkey` arguments for the key kind `kind`: "rsa1024", "rsa2048" (or "rsa"), "rsa3072",
+/// "p256" (or "ec", "ec256"), "p384" (or "ec384"), "p521" (or "ec521"), "ed25519".
+pub fn genpkey_args(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "rsa1024" => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"],
+        "rsa" | "rsa2048" => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        "rsa3072" => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+        "ec" | "ec256" | "p256" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "ec384" | "p384" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+        "ec521" | "p521" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
+        "ed25519" => &["-algorithm", "ED25519"],
+        other => panic!("unknown key kind {other}"),
+    }
+}
+
+/// `openssl genpkey` of the key kind `kind` ([`genpkey_args`]) into `dir/NAME.key`.
+pub fn genkey(dir: &Path, name: &str, kind: &str) {
+    let out = format!("{name}.key");
+    let mut args = vec!["genpkey"];
+    args.extend(genpkey_args(kind));
+    args.extend(["-out", &out]);
+    run(dir, &args);
+}
+
+/// `dir/NAME.pem`: a certificate over `NAME.key` for `subj` ("/CN=…/O=…"), self-signed and
+/// valid 30 days, with the extensions of section `ext` of the config file `cnf`, and the
+/// further options `opts` (a digest such as `-sha256`).
+pub fn self_signed(dir: &Path, name: &str, subj: &str, cnf: &str, ext: &str, opts: &[&str]) {
+    let key = format!("{name}.key");
+    let req = ["req", "-new", "-x509", "-key", &key, "-subj", subj];
+    certify(dir, &req, ("30", "-config", cnf, ext), name, opts);
+}
+
+/// `dir/NAME.pem`: a certificate over `NAME.key` for `subj`, requested as `NAME.csr` and
+/// issued by `CA.pem` with `CA.key`, valid 20 days, with the extensions of section `ext` of the
+/// config file `cnf`, and the further options `opts` (a digest, `-sigopt`s).
+pub fn issue_by(dir: &Path, name: &str, ca: &str, subj: &str, cnf: &str, ext: &str, opts: &[&str]) {
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    let req = ["req", "-new", "-key", &key, "-subj", subj, "-out", &csr];
+    run(dir, &req);
+    let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+    let mut x509 = x509_req(&csr, &ca_pem, &ca_key).to_vec();
+    x509.push("-CAcreateserial");
+    certify(dir, &x509, ("20", "-extfile", cnf, ext), name, opts);
+}
+
+/// `openssl x509 -req` of the request file `csr` by the CA certificate and key files `ca_cert`
+/// and `ca_key`.
+fn x509_req<'a>(csr: &'a str, ca_cert: &'a str, ca_key: &'a str) -> [&'a str; 8] {
+    ["x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key]
+}
+
+/// Runs the certifying openssl command `cmd` with `-days DAYS CNF_OPTION CNF -extensions EXT`
+/// (from `(days, cnf_option, cnf, ext)`), `-out NAME.pem` and the options `opts`.
+fn certify(
+    dir: &Path,
+    cmd: &[&str],
+    (days, cnf_option, cnf, ext): (&str, &str, &str, &str),
+    name: &str,
+    opts: &[&str],
+) {
+    let pem = format!("{name}.pem");
+    let mut args = cmd.to_vec();
+    args.extend([
+        "-days",
+        days,
+        cnf_option,
+        cnf,
+        "-extensions",
+        ext,
+        "-out",
+        &pem,
+    ]);
+    args.extend(opts);
+    run(dir, &args);
+}
+
+/// The `openssl ca` database of the CA `ca` (`CA.pem`, `CA.key`) for revoking and CRLs:
+/// `CA-ca.cnf` (CRLs signed with the digest `md`, valid a week), `CA-index.txt`,
+/// `CA-crlnumber`.
+pub fn ca_database(dir: &Path, ca: &str, md: &str) {
+    std::fs::write(
+        dir.join(format!("{ca}-ca.cnf")),
+        format!(
+            "[ca]\ndefault_ca=d\n[d]\ndatabase={ca}-index.txt\ncrlnumber={ca}-crlnumber\n\
+             default_md={md}\ndefault_crl_days=7\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join(format!("{ca}-index.txt")), "").unwrap();
+    std::fs::write(dir.join(format!("{ca}-crlnumber")), "01\n").unwrap();
+}
+
+/// Records in `ca`'s database ([`ca_database`]) that `NAME.pem` is revoked now.
+pub fn revoke_in(dir: &Path, ca: &str, name: &str) {
+    let (cnf, key, pem, revoked) = (
+        format!("{ca}-ca.cnf"),
+        format!("{ca}.key"),
+        format!("{ca}.pem"),
+        format!("{name}.pem"),
+    );
+    run(
+        dir,
+        &[
+            "ca", "-revoke", &revoked, "-config", &cnf, "-keyfile", &key, "-cert", &pem,
+        ],
+    );
+}
+
+/// The CRL `ca` issues now from its database ([`ca_database`]): written as `CA.crl.pem` and
+/// `CA.crl` (DER), and returned (DER).
+pub fn gencrl(dir: &Path, ca: &str) -> Vec<u8> {
+    let (cnf, key, pem, crl_pem, crl) = (
+        format!("{ca}-ca.cnf"),
+        format!("{ca}.key"),
+        format!("{ca}.pem"),
+        format!("{ca}.crl.pem"),
+        format!("{ca}.crl"),
+    );
+    run(
+        dir,
+        &[
+            "ca", "-gencrl", "-config", &cnf, "-keyfile", &key, "-cert", &pem, "-out", &crl_pem,
+        ],
+    );
+    run(
+        dir,
+        &["crl", "-in", &crl_pem, "-outform", "DER", "-out", &crl],
+    );
+    std::fs::read(dir.join(crl)).unwrap()
+}
+
+/// The certificate `dir/NAME.pem`.
+pub fn cert(dir: &Path, name: &str) -> Certificate {
+    Certificate::from_pem(&std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap())
+        .unwrap()
 }
