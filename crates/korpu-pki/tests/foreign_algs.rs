@@ -18,9 +18,10 @@ const CA_EXT: &str = "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical
 [leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
 [tsa]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n";
 
-/// Issues `name.pem` for key `name.key` from `ca` (or self-signed) with extension section `ext`
-/// and extra signing options (`-sigopt`, `-sha384`, ...).
-fn issue(dir: &Path, name: &str, ca: Option<&str>, ext: &str, sign_opts: &[&str]) {
+/// Issues `name.pem` for a new key `name.key` of `kind` from `ca` (or self-signed) with
+/// extension section `ext` and extra signing options (`-sigopt`, `-sha384`, ...).
+fn issue(dir: &Path, name: &str, kind: &str, ca: Option<&str>, ext: &str, sign_opts: &[&str]) {
+    ossl::genkey(dir, name, kind);
     fs::write(dir.join("ext.cnf"), CA_EXT).unwrap();
     let subj = format!("/CN=Foreign {name}/O=Elsewhere");
     match ca {
@@ -33,13 +34,12 @@ fn issue(dir: &Path, name: &str, ca: Option<&str>, ext: &str, sign_opts: &[&str]
 fn chains_across_rsa_pss_and_ec_cas_verify() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ossl::genkey(d, "root", "rsa3072");
-    issue(d, "root", None, "ca", &["-sha384"]);
-    ossl::genkey(d, "sub", "p521");
+    issue(d, "root", "rsa3072", None, "ca", &["-sha384"]);
     // RSA-PSS (salt = digest length by openssl's default for -sigopt) over a P-521 CA.
     issue(
         d,
         "sub",
+        "p521",
         Some("root"),
         "ca",
         &[
@@ -50,10 +50,8 @@ fn chains_across_rsa_pss_and_ec_cas_verify() {
             "rsa_pss_saltlen:-2",
         ],
     );
-    ossl::genkey(d, "leaf", "p384");
-    issue(d, "leaf", Some("sub"), "leaf", &["-sha512"]);
-    ossl::genkey(d, "edleaf", "ed25519");
-    issue(d, "edleaf", Some("root"), "leaf", &["-sha256"]);
+    issue(d, "leaf", "p384", Some("sub"), "leaf", &["-sha512"]);
+    issue(d, "edleaf", "ed25519", Some("root"), "leaf", &["-sha256"]);
 
     let (root, sub, leaf, edleaf) = (
         ossl::cert(d, "root"),
@@ -89,12 +87,9 @@ fn chains_across_rsa_pss_and_ec_cas_verify() {
 fn rsa_signed_ocsp_answers_and_time_stamps_verify() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ossl::genkey(d, "ca", "rsa2048");
-    issue(d, "ca", None, "ca", &["-sha256"]);
-    ossl::genkey(d, "leaf", "p384");
-    issue(d, "leaf", Some("ca"), "leaf", &["-sha256"]);
-    ossl::genkey(d, "tsa", "rsa2048");
-    issue(d, "tsa", Some("ca"), "tsa", &["-sha256"]);
+    issue(d, "ca", "rsa2048", None, "ca", &["-sha256"]);
+    issue(d, "leaf", "p384", Some("ca"), "leaf", &["-sha256"]);
+    issue(d, "tsa", "rsa2048", Some("ca"), "tsa", &["-sha256"]);
     let (ca, leaf) = (ossl::cert(d, "ca"), ossl::cert(d, "leaf"));
 
     // OCSP: the CA itself answers, RSA with SHA-384.

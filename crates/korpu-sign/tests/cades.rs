@@ -2,6 +2,7 @@
 //! `openssl cms` and `openssl ts` in both directions. The openssl tests fail (not skip) when
 //! openssl is missing; set `OPENSSL` to use another binary.
 mod common;
+use korpu_testkit::mutate::flipped_copies;
 
 use std::fs;
 use std::time::SystemTime;
@@ -268,15 +269,8 @@ fn we_validate_openssl_cades_signatures() {
 fn flipped_bytes_never_panic() {
     let Setup { pki, m, tsa, now } = Setup::new("Fuzz", "AZ/GOV/3");
     let p7s = sign(DATA, &m.signer(), now, Some(&tsa)).unwrap();
-    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut passed = 0;
-    for _ in 0..400 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let mut bad = p7s.clone();
-        let i = (seed % bad.len() as u64) as usize;
-        bad[i] ^= ((seed >> 32) as u8) | 1;
+    for bad in flipped_copies(&p7s, 0x9E37_79B9_7F4A_7C15, 400) {
         let r = validate_cades(&bad, DATA, &pki.anchors(), now);
         let _ = signer_parts(&bad);
         if r.indication == Indication::TotalPassed || r.lacks_only_revocation() {

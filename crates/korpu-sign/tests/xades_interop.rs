@@ -379,25 +379,30 @@ fn a_flipped_data_byte_is_hash_failure_and_a_flipped_signature_byte_sig_crypto_f
     }
 }
 
+/// A pyasice signature (SHA-256 over `d.txt`) by a new signer `name` with key `alg` and the
+/// helper's options `extra` is INDETERMINATE with the sub-indication `sub`.
+fn assert_indeterminate(name: &str, alg: &str, extra: &[&str], sub: &str) {
+    let pki = OpensslPki::new("ec");
+    let c = pki.pyasice(name, alg, "sha256", &[("d.txt", b"x")], extra);
+    expect(
+        &validate(&c, &pki, &pki.root()),
+        Indication::Indeterminate,
+        Some(sub),
+    );
+}
+
 #[test]
 fn an_unsupported_digest_is_indeterminate_not_failed() {
-    let pki = OpensslPki::new("ec");
     // pyasice's signature, with the data references digested with SHA3-256 (which Körpü does
     // not implement): nothing can be computed over the data, so it must not be called forged.
     let sha3 = ["--data-digest", "sha3-256"];
-    let c = pki.pyasice("Unsupported", "ec256", "sha256", &[("d.txt", b"x")], &sha3);
-    let r = validate(&c, &pki, &pki.root());
-    let constraints = Some("CRYPTO_CONSTRAINTS_FAILURE");
-    expect(&r, Indication::Indeterminate, constraints);
+    assert_indeterminate("Unsupported", "ec256", &sha3, "CRYPTO_CONSTRAINTS_FAILURE");
 }
 
 #[test]
 fn a_1024_bit_rsa_key_is_indeterminate_by_policy_not_failed() {
-    let pki = OpensslPki::new("ec");
-    let c = pki.pyasice("Short RSA", "rsa1024", "sha256", &[("d.txt", b"x")], &[]);
-    let r = validate(&c, &pki, &pki.root());
-    let constraints = Some("CRYPTO_CONSTRAINTS_FAILURE_NO_POE");
-    expect(&r, Indication::Indeterminate, constraints);
+    let sub = "CRYPTO_CONSTRAINTS_FAILURE_NO_POE";
+    assert_indeterminate("Short RSA", "rsa1024", &[], sub);
 }
 
 #[test]

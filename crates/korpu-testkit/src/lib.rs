@@ -2,8 +2,8 @@
 //! written once: a two-level test PKI issued with `korpu-pki` ([`pki`]), hierarchies, CRLs and
 //! time-stamps made by the `openssl` command ([`ossl`]), a loopback HTTP/1.1 responder for TSA,
 //! OCSP and CRL endpoints ([`http`]), minimal PDFs ([`pdf`]), the owner-only file checks
-//! every store repeats ([`files`]), fields read from API answers ([`json`]) and a PostgreSQL
-//! database per test ([`pg`]).
+//! every store repeats ([`files`]), fields read from API answers ([`json`]), a PostgreSQL
+//! database per test ([`pg`]) and corrupted copies of a file ([`mutate`]).
 //!
 //! Plain functions over the project's real types: no mocks, nothing that stands in for what a
 //! user runs. Not for production code — it is only ever a `[dev-dependencies]` entry, and it
@@ -14,6 +14,7 @@
 pub mod files;
 pub mod http;
 pub mod json;
+pub mod mutate;
 pub mod ossl;
 pub mod pdf;
 pub mod pg;
