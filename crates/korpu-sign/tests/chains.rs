@@ -17,7 +17,7 @@ use korpu_sign::fetch::HttpFetcher;
 use korpu_sign::lt::add_revocation_values;
 use korpu_sign::validate::{validate_cades, validate_cades_opts, Indication};
 use korpu_sign::ValidationOptions;
-use ossl::{KeyKind, Made, Ossl, CA_EXT, SIGNER_EXT};
+use ossl::{CrlPublishing, KeyKind, Made, Ossl, CA_EXT, SIGNER_EXT};
 
 const DATA: &[u8] = b"a contract signed under a foreign CA\n";
 
@@ -312,27 +312,11 @@ fn serve(listener: TcpListener, files: Files) -> (Arc<AtomicUsize>, Arc<AtomicBo
 fn crls_are_fetched_from_distribution_points_only_when_allowed() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let o = Ossl::new();
-    let root = o.root("root", "/CN=Fetch Root", KeyKind::Rsa2048);
-    let ca = o.issue(
-        "ca",
-        "/CN=Fetch CA",
-        KeyKind::P256,
-        &root,
-        &format!("{CA_EXT}crlDistributionPoints=URI:{base}/root.crl\n"),
-    );
-    let signer = o.issue(
-        "signer",
-        "/CN=Fetch Signer",
-        KeyKind::P256,
-        &ca,
-        &format!("{SIGNER_EXT}crlDistributionPoints=URI:{base}/ca.crl\n"),
-    );
-    let p7s = o.cms_sign(&signer, DATA, &[&ca]);
-    let files: Files = Arc::new(Mutex::new(vec![
-        ("/root.crl".into(), o.crl(&root, None)),
-        ("/ca.crl".into(), o.crl(&ca, None)),
-    ]));
+    let h = CrlPublishing::new(&base, "Fetch Root", "Fetch CA");
+    let (o, root, ca) = (&h.o, &h.root, &h.ca);
+    let signer = h.signer("signer", "/CN=Fetch Signer");
+    let p7s = o.cms_sign(&signer, DATA, &[ca]);
+    let files: Files = Arc::new(Mutex::new(h.crl_files()));
     let (hits, stop) = serve(listener, files.clone());
     let anchors = [root.cert.clone()];
     let now = SystemTime::now();
@@ -362,8 +346,8 @@ fn crls_are_fetched_from_distribution_points_only_when_allowed() {
     assert_eq!(r.level, "B-B");
 
     // The CA revokes the signer and publishes a new CRL: fetching now finds it.
-    o.revoke(&ca, &signer, "keyCompromise");
-    files.lock().unwrap()[1].1 = o.crl(&ca, None);
+    o.revoke(ca, &signer, "keyCompromise");
+    files.lock().unwrap()[1].1 = o.crl(ca, None);
     let r = validate_cades_opts(&p7s, DATA, &anchors, now, &fetching);
     assert_eq!(
         r.sub_indication.as_deref(),

@@ -395,6 +395,49 @@ impl Ossl {
     }
 }
 
+/// An openssl hierarchy whose certificates say where its CRLs are: an RSA root and a P-256
+/// CA under it naming `BASE/root.crl`; signers issued with [`CrlPublishing::signer_ext`] name
+/// `BASE/ca.crl`. For tests that serve the CRLs ([`CrlPublishing::crl_files`]) on `BASE`.
+pub struct CrlPublishing {
+    pub o: Ossl,
+    pub root: Made,
+    pub ca: Made,
+    /// A document signer's extensions naming the CA's CRL.
+    pub signer_ext: String,
+}
+
+impl CrlPublishing {
+    /// The hierarchy of the root `root_cn` and the CA `ca_cn` with CRLs under `base`
+    /// (`http://HOST:PORT`).
+    pub fn new(base: &str, root_cn: &str, ca_cn: &str) -> Self {
+        let o = Ossl::new();
+        let root = o.root("root", &format!("/CN={root_cn}"), KeyKind::Rsa2048);
+        let ca_ext = format!("{CA_EXT}crlDistributionPoints=URI:{base}/root.crl\n");
+        let ca = o.issue("ca", &format!("/CN={ca_cn}"), KeyKind::P256, &root, &ca_ext);
+        let signer_ext = format!("{SIGNER_EXT}crlDistributionPoints=URI:{base}/ca.crl\n");
+        CrlPublishing {
+            o,
+            root,
+            ca,
+            signer_ext,
+        }
+    }
+
+    /// A signer `name` (subject `subject`, P-256) naming the CA's CRL.
+    pub fn signer(&self, name: &str, subject: &str) -> Made {
+        let ext = &self.signer_ext;
+        self.o.issue(name, subject, KeyKind::P256, &self.ca, ext)
+    }
+
+    /// The CRLs as they are now, by the paths the certificates name: `/root.crl`, `/ca.crl`.
+    pub fn crl_files(&self) -> Vec<(String, Vec<u8>)> {
+        vec![
+            ("/root.crl".into(), self.o.crl(&self.root, None)),
+            ("/ca.crl".into(), self.o.crl(&self.ca, None)),
+        ]
+    }
+}
+
 /// `genpkey` arguments for the key kind `kind`: "rsa1024", "rsa2048" (or "rsa"), "rsa3072",
 /// "p256" (or "ec", "ec256"), "p384" (or "ec384"), "p521" (or "ec521"), "ed25519".
 pub fn genpkey_args(kind: &str) -> &'static [&'static str] {

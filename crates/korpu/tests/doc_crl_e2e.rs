@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use korpu_pki::ca::Profile;
 use korpu_pki::tsa::Authority;
 use korpu_testkit::http;
-use korpu_testkit::ossl::{KeyKind, Made, Ossl, CA_EXT, SIGNER_EXT};
+use korpu_testkit::ossl::{CrlPublishing, Made};
 
 mod support;
 use support::doc::{pdf, root_and_leaf, Signer};
@@ -51,23 +51,12 @@ fn tsa() -> (Authority, korpu_pki::cert::Certificate) {
 fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let o = Ossl::new();
-    let root = o.root("root", "/CN=CRL Root", KeyKind::Rsa2048);
-    let ca = o.issue(
-        "ca",
-        "/CN=CRL Issuing CA",
-        KeyKind::P256,
-        &root,
-        &format!("{CA_EXT}crlDistributionPoints=URI:{base}/root.crl\n"),
-    );
-    let signer_ext = format!("{SIGNER_EXT}crlDistributionPoints=URI:{base}/ca.crl\n");
-    let alice = o.issue("alice", "/CN=Alice", KeyKind::P256, &ca, &signer_ext);
-    let mallory = o.issue("mallory", "/CN=Mallory", KeyKind::P256, &ca, &signer_ext);
-    o.revoke(&ca, &mallory, "keyCompromise");
-    let files: Files = Arc::new(Mutex::new(vec![
-        ("/root.crl".into(), o.crl(&root, None)),
-        ("/ca.crl".into(), o.crl(&ca, None)),
-    ]));
+    let h = CrlPublishing::new(&base, "CRL Root", "CRL Issuing CA");
+    let (o, root, ca) = (&h.o, &h.root, &h.ca);
+    let alice = h.signer("alice", "/CN=Alice");
+    let mallory = h.signer("mallory", "/CN=Mallory");
+    o.revoke(ca, &mallory, "keyCompromise");
+    let files: Files = Arc::new(Mutex::new(h.crl_files()));
     let (authority, tsa_root) = tsa();
     serve(listener, files, authority);
 
