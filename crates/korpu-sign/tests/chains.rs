@@ -310,9 +310,7 @@ fn serve(listener: TcpListener, files: Files) -> (Arc<AtomicUsize>, Arc<AtomicBo
 
 #[test]
 fn crls_are_fetched_from_distribution_points_only_when_allowed() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let h = CrlPublishing::new(&base, "Fetch Root", "Fetch CA");
+    let (h, listener) = CrlPublishing::listening("Fetch Root", "Fetch CA");
     let (o, root, ca) = (&h.o, &h.root, &h.ca);
     let signer = h.signer("signer", "/CN=Fetch Signer");
     let p7s = o.cms_sign(&signer, DATA, &[ca]);

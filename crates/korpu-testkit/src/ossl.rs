@@ -399,6 +399,8 @@ impl Ossl {
 /// CA under it naming `BASE/root.crl`; signers issued with [`CrlPublishing::signer_ext`] name
 /// `BASE/ca.crl`. For tests that serve the CRLs ([`CrlPublishing::crl_files`]) on `BASE`.
 pub struct CrlPublishing {
+    /// `http://HOST:PORT` of the listener [`CrlPublishing::listening`] returns.
+    pub base: String,
     pub o: Ossl,
     pub root: Made,
     pub ca: Made,
@@ -407,20 +409,24 @@ pub struct CrlPublishing {
 }
 
 impl CrlPublishing {
-    /// The hierarchy of the root `root_cn` and the CA `ca_cn` with CRLs under `base`
-    /// (`http://HOST:PORT`).
-    pub fn new(base: &str, root_cn: &str, ca_cn: &str) -> Self {
+    /// The hierarchy of the root `root_cn` and the CA `ca_cn` with CRLs under a loopback
+    /// listener on a port the OS picks, which it returns for the test to serve them on.
+    pub fn listening(root_cn: &str, ca_cn: &str) -> (Self, std::net::TcpListener) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
         let o = Ossl::new();
         let root = o.root("root", &format!("/CN={root_cn}"), KeyKind::Rsa2048);
         let ca_ext = format!("{CA_EXT}crlDistributionPoints=URI:{base}/root.crl\n");
         let ca = o.issue("ca", &format!("/CN={ca_cn}"), KeyKind::P256, &root, &ca_ext);
         let signer_ext = format!("{SIGNER_EXT}crlDistributionPoints=URI:{base}/ca.crl\n");
-        CrlPublishing {
+        let h = CrlPublishing {
+            base,
             o,
             root,
             ca,
             signer_ext,
-        }
+        };
+        (h, listener)
     }
 
     /// A signer `name` (subject `subject`, P-256) naming the CA's CRL.

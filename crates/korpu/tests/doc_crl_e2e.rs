@@ -49,9 +49,7 @@ fn tsa() -> (Authority, korpu_pki::cert::Certificate) {
 
 #[test]
 fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let h = CrlPublishing::new(&base, "CRL Root", "CRL Issuing CA");
+    let (h, listener) = CrlPublishing::listening("CRL Root", "CRL Issuing CA");
     let (o, root, ca) = (&h.o, &h.root, &h.ca);
     let alice = h.signer("alice", "/CN=Alice");
     let mallory = h.signer("mallory", "/CN=Mallory");
@@ -80,7 +78,7 @@ fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
         support::doc::sign(
             &who,
             &o.path("chain.pem"),
-            &base,
+            &h.base,
             "b-lt",
             &[],
             &o.path("in.pdf"),
