@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use korpu_pki::ca::Profile;
 
 mod support;
-use support::doc::{doc_pki, pdf, serve, served, tsa, write_signer, Pki, Signer};
+use support::doc::{doc_pki, pdf, serve, served, sign_with, tsa, write_signer, Pki, Signer};
 use support::{doc_verify, korpu, text};
 
 #[test]
@@ -147,18 +147,7 @@ fn doc_sign_and_verify() {
     failed_saying(&o, &o.stdout, "INDETERMINATE");
 
     // Usage errors say what to do.
-    let o = korpu(&[
-        "doc",
-        "sign",
-        "--key",
-        &s(&alice.key),
-        "--cert",
-        &s(&alice.cert),
-        "--level",
-        "b-t",
-        &s(&p("in.pdf")),
-        &s(&p("x.pdf")),
-    ]);
+    let o = sign_with(&alice, &[], "b-t", &p("in.pdf"), &p("x.pdf"));
     failed_saying(&o, &o.stderr, "--tsa");
 }
 
