@@ -6,10 +6,10 @@
 mod common;
 
 use common::{ossl, Crls};
+use korpu_testkit::http;
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -255,57 +255,19 @@ fn a_signer_certificate_not_for_signing_is_refused() {
     );
 }
 
-/// A plain HTTP server on 127.0.0.1 serving files by path, counting requests; stops when the
-/// returned flag is set (or after a minute).
 type Files = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
-fn serve(listener: TcpListener, files: Files) -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
+/// Serves `files` by path on `listener` (until the test process ends), counting requests.
+fn serve(listener: TcpListener, files: Files) -> Arc<AtomicUsize> {
     let hits = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (h, s) = (hits.clone(), stop.clone());
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !s.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
-            let Ok((mut conn, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            };
-            conn.set_nonblocking(false).unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let mut req = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => req.extend_from_slice(&buf[..n]),
-                }
-            }
-            h.fetch_add(1, Ordering::Relaxed);
-            let line = String::from_utf8_lossy(&req)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned();
-            let path = line.split(' ').nth(1).unwrap_or("");
-            let files = files.lock().unwrap();
-            let answer = match files.iter().find(|(p, _)| p == path) {
-                Some((_, body)) => {
-                    let mut a = format!(
-                        "HTTP/1.0 200 OK\r\nContent-Type: application/pkix-crl\r\n\
-                         Content-Length: {}\r\n\r\n",
-                        body.len()
-                    )
-                    .into_bytes();
-                    a.extend_from_slice(body);
-                    a
-                }
-                None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
-            };
-            let _ = conn.write_all(&answer);
-        }
+    let counted = hits.clone();
+    http::serve_on(listener, move |first, _| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        let files = files.lock().unwrap();
+        let file = files.iter().find(|(p, _)| p == http::path(first));
+        file.map(|(_, body)| ("application/pkix-crl", body.clone()))
     });
-    (hits, stop)
+    hits
 }
 
 #[test]
@@ -315,7 +277,7 @@ fn crls_are_fetched_from_distribution_points_only_when_allowed() {
     let signer = h.signer("signer", "/CN=Fetch Signer");
     let p7s = o.cms_sign(&signer, DATA, &[ca]);
     let files: Files = Arc::new(Mutex::new(h.crl_files()));
-    let (hits, stop) = serve(listener, files.clone());
+    let hits = serve(listener, files.clone());
     let anchors = [root.cert.clone()];
     let now = SystemTime::now();
 
@@ -353,7 +315,6 @@ fn crls_are_fetched_from_distribution_points_only_when_allowed() {
         "{r:#?}"
     );
     assert!(r.revocation.starts_with("revoked at"), "{r:#?}");
-    stop.store(true, Ordering::Relaxed);
 }
 
 #[test]
