@@ -1,16 +1,15 @@
 //! The root's CRL about the issuing CA at `/crl/root.crl`: signed by the root, fresh on every
 //! request, listing nothing; absent (404) when the root key is kept offline.
+mod common;
+
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use korpu_central::pki::CentralPki;
-use korpu_central::registry::RegistrySettings;
 use korpu_central::store::Store;
-use korpu_central::Registry;
 use korpu_pki::crl::Crl;
 use korpu_pki::ocsp::CertStatus;
-use tower::ServiceExt;
 
 async fn get_root_crl(pki: CentralPki, dir: &std::path::Path) -> (StatusCode, Vec<u8>) {
     let store = Store::open(&format!(
@@ -19,31 +18,10 @@ async fn get_root_crl(pki: CentralPki, dir: &std::path::Path) -> (StatusCode, Ve
     ))
     .await
     .unwrap();
-    let registry = Registry {
-        store,
-        pki,
-        settings: RegistrySettings {
-            instance: "AZ".parse().unwrap(),
-            leaf_cert_validity: Duration::from_secs(86_400),
-            conf_validity: Duration::from_secs(600),
-            public_url: "http://127.0.0.1:9".into(),
-        },
-    };
+    let registry = common::registry(store, pki);
     let router = korpu_central::server::test_router(registry).await.unwrap();
-    let resp = router
-        .oneshot(
-            Request::builder()
-                .uri("/crl/root.crl")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = resp.status();
-    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (status, body.to_vec())
+    let req = Request::builder().uri("/crl/root.crl").body(Body::empty());
+    common::call(&router, req.unwrap()).await
 }
 
 fn rand_suffix() -> u64 {

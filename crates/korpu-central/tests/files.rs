@@ -1,37 +1,11 @@
 //! registry.db holds the members, their certificates and the admin token hashes: it and its
 //! -wal/-shm are created 0600 and a wider mode is refused, naming the chmod (issue 13, item 15).
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-
 use korpu_central::store::Store;
-
-fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
+use korpu_testkit::files::assert_private_sqlite;
 
 #[tokio::test]
 async fn registry_db_and_its_wal_are_owner_only_and_a_wider_one_is_refused() {
     let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("central");
-    let db = dir.join("registry.db");
-    let url = format!("sqlite:{}", db.display());
-    let store = Store::open(&url).await.unwrap();
-    assert_eq!(mode(&dir), 0o700);
-    for name in ["registry.db", "registry.db-wal", "registry.db-shm"] {
-        let p = dir.join(name);
-        if name == "registry.db" || p.exists() {
-            assert_eq!(mode(&p), 0o600, "{name}");
-        }
-    }
-    drop(store);
-    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let e = Store::open(&url)
-        .await
-        .err()
-        .expect("a 0640 registry.db is refused");
-    assert!(
-        e.to_string()
-            .contains(&format!("run `chmod 600 {}`", db.display())),
-        "{e}"
-    );
+    let open = |url: String| async move { Store::open(&url).await };
+    assert_private_sqlite(t.path(), "central", "registry.db", false, 0o640, open).await;
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use korpu_central::CentralConfig;
-use korpu_net::test_util::{closed_within, get_and_close};
+use korpu_net::test_util::{assert_all_closed, get_and_close, idle_and_partial};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -25,31 +25,17 @@ async fn half_open_and_slow_connections_are_closed_on_both_listeners() {
     let limit = Duration::from_secs(6);
 
     // Public endpoints (plain HTTP): nothing at all, then a request head that stops.
-    let mut idle = TcpStream::connect(central.public_addr).await.unwrap();
-    let mut partial = TcpStream::connect(central.public_addr).await.unwrap();
-    partial
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        .await
-        .unwrap();
+    let mut conns = idle_and_partial(central.public_addr, "/health").await;
     // Management API (TLS): no ClientHello, and half a ClientHello.
-    let mut no_hello = TcpStream::connect(central.management_addr).await.unwrap();
+    let no_hello = TcpStream::connect(central.management_addr).await.unwrap();
     let mut half_hello = TcpStream::connect(central.management_addr).await.unwrap();
     half_hello
         .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
         .await
         .unwrap();
-    for (what, s) in [
-        ("an idle public connection", &mut idle),
-        ("a partial request head", &mut partial),
-        ("a connection without a ClientHello", &mut no_hello),
-        ("a half ClientHello", &mut half_hello),
-    ] {
-        let took = closed_within(s, limit).await;
-        assert!(
-            took.is_some(),
-            "{what} was still open after {limit:?} with 1 s timeouts"
-        );
-    }
+    conns.push(("a connection without a ClientHello", no_hello));
+    conns.push(("a half ClientHello", half_hello));
+    assert_all_closed(&mut conns, limit, "with 1 s timeouts").await;
 
     // A request in time is still served.
     let out = get_and_close(central.public_addr, "/health").await;

@@ -4,21 +4,17 @@
 //! PostgreSQL is found at `KORPU_TEST_POSTGRES` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). A server that does not answer fails the
 //! tests: they never skip.
-
-use std::time::Duration;
+mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use korpu_central::pki::CentralPki;
-use korpu_central::registry::RegistrySettings;
 use korpu_central::store::Store;
-use korpu_central::Registry;
+use korpu_testkit::pg;
 use serde_json::{json, Value};
 use sqlx::Connection;
 use tower::ServiceExt;
-
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A registry with its own database and PKI, and an administrator token.
 struct Fixture {
@@ -28,45 +24,11 @@ struct Fixture {
     pg_db: Option<String>,
 }
 
-fn pg_admin_url() -> String {
-    std::env::var("KORPU_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_PG.to_owned())
-}
-
-async fn create_pg_database() -> (String, String) {
-    let admin = pg_admin_url();
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL at {admin} does not answer ({e}); the registry tests need it")
-        });
-    let name = format!("korpu_test_{}", hex::encode(rand_bytes()));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("CREATE DATABASE");
-    let (base, _) = admin.rsplit_once('/').expect("a database URL has a path");
-    (format!("{base}/{name}"), name)
-}
-
-async fn drop_pg_database(name: &str) {
-    let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-}
-
-fn rand_bytes() -> [u8; 8] {
-    let mut b = [0u8; 8];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
-    b
-}
-
 impl Fixture {
     async fn new(postgres: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg_db) = if postgres {
-            let (url, name) = create_pg_database().await;
+            let (url, name) = pg::create_database("korpu_test").await;
             (url, Some(name))
         } else {
             (
@@ -82,16 +44,7 @@ impl Fixture {
             "http://127.0.0.1:9/ocsp",
         )
         .expect("create PKI");
-        let registry = Registry {
-            store,
-            pki,
-            settings: RegistrySettings {
-                instance: "AZ".parse().unwrap(),
-                leaf_cert_validity: Duration::from_secs(86_400),
-                conf_validity: Duration::from_secs(600),
-                public_url: "http://127.0.0.1:9".into(),
-            },
-        };
+        let registry = common::registry(store, pki);
         for (code, desc) in korpu_central::DEFAULT_MEMBER_CLASSES {
             registry
                 .add_member_class(&korpu_central::registry::NewMemberClass {
@@ -126,16 +79,7 @@ impl Fixture {
             Some(v) => Body::from(v.to_string()),
             None => Body::empty(),
         };
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20)
-            .await
-            .unwrap();
+        let (status, bytes) = common::call(&self.router, req.body(body).unwrap()).await;
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, value)
     }
@@ -175,7 +119,7 @@ impl Fixture {
     async fn finish(self) {
         if let Some(db) = self.pg_db {
             drop(self.router);
-            drop_pg_database(&db).await;
+            pg::drop_database(&db).await;
         }
     }
 
@@ -878,7 +822,7 @@ async fn a_hand_rolled_sqlite_database_is_adopted_by_the_migrations() {
 #[tokio::test]
 async fn a_hand_rolled_postgres_database_is_adopted_by_the_migrations() {
     sqlx::any::install_default_drivers();
-    let (url, name) = create_pg_database().await;
+    let (url, name) = pg::create_database("korpu_test").await;
     a_hand_rolled_database_is_adopted_by_the_migrations(&url, "BYTEA").await;
-    drop_pg_database(&name).await;
+    pg::drop_database(&name).await;
 }

@@ -24,9 +24,8 @@ use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_sign::asice;
 
-use sqlx::Connection;
-
 use common::{ca, Ca};
+use korpu_testkit::{json, pg};
 
 const A: &str = "AZ/GOV/1400001/docs";
 const B: &str = "AZ/GOV/1400002/docs";
@@ -64,25 +63,6 @@ impl Org {
     }
 }
 
-async fn pg_database() -> String {
-    let admin = std::env::var("KORPU_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL at {admin} does not answer ({e}); these tests need it")
-        });
-    let mut b = [0u8; 8];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
-    let name = format!("korpu_docs_test_{}", hex::encode(b));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
-
 async fn org(
     ca: &Ca,
     sub: &str,
@@ -93,7 +73,7 @@ async fn org(
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = ca.org_files(sub, dir.path(), gateway);
     if postgres {
-        cfg.database_url = pg_database().await;
+        cfg.database_url = pg::create_database("korpu_docs_test").await.0;
     }
     tweak(&mut cfg);
     let pg_url = postgres.then(|| cfg.database_url.clone());
@@ -214,12 +194,7 @@ async fn full_exchange(postgres: bool) {
     let (s, shown) = a.api("GET", &format!("/api/v1/documents/{id}"), None).await;
     assert_eq!(s, 200);
     assert_eq!(shown["document"]["status"], "signed");
-    let statuses: Vec<&str> = shown["receipts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["status"].as_str().unwrap())
-        .collect();
+    let statuses = json::strs(&shown, "receipts", "status");
     assert_eq!(statuses, ["sent", "delivered", "opened", "signed"]);
     assert!(shown["receipts"]
         .as_array()
@@ -251,12 +226,7 @@ async fn full_exchange(postgres: bool) {
         .await;
     assert_eq!(shown["document"]["reply_to"], id.as_str());
     assert_eq!(shown["document"]["thread_id"], id.as_str());
-    let thread: Vec<&str> = shown["thread"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap())
-        .collect();
+    let thread = json::strs(&shown, "thread", "id");
     assert!(thread.contains(&id.as_str()) && thread.contains(&reply_id.as_str()));
     assert_eq!(
         a.ex.store().document(&id).await.unwrap().unwrap().status,
@@ -280,13 +250,7 @@ async fn full_exchange(postgres: bool) {
         if let Some(url) = o.pg_url {
             drop(o.ex);
             let (_, name) = url.rsplit_once('/').unwrap();
-            let admin = std::env::var("KORPU_TEST_POSTGRES")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
+            pg::drop_database(name).await;
         }
     }
 }
@@ -628,8 +592,7 @@ async fn refuses_a_world_readable_key() {
 /// still answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_listeners_close_half_open_and_slow_connections() {
-    use korpu_net::test_util::{closed_within, get_and_close};
-    use tokio::io::AsyncWriteExt;
+    use korpu_net::test_util::{assert_all_closed, get_and_close, idle_and_partial};
     let ca = ca();
     let org = org(&ca, A, "127.0.0.1:9".parse().unwrap(), false, |c| {
         c.header_read_timeout_secs = 1
@@ -638,21 +601,9 @@ async fn both_listeners_close_half_open_and_slow_connections() {
     let running = org.running.as_ref().unwrap();
     let limit = Duration::from_secs(6);
     for addr in [running.api_addr, running.dx_addr] {
-        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let mut partial = tokio::net::TcpStream::connect(addr).await.unwrap();
-        partial
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            .await
-            .unwrap();
-        for (what, s) in [
-            ("an idle connection", &mut idle),
-            ("a partial request head", &mut partial),
-        ] {
-            assert!(
-                closed_within(s, limit).await.is_some(),
-                "{what} to {addr} was still open after {limit:?} with a 1 s timeout"
-            );
-        }
+        let mut conns = idle_and_partial(addr, "/").await;
+        let context = format!("to {addr} with a 1 s timeout");
+        assert_all_closed(&mut conns, limit, &context).await;
         let out = get_and_close(addr, "/").await;
         assert!(out.starts_with("HTTP/1.1 "), "{addr}: {out}");
     }

@@ -1,6 +1,7 @@
 //! Helpers for the tests of crates that serve through these listeners (enabled by the
 //! `test-util` feature, which only dev-dependencies turn on): how long a listener takes to
-//! drop a connection, a plain request made in time, and throwaway TLS material (a self-signed
+//! drop a connection (and the idle and half-sent ones it must drop), a plain request made in
+//! time, and throwaway TLS material (a self-signed
 //! certificate, a server config presenting it and a client config that accepts anything).
 //! Not for production code: the client config checks no certificate at all.
 
@@ -29,6 +30,31 @@ pub async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duratio
             Ok(Ok(_)) => continue,
             Err(_) => return None,
         }
+    }
+}
+
+/// The two connections a listener must drop within its header-read timeout, named for
+/// failure messages: one that sends nothing, and one that stops in the middle of the head of
+/// a request for `path`.
+pub async fn idle_and_partial(addr: SocketAddr, path: &str) -> Vec<(&'static str, TcpStream)> {
+    let idle = TcpStream::connect(addr).await.unwrap();
+    let mut partial = TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    partial.write_all(head.as_bytes()).await.unwrap();
+    vec![
+        ("an idle connection", idle),
+        ("a partial request head", partial),
+    ]
+}
+
+/// Each of `conns` is closed by the server within `limit`; a failure names the connection and
+/// `context` (where, with which timeout).
+pub async fn assert_all_closed(conns: &mut [(&str, TcpStream)], limit: Duration, context: &str) {
+    for (what, s) in conns {
+        assert!(
+            closed_within(s, limit).await.is_some(),
+            "{what} {context} was still open after {limit:?}"
+        );
     }
 }
 

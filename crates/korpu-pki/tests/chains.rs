@@ -3,8 +3,6 @@
 //! usage of CAs and signers, and openssl-made CRLs (parsed, signature checked, entries read).
 // Slices of one certificate read best as `&[c.clone()]` here.
 #![allow(clippy::cloned_ref_to_slice_refs)]
-#[path = "support/ossl.rs"]
-mod ossl;
 
 use std::time::{Duration, SystemTime};
 
@@ -13,7 +11,7 @@ use korpu_pki::crl::{self, Crl};
 use korpu_pki::ocsp::{CertStatus, RevocationReason};
 use korpu_pki::path::{build_path, Limits, Usage};
 use korpu_pki::PkiError;
-use ossl::{KeyKind, Ossl, CA_EXT, SIGNER_EXT};
+use korpu_testkit::ossl::{self, KeyKind, Ossl, CA_EXT, SIGNER_EXT};
 
 fn signing_path(
     target: &Certificate,
@@ -38,20 +36,8 @@ fn subjects(chain: &[Certificate]) -> Vec<String> {
 fn rsa_root_ec_intermediate_ec_signer_chain() {
     let o = Ossl::new();
     let root = o.root("root", "/O=Example/CN=RSA Root", KeyKind::Rsa2048);
-    let ca = o.issue(
-        "ca",
-        "/O=Example/CN=EC Issuing CA",
-        KeyKind::P384,
-        &root,
-        CA_EXT,
-    );
-    let signer = o.issue(
-        "signer",
-        "/O=Example/CN=Signer",
-        KeyKind::P256,
-        &ca,
-        SIGNER_EXT,
-    );
+    let ca = o.ca("ca", "/O=Example/CN=EC Issuing CA", KeyKind::P384, &root);
+    let signer = o.signer("signer", "/O=Example/CN=Signer", KeyKind::P256, &ca);
     let chain = signing_path(&signer.cert, &[ca.cert.clone()], &[root.cert.clone()]).unwrap();
     assert_eq!(
         subjects(&chain),
@@ -75,13 +61,7 @@ fn rsa_root_ec_intermediate_ec_signer_chain() {
 fn ec_root_rsa_signer_chain() {
     let o = Ossl::new();
     let root = o.root("root", "/CN=EC Root", KeyKind::P256);
-    let signer = o.issue(
-        "signer",
-        "/CN=RSA Signer",
-        KeyKind::Rsa2048,
-        &root,
-        SIGNER_EXT,
-    );
+    let signer = o.signer("signer", "/CN=RSA Signer", KeyKind::Rsa2048, &root);
     let chain = signing_path(&signer.cert, &[], &[root.cert.clone()]).unwrap();
     assert_eq!(chain.len(), 2);
 }
@@ -91,21 +71,9 @@ fn the_issuer_with_the_right_key_is_found_among_same_named_candidates() {
     let o = Ossl::new();
     let root = o.root("root", "/CN=Root", KeyKind::P256);
     // Two CAs with one name: the decoy has another key (and another subjectKeyIdentifier).
-    let decoy = o.issue(
-        "decoy",
-        "/O=Example/CN=Issuing CA",
-        KeyKind::P256,
-        &root,
-        CA_EXT,
-    );
-    let ca = o.issue(
-        "ca",
-        "/O=Example/CN=Issuing CA",
-        KeyKind::P256,
-        &root,
-        CA_EXT,
-    );
-    let signer = o.issue("signer", "/CN=Signer", KeyKind::P256, &ca, SIGNER_EXT);
+    let decoy = o.ca("decoy", "/O=Example/CN=Issuing CA", KeyKind::P256, &root);
+    let ca = o.ca("ca", "/O=Example/CN=Issuing CA", KeyKind::P256, &root);
+    let signer = o.signer("signer", "/CN=Signer", KeyKind::P256, &ca);
     // The decoy first in the pool, so a first-match walk would take it.
     let pool = [decoy.cert.clone(), ca.cert.clone()];
     let chain = signing_path(&signer.cert, &pool, &[root.cert.clone()]).unwrap();
@@ -148,13 +116,7 @@ fn an_issuer_name_differing_only_in_case_and_spaces_matches() {
         &root,
         CA_EXT,
     );
-    let signer = o.issue(
-        "signer",
-        "/CN=Signer",
-        KeyKind::P256,
-        &respelled,
-        SIGNER_EXT,
-    );
+    let signer = o.signer("signer", "/CN=Signer", KeyKind::P256, &respelled);
     assert_ne!(signer.cert.issuer(), ca.cert.subject());
     let chain = signing_path(&signer.cert, &[ca.cert.clone()], &[root.cert.clone()]).unwrap();
     assert_eq!(chain[1], ca.cert);
@@ -167,7 +129,7 @@ fn an_issuer_name_differing_only_in_case_and_spaces_matches() {
         &root,
         CA_EXT,
     );
-    let signer2 = o.issue("signer2", "/CN=Signer", KeyKind::P256, &other, SIGNER_EXT);
+    let signer2 = o.signer("signer2", "/CN=Signer", KeyKind::P256, &other);
     let err = signing_path(&signer2.cert, &[ca.cert], &[root.cert]).unwrap_err();
     assert!(err.to_string().contains("no issuer"), "{err}");
 }
@@ -178,7 +140,7 @@ fn a_ca_without_key_cert_sign_is_refused() {
     let root = o.root("root", "/CN=Root", KeyKind::P256);
     let no_kcs = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,cRLSign,digitalSignature\n";
     let ca = o.issue("ca", "/CN=Issuing CA", KeyKind::P256, &root, no_kcs);
-    let signer = o.issue("signer", "/CN=Signer", KeyKind::P256, &ca, SIGNER_EXT);
+    let signer = o.signer("signer", "/CN=Signer", KeyKind::P256, &ca);
     let err = signing_path(&signer.cert, &[ca.cert.clone()], &[root.cert.clone()]).unwrap_err();
     match &err {
         PkiError::WrongCertificateUsage { subject, reason } => {
@@ -188,8 +150,8 @@ fn a_ca_without_key_cert_sign_is_refused() {
         other => panic!("expected a usage error, got {other}"),
     }
     // Not a CA at all (cA false) is refused too.
-    let not_ca = o.issue("notca", "/CN=Not A CA", KeyKind::P256, &root, SIGNER_EXT);
-    let leaf = o.issue("leaf", "/CN=Leaf", KeyKind::P256, &not_ca, SIGNER_EXT);
+    let not_ca = o.signer("notca", "/CN=Not A CA", KeyKind::P256, &root);
+    let leaf = o.signer("leaf", "/CN=Leaf", KeyKind::P256, &not_ca);
     let err = signing_path(&leaf.cert, &[not_ca.cert], &[root.cert]).unwrap_err();
     assert!(err.to_string().contains("not a CA"), "{err}");
 }
@@ -200,8 +162,8 @@ fn path_length_constraint_is_enforced() {
     let root = o.root("root", "/CN=Root", KeyKind::P256);
     let ext0 = "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign\n";
     let ca1 = o.issue("ca1", "/CN=CA 1", KeyKind::P256, &root, ext0);
-    let ca2 = o.issue("ca2", "/CN=CA 2", KeyKind::P256, &ca1, CA_EXT);
-    let signer = o.issue("signer", "/CN=Signer", KeyKind::P256, &ca2, SIGNER_EXT);
+    let ca2 = o.ca("ca2", "/CN=CA 2", KeyKind::P256, &ca1);
+    let signer = o.signer("signer", "/CN=Signer", KeyKind::P256, &ca2);
     let err = signing_path(&signer.cert, &[ca1.cert, ca2.cert], &[root.cert]).unwrap_err();
     assert!(err.to_string().contains("pathLenConstraint"), "{err}");
 }
@@ -250,8 +212,8 @@ fn a_signer_without_signing_key_usage_is_refused() {
 fn search_is_bounded() {
     let o = Ossl::new();
     let root = o.root("root", "/CN=Root", KeyKind::P256);
-    let ca = o.issue("ca", "/CN=CA", KeyKind::P256, &root, CA_EXT);
-    let signer = o.issue("signer", "/CN=Signer", KeyKind::P256, &ca, SIGNER_EXT);
+    let ca = o.ca("ca", "/CN=CA", KeyKind::P256, &root);
+    let signer = o.signer("signer", "/CN=Signer", KeyKind::P256, &ca);
     let limits = Limits {
         max_depth: 2,
         max_attempts: 64,
@@ -286,9 +248,9 @@ fn search_is_bounded() {
 fn openssl_crls_parse_verify_and_list_revocations() {
     let o = Ossl::new();
     let root = o.root("root", "/CN=CRL Root", KeyKind::Rsa2048);
-    let ca = o.issue("ca", "/CN=CRL Issuing CA", KeyKind::P256, &root, CA_EXT);
-    let good = o.issue("good", "/CN=Good", KeyKind::P256, &ca, SIGNER_EXT);
-    let bad = o.issue("bad", "/CN=Revoked", KeyKind::P256, &ca, SIGNER_EXT);
+    let ca = o.ca("ca", "/CN=CRL Issuing CA", KeyKind::P256, &root);
+    let good = o.signer("good", "/CN=Good", KeyKind::P256, &ca);
+    let bad = o.signer("bad", "/CN=Revoked", KeyKind::P256, &ca);
     let before = SystemTime::now() - Duration::from_secs(5);
     o.revoke(&ca, &bad, "keyCompromise");
     let der = o.crl(&ca, None);
@@ -327,10 +289,10 @@ fn openssl_crls_parse_verify_and_list_revocations() {
 fn a_crl_with_a_bad_signature_is_not_trusted() {
     let o = Ossl::new();
     let root = o.root("root", "/CN=Root", KeyKind::P256);
-    let ca = o.issue("ca", "/CN=CA", KeyKind::P256, &root, CA_EXT);
+    let ca = o.ca("ca", "/CN=CA", KeyKind::P256, &root);
     let mut der = o.crl(&ca, None);
     // Another CA under the same name (another key) did not sign it.
-    let impostor = o.issue("impostor", "/CN=CA", KeyKind::P256, &root, CA_EXT);
+    let impostor = o.ca("impostor", "/CN=CA", KeyKind::P256, &root);
     let crl = Crl::from_der(&der).unwrap();
     assert!(crl.verify_issued_by(&impostor.cert).is_err());
     // A flipped bit in the signed part breaks the signature.
@@ -474,7 +436,7 @@ fn crls_we_issue_are_accepted_by_openssl_and_read_back() {
 fn delta_crls_and_unknown_critical_extensions_are_refused_as_unsupported() {
     let o = Ossl::new();
     let root = o.root("root", "/CN=Root", KeyKind::P256);
-    let ca = o.issue("ca", "/CN=CA", KeyKind::P256, &root, CA_EXT);
+    let ca = o.ca("ca", "/CN=CA", KeyKind::P256, &root);
     // deltaCRLIndicator (RFC 5280 §5.2.4): only complete CRLs are understood.
     let delta = o.crl_with(&ca, None, "2.5.29.27=critical,DER:02:01:01\n");
     let err = Crl::from_der(&delta).unwrap_err();

@@ -3,9 +3,8 @@
 //! here, and one flipped byte must be reported as a bad signature, not as something else.
 //!
 //! Fails (does not skip) when openssl is missing. `OPENSSL` overrides `/usr/bin/openssl`.
-#[path = "support/ossl.rs"]
-mod ossl;
 
+use korpu_testkit::ossl;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -19,84 +18,28 @@ const CA_EXT: &str = "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical
 [leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
 [tsa]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n";
 
-/// `genpkey` arguments for a key kind.
-fn genpkey(kind: &str) -> Vec<&'static str> {
-    match kind {
-        "rsa2048" => vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-        "rsa3072" => vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
-        "p384" => vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
-        "p521" => vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
-        "ed25519" => vec!["-algorithm", "ED25519"],
-        other => panic!("unknown key kind {other}"),
-    }
-}
-
-fn key(dir: &Path, name: &str, kind: &str) {
-    let mut args = vec!["genpkey"];
-    args.extend(genpkey(kind));
-    let out = format!("{name}.key");
-    args.extend(["-out", &out]);
-    ossl::run(dir, &args);
-}
-
-/// Issues `name.pem` for key `name.key` from `ca` (or self-signed) with extension section `ext`
-/// and extra signing options (`-sigopt`, `-sha384`, ...).
-fn issue(dir: &Path, name: &str, ca: Option<&str>, ext: &str, sign_opts: &[&str]) {
+/// Issues `name.pem` for a new key `name.key` of `kind` from `ca` (or self-signed) with
+/// extension section `ext` and extra signing options (`-sigopt`, `-sha384`, ...).
+fn issue(dir: &Path, name: &str, kind: &str, ca: Option<&str>, ext: &str, sign_opts: &[&str]) {
+    ossl::genkey(dir, name, kind);
     fs::write(dir.join("ext.cnf"), CA_EXT).unwrap();
-    let key = format!("{name}.key");
-    let pem = format!("{name}.pem");
     let subj = format!("/CN=Foreign {name}/O=Elsewhere");
-    let csr = format!("{name}.csr");
-    let (ca_pem, ca_key) = ca.map_or((String::new(), String::new()), |ca| {
-        (format!("{ca}.pem"), format!("{ca}.key"))
-    });
-    let mut args = match ca {
-        None => vec![
-            "req", "-new", "-x509", "-key", &key, "-subj", &subj, "-days", "30", "-config",
-            "ext.cnf",
-        ],
-        Some(_) => {
-            ossl::run(
-                dir,
-                &["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr],
-            );
-            vec![
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca_pem,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-days",
-                "20",
-                "-extfile",
-                "ext.cnf",
-            ]
-        }
-    };
-    args.extend(["-extensions", ext, "-out", &pem]);
-    args.extend(sign_opts);
-    ossl::run(dir, &args);
-}
-
-fn cert(dir: &Path, name: &str) -> Certificate {
-    Certificate::from_pem(&fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap()).unwrap()
+    match ca {
+        None => ossl::self_signed(dir, name, &subj, "ext.cnf", ext, sign_opts),
+        Some(ca) => ossl::issue_by(dir, name, ca, &subj, "ext.cnf", ext, sign_opts),
+    }
 }
 
 #[test]
 fn chains_across_rsa_pss_and_ec_cas_verify() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    key(d, "root", "rsa3072");
-    issue(d, "root", None, "ca", &["-sha384"]);
-    key(d, "sub", "p521");
+    issue(d, "root", "rsa3072", None, "ca", &["-sha384"]);
     // RSA-PSS (salt = digest length by openssl's default for -sigopt) over a P-521 CA.
     issue(
         d,
         "sub",
+        "p521",
         Some("root"),
         "ca",
         &[
@@ -107,16 +50,14 @@ fn chains_across_rsa_pss_and_ec_cas_verify() {
             "rsa_pss_saltlen:-2",
         ],
     );
-    key(d, "leaf", "p384");
-    issue(d, "leaf", Some("sub"), "leaf", &["-sha512"]);
-    key(d, "edleaf", "ed25519");
-    issue(d, "edleaf", Some("root"), "leaf", &["-sha256"]);
+    issue(d, "leaf", "p384", Some("sub"), "leaf", &["-sha512"]);
+    issue(d, "edleaf", "ed25519", Some("root"), "leaf", &["-sha256"]);
 
     let (root, sub, leaf, edleaf) = (
-        cert(d, "root"),
-        cert(d, "sub"),
-        cert(d, "leaf"),
-        cert(d, "edleaf"),
+        ossl::cert(d, "root"),
+        ossl::cert(d, "sub"),
+        ossl::cert(d, "leaf"),
+        ossl::cert(d, "edleaf"),
     );
     assert_eq!(leaf.key_kind().unwrap(), KeyKind::Ec { curve: Curve::P384 });
     let now = SystemTime::now();
@@ -146,13 +87,10 @@ fn chains_across_rsa_pss_and_ec_cas_verify() {
 fn rsa_signed_ocsp_answers_and_time_stamps_verify() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    key(d, "ca", "rsa2048");
-    issue(d, "ca", None, "ca", &["-sha256"]);
-    key(d, "leaf", "p384");
-    issue(d, "leaf", Some("ca"), "leaf", &["-sha256"]);
-    key(d, "tsa", "rsa2048");
-    issue(d, "tsa", Some("ca"), "tsa", &["-sha256"]);
-    let (ca, leaf) = (cert(d, "ca"), cert(d, "leaf"));
+    issue(d, "ca", "rsa2048", None, "ca", &["-sha256"]);
+    issue(d, "leaf", "p384", Some("ca"), "leaf", &["-sha256"]);
+    issue(d, "tsa", "rsa2048", Some("ca"), "tsa", &["-sha256"]);
+    let (ca, leaf) = (ossl::cert(d, "ca"), ossl::cert(d, "leaf"));
 
     // OCSP: the CA itself answers, RSA with SHA-384.
     fs::write(

@@ -3,14 +3,12 @@
 //!
 //! These tests fail (they do not skip) when openssl is missing: interop is part of the contract.
 //! Set `OPENSSL` to use a binary other than `/usr/bin/openssl`.
-#[path = "support/ossl.rs"]
-mod ossl;
 
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+use korpu_pki::ca::{self, Profile};
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_pki::ocsp::{self, CertStatus, Responder, RevocationReason};
@@ -21,45 +19,27 @@ use sha2::{Digest, Sha256};
 const OCSP_URL: &str = "http://ocsp.korpu.test/";
 const POLICY: &str = "1.3.6.1.4.1.99999.1.1";
 
-use ossl::{run as must, try_run as openssl};
+use korpu_testkit::ossl::{run as must, try_run as openssl};
 
+/// The test PKI ("Korpu Test Root" → "Korpu Test Issuing CA") with `root.pem` and
+/// `issuing.pem` written into a directory of its own, where openssl runs.
 struct Pki {
     dir: tempfile::TempDir,
-    root: Certificate,
-    issuing: Certificate,
-    issuing_key: SigningKey,
+    ca: korpu_testkit::Pki,
+}
+
+impl std::ops::Deref for Pki {
+    type Target = korpu_testkit::Pki;
+    fn deref(&self) -> &korpu_testkit::Pki {
+        &self.ca
+    }
 }
 
 impl Pki {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root_key = SigningKey::generate();
-        let root_pk = root_key.public_key_der();
-        let root = ca::self_signed(
-            &root_key,
-            request("Korpu Test Root", &root_pk, Profile::Root, None),
-            &ca::random_serial(),
-        )
-        .unwrap();
-        let issuing_key = SigningKey::generate();
-        let issuing_pk = issuing_key.public_key_der();
-        let issuing = ca::issue(
-            &root,
-            &root_key,
-            request(
-                "Korpu Test Issuing CA",
-                &issuing_pk,
-                Profile::IssuingCa,
-                None,
-            ),
-            &ca::random_serial(),
-        )
-        .unwrap();
         let pki = Pki {
-            dir,
-            root,
-            issuing,
-            issuing_key,
+            dir: tempfile::tempdir().expect("tempdir"),
+            ca: korpu_testkit::Pki::new("Korpu Test"),
         };
         pki.write("root.pem", pki.root.to_pem());
         pki.write("issuing.pem", pki.issuing.to_pem());
@@ -78,17 +58,10 @@ impl Pki {
         fs::read(self.path().join(name)).expect("read test file")
     }
 
+    /// A leaf of `profile` naming [`OCSP_URL`] as its responder.
     fn leaf(&self, cn: &str, profile: Profile) -> (Certificate, SigningKey) {
-        let k = SigningKey::generate();
-        let pk = k.public_key_der();
-        let c = ca::issue(
-            &self.issuing,
-            &self.issuing_key,
-            request(cn, &pk, profile, Some(OCSP_URL.into())),
-            &ca::random_serial(),
-        )
-        .unwrap();
-        (c, k)
+        let m = self.ca.leaf(cn, profile, Some(OCSP_URL));
+        (m.cert, m.key)
     }
 }
 
@@ -102,25 +75,32 @@ impl Drop for Pki {
     }
 }
 
-fn request<'a>(
-    cn: &str,
-    pk: &'a [u8],
-    profile: Profile,
-    ocsp_url: Option<String>,
-) -> IssueRequest<'a> {
-    let now = SystemTime::now();
-    IssueRequest {
-        subject: Subject {
-            common_name: cn.into(),
-            organization: Some("Korpu Test".into()),
-            country: Some("AZ".into()),
-        },
-        public_key_der: pk,
-        profile,
-        not_before: now - Duration::from_secs(300),
-        not_after: now + Duration::from_secs(30 * 86400),
-        ocsp_url,
-    }
+/// `openssl verify` of the certificate file `cert` against the root file `ca`, with the
+/// intermediate certificates file `untrusted`.
+fn verify_args<'a>(ca: &'a str, untrusted: &'a str, cert: &'a str) -> [&'a str; 6] {
+    ["verify", "-CAfile", ca, "-untrusted", untrusted, cert]
+}
+
+/// `openssl ts -verify` of the reply file `reply` to the query file `query`, against the root
+/// file `ca` with the intermediate certificates file `untrusted`.
+fn ts_verify_args<'a>(
+    reply: &'a str,
+    query: &'a str,
+    ca: &'a str,
+    untrusted: &'a str,
+) -> [&'a str; 10] {
+    [
+        "ts",
+        "-verify",
+        "-in",
+        reply,
+        "-queryfile",
+        query,
+        "-CAfile",
+        ca,
+        "-untrusted",
+        untrusted,
+    ]
 }
 
 #[test]
@@ -197,17 +177,7 @@ fn openssl_verifies_every_profile_and_shows_extensions() {
         let (cert, _) = pki.leaf(&format!("AZ/GOV/{name}"), profile.clone());
         let file = format!("{name}.pem");
         pki.write(&file, cert.to_pem());
-        let out = must(
-            d,
-            &[
-                "verify",
-                "-CAfile",
-                "root.pem",
-                "-untrusted",
-                "issuing.pem",
-                &file,
-            ],
-        );
+        let out = must(d, &verify_args("root.pem", "issuing.pem", &file));
         assert!(out.contains(&format!("{file}: OK")), "{profile:?}: {out}");
         if let Some(purpose) = purpose {
             let out = must(
@@ -260,17 +230,7 @@ fn openssl_verifies_every_profile_and_shows_extensions() {
     pki.write("x.pem", member.to_pem());
     let other = Pki::new();
     pki.write("other-root.pem", other.root.to_pem());
-    let r = openssl(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "other-root.pem",
-            "-untrusted",
-            "issuing.pem",
-            "x.pem",
-        ],
-    );
+    let r = openssl(d, &verify_args("other-root.pem", "issuing.pem", "x.pem"));
     assert!(!r.ok && !r.out.contains("x.pem: OK"), "{}", r.out);
     let r = openssl(d, &["verify", "-CAfile", "root.pem", "x.pem"]);
     assert!(!r.ok, "{}", r.out);
@@ -347,37 +307,17 @@ fn keys_csrs_and_signatures_interoperate() {
     assert!(out.contains("CN = AZ/GOV/1234567"), "{out}");
 
     // openssl's CSRs, checked by us: P-256 accepted, RSA refused as an unsupported key.
-    must(
-        d,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "ossl.pem",
-            "-subj",
-            "/C=AZ/O=Tax Service/CN=AZ\\/GOV\\/1234567",
-            "-out",
-            "ossl.csr",
-        ],
-    );
+    let req = |subject: &str, out: &[&str]| {
+        let mut args = vec!["req", "-new", "-key", "ossl.pem", "-subj", subject];
+        args.extend(out);
+        must(d, &args)
+    };
+    let subject = "/C=AZ/O=Tax Service/CN=AZ\\/GOV\\/1234567";
+    req(subject, &["-out", "ossl.csr"]);
     let parsed = csr::parse(&pki.read("ossl.csr")).unwrap();
     assert_eq!(parsed.public_key_der, ossl.public_key_der());
     assert_eq!(parsed.subject, "CN=AZ/GOV/1234567,O=Tax Service,C=AZ");
-    must(
-        d,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "ossl.pem",
-            "-subj",
-            "/CN=x",
-            "-outform",
-            "DER",
-            "-out",
-            "ossl.csr.der",
-        ],
-    );
+    req("/CN=x", &["-outform", "DER", "-out", "ossl.csr.der"]);
     csr::parse(&pki.read("ossl.csr.der")).unwrap();
     must(
         d,
@@ -395,27 +335,18 @@ fn keys_csrs_and_signatures_interoperate() {
     let cert = ca::issue(
         &pki.issuing,
         &pki.issuing_key,
-        request(
-            "AZ/GOV/1234567",
+        korpu_testkit::pki::request(
+            korpu_testkit::pki::subject("AZ/GOV/1234567"),
             &parsed.public_key_der,
             Profile::MemberSigning,
-            None,
+            SystemTime::now() - Duration::from_secs(300),
+            SystemTime::now() + Duration::from_secs(30 * 86400),
         ),
         &ca::random_serial(),
     )
     .unwrap();
     pki.write("fromcsr.pem", cert.to_pem());
-    let out = must(
-        d,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-            "fromcsr.pem",
-        ],
-    );
+    let out = must(d, &verify_args("root.pem", "issuing.pem", "fromcsr.pem"));
     assert!(out.contains("fromcsr.pem: OK"), "{out}");
     let out = must(d, &["x509", "-in", "fromcsr.pem", "-noout", "-pubkey"]);
     let out2 = must(d, &["pkey", "-in", "ossl.pem", "-pubout"]);
@@ -723,18 +654,7 @@ fn openssl_verifies_our_time_stamps() {
 
     let out = must(
         d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "r.tsr",
-            "-queryfile",
-            "q.tsq",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
+        &ts_verify_args("r.tsr", "q.tsq", "root.pem", "issuing.pem"),
     );
     assert!(out.contains("Verification: OK"), "{out}");
     let out = must(
@@ -806,18 +726,7 @@ fn openssl_verifies_our_time_stamps() {
     );
     let r = openssl(
         d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "r.tsr",
-            "-queryfile",
-            "q2.tsq",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
+        &ts_verify_args("r.tsr", "q2.tsq", "root.pem", "issuing.pem"),
     );
     assert!(!r.ok && r.out.contains("Verification: FAILED"), "{}", r.out);
     let other_digest: [u8; 32] = Sha256::digest(pki.read("other.txt")).into();
@@ -834,18 +743,7 @@ fn openssl_verifies_our_time_stamps() {
     pki.write("foreign-root.pem", foreign.root.to_pem());
     let r = openssl(
         d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "r.tsr",
-            "-queryfile",
-            "q.tsq",
-            "-CAfile",
-            "foreign-root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
+        &ts_verify_args("r.tsr", "q.tsq", "foreign-root.pem", "issuing.pem"),
     );
     assert!(!r.ok && r.out.contains("Verification: FAILED"), "{}", r.out);
 
@@ -859,18 +757,7 @@ fn openssl_verifies_our_time_stamps() {
     pki.write("r512.tsr", tsa.respond(&pki.read("q512.tsq"), now, 1002));
     let out = must(
         d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "r512.tsr",
-            "-queryfile",
-            "q512.tsq",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
+        &ts_verify_args("r512.tsr", "q512.tsq", "root.pem", "issuing.pem"),
     );
     assert!(out.contains("Verification: OK"), "{out}");
 }
@@ -894,35 +781,13 @@ fn time_stamp_without_certificates() {
     // the signer...
     let r = openssl(
         d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "r3.tsr",
-            "-queryfile",
-            "q3.tsq",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "issuing.pem",
-        ],
+        &ts_verify_args("r3.tsr", "q3.tsq", "root.pem", "issuing.pem"),
     );
     assert!(!r.ok && r.out.contains("Verification: FAILED"), "{}", r.out);
     // ...given the TSA certificate, it verifies.
     let out = must(
         d,
-        &[
-            "ts",
-            "-verify",
-            "-in",
-            "r3.tsr",
-            "-queryfile",
-            "q3.tsq",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "tsa_and_issuing.pem",
-        ],
+        &ts_verify_args("r3.tsr", "q3.tsq", "root.pem", "tsa_and_issuing.pem"),
     );
     assert!(out.contains("Verification: OK"), "{out}");
 
@@ -958,21 +823,7 @@ fn openssl_understands_our_rejections_and_requests() {
     };
     // openssl verifies one of our answers against the request it was for.
     let verified = |tsr: &str, tsq: &str| {
-        let out = must(
-            d,
-            &[
-                "ts",
-                "-verify",
-                "-in",
-                tsr,
-                "-queryfile",
-                tsq,
-                "-CAfile",
-                "root.pem",
-                "-untrusted",
-                "issuing.pem",
-            ],
-        );
+        let out = must(d, &ts_verify_args(tsr, tsq, "root.pem", "issuing.pem"));
         assert!(out.contains("Verification: OK"), "{out}");
     };
     // openssl's requests: (name, query options, our answer's serial, the rejection's reason or

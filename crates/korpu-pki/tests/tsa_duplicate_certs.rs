@@ -5,17 +5,12 @@
 //! altered one still fails.
 //!
 //! Fails (does not skip) when openssl is missing. `OPENSSL` overrides `/usr/bin/openssl`.
-#[path = "support/ossl.rs"]
-mod ossl;
 
 use std::fs;
 
 use korpu_pki::alg::HashAlg;
 use korpu_pki::tsa;
-use ossl::{KeyKind, Made, Ossl};
-
-const TSA_EXT: &str = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-    extendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n";
+use korpu_testkit::ossl::{self, KeyKind, Made, Ossl};
 
 /// Where `needle` occurs in `hay`.
 fn occurrences(hay: &[u8], needle: &[u8]) -> Vec<usize> {
@@ -30,21 +25,7 @@ fn occurrences(hay: &[u8], needle: &[u8]) -> Vec<usize> {
 /// certificate and the CA's, and the token it issues over `data` (`-token_out`, DER).
 fn openssl_token(o: &Ossl, ca: &Made, kind: KeyKind, data: &[u8]) -> (Made, Vec<u8>) {
     let d = o.dir.path();
-    let tsa = o.issue("tsa", "/CN=Duplicating TSA/O=Elsewhere", kind, ca, TSA_EXT);
-    let chain = format!(
-        "{}{}",
-        fs::read_to_string(&tsa.cert_path).unwrap(),
-        fs::read_to_string(&ca.cert_path).unwrap()
-    );
-    fs::write(d.join("certs.pem"), chain).unwrap();
-    ossl::tsa_config(
-        d,
-        &tsa.cert_path.display().to_string(),
-        &tsa.key_path.display().to_string(),
-        "certs.pem",
-        "sha256",
-        "",
-    );
+    let tsa = o.duplicating_tsa(ca, "/CN=Duplicating TSA/O=Elsewhere", kind);
     fs::write(d.join("stamped.bin"), data).unwrap();
     ossl::ts_query(d, "-sha256", &[]);
     let token = ossl::ts_reply(d);

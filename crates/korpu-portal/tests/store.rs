@@ -3,13 +3,7 @@
 //! tests). Each PostgreSQL run gets a database of its own.
 
 use korpu_portal::store::{Application, Consent, PendingLogin, Session, Store};
-use sqlx::Connection;
-
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-fn pg_admin() -> String {
-    std::env::var("KORPU_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_PG.to_owned())
-}
+use korpu_testkit::pg;
 
 async fn with_store(postgres: bool, f: impl AsyncFnOnce(Store)) {
     let dir = tempfile::tempdir().unwrap();
@@ -20,27 +14,11 @@ async fn with_store(postgres: bool, f: impl AsyncFnOnce(Store)) {
         f(s).await;
         return;
     }
-    let admin = pg_admin();
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL at {admin} does not answer ({e}); the portal store tests need it")
-        });
-    let mut b = [0u8; 8];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
-    let name = format!("korpu_portal_test_{}", hex::encode(b));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    let s = Store::open(&format!("{base}/{name}")).await.unwrap();
+    let (url, name) = pg::create_database("korpu_portal_test").await;
+    let s = Store::open(&url).await.unwrap();
     f(s.clone()).await;
     drop(s);
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    pg::drop_database(&name).await;
 }
 
 async fn sessions_and_logins(s: Store) {

@@ -12,9 +12,9 @@
 //! Run: `cargo bench -p korpu-sign --bench docs` (release build; needs openssl, and pyHanko as
 //! `scripts/test` installs it, else its figure is left out). `DOCS_N` sets the documents per
 //! measurement (default 400), `DOCS_PYHANKO_N` pyHanko's validations (default 100).
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+use korpu_pki::ca::Profile;
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_pki::tsa::Authority;
@@ -23,21 +23,8 @@ use korpu_sign::cades::Signer;
 use korpu_sign::keys::{DocumentKey, RsaPadding};
 use korpu_sign::pdf;
 use korpu_sign::validate::Indication;
-use korpu_sign::{LocalTimestamper, RevocationSource, SignError, Timestamper};
-
-const DAY: Duration = Duration::from_secs(86400);
-
-fn req(cn: &str, pk: &[u8], profile: Profile) -> IssueRequest<'static> {
-    let now = SystemTime::now();
-    IssueRequest {
-        subject: Subject::cn(cn),
-        public_key_der: Box::leak(pk.to_vec().into_boxed_slice()),
-        profile,
-        not_before: now - DAY,
-        not_after: now + 30 * DAY,
-        ocsp_url: None,
-    }
-}
+use korpu_sign::{LocalTimestamper, Timestamper};
+use korpu_testkit::{ossl, Crls, Pki};
 
 /// A one-page PDF padded to about `size` bytes with a content stream of incompressible-looking
 /// text, as a scanned or long document would be.
@@ -54,30 +41,7 @@ fn pdf_of(size: usize) -> Vec<u8> {
         }
         c.push(b'\n');
     }
-    let objs = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_string(),
-    ];
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offs = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        offs.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    offs.push(out.len());
-    out.extend_from_slice(format!("4 0 obj\n<< /Length {} >>\nstream\n", c.len()).as_bytes());
-    out.extend_from_slice(&c);
-    out.extend_from_slice(b"\nendstream\nendobj\n");
-    let x = out.len();
-    out.extend_from_slice(b"xref\n0 5\n0000000000 65535 f\r\n");
-    for o in offs {
-        out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{x}\n%%EOF\n").as_bytes(),
-    );
-    out
+    korpu_testkit::pdf::one_page(&c)
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -117,50 +81,14 @@ fn main() {
         .unwrap_or(400);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
 
-    let root_key = SigningKey::generate();
-    let root = ca::self_signed(
-        &root_key,
-        req("Bench Root", &root_key.public_key_der(), Profile::Root),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let ik = SigningKey::generate();
-    let issuing: Certificate = ca::issue(
-        &root,
-        &root_key,
-        req("Bench CA", &ik.public_key_der(), Profile::IssuingCa),
-        &ca::random_serial(),
-    )
-    .unwrap();
-    let leaf = |cn: &str, p: Profile| {
-        let k = SigningKey::generate();
-        let c = ca::issue(
-            &issuing,
-            &ik,
-            req(cn, &k.public_key_der(), p),
-            &ca::random_serial(),
-        )
-        .unwrap();
-        (c, k)
-    };
-    let (cert, key) = leaf("AZ/GOV/1", Profile::MemberSigning);
-    let (tc, tk) = leaf("Bench TSA", Profile::Tsa);
-    let tsa = LocalTimestamper::new(
-        Authority::new(
-            tc,
-            tk,
-            vec![issuing.clone()],
-            "1.3.6.1.4.1.99999.3".parse().unwrap(),
-        )
-        .unwrap(),
-    );
-    let chain = vec![issuing.clone()];
-    let signer = Signer {
-        key: &key,
-        cert: &cert,
-        chain: &chain,
-    };
-    let anchors = vec![root.clone()];
+    let pki = Pki::cn_only("Bench");
+    let member = pki.member("AZ/GOV/1");
+    let tsa = LocalTimestamper::new(pki.authority(
+        pki.leaf("Bench TSA", Profile::Tsa, None),
+        "1.3.6.1.4.1.99999.3",
+    ));
+    let signer = member.signer();
+    let anchors = pki.anchors();
     let now = SystemTime::now();
     let limits = pdf::Limits::default();
     let alimits = asice::Limits::default();
@@ -280,20 +208,6 @@ fn main() {
     rsa_rows(n, cores, &doc);
 }
 
-/// Runs openssl in `dir`; panics with its output when it fails.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let o = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the RSA rows need openssl (scripts/test installs it)");
-    assert!(
-        o.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 const CRL_ROOT: &str = "http://crl.bench.test/root.crl";
 const CRL_CA: &str = "http://crl.bench.test/ca.crl";
 
@@ -326,114 +240,25 @@ impl RsaPki {
             ),
         )
         .unwrap();
-        for ca in ["root", "ca"] {
-            std::fs::write(
-                d.join(format!("{ca}-ca.cnf")),
-                format!(
-                    "[ca]\ndefault_ca=d\n[d]\ndatabase={ca}-index.txt\ncrlnumber={ca}-crlnumber\n\
-                     default_md=sha256\ndefault_crl_days=7\n"
-                ),
-            )
-            .unwrap();
-            std::fs::write(d.join(format!("{ca}-index.txt")), "").unwrap();
-            std::fs::write(d.join(format!("{ca}-crlnumber")), "01\n").unwrap();
-        }
-        let genkey = |name: &str, alg: &[&str]| {
-            let out = format!("{name}.key");
-            let mut a = vec!["genpkey"];
-            a.extend(alg);
-            a.extend(["-out", &out]);
-            openssl(d, &a);
-        };
-        let rsa = |bits: &'static str| ["-algorithm", "RSA", "-pkeyopt", bits];
-        genkey("root", &rsa("rsa_keygen_bits:3072"));
-        openssl(
-            d,
-            &[
-                "req",
-                "-new",
-                "-x509",
-                "-key",
-                "root.key",
-                "-subj",
-                "/CN=Bench RSA Root/O=Korpu",
-                "-days",
-                "30",
-                "-sha256",
-                "-config",
-                "ext.cnf",
-                "-extensions",
-                "root",
-                "-out",
-                "root.pem",
-            ],
-        );
         let issue = |name: &str, ca: &str, ext: &str, cn: &str| {
-            let (key, csr, pem) = (
-                format!("{name}.key"),
-                format!("{name}.csr"),
-                format!("{name}.pem"),
-            );
             let subj = format!("/CN={cn}/O=Korpu");
-            openssl(
-                d,
-                &["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr],
-            );
-            let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-            openssl(
-                d,
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    &csr,
-                    "-CA",
-                    &ca_pem,
-                    "-CAkey",
-                    &ca_key,
-                    "-CAcreateserial",
-                    "-days",
-                    "20",
-                    "-sha256",
-                    "-extfile",
-                    "ext.cnf",
-                    "-extensions",
-                    ext,
-                    "-out",
-                    &pem,
-                ],
-            );
+            ossl::issue_by(d, name, ca, &subj, "ext.cnf", ext, &["-sha256"]);
         };
-        genkey("ca", &rsa("rsa_keygen_bits:2048"));
+        ossl::genkey(d, "root", "rsa3072");
+        let root_subj = "/CN=Bench RSA Root/O=Korpu";
+        ossl::self_signed(d, "root", root_subj, "ext.cnf", "root", &["-sha256"]);
+        ossl::genkey(d, "ca", "rsa2048");
         issue("ca", "root", "ca", "Bench RSA Issuing CA");
-        genkey("rsa", &rsa("rsa_keygen_bits:2048"));
+        ossl::genkey(d, "rsa", "rsa2048");
         issue("rsa", "ca", "leaf", "Bench Signer RSA-2048");
-        genkey(
-            "p384",
-            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
-        );
+        ossl::genkey(d, "p384", "p384");
         issue("p384", "ca", "leaf", "Bench Signer P-384");
         let tsa_key = SigningKey::generate();
         korpu_pki::key::write_private_key(&d.join("tsa.key"), &tsa_key).unwrap();
         issue("tsa", "ca", "tsa", "Bench RSA-chain TSA");
         for ca in ["root", "ca"] {
-            let (cnf, key, pem, crl) = (
-                format!("{ca}-ca.cnf"),
-                format!("{ca}.key"),
-                format!("{ca}.pem"),
-                format!("{ca}.crl"),
-            );
-            openssl(
-                d,
-                &[
-                    "ca", "-gencrl", "-config", &cnf, "-keyfile", &key, "-cert", &pem, "-out",
-                    "crl.pem",
-                ],
-            );
-            openssl(
-                d,
-                &["crl", "-in", "crl.pem", "-outform", "DER", "-out", &crl],
-            );
+            ossl::ca_database(d, ca, "sha256");
+            ossl::gencrl(d, ca);
         }
         RsaPki { dir, tsa_key }
     }
@@ -443,8 +268,7 @@ impl RsaPki {
     }
 
     fn cert(&self, name: &str) -> Certificate {
-        Certificate::from_pem(&std::fs::read_to_string(self.path(&format!("{name}.pem"))).unwrap())
-            .unwrap()
+        ossl::cert(self.dir.path(), name)
     }
 
     fn key(&self, name: &str) -> DocumentKey {
@@ -462,25 +286,6 @@ impl RsaPki {
             )
             .unwrap(),
         )
-    }
-}
-
-/// The CAs' CRLs, as a B-LT signer embeds them when the CAs run no OCSP responder.
-struct Crls(Vec<(Certificate, Vec<u8>)>);
-
-impl RevocationSource for Crls {
-    fn ocsp(&self, _: &Certificate, _: &Certificate) -> Result<Vec<u8>, SignError> {
-        Err(SignError::InvalidInput(
-            "this hierarchy publishes CRLs only".into(),
-        ))
-    }
-
-    fn crl(&self, _: &Certificate, issuer: &Certificate) -> Result<Option<Vec<u8>>, SignError> {
-        Ok(self
-            .0
-            .iter()
-            .find(|(c, _)| c == issuer)
-            .map(|(_, d)| d.clone()))
     }
 }
 
@@ -552,35 +357,23 @@ fn rsa_rows(n: usize, cores: usize, doc: &[u8]) {
     assert_eq!(r.signatures[0].report.level, "B-LT");
 
     for threads in [1, cores] {
+        let signing = |signer: &Signer| {
+            rate(n, threads, |_| {
+                pdf::sign(doc, signer, now, None, &limits).unwrap();
+            })
+        };
+        let validating = |signed: &[u8]| {
+            rate(n, threads, |_| {
+                assert!(bb_ok(
+                    &pdf::validate(signed, &anchors, now, &limits).unwrap()
+                ));
+            })
+        };
         let rows = [
-            (
-                "PAdES 100 KiB sign B-B RSA-2048",
-                rate(n, threads, |_| {
-                    pdf::sign(doc, &rsa, now, None, &limits).unwrap();
-                }),
-            ),
-            (
-                "PAdES 100 KiB validate B-B RSA-2048",
-                rate(n, threads, |_| {
-                    assert!(bb_ok(
-                        &pdf::validate(&rsa_bb, &anchors, now, &limits).unwrap()
-                    ));
-                }),
-            ),
-            (
-                "PAdES 100 KiB sign B-B P-384",
-                rate(n, threads, |_| {
-                    pdf::sign(doc, &p384, now, None, &limits).unwrap();
-                }),
-            ),
-            (
-                "PAdES 100 KiB validate B-B P-384",
-                rate(n, threads, |_| {
-                    assert!(bb_ok(
-                        &pdf::validate(&p384_bb, &anchors, now, &limits).unwrap()
-                    ));
-                }),
-            ),
+            ("PAdES 100 KiB sign B-B RSA-2048", signing(&rsa)),
+            ("PAdES 100 KiB validate B-B RSA-2048", validating(&rsa_bb)),
+            ("PAdES 100 KiB sign B-B P-384", signing(&p384)),
+            ("PAdES 100 KiB validate B-B P-384", validating(&p384_bb)),
         ];
         for (name, v) in rows {
             println!("{threads} thread(s)  {name:<36} {v:>8.0} docs/s");

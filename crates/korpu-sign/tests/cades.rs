@@ -2,11 +2,12 @@
 //! `openssl cms` and `openssl ts` in both directions. The openssl tests fail (not skip) when
 //! openssl is missing; set `OPENSSL` to use another binary.
 mod common;
+use korpu_testkit::mutate::flipped_copies;
 
 use std::fs;
 use std::time::SystemTime;
 
-use common::{openssl, Pki};
+use common::{openssl, Pki, Setup};
 use korpu_sign::cades::{self, add_signature_timestamp, sign, signer_parts};
 use korpu_sign::validate::{validate_cades, Indication};
 use korpu_sign::{SignError, Timestamper};
@@ -15,9 +16,7 @@ const DATA: &[u8] = b"Decision no. 2024/17: the child benefit is granted.\n";
 
 #[test]
 fn b_b_round_trip() {
-    let pki = Pki::new("BB");
-    let m = pki.member("AZ/GOV/1234567");
-    let now = SystemTime::now();
+    let Setup { pki, m, now, .. } = Setup::new("BB", "AZ/GOV/1234567");
     let p7s = sign(DATA, &m.signer(), now, None).unwrap();
     let r = validate_cades(&p7s, DATA, &pki.anchors(), now);
     common::assert_valid_without_revocation(&r);
@@ -39,10 +38,7 @@ fn b_b_round_trip() {
 
 #[test]
 fn b_t_round_trip_and_extension() {
-    let pki = Pki::new("BT");
-    let m = pki.member("AZ/GOV/7654321");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("BT", "AZ/GOV/7654321");
     let p7s = sign(DATA, &m.signer(), now, Some(&tsa)).unwrap();
     let r = validate_cades(&p7s, DATA, &pki.anchors(), now);
     common::assert_valid_without_revocation(&r);
@@ -64,9 +60,7 @@ fn b_t_round_trip_and_extension() {
 
 #[test]
 fn tampered_data_is_total_failed() {
-    let pki = Pki::new("Tamper");
-    let m = pki.member("AZ/GOV/1");
-    let now = SystemTime::now();
+    let Setup { pki, m, now, .. } = Setup::new("Tamper", "AZ/GOV/1");
     let p7s = sign(DATA, &m.signer(), now, None).unwrap();
     let mut other = DATA.to_vec();
     other[10] ^= 1;
@@ -144,10 +138,7 @@ impl Timestamper for StampsOther<'_> {
 
 #[test]
 fn time_stamp_over_other_data_is_detected() {
-    let pki = Pki::new("TsOther");
-    let m = pki.member("AZ/GOV/9");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("TsOther", "AZ/GOV/9");
     let p7s = sign(DATA, &m.signer(), now, Some(&StampsOther(&tsa))).unwrap();
     let r = validate_cades(&p7s, DATA, &pki.anchors(), now);
     assert_eq!(r.indication, Indication::TotalFailed, "{r:?}");
@@ -276,20 +267,10 @@ fn we_validate_openssl_cades_signatures() {
 
 #[test]
 fn flipped_bytes_never_panic() {
-    let pki = Pki::new("Fuzz");
-    let m = pki.member("AZ/GOV/3");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("Fuzz", "AZ/GOV/3");
     let p7s = sign(DATA, &m.signer(), now, Some(&tsa)).unwrap();
-    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut passed = 0;
-    for _ in 0..400 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let mut bad = p7s.clone();
-        let i = (seed % bad.len() as u64) as usize;
-        bad[i] ^= ((seed >> 32) as u8) | 1;
+    for bad in flipped_copies(&p7s, 0x9E37_79B9_7F4A_7C15, 400) {
         let r = validate_cades(&bad, DATA, &pki.anchors(), now);
         let _ = signer_parts(&bad);
         if r.indication == Indication::TotalPassed || r.lacks_only_revocation() {

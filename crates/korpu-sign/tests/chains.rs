@@ -6,10 +6,10 @@
 mod common;
 
 use common::{ossl, Crls};
+use korpu_testkit::http;
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -17,34 +17,26 @@ use korpu_sign::fetch::HttpFetcher;
 use korpu_sign::lt::add_revocation_values;
 use korpu_sign::validate::{validate_cades, validate_cades_opts, Indication};
 use korpu_sign::ValidationOptions;
-use ossl::{KeyKind, Made, Ossl, CA_EXT, SIGNER_EXT};
+use ossl::{CrlPublishing, KeyKind, Made, Ossl, CA_EXT, SIGNER_EXT};
 
 const DATA: &[u8] = b"a contract signed under a foreign CA\n";
-
-/// openssl's detached CAdES signature over DATA by `signer`, carrying `chain`.
-fn openssl_sign(o: &Ossl, signer: &Made, chain: &[&Made]) -> Vec<u8> {
-    std::fs::write(o.path("data.bin"), DATA).unwrap();
-    let bundle: String = chain
-        .iter()
-        .map(|c| std::fs::read_to_string(&c.cert_path).unwrap())
-        .collect();
-    std::fs::write(o.path("chain.pem"), bundle).unwrap();
-    ossl::cms_sign_cades(
-        o.dir.path(),
-        "data.bin",
-        "sig.p7s",
-        signer.cert_path.to_str().unwrap(),
-        signer.key_path.to_str().unwrap(),
-        &["-certfile", "chain.pem"],
-    );
-    std::fs::read(o.path("sig.p7s")).unwrap()
-}
 
 struct Hierarchy {
     o: Ossl,
     root: Made,
     ca: Made,
     signer: Made,
+}
+
+impl Hierarchy {
+    /// The CRLs a B-LT signature embeds: `ca_crl` for the signer, the root's current CRL for
+    /// the CA.
+    fn crls(&self, ca_crl: Vec<u8>) -> Crls {
+        Crls(vec![
+            (self.ca.cert.clone(), ca_crl),
+            (self.root.cert.clone(), self.o.crl(&self.root, None)),
+        ])
+    }
 }
 
 fn rsa_root_ec_ca_ec_signer(ca_ext: &str, signer_ext: &str) -> Hierarchy {
@@ -79,7 +71,7 @@ fn rsa_root_ec_ca_ec_signer(ca_ext: &str, signer_ext: &str) -> Hierarchy {
 #[test]
 fn rsa_root_ec_intermediate_ec_signer_passes_with_embedded_crls() {
     let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
-    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
+    let p7s = h.o.cms_sign(&h.signer, DATA, &[&h.ca, &h.root]);
     let anchors = [h.root.cert.clone()];
     let now = SystemTime::now();
 
@@ -92,10 +84,7 @@ fn rsa_root_ec_intermediate_ec_signer_passes_with_embedded_crls() {
     );
 
     // B-LT with the CAs' CRLs: the signer's (from the EC CA) and the CA's (from the RSA root).
-    let crls = Crls(vec![
-        (h.ca.cert.clone(), h.o.crl(&h.ca, None)),
-        (h.root.cert.clone(), h.o.crl(&h.root, None)),
-    ]);
+    let crls = h.crls(h.o.crl(&h.ca, None));
     let lt = add_revocation_values(&p7s, &crls).unwrap();
     let r = validate_cades(&lt, DATA, &anchors, now);
     assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
@@ -111,14 +100,8 @@ fn rsa_root_ec_intermediate_ec_signer_passes_with_embedded_crls() {
 fn ec_root_rsa_signer_passes() {
     let o = Ossl::new();
     let root = o.root("root", "/CN=Foreign EC Root", KeyKind::P384);
-    let signer = o.issue(
-        "signer",
-        "/CN=RSA Signer",
-        KeyKind::Rsa2048,
-        &root,
-        SIGNER_EXT,
-    );
-    let p7s = openssl_sign(&o, &signer, &[&root]);
+    let signer = o.signer("signer", "/CN=RSA Signer", KeyKind::Rsa2048, &root);
+    let p7s = o.cms_sign(&signer, DATA, &[&root]);
     let crls = Crls(vec![(root.cert.clone(), o.crl(&root, None))]);
     let lt = add_revocation_values(&p7s, &crls).unwrap();
     let r = validate_cades(&lt, DATA, &[root.cert.clone()], SystemTime::now());
@@ -128,13 +111,10 @@ fn ec_root_rsa_signer_passes() {
 #[test]
 fn a_revoked_intermediate_fails_the_signature_when_revoked_before_the_proven_time() {
     let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
-    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
+    let p7s = h.o.cms_sign(&h.signer, DATA, &[&h.ca, &h.root]);
     // The root revokes the issuing CA now.
     h.o.revoke(&h.root, &h.ca, "cACompromise");
-    let crls = Crls(vec![
-        (h.ca.cert.clone(), h.o.crl(&h.ca, None)),
-        (h.root.cert.clone(), h.o.crl(&h.root, None)),
-    ]);
+    let crls = h.crls(h.o.crl(&h.ca, None));
     let now = SystemTime::now();
 
     // Time-stamped an hour after the revocation (by our TSA, which the verifier also trusts).
@@ -184,7 +164,7 @@ fn utc(t: SystemTime) -> String {
 #[test]
 fn a_crl_makes_b_lt_when_it_covers_the_time_stamp() {
     let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
-    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
+    let p7s = h.o.cms_sign(&h.signer, DATA, &[&h.ca, &h.root]);
     let now = SystemTime::now();
     let pki = common::Pki::new("Chains Fresh TSA");
     let tsa = pki.tsa();
@@ -223,10 +203,7 @@ fn a_crl_makes_b_lt_when_it_covers_the_time_stamp() {
         &utc(now - Duration::from_secs(2 * 86400)),
         &utc(now - Duration::from_secs(86400)),
     );
-    let r = b_lt_with(Crls(vec![
-        (h.ca.cert.clone(), stale),
-        (h.root.cert.clone(), h.o.crl(&h.root, None)),
-    ]));
+    let r = b_lt_with(h.crls(stale));
     assert_eq!(r.sub_indication.as_deref(), Some("TRY_LATER"), "{r:#?}");
     assert_eq!(r.level, "B-T", "{r:#?}");
     assert!(r.revocation.starts_with("not established"), "{r:#?}");
@@ -235,25 +212,17 @@ fn a_crl_makes_b_lt_when_it_covers_the_time_stamp() {
 #[test]
 fn a_crl_with_a_bad_signature_is_not_trusted() {
     let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
-    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
+    let p7s = h.o.cms_sign(&h.signer, DATA, &[&h.ca, &h.root]);
     // Someone else's key under the CA's name issues a clean CRL; the real CA revoked the signer.
-    let impostor = h.o.issue(
+    let impostor = h.o.ca(
         "impostor",
         "/O=Foreign Trust/CN=Foreign EC CA",
         KeyKind::P384,
         &h.root,
-        CA_EXT,
     );
     h.o.revoke(&h.ca, &h.signer, "keyCompromise");
     let forged = h.o.crl(&impostor, None);
-    let lt = add_revocation_values(
-        &p7s,
-        &Crls(vec![
-            (h.ca.cert.clone(), forged),
-            (h.root.cert.clone(), h.o.crl(&h.root, None)),
-        ]),
-    )
-    .unwrap();
+    let lt = add_revocation_values(&p7s, &h.crls(forged)).unwrap();
     let r = validate_cades(&lt, DATA, &[h.root.cert.clone()], SystemTime::now());
     // Not "good": the CRL is not the CA's, so there is no revocation data for the signer.
     assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
@@ -276,7 +245,7 @@ fn a_signer_certificate_not_for_signing_is_refused() {
     let ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
                extendedKeyUsage=serverAuth\n";
     let h = rsa_root_ec_ca_ec_signer(CA_EXT, ext);
-    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca]);
+    let p7s = h.o.cms_sign(&h.signer, DATA, &[&h.ca]);
     let r = validate_cades(&p7s, DATA, &[h.root.cert.clone()], SystemTime::now());
     assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
     assert_eq!(
@@ -286,85 +255,29 @@ fn a_signer_certificate_not_for_signing_is_refused() {
     );
 }
 
-/// A plain HTTP server on 127.0.0.1 serving files by path, counting requests; stops when the
-/// returned flag is set (or after a minute).
 type Files = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
-fn serve(listener: TcpListener, files: Files) -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
+/// Serves `files` by path on `listener` (until the test process ends), counting requests.
+fn serve(listener: TcpListener, files: Files) -> Arc<AtomicUsize> {
     let hits = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (h, s) = (hits.clone(), stop.clone());
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !s.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
-            let Ok((mut conn, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            };
-            conn.set_nonblocking(false).unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let mut req = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => req.extend_from_slice(&buf[..n]),
-                }
-            }
-            h.fetch_add(1, Ordering::Relaxed);
-            let line = String::from_utf8_lossy(&req)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned();
-            let path = line.split(' ').nth(1).unwrap_or("");
-            let files = files.lock().unwrap();
-            let answer = match files.iter().find(|(p, _)| p == path) {
-                Some((_, body)) => {
-                    let mut a = format!(
-                        "HTTP/1.0 200 OK\r\nContent-Type: application/pkix-crl\r\n\
-                         Content-Length: {}\r\n\r\n",
-                        body.len()
-                    )
-                    .into_bytes();
-                    a.extend_from_slice(body);
-                    a
-                }
-                None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
-            };
-            let _ = conn.write_all(&answer);
-        }
+    let counted = hits.clone();
+    http::serve_on(listener, move |first, _| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        let files = files.lock().unwrap();
+        let file = files.iter().find(|(p, _)| p == http::path(first));
+        file.map(|(_, body)| ("application/pkix-crl", body.clone()))
     });
-    (hits, stop)
+    hits
 }
 
 #[test]
 fn crls_are_fetched_from_distribution_points_only_when_allowed() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let o = Ossl::new();
-    let root = o.root("root", "/CN=Fetch Root", KeyKind::Rsa2048);
-    let ca = o.issue(
-        "ca",
-        "/CN=Fetch CA",
-        KeyKind::P256,
-        &root,
-        &format!("{CA_EXT}crlDistributionPoints=URI:{base}/root.crl\n"),
-    );
-    let signer = o.issue(
-        "signer",
-        "/CN=Fetch Signer",
-        KeyKind::P256,
-        &ca,
-        &format!("{SIGNER_EXT}crlDistributionPoints=URI:{base}/ca.crl\n"),
-    );
-    let p7s = openssl_sign(&o, &signer, &[&ca]);
-    let files: Files = Arc::new(Mutex::new(vec![
-        ("/root.crl".into(), o.crl(&root, None)),
-        ("/ca.crl".into(), o.crl(&ca, None)),
-    ]));
-    let (hits, stop) = serve(listener, files.clone());
+    let (h, listener) = CrlPublishing::listening("Fetch Root", "Fetch CA");
+    let (o, root, ca) = (&h.o, &h.root, &h.ca);
+    let signer = h.signer("signer", "/CN=Fetch Signer");
+    let p7s = o.cms_sign(&signer, DATA, &[ca]);
+    let files: Files = Arc::new(Mutex::new(h.crl_files()));
+    let hits = serve(listener, files.clone());
     let anchors = [root.cert.clone()];
     let now = SystemTime::now();
 
@@ -393,8 +306,8 @@ fn crls_are_fetched_from_distribution_points_only_when_allowed() {
     assert_eq!(r.level, "B-B");
 
     // The CA revokes the signer and publishes a new CRL: fetching now finds it.
-    o.revoke(&ca, &signer, "keyCompromise");
-    files.lock().unwrap()[1].1 = o.crl(&ca, None);
+    o.revoke(ca, &signer, "keyCompromise");
+    files.lock().unwrap()[1].1 = o.crl(ca, None);
     let r = validate_cades_opts(&p7s, DATA, &anchors, now, &fetching);
     assert_eq!(
         r.sub_indication.as_deref(),
@@ -402,23 +315,15 @@ fn crls_are_fetched_from_distribution_points_only_when_allowed() {
         "{r:#?}"
     );
     assert!(r.revocation.starts_with("revoked at"), "{r:#?}");
-    stop.store(true, Ordering::Relaxed);
 }
 
 #[test]
 fn a_delta_crl_alone_leaves_the_signature_indeterminate() {
     let h = rsa_root_ec_ca_ec_signer(CA_EXT, SIGNER_EXT);
-    let p7s = openssl_sign(&h.o, &h.signer, &[&h.ca, &h.root]);
+    let p7s = h.o.cms_sign(&h.signer, DATA, &[&h.ca, &h.root]);
     let delta =
         h.o.crl_with(&h.ca, None, "2.5.29.27=critical,DER:02:01:01\n");
-    let lt = add_revocation_values(
-        &p7s,
-        &Crls(vec![
-            (h.ca.cert.clone(), delta),
-            (h.root.cert.clone(), h.o.crl(&h.root, None)),
-        ]),
-    )
-    .unwrap();
+    let lt = add_revocation_values(&p7s, &h.crls(delta)).unwrap();
     let r = validate_cades(&lt, DATA, &[h.root.cert.clone()], SystemTime::now());
     assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
     assert_eq!(r.sub_indication.as_deref(), Some("TRY_LATER"), "{r:#?}");

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{Pki, DAY};
+use common::{Pki, Setup, DAY};
 use korpu_sign::asice::{self, DataFile, Limits};
 use korpu_sign::cades::sign;
 use korpu_sign::lt::add_revocation_values;
@@ -14,10 +14,7 @@ const DATA: &[u8] = b"a decision to keep for ten years";
 
 #[test]
 fn cades_b_lt_round_trip() {
-    let pki = Pki::new("CadesLt");
-    let m = pki.member("AZ/GOV/31");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("CadesLt", "AZ/GOV/31");
     let bt = sign(DATA, &m.signer(), now, Some(&tsa)).unwrap();
     let lt = add_revocation_values(&bt, &pki.ocsp(vec![])).unwrap();
     // Much later, long after the OCSP response's nextUpdate: the embedded answer still counts
@@ -45,16 +42,10 @@ fn cades_b_lt_round_trip() {
 
 #[test]
 fn cades_revoked_signer() {
-    let pki = Pki::new("CadesRevoked");
-    let m = pki.member("AZ/GOV/32");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("CadesRevoked", "AZ/GOV/32");
     let bt = sign(DATA, &m.signer(), now, Some(&tsa)).unwrap();
-    let lt = add_revocation_values(
-        &bt,
-        &pki.ocsp(vec![(m.cert.serial_hex(), now - Duration::from_secs(600))]),
-    )
-    .unwrap();
+    let revoked = pki.ocsp(vec![(m.cert.serial_hex(), now - Duration::from_secs(600))]);
+    let lt = add_revocation_values(&bt, &revoked).unwrap();
     let r = validate_cades(&lt, DATA, &pki.anchors(), now);
     assert_eq!(r.indication, Indication::TotalFailed, "{r:?}");
     assert_eq!(r.sub_indication.as_deref(), Some("REVOKED"));
@@ -62,11 +53,7 @@ fn cades_revoked_signer() {
 
     // No time-stamp: nothing proves the signature predates the revocation.
     let bb = sign(DATA, &m.signer(), now, None).unwrap();
-    let lt = add_revocation_values(
-        &bb,
-        &pki.ocsp(vec![(m.cert.serial_hex(), now - Duration::from_secs(600))]),
-    )
-    .unwrap();
+    let lt = add_revocation_values(&bb, &revoked).unwrap();
     let r = validate_cades(&lt, DATA, &pki.anchors(), now);
     assert_eq!(r.indication, Indication::Indeterminate, "{r:?}");
     assert_eq!(r.sub_indication.as_deref(), Some("REVOKED_NO_POE"));
@@ -105,10 +92,7 @@ fn asice_b_lt() {
 
 #[test]
 fn ocsp_older_than_the_signature_does_not_make_b_lt() {
-    let pki = Pki::new("CadesStale");
-    let m = pki.member("AZ/GOV/33");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("CadesStale", "AZ/GOV/33");
     // The OCSP answer (valid for an hour) is fetched first, the signature time-stamped two
     // hours later: the answer's nextUpdate has passed by the proven signing time, so it says
     // nothing about it (EN 319 102-1 §5.2.5.4).

@@ -13,14 +13,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use common::{pdfgen, Pki, DAY};
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+use korpu_pki::ca::Profile;
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_pki::ocsp::{self, CertStatus, Responder};
-use korpu_pki::tsa::Authority;
 use korpu_sign::pdf::{self, doc_ts, Limits, PdfReport};
 use korpu_sign::validate::Indication;
 use korpu_sign::{LocalTimestamper, RevocationSource, SignError};
+use korpu_testkit::pki::{issue, subject};
 
 /// A TSA whose certificate is valid from `from` to `until` (days from now, may be negative),
 /// naming `ocsp_url` as its OCSP responder when given; its tokens carry the whole chain.
@@ -39,35 +39,35 @@ fn tsa_valid(
             now + DAY * d as u32
         }
     };
-    let key = SigningKey::generate();
-    let pk = key.public_key_der();
-    let cert = ca::issue(
-        &pki.issuing,
-        &pki.issuing_key,
-        IssueRequest {
-            subject: Subject {
-                common_name: cn.into(),
-                organization: Some("Korpu Test".into()),
-                country: Some("AZ".into()),
-            },
-            public_key_der: &pk,
-            profile: Profile::Tsa,
-            not_before: t(from),
-            not_after: t(until),
-            ocsp_url: ocsp_url.map(str::to_string),
-        },
-        &ca::random_serial(),
-    )
-    .unwrap();
-    LocalTimestamper::new(
-        Authority::new(
-            cert,
-            key,
-            vec![pki.issuing.clone(), pki.root.clone()],
-            "1.3.6.1.4.1.99999.1.2".parse().unwrap(),
-        )
-        .unwrap(),
-    )
+    let mut m = pki.leaf_full(cn, Profile::Tsa, t(from), t(until), ocsp_url);
+    m.chain.push(pki.root.clone());
+    LocalTimestamper::new(pki.authority(m, "1.3.6.1.4.1.99999.1.2"))
+}
+
+/// A PKI, its archive TSA "Korpu Archive TSA" (valid from 10 days ago to 300 days ahead), a
+/// B-LT PDF ([`b_lt`], time-stamped by the PKI's TSA) and that PDF extended to B-LTA by the
+/// archive TSA.
+struct Archived {
+    pki: Pki,
+    arch: LocalTimestamper,
+    limits: Limits,
+    lt: Vec<u8>,
+    lta: Vec<u8>,
+}
+
+fn archived(name: &str) -> Archived {
+    let pki = Pki::new(name);
+    let arch = tsa_valid(&pki, "Korpu Archive TSA", -10, 300, None);
+    let limits = Limits::default();
+    let lt = b_lt(&pki, &pki.tsa());
+    let lta = doc_ts::extend_lta(&lt, &arch, Some(&pki.ocsp(vec![])), &limits).unwrap();
+    Archived {
+        pki,
+        arch,
+        limits,
+        lt,
+        lta,
+    }
 }
 
 /// A B-LT PDF: signed by a member (valid ±30 days) with a signature time-stamp from `tsa`,
@@ -92,17 +92,18 @@ fn check(pdf: &[u8], pki: &Pki, at: SystemTime) -> PdfReport {
 
 #[test]
 fn a_b_lta_file_validates_with_its_archive_timestamps_listed_and_renews() {
-    let pki = Pki::new("Lta");
-    let sig_tsa = pki.tsa();
-    let arch = tsa_valid(&pki, "Korpu Archive TSA", -10, 300, None);
-    let limits = Limits::default();
-    let lt = b_lt(&pki, &sig_tsa);
+    let Archived {
+        pki,
+        arch,
+        limits,
+        lt,
+        lta,
+    } = archived("Lta");
     let now = SystemTime::now();
     let r = check(&lt, &pki, now);
     assert_eq!(r.signatures[0].report.level, "B-LT", "{r:#?}");
     assert!(r.timestamps.is_empty());
 
-    let lta = doc_ts::extend_lta(&lt, &arch, Some(&pki.ocsp(vec![])), &limits).unwrap();
     let r = check(&lta, &pki, now);
     assert_eq!(r.indication, Indication::TotalPassed, "{r:#?}");
     let s = &r.signatures[0];
@@ -139,12 +140,7 @@ fn a_b_lta_file_validates_with_its_archive_timestamps_listed_and_renews() {
 
 #[test]
 fn a_byte_flipped_in_what_a_document_timestamp_covers_is_hash_failure_for_it() {
-    let pki = Pki::new("LtaFlip");
-    let sig_tsa = pki.tsa();
-    let arch = tsa_valid(&pki, "Korpu Archive TSA", -10, 300, None);
-    let limits = Limits::default();
-    let lt = b_lt(&pki, &sig_tsa);
-    let lta = doc_ts::extend_lta(&lt, &arch, Some(&pki.ocsp(vec![])), &limits).unwrap();
+    let Archived { pki, lta, .. } = archived("LtaFlip");
     let now = SystemTime::now();
     let before = check(&lta, &pki, now);
     let sig_end = before.signatures[0].revision_end;
@@ -183,13 +179,8 @@ fn a_byte_flipped_in_what_a_document_timestamp_covers_is_hash_failure_for_it() {
 
 #[test]
 fn an_expired_signer_still_passes_thanks_to_the_archive_timestamp() {
-    let pki = Pki::new("LtaExpiry");
     // Signer valid ±30 days, signature TSA ±60 days, archive TSA to +300 days.
-    let sig_tsa = pki.tsa();
-    let arch = tsa_valid(&pki, "Korpu Archive TSA", -10, 300, None);
-    let limits = Limits::default();
-    let lt = b_lt(&pki, &sig_tsa);
-    let lta = doc_ts::extend_lta(&lt, &arch, Some(&pki.ocsp(vec![])), &limits).unwrap();
+    let Archived { pki, lt, lta, .. } = archived("LtaExpiry");
     let later = SystemTime::now() + 90 * DAY;
 
     // The control: without the archive time-stamp, nothing proves the signature time-stamp
@@ -220,14 +211,8 @@ fn a_signature_timestamp_whose_tsa_expired_proves_nothing_without_an_archive_tim
         now + 200 * DAY,
     );
     let limits = Limits::default();
-    let bt = pdf::sign(
-        &pdfgen::simple("Long-lived signer", 500),
-        &m.signer(),
-        now,
-        Some(&sig_tsa),
-        &limits,
-    )
-    .unwrap();
+    let doc = pdfgen::simple("Long-lived signer", 500);
+    let bt = pdf::sign(&doc, &m.signer(), now, Some(&sig_tsa), &limits).unwrap();
     let src = pki.ocsp(vec![]);
     let lt = pdf::add_validation_data(&bt, &src, &limits).unwrap();
     let later = now + 90 * DAY;
@@ -349,14 +334,8 @@ fn an_algorithm_out_of_policy_passes_when_an_archive_timestamp_predates_the_poli
     let m = pki.member("AZ/GOV/702");
     let limits = Limits::default();
     let now = SystemTime::now();
-    let bb = pdf::sign(
-        &pdfgen::simple("Old algorithm", 500),
-        &m.signer(),
-        now,
-        None,
-        &limits,
-    )
-    .unwrap();
+    let doc = pdfgen::simple("Old algorithm", 500);
+    let bb = pdf::sign(&doc, &m.signer(), now, None, &limits).unwrap();
     let src = pki.ocsp(vec![]);
     let lt = pdf::add_validation_data(&bb, &src, &limits).unwrap();
     let lta = doc_ts::extend_lta(&lt, &arch, Some(&src), &limits).unwrap();
@@ -377,20 +356,14 @@ fn an_algorithm_out_of_policy_passes_when_an_archive_timestamp_predates_the_poli
     };
     let at = now + 3 * DAY;
     let opts = policy(now + DAY);
+    let no_poe = |r: &PdfReport| {
+        r.signatures[0].report.sub_indication.as_deref()
+            == Some("CRYPTO_CONSTRAINTS_FAILURE_NO_POE")
+    };
     let no_archive = pdf::validate_opts(&lt, &pki.anchors(), at, &limits, &opts).unwrap();
-    let s = &no_archive.signatures[0].report;
-    assert_eq!(
-        s.sub_indication.as_deref(),
-        Some("CRYPTO_CONSTRAINTS_FAILURE_NO_POE"),
-        "{s:#?}"
-    );
+    assert!(no_poe(&no_archive), "{no_archive:#?}");
     let r = pdf::validate_opts(&lta, &pki.anchors(), at, &limits, &opts).unwrap();
-    let s = &r.signatures[0].report;
-    assert_ne!(
-        s.sub_indication.as_deref(),
-        Some("CRYPTO_CONSTRAINTS_FAILURE_NO_POE"),
-        "{r:#?}"
-    );
+    assert!(!no_poe(&r), "{r:#?}");
     let opts = policy(now - DAY);
     let r = pdf::validate_opts(&lta, &pki.anchors(), at, &limits, &opts).unwrap();
     assert_eq!(
@@ -445,26 +418,20 @@ fn pki_with_ca_ocsp(name: &str) -> (Pki, Responders) {
     // The root answers through a delegated responder (id-kp-OCSPSigning, ocsp-nocheck):
     // pyHanko cannot place a response signed by the trust anchor itself in a past path.
     let now = SystemTime::now();
-    let rkey = SigningKey::generate();
-    let rpk = rkey.public_key_der();
-    let rcert = ca::issue(
-        &base.root,
-        &base.root_key,
-        IssueRequest {
-            subject: Subject {
-                common_name: format!("{name} Root OCSP"),
-                organization: Some("Korpu Test".into()),
-                country: Some("AZ".into()),
-            },
-            public_key_der: &rpk,
-            profile: Profile::OcspResponder,
-            not_before: now - 365 * DAY,
-            not_after: now + 365 * DAY,
-            ocsp_url: None,
-        },
-        &ca::random_serial(),
-    )
-    .unwrap();
+    let (nb, na) = (now - 365 * DAY, now + 365 * DAY);
+    let by_root = |cn: &str, profile: Profile, ocsp_url: Option<&str>| {
+        let subject = subject(&format!("{name} {cn}"));
+        issue(
+            &base.root,
+            &base.root_key,
+            subject,
+            profile,
+            nb,
+            na,
+            ocsp_url,
+        )
+    };
+    let (rcert, rkey) = by_root("Root OCSP", Profile::OcspResponder, None);
     let root_responder = || {
         Responder::new(
             base.root.clone(),
@@ -475,34 +442,9 @@ fn pki_with_ca_ocsp(name: &str) -> (Pki, Responders) {
         .unwrap()
     };
     let root_url = http_ocsp(root_responder());
-    let key = SigningKey::generate();
-    let pk = key.public_key_der();
-    let issuing = ca::issue(
-        &base.root,
-        &base.root_key,
-        IssueRequest {
-            subject: Subject {
-                common_name: format!("{name} Issuing CA"),
-                organization: Some("Korpu Test".into()),
-                country: Some("AZ".into()),
-            },
-            public_key_der: &pk,
-            profile: Profile::IssuingCa,
-            not_before: now - 365 * DAY,
-            not_after: now + 365 * DAY,
-            ocsp_url: Some(root_url),
-        },
-        &ca::random_serial(),
-    )
-    .unwrap();
+    let (issuing, key) = by_root("Issuing CA", Profile::IssuingCa, Some(&root_url));
     let source = Responders(vec![root_responder(), responder(&issuing, &key)]);
-    let pki = Pki {
-        root: base.root,
-        root_key: base.root_key,
-        issuing,
-        issuing_key: key,
-    };
-    (pki, source)
+    (base.with_issuing(issuing, key), source)
 }
 
 #[test]
@@ -516,15 +458,10 @@ fn pyhanko_validates_what_korpu_extends_to_b_lta_and_korpu_validates_pyhankos() 
     let ocsp_url = http_ocsp(responder(&pki.issuing, &pki.issuing_key));
     let mut member = pki.leaf_with_ocsp("AZ/GOV/703", Profile::MemberSigning, &ocsp_url);
     member.chain.push(pki.root.clone());
-    let tsa_leaf = pki.leaf_with_ocsp("Korpu TSA", Profile::Tsa, &ocsp_url);
+    let mut tsa_leaf = pki.leaf_with_ocsp("Korpu TSA", Profile::Tsa, &ocsp_url);
+    tsa_leaf.chain.push(pki.root.clone());
     let tsa = Arc::new(LocalTimestamper::new(
-        Authority::new(
-            tsa_leaf.cert,
-            tsa_leaf.key,
-            vec![pki.issuing.clone(), pki.root.clone()],
-            "1.3.6.1.4.1.99999.1.1".parse().unwrap(),
-        )
-        .unwrap(),
+        pki.authority(tsa_leaf, "1.3.6.1.4.1.99999.1.1"),
     ));
     let limits = Limits::default();
     std::fs::write(p("root.pem"), pki.root.to_pem()).unwrap();

@@ -21,11 +21,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use common::openssl;
+use common::ossl::{self, run as must};
 use korpu_pki::cert::Certificate;
 use korpu_sign::keys::{DocumentKey, RsaPadding};
 use korpu_sign::validate::{
@@ -36,42 +36,16 @@ use korpu_sign::{asice, cades, pdf, RevocationFetcher, ValidationOptions};
 const CRL_ROOT: &str = "http://crl.matrix.test/root.crl";
 const CRL_SUB: &str = "http://crl.matrix.test/sub.crl";
 
-/// The key kinds of the matrix: (name, genpkey arguments, PSS).
-const KEYS: &[(&str, &[&str], bool)] = &[
-    (
-        "RSA-2048",
-        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-        false,
-    ),
-    (
-        "RSA-3072-PSS",
-        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
-        true,
-    ),
-    (
-        "P-256",
-        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        false,
-    ),
-    (
-        "P-384",
-        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
-        false,
-    ),
-    (
-        "P-521",
-        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
-        false,
-    ),
-    ("Ed25519", &["-algorithm", "ED25519"], false),
+/// The key kinds of the matrix: (name, `korpu_testkit::ossl::genpkey_args` kind, PSS).
+const KEYS: &[(&str, &str, bool)] = &[
+    ("RSA-2048", "rsa2048", false),
+    ("RSA-3072-PSS", "rsa3072", true),
+    ("P-256", "p256", false),
+    ("P-384", "p384", false),
+    ("P-521", "p521", false),
+    ("Ed25519", "ed25519", false),
 ];
 const DIGESTS: &[&str] = &["sha256", "sha384", "sha512"];
-
-fn must(dir: &Path, args: &[&str]) -> String {
-    let r = openssl(dir, args);
-    assert!(r.ok, "openssl {}:\n{}", args.join(" "), r.out);
-    r.out
-}
 
 /// An openssl-made PKI: RSA-3072 root → P-384 CA → one signer per key kind, CRLs for both CAs,
 /// and an unrelated root for the "unknown root" case.
@@ -92,72 +66,23 @@ impl Pki {
              subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\ncrlDistributionPoints=URI:{CRL_SUB}\n"
         );
         std::fs::write(d.join("ext.cnf"), ext).unwrap();
-        for (ca, md) in [("root", "sha256"), ("sub", "sha384")] {
-            std::fs::write(
-                d.join(format!("{ca}-ca.cnf")),
-                format!(
-                    "[ca]\ndefault_ca=d\n[d]\ndatabase={ca}-index.txt\ncrlnumber={ca}-crlnumber\n\
-                     default_md={md}\ndefault_crl_days=7\n"
-                ),
-            )
-            .unwrap();
-            std::fs::write(d.join(format!("{ca}-index.txt")), "").unwrap();
-            std::fs::write(d.join(format!("{ca}-crlnumber")), "01\n").unwrap();
-        }
+        ossl::ca_database(d, "root", "sha256");
+        ossl::ca_database(d, "sub", "sha384");
         let pki = Pki { dir };
-        pki.genkey(
-            "root",
-            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
-        );
+        pki.genkey("root", "rsa3072");
         pki.self_signed("root", "Matrix RSA Root");
-        pki.genkey(
-            "other",
-            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        );
+        pki.genkey("other", "p256");
         pki.self_signed("other", "Someone Else's Root");
-        pki.genkey(
-            "sub",
-            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
-        );
+        pki.genkey("sub", "p384");
         pki.issue("sub", "root", "sub", "Matrix EC Issuing CA");
-        for (name, args, _) in KEYS {
-            pki.genkey(name, args);
+        for (name, kind, _) in KEYS {
+            pki.genkey(name, kind);
             pki.issue(name, "sub", "leaf", &format!("Matrix Signer {name}"));
         }
-        pki.genkey(
-            "RSA-1024",
-            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"],
-        );
+        pki.genkey("RSA-1024", "rsa1024");
         pki.issue("RSA-1024", "sub", "leaf", "Matrix Signer RSA-1024");
-        let d = pki.dir.path();
         for ca in ["root", "sub"] {
-            must(
-                d,
-                &[
-                    "ca",
-                    "-gencrl",
-                    "-config",
-                    &format!("{ca}-ca.cnf"),
-                    "-keyfile",
-                    &format!("{ca}.key"),
-                    "-cert",
-                    &format!("{ca}.pem"),
-                    "-out",
-                    &format!("{ca}.crl.pem"),
-                ],
-            );
-            must(
-                d,
-                &[
-                    "crl",
-                    "-in",
-                    &format!("{ca}.crl.pem"),
-                    "-outform",
-                    "DER",
-                    "-out",
-                    &format!("{ca}.crl"),
-                ],
-            );
+            ossl::gencrl(pki.dir.path(), ca);
         }
         pki
     }
@@ -170,81 +95,37 @@ impl Pki {
         self.path(name).display().to_string()
     }
 
-    fn genkey(&self, name: &str, args: &[&str]) {
-        let mut a = vec!["genpkey"];
-        a.extend(args);
-        let out = format!("{name}.key");
-        a.extend(["-out", &out]);
-        must(self.dir.path(), &a);
+    fn genkey(&self, name: &str, kind: &str) {
+        ossl::genkey(self.dir.path(), name, kind);
     }
 
     fn self_signed(&self, name: &str, cn: &str) {
-        must(
+        let subj = format!("/CN={cn}/O=Korpu Matrix");
+        ossl::self_signed(
             self.dir.path(),
-            &[
-                "req",
-                "-new",
-                "-x509",
-                "-key",
-                &format!("{name}.key"),
-                "-subj",
-                &format!("/CN={cn}/O=Korpu Matrix"),
-                "-days",
-                "30",
-                "-sha256",
-                "-config",
-                "ext.cnf",
-                "-extensions",
-                "root",
-                "-out",
-                &format!("{name}.pem"),
-            ],
+            name,
+            &subj,
+            "ext.cnf",
+            "root",
+            &["-sha256"],
         );
     }
 
     fn issue(&self, name: &str, ca: &str, ext: &str, cn: &str) {
-        let d = self.dir.path();
-        must(
-            d,
-            &[
-                "req",
-                "-new",
-                "-key",
-                &format!("{name}.key"),
-                "-subj",
-                &format!("/CN={cn}/O=Korpu Matrix"),
-                "-out",
-                &format!("{name}.csr"),
-            ],
-        );
-        must(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                &format!("{ca}.pem"),
-                "-CAkey",
-                &format!("{ca}.key"),
-                "-CAcreateserial",
-                "-days",
-                "20",
-                "-sha384",
-                "-extfile",
-                "ext.cnf",
-                "-extensions",
-                ext,
-                "-out",
-                &format!("{name}.pem"),
-            ],
+        let subj = format!("/CN={cn}/O=Korpu Matrix");
+        ossl::issue_by(
+            self.dir.path(),
+            name,
+            ca,
+            &subj,
+            "ext.cnf",
+            ext,
+            &["-sha384"],
         );
     }
 
     fn cert(&self, name: &str) -> Certificate {
-        Certificate::from_pem(&std::fs::read_to_string(self.path(&format!("{name}.pem"))).unwrap())
-            .unwrap()
+        ossl::cert(self.dir.path(), name)
     }
 
     fn trusted(&self) -> Vec<Certificate> {

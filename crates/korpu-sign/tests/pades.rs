@@ -5,7 +5,7 @@ mod common;
 
 use std::time::SystemTime;
 
-use common::{pdfgen, Pki, DAY};
+use common::{pdfgen, Pki, Setup, DAY};
 use korpu_sign::pdf::{self, Limits, PdfError};
 use korpu_sign::validate::Indication;
 
@@ -15,10 +15,7 @@ fn limits() -> Limits {
 
 #[test]
 fn b_b_and_b_t_round_trip() {
-    let pki = Pki::new("Pades");
-    let m = pki.member("AZ/GOV/1001");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("Pades", "AZ/GOV/1001");
     let doc = pdfgen::simple("Decision 1", 4000);
 
     let bb = pdf::sign(&doc, &m.signer(), now, None, &limits()).unwrap();
@@ -90,9 +87,7 @@ fn serial_signatures_all_validate() {
 
 #[test]
 fn xref_stream_and_object_stream_input() {
-    let pki = Pki::new("Modern");
-    let m = pki.member("AZ/GOV/15");
-    let now = SystemTime::now();
+    let Setup { pki, m, now, .. } = Setup::new("Modern", "AZ/GOV/15");
     let doc = pdfgen::with_xref_stream("PDF 1.5");
     let once = pdf::sign(&doc, &m.signer(), now, None, &limits()).unwrap();
     let twice = pdf::sign(&once, &m.signer(), now, None, &limits()).unwrap();
@@ -111,14 +106,8 @@ fn change_after_signing_is_flagged() {
     let a = pki.member("AZ/GOV/1");
     let b = pki.member("AZ/GOV/2");
     let now = SystemTime::now();
-    let signed = pdf::sign(
-        &pdfgen::simple("Pay 100", 1000),
-        &a.signer(),
-        now,
-        None,
-        &limits(),
-    )
-    .unwrap();
+    let doc = pdfgen::simple("Pay 100", 1000);
+    let signed = pdf::sign(&doc, &a.signer(), now, None, &limits()).unwrap();
     let changed = pdfgen::change_content(&signed, "Pay 999");
     let r = pdf::validate(&changed, &pki.anchors(), now, &limits()).unwrap();
     let s = &r.signatures[0];
@@ -142,9 +131,7 @@ fn change_after_signing_is_flagged() {
 
 #[test]
 fn altered_bytes_fail() {
-    let pki = Pki::new("Altered");
-    let m = pki.member("AZ/GOV/7");
-    let now = SystemTime::now();
+    let Setup { pki, m, now, .. } = Setup::new("Altered", "AZ/GOV/7");
     let doc = pdfgen::simple("Amount: 100", 1000);
     let mut signed = pdf::sign(&doc, &m.signer(), now, None, &limits()).unwrap();
     let at = signed.windows(3).position(|w| w == b"100").unwrap();
@@ -159,9 +146,7 @@ fn altered_bytes_fail() {
 
 #[test]
 fn bad_files_give_errors_not_panics() {
-    let pki = Pki::new("Bad");
-    let m = pki.member("AZ/GOV/8");
-    let now = SystemTime::now();
+    let Setup { pki, m, now, .. } = Setup::new("Bad", "AZ/GOV/8");
     let signed = pdf::sign(&pdfgen::simple("x", 500), &m.signer(), now, None, &limits()).unwrap();
     for cut in [0, 10, signed.len() / 2, signed.len() - 10] {
         assert!(pdf::validate(&signed[..cut], &pki.anchors(), now, &limits()).is_err());
@@ -219,18 +204,9 @@ fn expired_signer_needs_a_time_stamp() {
 
 #[test]
 fn b_lt_embeds_ocsp_and_needs_no_network() {
-    let pki = Pki::new("Lt");
-    let m = pki.member("AZ/GOV/77");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
-    let bt = pdf::sign(
-        &pdfgen::simple("LT", 800),
-        &m.signer(),
-        now,
-        Some(&tsa),
-        &limits(),
-    )
-    .unwrap();
+    let Setup { pki, m, tsa, now } = Setup::new("Lt", "AZ/GOV/77");
+    let doc = pdfgen::simple("LT", 800);
+    let bt = pdf::sign(&doc, &m.signer(), now, Some(&tsa), &limits()).unwrap();
     let lt = pdf::add_validation_data(&bt, &pki.ocsp(vec![]), &limits()).unwrap();
     // Validation uses only the file: no source is given to it at all.
     let r = pdf::validate(&lt, &pki.anchors(), now + DAY, &limits()).unwrap();
@@ -251,18 +227,9 @@ fn b_lt_embeds_ocsp_and_needs_no_network() {
 
 #[test]
 fn revoked_signer() {
-    let pki = Pki::new("Revoked");
-    let m = pki.member("AZ/GOV/66");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
-    let bt = pdf::sign(
-        &pdfgen::simple("R", 800),
-        &m.signer(),
-        now,
-        Some(&tsa),
-        &limits(),
-    )
-    .unwrap();
+    let Setup { pki, m, tsa, now } = Setup::new("Revoked", "AZ/GOV/66");
+    let doc = pdfgen::simple("R", 800);
+    let bt = pdf::sign(&doc, &m.signer(), now, Some(&tsa), &limits()).unwrap();
     // Revoked an hour before the time-stamped signing time: proven invalid.
     let before = pki.ocsp(vec![(
         m.cert.serial_hex(),
@@ -277,14 +244,8 @@ fn revoked_signer() {
 
     // Revoked after the proven signing time: the signature keeps its value.
     let m2 = pki.member("AZ/GOV/67");
-    let bt = pdf::sign(
-        &pdfgen::simple("R2", 800),
-        &m2.signer(),
-        now,
-        Some(&tsa),
-        &limits(),
-    )
-    .unwrap();
+    let doc = pdfgen::simple("R2", 800);
+    let bt = pdf::sign(&doc, &m2.signer(), now, Some(&tsa), &limits()).unwrap();
     let later = pki.ocsp(vec![(
         m2.cert.serial_hex(),
         now + std::time::Duration::from_secs(60),
@@ -306,10 +267,7 @@ impl korpu_sign::Timestamper for StampsOther<'_> {
 
 #[test]
 fn time_stamp_over_other_data_fails() {
-    let pki = Pki::new("PTsOther");
-    let m = pki.member("AZ/GOV/5");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("PTsOther", "AZ/GOV/5");
     let doc = pdfgen::simple("ts", 500);
     let signed = pdf::sign(&doc, &m.signer(), now, Some(&StampsOther(&tsa)), &limits()).unwrap();
     let r = pdf::validate(&signed, &pki.anchors(), now, &limits()).unwrap();
@@ -321,9 +279,7 @@ fn time_stamp_over_other_data_fails() {
 
 #[test]
 fn mutated_modern_pdfs_never_panic() {
-    let pki = Pki::new("Mutate");
-    let m = pki.member("AZ/GOV/9");
-    let now = SystemTime::now();
+    let Setup { pki, m, now, .. } = Setup::new("Mutate", "AZ/GOV/9");
     let signed = pdf::sign(
         &pdfgen::with_xref_stream("m"),
         &m.signer(),
@@ -348,44 +304,16 @@ fn mutated_modern_pdfs_never_panic() {
 
 #[test]
 fn swapping_the_catalog_is_flagged() {
-    let pki = Pki::new("Swap");
-    let m = pki.member("AZ/GOV/10");
-    let now = SystemTime::now();
-    let signed = pdf::sign(
-        &pdfgen::simple("original", 500),
-        &m.signer(),
-        now,
-        None,
-        &limits(),
-    )
-    .unwrap();
+    let Setup { pki, m, now, .. } = Setup::new("Swap", "AZ/GOV/10");
+    let doc = pdfgen::simple("original", 500);
+    let signed = pdf::sign(&doc, &m.signer(), now, None, &limits()).unwrap();
     // A new catalog (object 90) over a new page tree, leaving every signed object as it was.
-    let mut b = signed.clone();
-    let prev = {
-        let t = String::from_utf8_lossy(&signed[signed.len() - 40..]).into_owned();
-        t.rsplit("startxref")
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    };
-    let at = b.len();
-    b.extend_from_slice(b"90 0 obj\n<< /Type /Catalog /Pages 91 0 R >>\nendobj\n");
-    let at2 = b.len();
-    b.extend_from_slice(b"91 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n");
-    let x = b.len();
-    b.extend_from_slice(
-        format!(
-            "xref\n90 2\n{at:010} 00000 n\r\n{at2:010} 00000 n\r\ntrailer\n<< /Size 92 /Root 90 0 R /Prev {prev} >>\nstartxref\n{x}\n%%EOF\n"
-        )
-        .as_bytes(),
-    );
+    let pages: &[u8] = b"<< /Type /Pages /Kids [] /Count 0 >>";
+    let catalog: &[u8] = b"<< /Type /Catalog /Pages 91 0 R >>";
+    let b = pdfgen::append_update(&signed, 90, &[catalog, pages], 92, 90);
     // The new catalog has no signature field: nothing to validate at all is an error...
     assert!(pdf::validate(&b, &pki.anchors(), now, &limits()).is_err());
     // ...and with the AcroForm carried over, the swap is flagged.
-    let mut c = signed.clone();
     let acro = {
         let l = limits();
         let d = korpu_sign::pdf::parse::Document::parse(&signed, &l).unwrap();
@@ -397,20 +325,8 @@ fn swapping_the_catalog_is_flagged() {
         );
         String::from_utf8(w).unwrap()
     };
-    let at = c.len();
-    c.extend_from_slice(
-        format!("90 0 obj\n<< /Type /Catalog /Pages 91 0 R /AcroForm {acro} >>\nendobj\n")
-            .as_bytes(),
-    );
-    let at2 = c.len();
-    c.extend_from_slice(b"91 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n");
-    let x = c.len();
-    c.extend_from_slice(
-        format!(
-            "xref\n90 2\n{at:010} 00000 n\r\n{at2:010} 00000 n\r\ntrailer\n<< /Size 92 /Root 90 0 R /Prev {prev} >>\nstartxref\n{x}\n%%EOF\n"
-        )
-        .as_bytes(),
-    );
+    let catalog = format!("<< /Type /Catalog /Pages 91 0 R /AcroForm {acro} >>");
+    let c = pdfgen::append_update(&signed, 90, &[catalog.as_bytes(), pages], 92, 90);
     let r = pdf::validate(&c, &pki.anchors(), now, &limits()).unwrap();
     assert_eq!(r.indication, Indication::Indeterminate, "{r:#?}");
     assert!(r.signatures[0]
@@ -422,17 +338,9 @@ fn swapping_the_catalog_is_flagged() {
 
 #[test]
 fn hostile_byte_ranges_are_format_failures() {
-    let pki = Pki::new("Br");
-    let m = pki.member("AZ/GOV/11");
-    let now = SystemTime::now();
-    let signed = pdf::sign(
-        &pdfgen::simple("a><b", 300),
-        &m.signer(),
-        now,
-        None,
-        &limits(),
-    )
-    .unwrap();
+    let Setup { pki, m, now, .. } = Setup::new("Br", "AZ/GOV/11");
+    let doc = pdfgen::simple("a><b", 300);
+    let signed = pdf::sign(&doc, &m.signer(), now, None, &limits()).unwrap();
     let at = signed
         .windows(11)
         .position(|w| w == b"/ByteRange[")

@@ -40,14 +40,8 @@ fn pyhanko_accepts_our_pades_signatures() {
     std::fs::write(&root, pki.root.to_pem()).unwrap();
 
     let limits = Limits::default();
-    let one = pdf::sign(
-        &pdfgen::simple("Decision", 3000),
-        &a.signer(),
-        now,
-        Some(&tsa),
-        &limits,
-    )
-    .unwrap();
+    let doc = pdfgen::simple("Decision", 3000);
+    let one = pdf::sign(&doc, &a.signer(), now, Some(&tsa), &limits).unwrap();
     let two = pdf::sign(&one, &b.signer(), now, Some(&tsa), &limits).unwrap();
     let lt = pdf::add_validation_data(&two, &pki.ocsp(vec![]), &limits).unwrap();
     for (name, file, n) in [
@@ -85,14 +79,8 @@ fn pyhanko_accepts_our_pades_signatures() {
 
     // A signer revoked before signing: pyHanko reads the revocation from our DSS, as we do.
     let c = pki.leaf_with_ocsp("AZ/GOV/503", korpu_pki::ca::Profile::MemberSigning, aia);
-    let bt = pdf::sign(
-        &pdfgen::simple("Revoked", 500),
-        &c.signer(),
-        now,
-        Some(&tsa),
-        &limits,
-    )
-    .unwrap();
+    let doc = pdfgen::simple("Revoked", 500);
+    let bt = pdf::sign(&doc, &c.signer(), now, Some(&tsa), &limits).unwrap();
     let revoked = pki.ocsp(vec![(
         c.cert.serial_hex(),
         now - std::time::Duration::from_secs(3600),
@@ -170,14 +158,8 @@ fn we_accept_pyhanko_pades_signatures() {
         .for_each(|s| common::assert_valid_without_revocation(&s.report));
 
     // pyHanko's own field name would collide; sign an unsigned copy of ours instead.
-    let fresh = pdf::sign(
-        &pdfgen::simple("ours first", 500),
-        &m.signer(),
-        now,
-        None,
-        &limits,
-    )
-    .unwrap();
+    let doc = pdfgen::simple("ours first", 500);
+    let fresh = pdf::sign(&doc, &m.signer(), now, None, &limits).unwrap();
     std::fs::write(p("ours.pdf"), &fresh).unwrap();
     run("ours.pdf", "ours_then_pyhanko.pdf");
     let both = std::fs::read(p("ours_then_pyhanko.pdf")).unwrap();

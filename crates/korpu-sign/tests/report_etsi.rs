@@ -6,12 +6,11 @@
 //! Fails (does not skip) when xmllint is missing; `scripts/test` installs it.
 mod common;
 
-use std::io::{Cursor, Read, Write};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
 
-use common::{pdfgen, Pki};
+use common::{pdfgen, Pki, Setup};
 use korpu_sign::asice::{self, DataFile, Limits};
 use korpu_sign::report_etsi;
 use korpu_sign::validate::{validate_cades, Indication, SignatureReport};
@@ -114,10 +113,7 @@ fn the_schema_check_refuses_a_report_without_a_status() {
 
 #[test]
 fn pades_passed_indeterminate_and_failed() {
-    let pki = Pki::new("EtsiPades");
-    let m = pki.member("AZ/GOV/7002");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("EtsiPades", "AZ/GOV/7002");
     let doc = pdfgen::simple("Decision 7002", 3000);
     let bt = pdf::sign(&doc, &m.signer(), now, Some(&tsa), &pdf::Limits::default()).unwrap();
     let blt = pdf::add_validation_data(&bt, &pki.ocsp(vec![]), &pdf::Limits::default()).unwrap();
@@ -166,10 +162,7 @@ fn pades_passed_indeterminate_and_failed() {
 
 #[test]
 fn cades_passed_indeterminate_and_failed() {
-    let pki = Pki::new("EtsiCades");
-    let m = pki.member("AZ/GOV/7003");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("EtsiCades", "AZ/GOV/7003");
     let data = b"a decision in CAdES";
     let bt = cades::sign(data, &m.signer(), now, Some(&tsa)).unwrap();
     let blt = lt::add_revocation_values(&bt, &pki.ocsp(vec![])).unwrap();
@@ -200,10 +193,7 @@ fn cades_passed_indeterminate_and_failed() {
 
 #[test]
 fn asice_xades_passed_indeterminate_and_failed() {
-    let pki = Pki::new("EtsiXades");
-    let m = pki.member("AZ/GOV/7004");
-    let tsa = pki.tsa();
-    let now = SystemTime::now();
+    let Setup { pki, m, tsa, now } = Setup::new("EtsiXades", "AZ/GOV/7004");
     let files = [DataFile {
         name: "decision.txt".into(),
         mime_type: "text/plain".into(),
@@ -252,29 +242,11 @@ fn hex_sha256(b: &[u8]) -> String {
 /// The container with one entry's content replaced, everything else as it was (the mimetype
 /// first and stored).
 fn replace_entry(container: &[u8], name: &str, content: &[u8]) -> Vec<u8> {
-    use zip::write::SimpleFileOptions;
-    use zip::CompressionMethod;
-    let mut z = zip::ZipArchive::new(Cursor::new(container)).unwrap();
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for i in 0..z.len() {
-        let mut e = z.by_index(i).unwrap();
-        let mut v = Vec::new();
-        e.read_to_end(&mut v).unwrap();
-        let method = e.compression();
-        let entry = e.name().to_owned();
-        drop(e);
-        let method = if method == CompressionMethod::Stored {
-            CompressionMethod::Stored
-        } else {
-            CompressionMethod::Deflated
-        };
-        w.start_file(
-            entry.as_str(),
-            SimpleFileOptions::default().compression_method(method),
-        )
-        .unwrap();
-        w.write_all(if entry == name { content } else { &v })
-            .unwrap();
+    let mut e = common::zip_entries(container);
+    for (n, c, _) in e.iter_mut() {
+        if n == name {
+            *c = content.to_vec();
+        }
     }
-    w.finish().unwrap().into_inner()
+    common::zip_rebuild(&e)
 }

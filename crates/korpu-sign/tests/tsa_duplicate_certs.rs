@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::ossl::{self, KeyKind, Made, Ossl, SIGNER_EXT};
+use common::ossl::{self, KeyKind, Made, Ossl};
 use common::Crls;
 use korpu_pki::cert::Certificate;
 use korpu_pki::tsa;
@@ -18,9 +18,6 @@ use korpu_sign::{SignError, Timestamper};
 
 const DATA: &[u8] = b"a contract time-stamped by a foreign TSA\n";
 
-const TSA_EXT: &str = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-    extendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n";
-
 /// An openssl TSA whose `certs` file holds its own certificate and its CA's.
 struct OpensslTsa<'a> {
     o: &'a Ossl,
@@ -28,20 +25,7 @@ struct OpensslTsa<'a> {
 
 impl OpensslTsa<'_> {
     fn new<'a>(o: &'a Ossl, ca: &Made) -> OpensslTsa<'a> {
-        let tsa = o.issue("tsa", "/CN=Duplicating TSA", KeyKind::Rsa2048, ca, TSA_EXT);
-        let certs = [&tsa.cert_path, &ca.cert_path]
-            .iter()
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect::<String>();
-        std::fs::write(o.path("certs.pem"), certs).unwrap();
-        ossl::tsa_config(
-            o.dir.path(),
-            &tsa.cert_path.display().to_string(),
-            &tsa.key_path.display().to_string(),
-            "certs.pem",
-            "sha256",
-            "",
-        );
+        o.duplicating_tsa(ca, "/CN=Duplicating TSA", KeyKind::Rsa2048);
         OpensslTsa { o }
     }
 }
@@ -54,26 +38,12 @@ impl Timestamper for OpensslTsa<'_> {
     }
 }
 
-fn openssl_sign(o: &Ossl, signer: &Made, root: &Made) -> Vec<u8> {
-    std::fs::write(o.path("data.bin"), DATA).unwrap();
-    let root_pem = root.cert_path.to_str().unwrap();
-    ossl::cms_sign_cades(
-        o.dir.path(),
-        "data.bin",
-        "sig.p7s",
-        signer.cert_path.to_str().unwrap(),
-        signer.key_path.to_str().unwrap(),
-        &["-certfile", root_pem],
-    );
-    std::fs::read(o.path("sig.p7s")).unwrap()
-}
-
 #[test]
 fn a_signature_time_stamp_listing_its_tsa_certificate_twice_passes() {
     let o = Ossl::new();
     let root = o.root("root", "/CN=Foreign Root", KeyKind::P256);
-    let signer = o.issue("signer", "/CN=Signer", KeyKind::P256, &root, SIGNER_EXT);
-    let p7s = openssl_sign(&o, &signer, &root);
+    let signer = o.signer("signer", "/CN=Signer", KeyKind::P256, &root);
+    let p7s = o.cms_sign(&signer, DATA, &[&root]);
     let bt = add_signature_timestamp(&p7s, &OpensslTsa::new(&o, &root)).unwrap();
     let token = std::fs::read(o.path("token.der")).unwrap();
     let tsa_cert =

@@ -8,18 +8,19 @@
 //! `scripts/test` installs pyasice.
 mod common;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
-use common::openssl;
-use common::{zip_entries as entries, zip_rebuild as rebuild};
+use common::{ossl, zip_entries as entries, zip_rebuild as rebuild};
+use korpu_pki::ca::Profile;
 use korpu_pki::cert::Certificate;
 use korpu_sign::asice::{self, ContainerReport, Limits};
 use korpu_sign::validate::{validate_cades_enveloping, Indication};
 use korpu_sign::{asics, detect, RevocationFetcher, Timestamper, ValidationOptions};
+use korpu_testkit::http;
+use korpu_testkit::pki::TSA_POLICY;
 use std::sync::Arc;
 
 fn python() -> String {
@@ -41,94 +42,49 @@ fn script() -> String {
     format!("{}/tests/xades/bdoc.py", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn run_ok(dir: &Path, args: &[&str]) {
-    let r = openssl(dir, args);
-    assert!(r.ok, "openssl {args:?}: {}", r.out);
-}
-
 /// A CA made by openssl: key type `ca_alg` ("ec" P-256 or "rsa" 2048), and signer keys
-/// issued by it.
+/// issued by it; every file in a directory of its own (where pyasice also works).
 struct OpensslPki {
     dir: tempfile::TempDir,
+}
+
+/// The extensions of the CA (`root`), its signers (`leaf`, naming [`CRL_URL`]), signers of
+/// another CA (`member`, naming no CRL) and an openssl TSA under it (`tsa`).
+fn ext_cnf() -> String {
+    format!(
+        "[root]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n\
+         [leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+         crlDistributionPoints=URI:{CRL_URL}\n\
+         [member]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+         [tsa]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=critical,timeStamping\n"
+    )
 }
 
 impl OpensslPki {
     fn new(ca_alg: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        genkey(d, "ca.key", ca_alg);
-        run_ok(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                "ca.key",
-                "-subj",
-                "/CN=XAdES Test Root/O=Korpu Test",
-                "-days",
-                "30",
-                "-sha256",
-                "-out",
-                "ca.pem",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
-        std::fs::write(
-            d.join("leaf.cnf"),
-            format!(
-                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
-                 crlDistributionPoints=URI:{CRL_URL}\n"
-            ),
-        )
-        .unwrap();
+        std::fs::write(d.join("ext.cnf"), ext_cnf()).unwrap();
+        ossl::genkey(d, "ca", ca_alg);
+        let subj = "/CN=XAdES Test Root/O=Korpu Test";
+        ossl::self_signed(d, "ca", subj, "ext.cnf", "root", &["-sha256"]);
         // A minimal `openssl ca` database, so openssl can issue the CA's CRL and revoke.
-        std::fs::write(
-            d.join("ca.cnf"),
-            "[ca]\ndefault_ca = CA_default\n[CA_default]\ndatabase = index.txt\n\
-             crlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 7\n",
-        )
-        .unwrap();
-        std::fs::write(d.join("index.txt"), "").unwrap();
-        std::fs::write(d.join("crlnumber"), "01\n").unwrap();
+        ossl::ca_database(d, "ca", "sha256");
         OpensslPki { dir }
     }
 
     /// Revokes the signer `name` (its certificate `name.pem`) in the CA's database.
     fn revoke(&self, name: &str) {
-        run_ok(
-            self.dir.path(),
-            &[
-                "ca",
-                "-revoke",
-                &format!("{name}.pem"),
-                "-config",
-                "ca.cnf",
-                "-keyfile",
-                "ca.key",
-                "-cert",
-                "ca.pem",
-            ],
-        );
+        ossl::revoke_in(self.dir.path(), "ca", name);
     }
 
     /// Validation that may fetch the CA's current CRL (issued now by `openssl ca -gencrl`)
     /// from the distribution point its certificates name.
     fn options(&self) -> ValidationOptions {
-        run_ok(
-            self.dir.path(),
-            &[
-                "ca", "-gencrl", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem",
-                "-out", "ca.crl",
-            ],
-        );
-        let pem = std::fs::read(self.path("ca.crl")).unwrap();
+        let crl = ossl::gencrl(self.dir.path(), "ca");
         ValidationOptions {
-            fetcher: Some(Arc::new(CrlServer { crl: pem })),
+            fetcher: Some(Arc::new(CrlServer { crl })),
             ..ValidationOptions::default()
         }
     }
@@ -138,50 +94,55 @@ impl OpensslPki {
     }
 
     fn root(&self) -> Vec<Certificate> {
-        Certificate::all_from_pem(&std::fs::read_to_string(self.path("ca.pem")).unwrap()).unwrap()
+        vec![ossl::cert(self.dir.path(), "ca")]
     }
 
-    /// A signer `name` with key `alg` ("ec256", "ec384", "ec521", "rsa2048", "rsa3072").
+    /// A signer `name` with key `alg` ("ec256", "ec384", "ec521", "rsa2048", "rsa3072"):
+    /// its key and certificate files.
     fn signer(&self, name: &str, alg: &str) -> (PathBuf, PathBuf) {
         let d = self.dir.path();
-        let key = format!("{name}.key");
-        genkey(d, &key, alg);
-        run_ok(
-            d,
-            &[
-                "req",
-                "-new",
-                "-key",
-                &key,
-                "-subj",
-                &format!("/CN={name}/O=Korpu Test"),
-                "-out",
-                &format!("{name}.csr"),
-            ],
-        );
-        run_ok(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "10",
-                "-sha256",
-                "-extfile",
-                "leaf.cnf",
-                "-out",
-                &format!("{name}.pem"),
-            ],
-        );
-        (self.path(&key), self.path(&format!("{name}.pem")))
+        ossl::genkey(d, name, alg);
+        let subj = format!("/CN={name}/O=Korpu Test");
+        ossl::issue_by(d, name, "ca", &subj, "ext.cnf", "leaf", &["-sha256"]);
+        (
+            self.path(&format!("{name}.key")),
+            self.path(&format!("{name}.pem")),
+        )
     }
+
+    /// A container pyasice signs (in this PKI's directory) over `files` (name, content) with
+    /// a new signer `name` of key `alg`, digest `hash` and the helper's further options
+    /// `extra`.
+    fn pyasice(
+        &self,
+        name: &str,
+        alg: &str,
+        hash: &str,
+        files: &[(&str, &[u8])],
+        extra: &[&str],
+    ) -> Vec<u8> {
+        let (key, cert) = self.signer(name, alg);
+        pyasice_sign_with(self.dir.path(), (&key, &cert), hash, files, extra)
+    }
+
+    /// The verdict of validating `container` under this PKI's root (CRL fetching allowed).
+    fn verdict(&self, container: &[u8]) -> (Indication, Option<String>) {
+        verdict(&validate(container, self, &self.root()))
+    }
+}
+
+/// The (first) certificate in the PEM file `path`.
+fn cert_at(path: &Path) -> Certificate {
+    Certificate::all_from_pem(&std::fs::read_to_string(path).unwrap()).unwrap()[0].clone()
+}
+
+/// An ASiC-E container of `data.txt` holding `data`, signed by the signatures file `xml`.
+fn xmlsec_container(data: &[u8], xml: &[u8]) -> Vec<u8> {
+    rebuild(&[
+        ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
+        ("data.txt".into(), data.to_vec(), false),
+        ("META-INF/signatures0.xml".into(), xml.to_vec(), false),
+    ])
 }
 
 /// Where the test CA publishes its CRL; [`CrlServer`] answers for it.
@@ -206,73 +167,12 @@ impl RevocationFetcher for CrlServer {
     }
 }
 
-fn genkey(d: &Path, out: &str, alg: &str) {
-    let args: Vec<&str> = match alg {
-        "ec" | "ec256" => vec![
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ],
-        "ec384" => vec![
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-384",
-        ],
-        "ec521" => vec![
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-521",
-        ],
-        "rsa" | "rsa2048" => vec![
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-        ],
-        "ed25519" => vec!["genpkey", "-algorithm", "ED25519"],
-        "rsa1024" => vec![
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:1024",
-        ],
-        "rsa3072" => vec![
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:3072",
-        ],
-        other => panic!("unknown key type {other}"),
-    };
-    let mut args = args;
-    args.extend(["-out", out]);
-    run_ok(d, &args);
-}
-
-/// A container pyasice signs over `files` (name, content) with `key`/`cert`, digest `hash`.
-fn pyasice_sign(
-    dir: &Path,
-    key: &Path,
-    cert: &Path,
-    hash: &str,
-    files: &[(&str, &[u8])],
-) -> Vec<u8> {
-    pyasice_sign_with(dir, key, cert, hash, files, &[])
-}
-
+/// A container pyasice signs over `files` (name, content) with the key and certificate files
+/// `(key, cert)`, digest `hash`, and
+/// the helper's further options `extra`.
 fn pyasice_sign_with(
     dir: &Path,
-    key: &Path,
-    cert: &Path,
+    (key, cert): (&Path, &Path),
     hash: &str,
     files: &[(&str, &[u8])],
     extra: &[&str],
@@ -306,6 +206,16 @@ fn pyasice_sign_with(
     std::fs::read(&out).unwrap()
 }
 
+/// pyasice's verdict on the container file `path`.
+fn pyasice_verify(path: &Path) -> std::process::Output {
+    Command::new(python())
+        .arg(script())
+        .arg("verify")
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 fn validate(container: &[u8], pki: &OpensslPki, anchors: &[Certificate]) -> ContainerReport {
     asice::validate_opts(
         container,
@@ -321,6 +231,17 @@ fn verdict(r: &ContainerReport) -> (Indication, Option<String>) {
     assert_eq!(r.signatures.len(), 1, "{r:#?}");
     let s = &r.signatures[0].report;
     (s.indication, s.sub_indication.clone())
+}
+
+/// The content of the entry `name` of the container `c`.
+fn entry(c: &[u8], name: &str) -> Vec<u8> {
+    let e = entries(c).into_iter().find(|(n, _, _)| n == name);
+    e.unwrap_or_else(|| panic!("no {name}")).1
+}
+
+/// `r`'s one signature has the verdict `indication` with the sub-indication `sub`.
+fn expect(r: &ContainerReport, indication: Indication, sub: Option<&str>) {
+    assert_eq!(verdict(r), (indication, sub.map(String::from)), "{r:#?}");
 }
 
 /// `container` with entry `name` changed by `f`.
@@ -343,7 +264,6 @@ const SIG_FILE: &str = "META-INF/signatures1.xml";
 fn pyasice_matrix_passes_with_its_root_and_fails_only_when_altered() {
     let pki = OpensslPki::new("ec");
     let other = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
     let files: &[(&str, &[u8])] = &[
         ("decision.txt", b"The decision of the ministry.\n"),
         ("annex.bin", &[0u8, 1, 2, 255]),
@@ -366,7 +286,7 @@ fn pyasice_matrix_passes_with_its_root_and_fails_only_when_altered() {
         };
         for hash in hashes {
             let extra: &[&str] = if pss { &["--pss"] } else { &[] };
-            let c = pyasice_sign_with(work.path(), &key, &cert, hash, files, extra);
+            let c = pyasice_sign_with(pki.dir.path(), (&key, &cert), hash, files, extra);
             assert_eq!(detect::detect(&c), detect::Format::AsicE);
             let r = validate(&c, &pki, &pki.root());
             let label = format!("{name}/{hash}");
@@ -390,16 +310,12 @@ fn pyasice_matrix_passes_with_its_root_and_fails_only_when_altered() {
                 "{label}: {r:#?}"
             );
             let flipped = edit(&c, "decision.txt", |d| d[4] ^= 0x01);
-            let data_verdict = verdict(&validate(&flipped, &pki, &pki.root()));
+            let hash_failure = (Indication::TotalFailed, Some("HASH_FAILURE".into()));
+            assert_eq!(pki.verdict(&flipped), hash_failure, "{label}");
+            let sig_failure = (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()));
             assert_eq!(
-                data_verdict,
-                (Indication::TotalFailed, Some("HASH_FAILURE".into())),
-                "{label}"
-            );
-            let sig_verdict = verdict(&validate(&flip_signature_value(&c), &pki, &pki.root()));
-            assert_eq!(
-                sig_verdict,
-                (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into())),
+                pki.verdict(&flip_signature_value(&c)),
+                sig_failure,
                 "{label}"
             );
             table.push(format!("{label}: TOTAL_PASSED; data flipped: HASH_FAILURE; value flipped: SIG_CRYPTO_FAILURE"));
@@ -410,79 +326,46 @@ fn pyasice_matrix_passes_with_its_root_and_fails_only_when_altered() {
 
 /// `c` with one bit of its XAdES SignatureValue flipped.
 fn flip_signature_value(c: &[u8]) -> Vec<u8> {
-    edit(c, SIG_FILE, |x| {
-        let s = String::from_utf8(x.clone()).unwrap();
-        let start = s.find("<ds:SignatureValue").unwrap();
-        let start = start + s[start..].find('>').unwrap() + 1;
-        let end = start + s[start..].find('<').unwrap();
-        let mut v = base64::engine::general_purpose::STANDARD
-            .decode(s[start..end].split_whitespace().collect::<String>())
-            .unwrap();
-        v[10] ^= 0x01;
-        let flipped = base64::engine::general_purpose::STANDARD.encode(v);
-        *x = format!("{}{flipped}{}", &s[..start], &s[end..]).into_bytes();
-    })
+    flip_signature_value_in(c, SIG_FILE)
 }
 
 #[test]
 fn a_signer_revoked_in_openssl_crl_is_not_passed() {
     let pki = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
-    let (key, cert) = pki.signer("Revoked", "ec256");
-    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("a.txt", b"a")]);
-    assert_eq!(
-        verdict(&validate(&c, &pki, &pki.root())).0,
-        Indication::TotalPassed
-    );
+    let c = pki.pyasice("Revoked", "ec256", "sha256", &[("a.txt", b"a")], &[]);
+    assert_eq!(pki.verdict(&c).0, Indication::TotalPassed);
     pki.revoke("Revoked");
     // B-B: nothing proves the signature is older than the revocation.
-    assert_eq!(
-        verdict(&validate(&c, &pki, &pki.root())),
-        (Indication::Indeterminate, Some("REVOKED_NO_POE".into()))
-    );
+    let no_poe = (Indication::Indeterminate, Some("REVOKED_NO_POE".into()));
+    assert_eq!(pki.verdict(&c), no_poe);
 }
 
 #[test]
 fn pyasice_container_under_an_rsa_ca_passes() {
     let pki = OpensslPki::new("rsa");
-    let work = tempfile::tempdir().unwrap();
-    let (key, cert) = pki.signer("RSA CA Signer", "ec256");
-    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("a.txt", b"a")]);
-    let r = validate(&c, &pki, &pki.root());
-    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    let c = pki.pyasice("RSA CA Signer", "ec256", "sha256", &[("a.txt", b"a")], &[]);
+    expect(
+        &validate(&c, &pki, &pki.root()),
+        Indication::TotalPassed,
+        None,
+    );
 }
 
 #[test]
 fn a_flipped_data_byte_is_hash_failure_and_a_flipped_signature_byte_sig_crypto_failure() {
     let pki = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
     for alg in ["ec256", "rsa2048"] {
-        let (key, cert) = pki.signer(&format!("Flip {alg}"), alg);
-        let c = pyasice_sign(
-            work.path(),
-            &key,
-            &cert,
-            "sha256",
-            &[("data.txt", b"pay 100 AZN")],
-        );
-        assert_eq!(
-            verdict(&validate(&c, &pki, &pki.root())).0,
-            Indication::TotalPassed
-        );
+        let files: &[(&str, &[u8])] = &[("data.txt", b"pay 100 AZN")];
+        let c = pki.pyasice(&format!("Flip {alg}"), alg, "sha256", files, &[]);
+        assert_eq!(pki.verdict(&c).0, Indication::TotalPassed);
 
         let data = edit(&c, "data.txt", |d| d[4] ^= 0x01);
-        assert_eq!(
-            verdict(&validate(&data, &pki, &pki.root())),
-            (Indication::TotalFailed, Some("HASH_FAILURE".into())),
-            "{alg}"
-        );
+        let hash_failure = (Indication::TotalFailed, Some("HASH_FAILURE".into()));
+        assert_eq!(pki.verdict(&data), hash_failure, "{alg}");
 
         let sig = flip_signature_value(&c);
-        assert_eq!(
-            verdict(&validate(&sig, &pki, &pki.root())),
-            (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into())),
-            "{alg}"
-        );
+        let sig_failure = (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()));
+        assert_eq!(pki.verdict(&sig), sig_failure, "{alg}");
 
         // SignedProperties is covered by its own reference: a changed signing time is caught.
         let props = edit(&c, SIG_FILE, |x| {
@@ -492,63 +375,40 @@ fn a_flipped_data_byte_is_hash_failure_and_a_flipped_signature_byte_sig_crypto_f
             b[i + 3] = if b[i + 3] == b'1' { b'2' } else { b'1' };
             *x = b;
         });
-        assert_eq!(
-            verdict(&validate(&props, &pki, &pki.root())),
-            (Indication::TotalFailed, Some("HASH_FAILURE".into())),
-            "{alg}"
-        );
+        assert_eq!(pki.verdict(&props), hash_failure, "{alg}");
     }
+}
+
+/// A pyasice signature (SHA-256 over `d.txt`) by a new signer `name` with key `alg` and the
+/// helper's options `extra` is INDETERMINATE with the sub-indication `sub`.
+fn assert_indeterminate(name: &str, alg: &str, extra: &[&str], sub: &str) {
+    let pki = OpensslPki::new("ec");
+    let c = pki.pyasice(name, alg, "sha256", &[("d.txt", b"x")], extra);
+    expect(
+        &validate(&c, &pki, &pki.root()),
+        Indication::Indeterminate,
+        Some(sub),
+    );
 }
 
 #[test]
 fn an_unsupported_digest_is_indeterminate_not_failed() {
-    let pki = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
-    let (key, cert) = pki.signer("Unsupported", "ec256");
     // pyasice's signature, with the data references digested with SHA3-256 (which Körpü does
     // not implement): nothing can be computed over the data, so it must not be called forged.
-    let c = pyasice_sign_with(
-        work.path(),
-        &key,
-        &cert,
-        "sha256",
-        &[("d.txt", b"x")],
-        &["--data-digest", "sha3-256"],
-    );
-    let r = validate(&c, &pki, &pki.root());
-    assert_eq!(
-        verdict(&r),
-        (
-            Indication::Indeterminate,
-            Some("CRYPTO_CONSTRAINTS_FAILURE".into())
-        ),
-        "{r:#?}"
-    );
+    let sha3 = ["--data-digest", "sha3-256"];
+    assert_indeterminate("Unsupported", "ec256", &sha3, "CRYPTO_CONSTRAINTS_FAILURE");
 }
 
 #[test]
 fn a_1024_bit_rsa_key_is_indeterminate_by_policy_not_failed() {
-    let pki = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
-    let (key, cert) = pki.signer("Short RSA", "rsa1024");
-    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("d.txt", b"x")]);
-    let r = validate(&c, &pki, &pki.root());
-    assert_eq!(
-        verdict(&r),
-        (
-            Indication::Indeterminate,
-            Some("CRYPTO_CONSTRAINTS_FAILURE_NO_POE".into())
-        ),
-        "{r:#?}"
-    );
+    let sub = "CRYPTO_CONSTRAINTS_FAILURE_NO_POE";
+    assert_indeterminate("Short RSA", "rsa1024", &[], sub);
 }
 
 #[test]
 fn a_doctype_with_entities_is_refused_fast_as_format_failure() {
     let pki = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
-    let (key, cert) = pki.signer("Doctype", "ec256");
-    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("d.txt", b"x")]);
+    let c = pki.pyasice("Doctype", "ec256", "sha256", &[("d.txt", b"x")], &[]);
     let mut lol =
         String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
     for i in 1..10 {
@@ -576,10 +436,7 @@ fn a_doctype_with_entities_is_refused_fast_as_format_failure() {
         "took {:?}",
         t.elapsed()
     );
-    assert_eq!(
-        verdict(&r),
-        (Indication::TotalFailed, Some("FORMAT_FAILURE".into()))
-    );
+    expect(&r, Indication::TotalFailed, Some("FORMAT_FAILURE"));
     assert!(
         r.signatures[0]
             .report
@@ -611,37 +468,24 @@ fn asic_s(data_name: &str, data: &[u8], meta: &[(&str, Vec<u8>)]) -> Vec<u8> {
 fn asic_s_with_an_openssl_cades_signature_or_a_time_stamp_passes() {
     let pki = OpensslPki::new("ec");
     let d = pki.dir.path();
-    let (_key, _cert) = pki.signer("AsicS", "ec256");
+    pki.signer("AsicS", "ec256");
     let data = b"ASiC-S data object".to_vec();
     std::fs::write(d.join("data.bin"), &data).unwrap();
-    common::ossl::cms_sign_cades(d, "data.bin", "sig.p7s", "AsicS.pem", "AsicS.key", &[]);
+    ossl::cms_sign_cades(d, "data.bin", "sig.p7s", "AsicS.pem", "AsicS.key", &[]);
     let p7s = std::fs::read(d.join("sig.p7s")).unwrap();
     let c = asic_s("data.bin", &data, &[("signature.p7s", p7s.clone())]);
     assert_eq!(detect::detect(&c), detect::Format::AsicS);
-    let r = asics::validate_opts(
-        &c,
-        &pki.root(),
-        SystemTime::now(),
-        &Limits::default(),
-        &pki.options(),
-    )
-    .unwrap();
-    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    let validate_s = |c: &[u8]| {
+        let (now, limits) = (SystemTime::now(), Limits::default());
+        asics::validate_opts(c, &pki.root(), now, &limits, &pki.options()).unwrap()
+    };
+    let r = validate_s(&c);
+    expect(&r, Indication::TotalPassed, None);
     assert_eq!(r.files, vec!["data.bin".to_string()]);
 
     let changed = asic_s("data.bin", b"ASiC-S data objecT", &[("signature.p7s", p7s)]);
-    let r = asics::validate_opts(
-        &changed,
-        &pki.root(),
-        SystemTime::now(),
-        &Limits::default(),
-        &pki.options(),
-    )
-    .unwrap();
-    assert_eq!(
-        verdict(&r),
-        (Indication::TotalFailed, Some("HASH_FAILURE".into()))
-    );
+    let r = validate_s(&changed);
+    expect(&r, Indication::TotalFailed, Some("HASH_FAILURE"));
 
     // A time-stamp token over the data object (ASiC-S with timestamp.tst).
     let kpki = common::Pki::new("AsicS TSA");
@@ -651,15 +495,11 @@ fn asic_s_with_an_openssl_cades_signature_or_a_time_stamp_passes() {
     let token = tsa.timestamp(&sha).unwrap();
     let c = asic_s("data.bin", &data, &[("timestamp.tst", token.clone())]);
     let r = asics::validate(&c, &kpki.anchors(), SystemTime::now(), &Limits::default()).unwrap();
-    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    expect(&r, Indication::TotalPassed, None);
     assert!(r.signatures[0].report.proven_signing_time.is_some());
     let c = asic_s("data.bin", b"other", &[("timestamp.tst", token)]);
     let r = asics::validate(&c, &kpki.anchors(), SystemTime::now(), &Limits::default()).unwrap();
-    assert_eq!(
-        verdict(&r),
-        (Indication::TotalFailed, Some("HASH_FAILURE".into())),
-        "{r:#?}"
-    );
+    expect(&r, Indication::TotalFailed, Some("HASH_FAILURE"));
 
     // Two data objects are not ASiC-S.
     let mut e = entries(&asic_s("data.bin", &data, &[]));
@@ -679,93 +519,34 @@ fn enveloping_cades_from_openssl_passes_and_carries_its_content() {
     let d = pki.dir.path();
     pki.signer("Enveloping", "ec256");
     std::fs::write(d.join("letter.txt"), b"Dear citizen").unwrap();
-    run_ok(
-        d,
-        &[
-            "cms",
-            "-sign",
-            "-nodetach",
-            "-binary",
-            "-outform",
-            "DER",
-            "-md",
-            "sha256",
-            "-signer",
-            "Enveloping.pem",
-            "-inkey",
-            "Enveloping.key",
-            "-in",
+    let sign = |out: &str, extra: &[&str]| {
+        ossl::cms_sign_cades(
+            d,
             "letter.txt",
-            "-out",
-            "letter.p7m",
-            "-cades",
-        ],
-    );
-    let p7m = std::fs::read(d.join("letter.p7m")).unwrap();
-    assert_eq!(detect::detect(&p7m), detect::Format::Cms);
-    let (r, content) =
-        validate_cades_enveloping(&p7m, &pki.root(), SystemTime::now(), &pki.options());
-    assert_eq!(r.indication, Indication::TotalPassed, "{r:?}");
-    assert_eq!(content.as_deref(), Some(b"Dear citizen".as_slice()));
-
+            out,
+            "Enveloping.pem",
+            "Enveloping.key",
+            extra,
+        );
+        std::fs::read(d.join(out)).unwrap()
+    };
+    let p7m = sign("letter.p7m", &["-nodetach"]);
     // The same in BER with indefinite lengths and a chunked eContent (`openssl cms -stream`,
     // what streaming signers write).
-    run_ok(
-        d,
-        &[
-            "cms",
-            "-sign",
-            "-nodetach",
-            "-stream",
-            "-binary",
-            "-outform",
-            "DER",
-            "-md",
-            "sha256",
-            "-signer",
-            "Enveloping.pem",
-            "-inkey",
-            "Enveloping.key",
-            "-in",
-            "letter.txt",
-            "-out",
-            "letter-ber.p7m",
-            "-cades",
-        ],
-    );
-    let ber = std::fs::read(d.join("letter-ber.p7m")).unwrap();
+    let ber = sign("letter-ber.p7m", &["-nodetach", "-stream"]);
     assert_eq!(&ber[..2], &[0x30, 0x80], "openssl wrote BER");
-    assert_eq!(detect::detect(&ber), detect::Format::Cms);
-    let (r, content) =
-        validate_cades_enveloping(&ber, &pki.root(), SystemTime::now(), &pki.options());
-    assert_eq!(r.indication, Indication::TotalPassed, "{r:?}");
-    assert_eq!(content.as_deref(), Some(b"Dear citizen".as_slice()));
+    let open =
+        |b: &[u8]| validate_cades_enveloping(b, &pki.root(), SystemTime::now(), &pki.options());
+    for file in [&p7m, &ber] {
+        assert_eq!(detect::detect(file), detect::Format::Cms);
+        let (r, content) = open(file);
+        assert_eq!(r.indication, Indication::TotalPassed, "{r:?}");
+        assert_eq!(content.as_deref(), Some(b"Dear citizen".as_slice()));
+    }
 
     // A detached signature given as enveloping: the data is missing, not forged.
-    run_ok(
-        d,
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-outform",
-            "DER",
-            "-md",
-            "sha256",
-            "-signer",
-            "Enveloping.pem",
-            "-inkey",
-            "Enveloping.key",
-            "-in",
-            "letter.txt",
-            "-out",
-            "letter.p7s",
-            "-cades",
-        ],
-    );
-    let p7s = std::fs::read(d.join("letter.p7s")).unwrap();
-    let (r, content) =
-        validate_cades_enveloping(&p7s, &pki.root(), SystemTime::now(), &pki.options());
+    let p7s = sign("letter.p7s", &[]);
+    let (r, content) = open(&p7s);
     assert_eq!(
         (r.indication, r.sub_indication.as_deref()),
         (Indication::Indeterminate, Some("SIGNED_DATA_NOT_FOUND"))
@@ -776,7 +557,7 @@ fn enveloping_cades_from_openssl_passes_and_carries_its_content() {
     let mut bad = p7m.clone();
     let i = bad.windows(12).position(|w| w == b"Dear citizen").unwrap();
     bad[i] = b'B';
-    let (r, _) = validate_cades_enveloping(&bad, &pki.root(), SystemTime::now(), &pki.options());
+    let (r, _) = open(&bad);
     assert_eq!(
         (r.indication, r.sub_indication.as_deref()),
         (Indication::TotalFailed, Some("HASH_FAILURE"))
@@ -932,10 +713,7 @@ fn xmlsec1_signatures_with_every_canonicalisation_pass() {
         let d = tempfile::tempdir().unwrap();
         let data = format!("data signed by case {i}\n");
         std::fs::write(d.path().join("data.txt"), &data).unwrap();
-        let cert_der = Certificate::all_from_pem(&std::fs::read_to_string(&cert).unwrap()).unwrap()
-            [0]
-        .der()
-        .to_vec();
+        let cert_der = cert_at(&cert).der().to_vec();
         let tmpl = xmlsec_template(
             c14n,
             &format!("{MORE}{method}"),
@@ -948,86 +726,20 @@ fn xmlsec1_signatures_with_every_canonicalisation_pass() {
         let keys = format!("{},{}", key.display(), cert.display());
         let xml =
             xmlsec1_sign_and_verify(d.path(), &keys, &pki.path("ca.pem"), &format!("case {i}"));
-        let container = rebuild(&[
-            ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
-            ("data.txt".into(), data.clone().into_bytes(), false),
-            ("META-INF/signatures0.xml".into(), xml.clone(), false),
-        ]);
+        let container = xmlsec_container(data.as_bytes(), &xml);
         let r = validate(&container, &pki, &pki.root());
         assert_eq!(
             verdict(&r),
             (Indication::TotalPassed, None),
             "case {i} ({c14n}, {method}): {r:#?}"
         );
-        let changed = rebuild(&[
-            ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
-            (
-                "data.txt".into(),
-                data.replace("case", "Case").into_bytes(),
-                false,
-            ),
-            ("META-INF/signatures0.xml".into(), xml, false),
-        ]);
+        let changed = xmlsec_container(data.replace("case", "Case").as_bytes(), &xml);
         assert_eq!(
-            verdict(&validate(&changed, &pki, &pki.root())),
+            pki.verdict(&changed),
             (Indication::TotalFailed, Some("HASH_FAILURE".into())),
             "case {i}"
         );
     }
-}
-
-/// POST /tsa (RFC 3161) and POST /ocsp (RFC 6960, everything good) on a loopback port chosen by
-/// the OS, answered by Körpü's in-process TSA and OCSP responder; serves until the test ends.
-fn serve_tsa_and_ocsp(
-    tsa: korpu_sign::LocalTimestamper,
-    ocsp: korpu_pki::ocsp::Responder,
-) -> String {
-    use std::io::{BufRead, BufReader};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut serial = 1000u64;
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            serial += 1;
-            let now = SystemTime::now();
-            let (ctype, resp) = if first.contains("/tsa") {
-                (
-                    "application/timestamp-reply",
-                    tsa.authority().respond(&body, now, serial),
-                )
-            } else {
-                (
-                    "application/ocsp-response",
-                    ocsp.respond(&body, now, |_: &str| korpu_pki::ocsp::CertStatus::Good),
-                )
-            };
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                resp.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&resp);
-        }
-    });
-    format!("http://{addr}")
 }
 
 /// pyasice's LT-TS signatures (XAdES B-LT: a SignatureTimeStamp over the canonical
@@ -1038,18 +750,14 @@ fn serve_tsa_and_ocsp(
 fn pyasice_lt_ts_signatures_are_b_lt() {
     let pki = common::Pki::new("XAdES LT");
     let now = SystemTime::now();
-    let tsa = pki.tsa();
-    let ocsp = korpu_pki::ocsp::Responder::new(
-        pki.issuing.clone(),
-        pki.issuing.clone(),
-        pki.issuing_key.clone(),
-        Duration::from_secs(3600),
-    )
-    .unwrap();
-    let url = serve_tsa_and_ocsp(tsa, ocsp);
+    // POST /tsa (RFC 3161) and POST /ocsp (RFC 6960, everything good), answered by Körpü's
+    // in-process TSA and OCSP responder.
+    let tsa = pki.authority(pki.leaf("Korpu TSA", Profile::Tsa, None), TSA_POLICY);
+    let good = |_: &str| korpu_pki::ocsp::CertStatus::Good;
+    let url = http::serve(http::tsa_and_ocsp(tsa, 1000, pki.responder(), good));
     let m = pki.leaf_with_ocsp(
         "AZ/GOV/7777777",
-        korpu_pki::ca::Profile::MemberSigning,
+        Profile::MemberSigning,
         &format!("{url}/ocsp"),
     );
     let d = tempfile::tempdir().unwrap();
@@ -1069,15 +777,14 @@ fn pyasice_lt_ts_signatures_are_b_lt() {
     ];
     let c = pyasice_sign_with(
         d.path(),
-        &key,
-        &cert,
+        (&key, &cert),
         "sha256",
         &[("permit.txt", b"permit 42")],
         &args,
     );
     // Offline: no fetcher, so only what pyasice embedded counts.
     let r = asice::validate(&c, &pki.anchors(), now, &Limits::default()).unwrap();
-    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    expect(&r, Indication::TotalPassed, None);
     let rep = &r.signatures[0].report;
     assert_eq!(rep.level, "B-LT", "{rep:?}");
     assert!(rep.proven_signing_time.is_some(), "{rep:?}");
@@ -1193,15 +900,9 @@ fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
         ("ec384", RsaPadding::Pkcs1, true),
         ("rsa3072", RsaPadding::Pss, false),
     ] {
-        let key_path = d.path().join(format!("{alg}.key"));
-        genkey(d.path(), &format!("{alg}.key"), alg);
-        let key = read_document_key(&key_path, padding).unwrap();
-        let cert = issue_for(
-            &pki,
-            d.path(),
-            &format!("AZ/GOV/{alg}"),
-            &format!("{alg}.key"),
-        );
+        ossl::genkey(d.path(), alg, alg);
+        let key = read_document_key(&d.path().join(format!("{alg}.key")), padding).unwrap();
+        let cert = issue_for(&pki, d.path(), &format!("AZ/GOV/{alg}"), alg);
         mixed.push((alg, Box::new(key), cert, judged));
     }
     for (alg, key, cert, judged) in &mixed {
@@ -1215,7 +916,8 @@ fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
         let bb = xades_sign::create(&files, &signer, now, None, None).unwrap();
         let bt = xades_sign::create(&files, &signer, now, Some(&tsa), None).unwrap();
 
-        let r = asice::validate(&lt, &pki.anchors(), now, &Limits::default()).unwrap();
+        let ours = |c: &[u8]| asice::validate(c, &pki.anchors(), now, &Limits::default()).unwrap();
+        let r = ours(&lt);
         assert_eq!(
             verdict(&r),
             (Indication::TotalPassed, None),
@@ -1223,46 +925,33 @@ fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
         );
         assert_eq!(r.signatures[0].report.level, "B-LT", "{alg}");
         assert_eq!(r.signatures[0].covers.len(), 2);
-        let r = asice::validate(&bb, &pki.anchors(), now, &Limits::default()).unwrap();
-        assert_eq!(
-            verdict(&r),
-            (Indication::Indeterminate, Some("TRY_LATER".into())),
-            "{alg}: {r:#?}"
-        );
-        let r = asice::validate(
-            &flip_signature_value_in(&bb, "META-INF/signatures0.xml"),
-            &pki.anchors(),
-            now,
-            &Limits::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            verdict(&r),
-            (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into())),
-            "{alg}"
-        );
+        let r = ours(&bb);
+        let try_later = (Indication::Indeterminate, Some("TRY_LATER".into()));
+        assert_eq!(verdict(&r), try_later, "{alg}: {r:#?}");
+        let r = ours(&flip_signature_value_in(&bb, "META-INF/signatures0.xml"));
+        let sig_failure = (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()));
+        assert_eq!(verdict(&r), sig_failure, "{alg}");
         // signxml verifies all of them, RSA-PSS included.
         let sx = d.path().join(format!("sx-{alg}"));
-        for (name, content, _) in entries(&lt) {
-            let p = sx.join(&name);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, content).unwrap();
-        }
+        unpack(&lt, &sx);
         let ca_bundle = sx.join("ca.pem");
         std::fs::write(
             &ca_bundle,
             format!("{}{}", pki.root.to_pem(), pki.issuing.to_pem()),
         )
         .unwrap();
-        let o = Command::new(signxml_python())
-            .arg(format!(
-                "{}/tests/xades/signxml_verify.py",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .arg(&sx)
-            .arg(&ca_bundle)
-            .output()
-            .unwrap();
+        let signxml_verify = || {
+            Command::new(signxml_python())
+                .arg(format!(
+                    "{}/tests/xades/signxml_verify.py",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .arg(&sx)
+                .arg(&ca_bundle)
+                .output()
+                .unwrap()
+        };
+        let o = signxml_verify();
         assert!(
             o.status.success(),
             "signxml refuses our {alg} signature: {}{}",
@@ -1270,16 +959,10 @@ fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
             String::from_utf8_lossy(&o.stderr)
         );
         std::fs::write(sx.join("decision 7.txt"), b"Decision no. 7: refused.\n").unwrap();
-        let o = Command::new(signxml_python())
-            .arg(format!(
-                "{}/tests/xades/signxml_verify.py",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .arg(&sx)
-            .arg(&ca_bundle)
-            .output()
-            .unwrap();
-        assert!(!o.status.success(), "signxml should refuse an altered file");
+        assert!(
+            !signxml_verify().status.success(),
+            "signxml should refuse an altered file"
+        );
         if !judged {
             continue;
         }
@@ -1288,12 +971,7 @@ fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
         for (level, c) in [("b-b", &bb), ("b-t", &bt), ("b-lt", &lt)] {
             let path = d.path().join(format!("{alg}-{level}.asice"));
             std::fs::write(&path, c).unwrap();
-            let o = Command::new(python())
-                .arg(script())
-                .arg("verify")
-                .arg(&path)
-                .output()
-                .unwrap();
+            let o = pyasice_verify(&path);
             assert!(
                 o.status.success(),
                 "pyasice refuses our {alg} {level}: {}{}",
@@ -1304,11 +982,7 @@ fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
 
         // xmlsec1, with the container's files beside the signature.
         let x = d.path().join(format!("x-{alg}"));
-        for (name, content, _) in entries(&lt) {
-            let p = x.join(&name);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, content).unwrap();
-        }
+        unpack(&lt, &x);
         std::fs::write(x.join("root.pem"), pki.root.to_pem()).unwrap();
         std::fs::write(x.join("issuing.pem"), pki.issuing.to_pem()).unwrap();
         // The reference URIs are relative to the container root, where xmlsec1 runs.
@@ -1317,36 +991,36 @@ fn xades_we_sign_is_verified_by_pyasice_signxml_and_xmlsec1() {
             x.join("signatures0.xml"),
         )
         .unwrap();
-        let (ok, out) = xmlsec1(
-            &x,
-            &[
-                "--verify",
-                "--trusted-pem",
-                "root.pem",
-                "--untrusted-pem",
-                "issuing.pem",
-                "--id-attr:Id",
-                "SignedProperties",
-                "signatures0.xml",
-            ],
-        );
+        let xmlsec1_verify = || {
+            xmlsec1(
+                &x,
+                &[
+                    "--verify",
+                    "--trusted-pem",
+                    "root.pem",
+                    "--untrusted-pem",
+                    "issuing.pem",
+                    "--id-attr:Id",
+                    "SignedProperties",
+                    "signatures0.xml",
+                ],
+            )
+        };
+        let (ok, out) = xmlsec1_verify();
         assert!(ok, "xmlsec1 refuses our {alg} signature: {out}");
         // And it notices an altered file.
         std::fs::write(x.join("decision 7.txt"), b"Decision no. 7: refused.\n").unwrap();
-        let (ok, out) = xmlsec1(
-            &x,
-            &[
-                "--verify",
-                "--trusted-pem",
-                "root.pem",
-                "--untrusted-pem",
-                "issuing.pem",
-                "--id-attr:Id",
-                "SignedProperties",
-                "signatures0.xml",
-            ],
-        );
+        let (ok, out) = xmlsec1_verify();
         assert!(!ok, "xmlsec1 should refuse an altered file: {out}");
+    }
+}
+
+/// Writes the entries of the container `c` as files under `dir`.
+fn unpack(c: &[u8], dir: &Path) {
+    for (name, content, _) in entries(c) {
+        let p = dir.join(&name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
     }
 }
 
@@ -1366,52 +1040,23 @@ fn flip_signature_value_in(c: &[u8], name: &str) -> Vec<u8> {
     })
 }
 
-/// A signing certificate for the key file `key` (in `dir`), issued by openssl with the test
-/// PKI's issuing CA (Körpü's CA code issues for P-256 keys only).
-fn issue_for(pki: &common::Pki, dir: &Path, cn: &str, key: &str) -> Certificate {
+/// A signing certificate for the key file `NAME.key` (in `dir`), issued by openssl with the
+/// test PKI's issuing CA (Körpü's CA code issues for P-256 keys only).
+fn issue_for(pki: &common::Pki, dir: &Path, cn: &str, name: &str) -> Certificate {
     std::fs::write(dir.join("issuing.key"), pki.issuing_key.to_pkcs8_pem()).unwrap();
     std::fs::write(dir.join("issuing.pem"), pki.issuing.to_pem()).unwrap();
-    std::fs::write(
-        dir.join("leaf.cnf"),
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n",
-    )
-    .unwrap();
-    run_ok(
+    std::fs::write(dir.join("ext.cnf"), ext_cnf()).unwrap();
+    let subj = format!("/CN={cn}/O=Korpu Test");
+    ossl::issue_by(
         dir,
-        &[
-            "req",
-            "-new",
-            "-key",
-            key,
-            "-subj",
-            &format!("/CN={cn}/O=Korpu Test"),
-            "-out",
-            "leaf.csr",
-        ],
+        name,
+        "issuing",
+        &subj,
+        "ext.cnf",
+        "member",
+        &["-sha256"],
     );
-    run_ok(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "issuing.pem",
-            "-CAkey",
-            "issuing.key",
-            "-CAcreateserial",
-            "-days",
-            "10",
-            "-sha256",
-            "-extfile",
-            "leaf.cnf",
-            "-out",
-            "leaf.pem",
-        ],
-    );
-    Certificate::all_from_pem(&std::fs::read_to_string(dir.join("leaf.pem")).unwrap()).unwrap()[0]
-        .clone()
+    ossl::cert(dir, name)
 }
 
 /// ASiC-S with a time-stamp token from an openssl TSA over SHA-512 (foreign TSAs do not all use
@@ -1421,100 +1066,27 @@ fn issue_for(pki: &common::Pki, dir: &Path, cn: &str, key: &str) -> Certificate 
 fn asic_s_with_a_sha512_openssl_time_stamp_or_xades_passes() {
     let pki = OpensslPki::new("ec");
     let d = pki.dir.path();
-    genkey(d, "tsa.key", "ec256");
-    run_ok(
+    ossl::genkey(d, "tsa", "ec256");
+    ossl::issue_by(
         d,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "tsa.key",
-            "-subj",
-            "/CN=Openssl TSA",
-            "-out",
-            "tsa.csr",
-        ],
+        "tsa",
+        "ca",
+        "/CN=Openssl TSA",
+        "ext.cnf",
+        "tsa",
+        &["-sha256"],
     );
-    std::fs::write(
-        d.join("tsaext.cnf"),
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
-    )
-    .unwrap();
-    run_ok(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "tsa.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "10",
-            "-sha256",
-            "-extfile",
-            "tsaext.cnf",
-            "-out",
-            "tsa.pem",
-        ],
+    let (digests, extra) = (
+        "sha256, sha384, sha512",
+        "accuracy = secs:1\ness_cert_id_chain = no\n",
     );
-    std::fs::write(
-        d.join("ts.cnf"),
-        "[tsa]\ndefault_tsa = t\n[t]\ndir = .\nserial = ./tsaserial\nsigner_cert = ./tsa.pem\n\
-         certs = ./ca.pem\nsigner_key = ./tsa.key\nsigner_digest = sha256\n\
-         default_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\naccuracy = secs:1\n\
-         ess_cert_id_alg = sha256\ness_cert_id_chain = no\n",
-    )
-    .unwrap();
-    std::fs::write(d.join("tsaserial"), "01\n").unwrap();
+    ossl::tsa_config(d, "tsa.pem", "tsa.key", "ca.pem", digests, extra);
     let data = b"archived register extract\n".to_vec();
-    std::fs::write(d.join("extract.txt"), &data).unwrap();
-    run_ok(
-        d,
-        &[
-            "ts",
-            "-query",
-            "-data",
-            "extract.txt",
-            "-sha512",
-            "-cert",
-            "-out",
-            "q.tsq",
-        ],
-    );
-    run_ok(
-        d,
-        &[
-            "ts",
-            "-reply",
-            "-queryfile",
-            "q.tsq",
-            "-config",
-            "ts.cnf",
-            "-token_out",
-            "-out",
-            "tok.tst",
-        ],
-    );
-    let token = std::fs::read(d.join("tok.tst")).unwrap();
-    let c = asic_s("extract.txt", &data, &[("timestamp.tst", token.clone())]);
-    let r = asics::validate(&c, &pki.root(), SystemTime::now(), &Limits::default()).unwrap();
-    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    std::fs::write(d.join("stamped.bin"), &data).unwrap();
+    ossl::ts_query(d, "-sha512", &[]);
+    let token = ossl::ts_reply(d);
+    let r = asic_s_judged(&data, ("timestamp.tst", token), &pki.root());
     assert!(r.signatures[0].report.signer.contains("Openssl TSA"));
-    let c = asic_s(
-        "extract.txt",
-        b"archived register extracT\n",
-        &[("timestamp.tst", token)],
-    );
-    let r = asics::validate(&c, &pki.root(), SystemTime::now(), &Limits::default()).unwrap();
-    assert_eq!(
-        verdict(&r),
-        (Indication::TotalFailed, Some("HASH_FAILURE".into())),
-        "{r:#?}"
-    );
 
     // XAdES in ASiC-S: Körpü's B-LT signature over one file, in META-INF/signatures.xml.
     let kpki = common::Pki::new("AsicS XAdES");
@@ -1532,22 +1104,27 @@ fn asic_s_with_a_sha512_openssl_time_stamp_or_xades_passes() {
         Some(&kpki.ocsp(Vec::new())),
     )
     .unwrap();
-    let xml = entries(&e)
-        .into_iter()
-        .find(|(n, _, _)| n == "META-INF/signatures0.xml")
-        .unwrap()
-        .1;
-    let c = asic_s("extract.txt", &data, &[("signatures.xml", xml.clone())]);
+    let xml = entry(&e, "META-INF/signatures0.xml");
+    asic_s_judged(&data, ("signatures.xml", xml), &kpki.anchors());
+}
+
+/// An ASiC-S container of `extract.txt` holding `data` with the META-INF file `meta` passes
+/// under `anchors`, and with the data changed is HASH_FAILURE; the passing report.
+fn asic_s_judged(data: &[u8], meta: (&str, Vec<u8>), anchors: &[Certificate]) -> ContainerReport {
+    let validate = |c: &[u8]| asics::validate(c, anchors, SystemTime::now(), &Limits::default());
+    let c = asic_s("extract.txt", data, std::slice::from_ref(&meta));
     assert_eq!(detect::detect(&c), detect::Format::AsicS);
-    let r = asics::validate(&c, &kpki.anchors(), SystemTime::now(), &Limits::default()).unwrap();
-    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
-    let c = asic_s("extract.txt", b"changed\n", &[("signatures.xml", xml)]);
-    let r = asics::validate(&c, &kpki.anchors(), SystemTime::now(), &Limits::default()).unwrap();
-    assert_eq!(
-        verdict(&r),
-        (Indication::TotalFailed, Some("HASH_FAILURE".into())),
-        "{r:#?}"
+    let r = validate(&c).unwrap();
+    expect(&r, Indication::TotalPassed, None);
+    let mut changed = data.to_vec();
+    changed[0] ^= 0x20;
+    let c = asic_s("extract.txt", &changed, &[meta]);
+    expect(
+        &validate(&c).unwrap(),
+        Indication::TotalFailed,
+        Some("HASH_FAILURE"),
     );
+    r
 }
 
 /// A parallel XAdES signature added by Körpü to a container pyasice signed: both signatures
@@ -1555,23 +1132,15 @@ fn asic_s_with_a_sha512_openssl_time_stamp_or_xades_passes() {
 #[test]
 fn a_parallel_signature_added_to_a_pyasice_container_keeps_both_valid() {
     let pki = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
-    let (key, cert) = pki.signer("Citizen", "ec256");
-    let c = pyasice_sign(
-        work.path(),
-        &key,
-        &cert,
-        "sha256",
-        &[
-            ("application.txt", b"I apply for a permit."),
-            ("id.bin", &[1, 2, 3]),
-        ],
-    );
+    let files: &[(&str, &[u8])] = &[
+        ("application.txt", b"I apply for a permit."),
+        ("id.bin", &[1, 2, 3]),
+    ];
+    let c = pki.pyasice("Citizen", "ec256", "sha256", files, &[]);
     let (okey, ocert) = pki.signer("Official", "rsa2048");
     let okey =
         korpu_sign::keys::read_document_key(&okey, korpu_sign::keys::RsaPadding::Pkcs1).unwrap();
-    let ocert =
-        Certificate::all_from_pem(&std::fs::read_to_string(&ocert).unwrap()).unwrap()[0].clone();
+    let ocert = cert_at(&ocert);
     let signer = korpu_sign::cades::Signer {
         key: &okey,
         cert: &ocert,
@@ -1586,13 +1155,7 @@ fn a_parallel_signature_added_to_a_pyasice_container_keeps_both_valid() {
         &Limits::default(),
     )
     .unwrap();
-    let first = |x: &[u8]| {
-        entries(x)
-            .into_iter()
-            .find(|(n, _, _)| n == SIG_FILE)
-            .unwrap()
-            .1
-    };
+    let first = |x: &[u8]| entry(x, SIG_FILE);
     assert_eq!(first(&c), first(&both));
     let r = validate(&both, &pki, &pki.root());
     assert_eq!(r.signatures.len(), 2, "{r:#?}");
@@ -1602,14 +1165,9 @@ fn a_parallel_signature_added_to_a_pyasice_container_keeps_both_valid() {
         .iter()
         .any(|s| s.report.signer.contains("Official")));
     assert!(r.signatures.iter().all(|s| s.covers.len() == 2));
-    let path = work.path().join("both.asice");
+    let path = pki.path("both.asice");
     std::fs::write(&path, &both).unwrap();
-    let o = Command::new(python())
-        .arg(script())
-        .arg("verify")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let o = pyasice_verify(&path);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success() && out.contains("OK 2"),
@@ -1624,9 +1182,7 @@ fn a_parallel_signature_added_to_a_pyasice_container_keeps_both_valid() {
 #[test]
 fn a_container_without_mimetype_is_still_validated() {
     let pki = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
-    let (key, cert) = pki.signer("No Mimetype", "ec256");
-    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("a.txt", b"a")]);
+    let c = pki.pyasice("No Mimetype", "ec256", "sha256", &[("a.txt", b"a")], &[]);
     let e = entries(&c);
     assert_eq!(e[0].0, "mimetype");
     let bare = rebuild(&e[1..]);
@@ -1640,7 +1196,7 @@ fn a_container_without_mimetype_is_still_validated() {
         &pki.options(),
     )
     .unwrap();
-    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    expect(&r, Indication::TotalPassed, None);
     assert!(
         asice::validate_opts(&bare, &pki.root(), now, &Limits::default(), &pki.options()).is_err()
     );
@@ -1665,9 +1221,7 @@ fn a_container_without_mimetype_is_still_validated() {
 fn enveloped_whole_document_references_pass_and_xpointer_is_indeterminate() {
     let pki = OpensslPki::new("ec");
     let (key, cert) = pki.signer("Enveloped", "ec256");
-    let cert_der = Certificate::all_from_pem(&std::fs::read_to_string(&cert).unwrap()).unwrap()[0]
-        .der()
-        .to_vec();
+    let cert_der = cert_at(&cert).der().to_vec();
     let keys = format!("{},{}", key.display(), cert.display());
     for (uri, want) in [
         ("", (Indication::TotalPassed, None)),
@@ -1698,11 +1252,7 @@ fn enveloped_whole_document_references_pass_and_xpointer_is_indeterminate() {
         );
         std::fs::write(d.path().join("tmpl.xml"), tmpl).unwrap();
         let xml = xmlsec1_sign_and_verify(d.path(), &keys, &pki.path("ca.pem"), uri);
-        let container = rebuild(&[
-            ("mimetype".into(), asice::MIMETYPE.as_bytes().to_vec(), true),
-            ("data.txt".into(), b"enveloped case\n".to_vec(), false),
-            ("META-INF/signatures0.xml".into(), xml, false),
-        ]);
+        let container = xmlsec_container(b"enveloped case\n", &xml);
         let r = validate(&container, &pki, &pki.root());
         assert_eq!(verdict(&r), want, "{uri}: {r:#?}");
     }
@@ -1714,40 +1264,26 @@ fn enveloped_whole_document_references_pass_and_xpointer_is_indeterminate() {
 #[test]
 fn rsa_pss_with_explicit_parameters_passes() {
     let pki = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
-    let (key, cert) = pki.signer("PSS Params", "rsa3072");
-    let c = pyasice_sign_with(
-        work.path(),
-        &key,
-        &cert,
-        "sha512",
-        &[("d.txt", b"pss")],
-        &["--pss-params"],
-    );
-    let xml = String::from_utf8(
-        entries(&c)
-            .into_iter()
-            .find(|(n, _, _)| n == SIG_FILE)
-            .unwrap()
-            .1,
-    )
-    .unwrap();
+    let files: &[(&str, &[u8])] = &[("d.txt", b"pss")];
+    let c = pki.pyasice("PSS Params", "rsa3072", "sha512", files, &["--pss-params"]);
+    let xml = String::from_utf8(entry(&c, SIG_FILE)).unwrap();
     assert!(
         xml.contains("xmldsig-more#rsa-pss") && xml.contains("SaltLength>32<"),
         "{xml}"
     );
-    let r = validate(&c, &pki, &pki.root());
-    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    expect(
+        &validate(&c, &pki, &pki.root()),
+        Indication::TotalPassed,
+        None,
+    );
     let other_salt = edit(&c, SIG_FILE, |x| {
         *x = String::from_utf8(x.clone())
             .unwrap()
             .replace("SaltLength>32<", "SaltLength>64<")
             .into_bytes();
     });
-    assert_eq!(
-        verdict(&validate(&other_salt, &pki, &pki.root())),
-        (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()))
-    );
+    let sig_failure = (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()));
+    assert_eq!(pki.verdict(&other_salt), sig_failure);
 }
 
 /// XML documents signxml signs with an enveloped XAdES signature (URI "" with the
@@ -1791,26 +1327,43 @@ fn signxml_enveloped_xades_documents_pass() {
             "http://www.w3.org/2001/04/xmlenc#sha256",
         ),
     ];
+    // signxml signs order.xml with a new signer `name` of key `alg` into `out`.
+    let signxml_sign =
+        |name: &str, alg: &str, out: &Path, method: &str, c14n: &str, digest: &str| {
+            let (key, cert) = pki.signer(name, alg);
+            Command::new(signxml_python())
+                .arg(format!(
+                    "{}/tests/xades/signxml_sign.py",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .arg(d.join("order.xml"))
+                .arg(&key)
+                .arg(format!(
+                    "{},{}",
+                    cert.display(),
+                    pki.path("ca.pem").display()
+                ))
+                .arg(out)
+                .args([method, c14n, digest])
+                .output()
+                .unwrap()
+        };
+    let run = |x: &[u8]| {
+        korpu_sign::xades::validate_file(
+            x,
+            &Default::default(),
+            &pki.root(),
+            SystemTime::now(),
+            &korpu_sign::xml::Limits::default(),
+            &pki.options(),
+        )
+        .unwrap()
+    };
+    let hash_failure = (Indication::TotalFailed, Some("HASH_FAILURE"));
     for (alg, method, c14n, digest) in &cases {
         let name = format!("Signxml {alg}");
-        let (key, cert) = pki.signer(&name, alg);
         let out = d.join(format!("signed-{alg}.xml"));
-        let o = Command::new(signxml_python())
-            .arg(format!(
-                "{}/tests/xades/signxml_sign.py",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .arg(d.join("order.xml"))
-            .arg(&key)
-            .arg(format!(
-                "{},{}",
-                cert.display(),
-                pki.path("ca.pem").display()
-            ))
-            .arg(&out)
-            .args([method.as_str(), c14n, digest])
-            .output()
-            .unwrap();
+        let o = signxml_sign(&name, alg, &out, method, c14n, digest);
         assert!(
             o.status.success(),
             "signxml ({alg}): {}{}",
@@ -1819,36 +1372,24 @@ fn signxml_enveloped_xades_documents_pass() {
         );
         let xml = std::fs::read(&out).unwrap();
         assert_eq!(detect::detect(&xml), detect::Format::Xml);
-        let run = |x: &[u8]| {
-            korpu_sign::xades::validate_file(
-                x,
-                &Default::default(),
-                &pki.root(),
-                SystemTime::now(),
-                &korpu_sign::xml::Limits::default(),
-                &pki.options(),
-            )
-            .unwrap()
-        };
         let r = run(&xml);
         assert_eq!(r.len(), 1);
+        let report = &r[0].report;
+        let passed = (Indication::TotalPassed, None);
         assert_eq!(
-            (r[0].report.indication, r[0].report.sub_indication.clone()),
-            (Indication::TotalPassed, None),
-            "{alg}: {:#?}",
-            r[0].report
+            (report.indication, report.sub_indication.clone()),
+            passed,
+            "{alg}: {report:#?}"
         );
-        assert!(r[0].report.signer.contains(&name));
+        assert!(report.signer.contains(&name));
         let changed = String::from_utf8(xml)
             .unwrap()
             .replace("Road repair", "Road closure");
         let r = run(changed.as_bytes());
+        let report = &r[0].report;
         assert_eq!(
-            (
-                r[0].report.indication,
-                r[0].report.sub_indication.as_deref()
-            ),
-            (Indication::TotalFailed, Some("HASH_FAILURE")),
+            (report.indication, report.sub_indication.as_deref()),
+            hash_failure,
             "{alg}"
         );
     }
@@ -1856,28 +1397,15 @@ fn signxml_enveloped_xades_documents_pass() {
     // signxml configured for exclusive C14N digests SignedProperties with it but declares no
     // Transform, so by XML-DSig the reference is inclusive C14N 1.0 and does not match: xmlsec1
     // and signxml's own verifier refuse such a file, and Körpü agrees (HASH_FAILURE).
-    let (key, cert) = pki.signer("Signxml exclusive", "ec256");
     let out = d.join("signed-exclusive.xml");
-    let o = Command::new(signxml_python())
-        .arg(format!(
-            "{}/tests/xades/signxml_sign.py",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .arg(d.join("order.xml"))
-        .arg(&key)
-        .arg(format!(
-            "{},{}",
-            cert.display(),
-            pki.path("ca.pem").display()
-        ))
-        .arg(&out)
-        .args([
-            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
-            "http://www.w3.org/2001/10/xml-exc-c14n#",
-            "http://www.w3.org/2001/04/xmlenc#sha256",
-        ])
-        .output()
-        .unwrap();
+    let o = signxml_sign(
+        "Signxml exclusive",
+        "ec256",
+        &out,
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+        "http://www.w3.org/2001/10/xml-exc-c14n#",
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (ok, _) = xmlsec1(
         d,
@@ -1896,21 +1424,11 @@ fn signxml_enveloped_xades_documents_pass() {
         !ok,
         "xmlsec1 refuses signxml's exclusive-C14N SignedProperties digest"
     );
-    let r = korpu_sign::xades::validate_file(
-        &std::fs::read(&out).unwrap(),
-        &Default::default(),
-        &pki.root(),
-        SystemTime::now(),
-        &korpu_sign::xml::Limits::default(),
-        &pki.options(),
-    )
-    .unwrap();
+    let r = run(&std::fs::read(&out).unwrap());
+    let report = &r[0].report;
     assert_eq!(
-        (
-            r[0].report.indication,
-            r[0].report.sub_indication.as_deref()
-        ),
-        (Indication::TotalFailed, Some("HASH_FAILURE"))
+        (report.indication, report.sub_indication.as_deref()),
+        hash_failure
     );
 }
 
@@ -1920,22 +1438,15 @@ fn signxml_enveloped_xades_documents_pass() {
 #[test]
 fn a_der_ecdsa_signature_value_is_not_called_forged() {
     let pki = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
-    let (key, cert) = pki.signer("DER ECDSA", "ec384");
-    let c = pyasice_sign_with(
-        work.path(),
-        &key,
-        &cert,
-        "sha384",
-        &[("d.txt", b"der")],
-        &["--ecdsa-der"],
+    let files: &[(&str, &[u8])] = &[("d.txt", b"der")];
+    let c = pki.pyasice("DER ECDSA", "ec384", "sha384", files, &["--ecdsa-der"]);
+    expect(
+        &validate(&c, &pki, &pki.root()),
+        Indication::TotalPassed,
+        None,
     );
-    let r = validate(&c, &pki, &pki.root());
-    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
-    assert_eq!(
-        verdict(&validate(&flip_signature_value(&c), &pki, &pki.root())),
-        (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()))
-    );
+    let sig_failure = (Indication::TotalFailed, Some("SIG_CRYPTO_FAILURE".into()));
+    assert_eq!(pki.verdict(&flip_signature_value(&c)), sig_failure);
 }
 
 /// The CA's CRL (openssl's) as the only revocation source for a B-LT XAdES signature Körpü
@@ -1960,24 +1471,10 @@ fn xades_b_lt_embeds_the_cas_crl_when_that_is_what_it_publishes() {
     let pki = OpensslPki::new("rsa");
     let d = pki.dir.path();
     let (key, cert) = pki.signer("CRL Signer", "ec256");
-    pki.options(); // issues ca.crl
-    run_ok(
-        d,
-        &[
-            "crl",
-            "-in",
-            "ca.crl",
-            "-outform",
-            "DER",
-            "-out",
-            "ca.crl.der",
-        ],
-    );
-    let crl = std::fs::read(d.join("ca.crl.der")).unwrap();
+    let crl = ossl::gencrl(d, "ca");
     let key =
         korpu_sign::keys::read_document_key(&key, korpu_sign::keys::RsaPadding::Pkcs1).unwrap();
-    let cert =
-        Certificate::all_from_pem(&std::fs::read_to_string(&cert).unwrap()).unwrap()[0].clone();
+    let cert = cert_at(&cert);
     let root = pki.root();
     let signer = korpu_sign::cades::Signer {
         key: &key,
@@ -1998,14 +1495,7 @@ fn xades_b_lt_embeds_the_cas_crl_when_that_is_what_it_publishes() {
         Some(&CrlOnly(crl)),
     )
     .unwrap();
-    let xml = String::from_utf8(
-        entries(&c)
-            .into_iter()
-            .find(|(n, _, _)| n == "META-INF/signatures0.xml")
-            .unwrap()
-            .1,
-    )
-    .unwrap();
+    let xml = String::from_utf8(entry(&c, "META-INF/signatures0.xml")).unwrap();
     assert!(
         xml.contains("<xades:CRLValues><xades:EncapsulatedCRLValue>"),
         "{xml}"
@@ -2013,7 +1503,7 @@ fn xades_b_lt_embeds_the_cas_crl_when_that_is_what_it_publishes() {
     let mut anchors = pki.root();
     anchors.extend(tsa_pki.anchors());
     let r = asice::validate(&c, &anchors, SystemTime::now(), &Limits::default()).unwrap();
-    assert_eq!(verdict(&r), (Indication::TotalPassed, None), "{r:#?}");
+    expect(&r, Indication::TotalPassed, None);
     assert_eq!(r.signatures[0].report.level, "B-LT");
 }
 
@@ -2024,9 +1514,7 @@ fn xades_b_lt_embeds_the_cas_crl_when_that_is_what_it_publishes() {
 #[test]
 fn an_unreadable_certificate_is_not_a_forgery() {
     let pki = OpensslPki::new("ec");
-    let work = tempfile::tempdir().unwrap();
-    let (key, cert) = pki.signer("Odd Cert", "ec256");
-    let c = pyasice_sign(work.path(), &key, &cert, "sha256", &[("d.txt", b"x")]);
+    let c = pki.pyasice("Odd Cert", "ec256", "sha256", &[("d.txt", b"x")], &[]);
     let extra = edit(&c, SIG_FILE, |x| {
         let s = String::from_utf8(x.clone()).unwrap().replacen(
             "<xades:CertificateValues>",
@@ -2035,21 +1523,16 @@ fn an_unreadable_certificate_is_not_a_forgery() {
         );
         *x = s.into_bytes();
     });
-    assert_eq!(
-        verdict(&validate(&extra, &pki, &pki.root())),
-        (Indication::TotalPassed, None)
-    );
+    assert_eq!(pki.verdict(&extra), (Indication::TotalPassed, None));
     let signer_cert = edit(&c, SIG_FILE, |x| {
         let s = String::from_utf8(x.clone()).unwrap();
         let i = s.find("<ds:X509Certificate>").unwrap() + "<ds:X509Certificate>".len();
         // Keep it base64, but no longer a certificate.
         *x = format!("{}MIIBAAECAwQ={}", &s[..i], &s[i + 12..]).into_bytes();
     });
+    let not_found = Some("NO_SIGNING_CERTIFICATE_FOUND".into());
     assert_eq!(
-        verdict(&validate(&signer_cert, &pki, &pki.root())),
-        (
-            Indication::Indeterminate,
-            Some("NO_SIGNING_CERTIFICATE_FOUND".into())
-        )
+        pki.verdict(&signer_cert),
+        (Indication::Indeterminate, not_found)
     );
 }

@@ -553,11 +553,16 @@ fn raw_call_b(inst: &Instance, path: &str, extra: &str) -> (u16, String) {
     .unwrap();
     let mut out = String::new();
     tcp.read_to_string(&mut out).unwrap();
+    status_and_body(&out)
+}
+
+/// The status code and body of a whole HTTP/1.1 answer `out`.
+fn status_and_body(out: &str) -> (u16, String) {
     let status = out
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {out}"));
+        .unwrap_or_else(|| panic!("no status line: {out:?}"));
     let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
     (status, body)
 }
@@ -1013,13 +1018,7 @@ async fn raw_call(
         .unwrap_or_else(|_| panic!("no answer to {method} {path} within 20 s"))
         .unwrap();
     let out = String::from_utf8_lossy(&out).into_owned();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {out:?}"));
-    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
-    (status, body)
+    status_and_body(&out)
 }
 
 /// Starts an upload that never finishes: the head and a few bytes of a declared body.

@@ -24,6 +24,12 @@ fn openssl(args: &[&str]) -> Output {
     run(Command::new("openssl").args(args))
 }
 
+/// The body of a GET of `url`.
+async fn get_bytes(url: &str) -> Vec<u8> {
+    let resp = reqwest::get(url).await.unwrap();
+    resp.bytes().await.unwrap().to_vec()
+}
+
 /// An RFC 3161 request for `data` (SHA-256, asking for the TSA's certificate), made by openssl
 /// and written to `tsq`; returns `tsq`.
 fn ts_query(data: &Path, tsq: &Path) -> PathBuf {
@@ -263,12 +269,7 @@ async fn operator_sets_up_an_instance_and_openssl_accepts_ocsp_and_certificates(
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&req).unwrap());
-    let resp = reqwest::get(format!("{}/ocsp/{}", c.public, b64.replace('/', "%2F")))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let resp = get_bytes(&format!("{}/ocsp/{}", c.public, b64.replace('/', "%2F"))).await;
     let resp_path = work.path().join("resp.der");
     std::fs::write(&resp_path, &resp).unwrap();
     let out = openssl(&[
@@ -490,13 +491,7 @@ async fn tampered_expired_and_foreign_configurations_are_refused() {
     let c = Central::start(&work.path().join("central"));
     register_agency(&c, work.path());
     let anchor = c.dir.join("anchor.json").display().to_string();
-    let signed = reqwest::get(format!("{}/conf", c.public))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    let signed = get_bytes(&format!("{}/conf", c.public)).await;
     let good = work.path().join("conf.json");
     std::fs::write(&good, &signed).unwrap();
 

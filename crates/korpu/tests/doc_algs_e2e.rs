@@ -3,8 +3,11 @@
 //! the result, and `korpu doc verify --policy FILE` applying a validation policy.
 //!
 //! Fails (does not skip) when openssl is missing.
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
+
+use korpu_testkit::ossl;
 
 mod support;
 use support::{text, KORPU};
@@ -18,11 +21,6 @@ fn run(cmd: &str, dir: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = run("openssl", dir, args);
-    assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
-}
-
 /// An RSA root and signers with RSA-3072 and P-384 keys (0600 key files).
 fn pki(dir: &Path) {
     std::fs::write(
@@ -31,94 +29,20 @@ fn pki(dir: &Path) {
          [leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n",
     )
     .unwrap();
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            "root.key",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-x509",
-            "-key",
-            "root.key",
-            "-subj",
-            "/CN=Algs Root",
-            "-days",
-            "5",
-            "-config",
-            "ext.cnf",
-            "-extensions",
+    ossl::genkey(dir, "root", "rsa2048");
+    ossl::self_signed(dir, "root", "/CN=Algs Root", "ext.cnf", "root", &[]);
+    for (name, kind) in [("rsa", "rsa3072"), ("p384", "p384")] {
+        ossl::genkey(dir, name, kind);
+        let key = dir.join(format!("{name}.key"));
+        std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        ossl::issue_by(
+            dir,
+            name,
             "root",
-            "-out",
-            "root.pem",
-        ],
-    );
-    for (name, args) in [
-        (
-            "rsa",
-            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"][..],
-        ),
-        (
-            "p384",
-            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"][..],
-        ),
-    ] {
-        let key = format!("{name}.key");
-        let mut a = vec!["genpkey"];
-        a.extend(args);
-        a.extend(["-out", &key]);
-        openssl(dir, &a);
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir.join(&key), std::fs::Permissions::from_mode(0o600))
-                .unwrap();
-        }
-        let csr = format!("{name}.csr");
-        let pem = format!("{name}.pem");
-        openssl(
-            dir,
-            &[
-                "req",
-                "-new",
-                "-key",
-                &key,
-                "-subj",
-                &format!("/CN=Algs {name}"),
-                "-out",
-                &csr,
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "root.pem",
-                "-CAkey",
-                "root.key",
-                "-CAcreateserial",
-                "-days",
-                "4",
-                "-extfile",
-                "ext.cnf",
-                "-extensions",
-                "leaf",
-                "-out",
-                &pem,
-            ],
+            &format!("/CN=Algs {name}"),
+            "ext.cnf",
+            "leaf",
+            &[],
         );
     }
 }

@@ -3,10 +3,6 @@
 //! a loopback HTTP server): the signed PDF carries both CRLs, and `korpu doc verify` then passes
 //! it offline with the signer's and the CA's status from them; a revoked signer's B-LT file is
 //! refused.
-#[path = "../../korpu-pki/tests/support/ossl.rs"]
-mod ossl;
-
-use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
@@ -14,50 +10,32 @@ use std::time::SystemTime;
 
 use korpu_pki::ca::Profile;
 use korpu_pki::tsa::Authority;
-use ossl::{KeyKind, Ossl, CA_EXT, SIGNER_EXT};
+use korpu_testkit::http;
+use korpu_testkit::ossl::{CrlPublishing, Made};
 
 mod support;
-use support::doc::{pdf, read_request, root_and_leaf, Signer};
-use support::{korpu, text};
+use support::doc::{pdf, root_and_leaf, Signer};
+use support::{doc_verify, text};
 
 type Files = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 /// GET: the files; POST /tsa: the time-stamping authority; anything else 404 (no OCSP here).
 fn serve(listener: TcpListener, files: Files, tsa: Authority) {
-    std::thread::spawn(move || {
-        let mut serial = 1u64;
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let Some((first, body)) = read_request(&conn) else {
-                continue;
-            };
-            let path = first.split(' ').nth(1).unwrap_or("").to_owned();
-            let answer = if first.starts_with("POST") && path == "/tsa" {
-                serial += 1;
-                Some(tsa.respond(&body, SystemTime::now(), serial))
-            } else if first.starts_with("GET") {
-                let files = files.lock().unwrap();
-                files
-                    .iter()
-                    .find(|(p, _)| *p == path)
-                    .map(|(_, b)| b.clone())
-            } else {
-                None
-            };
-            let resp = match answer {
-                Some(b) => {
-                    let mut r = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        b.len()
-                    )
-                    .into_bytes();
-                    r.extend_from_slice(&b);
-                    r
-                }
-                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_vec(),
-            };
-            let _ = conn.write_all(&resp);
+    let mut serial = 1u64;
+    http::serve_on(listener, move |first, body| {
+        let path = http::path(first);
+        if first.starts_with("POST") && path == "/tsa" {
+            serial += 1;
+            Some((
+                "application/timestamp-reply",
+                tsa.respond(body, SystemTime::now(), serial),
+            ))
+        } else if first.starts_with("GET") {
+            let files = files.lock().unwrap();
+            let file = files.iter().find(|(p, _)| p == path);
+            file.map(|(_, b)| ("application/octet-stream", b.clone()))
+        } else {
+            None
         }
     });
 }
@@ -71,25 +49,12 @@ fn tsa() -> (Authority, korpu_pki::cert::Certificate) {
 
 #[test]
 fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let o = Ossl::new();
-    let root = o.root("root", "/CN=CRL Root", KeyKind::Rsa2048);
-    let ca = o.issue(
-        "ca",
-        "/CN=CRL Issuing CA",
-        KeyKind::P256,
-        &root,
-        &format!("{CA_EXT}crlDistributionPoints=URI:{base}/root.crl\n"),
-    );
-    let signer_ext = format!("{SIGNER_EXT}crlDistributionPoints=URI:{base}/ca.crl\n");
-    let alice = o.issue("alice", "/CN=Alice", KeyKind::P256, &ca, &signer_ext);
-    let mallory = o.issue("mallory", "/CN=Mallory", KeyKind::P256, &ca, &signer_ext);
-    o.revoke(&ca, &mallory, "keyCompromise");
-    let files: Files = Arc::new(Mutex::new(vec![
-        ("/root.crl".into(), o.crl(&root, None)),
-        ("/ca.crl".into(), o.crl(&ca, None)),
-    ]));
+    let (h, listener) = CrlPublishing::listening("CRL Root", "CRL Issuing CA");
+    let (o, root, ca) = (&h.o, &h.root, &h.ca);
+    let alice = h.signer("alice", "/CN=Alice");
+    let mallory = h.signer("mallory", "/CN=Mallory");
+    o.revoke(ca, &mallory, "keyCompromise");
+    let files: Files = Arc::new(Mutex::new(h.crl_files()));
     let (authority, tsa_root) = tsa();
     serve(listener, files, authority);
 
@@ -105,7 +70,7 @@ fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
     for k in [&alice.key_path, &mallory.key_path] {
         std::fs::set_permissions(k, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let sign = |who: &ossl::Made, out: &str| {
+    let sign = |who: &Made, out: &str| {
         let who = Signer {
             key: who.key_path.clone(),
             cert: who.cert_path.clone(),
@@ -113,7 +78,7 @@ fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
         support::doc::sign(
             &who,
             &o.path("chain.pem"),
-            &base,
+            &h.base,
             "b-lt",
             &[],
             &o.path("in.pdf"),
@@ -121,15 +86,11 @@ fn b_lt_under_a_crl_publishing_ca_carries_its_crls() {
         )
     };
     let verify = |file: &str| {
-        korpu(&[
-            "doc",
-            "verify",
-            "--trust",
+        doc_verify(
             root.cert_path.to_str().unwrap(),
-            "--trust",
-            &p("tsa-root.pem"),
+            &["--trust", &p("tsa-root.pem")],
             &p(file),
-        ])
+        )
     };
 
     let o1 = sign(&alice, "alice.pdf");

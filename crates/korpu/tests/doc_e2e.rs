@@ -8,29 +8,29 @@ use std::process::{Command, Output};
 use korpu_pki::ca::Profile;
 
 mod support;
-use support::doc::{pdf, serve, write_signer, Pki, Signer};
-use support::{korpu, text};
+use support::doc::{doc_pki, pdf, serve, served, sign_with, tsa, write_signer, Pki, Signer};
+use support::{doc_verify, korpu, text};
 
 #[test]
 fn doc_sign_and_verify() {
-    let pki = Pki::new();
+    let pki = doc_pki();
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
-    let tsa = pki.tsa("Doc TSA", "1.3.6.1.4.1.99999.2", None);
+    let tsa = tsa(&pki, "Doc TSA", "1.3.6.1.4.1.99999.2", None);
     let responder = pki.responder();
-    let (alice_cert, alice_key) = pki.leaf("AZ/GOV/1001", Profile::MemberSigning);
-    let (mallory_cert, mallory_key) = pki.leaf("AZ/COM/666", Profile::MemberSigning);
-    let url = serve(tsa, responder, vec![mallory_cert.serial_hex()]);
+    let alice = pki.member("AZ/GOV/1001");
+    let mallory = pki.member("AZ/COM/666");
+    let url = serve(tsa, responder, vec![mallory.cert.serial_hex()]);
     // Bob's certificate names the OCSP responder, so a verifier allowed to fetch can ask it.
-    let (bob_cert, bob_key) = pki.leaf_with_ocsp(
+    let bob = pki.leaf_with_ocsp(
         "AZ/GOV/1002",
         Profile::MemberSigning,
-        Some(format!("{url}/ocsp")),
+        &format!("{url}/ocsp"),
     );
-    let alice = write_signer(dir.path(), "alice", &alice_cert, &alice_key);
-    let bob = write_signer(dir.path(), "bob", &bob_cert, &bob_key);
-    let mallory = write_signer(dir.path(), "mallory", &mallory_cert, &mallory_key);
+    let alice = write_signer(dir.path(), "alice", &alice.cert, &alice.key);
+    let bob = write_signer(dir.path(), "bob", &bob.cert, &bob.key);
+    let mallory = write_signer(dir.path(), "mallory", &mallory.cert, &mallory.key);
     pki.write_pems(dir.path());
     std::fs::write(p("in.pdf"), pdf("Permit 42")).unwrap();
 
@@ -78,15 +78,11 @@ fn doc_sign_and_verify() {
     assert_eq!(v["signatures"][1]["report"]["level"], "B-T");
     assert_eq!(v["signatures"][1]["report"]["sub_indication"], "TRY_LATER");
     // Allowed to fetch, the verifier asks the responder Bob's certificate names.
-    let o = korpu(&[
-        "doc",
-        "verify",
-        "--trust",
+    let o = doc_verify(
         &s(&p("root.pem")),
-        "--fetch-revocation",
-        "--json",
+        &["--fetch-revocation", "--json"],
         &s(&p("two.pdf")),
-    ]);
+    );
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["indication"], "TOTAL_PASSED", "{v}");
@@ -94,30 +90,8 @@ fn doc_sign_and_verify() {
     assert!(rev.starts_with("good (fetched OCSP response"), "{v}");
 
     // A change after signing: flagged, non-zero exit.
-    let mut changed = std::fs::read(p("one.pdf")).unwrap();
-    let at = changed.len();
-    let c = "BT (Permit revoked) Tj ET";
-    changed.extend_from_slice(
-        format!(
-            "4 0 obj\n<< /Length {} >>\nstream\n{c}\nendstream\nendobj\n",
-            c.len()
-        )
-        .as_bytes(),
-    );
-    let prev = {
-        let t = String::from_utf8_lossy(&changed[..at]).into_owned();
-        t.rsplit("startxref")
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    };
-    let x = changed.len();
-    changed.extend_from_slice(
-        format!("xref\n4 1\n{at:010} 00000 n\r\ntrailer\n<< /Size 50 /Root 1 0 R /Prev {prev} >>\nstartxref\n{x}\n%%EOF\n").as_bytes(),
-    );
+    let changed =
+        korpu_testkit::pdf::change_content(&std::fs::read(p("one.pdf")).unwrap(), "Permit revoked");
     std::fs::write(p("changed.pdf"), &changed).unwrap();
     let o = verify(&p("changed.pdf"), false);
     assert!(!o.status.success(), "{}", text(&o));
@@ -168,29 +142,12 @@ fn doc_sign_and_verify() {
     std::fs::write(p("cut.asice"), &bytes[..bytes.len() - 30]).unwrap();
     let o = verify(&p("cut.asice"), false);
     failed_saying(&o, &o.stdout, "corrupt");
-    std::fs::write(p("other.pem"), Pki::new().root.to_pem()).unwrap();
-    let o = korpu(&[
-        "doc",
-        "verify",
-        "--trust",
-        &s(&p("other.pem")),
-        &s(&p("one.pdf")),
-    ]);
+    std::fs::write(p("other.pem"), doc_pki().root.to_pem()).unwrap();
+    let o = doc_verify(&s(&p("other.pem")), &[], &s(&p("one.pdf")));
     failed_saying(&o, &o.stdout, "INDETERMINATE");
 
     // Usage errors say what to do.
-    let o = korpu(&[
-        "doc",
-        "sign",
-        "--key",
-        &s(&alice.key),
-        "--cert",
-        &s(&alice.cert),
-        "--level",
-        "b-t",
-        &s(&p("in.pdf")),
-        &s(&p("x.pdf")),
-    ]);
+    let o = sign_with(&alice, &[], "b-t", &p("in.pdf"), &p("x.pdf"));
     failed_saying(&o, &o.stderr, "--tsa");
 }
 
@@ -200,7 +157,7 @@ fn doc_sign_and_verify() {
 /// file is TOTAL_FAILED/HASH_FAILURE, a missing one SIGNED_DATA_NOT_FOUND, never forged).
 #[test]
 fn doc_verify_detects_by_content_and_reads_standalone_cades() {
-    let (pki, url) = Pki::served();
+    let (pki, url) = served();
     let (dir, signer) = signer_dir(&pki, "AZ/GOV/3003", None);
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
@@ -339,7 +296,7 @@ fn doc_verify_detects_by_content_and_reads_standalone_cades() {
 /// BDOC library, installed by scripts/test) verifies it.
 #[test]
 fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
-    let (pki, url) = Pki::served();
+    let (pki, url) = served();
     let (dir, signer) = signer_dir(&pki, "AZ/GOV/4004", None);
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
@@ -354,14 +311,7 @@ fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
         &p("order.asice"),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let o = korpu(&[
-        "doc",
-        "verify",
-        "--json",
-        "--trust",
-        &s(&p("root.pem")),
-        &s(&p("order.asice")),
-    ]);
+    let o = doc_verify(&s(&p("root.pem")), &["--json"], &s(&p("order.asice")));
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["format"], "ASiC-E (XAdES)", "{v}");
@@ -388,8 +338,8 @@ fn doc_sign_xades_b_lt_is_verified_by_us_and_pyasice() {
 /// `--detached-content` (without it SIGNED_DATA_NOT_FOUND), an altered file HASH_FAILURE.
 #[test]
 fn doc_verify_reads_signed_xml_and_detached_xades() {
-    let (pki, url) = Pki::served();
-    let (dir, signer) = signer_dir(&pki, "AZ/GOV/6006", Some(format!("{url}/ocsp")));
+    let (pki, url) = served();
+    let (dir, signer) = signer_dir(&pki, "AZ/GOV/6006", Some(&format!("{url}/ocsp")));
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
     let verify = |extra: &[&str], file: &Path| {
@@ -512,10 +462,10 @@ fn failed_saying(o: &Output, out: &[u8], what: &str) {
 
 /// A fresh directory holding the PKI's `chain.pem` and `root.pem` and a signing key and
 /// certificate for `member` (whose certificate names `ocsp` as its responder, if given).
-fn signer_dir(pki: &Pki, member: &str, ocsp: Option<String>) -> (tempfile::TempDir, Signer) {
+fn signer_dir(pki: &Pki, member: &str, ocsp: Option<&str>) -> (tempfile::TempDir, Signer) {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = pki.leaf_with_ocsp(member, Profile::MemberSigning, ocsp);
-    let signer = write_signer(dir.path(), "signer", &cert, &key);
+    let m = pki.leaf(member, Profile::MemberSigning, ocsp);
+    let signer = write_signer(dir.path(), "signer", &m.cert, &m.key);
     pki.write_pems(dir.path());
     (dir, signer)
 }

@@ -7,14 +7,14 @@ use std::net::TcpListener;
 use std::path::Path;
 
 mod support;
-use support::doc::{pdf, serve_on, sign_with, write_signer, Pki};
-use support::{korpu, text};
+use support::doc::{doc_pki, pdf, serve_on, sign_with, tsa, write_signer};
+use support::{doc_verify, korpu, text};
 
 use korpu_pki::ca::Profile;
 
 #[test]
 fn doc_extend_b_lta_adds_and_renews_archive_timestamps() {
-    let pki = Pki::new();
+    let pki = doc_pki();
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let s = |x: &Path| x.to_str().unwrap().to_string();
@@ -23,22 +23,19 @@ fn doc_extend_b_lta_adds_and_renews_archive_timestamps() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let ocsp_url = format!("{url}/ocsp");
-    let tsa = pki.tsa(
+    let tsa = tsa(
+        &pki,
         "Doc Archive TSA",
         "1.3.6.1.4.1.99999.3",
-        Some(ocsp_url.clone()),
+        Some(&ocsp_url),
     );
     serve_on(listener, tsa, pki.responder(), Vec::new());
-    let (cert, key) = pki.leaf_with_ocsp(
-        "AZ/GOV/1201",
-        Profile::MemberSigning,
-        Some(ocsp_url.clone()),
-    );
-    let alice = write_signer(dir.path(), "alice", &cert, &key);
+    let m = pki.leaf_with_ocsp("AZ/GOV/1201", Profile::MemberSigning, &ocsp_url);
+    let alice = write_signer(dir.path(), "alice", &m.cert, &m.key);
     pki.write_pems(dir.path());
     std::fs::write(p("in.pdf"), pdf("Archived permit")).unwrap();
     let tsa_url = format!("{url}/tsa");
-    let verify = |file: &Path| korpu(&["doc", "verify", "--trust", &s(&p("root.pem")), &s(file)]);
+    let verify = |file: &Path| doc_verify(&s(&p("root.pem")), &[], &s(file));
     let extend_lta = |opts: &[&str], input: &str, out: &str| {
         let (input, out) = (s(&p(input)), s(&p(out)));
         let mut args = vec!["doc", "extend", "--level", "b-lta"];
@@ -88,15 +85,11 @@ fn doc_extend_b_lta_adds_and_renews_archive_timestamps() {
     );
 
     // The ETSI report holds the one signature (time-stamps are not signatures).
-    let o = korpu(&[
-        "doc",
-        "verify",
-        "--trust",
+    let o = doc_verify(
         &s(&p("root.pem")),
-        "--report",
-        "etsi",
+        &["--report", "etsi"],
         &s(&p("renewed.pdf")),
-    ]);
+    );
     let xml = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(

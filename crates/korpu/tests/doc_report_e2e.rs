@@ -10,7 +10,7 @@ use korpu_pki::ca::Profile;
 
 mod support;
 use support::doc::{pdf, root_and_leaf, sign_with, write_signer};
-use support::{korpu, text};
+use support::{doc_verify, text};
 
 const SCHEMA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -45,17 +45,7 @@ fn doc_verify_prints_an_etsi_report_that_validates_against_the_xsd() {
     std::fs::write(p("in.pdf"), pdf("Permit 77")).unwrap();
     let o = sign_with(&signer, &[], "b-b", &p("in.pdf"), &p("signed.pdf"));
     assert!(o.status.success(), "{}", text(&o));
-    let verify_etsi = |file: &str| {
-        korpu(&[
-            "doc",
-            "verify",
-            "--trust",
-            &s("root.pem"),
-            "--report",
-            "etsi",
-            &s(file),
-        ])
-    };
+    let verify_etsi = |file: &str| doc_verify(&s("root.pem"), &["--report", "etsi"], &s(file));
 
     // B-B offline: intact and trusted, revocation not established (INDETERMINATE/TRY_LATER),
     // so the exit status is non-zero as with the simple report.
@@ -97,16 +87,11 @@ fn doc_verify_prints_an_etsi_report_that_validates_against_the_xsd() {
     );
 
     // --json and --report are one choice.
-    let o = korpu(&[
-        "doc",
-        "verify",
-        "--trust",
+    let o = doc_verify(
         &s("root.pem"),
-        "--json",
-        "--report",
-        "etsi",
+        &["--json", "--report", "etsi"],
         &s("signed.pdf"),
-    ]);
+    );
     assert!(!o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("cannot be used with"),

@@ -14,8 +14,9 @@ const A: &str = "AZ/GOV/1400001";
 const B: &str = "AZ/GOV/1400002";
 
 mod support;
+use korpu_testkit::json;
 use support::platform::{register_gateway, start_central};
-use support::{free_port, korpu, korpu_ok, Proc, KORPU};
+use support::{doc_verify, free_port, korpu, korpu_ok, Proc, KORPU};
 
 struct Org {
     member: &'static str,
@@ -303,14 +304,11 @@ fn documents_cross_the_bridge_with_signed_receipts() {
     a.docs(&["container", &id, "--out", container.to_str().unwrap()]);
     let root = dir.join("central/certs/root.pem");
     // The exchange signs at B-B: offline, the signers' revocation cannot be established.
-    let offline = korpu(&[
-        "doc",
-        "verify",
-        "--trust",
+    let offline = doc_verify(
         root.to_str().unwrap(),
-        "--json",
+        &["--json"],
         container.to_str().unwrap(),
-    ]);
+    );
     assert!(!offline.status.success());
     let offline: Value = serde_json::from_slice(&offline.stdout).unwrap();
     assert_eq!(offline["indication"], "INDETERMINATE", "{offline}");
@@ -358,12 +356,7 @@ fn documents_cross_the_bridge_with_signed_receipts() {
     );
     let shown = a.docs_json(&["show", &reply_id]);
     assert_eq!(shown["document"]["reply_to"], id.as_str());
-    let thread: Vec<&str> = shown["thread"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap())
-        .collect();
+    let thread = json::strs(&shown, "thread", "id");
     assert_eq!(thread.len(), 2, "{shown}");
     assert!(thread.contains(&id.as_str()) && thread.contains(&reply_id.as_str()));
     let original = a.docs_json(&["show", &id]);

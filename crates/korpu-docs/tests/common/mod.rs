@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
@@ -19,11 +19,10 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
 use korpu_docs::DocsConfig;
-use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
+use korpu_pki::ca::{Profile, Subject};
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
-
-pub const DAY: Duration = Duration::from_secs(86_400);
+use korpu_testkit::{pki, DAY};
 
 /// A root CA for one test.
 pub struct Ca {
@@ -31,35 +30,27 @@ pub struct Ca {
     pub key: SigningKey,
 }
 
-/// A certificate request for `cn`, valid from yesterday for `days` days.
-fn request<'a>(cn: &str, pk: &'a [u8], profile: Profile, days: u32) -> IssueRequest<'a> {
-    let now = SystemTime::now();
-    IssueRequest {
-        subject: Subject::cn(cn),
-        public_key_der: pk,
-        profile,
-        not_before: now - DAY,
-        not_after: now + days * DAY,
-        ocsp_url: None,
-    }
-}
-
 /// A fresh root CA, valid from yesterday for a year.
 pub fn ca() -> Ca {
-    let key = SigningKey::generate();
-    let pk = key.public_key_der();
-    let req = request("Test Root", &pk, Profile::Root, 365);
-    let root = ca::self_signed(&key, req, &ca::random_serial()).unwrap();
+    let now = SystemTime::now();
+    let (root, key) = pki::self_signed_root(Subject::cn("Test Root"), now - DAY, now + 365 * DAY);
     Ca { root, key }
 }
 
 impl Ca {
-    /// A member signing key and its certificate (common name `cn`, the member).
+    /// A member signing key and its certificate (common name `cn`, the member), valid from
+    /// yesterday for 30 days.
     pub fn member(&self, cn: &str) -> (SigningKey, Certificate) {
-        let key = SigningKey::generate();
-        let pk = key.public_key_der();
-        let req = request(cn, &pk, Profile::MemberSigning, 30);
-        let cert = ca::issue(&self.root, &self.key, req, &ca::random_serial()).unwrap();
+        let now = SystemTime::now();
+        let (cert, key) = pki::issue(
+            &self.root,
+            &self.key,
+            Subject::cn(cn),
+            Profile::MemberSigning,
+            now - DAY,
+            now + 30 * DAY,
+            None,
+        );
         (key, cert)
     }
 

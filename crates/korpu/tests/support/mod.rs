@@ -18,6 +18,15 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 pub const KORPU: &str = env!("CARGO_BIN_EXE_korpu");
 
+/// `korpu doc verify --trust ROOT OPTIONS… FILE`: validation of `file` trusting the root
+/// certificate file `root`.
+pub fn doc_verify(root: &str, options: &[&str], file: &str) -> Output {
+    let mut args = vec!["doc", "verify", "--trust", root];
+    args.extend_from_slice(options);
+    args.push(file);
+    korpu(&args)
+}
+
 /// Ports below Linux's ephemeral range (32768–60999 by default), so that the many outgoing
 /// connections a test makes can never take a port between our choosing it and a child process
 /// binding it — the race that `bind(0)`-then-close has.

@@ -1,5 +1,7 @@
 //! A minimal PDF writer for tests: one page with a text content stream, padded to a size,
-//! with a classic xref table or a compressed xref stream (PDF 1.5) and an object stream.
+//! with a classic xref table or a compressed xref stream (PDF 1.5) and an object stream, and an
+//! incremental update that changes the page. Not a PDF library: just enough for documents to
+//! sign and tamper with.
 use std::io::Write;
 
 fn content(text: &str, pad: usize) -> Vec<u8> {
@@ -11,42 +13,68 @@ fn content(text: &str, pad: usize) -> Vec<u8> {
     c
 }
 
+/// A stream object's body holding `c`, unfiltered.
+fn stream(c: &[u8]) -> Vec<u8> {
+    let mut s = format!("<< /Length {} >>\nstream\n", c.len()).into_bytes();
+    s.extend_from_slice(c);
+    s.extend_from_slice(b"\nendstream");
+    s
+}
+
 /// A one-page PDF 1.4 with an xref table, about `size` bytes.
 pub fn simple(text: &str, size: usize) -> Vec<u8> {
-    let c = content(text, size.saturating_sub(700));
+    one_page(&content(text, size.saturating_sub(700)))
+}
+
+/// A one-page PDF 1.4 with an xref table whose page shows the content stream `c` (in font F1,
+/// Helvetica).
+pub fn one_page(c: &[u8]) -> Vec<u8> {
     let objs: Vec<Vec<u8>> = vec![
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
-        {
-            let mut s = format!("<< /Length {} >>\nstream\n", c.len()).into_bytes();
-            s.extend_from_slice(&c);
-            s.extend_from_slice(b"\nendstream");
-            s
-        },
+        stream(c),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
     ];
     let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(o);
-        out.extend_from_slice(b"\nendobj\n");
-    }
+    let objs: Vec<&[u8]> = objs.iter().map(Vec::as_slice).collect();
+    let offsets = write_objects(&mut out, 1, &objs);
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes());
-    for o in &offsets {
-        out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
-    }
+    let n = objs.len() + 1;
+    out.extend_from_slice(format!("xref\n0 {n}\n0000000000 65535 f\r\n{offsets}").as_bytes());
     out.extend_from_slice(
         format!(
-            "trailer\n<< /Size {} /Root 1 0 R /ID [<0123456789abcdef0123456789abcdef> <0123456789abcdef0123456789abcdef>] >>\nstartxref\n{xref}\n%%EOF\n",
-            objs.len() + 1
+            "trailer\n<< /Size {n} /Root 1 0 R /ID [<0123456789abcdef0123456789abcdef> <0123456789abcdef0123456789abcdef>] >>\nstartxref\n{xref}\n%%EOF\n"
         )
         .as_bytes(),
     );
     out
+}
+
+/// Appends the objects `objects` (each its body), numbered from `first` on, to `out`; returns
+/// their cross-reference entries.
+fn write_objects(out: &mut Vec<u8>, first: u32, objects: &[&[u8]]) -> String {
+    let mut entries = String::new();
+    for (n, o) in (first..).zip(objects) {
+        entries.push_str(&format!("{:010} 00000 n\r\n", out.len()));
+        out.extend_from_slice(format!("{n} 0 obj\n").as_bytes());
+        out.extend_from_slice(o);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    entries
+}
+
+/// The offset the last `startxref` of `pdf` names: the `/Prev` of an update appended to it.
+pub fn startxref(pdf: &[u8]) -> usize {
+    let tail = &pdf[pdf.len().saturating_sub(64)..];
+    let s = String::from_utf8_lossy(tail);
+    let after = s.rsplit("startxref").next().unwrap();
+    after
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse::<usize>()
+        .unwrap()
 }
 
 fn deflate(b: &[u8]) -> Vec<u8> {
@@ -136,28 +164,21 @@ pub fn with_xref_stream(text: &str) -> Vec<u8> {
 /// Appends an incremental update replacing object 4 (the page content) with `text`: the kind
 /// of change made to a signed document that validation must flag.
 pub fn change_content(pdf: &[u8], text: &str) -> Vec<u8> {
-    let c = content(text, 0);
+    append_update(pdf, 4, &[&stream(&content(text, 0))], 100, 1)
+}
+
+/// `pdf` with an incremental update: the objects `objects` (each its body, numbered from
+/// `first` on), their cross-reference section and a trailer with `/Size size`, the catalog
+/// `root` and `/Prev` the previous cross-reference.
+pub fn append_update(pdf: &[u8], first: u32, objects: &[&[u8]], size: u32, root: u32) -> Vec<u8> {
+    let prev = startxref(pdf);
     let mut out = pdf.to_vec();
-    let at = out.len();
-    out.extend_from_slice(format!("4 0 obj\n<< /Length {} >>\nstream\n", c.len()).as_bytes());
-    out.extend_from_slice(&c);
-    out.extend_from_slice(b"\nendstream\nendobj\n");
-    let prev = {
-        let tail = &pdf[pdf.len().saturating_sub(64)..];
-        let s = String::from_utf8_lossy(tail);
-        let after = s.rsplit("startxref").next().unwrap();
-        after
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse::<usize>()
-            .unwrap()
-    };
-    let size = 100;
+    let offsets = write_objects(&mut out, first, objects);
     let xref = out.len();
     out.extend_from_slice(
         format!(
-            "xref\n4 1\n{at:010} 00000 n\r\ntrailer\n<< /Size {size} /Root 1 0 R /Prev {prev} >>\nstartxref\n{xref}\n%%EOF\n"
+            "xref\n{first} {}\n{offsets}trailer\n<< /Size {size} /Root {root} 0 R /Prev {prev} >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len()
         )
         .as_bytes(),
     );
