@@ -194,7 +194,7 @@ fn record_alone(rt: &tokio::runtime::Runtime) -> f64 {
     let ledger = rt.block_on(async {
         let origin = "korpu/floor".to_owned();
         let signer = korpu_tlog::NoteSigner::generate(origin.clone()).expect("a note key");
-        let cfg = korpu_ledger::LedgerConfig::new(dir.path().join("ledger"), origin);
+        let cfg = korpu_gateway::record::ledger_config(dir.path(), origin);
         korpu_ledger::Ledger::open(cfg, signer)
             .await
             .expect("the ledger opens")

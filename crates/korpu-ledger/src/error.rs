@@ -98,8 +98,9 @@ pub enum LedgerError {
         /// The limit.
         max: usize,
     },
-    /// A stored entry has the right checksum but is not an exchange record.
-    #[error("entry {index} is not a valid exchange record: {detail}")]
+    /// A stored entry has the right checksum but its [`crate::Indexer`] refuses it: it is not
+    /// an entry of the kind this ledger's caller writes.
+    #[error("entry {index} is not a valid entry: {detail}")]
     BadRecord {
         /// The entry's index.
         index: u64,

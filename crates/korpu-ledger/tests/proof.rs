@@ -1,10 +1,11 @@
-//! Evidence for one record as a C2SP tlog-proof file: written from a real ledger, parsed
+//! One record's proof as a C2SP tlog-proof file: written from a real ledger, parsed
 //! back, verified, and refused when the record, the index, a proof hash or the key differ.
 
 use korpu_ledger::proof::{TlogProof, TlogProofError, TLOG_PROOF_HEADER};
-use korpu_ledger::{ExchangeRecord, Ledger, NoteSigner};
+use korpu_ledger::{Ledger, NoteSigner};
 
 mod common;
+use common::ExchangeRecord;
 
 const ORIGIN: &str = "proof.gw1.korpu.test/v1";
 
@@ -22,15 +23,21 @@ async fn tlog_proof_round_trip_and_tampering() {
     let cfg = common::quiet_config(dir.path(), ORIGIN, 1 << 20);
     let ledger = Ledger::open(cfg, signer.clone()).await.unwrap();
     common::append_all(&ledger, (0..13).map(rec)).await;
-    ledger.checkpoint().await.unwrap();
-    let evidence = ledger.evidence("msg-5").await.unwrap().remove(0);
-    let proof = evidence.tlog_proof().unwrap();
+    let cp = ledger.checkpoint().await.unwrap();
+    // What the gateway's evidence package turns into this file: the entry's bytes, its index,
+    // its inclusion proof and the checkpoint note.
+    let proof = TlogProof {
+        extra: Some(ledger.entry(5).await.unwrap()),
+        index: 5,
+        proof: ledger.inclusion_proof(5, cp.checkpoint.size).await.unwrap(),
+        checkpoint: cp.note.clone(),
+    };
     let text = proof.to_text();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some(TLOG_PROOF_HEADER));
     assert!(lines.next().unwrap().starts_with("extra "));
     assert_eq!(lines.next(), Some("index 5"));
-    assert!(text.ends_with(&evidence.checkpoint));
+    assert!(text.ends_with(&cp.note));
     let parsed = TlogProof::parse(&text).unwrap();
     assert_eq!(parsed, proof);
     let keys = [signer.verifier()];

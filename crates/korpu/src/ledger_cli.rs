@@ -310,7 +310,7 @@ pub async fn proof(
     message_id: &str,
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let mut evidence = ledger.evidence(message_id).await?;
+    let mut evidence = korpu_gateway::evidence::evidence(&ledger, message_id).await?;
     let last = evidence
         .pop()
         .context("evidence returns at least one package")?;
