@@ -162,7 +162,7 @@ fn record(i: usize) -> ExchangeRecord {
         client: "AZ/GOV/1400003/benefits".into(),
         service: "AZ/GOV/1400001/population/echo".into(),
         gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
+        role: korpu_gateway::record::Role::Client,
         user_id: None,
         data_subject: None,
         purpose: None,

@@ -341,7 +341,7 @@ fn signed_fields_match(rec: &ExchangeRecord, which: &str, digest_hex: &str) -> R
             "the record's {which} signature base does not hash to its digest (the record was altered)"
         ));
     }
-    let (v, fields) = korpu_tlog::record::signature_base_fields(base)
+    let (v, fields) = korpu_xroad::record::signature_base_fields(base)
         .filter(|(v, _)| *v == version)
         .ok_or_else(|| format!("the record's {which} signature base is not {version}"))?;
     let status = rec.response_status.map(|s| s.to_string());
@@ -402,7 +402,7 @@ mod tests {
             client: "AZ/GOV/1400003/benefits".into(),
             service: "AZ/GOV/1400002/tax/income".into(),
             gateway: "AZ/GOV/1400002/gw1".into(),
-            role: "provider".into(),
+            role: crate::record::Role::Provider,
             user_id: Some("AZ1234567".into()),
             data_subject: Some("AZ1234567".into()),
             purpose: Some("benefit".into()),

@@ -31,7 +31,7 @@ use crate::config::{Cidr, GatewayConfig};
 use crate::index::IndexedConf;
 use crate::metrics::{Metrics, Scrape};
 use crate::protocol::{self as p, ErrorKind, XRoadError, XRoadHeaders};
-use crate::record::{ExchangeRecord, Recorder};
+use crate::record::{ExchangeRecord, Recorder, Role};
 use crate::tls::{self, OwnTls};
 
 mod client;

@@ -8,12 +8,12 @@
 //! not name what was asked for.
 //!
 //! Deliberately not here: storage, proofs and checkpoints (`korpu-ledger`), the record's
-//! encoding (`korpu_tlog::record`), evidence packages ([`crate::evidence`]).
+//! encoding (`korpu_xroad::record`), evidence packages ([`crate::evidence`]).
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use korpu_ledger::{Entry, IndexKey, Indexer, KeySpace, Ledger, LedgerError, SignedCheckpoint};
 use korpu_tlog::merkle::{leaf_hash, Hash};
-use korpu_tlog::record::rfc3339_ms;
+use korpu_xroad::record::rfc3339_ms;
 use serde::Deserialize;
 
 use crate::record::ExchangeRecord;

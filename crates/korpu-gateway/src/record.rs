@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::gateway::CurrentConf;
 
-pub use korpu_tlog::ExchangeRecord;
+pub use korpu_xroad::record::{ExchangeRecord, Role};
 
 /// Why a record was not made durable, or a question about the record not answered.
 #[derive(Debug, thiserror::Error)]

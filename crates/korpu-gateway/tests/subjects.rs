@@ -17,7 +17,7 @@ fn rec(i: u64) -> ExchangeRecord {
         client: format!("AZ/GOV/140000{}/benefits", i % 2),
         service: "AZ/GOV/1400001/population/familyComposition".into(),
         gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
+        role: korpu_gateway::record::Role::Client,
         // Every 5th names nobody; the others cycle through three subjects.
         data_subject: (i % 5 != 4).then(|| format!("AZ{:07}", i % 3)),
         purpose: Some("benefit-eligibility".into()),

@@ -171,7 +171,7 @@ async fn duplicate_message_ids_are_all_found() {
     let a = ledger.append(common::entry(&rec("same"))).await.unwrap();
     ledger.append(common::entry(&rec("other"))).await.unwrap();
     let mut provider_side = rec("same");
-    provider_side.role = "provider".into();
+    provider_side.role = common::Role::Provider;
     let b = ledger.append(common::entry(&provider_side)).await.unwrap();
     assert_eq!(ledger.find("same").await.unwrap(), vec![a, b]);
     ledger.close().await.unwrap();

@@ -3,6 +3,7 @@
 
 use korpu_ledger::proof::{TlogProof, TlogProofError, TLOG_PROOF_HEADER};
 use korpu_ledger::{Ledger, NoteSigner};
+use korpu_xroad::record::verify_proof;
 
 mod common;
 use common::ExchangeRecord;
@@ -41,7 +42,7 @@ async fn tlog_proof_round_trip_and_tampering() {
     let parsed = TlogProof::parse(&text).unwrap();
     assert_eq!(parsed, proof);
     let keys = [signer.verifier()];
-    let (record, cp) = parsed.verify_record(&keys).unwrap();
+    let (record, cp) = verify_proof(&parsed, &keys).unwrap();
     assert_eq!(record, rec(5));
     assert_eq!(cp.size, 13);
 
@@ -49,23 +50,23 @@ async fn tlog_proof_round_trip_and_tampering() {
     let mut other = parsed.clone();
     other.extra = Some(rec(6).leaf_bytes());
     assert!(matches!(
-        other.verify_record(&keys),
+        verify_proof(&other, &keys),
         Err(TlogProofError::NotIncluded { index: 5, .. })
     ));
     // Another index.
     let moved = text.replace("index 5\n", "index 6\n");
     assert!(matches!(
-        TlogProof::parse(&moved).unwrap().verify_record(&keys),
+        verify_proof(&TlogProof::parse(&moved).unwrap(), &keys),
         Err(TlogProofError::NotIncluded { index: 6, .. })
     ));
     // A changed proof hash.
     let mut bent = parsed.clone();
     bent.proof[0][0] ^= 1;
-    assert!(bent.verify_record(&keys).is_err());
+    assert!(verify_proof(&bent, &keys).is_err());
     // Another key.
     let stranger = [NoteSigner::generate(ORIGIN).unwrap().verifier()];
     assert!(matches!(
-        parsed.verify_record(&stranger),
+        verify_proof(&parsed, &stranger),
         Err(TlogProofError::Checkpoint(_))
     ));
     // Malformed text.

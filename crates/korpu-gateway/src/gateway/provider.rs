@@ -275,7 +275,12 @@ impl Gateway {
             response_body_sha256,
             request_signed: Some(base),
             response_signed: Some(rbase),
-            ..steps::new_record(&self.id_text, "provider", &xh, target.service_text.clone())
+            ..steps::new_record(
+                &self.id_text,
+                Role::Provider,
+                &xh,
+                target.service_text.clone(),
+            )
         };
         self.recorder
             .record(&rec)

@@ -14,7 +14,7 @@ use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_pki::tsa::Authority;
-pub use korpu_tlog::ExchangeRecord;
+pub use korpu_xroad::record::{ExchangeRecord, Role};
 
 /// A minimal client-side record: only what every record has; tests set the rest.
 pub fn record(message_id: impl Into<String>, time_unix_ms: u64) -> ExchangeRecord {
@@ -24,7 +24,7 @@ pub fn record(message_id: impl Into<String>, time_unix_ms: u64) -> ExchangeRecor
         client: "AZ/GOV/1400003/benefits".into(),
         service: "AZ/GOV/1400001/population/familyComposition".into(),
         gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
+        role: Role::Client,
         request_digest: "00".repeat(32),
         response_status: Some(200),
         ..ExchangeRecord::default()
