@@ -16,6 +16,7 @@
 //!   offline verifier.
 //! - [`replay`]: the provider side's refusal of replayed and stale requests.
 //! - [`certstore`]: the signing certificates that the records name, kept for evidence.
+//! - [`bodystore`]: request and response bodies of the services that keep them, encrypted.
 //! - [`service`]: the client and provider sides as `tower::Service`s over any request body.
 //! - [`server`]: [`GatewayBuilder`] (start, with the ledger's lifetime), listeners, background
 //!   refresh and graceful shutdown.
@@ -26,6 +27,7 @@
 
 pub mod batchsign;
 pub mod body;
+pub mod bodystore;
 pub mod certstore;
 pub mod config;
 pub mod evidence;

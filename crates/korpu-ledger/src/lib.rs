@@ -29,7 +29,6 @@
 pub mod archive;
 pub use korpu_tlog::{checkpoint, merkle, proof};
 pub mod audit;
-pub mod body;
 mod error;
 pub mod log;
 pub mod tiles;

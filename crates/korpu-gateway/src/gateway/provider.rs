@@ -305,7 +305,7 @@ impl Gateway {
     /// Keeps `body` encrypted in `store`, durably, and returns its hex SHA-256 (its name there).
     pub(super) async fn keep_body(
         &self,
-        store: &Arc<korpu_ledger::body::BodyStore>,
+        store: &Arc<crate::bodystore::BodyStore>,
         body: &mut Spooled,
         what: &str,
     ) -> Result<String, XRoadError> {

@@ -349,7 +349,12 @@ mod tests {
     #[test]
     fn a_new_record_states_the_exchange_and_nothing_it_does_not_know() {
         let x = xh("AZ/GOV/1/sub", &[(p::H_USER, "u"), (p::H_PURPOSE, "why")]);
-        let r = new_record("AZ/GOV/1/gw1", Role::Client, &x, "AZ/GOV/2/pro/persons".into());
+        let r = new_record(
+            "AZ/GOV/1/gw1",
+            Role::Client,
+            &x,
+            "AZ/GOV/2/pro/persons".into(),
+        );
         assert_eq!(r.message_id, x.message_id);
         assert_eq!(r.client, "AZ/GOV/1/sub");
         assert_eq!(r.service, "AZ/GOV/2/pro/persons");
