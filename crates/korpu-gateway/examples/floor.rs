@@ -162,7 +162,7 @@ fn record(i: usize) -> ExchangeRecord {
         client: "AZ/GOV/1400003/benefits".into(),
         service: "AZ/GOV/1400001/population/echo".into(),
         gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
+        role: korpu_gateway::record::Role::Client,
         user_id: None,
         data_subject: None,
         purpose: None,
@@ -194,7 +194,7 @@ fn record_alone(rt: &tokio::runtime::Runtime) -> f64 {
     let ledger = rt.block_on(async {
         let origin = "korpu/floor".to_owned();
         let signer = korpu_tlog::NoteSigner::generate(origin.clone()).expect("a note key");
-        let cfg = korpu_ledger::LedgerConfig::new(dir.path().join("ledger"), origin);
+        let cfg = korpu_gateway::record::ledger_config(dir.path(), origin);
         korpu_ledger::Ledger::open(cfg, signer)
             .await
             .expect("the ledger opens")

@@ -31,7 +31,7 @@ use crate::config::{Cidr, GatewayConfig};
 use crate::index::IndexedConf;
 use crate::metrics::{Metrics, Scrape};
 use crate::protocol::{self as p, ErrorKind, XRoadError, XRoadHeaders};
-use crate::record::{ExchangeRecord, Recorder};
+use crate::record::{ExchangeRecord, Recorder, Role};
 use crate::tls::{self, OwnTls};
 
 mod client;
@@ -200,7 +200,7 @@ pub struct Gateway {
     recorder: Box<dyn Recorder>,
     certs: crate::certstore::CertStore,
     /// Where bodies of `keep_bodies` services go, encrypted; `None` when no service keeps any.
-    bodies: Option<Arc<korpu_ledger::body::BodyStore>>,
+    bodies: Option<Arc<crate::bodystore::BodyStore>>,
     keep_bodies: std::collections::HashSet<ServiceId>,
     pub metrics: Metrics,
     /// Exchanges in progress on the client side, per client subsystem within it.
@@ -470,10 +470,10 @@ impl Gateway {
         let bodies = if keep_bodies.is_empty() {
             None
         } else {
-            let key = korpu_ledger::body::BodyKey::load_or_create(&cfg.data_dir.join("body.key"))
+            let key = crate::bodystore::BodyKey::load_or_create(&cfg.data_dir.join("body.key"))
                 .map_err(|e| err("the body key", &e))?;
             Some(Arc::new(
-                korpu_ledger::body::BodyStore::open(cfg.data_dir.join("bodies"), key)
+                crate::bodystore::BodyStore::open(cfg.data_dir.join("bodies"), key)
                     .map_err(|e| err("the body store", &e))?,
             ))
         };

@@ -11,22 +11,29 @@
 //! - [`body`]: bounded-memory spooling of bodies, which must be whole before their signature
 //!   can be checked.
 //! - [`record`]: the durable exchange record behind the [`record::Recorder`] interface.
+//! - [`ledger`]: the records as evidence-ledger entries (their lookup keys, reading them
+//!   back, the data tracker's answer); [`evidence`]: one exchange's evidence package and its
+//!   offline verifier.
 //! - [`replay`]: the provider side's refusal of replayed and stale requests.
 //! - [`certstore`]: the signing certificates that the records name, kept for evidence.
+//! - [`bodystore`]: request and response bodies of the services that keep them, encrypted.
 //! - [`service`]: the client and provider sides as `tower::Service`s over any request body.
 //! - [`server`]: [`GatewayBuilder`] (start, with the ledger's lifetime), listeners, background
 //!   refresh and graceful shutdown.
 //!
 //! It does not decide who may call what (the central registry does, through the global
-//! configuration) and does not keep proofs over the record (the evidence ledger does).
+//! configuration) and does not compute proofs over the records (the evidence ledger does).
 #![forbid(unsafe_code)]
 
 pub mod batchsign;
 pub mod body;
+pub mod bodystore;
 pub mod certstore;
 pub mod config;
+pub mod evidence;
 pub mod gateway;
 pub mod index;
+pub mod ledger;
 pub mod limits;
 pub mod metrics;
 pub mod peers;

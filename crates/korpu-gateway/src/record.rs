@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::gateway::CurrentConf;
 
-pub use korpu_tlog::ExchangeRecord;
+pub use korpu_xroad::record::{ExchangeRecord, Role};
 
 /// Why a record was not made durable, or a question about the record not answered.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,8 @@ pub enum RecordError {
     JournalWrite(String),
     #[error("{0}")]
     Ledger(#[from] korpu_ledger::LedgerError),
+    #[error("{0}")]
+    Read(#[from] crate::ledger::ReadError),
     #[error("this gateway's record keeps no subject index")]
     NoSubjectIndex,
 }
@@ -71,7 +73,8 @@ pub trait Recorder: Send + Sync + 'static {
     /// `{"entries":[{"index","leaf","time","client","service","purpose","message_id",
     /// "leaf_hash","proof":{"tree_size","hashes","checkpoint"}}],"next"}`, where `leaf` is the
     /// record's exact leaf bytes (base64), the only part a verifier may show (see
-    /// `korpu_ledger::SubjectPage::to_tracker_json`). Recorders without a subject index say so.
+    /// [`crate::ledger::SubjectPage::to_tracker_json`]). Recorders without a subject index say
+    /// so.
     fn subject_accesses(
         &self,
         _subject: &str,
@@ -222,7 +225,7 @@ impl Recorder for JournalRecorder {
 
 impl Recorder for korpu_ledger::Ledger {
     fn record<'a>(&'a self, record: &'a ExchangeRecord) -> Durable<'a> {
-        Box::pin(async move { Ok(self.append(record).await?) })
+        Box::pin(async move { Ok(self.append(crate::ledger::entry(record)).await?) })
     }
 
     fn configuration(&self, signed: &[u8]) {
@@ -240,8 +243,8 @@ impl Recorder for korpu_ledger::Ledger {
     ) -> Durable<'a> {
         Box::pin(async move {
             let appended = match announced.0 {
-                Some(a) => self.append_announced(a, record).await,
-                None => self.append(record).await,
+                Some(a) => self.append_announced(a, crate::ledger::entry(record)).await,
+                None => self.append(crate::ledger::entry(record)).await,
             };
             Ok(appended?)
         })
@@ -297,7 +300,7 @@ impl Recorder for korpu_ledger::Ledger {
     ) -> TrackerPage<'_> {
         let subject = subject.to_owned();
         Box::pin(async move {
-            korpu_ledger::Ledger::subject_accesses(self, &subject, cursor, limit)
+            crate::ledger::subject_accesses(self, &subject, cursor, limit)
                 .await
                 .map(|page| page.to_tracker_json())
                 .map_err(RecordError::from)
@@ -340,6 +343,15 @@ impl korpu_ledger::Timestamper for ConfTimestamper {
 /// The ledger's origin for a gateway: the first line of every checkpoint it signs.
 pub fn ledger_origin(gateway: &str) -> String {
     format!("korpu/{gateway}")
+}
+
+/// The configuration of the gateway's ledger under `DATA_DIR/ledger` (defaults otherwise),
+/// with the [`crate::ledger::indexer`] of exchange records: for [`open_ledger`], and for
+/// tools opening it read-only.
+pub fn ledger_config(data_dir: &Path, origin: String) -> korpu_ledger::LedgerConfig {
+    let mut cfg = korpu_ledger::LedgerConfig::new(data_dir.join("ledger"), origin);
+    cfg.indexer = Some(crate::ledger::indexer());
+    cfg
 }
 
 /// Why the gateway's evidence ledger could not be opened.
@@ -417,7 +429,7 @@ pub async fn open_ledger<T: korpu_ledger::Timestamper>(
             })
         }
     };
-    let mut cfg = korpu_ledger::LedgerConfig::new(data_dir.join("ledger"), origin);
+    let mut cfg = ledger_config(data_dir, origin);
     cfg.checkpoint_interval = std::time::Duration::from_secs(config.ledger_checkpoint_secs.max(1));
     cfg.segment_bytes = config.ledger_segment_bytes;
     cfg.archive = match config.ledger_archive.as_str() {

@@ -38,7 +38,7 @@ impl Kept {
     fn roles(&self) -> Vec<(String, Option<String>)> {
         let kept = self.0.lock().expect("lock");
         kept.iter()
-            .map(|r| (r.role.clone(), r.data_subject.clone()))
+            .map(|r| (r.role.to_string(), r.data_subject.clone()))
             .collect()
     }
 }

@@ -17,10 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use korpu_ledger::merkle::{verify_consistency, verify_inclusion};
-use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
+use korpu_ledger::{Ledger, LedgerConfig, NoteSigner};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+use common::ExchangeRecord;
+use common::Records;
 
 const ORIGIN: &str = "bench.korpu.test/ledger";
 const APPENDERS: usize = 64;
@@ -50,6 +52,7 @@ fn main() {
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .unwrap();
     let mut cfg = LedgerConfig::new(dir.path(), ORIGIN);
+        cfg.indexer = Some(common::indexer());
         if let Some(us) = std::env::var("KORPU_BENCH_BATCH_DELAY_US").ok().and_then(|v| v.parse().ok()) {
             cfg.max_batch_delay = Duration::from_micros(us);
         }
@@ -69,7 +72,7 @@ fn main() {
                 while !stop.load(Ordering::Relaxed) {
                     let r = record(t, i);
                     let t0 = Instant::now();
-                    ledger.append(&r).await.expect("append");
+                    ledger.append(common::entry(&r)).await.expect("append");
                     latencies.push(t0.elapsed().as_micros() as u32);
                     i += 1;
                 }

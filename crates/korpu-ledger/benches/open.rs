@@ -15,10 +15,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
+use korpu_ledger::{Ledger, LedgerConfig, NoteSigner};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+use common::ExchangeRecord;
 
 const ORIGIN: &str = "bench.korpu.test/open";
 const OPENS: usize = 3;
@@ -48,7 +49,10 @@ async fn fill(dir: &Path, signer: &NoteSigner, n: u64) {
             tokio::spawn(async move {
                 let mut i = t;
                 while i < n {
-                    ledger.append(&record(i)).await.expect("append");
+                    ledger
+                        .append(common::entry(&record(i)))
+                        .await
+                        .expect("append");
                     i += APPENDERS;
                 }
             })

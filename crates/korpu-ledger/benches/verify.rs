@@ -13,10 +13,11 @@
 //! checkpoint, a few per archive, negligible next to hashing 64 MiB.
 use std::time::{Duration, Instant};
 
-use korpu_ledger::{verify_archive, ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
+use korpu_ledger::{verify_archive, Ledger, LedgerConfig, NoteSigner};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+use common::ExchangeRecord;
 
 const ORIGIN: &str = "bench.korpu.test/verify";
 const ROUNDS: usize = 5;
@@ -36,6 +37,7 @@ fn main() {
     let verifier = signer.verifier();
     let bytes = rt.block_on(async {
         let mut cfg = LedgerConfig::new(dir.path().join("ledger"), ORIGIN);
+        cfg.indexer = Some(common::indexer());
         cfg.checkpoint_interval = Duration::from_secs(3600);
         cfg.checkpoint_every = 25_000;
         cfg.archive = Some(archive_dir.to_str().expect("utf-8 path").to_string());
@@ -49,7 +51,10 @@ fn main() {
             tasks.push(tokio::spawn(async move {
                 let mut i = t;
                 while i < n {
-                    ledger.append(&record(i)).await.expect("append");
+                    ledger
+                        .append(common::entry(&record(i)))
+                        .await
+                        .expect("append");
                     i += 64;
                 }
             }));

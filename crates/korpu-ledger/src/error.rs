@@ -98,8 +98,9 @@ pub enum LedgerError {
         /// The limit.
         max: usize,
     },
-    /// A stored entry has the right checksum but is not an exchange record.
-    #[error("entry {index} is not a valid exchange record: {detail}")]
+    /// A stored entry has the right checksum but its [`crate::Indexer`] refuses it: it is not
+    /// an entry of the kind this ledger's caller writes.
+    #[error("entry {index} is not a valid entry: {detail}")]
     BadRecord {
         /// The entry's index.
         index: u64,
@@ -109,8 +110,8 @@ pub enum LedgerError {
     /// A checkpoint, signed note or note key refused by `korpu-tlog`, with its message.
     #[error(transparent)]
     Note(#[from] korpu_tlog::NoteError),
-    /// A key of the ledger's own (its signing key's name against the origin, the index and body
-    /// keys) that cannot be made or used.
+    /// A key of the ledger's own (its signing key's name against the origin, the index key)
+    /// that cannot be made or used.
     #[error("invalid note key: {0}")]
     InvalidKey(String),
     /// The time-stamping authority could not be reached or its answer does not verify.

@@ -8,13 +8,14 @@ use std::path::Path;
 use korpu_ledger::archive::{ArchiveHeader, ARCHIVE_MAGIC};
 use korpu_ledger::timestamp::LocalTsa;
 use korpu_ledger::{
-    sign_note, verify_archive, ArchiveError, ArchiveReport, Checkpoint, ExchangeRecord, Ledger,
-    NoteSigner, NoteVerifier,
+    sign_note, verify_archive, ArchiveError, ArchiveReport, Checkpoint, Ledger, NoteSigner,
+    NoteVerifier,
 };
 use korpu_pki::cert::Certificate;
 use sha2::{Digest, Sha256};
 
 mod common;
+use common::ExchangeRecord;
 
 const ORIGIN: &str = "archive.gw1.korpu.test/v1";
 
@@ -63,7 +64,7 @@ async fn fixture() -> Fixture {
             .unwrap();
     ledger.set_archive_trust(Some(b"signed global configuration".to_vec()));
     for i in 0..120 {
-        ledger.append(&rec(i)).await.unwrap();
+        ledger.append(common::entry(&rec(i))).await.unwrap();
         if i % 7 == 6 {
             ledger.checkpoint().await.unwrap();
         }

@@ -6,9 +6,11 @@ use std::path::Path;
 use korpu_ledger::audit::{AuditError, AuditState, Auditor, Observation};
 use korpu_ledger::merkle;
 use korpu_ledger::tiles::{tile_path, TileSource};
-use korpu_ledger::{ExchangeRecord, Ledger, NoteSigner};
+use korpu_ledger::{Ledger, NoteSigner};
 
 mod common;
+use common::ExchangeRecord;
+use common::Records;
 
 const ORIGIN: &str = "audit.gw1.korpu.test/v1";
 
@@ -23,7 +25,7 @@ async fn open(dir: &Path, signer: &NoteSigner) -> Ledger {
 
 async fn grow(ledger: &Ledger, tag: &str, to: u64) {
     for i in ledger.size()..to {
-        ledger.append(&rec(tag, i)).await.unwrap();
+        ledger.append(common::entry(&rec(tag, i))).await.unwrap();
     }
     ledger.checkpoint().await.unwrap();
 }

@@ -14,14 +14,15 @@ use std::time::{Duration, Instant, SystemTime};
 use korpu_ledger::merkle::{verify_consistency, verify_inclusion};
 use korpu_ledger::timestamp::{LocalTsa, Timestamper, TsaClient};
 use korpu_ledger::{
-    verify_note, Checkpoint, ExchangeRecord, Ledger, LedgerConfig, LedgerError, NoteSigner,
-    SignedCheckpoint,
+    verify_note, Checkpoint, Ledger, LedgerConfig, LedgerError, NoteSigner, SignedCheckpoint,
 };
 use korpu_pki::cert::Certificate;
 use korpu_pki::tsa::Authority;
 use sha2::{Digest, Sha256};
 
 mod common;
+use common::ExchangeRecord;
+use common::Records;
 
 const ORIGIN: &str = "ledger.gw1.korpu.test/v1";
 
@@ -78,7 +79,7 @@ fn concurrent_appends(
                 let mut got = Vec::new();
                 for i in 0..each {
                     let id = id(t, i);
-                    got.push((ledger.append(&rec(&id)).await.unwrap(), id));
+                    got.push((ledger.append(common::entry(&rec(&id))).await.unwrap(), id));
                 }
                 got
             })
@@ -110,7 +111,7 @@ async fn concurrent_appends_reopen_and_prove() {
     assert_eq!(ledger.checkpoint().await.unwrap(), first);
     for i in 0..1000 {
         let id = format!("late-{i}");
-        let index = ledger.append(&rec(&id)).await.unwrap();
+        let index = ledger.append(common::entry(&rec(&id))).await.unwrap();
         by_index.insert(index, id);
     }
     let second = ledger.checkpoint().await.unwrap();
@@ -167,11 +168,11 @@ async fn concurrent_appends_reopen_and_prove() {
 async fn duplicate_message_ids_are_all_found() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(config(dir.path()), signer()).await.unwrap();
-    let a = ledger.append(&rec("same")).await.unwrap();
-    ledger.append(&rec("other")).await.unwrap();
+    let a = ledger.append(common::entry(&rec("same"))).await.unwrap();
+    ledger.append(common::entry(&rec("other"))).await.unwrap();
     let mut provider_side = rec("same");
-    provider_side.role = "provider".into();
-    let b = ledger.append(&provider_side).await.unwrap();
+    provider_side.role = common::Role::Provider;
+    let b = ledger.append(common::entry(&provider_side)).await.unwrap();
     assert_eq!(ledger.find("same").await.unwrap(), vec![a, b]);
     ledger.close().await.unwrap();
     let ledger = Ledger::open(config(dir.path()), signer()).await.unwrap();
@@ -189,7 +190,7 @@ async fn an_announced_append_joins_the_commit_of_those_before_it() {
     let announced = ledger.announce();
     let first = tokio::spawn({
         let ledger = ledger.clone();
-        async move { ledger.append(&rec("first")).await.unwrap() }
+        async move { ledger.append(common::entry(&rec("first"))).await.unwrap() }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
@@ -197,7 +198,7 @@ async fn an_announced_append_joins_the_commit_of_those_before_it() {
         "the commit did not wait for the announced append"
     );
     let second = ledger
-        .append_announced(announced, &rec("second"))
+        .append_announced(announced, common::entry(&rec("second")))
         .await
         .unwrap();
     assert_eq!((first.await.unwrap(), second), (0, 1));
@@ -206,7 +207,7 @@ async fn an_announced_append_joins_the_commit_of_those_before_it() {
     // An announcement dropped unused holds nothing back.
     drop(ledger.announce());
     let started = std::time::Instant::now();
-    ledger.append(&rec("third")).await.unwrap();
+    ledger.append(common::entry(&rec("third"))).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
@@ -216,11 +217,14 @@ async fn close_refuses_later_appends_and_checkpoints_everything() {
     let ledger = Ledger::open(config(dir.path()), signer()).await.unwrap();
     let other = ledger.clone();
     for i in 0..10 {
-        ledger.append(&rec(&format!("m{i}"))).await.unwrap();
+        ledger
+            .append(common::entry(&rec(&format!("m{i}"))))
+            .await
+            .unwrap();
     }
     ledger.close().await.unwrap();
     assert!(matches!(
-        other.append(&rec("late")).await,
+        other.append(common::entry(&rec("late"))).await,
         Err(LedgerError::Closed)
     ));
     assert_eq!(other.latest_checkpoint().unwrap().checkpoint.size, 10);
@@ -233,7 +237,10 @@ async fn checkpoints_follow_count_and_interval() {
     cfg.checkpoint_every = 100;
     let ledger = Ledger::open(cfg, signer()).await.unwrap();
     for i in 0..250 {
-        ledger.append(&rec(&format!("c{i}"))).await.unwrap();
+        ledger
+            .append(common::entry(&rec(&format!("c{i}"))))
+            .await
+            .unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while ledger.latest_checkpoint().map_or(0, |c| c.checkpoint.size) < 200 {
@@ -245,7 +252,7 @@ async fn checkpoints_follow_count_and_interval() {
     let mut cfg = config(dir.path());
     cfg.checkpoint_interval = Duration::from_millis(50);
     let ledger = Ledger::open(cfg, signer()).await.unwrap();
-    ledger.append(&rec("tick")).await.unwrap();
+    ledger.append(common::entry(&rec("tick"))).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while ledger.latest_checkpoint().map_or(0, |c| c.checkpoint.size) < 251 {
         assert!(
@@ -270,7 +277,7 @@ async fn origin_and_key_name_must_match() {
     ));
     // A directory written under one origin is not reopened under another.
     let ledger = Ledger::open(config(dir.path()), signer()).await.unwrap();
-    ledger.append(&rec("x")).await.unwrap();
+    ledger.append(common::entry(&rec("x"))).await.unwrap();
     ledger.close().await.unwrap();
     let mut cfg = config(dir.path());
     cfg.origin = "ledger.gw2.korpu.test/v1".into();
@@ -328,7 +335,10 @@ fn all_zero_from(p: &Path, offset: usize) -> bool {
 /// Appends `n` records named `{prefix}{i}`.
 async fn fill(ledger: &Ledger, prefix: &str, n: usize) {
     for i in 0..n {
-        ledger.append(&rec(&format!("{prefix}{i}"))).await.unwrap();
+        ledger
+            .append(common::entry(&rec(&format!("{prefix}{i}"))))
+            .await
+            .unwrap();
     }
 }
 
@@ -366,7 +376,7 @@ async fn torn_tail_is_cut_and_the_log_goes_on() {
         Err(LedgerError::NoSuchEntry { .. })
     ));
     // Appends continue with the next index, and the tree extends every earlier checkpoint.
-    assert_eq!(ledger.append(&rec("d0")).await.unwrap(), 169);
+    assert_eq!(ledger.append(common::entry(&rec("d0"))).await.unwrap(), 169);
     let cp3 = ledger.checkpoint().await.unwrap();
     assert_eq!(cp3.checkpoint.size, 170);
     check_consistency(&ledger, &cp1.checkpoint, &cp3.checkpoint).await;
@@ -389,7 +399,7 @@ async fn torn_tail_is_cut_and_the_log_goes_on() {
     assert!(all_zero_from(&seg0, end));
     assert_eq!(fs::metadata(&checkpoints).unwrap().len(), cps_len);
     assert_eq!(ledger.checkpoints().await.unwrap().len(), 3);
-    assert_eq!(ledger.append(&rec("e0")).await.unwrap(), 170);
+    assert_eq!(ledger.append(common::entry(&rec("e0"))).await.unwrap(), 170);
     common::crash(ledger).await;
 
     // A file system that lost the end of the file after a crash: the segment is now shorter
@@ -403,7 +413,13 @@ async fn torn_tail_is_cut_and_the_log_goes_on() {
         .unwrap();
     let ledger = Ledger::open(config(dir.path()), signer()).await.unwrap();
     assert_eq!(ledger.size(), 170);
-    assert_eq!(ledger.append(&rec("e0-again")).await.unwrap(), 170);
+    assert_eq!(
+        ledger
+            .append(common::entry(&rec("e0-again")))
+            .await
+            .unwrap(),
+        170
+    );
     ledger.close().await.unwrap();
     let ledger = Ledger::open(config(dir.path()), signer()).await.unwrap();
     assert_eq!(ledger.record(170).await.unwrap(), rec("e0-again"));
@@ -462,7 +478,7 @@ async fn small_segments_roll_over_and_recover() {
     let mut huge = rec("huge");
     huge.error = Some("x".repeat(20_000));
     assert!(matches!(
-        ledger.append(&huge).await,
+        ledger.append(common::entry(&huge)).await,
         Err(LedgerError::RecordTooLarge { .. })
     ));
     ledger.close().await.unwrap();
@@ -610,7 +626,7 @@ fn kill9_helper() {
             tasks.push(tokio::spawn(async move {
                 for i in 0u64.. {
                     let id = format!("k{t}-{i}");
-                    let index = ledger.append(&rec(&id)).await.unwrap();
+                    let index = ledger.append(common::entry(&rec(&id))).await.unwrap();
                     println!("ack {index} {id}");
                 }
             }));
@@ -918,7 +934,7 @@ async fn tsa_client_over_http() {
     let ledger = Ledger::open_with_timestamper(config(dir.path()), signer(), client)
         .await
         .unwrap();
-    ledger.append(&rec("x")).await.unwrap();
+    ledger.append(common::entry(&rec("x"))).await.unwrap();
     let cp = ledger.checkpoint().await.unwrap();
     assert_eq!(cp.checkpoint.size, 1);
     assert!(cp.timestamp.is_none());
@@ -994,9 +1010,9 @@ async fn read_only_open_of_a_torn_ledger_leaves_every_file_byte_identical() {
     assert_eq!(ro.record(48).await.unwrap(), rec("b8"));
     assert_eq!(ro.latest_checkpoint().unwrap().checkpoint, cp.checkpoint);
     check_inclusion(&ro, 17, &cp.checkpoint).await;
-    assert_eq!(ro.evidence("a3").await.unwrap().len(), 1);
+    assert_eq!(ro.find("a3").await.unwrap().len(), 1);
     assert!(matches!(
-        ro.append(&rec("x")).await,
+        ro.append(common::entry(&rec("x"))).await,
         Err(LedgerError::ReadOnly(_))
     ));
     assert!(matches!(

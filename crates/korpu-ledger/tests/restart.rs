@@ -4,9 +4,11 @@
 use std::fs;
 use std::path::Path;
 
-use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner, SignedCheckpoint};
+use korpu_ledger::{Ledger, LedgerConfig, NoteSigner, SignedCheckpoint};
 
 mod common;
+use common::ExchangeRecord;
+use common::Records;
 
 const ORIGIN: &str = "restart.gw1.korpu.test/v1";
 
@@ -68,7 +70,7 @@ async fn answers(ledger: &Ledger) -> Answers {
         let (mut all, mut cursor) = (Vec::new(), None);
         loop {
             let page = ledger.subject_accesses(&subject, cursor, 50).await.unwrap();
-            all.extend(page.entries.iter().map(|a| a.index));
+            all.extend(page.found.iter().map(|a| a.index));
             match page.next {
                 Some(n) => cursor = Some(n),
                 None => break,

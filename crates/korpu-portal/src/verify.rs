@@ -54,7 +54,7 @@ pub fn verify_pdf_against(roots_pem: &[String], pdf: &[u8]) -> Result<String, St
 pub struct CheckedEntry {
     /// The record, parsed from exactly the bytes that were hashed. Nothing else of the entry
     /// is to be shown: the gateway's convenience fields beside the bytes prove nothing.
-    pub record: Option<korpu_tlog::ExchangeRecord>,
+    pub record: Option<korpu_xroad::record::ExchangeRecord>,
     /// `Ok(tree size)` when the bytes are in the signed tree and name `subject`.
     pub verdict: Result<u64, String>,
 }
@@ -74,7 +74,7 @@ pub fn verify_entry(entry: &Value, ledger_key: &str, subject: &str) -> CheckedEn
         Some(Err(_)) => return unproven(None, "the record's bytes are not base64"),
         None => return unproven(None, "the entry carries no record bytes, only claims"),
     };
-    let record = match korpu_tlog::ExchangeRecord::from_leaf_bytes(&bytes) {
+    let record = match korpu_xroad::record::ExchangeRecord::from_leaf_bytes(&bytes) {
         Ok(r) => r,
         Err(e) => return unproven(None, &format!("the record's bytes are not a record: {e}")),
     };
@@ -92,7 +92,7 @@ pub fn verify_entry(entry: &Value, ledger_key: &str, subject: &str) -> CheckedEn
     }
 }
 
-fn unproven(record: Option<korpu_tlog::ExchangeRecord>, why: &str) -> CheckedEntry {
+fn unproven(record: Option<korpu_xroad::record::ExchangeRecord>, why: &str) -> CheckedEntry {
     CheckedEntry {
         record,
         verdict: Err(why.to_owned()),
@@ -144,12 +144,12 @@ mod tests {
     pub(crate) const SUBJECT: &str = "AZ7654321";
 
     /// A record of the social ministry reading `SUBJECT`'s family composition.
-    pub(crate) fn record(purpose: &str) -> korpu_tlog::ExchangeRecord {
+    pub(crate) fn record(purpose: &str) -> korpu_xroad::record::ExchangeRecord {
         serde_json::from_value(json!({
             "message_id": "m-1", "time_unix_ms": 1_700_000_000_123u64,
             "client": "AZ/GOV/1400003/benefits",
             "service": "AZ/GOV/1400001/population/familyComposition",
-            "gateway": "AZ/GOV/1400001/gw1", "role": "server",
+            "gateway": "AZ/GOV/1400001/gw1", "role": "provider",
             "user_id": "AZ1234567", "data_subject": SUBJECT, "purpose": purpose,
             "request_digest": "00", "request_signature": "MEUC",
             "request_signer_cert_sha256": "ab",
@@ -159,7 +159,10 @@ mod tests {
 
     /// A two-leaf log whose leaf 0 is `rec`, signed by `signer`, and its tracker entry in the
     /// gateway's shape (the leaf bytes, and the convenience fields beside them).
-    pub(crate) fn entry_for(rec: &korpu_tlog::ExchangeRecord, signer: &NoteSigner) -> Value {
+    pub(crate) fn entry_for(
+        rec: &korpu_xroad::record::ExchangeRecord,
+        signer: &NoteSigner,
+    ) -> Value {
         use base64::Engine;
         let bytes = rec.leaf_bytes();
         let (l0, l1) = (leaf_hash(&bytes), leaf_hash(b"record 1"));

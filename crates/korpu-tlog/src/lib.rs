@@ -12,10 +12,10 @@
 //! * [`proof`] — the C2SP tlog-proof text file for one entry.
 //! * [`tiles`] — C2SP tlog-tiles paths and widths, and [`tiles::TileSource`], proofs computed
 //!   from tiles the caller fetched (sans-I/O).
-//! * [`record`] — the exchange record and its canonical leaf encoding.
 //!
-//! Deliberately not here: storage, group commit, checkpoint cadence, time-stamps, archives
-//! (`korpu-ledger`); witness cosignatures.
+//! Deliberately not here: what a log's entries mean (the exchange record is `korpu-xroad`'s),
+//! storage, group commit, checkpoint cadence, time-stamps, archives (`korpu-ledger`); witness
+//! cosignatures.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -23,11 +23,9 @@ pub mod checkpoint;
 mod error;
 pub mod merkle;
 pub mod proof;
-pub mod record;
 pub mod tiles;
 
 pub use checkpoint::{sign_note, verify_note, Checkpoint, NoteSigner, NoteVerifier};
 pub use error::NoteError;
 pub use merkle::{Hash, ProofError};
 pub use proof::{TlogProof, TlogProofError};
-pub use record::ExchangeRecord;

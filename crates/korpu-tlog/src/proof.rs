@@ -1,19 +1,19 @@
-//! Offline proof for one record as a C2SP tlog-proof file (c2sp.org/tlog-proof@v1): the entry
+//! Offline proof for one entry as a C2SP tlog-proof file (c2sp.org/tlog-proof@v1): the entry
 //! index, its RFC 9162 inclusion proof and the signed checkpoint, as text. The `extra` line
-//! carries the record's canonical bytes ([`ExchangeRecord::leaf_bytes`]): the spec leaves
-//! extra data unauthenticated, and here it needs no trust of its own, because the verifier
-//! recomputes the leaf hash from it and the inclusion proof binds that hash to the signed root.
+//! carries the entry's bytes (for Körpü, an exchange record's canonical bytes, which
+//! `korpu_xroad::record::verify_proof` decodes): the spec leaves extra data unauthenticated,
+//! and here it needs no trust of its own, because the verifier recomputes the leaf hash from
+//! it and the inclusion proof binds that hash to the signed root ([`TlogProof::verify_leaf`]).
 //!
 //! Deliberately not here: witness cosignatures (a checkpoint with cosignature lines verifies as
 //! long as the log's own signature does; judging witnesses is the caller's policy) and the
 //! RFC 3161 time-stamp, which has no place in the format (the ledger's JSON evidence package
-//! carries it; `korpu_ledger::Evidence::tlog_proof` turns one into this file).
+//! carries it; `korpu_gateway::evidence::Evidence::tlog_proof` turns one into this file).
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use crate::checkpoint::{verify_note, Checkpoint, NoteVerifier};
 use crate::merkle::{verify_inclusion, Hash};
-use crate::record::ExchangeRecord;
 
 /// The first line of a tlog-proof.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
@@ -115,23 +115,6 @@ impl TlogProof {
             proof,
             checkpoint: checkpoint.to_string(),
         })
-    }
-
-    /// Verifies the proof for the record in its `extra` line against trusted log keys;
-    /// returns the record and the checkpoint it is included in.
-    pub fn verify_record(
-        &self,
-        keys: &[NoteVerifier],
-    ) -> Result<(ExchangeRecord, Checkpoint), TlogProofError> {
-        let bytes = self
-            .extra
-            .as_deref()
-            .ok_or_else(|| TlogProofError::Malformed("no extra line carrying the record".into()))?;
-        let record = ExchangeRecord::from_leaf_bytes(bytes).map_err(|e| {
-            TlogProofError::Malformed(format!("the extra data is not an exchange record: {e}"))
-        })?;
-        let cp = self.verify_leaf(&record.leaf_hash(), keys)?;
-        Ok((record, cp))
     }
 
     /// Verifies that the leaf hash `leaf` is at the proof's index in a checkpoint signed by one

@@ -9,7 +9,12 @@
 //! - [`Answer`] / [`ErrorBody`]: the answer, and the PR-REST error form (`{"type", "message",
 //!   "detail"}`, also named by the `X-Road-Error` header) parsed from a failed one.
 //!
+//! - [`record`]: the exchange record, the protocol's evidence format, with its canonical
+//!   encoding (what gateways log and the data tracker verifies).
+//!
 //! It does not interpret services' answers, and it is not the gateway's server side.
+
+pub mod record;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

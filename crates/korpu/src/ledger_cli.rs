@@ -310,7 +310,7 @@ pub async fn proof(
     message_id: &str,
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let mut evidence = ledger.evidence(message_id).await?;
+    let mut evidence = korpu_gateway::evidence::evidence(&ledger, message_id).await?;
     let last = evidence
         .pop()
         .context("evidence returns at least one package")?;
@@ -334,8 +334,7 @@ pub fn verify_proof(file: &Path, log_keys: &[String]) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let proof = korpu_ledger::proof::TlogProof::parse(&text)?;
-    let (record, cp) = proof
-        .verify_record(&keys)
+    let (record, cp) = korpu_xroad::record::verify_proof(&proof, &keys)
         .with_context(|| format!("{} FAILED verification", file.display()))?;
     println!(
         "OK: message {} is record {} of log {} (tree size {})",

@@ -344,7 +344,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ledger = open_stopped_ledger(&config).await?;
             let mut out = std::io::stdout().lock();
             for i in 0..ledger.size() {
-                let rec = ledger.record(i).await?;
+                let rec = korpu_gateway::ledger::record(&ledger, i).await?;
                 writeln!(out, "{}", serde_json::to_string(&rec)?)?;
             }
             Ok(())
@@ -364,7 +364,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let ledger = open_stopped_ledger(&config).await?;
-            let mut evidence = ledger.evidence(&message_id).await?;
+            let mut evidence = korpu_gateway::evidence::evidence(&ledger, &message_id).await?;
             let mut last = evidence
                 .pop()
                 .expect("evidence returns at least one package");
@@ -440,13 +440,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     roots,
                 },
         } => {
-            let evidence: korpu_ledger::Evidence =
+            let evidence: korpu_gateway::evidence::Evidence =
                 serde_json::from_slice(&std::fs::read(&file)?)
                     .with_context(|| format!("{} is not an evidence package", file.display()))?;
             let key: korpu_ledger::NoteVerifier = log_key.parse().context("--log-key")?;
             let roots =
                 korpu_pki::cert::Certificate::all_from_pem(&std::fs::read_to_string(&roots)?)?;
-            let report = korpu_ledger::verify_evidence(&evidence, &[key], &roots)
+            let report = korpu_gateway::evidence::verify_evidence(&evidence, &[key], &roots)
                 .with_context(|| format!("{} does not prove its record", file.display()))?;
             println!(
                 "OK: message {} is record {} of log {} (tree size {}){}",
@@ -669,7 +669,7 @@ async fn open_stopped_ledger(config: &Path) -> anyhow::Result<korpu_ledger::Ledg
     let verifier = ledger_key(config).await?;
     let config = korpu_gateway::GatewayConfig::load(Some(config))?;
     let origin = korpu_gateway::record::ledger_origin(&config.gateway);
-    let cfg = korpu_ledger::LedgerConfig::new(config.data_dir.join("ledger"), origin);
+    let cfg = korpu_gateway::record::ledger_config(&config.data_dir, origin);
     korpu_ledger::Ledger::open_read_only(cfg, verifier)
         .await
         .context("opening the ledger read-only")

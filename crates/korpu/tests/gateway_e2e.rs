@@ -1352,8 +1352,8 @@ async fn bodies_are_kept_encrypted_only_for_services_that_ask() {
             f.display()
         );
     }
-    let key = korpu_ledger::body::BodyKey::load_or_create(&dir.join("body.key")).unwrap();
-    let store = korpu_ledger::body::BodyStore::open(dir.join("bodies"), key).unwrap();
+    let key = korpu_gateway::bodystore::BodyKey::load_or_create(&dir.join("body.key")).unwrap();
+    let store = korpu_gateway::bodystore::BodyStore::open(dir.join("bodies"), key).unwrap();
     assert_eq!(store.get(&digest).unwrap(), person);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.join("body.key"))

@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use korpu_conf::{Anchor, GatewayInfo, GlobalConf, PkiInfo, Timestamp};
+use korpu_gateway::evidence::evidence;
+use korpu_gateway::ledger::entry;
+use korpu_gateway::record::{ledger_config, ExchangeRecord};
 use korpu_ledger::timestamp::LocalTsa;
-use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
+use korpu_ledger::{Ledger, LedgerConfig, NoteSigner};
 use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
@@ -117,7 +120,7 @@ async fn world() -> World {
     let signed_conf = korpu_conf::sign(&conf, &conf_key, &conf_cert);
 
     let archive_dir = d.join("archive");
-    let mut cfg = LedgerConfig::new(d.join("ledger"), origin());
+    let mut cfg = ledger_config(d, origin());
     cfg.checkpoint_interval = Duration::from_secs(3600);
     cfg.checkpoint_every = u64::MAX;
     cfg.segment_bytes = 8192;
@@ -128,7 +131,7 @@ async fn world() -> World {
             .unwrap();
     ledger.set_archive_trust(Some(signed_conf));
     for i in 0..60 {
-        ledger.append(&rec("a", i)).await.unwrap();
+        ledger.append(entry(&rec("a", i))).await.unwrap();
         if i % 7 == 6 {
             ledger.checkpoint().await.unwrap();
         }
@@ -136,7 +139,7 @@ async fn world() -> World {
     ledger.checkpoint().await.unwrap();
     let tiles = d.join("tiles");
     ledger.write_tiles(&tiles).await.unwrap();
-    let evidence = ledger.evidence("a-00007").await.unwrap().remove(0);
+    let evidence = evidence(&ledger, "a-00007").await.unwrap().remove(0);
     let proof = evidence.tlog_proof().unwrap().to_text();
     ledger.close().await.unwrap();
     let mut archives: Vec<PathBuf> = std::fs::read_dir(&archive_dir)
@@ -147,10 +150,11 @@ async fn world() -> World {
 
     // Another history under the same key: a fork.
     let mut cfg = LedgerConfig::new(d.join("fork"), origin());
+    cfg.indexer = Some(korpu_gateway::ledger::indexer());
     cfg.checkpoint_interval = Duration::from_secs(3600);
     let fork = Ledger::open(cfg, signer).await.unwrap();
     for i in 0..80 {
-        fork.append(&rec("b", i)).await.unwrap();
+        fork.append(entry(&rec("b", i))).await.unwrap();
     }
     fork.checkpoint().await.unwrap();
     let fork_tiles = d.join("fork-tiles");
@@ -406,15 +410,15 @@ async fn read_only_ledger_commands_work_beside_the_running_writer_and_write_noth
         ),
     )
     .unwrap();
-    let mut cfg = LedgerConfig::new(data.join("ledger"), origin());
+    let mut cfg = ledger_config(&data, origin());
     cfg.segment_bytes = 1 << 16;
     let writer = Ledger::open(cfg, signer.clone()).await.unwrap();
     for i in 0..5 {
-        writer.append(&rec("live", i)).await.unwrap();
+        writer.append(entry(&rec("live", i))).await.unwrap();
     }
     writer.checkpoint().await.unwrap();
     for i in 5..7 {
-        writer.append(&rec("live", i)).await.unwrap();
+        writer.append(entry(&rec("live", i))).await.unwrap();
     }
     // The writer prepares its next segment in the background: let it finish, so that only
     // the read-only commands could change anything below.
@@ -499,6 +503,6 @@ async fn read_only_ledger_commands_work_beside_the_running_writer_and_write_noth
         "read-only commands changed the ledger's files: {changed:?}"
     );
     // The writer never noticed.
-    assert_eq!(writer.append(&rec("live", 7)).await.unwrap(), 7);
+    assert_eq!(writer.append(entry(&rec("live", 7))).await.unwrap(), 7);
     writer.close().await.unwrap();
 }

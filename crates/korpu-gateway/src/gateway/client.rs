@@ -336,7 +336,12 @@ impl Gateway {
             response_body_sha256: None,
             request_signed: Some(base),
             response_signed: Some(rbase),
-            ..steps::new_record(&self.id_text, "client", &xh, target.service_text.clone())
+            ..steps::new_record(
+                &self.id_text,
+                Role::Client,
+                &xh,
+                target.service_text.clone(),
+            )
         };
         self.recorder
             .record_announced(announced, &rec)
@@ -451,7 +456,7 @@ impl Gateway {
     pub(super) fn local_record(&self, xh: &XRoadHeaders, service: &ServiceId) -> ExchangeRecord {
         ExchangeRecord {
             response_status: Some(200),
-            ..steps::new_record(&self.id_text, "client", xh, service.to_string())
+            ..steps::new_record(&self.id_text, Role::Client, xh, service.to_string())
         }
     }
 

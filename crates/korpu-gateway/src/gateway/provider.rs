@@ -275,7 +275,12 @@ impl Gateway {
             response_body_sha256,
             request_signed: Some(base),
             response_signed: Some(rbase),
-            ..steps::new_record(&self.id_text, "provider", &xh, target.service_text.clone())
+            ..steps::new_record(
+                &self.id_text,
+                Role::Provider,
+                &xh,
+                target.service_text.clone(),
+            )
         };
         self.recorder
             .record(&rec)
@@ -300,7 +305,7 @@ impl Gateway {
     /// Keeps `body` encrypted in `store`, durably, and returns its hex SHA-256 (its name there).
     pub(super) async fn keep_body(
         &self,
-        store: &Arc<korpu_ledger::body::BodyStore>,
+        store: &Arc<crate::bodystore::BodyStore>,
         body: &mut Spooled,
         what: &str,
     ) -> Result<String, XRoadError> {

@@ -153,7 +153,7 @@ pub(super) fn response_signature_base(
 /// outcome over it (`ExchangeRecord { …, ..new_record(…) }`).
 pub(super) fn new_record(
     gateway: &str,
-    role: &str,
+    role: Role,
     xh: &XRoadHeaders,
     service: String,
 ) -> ExchangeRecord {
@@ -163,7 +163,7 @@ pub(super) fn new_record(
         client: xh.client_text.clone(),
         service,
         gateway: gateway.to_owned(),
-        role: role.to_owned(),
+        role,
         user_id: xh.user_id.clone(),
         purpose: xh.purpose.clone(),
         ..ExchangeRecord::default()
@@ -349,12 +349,17 @@ mod tests {
     #[test]
     fn a_new_record_states_the_exchange_and_nothing_it_does_not_know() {
         let x = xh("AZ/GOV/1/sub", &[(p::H_USER, "u"), (p::H_PURPOSE, "why")]);
-        let r = new_record("AZ/GOV/1/gw1", "client", &x, "AZ/GOV/2/pro/persons".into());
+        let r = new_record(
+            "AZ/GOV/1/gw1",
+            Role::Client,
+            &x,
+            "AZ/GOV/2/pro/persons".into(),
+        );
         assert_eq!(r.message_id, x.message_id);
         assert_eq!(r.client, "AZ/GOV/1/sub");
         assert_eq!(r.service, "AZ/GOV/2/pro/persons");
         assert_eq!(r.gateway, "AZ/GOV/1/gw1");
-        assert_eq!(r.role, "client");
+        assert_eq!(r.role, Role::Client);
         assert_eq!(r.user_id.as_deref(), Some("u"));
         assert_eq!(r.purpose.as_deref(), Some("why"));
         assert!(r.time_unix_ms > 0);

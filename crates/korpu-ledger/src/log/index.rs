@@ -1,113 +1,164 @@
-//! The message-id and data-subject indexes (keyed hashes of the ids, never the ids), and the
-//! lookups through them: [`Ledger::find`] and [`Ledger::subject_accesses`].
+//! The lookup index: keyed hashes of the ids callers name for each entry (never the ids), and
+//! the lookups through them: [`Ledger::lookup`] and [`Ledger::lookup_page`].
+//!
+//! Keys live in caller-named spaces ([`KeySpace`]), domain-separated in the keyed hash, so
+//! one id in two spaces gives unrelated keys. The keys are 64-bit truncations: a lookup gives
+//! every entry stored under the key's hash, which may include an entry of another id; only
+//! the caller, who can read its entries, can drop those (the `keep` function of the lookups).
+use std::borrow::Cow;
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 
 use ring::hmac;
 use sha2::{Digest, Sha256};
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
-
 use super::segment::replace_file;
-use super::{blocking, lock, read, rfc3339_ms, LeafFile, Ledger, Shared, SignedCheckpoint};
-use crate::merkle::{inclusion_proof_from, leaf_hash, Hash};
-use crate::record::ExchangeRecord;
+use super::{blocking, lock, read, LeafFile, Ledger, Shared, SignedCheckpoint};
+use crate::merkle::{inclusion_proof_from, Hash};
 use crate::LedgerError;
 
-/// One access to a data subject's data, with its proof.
+/// A namespace of lookup keys, named by the caller (`message-id`, `data-subject`): its label
+/// goes into the keyed hash before the id, so equal ids in two spaces never share a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KeySpace(&'static str);
+
+impl KeySpace {
+    /// A key space labelled `label` (no NUL byte: the label ends at one in the hashed input).
+    pub const fn new(label: &'static str) -> KeySpace {
+        let bytes = label.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            assert!(bytes[i] != 0, "a key space label holds no NUL byte");
+            i += 1;
+        }
+        KeySpace(label)
+    }
+
+    /// The label.
+    pub const fn label(self) -> &'static str {
+        self.0
+    }
+}
+
+/// One id an entry is found by: an id in a [`KeySpace`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SubjectAccess {
+pub struct IndexKey<'a> {
+    /// Which kind of id.
+    pub space: KeySpace,
+    /// The id, as the caller names it.
+    pub id: Cow<'a, str>,
+}
+
+impl<'a> IndexKey<'a> {
+    /// The key of `id` in `space`.
+    pub fn new(space: KeySpace, id: impl Into<Cow<'a, str>>) -> IndexKey<'a> {
+        IndexKey {
+            space,
+            id: id.into(),
+        }
+    }
+}
+
+/// What [`Ledger::append`] takes: the caller's bytes, stored and hashed as they are (the Merkle
+/// leaf), and the keys to find them by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The entry's bytes: the leaf.
+    pub bytes: Vec<u8>,
+    /// The ids the entry can be looked up by; the same the [`Indexer`] gives for `bytes`.
+    pub keys: Vec<IndexKey<'a>>,
+}
+
+type IndexFn = dyn for<'b> Fn(&'b [u8]) -> Result<Vec<IndexKey<'b>>, String> + Send + Sync;
+
+/// The keys of an entry's bytes, as its caller gave them at append: the ledger asks it when it
+/// indexes entries it reads back (a rebuild, a read-only open, the entries after the persisted
+/// state), because the keys themselves are stored only as hashes. An `Err` marks bytes that
+/// are not an entry of the caller's kind.
+#[derive(Clone)]
+pub struct Indexer(Arc<IndexFn>);
+
+impl Indexer {
+    /// An indexer from a function of the entry's bytes.
+    pub fn new(
+        f: impl for<'b> Fn(&'b [u8]) -> Result<Vec<IndexKey<'b>>, String> + Send + Sync + 'static,
+    ) -> Indexer {
+        Indexer(Arc::new(f))
+    }
+
+    /// The keys of `bytes`.
+    pub fn keys<'b>(&self, bytes: &'b [u8]) -> Result<Vec<IndexKey<'b>>, String> {
+        (self.0)(bytes)
+    }
+}
+
+impl std::fmt::Debug for Indexer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Indexer")
+    }
+}
+
+/// One entry a lookup kept, with its inclusion proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found<T> {
     /// The entry's index in the log.
     pub index: u64,
-    /// The record.
-    pub record: ExchangeRecord,
+    /// What the caller's `keep` made of its bytes.
+    pub entry: T,
     /// RFC 9162 inclusion proof of the entry in the page's checkpoint.
     pub proof: Vec<Hash>,
 }
 
-/// A page of [`Ledger::subject_accesses`].
+/// A page of [`Ledger::lookup_page`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SubjectPage {
-    /// The accesses, newest first.
-    pub entries: Vec<SubjectAccess>,
+pub struct LookupPage<T> {
+    /// The entries kept, newest first.
+    pub found: Vec<Found<T>>,
     /// The checkpoint every proof leads to (`None` before the first checkpoint).
     pub checkpoint: Option<SignedCheckpoint>,
     /// The cursor for the next (older) page, when there is one.
     pub next: Option<u64>,
 }
 
-impl SubjectPage {
-    /// The page in the data tracker's JSON shape (see the gateway's `Recorder`):
-    /// `{"entries":[{"index","leaf","time","client","service","purpose","message_id",
-    /// "leaf_hash","proof":{"tree_size","hashes","checkpoint"}}],"next"}`. `leaf` is the
-    /// record's exact leaf bytes ([`ExchangeRecord::leaf_bytes`]) in base64: what the proof
-    /// proves. A verifier recomputes the leaf hash from them and shows only what it parses
-    /// from them; the other fields (`time` in RFC 3339 UTC, …) are conveniences for tools and
-    /// prove nothing.
-    pub fn to_tracker_json(&self) -> serde_json::Value {
-        let entries: Vec<serde_json::Value> = self
-            .entries
-            .iter()
-            .map(|a| {
-                let leaf = a.record.leaf_bytes();
-                serde_json::json!({
-                    "index": a.index,
-                    "leaf": B64.encode(&leaf),
-                    "time": rfc3339_ms(a.record.time_unix_ms),
-                    "client": a.record.client,
-                    "service": a.record.service,
-                    "purpose": a.record.purpose,
-                    "message_id": a.record.message_id,
-                    "leaf_hash": hex::encode(leaf_hash(&leaf)),
-                    "proof": {
-                        "tree_size": self.checkpoint.as_ref().map(|c| c.checkpoint.size),
-                        "hashes": a.proof.iter().map(hex::encode).collect::<Vec<_>>(),
-                        "checkpoint": self.checkpoint.as_ref().map(|c| c.note.clone()),
-                    },
-                })
-            })
-            .collect();
-        serde_json::json!({ "entries": entries, "next": self.next })
-    }
-}
-
 /// The secret behind the index keys, kept 0600 in `index.key` so that the index runs stay
 /// valid across restarts. The keys are HMAC-SHA-256 of the id (truncated to 64 bits), so a
 /// reader of the runs without the secret learns only which entries share an id, never an id.
-pub(super) struct IndexKey {
+pub(super) struct IndexSecret {
     key: hmac::Key,
     fingerprint: String,
 }
 
-impl IndexKey {
+impl IndexSecret {
     /// Reads `index.key` in `dir`, making one when it is missing or unreadable (the runs made
     /// with the old one then no longer match the state's fingerprint and are rebuilt).
-    pub(super) fn load(dir: &Path) -> Result<IndexKey, LedgerError> {
+    pub(super) fn load(dir: &Path) -> Result<IndexSecret, LedgerError> {
         let path = dir.join(KEY_FILE);
         match fs::read(&path) {
-            Ok(secret) if secret.len() == KEY_BYTES => return Ok(IndexKey::from_secret(&secret)),
+            Ok(secret) if secret.len() == KEY_BYTES => {
+                return Ok(IndexSecret::from_secret(&secret))
+            }
             Ok(_) => tracing::warn!("{KEY_FILE} is not {KEY_BYTES} bytes; making a new one"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(LedgerError::io(format!("reading {}", path.display()))(e)),
         }
         let secret = random_secret()?;
         replace_file(dir, KEY_FILE, &secret, true)?;
-        Ok(IndexKey::from_secret(&secret))
+        Ok(IndexSecret::from_secret(&secret))
     }
 
     /// A key for this process only: a read-only open indexes in memory and reads no secret.
-    pub(super) fn ephemeral() -> Result<IndexKey, LedgerError> {
-        Ok(IndexKey::from_secret(&random_secret()?))
+    pub(super) fn ephemeral() -> Result<IndexSecret, LedgerError> {
+        Ok(IndexSecret::from_secret(&random_secret()?))
     }
 
-    fn from_secret(secret: &[u8]) -> IndexKey {
+    fn from_secret(secret: &[u8]) -> IndexSecret {
         let mut h = Sha256::new();
         h.update(b"korpu-ledger index key fingerprint\n");
         h.update(secret);
-        IndexKey {
+        IndexSecret {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             fingerprint: hex::encode(&h.finalize()[..8]),
         }
@@ -119,14 +170,11 @@ impl IndexKey {
         &self.fingerprint
     }
 
-    /// The index key of a message id.
-    pub(super) fn message(&self, message_id: &str) -> u64 {
-        self.hash(b"message-id", message_id)
-    }
-
-    /// The index key of a data subject: domain-separated from message ids, which share runs.
-    pub(super) fn subject(&self, subject: &str) -> u64 {
-        self.hash(b"data-subject", subject)
+    /// The stored key of `key`: HMAC-SHA-256 of `label || 0x00 || id`, truncated to 64 bits.
+    /// (The gateway's labels `message-id` and `data-subject` give the keys this ledger has
+    /// always written, so runs made before entries were opaque stay valid.)
+    pub(super) fn key(&self, key: &IndexKey<'_>) -> u64 {
+        self.hash(key.space.label().as_bytes(), &key.id)
     }
 
     fn hash(&self, domain: &[u8], id: &str) -> u64 {
@@ -150,14 +198,13 @@ fn random_secret() -> Result<[u8; KEY_BYTES], LedgerError> {
 }
 const KEY_BYTES: usize = 32;
 
-/// The index of the entries no run holds yet (those after the persisted state): message ids
-/// in two maps because almost every id occurs once, and data subjects → entry indexes,
-/// ascending. Collisions of the 64-bit keys are resolved by reading the candidates.
+/// The index of the entries no run holds yet (those after the persisted state), in two maps
+/// because almost every key occurs once (a message id; subjects recur). Collisions of the
+/// 64-bit keys are the caller's to resolve.
 #[derive(Default)]
 pub(super) struct RecentIndex {
     first: HashMap<u64, u64, KeyIsHash>,
     more: HashMap<u64, Vec<u64>, KeyIsHash>,
-    subjects: HashMap<u64, Vec<u64>, KeyIsHash>,
 }
 
 /// The index keys are already outputs of a keyed hash, so hashing them again (the writer
@@ -183,28 +230,22 @@ impl std::hash::Hasher for PassThrough {
 }
 
 impl RecentIndex {
-    /// Records entry `index`, with its message key and subject key if it names a subject.
-    pub(super) fn insert(&mut self, index: u64, message: u64, subject: Option<u64>) {
-        match self.first.entry(message) {
-            MapEntry::Vacant(v) => {
-                v.insert(index);
+    /// Records entry `index` under each of its stored keys.
+    pub(super) fn insert(&mut self, index: u64, keys: &[u64]) {
+        for &key in keys {
+            match self.first.entry(key) {
+                MapEntry::Vacant(v) => {
+                    v.insert(index);
+                }
+                MapEntry::Occupied(_) => self.more.entry(key).or_default().push(index),
             }
-            MapEntry::Occupied(_) => self.more.entry(message).or_default().push(index),
-        }
-        if let Some(s) = subject {
-            self.subjects.entry(s).or_default().push(index);
         }
     }
 
-    fn candidates(&self, key: u64, kind: Kind) -> Vec<u64> {
-        match kind {
-            Kind::Message => {
-                let mut out: Vec<u64> = self.first.get(&key).copied().into_iter().collect();
-                out.extend(self.more.get(&key).into_iter().flatten());
-                out
-            }
-            Kind::Subject => self.subjects.get(&key).cloned().unwrap_or_default(),
-        }
+    fn candidates(&self, key: u64) -> Vec<u64> {
+        let mut out: Vec<u64> = self.first.get(&key).copied().into_iter().collect();
+        out.extend(self.more.get(&key).into_iter().flatten());
+        out
     }
 
     /// The (key, index) pairs of the entries below `end`, sorted: the next run.
@@ -216,7 +257,6 @@ impl RecentIndex {
             .chain(
                 self.more
                     .iter()
-                    .chain(&self.subjects)
                     .flat_map(|(&k, all)| all.iter().map(move |&i| (k, i))),
             )
             .filter(|&(_, i)| i < end)
@@ -228,29 +268,20 @@ impl RecentIndex {
     /// Drops the entries below `end`, which a run now holds.
     pub(super) fn forget_below(&mut self, end: u64) {
         self.first.retain(|_, i| *i >= end);
-        for map in [&mut self.more, &mut self.subjects] {
-            map.retain(|_, all| {
-                all.retain(|&i| i >= end);
-                !all.is_empty()
-            });
-        }
+        self.more.retain(|_, all| {
+            all.retain(|&i| i >= end);
+            !all.is_empty()
+        });
     }
-}
-
-/// Which index a key belongs to (they share runs, told apart by the key's domain).
-#[derive(Clone, Copy)]
-enum Kind {
-    Message,
-    Subject,
 }
 
 impl Shared {
     /// Every entry index stored under `key`, in memory or in a run, ascending, each once.
-    fn lookup(&self, key: u64, kind: Kind) -> Result<Vec<u64>, LedgerError> {
+    fn candidates(&self, key: u64) -> Result<Vec<u64>, LedgerError> {
         // One lock for both, so that a run replacing recent entries is seen exactly once.
         let (mut found, runs) = {
             let d = lock(&self.durable);
-            (d.recent.candidates(key, kind), read(&self.runs).clone())
+            (d.recent.candidates(key), read(&self.runs).clone())
         };
         for run in runs.iter() {
             found.extend(run.lookup(key)?);
@@ -262,82 +293,84 @@ impl Shared {
 }
 
 impl Ledger {
-    /// A page of the accesses to `subject`'s data, newest first: the entries whose
-    /// `data_subject` is `subject`, below `cursor` (an entry index, exclusive; `None` = from the
-    /// newest), at most `limit`, each with its inclusion proof against the latest checkpoint.
-    /// Entries newer than that checkpoint are left out until the next one covers them.
-    pub async fn subject_accesses(
+    /// Every durable entry stored under `key` that `keep` keeps, ascending by index: `keep`
+    /// gets each candidate's index and bytes (checked against its leaf hash) and returns what
+    /// the caller makes of it, or `None` for an entry that does not name what was asked for
+    /// (the stored keys are 64-bit hashes: another id can share one).
+    pub async fn lookup<T: Send + 'static>(
         &self,
-        subject: &str,
+        key: &IndexKey<'_>,
+        mut keep: impl FnMut(u64, &[u8]) -> Option<T> + Send + 'static,
+    ) -> Result<Vec<(u64, T)>, LedgerError> {
+        let key = self.inner.shared.keys.key(key);
+        let shared = self.inner.shared.clone();
+        blocking(move || {
+            let mut found = Vec::new();
+            for index in shared.candidates(key)? {
+                let bytes = shared.read_entry(index, shared.offsets.get(index)?)?;
+                if let Some(t) = keep(index, &bytes) {
+                    found.push((index, t));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// A page of the entries stored under `key`, newest first: those `keep` keeps (as in
+    /// [`Self::lookup`]) below `cursor` (an entry index, exclusive; `None` = from the newest),
+    /// at most `limit`, each with its inclusion proof against the latest checkpoint. Entries
+    /// newer than that checkpoint are left out until the next one covers them.
+    pub async fn lookup_page<T: Send + 'static>(
+        &self,
+        key: &IndexKey<'_>,
         cursor: Option<u64>,
         limit: usize,
-    ) -> Result<SubjectPage, LedgerError> {
+        mut keep: impl FnMut(u64, &[u8]) -> Option<T> + Send + 'static,
+    ) -> Result<LookupPage<T>, LedgerError> {
         let Some(cp) = self.latest_checkpoint() else {
-            return Ok(SubjectPage {
-                entries: Vec::new(),
+            return Ok(LookupPage {
+                found: Vec::new(),
                 checkpoint: None,
                 next: None,
             });
         };
         let size = cp.checkpoint.size;
         let below = cursor.map_or(size, |c| c.min(size));
-        let key = self.inner.shared.keys.subject(subject);
+        let key = self.inner.shared.keys.key(key);
         let shared = self.inner.shared.clone();
-        let wanted = subject.to_string();
         let limit = limit.max(1);
-        let (entries, next) = blocking(move || {
-            let mut candidates = shared.lookup(key, Kind::Subject)?;
+        let (found, next) = blocking(move || {
+            let mut candidates = shared.candidates(key)?;
             // Newest first, below the cursor.
             candidates.truncate(candidates.partition_point(|&i| i < below));
-            let mut out = Vec::new();
+            let mut out: Vec<Found<T>> = Vec::new();
             let mut next = None;
             for index in candidates.into_iter().rev() {
-                let record = shared.read_entry(index, shared.offsets.get(index)?)?;
-                // The key is a 64-bit hash: a colliding subject is skipped here.
-                if record.data_subject.as_deref() != Some(wanted.as_str()) {
+                let bytes = shared.read_entry(index, shared.offsets.get(index)?)?;
+                let Some(entry) = keep(index, &bytes) else {
                     continue;
-                }
+                };
                 if out.len() == limit {
-                    next = out.last().map(|a: &SubjectAccess| a.index);
+                    next = out.last().map(|a| a.index);
                     break;
                 }
                 let tree = shared.tree_covering(size)?;
                 let proof =
                     inclusion_proof_from(&tree.with_store(&LeafFile(&shared.leaves)), index, size)?;
-                out.push(SubjectAccess {
+                out.push(Found {
                     index,
-                    record,
+                    entry,
                     proof,
                 });
             }
             Ok((out, next))
         })
         .await?;
-        Ok(SubjectPage {
-            entries,
+        Ok(LookupPage {
+            found,
             checkpoint: Some(cp),
             next,
         })
-    }
-
-    /// Indexes of the entries with this `X-Road-Id`, ascending.
-    pub async fn find(&self, message_id: &str) -> Result<Vec<u64>, LedgerError> {
-        let key = self.inner.shared.keys.message(message_id);
-        let shared = self.inner.shared.clone();
-        let wanted = message_id.to_string();
-        blocking(move || {
-            let mut found = Vec::new();
-            for index in shared.lookup(key, Kind::Message)? {
-                if shared
-                    .read_entry(index, shared.offsets.get(index)?)?
-                    .message_id
-                    == wanted
-                {
-                    found.push(index);
-                }
-            }
-            Ok(found)
-        })
-        .await
     }
 }

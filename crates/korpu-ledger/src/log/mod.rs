@@ -1,21 +1,21 @@
 //! The durable ledger: group-committed appends, the Merkle tree over them, signed checkpoints.
 //!
 //! # Files (all in [`LedgerConfig::dir`])
-//! * `entries.NNNNNN.log` — the records, in segments of [`LedgerConfig::segment_bytes`], each
+//! * `entries.NNNNNN.log` — the entries, in segments of [`LedgerConfig::segment_bytes`], each
 //!   created zero-filled to its full size before use. One frame per entry:
-//!   `len: u32 LE | index: u64 LE | record (len bytes) | leaf hash (32 bytes)`, where the record
-//!   is [`ExchangeRecord::leaf_bytes`] and the leaf hash is its RFC 9162 leaf hash. The trailing
-//!   hash is the frame's checksum: a frame is complete only if it is all there and the hash of
-//!   its record matches; the index field catches frames that are whole but out of place. A
+//!   `len: u32 LE | index: u64 LE | entry (len bytes) | leaf hash (32 bytes)`, where the entry
+//!   is the caller's bytes ([`Entry::bytes`]) and the leaf hash is their RFC 9162 leaf hash. The
+//!   trailing hash is the frame's checksum: a frame is complete only if it is all there and the
+//!   hash of its entry matches; the index field catches frames that are whole but out of place. A
 //!   frame never spans segments: when the next one does not fit, the rest of the segment stays
 //!   zero (an all-zero header means "continue in the next segment").
 //! * `leaves.bin` — the leaf hashes again, 32 bytes per entry, so proofs read one small range
-//!   instead of whole records.
+//!   instead of whole entries.
 //! * `offsets.bin` — where each entry's frame is, 8 bytes per entry (segment number in the high
 //!   32 bits, position in the low 32), read with positional reads.
 //! * `nodes.bin` — the hashes of the tree's complete subtrees of 256 leaves or more, in the
 //!   order they complete (see `tree`).
-//! * `index.FIRST-END.run` — the message-id and subject index of entries `FIRST..END`: sorted
+//! * `index.FIRST-END.run` — the lookup index of entries `FIRST..END`: sorted
 //!   (keyed hash, entry index) pairs (see `runs`); `index.key` — the secret of those hashes.
 //! * `state.bin` — the persisted state: what the last checkpoint covers and where every derived
 //!   file stands for it, with a checksum (see `state`).
@@ -37,7 +37,7 @@
 //!   returns does any append of the batch resolve, with its index. `leaves.bin` is not synced.
 //!   Before committing, the writer waits (up to [`LedgerConfig::max_batch_delay`]) for appends
 //!   already under way, including those announced ([`Ledger::announce`]) by a caller that
-//!   knows its record is microseconds away: a gateway whose answers arrive in a burst.
+//!   knows its entry is microseconds away: a gateway whose answers arrive in a burst.
 //! * A checkpoint: `leaves.bin` is synced, the note is signed and time-stamped, its frame is
 //!   appended to `checkpoints.log`, which is synced; only then is the checkpoint returned.
 //!   Then the state is persisted: the run of the entries since the last state is written and
@@ -81,7 +81,7 @@
 //! checkpoint is durable, so every frame it covers is covered by a checkpoint and was never to
 //! be cut; the scan begins at the first frame that is not, which is where the cutting rule
 //! applies. What open no longer does is re-check the frames the state covers: each was either
-//! written by this ledger, which hashed the record itself, or checked by the open that read it,
+//! written by this ledger, which hashed the entry itself, or checked by the open that read it,
 //! before the checkpoint the state follows signed the tree of their hashes; re-reading them at
 //! every start is what made restart time grow with the log. Damage to them after that (bit rot, an
 //! edit) is found by the full checks: [`Ledger::open_read_only`] (what `korpu ledger` uses)
@@ -114,16 +114,19 @@
 //! it only means writing an equivalent object again). Archived segments stay on disk: pruning
 //! them is an operator decision this module does not take.
 //!
-//! # The subject index
-//! data subject → entry indexes, in the same runs as the message-id index, keyed by
-//! HMAC-SHA-256 of the subject id under the secret in `index.key` (0600), domain-separated
-//! from message ids and truncated to 64 bits: no subject id is written anywhere but inside the
-//! records, and the runs say only which entries share a subject. Entries after the state are
-//! indexed in memory by the writer; a lookup merges memory and every run, then reads each
-//! candidate record, so a colliding key or a damaged run can hide no entry it names and add
-//! none that does not name the subject (a run damaged in place could hide one: delete
-//! `state.bin` to rebuild). Runs are derived data like the rest; a read-only open indexes in
-//! memory under a key of its own.
+//! # The lookup index
+//! id → entry indexes, for the ids each append names ([`Entry::keys`]: the gateway names an
+//! exchange's message id and data subject), all in the same runs, keyed by HMAC-SHA-256 of
+//! the key space's label and the id under the secret in `index.key` (0600), truncated to 64
+//! bits: no id is written anywhere but inside the entries, and the runs say only which entries
+//! share an id. Entries read back from the segments (after the state, or all of them in a
+//! rebuild or a read-only open) are indexed by asking [`LedgerConfig::indexer`] for their keys,
+//! the same the appender named. Entries after the state are indexed in memory by the writer; a
+//! lookup merges memory and every run and hands each candidate's bytes to the caller, who
+//! drops those that do not name the id (a colliding key, or a run damaged in place, which
+//! could also hide an entry: delete `state.bin` to rebuild). The ledger cannot tell, as it
+//! does not read its entries. Runs are derived data like the rest; a read-only open indexes
+//! in memory under a key of its own.
 //!
 //! # One writer, any number of readers
 //! A writable open takes an exclusive `flock` on `lock` in the directory (and writes its pid
@@ -136,7 +139,7 @@
 //! against a live gateway's ledger, seeing every entry whose frame is complete when they look.
 //!
 //! # Permissions
-//! The directory is created 0700 and every file 0600 (records name citizens and purposes); a
+//! The directory is created 0700 and every file 0600 (the gateway's entries name citizens and purposes); a
 //! writable open refuses a directory or file that group or others can reach, naming the
 //! `chmod` to run ([`korpu_pki::private`]).
 //!
@@ -170,7 +173,7 @@ use tokio::sync::{oneshot, Notify};
 
 use self::archiver::Archiver;
 use self::checkpoints::{scan_checkpoints, CheckpointAt, CheckpointFile};
-use self::index::{IndexKey, RecentIndex};
+use self::index::{IndexSecret, RecentIndex};
 use self::runs::Run;
 use self::segment::Offsets;
 use self::state::State;
@@ -179,11 +182,10 @@ use self::writer::{AppendRequest, Msg};
 use crate::archive::ArchiveStore;
 use crate::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
 use crate::merkle::{consistency_proof_from, inclusion_proof_from, leaf_hash, Hash, LeafStore};
-use crate::record::ExchangeRecord;
 use crate::timestamp::DynTimestamper;
 use crate::LedgerError;
 
-pub use self::index::{SubjectAccess, SubjectPage};
+pub use self::index::{Entry, Found, IndexKey, Indexer, KeySpace, LookupPage};
 
 const LEAVES_FILE: &str = "leaves.bin";
 const CHECKPOINTS_FILE: &str = "checkpoints.log";
@@ -191,7 +193,7 @@ const CHECKPOINTS_FILE: &str = "checkpoints.log";
 const ARCHIVE_NEXT_FILE: &str = "archive.next";
 /// The writer's lock file: `flock`ed exclusively while a writable ledger is open; holds its pid.
 const LOCK_FILE: &str = "lock";
-/// Largest encoded record accepted; larger lengths in a frame header mark it as corrupt.
+/// Largest entry accepted; larger lengths in a frame header mark it as corrupt.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// Largest stored checkpoint frame (note plus time-stamp reply).
 const MAX_CHECKPOINT_BYTES: usize = 1 << 20;
@@ -225,7 +227,7 @@ pub struct LedgerConfig {
     /// arrived since the last state: below that, reading them again at open costs less than
     /// the syncs a state takes. Default 1,024.
     pub state_every: u64,
-    /// Size of each entry segment file, 4 KiB to 4 GiB; also bounds one record. Default 64 MiB.
+    /// Size of each entry segment file, 4 KiB to 4 GiB; also bounds one entry. Default 64 MiB.
     pub segment_bytes: u64,
     /// Where sealed segments are archived (see [`crate::archive`]): a directory path, or with
     /// the `s3` feature an `s3://bucket/prefix` URL. Default `None`: no archiving.
@@ -233,6 +235,9 @@ pub struct LedgerConfig {
     /// PEM certificates put into every archive: the time-stamping authority's chain, so the
     /// archive is self-contained. Default empty.
     pub archive_certificates: Vec<String>,
+    /// The keys of an entry read back from the segments, as its appender gave them (see
+    /// [`Indexer`]). Required when appends name keys; default `None`: entries are not indexed.
+    pub indexer: Option<Indexer>,
 }
 
 impl LedgerConfig {
@@ -249,6 +254,7 @@ impl LedgerConfig {
             segment_bytes: 64 << 20,
             archive: None,
             archive_certificates: Vec::new(),
+            indexer: None,
         }
     }
 }
@@ -263,8 +269,6 @@ pub struct SignedCheckpoint {
     /// DER TimeStampResp over SHA-256(note), when a time-stamper is configured and answered.
     pub timestamp: Option<Vec<u8>>,
 }
-
-pub use korpu_tlog::record::rfc3339_ms;
 
 /// What [`Ledger::open`] found and repaired.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -320,7 +324,7 @@ pub(crate) struct Shared {
     /// Entry segments by number; the writer adds one before acknowledging anything in it.
     segments: RwLock<Vec<Arc<File>>>,
     leaves: Leaves,
-    /// Largest encoded record: a frame must fit in one segment.
+    /// Largest entry: a frame must fit in one segment.
     max_record: usize,
     appends: AtomicU64,
     commits: AtomicU64,
@@ -332,7 +336,7 @@ pub(crate) struct Shared {
     durable: Mutex<Durable>,
     tree: RwLock<Tree>,
     /// The secret of the index keys.
-    keys: IndexKey,
+    keys: IndexSecret,
     /// The index runs, oldest first (see [`runs`]).
     runs: RwLock<Arc<Vec<Arc<Run>>>>,
     /// The last state persisted; its directory, `None` when read-only.
@@ -353,7 +357,7 @@ struct Durable {
     size: u64,
     /// Leaf hashes of durable entries not yet integrated into the tree.
     pending: Vec<Hash>,
-    /// The message-id and subject index of the entries after the persisted state.
+    /// The lookup index of the entries after the persisted state.
     recent: RecentIndex,
 }
 
@@ -368,6 +372,8 @@ struct Inner {
     /// `None` when opened read-only.
     writer_lock: Mutex<Option<File>>,
     read_only: bool,
+    /// Whether [`LedgerConfig::indexer`] was given: appends may name keys.
+    indexed: bool,
     checkpoints: Arc<Mutex<CheckpointFile>>,
     checkpoints_path: PathBuf,
     /// Serializes checkpoint issuance across the await on the time-stamper.
@@ -568,19 +574,19 @@ impl Ledger {
         }
     }
 
-    /// Appends a record; resolves with its index once it is on stable storage.
+    /// Appends an entry; resolves with its index once it is on stable storage.
     ///
-    /// Concurrent appends share one write and one fsync. An error means the record was not
+    /// Concurrent appends share one write and one fsync. An error means the entry was not
     /// acknowledged; after a [`LedgerError::Poisoned`] it may still appear once the ledger is
     /// reopened.
-    pub async fn append(&self, rec: &ExchangeRecord) -> Result<u64, LedgerError> {
-        // Counted before encoding, so the writer knows this append is coming.
-        self.append_announced(self.announce(), rec).await
+    pub async fn append(&self, entry: Entry<'_>) -> Result<u64, LedgerError> {
+        // Counted before hashing, so the writer knows this append is coming.
+        self.append_announced(self.announce(), entry).await
     }
 
     /// Announces an append that will follow in a moment: the writer's group commit, which
     /// waits (up to [`LedgerConfig::max_batch_delay`]) for appends under way, then waits for
-    /// this one too. For callers that know a record is coming a few microseconds before they
+    /// this one too. For callers that know an entry is coming a few microseconds before they
     /// have it — several answers arriving together, each still being checked — so that they
     /// share one commit instead of each starting its own. Announce only what is that close:
     /// an announcement holds other appends' commit back until it is made or dropped.
@@ -593,11 +599,11 @@ impl Ledger {
         }
     }
 
-    /// [`Self::append`] for an announced record.
+    /// [`Self::append`] for an announced entry.
     pub async fn append_announced(
         &self,
         mut announced: Announcement,
-        rec: &ExchangeRecord,
+        entry: Entry<'_>,
     ) -> Result<u64, LedgerError> {
         let inner = &self.inner;
         if !Arc::ptr_eq(&announced.shared, &inner.shared) {
@@ -610,7 +616,13 @@ impl Ledger {
         if inner.closed.load(Ordering::Acquire) {
             return Err(LedgerError::Closed);
         }
-        let payload = rec.leaf_bytes();
+        if !entry.keys.is_empty() && !inner.indexed {
+            // Its keys could not be found again once a rebuild reads the entry back.
+            return Err(LedgerError::InvalidRequest(
+                "an entry with lookup keys, but the ledger was opened without an indexer".into(),
+            ));
+        }
+        let payload = entry.bytes;
         if payload.len() > inner.shared.max_record {
             return Err(LedgerError::RecordTooLarge {
                 size: payload.len(),
@@ -618,19 +630,18 @@ impl Ledger {
             });
         }
         let leaf = leaf_hash(&payload);
-        let key = inner.shared.keys.message(&rec.message_id);
-        let subject = rec
-            .data_subject
-            .as_deref()
-            .map(|s| inner.shared.keys.subject(s));
+        let keys = entry
+            .keys
+            .iter()
+            .map(|k| inner.shared.keys.key(k))
+            .collect();
         let (reply, answer) = oneshot::channel();
         inner
             .tx
             .send(Msg::Append(AppendRequest {
                 payload,
                 leaf,
-                key,
-                subject,
+                keys,
                 reply,
             }))
             .map_err(|_| LedgerError::Closed)?;
@@ -666,8 +677,8 @@ impl Ledger {
         .await
     }
 
-    /// The record at `index`, checked against its leaf hash.
-    pub async fn record(&self, index: u64) -> Result<ExchangeRecord, LedgerError> {
+    /// The bytes of entry `index`, checked against its leaf hash.
+    pub async fn entry(&self, index: u64) -> Result<Vec<u8>, LedgerError> {
         let size = self.size();
         if index >= size {
             return Err(LedgerError::NoSuchEntry { index, size });

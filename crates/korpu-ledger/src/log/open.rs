@@ -70,6 +70,7 @@ impl Ledger {
             timestamper: None,
             writer_lock: Mutex::new(None),
             read_only: true,
+            indexed: cfg.indexer.is_some(),
             checkpoints: Arc::new(Mutex::new(CheckpointFile {
                 file: None,
                 len: rec.checkpoints_len,
@@ -207,6 +208,7 @@ impl Ledger {
             timestamper,
             writer_lock: Mutex::new(rec.writer_lock),
             read_only: false,
+            indexed: cfg.indexer.is_some(),
             checkpoints: Arc::new(Mutex::new(CheckpointFile {
                 file: rec.checkpoints_write,
                 len: rec.checkpoints_len,

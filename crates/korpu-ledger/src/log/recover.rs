@@ -7,11 +7,9 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::checkpoints::scan_checkpoints;
 use super::checkpoints::CheckpointAt;
-use super::index::{IndexKey, RecentIndex, KEY_FILE};
+use super::index::{IndexSecret, RecentIndex, KEY_FILE};
 use super::runs::Run;
 use super::segment::{
     file_len, last_nonzero, location, open_append, open_read, open_rw, parse_entry_header,
@@ -56,7 +54,7 @@ pub(super) struct Found {
     pub(super) segments: Vec<Arc<File>>,
     pub(super) leaves: Leaves,
     pub(super) offsets: Offsets,
-    pub(super) keys: IndexKey,
+    pub(super) keys: IndexSecret,
     pub(super) recent: RecentIndex,
     pub(super) runs: Vec<Arc<Run>>,
     /// The state open started from; `None` after a rebuild (or read-only).
@@ -195,11 +193,11 @@ pub(super) fn recover(cfg: &LedgerConfig, mode: Mode) -> Result<Recovered, Ledge
     };
     let Some(files) = files else {
         // One key for the scan and the lookups after it: a read-only index lives in memory.
-        let keys = IndexKey::ephemeral()?;
+        let keys = IndexSecret::ephemeral()?;
         let scanned = scan(cfg, None, None, &keys)?;
         return Ok(Recovered::new(scanned, None, keys, Vec::new(), None));
     };
-    let keys = IndexKey::load(dir)?;
+    let keys = IndexSecret::load(dir)?;
     match state::load(dir) {
         Ok(Some(state)) if state.key == keys.fingerprint() => {
             let from_state = state
@@ -247,7 +245,7 @@ impl Recovered {
     fn new(
         s: Scanned,
         files: Option<WriteFiles>,
-        keys: IndexKey,
+        keys: IndexSecret,
         runs: Vec<Arc<Run>>,
         state: Option<State>,
     ) -> Self {
@@ -293,7 +291,7 @@ fn scan(
     cfg: &LedgerConfig,
     files: Option<&WriteFiles>,
     state: Option<&State>,
-    keys: &IndexKey,
+    keys: &IndexSecret,
 ) -> Result<Scanned, LedgerError> {
     let dir = &cfg.dir;
     let read_only = files.is_none();
@@ -470,6 +468,7 @@ fn scan(
     let mut offsets: Vec<u8> = Vec::new();
     let mut all_offsets: Vec<u64> = Vec::new();
     let mut recent = RecentIndex::default();
+    let mut hashed: Vec<u64> = Vec::new();
     let mut n = n0;
     let mut body = Vec::new();
     // Where the log ends: the segment and position after the last good frame.
@@ -531,23 +530,14 @@ fn scan(
             }
             let len = body.len() - HASH_LEN;
             let leaf: Hash = body[len..].try_into().expect("the trailer is 32 bytes");
-            #[derive(Deserialize)]
-            struct IdOnly<'a> {
-                #[serde(borrow)]
-                message_id: std::borrow::Cow<'a, str>,
-                #[serde(borrow, default)]
-                data_subject: Option<std::borrow::Cow<'a, str>>,
+            if let Some(indexer) = &cfg.indexer {
+                let ids = indexer
+                    .keys(&body[..len])
+                    .map_err(|detail| LedgerError::BadRecord { index: n, detail })?;
+                hashed.clear();
+                hashed.extend(ids.iter().map(|id| keys.key(id)));
+                recent.insert(n, &hashed);
             }
-            let id: IdOnly =
-                serde_json::from_slice(&body[..len]).map_err(|e| LedgerError::BadRecord {
-                    index: n,
-                    detail: e.to_string(),
-                })?;
-            recent.insert(
-                n,
-                keys.message(&id.message_id),
-                id.data_subject.as_deref().map(|s| keys.subject(s)),
-            );
             let loc = location(k as u64, pos);
             tree.push(leaf)?;
             if read_only {

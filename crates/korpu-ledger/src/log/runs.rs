@@ -1,8 +1,8 @@
-//! Index runs: the message-id and data-subject index of a range of entries, on disk.
+//! Index runs: the lookup index of a range of entries, on disk.
 //!
 //! A run file `index.FIRST-END.run` holds the pairs `(key: u64 LE, entry index: u64 LE)` of
 //! the entries `FIRST..END`, sorted, 16 bytes each; the keys are the keyed hashes of
-//! [`super::index::IndexKey`] (message ids and subjects in separate domains), never the ids.
+//! [`super::index::IndexKey`]s (each in its caller-named space), never the ids.
 //! A lookup binary-searches each run with positional reads, so runs cost no memory. One run
 //! is written for the entries a persisted state adds ([`super::state`]); two runs are merged
 //! (streaming, in bounded memory) when the newer one has grown as large as the one before

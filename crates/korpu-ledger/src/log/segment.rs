@@ -8,7 +8,6 @@ use std::path::Path;
 
 use super::{read, Shared, ENTRY_HEADER, HASH_LEN, MAX_RECORD_BYTES, SCAN_BUFFER};
 use crate::merkle::leaf_hash;
-use crate::record::ExchangeRecord;
 use crate::LedgerError;
 
 /// File name of entry segment `n`.
@@ -71,8 +70,8 @@ pub(super) fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
 }
 
 impl Shared {
-    /// Reads one entry at a known location and checks it.
-    pub(super) fn read_entry(&self, index: u64, loc: u64) -> Result<ExchangeRecord, LedgerError> {
+    /// Reads one entry at a known location and checks it against its leaf hash.
+    pub(super) fn read_entry(&self, index: u64, loc: u64) -> Result<Vec<u8>, LedgerError> {
         let (segment, pos) = split_location(loc);
         let name = segment_name(segment);
         let file = read(&self.segments)
@@ -106,10 +105,8 @@ impl Shared {
         if leaf_hash(&body[..len])[..] != body[len..] {
             return Err(LedgerError::Checksum { file: name, index });
         }
-        ExchangeRecord::from_leaf_bytes(&body[..len]).map_err(|e| LedgerError::BadRecord {
-            index,
-            detail: e.to_string(),
-        })
+        body.truncate(len);
+        Ok(body)
     }
 }
 

@@ -38,7 +38,7 @@ pub(super) struct State {
     /// Position of that checkpoint's frame in checkpoints.log, and its number there.
     pub(super) checkpoint_at: u64,
     pub(super) checkpoint_number: u64,
-    /// [`super::index::IndexKey::fingerprint`] of the key the runs were made with.
+    /// [`super::index::IndexSecret::fingerprint`] of the key the runs were made with.
     pub(super) key: String,
     /// The index runs, oldest first, together covering entries `0..size`.
     pub(super) runs: Vec<RunMeta>,

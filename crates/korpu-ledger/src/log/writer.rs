@@ -24,8 +24,8 @@ pub(super) enum Msg {
 pub(super) struct AppendRequest {
     pub(super) payload: Vec<u8>,
     pub(super) leaf: Hash,
-    pub(super) key: u64,
-    pub(super) subject: Option<u64>,
+    /// The stored (hashed) lookup keys.
+    pub(super) keys: Vec<u64>,
     pub(super) reply: oneshot::Sender<Result<u64, LedgerError>>,
 }
 
@@ -213,7 +213,7 @@ impl Writer {
             let mut d = lock(&self.shared.durable);
             for (i, r) in batch.iter().enumerate() {
                 d.pending.push(r.leaf);
-                d.recent.insert(first + i as u64, r.key, r.subject);
+                d.recent.insert(first + i as u64, &r.keys);
             }
             d.size = self.next_index;
         }

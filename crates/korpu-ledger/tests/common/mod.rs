@@ -1,16 +1,20 @@
-//! What the ledger's tests and benches set up alike: exchange records, a ledger directory a
-//! ledger accepts, a configuration without automatic checkpoints, and a test PKI with a
-//! time-stamping authority. Each test file (and bench, through `#[path]`) uses part of it.
-#![allow(dead_code)]
+//! What the ledger's tests and benches set up alike: entries (exchange records, as the gateway
+//! writes them, found by message id and data subject), a ledger directory a ledger accepts, a
+//! configuration without automatic checkpoints, and a test PKI with a time-stamping
+//! authority. Each test file (and bench, through `#[path]`) uses part of it.
+#![allow(dead_code, async_fn_in_trait)]
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use korpu_ledger::{ExchangeRecord, Ledger, LedgerConfig, NoteSigner};
+use korpu_ledger::{
+    Entry, IndexKey, Indexer, KeySpace, Ledger, LedgerConfig, LedgerError, LookupPage, NoteSigner,
+};
 use korpu_pki::ca::{self, IssueRequest, Profile, Subject};
 use korpu_pki::cert::Certificate;
 use korpu_pki::key::SigningKey;
 use korpu_pki::tsa::Authority;
+pub use korpu_xroad::record::{ExchangeRecord, Role};
 
 /// A minimal client-side record: only what every record has; tests set the rest.
 pub fn record(message_id: impl Into<String>, time_unix_ms: u64) -> ExchangeRecord {
@@ -20,7 +24,7 @@ pub fn record(message_id: impl Into<String>, time_unix_ms: u64) -> ExchangeRecor
         client: "AZ/GOV/1400003/benefits".into(),
         service: "AZ/GOV/1400001/population/familyComposition".into(),
         gateway: "AZ/GOV/1400003/gw1".into(),
-        role: "client".into(),
+        role: Role::Client,
         request_digest: "00".repeat(32),
         response_status: Some(200),
         ..ExchangeRecord::default()
@@ -41,6 +45,102 @@ pub fn realistic_record(message_id: String, time_unix_ms: u64) -> ExchangeRecord
         response_signature: Some("MEQCIC".to_string() + &"y".repeat(88)),
         response_signer_cert_sha256: Some("22".repeat(32)),
         ..record(message_id, time_unix_ms)
+    }
+}
+
+/// The key spaces the tests index records under (the gateway's labels, so the keyed hashes
+/// are those of real ledgers).
+pub const MESSAGE_ID: KeySpace = KeySpace::new("message-id");
+pub const DATA_SUBJECT: KeySpace = KeySpace::new("data-subject");
+
+/// The entry of a record: its canonical bytes, found by message id and data subject.
+pub fn entry(r: &ExchangeRecord) -> Entry<'_> {
+    let mut keys = vec![IndexKey::new(MESSAGE_ID, r.message_id.as_str())];
+    keys.extend(
+        r.data_subject
+            .as_deref()
+            .map(|s| IndexKey::new(DATA_SUBJECT, s)),
+    );
+    Entry {
+        bytes: r.leaf_bytes(),
+        keys,
+    }
+}
+
+/// The indexer of entries made by [`entry`]: it reads only the two ids, as the gateway's does,
+/// so that what the open bench measures is what a gateway's restart costs.
+pub fn indexer() -> Indexer {
+    #[derive(serde::Deserialize)]
+    struct TwoIds<'a> {
+        #[serde(borrow)]
+        message_id: std::borrow::Cow<'a, str>,
+        #[serde(borrow, default)]
+        data_subject: Option<std::borrow::Cow<'a, str>>,
+    }
+    Indexer::new(|bytes| match serde_json::from_slice::<TwoIds>(bytes) {
+        Err(e) => Err(e.to_string()),
+        Ok(ids) => Ok(std::iter::once(IndexKey::new(MESSAGE_ID, ids.message_id))
+            .chain(ids.data_subject.map(|s| IndexKey::new(DATA_SUBJECT, s)))
+            .collect()),
+    })
+}
+
+/// Reading records back, and the two lookups the gateway makes (by message id, by data
+/// subject), each dropping entries of colliding keys as the gateway does.
+pub trait Records {
+    /// The record at `index`.
+    async fn record(&self, index: u64) -> Result<ExchangeRecord, LedgerError>;
+    /// Indexes of the records with this message id.
+    async fn find(&self, message_id: &str) -> Result<Vec<u64>, LedgerError>;
+    /// A page of the records naming `subject`, newest first, with proofs.
+    async fn subject_accesses(
+        &self,
+        subject: &str,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<LookupPage<ExchangeRecord>, LedgerError>;
+}
+
+fn decode(index: u64, bytes: &[u8]) -> Result<ExchangeRecord, LedgerError> {
+    ExchangeRecord::from_leaf_bytes(bytes).map_err(|e| LedgerError::BadRecord {
+        index,
+        detail: e.to_string(),
+    })
+}
+
+impl Records for Ledger {
+    async fn record(&self, index: u64) -> Result<ExchangeRecord, LedgerError> {
+        decode(index, &self.entry(index).await?)
+    }
+
+    async fn find(&self, message_id: &str) -> Result<Vec<u64>, LedgerError> {
+        let wanted = message_id.to_owned();
+        let found = self
+            .lookup(&IndexKey::new(MESSAGE_ID, message_id), move |i, b| {
+                decode(i, b).ok().filter(|r| r.message_id == wanted)
+            })
+            .await?;
+        Ok(found.into_iter().map(|(i, _)| i).collect())
+    }
+
+    async fn subject_accesses(
+        &self,
+        subject: &str,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<LookupPage<ExchangeRecord>, LedgerError> {
+        let wanted = subject.to_owned();
+        self.lookup_page(
+            &IndexKey::new(DATA_SUBJECT, subject),
+            cursor,
+            limit,
+            move |i, b| {
+                decode(i, b)
+                    .ok()
+                    .filter(|r| r.data_subject.as_deref() == Some(wanted.as_str()))
+            },
+        )
+        .await
     }
 }
 
@@ -65,13 +165,14 @@ pub fn quiet_config(dir: &Path, origin: &str, segment_bytes: u64) -> LedgerConfi
     c.checkpoint_interval = Duration::from_secs(3600);
     c.checkpoint_every = u64::MAX;
     c.segment_bytes = segment_bytes;
+    c.indexer = Some(indexer());
     c
 }
 
 /// Appends every record, in order, each waiting for its acknowledgement.
 pub async fn append_all(ledger: &Ledger, records: impl IntoIterator<Item = ExchangeRecord>) {
     for r in records {
-        ledger.append(&r).await.unwrap();
+        ledger.append(entry(&r)).await.unwrap();
     }
 }
 

@@ -109,7 +109,7 @@ pub(crate) async fn tracker(State(s): State<Shared>, c: Ctx, Citizen(u): Citizen
                     .and_then(|id| conf.service(&id).map(|x| x.title.clone()))
                     .unwrap_or(service);
                 rows.push((
-                    korpu_tlog::record::rfc3339_ms(rec.time_unix_ms),
+                    korpu_xroad::record::rfc3339_ms(rec.time_unix_ms),
                     who_name,
                     system,
                     format!("{what} ({agency})"),

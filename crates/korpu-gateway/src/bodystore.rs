@@ -1,7 +1,7 @@
 //! Request and response bodies, kept only for services that ask for it, encrypted at rest.
 //!
-//! The ledger's records hold only the SHA-256 of each body (`request_digest`,
-//! `response_digest`); a [`BodyStore`] keeps the bytes themselves, each in a file named by that
+//! Exchange records hold only the SHA-256 of each body (`request_body_sha256`,
+//! `response_body_sha256`); a [`BodyStore`] keeps the bytes themselves, each in a file named by that
 //! digest (`<hex>.body`), sealed with AES-256-GCM under a key file ([`BodyKey`]). A file is
 //! `nonce (12 bytes) | ciphertext | tag (16 bytes)`; the digest is the AEAD's associated data,
 //! so a body moved to another name fails to open, and [`BodyStore::get`] checks that the
@@ -11,8 +11,10 @@
 //! The key file must be readable by its owner only (as `korpu-pki` demands of private keys):
 //! a key others can read is refused, not used.
 //!
-//! Deliberately not here: which services keep bodies (the gateway decides), retention and
-//! deletion schedules, and key rotation (a new key file and a new store directory).
+//! Deliberately not here: which services keep bodies (`keep_bodies` in the configuration),
+//! retention and deletion schedules, and key rotation (a new key file and a new store
+//! directory). Not in the evidence ledger either: the ledger proves records, and bodies are
+//! personal data kept beside it, under the gateway's data directory (`bodies/`, `body.key`).
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -22,7 +24,37 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 
-use crate::LedgerError;
+/// Why a body or its key could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// A file operation failed: what was being done (with the path), and the system's error.
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    /// The key file or directory may be reached by others (its message names the `chmod`).
+    #[error(transparent)]
+    Private(#[from] korpu_pki::private::PrivateError),
+    /// No usable key: wrong length, no randomness, or the cipher refused.
+    #[error("invalid body key: {0}")]
+    Key(String),
+    /// The name asked for is not a hex SHA-256.
+    #[error("{0:?} is not a hex SHA-256")]
+    NotADigest(String),
+    /// A stored body does not open as the body asked for.
+    #[error("{file} is corrupt: {detail}")]
+    Corrupt {
+        /// The body file.
+        file: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+}
+
+impl BodyError {
+    /// Maps an I/O error to [`BodyError::Io`] saying what was being done.
+    fn io(what: String) -> impl FnOnce(std::io::Error) -> BodyError {
+        move |source| BodyError::Io(what, source)
+    }
+}
 
 /// An AES-256 key for bodies at rest.
 pub struct BodyKey(LessSafeKey);
@@ -36,31 +68,31 @@ impl std::fmt::Debug for BodyKey {
 impl BodyKey {
     /// Reads the 32-byte key at `path`, creating it (mode 0600, random) when missing.
     /// Refuses a key file that group or others may access.
-    pub fn load_or_create(path: &Path) -> Result<Self, LedgerError> {
+    pub fn load_or_create(path: &Path) -> Result<Self, BodyError> {
         match fs::metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 SystemRandom::new()
                     .fill(&mut key)
-                    .map_err(|_| LedgerError::InvalidKey("no randomness for a body key".into()))?;
+                    .map_err(|_| BodyError::Key("no randomness for a body key".into()))?;
                 let mut f = OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
                     .open(path)
-                    .map_err(LedgerError::io(format!("creating {}", path.display())))?;
+                    .map_err(BodyError::io(format!("creating {}", path.display())))?;
                 f.write_all(&key)
                     .and_then(|()| f.sync_all())
-                    .map_err(LedgerError::io(format!("writing {}", path.display())))?;
+                    .map_err(BodyError::io(format!("writing {}", path.display())))?;
                 Self::from_bytes(&key)
             }
-            Err(e) => Err(LedgerError::io(format!("reading {}", path.display()))(e)),
+            Err(e) => Err(BodyError::io(format!("reading {}", path.display()))(e)),
             Ok(_) => {
                 korpu_pki::private::check(path)?;
-                let bytes = fs::read(path)
-                    .map_err(LedgerError::io(format!("reading {}", path.display())))?;
+                let bytes =
+                    fs::read(path).map_err(BodyError::io(format!("reading {}", path.display())))?;
                 Self::from_bytes(&bytes).map_err(|_| {
-                    LedgerError::InvalidKey(format!(
+                    BodyError::Key(format!(
                         "{} holds {} bytes, not a 32-byte AES-256 key",
                         path.display(),
                         bytes.len()
@@ -71,9 +103,9 @@ impl BodyKey {
     }
 
     /// A key from its 32 bytes.
-    pub fn from_bytes(key: &[u8]) -> Result<Self, LedgerError> {
+    pub fn from_bytes(key: &[u8]) -> Result<Self, BodyError> {
         let k = UnboundKey::new(&AES_256_GCM, key)
-            .map_err(|_| LedgerError::InvalidKey("an AES-256 key is 32 bytes".into()))?;
+            .map_err(|_| BodyError::Key("an AES-256 key is 32 bytes".into()))?;
         Ok(BodyKey(LessSafeKey::new(k)))
     }
 }
@@ -88,7 +120,7 @@ pub struct BodyStore {
 
 impl BodyStore {
     /// A store in `dir` (created if missing).
-    pub fn open(dir: impl Into<PathBuf>, key: BodyKey) -> Result<Self, LedgerError> {
+    pub fn open(dir: impl Into<PathBuf>, key: BodyKey) -> Result<Self, BodyError> {
         let dir = dir.into();
         // Bodies are personal data: the directory is the owner's only (the files are 0600).
         korpu_pki::private::create_dir(&dir)?;
@@ -104,13 +136,13 @@ impl BodyStore {
     }
 
     /// Encrypts and stores `body` durably; returns its hex SHA-256, the value the record keeps.
-    pub fn put(&self, body: &[u8]) -> Result<String, LedgerError> {
+    pub fn put(&self, body: &[u8]) -> Result<String, BodyError> {
         let digest: [u8; 32] = Sha256::digest(body).into();
         let name = hex::encode(digest);
         let mut nonce = [0u8; NONCE_LEN];
         self.rng
             .fill(&mut nonce)
-            .map_err(|_| LedgerError::InvalidKey("no randomness for a nonce".into()))?;
+            .map_err(|_| BodyError::Key("no randomness for a nonce".into()))?;
         let mut sealed = body.to_vec();
         self.key
             .0
@@ -119,12 +151,12 @@ impl BodyStore {
                 Aad::from(digest),
                 &mut sealed,
             )
-            .map_err(|_| LedgerError::InvalidKey("AES-GCM refused to seal".into()))?;
+            .map_err(|_| BodyError::Key("AES-GCM refused to seal".into()))?;
         let mut file = nonce.to_vec();
         file.extend_from_slice(&sealed);
         let path = self.path(&name);
         let tmp = self.dir.join(format!("{name}.tmp"));
-        let io = LedgerError::io(format!("writing {}", path.display()));
+        let io = BodyError::io(format!("writing {}", path.display()));
         (|| {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -141,19 +173,16 @@ impl BodyStore {
     }
 
     /// The body whose hex SHA-256 is `digest_hex`, decrypted and checked against the digest.
-    pub fn get(&self, digest_hex: &str) -> Result<Vec<u8>, LedgerError> {
+    pub fn get(&self, digest_hex: &str) -> Result<Vec<u8>, BodyError> {
         let digest: [u8; 32] = hex::decode(digest_hex)
             .ok()
             .and_then(|d| d.try_into().ok())
-            .ok_or_else(|| {
-                LedgerError::InvalidRequest(format!("{digest_hex:?} is not a hex SHA-256"))
-            })?;
+            .ok_or_else(|| BodyError::NotADigest(digest_hex.to_owned()))?;
         let path = self.path(&hex::encode(digest));
         let bytes =
-            fs::read(&path).map_err(LedgerError::io(format!("reading {}", path.display())))?;
-        let corrupt = |detail: &str| LedgerError::Corrupt {
+            fs::read(&path).map_err(BodyError::io(format!("reading {}", path.display())))?;
+        let corrupt = |detail: &str| BodyError::Corrupt {
             file: path.display().to_string(),
-            offset: 0,
             detail: detail.to_string(),
         };
         if bytes.len() < NONCE_LEN + AES_256_GCM.tag_len() {
@@ -230,10 +259,7 @@ mod tests {
         let mut bad = file.clone();
         bad[20] ^= 1;
         fs::write(&path, &bad).unwrap();
-        assert!(matches!(
-            store.get(&digest),
-            Err(LedgerError::Corrupt { .. })
-        ));
+        assert!(matches!(store.get(&digest), Err(BodyError::Corrupt { .. })));
         fs::write(&path, &file).unwrap();
         let other = store.put(b"another body").unwrap();
         fs::copy(
@@ -241,10 +267,7 @@ mod tests {
             &path,
         )
         .unwrap();
-        assert!(matches!(
-            store.get(&digest),
-            Err(LedgerError::Corrupt { .. })
-        ));
+        assert!(matches!(store.get(&digest), Err(BodyError::Corrupt { .. })));
         fs::write(&path, &file).unwrap();
         let stranger = BodyStore::open(
             dir.path().join("bodies"),

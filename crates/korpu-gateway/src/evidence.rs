@@ -8,6 +8,11 @@
 //! gateway keeps every signing certificate its records name); given them, the verifier checks
 //! each signature over the digest the record keeps, that the signer chains to the platform
 //! roots at the record's time, and that it is the member the record says signed.
+//!
+//! The package is the gateway's, not the ledger's: the ledger proves that some bytes are in
+//! its log ([`korpu_ledger::Ledger::inclusion_proof`], checkpoints, time-stamps), and what
+//! those bytes say — who signed which request — is the exchange record's business, checked
+//! here. [`Evidence::tlog_proof`] gives the same evidence as a C2SP tlog-proof file.
 
 use std::time::SystemTime;
 
@@ -17,7 +22,12 @@ use korpu_pki::cert::Certificate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{merkle, verify_note, Checkpoint, ExchangeRecord, Ledger, LedgerError, NoteVerifier};
+use korpu_ledger::Ledger;
+use korpu_tlog::proof::{TlogProof, TlogProofError};
+use korpu_tlog::{merkle, verify_note, Checkpoint, NoteVerifier};
+
+use crate::ledger::ReadError;
+use crate::record::ExchangeRecord;
 
 /// The `format` value of evidence packages.
 pub const EVIDENCE_FORMAT: &str = "korpu-evidence/1";
@@ -96,39 +106,85 @@ pub enum EvidenceError {
     },
 }
 
-impl Ledger {
-    /// Evidence for every record of `message_id` covered by the latest checkpoint.
-    pub async fn evidence(&self, message_id: &str) -> Result<Vec<Evidence>, LedgerError> {
-        let indexes = self.find(message_id).await?;
-        if indexes.is_empty() {
-            return Err(LedgerError::InvalidRequest(format!(
-                "no record of message {message_id:?} in this ledger"
-            )));
-        }
-        let cp = self.latest_checkpoint().ok_or_else(|| {
-            LedgerError::InvalidRequest("the ledger has no checkpoint yet".into())
-        })?;
-        let mut out = Vec::new();
-        for index in indexes {
-            if index >= cp.checkpoint.size {
-                return Err(LedgerError::InvalidRequest(format!(
-                    "record {index} is newer than the latest checkpoint (size {}); wait for the next one",
-                    cp.checkpoint.size
-                )));
-            }
-            let proof = self.inclusion_proof(index, cp.checkpoint.size).await?;
-            out.push(Evidence {
-                format: EVIDENCE_FORMAT.into(),
-                record: self.record(index).await?,
-                leaf_index: index,
-                inclusion_proof: proof.iter().map(hex::encode).collect(),
-                checkpoint: cp.note.clone(),
-                timestamp: cp.timestamp.as_ref().map(|t| B64.encode(t)),
-                log_key: self.verifier().to_string(),
-                certificates: Vec::new(),
+/// Why no evidence package could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// The ledger could not be read.
+    #[error("{0}")]
+    Read(#[from] ReadError),
+    /// The ledger has no record of the message.
+    #[error("no record of message {0:?} in this ledger")]
+    NotFound(String),
+    /// The ledger has issued no checkpoint yet.
+    #[error("the ledger has no checkpoint yet")]
+    NoCheckpoint,
+    /// A record is newer than the latest checkpoint.
+    #[error(
+        "record {index} is newer than the latest checkpoint (size {size}); wait for the next one"
+    )]
+    NotYetCheckpointed {
+        /// The record's index.
+        index: u64,
+        /// The latest checkpoint's tree size.
+        size: u64,
+    },
+}
+
+/// Evidence for every record of `message_id` in `ledger` covered by the latest checkpoint.
+pub async fn evidence(ledger: &Ledger, message_id: &str) -> Result<Vec<Evidence>, PackageError> {
+    let records = crate::ledger::find(ledger, message_id).await?;
+    if records.is_empty() {
+        return Err(PackageError::NotFound(message_id.to_owned()));
+    }
+    let cp = ledger
+        .latest_checkpoint()
+        .ok_or(PackageError::NoCheckpoint)?;
+    let mut out = Vec::new();
+    for (index, record) in records {
+        if index >= cp.checkpoint.size {
+            return Err(PackageError::NotYetCheckpointed {
+                index,
+                size: cp.checkpoint.size,
             });
         }
-        Ok(out)
+        let proof = ledger
+            .inclusion_proof(index, cp.checkpoint.size)
+            .await
+            .map_err(ReadError::from)?;
+        out.push(Evidence {
+            format: EVIDENCE_FORMAT.into(),
+            record,
+            leaf_index: index,
+            inclusion_proof: proof.iter().map(hex::encode).collect(),
+            checkpoint: cp.note.clone(),
+            timestamp: cp.timestamp.as_ref().map(|t| B64.encode(t)),
+            log_key: ledger.verifier().to_string(),
+            certificates: Vec::new(),
+        });
+    }
+    Ok(out)
+}
+
+impl Evidence {
+    /// The tlog-proof for this package's record: its canonical bytes as the `extra` line, the
+    /// entry index, the inclusion proof and the checkpoint note.
+    pub fn tlog_proof(&self) -> Result<TlogProof, TlogProofError> {
+        let proof = self
+            .inclusion_proof
+            .iter()
+            .map(|h| {
+                hex::decode(h)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| TlogProofError::Malformed(format!("{h:?} is not a hash")))
+            })
+            .collect::<Result<Vec<merkle::Hash>, _>>()?;
+        Ok(TlogProof {
+            extra: Some(self.record.leaf_bytes()),
+            index: self.leaf_index,
+            proof,
+            checkpoint: self.checkpoint.clone(),
+        })
     }
 }
 
@@ -285,7 +341,7 @@ fn signed_fields_match(rec: &ExchangeRecord, which: &str, digest_hex: &str) -> R
             "the record's {which} signature base does not hash to its digest (the record was altered)"
         ));
     }
-    let (v, fields) = crate::record::signature_base_fields(base)
+    let (v, fields) = korpu_xroad::record::signature_base_fields(base)
         .filter(|(v, _)| *v == version)
         .ok_or_else(|| format!("the record's {which} signature base is not {version}"))?;
     let status = rec.response_status.map(|s| s.to_string());
@@ -346,7 +402,7 @@ mod tests {
             client: "AZ/GOV/1400003/benefits".into(),
             service: "AZ/GOV/1400002/tax/income".into(),
             gateway: "AZ/GOV/1400002/gw1".into(),
-            role: "provider".into(),
+            role: crate::record::Role::Provider,
             user_id: Some("AZ1234567".into()),
             data_subject: Some("AZ1234567".into()),
             purpose: Some("benefit".into()),

@@ -1,21 +1,59 @@
-//! What the ledger keeps about one exchange, and its canonical byte encoding (the Merkle leaf).
+//! The exchange record: what each gateway logs about one exchange (the protocol's evidence
+//! format), and its canonical byte encoding, the Merkle leaf of the gateway's evidence ledger.
 //!
 //! The encoding is compact JSON with the fields in declaration order and every optional field
-//! present (as `null` when absent), so the same record always gives the same bytes and an
-//! auditor can re-derive a leaf hash with any JSON library that keeps key order. Adding a field
-//! is a format change: append it at the end and bump the log origin.
+//! present (as `null` when absent) but the last four, which are left out when absent; the same
+//! record always gives the same bytes, and [`ExchangeRecord::from_leaf_bytes`] refuses bytes
+//! that do not re-encode identically. ARCHITECTURE.md ("The exchange record's canonical
+//! encoding") specifies it byte by byte, so an auditor can re-derive a leaf hash with any JSON
+//! library that keeps key order; `tests/record_golden.rs` pins it with records written by the
+//! code before the record moved here. Adding a field is a format change: append it at the end
+//! and bump the log origin.
+//!
+//! The identifiers stay in the text form the gateway validated (with `korpu-id`) and signed:
+//! the signature bases state them as text, and a record must re-encode to exactly the bytes
+//! it was logged as, which a re-printed identifier need not. Digests stay lowercase hex text.
 //!
 //! Deliberately not here: the request and response bodies (only their digests; the bodies are
-//! personal data and stay with the members), and parsing of the identifiers (the gateway hands
-//! over their text forms, already validated by `korpu-id`).
+//! personal data and stay with the members), storage and lookups (the gateway's ledger).
 use serde::{Deserialize, Serialize};
 
-use crate::merkle::{leaf_hash, Hash};
+use korpu_tlog::merkle::{leaf_hash, Hash};
+use korpu_tlog::proof::{TlogProof, TlogProofError};
+use korpu_tlog::{Checkpoint, NoteVerifier};
+
+/// Which side of the exchange recorded it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The caller's gateway (`"client"`).
+    #[default]
+    Client,
+    /// The provider's gateway (`"provider"`).
+    Provider,
+}
+
+impl Role {
+    /// The encoded form: `client` or `provider`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Provider => "provider",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One exchange as recorded by one gateway.
 ///
-/// `Default` is the empty record (empty strings, time 0, every option absent): not a record to
-/// log, but the base that writers fill with struct-update syntax (`..Default::default()`).
+/// `Default` is the empty record (empty strings, time 0, role client, every option absent):
+/// not a record to log, but the base that writers fill with struct-update syntax
+/// (`..Default::default()`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ExchangeRecord {
@@ -30,7 +68,7 @@ pub struct ExchangeRecord {
     /// The recording gateway, `GatewayId` text form.
     pub gateway: String,
     /// `client` when recorded by the caller's gateway, `provider` by the provider's.
-    pub role: String,
+    pub role: Role,
     /// `X-Road-UserId`, the end user on whose behalf the client called.
     pub user_id: Option<String>,
     /// Whose personal data the exchange concerns, when the service declares one.
@@ -146,6 +184,24 @@ pub fn rfc3339_ms(ms: u64) -> String {
     )
 }
 
+/// Verifies a tlog-proof file whose `extra` line carries a record against trusted log keys
+/// ([`TlogProof::verify_leaf`] over the record's leaf hash); returns the record and the
+/// checkpoint it is included in.
+pub fn verify_proof(
+    proof: &TlogProof,
+    keys: &[NoteVerifier],
+) -> Result<(ExchangeRecord, Checkpoint), TlogProofError> {
+    let bytes = proof
+        .extra
+        .as_deref()
+        .ok_or_else(|| TlogProofError::Malformed("no extra line carrying the record".into()))?;
+    let record = ExchangeRecord::from_leaf_bytes(bytes).map_err(|e| {
+        TlogProofError::Malformed(format!("the extra data is not an exchange record: {e}"))
+    })?;
+    let cp = proof.verify_leaf(&record.leaf_hash(), keys)?;
+    Ok((record, cp))
+}
+
 #[cfg(any(test, feature = "test-util"))]
 impl ExchangeRecord {
     /// A complete client-side record with fixed values (the one the encoding test pins), for
@@ -158,7 +214,7 @@ impl ExchangeRecord {
             client: "AZ/GOV/1400003/benefits".into(),
             service: "AZ/GOV/1400001/population/familyComposition".into(),
             gateway: "AZ/GOV/1400003/gw1".into(),
-            role: "client".into(),
+            role: Role::Client,
             user_id: Some("AZ1234567".into()),
             data_subject: Some("AZ7654321".into()),
             purpose: Some("benefit-eligibility".into()),
