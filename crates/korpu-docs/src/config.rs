@@ -65,6 +65,9 @@ pub struct DocsConfig {
     /// Seconds a connection to either listener may take to deliver a request head (the first
     /// one included, so a connection that sends nothing is closed too). Default 30.
     pub header_read_timeout_secs: u64,
+    /// How long requests in flight may take to finish once the server is asked to stop, in
+    /// seconds; then the database is closed. Default 10.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for DocsConfig {
@@ -88,6 +91,7 @@ impl Default for DocsConfig {
             default_retention: "10y".into(),
             bridge_timeout_secs: 60,
             header_read_timeout_secs: 30,
+            shutdown_grace_secs: 10,
         }
     }
 }

@@ -303,10 +303,9 @@ pub struct Running {
     api: tokio::task::JoinHandle<()>,
     dx: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
+    store: crate::store::Store,
+    grace: Duration,
 }
-
-/// How long requests in flight may finish after [`Running::shutdown`].
-const DRAIN: Duration = Duration::from_secs(10);
 
 /// Binds both listeners and serves until [`Running::shutdown`].
 pub async fn start(ex: Arc<Exchange>) -> Result<Running, DocsError> {
@@ -331,24 +330,31 @@ pub async fn start(ex: Arc<Exchange>) -> Result<Running, DocsError> {
         tls_handshake: Duration::ZERO,
         header_read: Duration::from_secs(ex.config().header_read_timeout_secs),
     };
+    // How long requests in flight may finish after [`Running::shutdown`].
+    let grace = Duration::from_secs(ex.config().shutdown_grace_secs);
+    let store = ex.store().clone();
     let api_app = api_router(ex.clone(), &token);
     let dx_app = dx_router(ex);
-    let api = korpu_net::serve_router(api_l, None, api_app, timeouts, rx.clone(), DRAIN);
-    let dx = korpu_net::serve_router(dx_l, None, dx_app, timeouts, rx, DRAIN);
+    let api = korpu_net::serve_router(api_l, None, api_app, timeouts, rx.clone(), grace);
+    let dx = korpu_net::serve_router(dx_l, None, dx_app, timeouts, rx, grace);
     Ok(Running {
         api_addr,
         dx_addr,
         api,
         dx,
         stop,
+        store,
+        grace,
     })
 }
 
 impl Running {
-    /// Stops accepting, finishes requests in flight, and returns.
+    /// Stops accepting, finishes requests in flight (for at most the configured
+    /// `shutdown_grace_secs`), closes the database, and returns.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.api.await;
         let _ = self.dx.await;
+        korpu_service::shutdown::within_grace(self.grace, self.store.close()).await;
     }
 }

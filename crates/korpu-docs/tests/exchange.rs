@@ -246,7 +246,13 @@ async fn full_exchange(postgres: bool) {
     errors(&ca, &a, &b, &id).await;
     retention(&a, &b).await;
     for o in [a, b] {
+        // On SQLite the write-ahead log goes when the last connection closes: shutdown closes
+        // the database.
+        let wal = o.ex.config().data_dir.join("docs.db-wal");
         o.running.unwrap_or_else(|| unreachable!()).shutdown().await;
+        if o.pg_url.is_none() {
+            assert!(!wal.exists(), "connections were left open after shutdown");
+        }
         if let Some(url) = o.pg_url {
             drop(o.ex);
             let (_, name) = url.rsplit_once('/').unwrap();

@@ -73,6 +73,9 @@ pub struct PortalConfig {
     /// Longest time a connection may take to bring a complete request head after it opened
     /// (and, on HTTP/1, after its previous request), in seconds. Default 30.
     pub header_read_timeout_secs: u64,
+    /// How long requests in flight may take to finish once the portal is asked to stop, in
+    /// seconds; then the database is closed. Default 10.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for PortalConfig {
@@ -102,6 +105,7 @@ impl Default for PortalConfig {
             upstream_timeout_secs: 20,
             max_body_bytes: 64 << 10,
             header_read_timeout_secs: 30,
+            shutdown_grace_secs: 10,
         }
     }
 }

@@ -106,13 +106,17 @@ pub struct RunningPortal {
     pub public_url: String,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    store: Store,
+    grace: Duration,
 }
 
 impl RunningPortal {
-    /// Stops accepting, lets requests in flight finish, and returns.
+    /// Stops accepting, lets requests in flight finish (for at most the configured
+    /// `shutdown_grace_secs`), closes the database, and returns.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        let _ = tokio::time::timeout(self.grace, self.task).await;
+        korpu_service::shutdown::within_grace(self.grace, self.store.close()).await;
     }
 }
 
@@ -194,20 +198,18 @@ pub async fn start(cfg: PortalConfig) -> Result<RunningPortal, StartError> {
         tls_handshake: Duration::ZERO,
         header_read: Duration::from_secs(state.cfg.header_read_timeout_secs),
     };
-    let task = korpu_net::serve_router(
-        listener,
-        None,
-        app,
-        timeouts,
-        stopped,
-        Duration::from_secs(10),
-    );
+    let grace = Duration::from_secs(state.cfg.shutdown_grace_secs);
+    // The pool is shared: closing this handle closes the connections the routes use.
+    let store = state.store.clone();
+    let task = korpu_net::serve_router(listener, None, app, timeouts, stopped, grace);
     tracing::info!(%addr, url = %public_url, "portal listening");
     Ok(RunningPortal {
         addr,
         public_url,
         stop,
         task,
+        store,
+        grace,
     })
 }
 

@@ -24,3 +24,24 @@ async fn half_open_and_slow_connections_are_closed() {
     assert!(out.starts_with("HTTP/1.1 "), "{out}");
     portal.shutdown().await;
 }
+
+/// Stopping closes the database: SQLite removes its write-ahead log when the last connection
+/// closes, so a `-wal` file left after `shutdown` means connections were still open.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_closes_the_database_within_its_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PortalConfig {
+        shutdown_grace_secs: 2,
+        ..support::config(dir.path())
+    };
+    let data = cfg.data_dir.clone();
+    let portal = korpu_portal::start(cfg).await.unwrap();
+    let out = get_and_close(portal.addr, "/health").await;
+    assert!(out.starts_with("HTTP/1.1 "), "{out}");
+    let wal = data.join("portal.db-wal");
+    assert!(wal.exists(), "the portal's database runs in WAL mode");
+    let started = std::time::Instant::now();
+    portal.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!wal.exists(), "connections were left open after shutdown");
+}
