@@ -17,6 +17,7 @@ use korpu_oauth::{AuthServer, Code, Config, Form, OAuthError};
 use serde_json::{json, Value};
 
 use crate::config::HubConfig;
+use crate::metrics::Metrics;
 use crate::quota::{Decision, Limit, Limiter};
 
 /// The hub: its authorisation server, its rate limits and where it is reached.
@@ -27,6 +28,7 @@ pub struct Hub {
     limiter: Limiter,
     default_limit: Limit,
     limits: HashMap<String, Limit>,
+    metrics: Metrics,
 }
 
 impl Hub {
@@ -51,6 +53,7 @@ impl Hub {
                 .iter()
                 .filter_map(|a| Some((a.client_id.clone(), a.rate_limit?)))
                 .collect(),
+            metrics: Metrics::new(),
         }
     }
 
@@ -83,6 +86,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/oauth/revoke", post(oauth))
         .route("/oauth/introspect", post(oauth))
         .route("/api/v1/grant", get(grant))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(hub)
 }
@@ -194,7 +198,13 @@ async fn oauth(
             (StatusCode::CREATED, no_store(), Json(answer)).into_response()
         }
         "/oauth/token" => {
-            (no_store(), Json(server.token(&form, proof, now)?.to_json())).into_response()
+            let grant_type = form.get("grant_type").unwrap_or("").to_owned();
+            let answer = server.token(&form, proof, now);
+            let outcome = answer
+                .as_ref()
+                .map_or_else(|e| e.code.as_str(), |_| "issued");
+            hub.metrics.token(&grant_type, outcome);
+            (no_store(), Json(answer?.to_json())).into_response()
         }
         "/oauth/revoke" => {
             server.revoke(&form, now)?;
@@ -290,8 +300,12 @@ impl Hub {
             .copied()
             .unwrap_or(self.default_limit);
         match self.limiter.take(&format!("{client}:{api}"), limit).await {
-            Ok(Decision::Allowed { remaining }) => Ok(rate_headers(limit, remaining, 0)),
+            Ok(Decision::Allowed { remaining }) => {
+                self.metrics.call(client, api, "allowed");
+                Ok(rate_headers(limit, remaining, 0))
+            }
             Ok(Decision::Limited { retry_after_ms }) => {
+                self.metrics.call(client, api, "rate_limited");
                 let secs = retry_after_ms.div_ceil(1000);
                 let mut headers = rate_headers(limit, 0, secs);
                 headers.push((header::RETRY_AFTER, secs.to_string()));
@@ -320,6 +334,15 @@ impl Hub {
     }
 }
 
+/// `GET /metrics`: the hub's usage in the OpenMetrics text format.
+async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, korpu_service::metrics::CONTENT_TYPE)],
+        hub.metrics.render(),
+    )
+        .into_response()
+}
+
 /// `GET /api/v1/grant`: what the presented DPoP-bound token allows.
 async fn grant(
     State(hub): State<Arc<Hub>>,
@@ -330,11 +353,13 @@ async fn grant(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let proof = dpop_header(&headers)?;
     let target = format!("{}{}", hub.issuer, uri.path());
-    let grant =
-        hub.server()
-            .authorize_call(authorization, proof, method.as_str(), &target, now())?;
+    let grant = dpop_header(&headers)
+        .and_then(|proof| {
+            hub.server()
+                .authorize_call(authorization, proof, method.as_str(), &target, now())
+        })
+        .inspect_err(|e| hub.metrics.refused(e.code.as_str()))?;
     let rate = hub.meter(&grant.client_id, "grant").await?;
     let mut resp = Json(json!({
         "client_id": grant.client_id,

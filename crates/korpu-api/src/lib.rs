@@ -15,6 +15,7 @@
 
 pub mod config;
 mod http;
+pub mod metrics;
 pub mod quota;
 
 pub use config::{Application, HubConfig};

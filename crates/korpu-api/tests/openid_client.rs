@@ -74,6 +74,7 @@ async fn openid_client_gets_a_dpop_bound_token_uses_it_and_loses_it_on_revocatio
     ]);
     let issuer = start_hub(dir.path()).await;
 
+    let hub = issuer.clone();
     let out = tokio::task::spawn_blocking(move || {
         node(&["run", &issuer, "kapital-bank", private.to_str().unwrap()])
     })
@@ -142,6 +143,25 @@ async fn openid_client_gets_a_dpop_bound_token_uses_it_and_loses_it_on_revocatio
         par.contains("request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A"),
         "{par}"
     );
+
+    // What the run did, as the hub counted it for Prometheus.
+    let metrics = reqwest::get(format!("{hub}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"korpu_api_calls_total{client="kapital-bank",api="grant",outcome="allowed"} 2"#,
+        r#"korpu_api_calls_total{client="kapital-bank",api="grant",outcome="rate_limited"} 1"#,
+        r#"korpu_api_refused_calls_total{error="invalid_token"} 1"#,
+        r#"korpu_api_token_requests_total{grant_type="client_credentials",outcome="issued"} 1"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in:\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]
