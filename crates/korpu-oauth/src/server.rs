@@ -229,6 +229,8 @@ pub struct AuthServer {
     /// Rotated-away refresh tokens → their family: a second use revokes the family.
     rotated: HashMap<String, (u64, i64)>,
     next_family: u64,
+    /// The second `prune` last ran at.
+    pruned_at: i64,
     assertions: ReplayCache,
     proofs: ReplayCache,
     rng: SystemRandom,
@@ -283,6 +285,7 @@ impl AuthServer {
             refresh: HashMap::new(),
             rotated: HashMap::new(),
             next_family: 1,
+            pruned_at: i64::MIN,
             assertions: ReplayCache::new(cap),
             proofs: ReplayCache::new(cap),
             rng: SystemRandom::new(),
@@ -679,8 +682,14 @@ impl AuthServer {
         self.refresh.retain(|_, t| t.family != family);
     }
 
-    /// Drops what has expired, so memory follows live grants, not history.
+    /// Drops what has expired, so memory follows live grants, not history. At most once a
+    /// second: it scans every grant, and each use checks its own expiry anyway, so an expired
+    /// entry kept a moment longer is never honoured.
     fn prune(&mut self, now: i64) {
+        if now <= self.pruned_at {
+            return;
+        }
+        self.pruned_at = now;
         self.pushed.retain(|_, p| p.expires >= now);
         self.codes.retain(|_, c| c.expires >= now);
         self.spent_codes.retain(|_, (_, until)| *until >= now);
