@@ -19,18 +19,10 @@ use korpu_ledger::{Ledger, LedgerConfig, NoteSigner};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-use common::ExchangeRecord;
 
 const ORIGIN: &str = "bench.korpu.test/open";
 const OPENS: usize = 3;
 const APPENDERS: u64 = 64;
-
-fn record(i: u64) -> ExchangeRecord {
-    common::realistic_record(
-        format!("{i:016x}-4b6f-7270-75a1b2c3d4e5"),
-        1_700_000_000_000 + i,
-    )
-}
 
 fn config(dir: &Path) -> LedgerConfig {
     let mut cfg = common::quiet_config(dir, ORIGIN, 64 << 20);
@@ -43,24 +35,7 @@ async fn fill(dir: &Path, signer: &NoteSigner, n: u64) {
     let ledger = Ledger::open(config(dir), signer.clone())
         .await
         .expect("open");
-    let tasks: Vec<_> = (0..APPENDERS)
-        .map(|t| {
-            let ledger = ledger.clone();
-            tokio::spawn(async move {
-                let mut i = t;
-                while i < n {
-                    ledger
-                        .append(common::entry(&record(i)))
-                        .await
-                        .expect("append");
-                    i += APPENDERS;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("appender");
-    }
+    common::append_concurrently(&ledger, n, APPENDERS).await;
     ledger.close().await.expect("close");
 }
 

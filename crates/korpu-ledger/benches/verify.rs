@@ -17,17 +17,9 @@ use korpu_ledger::{verify_archive, Ledger, LedgerConfig, NoteSigner};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-use common::ExchangeRecord;
 
 const ORIGIN: &str = "bench.korpu.test/verify";
 const ROUNDS: usize = 5;
-
-fn record(i: u64) -> ExchangeRecord {
-    common::realistic_record(
-        format!("{i:016x}-4b6f-7270-75a1b2c3d4e5"),
-        1_700_000_000_000 + i,
-    )
-}
 
 fn main() {
     let rt = common::bench_runtime();
@@ -43,25 +35,9 @@ fn main() {
         cfg.archive = Some(archive_dir.to_str().expect("utf-8 path").to_string());
         let segment = cfg.segment_bytes;
         let ledger = Ledger::open(cfg, signer).await.expect("open");
-        let frame = record(0).leaf_bytes().len() as u64 + 44;
+        let frame = common::numbered_record(0).leaf_bytes().len() as u64 + 44;
         let n = segment / frame + 10;
-        let mut tasks = Vec::new();
-        for t in 0..64u64 {
-            let ledger = ledger.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut i = t;
-                while i < n {
-                    ledger
-                        .append(common::entry(&record(i)))
-                        .await
-                        .expect("append");
-                    i += 64;
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.expect("appender");
-        }
+        common::append_concurrently(&ledger, n, 64).await;
         ledger.checkpoint().await.expect("checkpoint");
         let done = ledger.archive_sealed().await.expect("archive");
         ledger.close().await.expect("close");

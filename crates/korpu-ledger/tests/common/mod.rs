@@ -276,3 +276,32 @@ pub fn bench_runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// The benches' record number `i`: realistic, with a message id and time of its own.
+pub fn numbered_record(i: u64) -> ExchangeRecord {
+    realistic_record(
+        format!("{i:016x}-4b6f-7270-75a1b2c3d4e5"),
+        1_700_000_000_000 + i,
+    )
+}
+
+/// Appends records `0..n` ([`numbered_record`]) from `appenders` concurrent tasks, task `t`
+/// taking `t`, `t + appenders`, …, so group commits fill as under a busy gateway.
+pub async fn append_concurrently(ledger: &Ledger, n: u64, appenders: u64) {
+    let tasks: Vec<_> = (0..appenders)
+        .map(|t| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                for i in (t..n).step_by(appenders as usize) {
+                    ledger
+                        .append(entry(&numbered_record(i)))
+                        .await
+                        .expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("appender");
+    }
+}
